@@ -1,0 +1,34 @@
+/* Definitions every ferry module shares. */
+#ifndef FY_COMMON_H
+#define FY_COMMON_H
+
+#include <stddef.h>
+
+#ifndef FY_OK
+#define FY_OK 0
+#define FY_ERR -1
+#endif
+
+#ifndef FY_VERSION
+#define FY_VERSION "0.1.0"
+#endif
+
+#define FY_UNUSED(x) ((void)(x))
+#define FY_ERRLEN 512
+
+/* Exit codes of the CLI, shared by every command. */
+enum fy_exit {
+    FY_EXIT_OK = 0,          /* everything loaded */
+    FY_EXIT_FAILED = 1,      /* a run failed, or `check` found problems */
+    FY_EXIT_USAGE = 2,       /* bad command line, config or script contract */
+    FY_EXIT_PARTIAL = 3      /* the run finished, some records were quarantined */
+};
+
+/* Wall-clock time in seconds since the epoch, and a monotonic clock. */
+double fy_now(void);
+double fy_monotonic(void);
+
+/* Peak resident set size of this process in bytes. */
+size_t fy_peak_rss(void);
+
+#endif

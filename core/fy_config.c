@@ -1,0 +1,261 @@
+/* Loading and validating config/ferry.lua; see fy_config.h. */
+#include "fy_config.h"
+#include "fy_common.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum key_type { K_STRING, K_STRING_LIST, K_INT, K_SIZE, K_LEVEL, K_FORMAT, K_SECTION };
+
+struct key_spec {
+    const char *name;        /* dotted path: "limits.memory" */
+    enum key_type type;
+    const char *help;        /* what a valid value looks like */
+};
+
+static const struct key_spec keys[] = {
+    {"data_dir", K_STRING, "a directory path"},
+    {"script_dirs", K_STRING_LIST, "a list of directory paths"},
+    {"lualib_path", K_STRING, "a directory path"},
+    {"batch_size", K_INT, "an integer from 1 to 1000000"},
+    {"log", K_SECTION, "a table"},
+    {"log.level", K_LEVEL, "one of debug, info, warn, error, off"},
+    {"log.format", K_FORMAT, "\"json\" or \"text\""},
+    {"limits", K_SECTION, "a table"},
+    {"limits.memory", K_SIZE, "a size like \"256MB\" (at least 1MB)"},
+    {"limits.instructions", K_INT, "an integer of at least 1000"},
+    {NULL, 0, NULL},
+};
+
+void fy_config_defaults(struct fy_config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->data_dir = strdup("data");
+    cfg->script_dirs = calloc(2, sizeof(char *));
+    cfg->script_dirs[0] = strdup("scripts");
+    cfg->log_level = FY_LOG_INFO;
+    cfg->log_format = FY_LOG_JSON;
+    cfg->limits.memory = 256u << 20;
+    cfg->limits.instructions = 200000000;
+    cfg->batch_size = 500;
+}
+
+void fy_config_free(struct fy_config *cfg) {
+    free(cfg->path);
+    free(cfg->data_dir);
+    free(cfg->lualib_path);
+    for (char **d = cfg->script_dirs; d && *d; d++) free(*d);
+    free(cfg->script_dirs);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+int fy_size_parse(const char *s, size_t *out) {
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || v < 0) return FY_ERR;
+    while (*end == ' ') end++;
+    double mul = 1;
+    if (*end == '\0' || strcasecmp(end, "b") == 0) mul = 1;
+    else if (strcasecmp(end, "kb") == 0 || strcasecmp(end, "kib") == 0 || strcasecmp(end, "k") == 0)
+        mul = 1024.0;
+    else if (strcasecmp(end, "mb") == 0 || strcasecmp(end, "mib") == 0 || strcasecmp(end, "m") == 0)
+        mul = 1024.0 * 1024;
+    else if (strcasecmp(end, "gb") == 0 || strcasecmp(end, "gib") == 0 || strcasecmp(end, "g") == 0)
+        mul = 1024.0 * 1024 * 1024;
+    else return FY_ERR;
+    *out = (size_t)(v * mul);
+    return FY_OK;
+}
+
+static const struct key_spec *find_key(const char *name) {
+    for (const struct key_spec *k = keys; k->name; k++)
+        if (strcmp(k->name, name) == 0) return k;
+    return NULL;
+}
+
+/* List the keys valid under `prefix` ("" or "log.") into buf, for error messages. */
+static void known_keys(const char *prefix, char *buf, size_t cap) {
+    size_t n = 0, plen = strlen(prefix);
+    buf[0] = '\0';
+    for (const struct key_spec *k = keys; k->name; k++) {
+        if (strncmp(k->name, prefix, plen) != 0 || strchr(k->name + plen, '.')) continue;
+        n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, "%s%s", n ? ", " : "", k->name + plen);
+        if (n >= cap) break;
+    }
+}
+
+static void replace(char **slot, const char *v) {
+    free(*slot);
+    *slot = strdup(v);
+}
+
+/* Apply the value on top of L's stack to the key `k`. Returns FY_ERR with err set. */
+static int apply(lua_State *L, struct fy_config *cfg, const struct key_spec *k, char *err, size_t errlen) {
+    const char *got = luaL_typename(L, -1);
+    switch (k->type) {
+    case K_STRING:
+        if (lua_type(L, -1) != LUA_TSTRING) goto bad_type;
+        replace(strcmp(k->name, "data_dir") == 0 ? &cfg->data_dir : &cfg->lualib_path,
+                lua_tostring(L, -1));
+        return FY_OK;
+    case K_STRING_LIST: {
+        if (!lua_istable(L, -1)) goto bad_type;
+        lua_Integer n = luaL_len(L, -1);
+        char **dirs = calloc((size_t)n + 1, sizeof(char *));
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_rawgeti(L, -1, i);
+            if (lua_type(L, -1) != LUA_TSTRING) {
+                snprintf(err, errlen, "%s[%lld]: expected a string, got %s", k->name, (long long)i,
+                         luaL_typename(L, -1));
+                lua_pop(L, 1);
+                for (char **d = dirs; *d; d++) free(*d);
+                free(dirs);
+                return FY_ERR;
+            }
+            dirs[i - 1] = strdup(lua_tostring(L, -1));
+            lua_pop(L, 1);
+        }
+        for (char **d = cfg->script_dirs; d && *d; d++) free(*d);
+        free(cfg->script_dirs);
+        cfg->script_dirs = dirs;
+        return FY_OK;
+    }
+    case K_INT: {
+        if (!lua_isinteger(L, -1)) goto bad_type;
+        lua_Integer v = lua_tointeger(L, -1);
+        if (strcmp(k->name, "batch_size") == 0) {
+            if (v < 1 || v > 1000000) goto bad_value;
+            cfg->batch_size = (int)v;
+        } else {
+            if (v < 1000) goto bad_value;
+            cfg->limits.instructions = (uint64_t)v;
+        }
+        return FY_OK;
+    }
+    case K_SIZE: {
+        size_t v;
+        if (lua_type(L, -1) == LUA_TNUMBER && lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0)
+            v = (size_t)lua_tointeger(L, -1);
+        else if (lua_type(L, -1) != LUA_TSTRING || fy_size_parse(lua_tostring(L, -1), &v) != FY_OK)
+            goto bad_type;
+        if (v < (1u << 20)) goto bad_value;
+        cfg->limits.memory = v;
+        return FY_OK;
+    }
+    case K_LEVEL:
+        if (lua_type(L, -1) != LUA_TSTRING) goto bad_type;
+        if (fy_log_level_parse(lua_tostring(L, -1), &cfg->log_level) != FY_OK) goto bad_value;
+        return FY_OK;
+    case K_FORMAT:
+        if (lua_type(L, -1) != LUA_TSTRING) goto bad_type;
+        if (fy_log_format_parse(lua_tostring(L, -1), &cfg->log_format) != FY_OK) goto bad_value;
+        return FY_OK;
+    case K_SECTION:
+        break;
+    }
+    return FY_OK;
+bad_type:
+    snprintf(err, errlen, "%s: expected %s, got %s", k->name, k->help, got);
+    return FY_ERR;
+bad_value:
+    snprintf(err, errlen, "%s: expected %s, got %s", k->name, k->help,
+             luaL_tolstring(L, -1, NULL));
+    lua_pop(L, 1);
+    return FY_ERR;
+}
+
+/* Walk the table on top of the stack; `prefix` is "" or "section.". */
+static int walk(lua_State *L, struct fy_config *cfg, const char *prefix, char *err, size_t errlen) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        char name[128], known[512];
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            snprintf(err, errlen, "%skeys must be names, got a %s key", prefix, luaL_typename(L, -2));
+            lua_pop(L, 2);
+            return FY_ERR;
+        }
+        snprintf(name, sizeof name, "%s%s", prefix, lua_tostring(L, -2));
+        const struct key_spec *k = find_key(name);
+        if (!k) {
+            known_keys(prefix, known, sizeof known);
+            snprintf(err, errlen, "unknown key '%s' (known keys%s%s: %s)", name, *prefix ? " in " : "",
+                     prefix, known);
+            lua_pop(L, 2);
+            return FY_ERR;
+        }
+        int rc;
+        if (k->type == K_SECTION) {
+            if (!lua_istable(L, -1)) {
+                snprintf(err, errlen, "%s: expected a table, got %s", name, luaL_typename(L, -1));
+                rc = FY_ERR;
+            } else {
+                char sub[140];
+                snprintf(sub, sizeof sub, "%s.", name);
+                rc = walk(L, cfg, sub, err, errlen);
+            }
+        } else {
+            rc = apply(L, cfg, k, err, errlen);
+        }
+        lua_pop(L, 1);
+        if (rc != FY_OK) {
+            lua_pop(L, 1);
+            return FY_ERR;
+        }
+    }
+    return FY_OK;
+}
+
+int fy_config_load(struct fy_config *cfg, const char *path, char *err, size_t errlen) {
+    char msg[FY_ERRLEN];
+    int rc = FY_ERR;
+    lua_State *L = luaL_newstate();
+    if (!L) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        return FY_ERR;
+    }
+    luaL_openlibs(L);
+    if (luaL_loadfilex(L, path, "t") != LUA_OK) {
+        snprintf(err, errlen, "%s", lua_tostring(L, -1));
+        goto cleanup;
+    }
+    /* The config runs with a small environment: it may read the process
+     * environment and compute values, nothing else. */
+    lua_newtable(L);
+    static const char *safe[] = {"tostring", "tonumber", "type", "pairs", "ipairs", "error", NULL};
+    for (const char **s = safe; *s; s++) {
+        lua_getglobal(L, *s);
+        lua_setfield(L, -2, *s);
+    }
+    lua_newtable(L);
+    lua_getglobal(L, "os");
+    lua_getfield(L, -1, "getenv");
+    lua_setfield(L, -3, "getenv");
+    lua_pop(L, 1);
+    lua_setfield(L, -2, "os");
+    lua_setupvalue(L, -2, 1);
+    if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
+        snprintf(err, errlen, "%s", lua_tostring(L, -1));
+        goto cleanup;
+    }
+    if (!lua_istable(L, -1)) {
+        snprintf(err, errlen, "%s: must return a table of settings, got %s", path, luaL_typename(L, -1));
+        goto cleanup;
+    }
+    if (walk(L, cfg, "", msg, sizeof msg) != FY_OK) {
+        snprintf(err, errlen, "%s: %s", path, msg);
+        goto cleanup;
+    }
+    replace(&cfg->path, path);
+    rc = FY_OK;
+cleanup:
+    lua_close(L);
+    if (rc != FY_OK) {
+        fy_config_free(cfg);
+        fy_config_defaults(cfg);
+    }
+    return rc;
+}

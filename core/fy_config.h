@@ -1,0 +1,40 @@
+/* Engine configuration: a Lua file that returns a table (config/ferry.lua).
+ * Every key has a built-in default, so the engine runs with no file at all.
+ * Unknown keys and wrong types are errors naming the key. */
+#ifndef FY_CONFIG_H
+#define FY_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fy_log.h"
+
+struct fy_limits {
+    size_t memory;           /* bytes one integration's lua_State may hold */
+    uint64_t instructions;   /* VM instructions a hook may run without returning or emitting */
+};
+
+struct fy_config {
+    char *path;              /* file it came from; NULL when built-in defaults */
+    char *data_dir;          /* where ferry writes tables, quarantine and state */
+    char **script_dirs;      /* where integration scripts live (NULL-terminated) */
+    char *lualib_path;       /* directory holding ferry/prelude.lua etc.; NULL = found next to the binary */
+    enum fy_log_level log_level;
+    enum fy_log_format log_format;
+    struct fy_limits limits;
+    int batch_size;          /* records per load call unless a script sets its own */
+};
+
+/* Fill `cfg` with the built-in defaults. */
+void fy_config_defaults(struct fy_config *cfg);
+
+/* Load `path` over the defaults. On error returns FY_ERR with a message that
+ * names the file and the key in `err`; `cfg` is then left with defaults. */
+int fy_config_load(struct fy_config *cfg, const char *path, char *err, size_t errlen);
+
+void fy_config_free(struct fy_config *cfg);
+
+/* Parse "256MB", "1GiB", "512KB" or a plain byte count. FY_ERR if malformed. */
+int fy_size_parse(const char *s, size_t *out);
+
+#endif

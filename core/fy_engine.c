@@ -1,0 +1,123 @@
+/* Engine lifetime and the event loop; see fy_engine.h. */
+#include "fy_engine.h"
+#include "fy_common.h"
+#include "fy_log.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+double fy_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double fy_monotonic(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+size_t fy_peak_rss(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+    return (size_t)ru.ru_maxrss * 1024;
+}
+
+static int has_prelude(const char *dir) {
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/ferry/prelude.lua", dir);
+    return access(path, R_OK) == 0;
+}
+
+char *fy_engine_find_lualib(const struct fy_config *cfg) {
+    if (cfg->lualib_path) return has_prelude(cfg->lualib_path) ? strdup(cfg->lualib_path) : NULL;
+    const char *env = getenv("FERRY_LUALIB");
+    if (env && *env) return has_prelude(env) ? strdup(env) : NULL;
+    char exe[PATH_MAX], cand[PATH_MAX + 32];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *dir = dirname(exe);
+        const char *rel[] = {"/../lualib", "/lualib", "/../share/ferry/lualib"};
+        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+            snprintf(cand, sizeof cand, "%s%s", dir, rel[i]);
+            if (has_prelude(cand)) return realpath(cand, NULL);
+        }
+    }
+    snprintf(cand, sizeof cand, "%s/share/ferry/lualib", FY_PREFIX);
+    return has_prelude(cand) ? strdup(cand) : NULL;
+}
+
+/* mkdir -p */
+static int make_dirs(const char *path, char *err, size_t errlen) {
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; ; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
+                snprintf(err, errlen, "cannot create directory %s: %s", tmp, strerror(errno));
+                return FY_ERR;
+            }
+            *p = c;
+            if (c == '\0') break;
+        }
+    }
+    return FY_OK;
+}
+
+struct fy_engine *fy_engine_create(struct fy_config *cfg, int writable, char *err, size_t errlen) {
+    struct fy_engine *e = calloc(1, sizeof *e);
+    if (!e) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    e->cfg = *cfg;
+    memset(cfg, 0, sizeof *cfg);
+    e->lualib = fy_engine_find_lualib(&e->cfg);
+    if (!e->lualib) {
+        snprintf(err, errlen, "cannot find ferry's Lua library (ferry/prelude.lua); set lualib_path "
+                              "in the config or FERRY_LUALIB");
+        goto fail;
+    }
+    if (writable && make_dirs(e->cfg.data_dir, err, errlen) != FY_OK) goto fail;
+    e->base = event_base_new();
+    if (!e->base) {
+        snprintf(err, errlen, "cannot create the event loop");
+        goto fail;
+    }
+    return e;
+fail:
+    fy_engine_destroy(e);
+    return NULL;
+}
+
+void fy_engine_destroy(struct fy_engine *e) {
+    if (!e) return;
+    if (e->base) event_base_free(e->base);
+    fy_config_free(&e->cfg);
+    free(e->lualib);
+    free(e);
+}
+
+int fy_engine_dispatch(struct fy_engine *e) {
+    return event_base_dispatch(e->base) < 0 ? FY_ERR : FY_OK;
+}
+
+void fy_engine_note_exit(struct fy_engine *e, int code) {
+    static const int severity[] = {[FY_EXIT_OK] = 0, [FY_EXIT_PARTIAL] = 1, [FY_EXIT_USAGE] = 2,
+                                    [FY_EXIT_FAILED] = 3};
+    if (code < 0 || code > 3) code = FY_EXIT_FAILED;
+    if (severity[code] > severity[e->exit_code]) e->exit_code = code;
+}

@@ -1,0 +1,35 @@
+/* The engine: one event loop, the configuration, and the runs in flight. */
+#ifndef FY_ENGINE_H
+#define FY_ENGINE_H
+
+#include "fy_config.h"
+
+struct event_base;
+
+struct fy_engine {
+    /* event loop */
+    struct event_base *base;     /* every timer and socket of every run */
+    int active_runs;             /* runs started and not yet finished */
+    /* configuration */
+    struct fy_config cfg;        /* owned */
+    char *lualib;                /* resolved directory holding ferry/prelude.lua etc. */
+    /* outcome */
+    int exit_code;               /* worst of the finished runs (fy_engine_note_exit) */
+};
+
+/* Create an engine; takes ownership of cfg. With `writable`, make sure the
+ * data directory exists. NULL with err on failure. */
+struct fy_engine *fy_engine_create(struct fy_config *cfg, int writable, char *err, size_t errlen);
+void fy_engine_destroy(struct fy_engine *e);
+
+/* Run the loop until no run has anything left to wait for. */
+int fy_engine_dispatch(struct fy_engine *e);
+
+/* Record a run's exit code; the engine keeps the most severe (1 > 3 > 0). */
+void fy_engine_note_exit(struct fy_engine *e, int code);
+
+/* Where ferry's Lua library is: config, $FERRY_LUALIB, next to the binary,
+ * or the install prefix. NULL when none holds ferry/prelude.lua. */
+char *fy_engine_find_lualib(const struct fy_config *cfg);
+
+#endif

@@ -1,0 +1,284 @@
+/* Loading, checking and running integrations; see fy_integration.h. */
+#include "fy_integration.h"
+#include "fy_buf.h"
+#include "fy_common.h"
+#include "fy_engine.h"
+#include "fy_log.h"
+#include "fy_run.h"
+#include "fy_vm.h"
+
+#include <errno.h>
+#include <lauxlib.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static int hash_file(const char *path, char out[17]) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return FY_ERR;
+    uint64_t h = 1469598103934665603ULL;
+    unsigned char buf[8192];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, fp)) > 0)
+        for (size_t i = 0; i < n; i++) h = (h ^ buf[i]) * 1099511628211ULL;
+    fclose(fp);
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+    return FY_OK;
+}
+
+/* Call require("ferry.contract").check(value, path) with the script's
+ * return value on top; prints problems. Returns FY_OK when valid. */
+static int check_contract(lua_State *L, const char *path, FILE *out, int summary) {
+    int value = lua_gettop(L);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "ferry.contract");
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        fprintf(out, "%s: %s\n", path, lua_tostring(L, -1));
+        return FY_ERR;
+    }
+    lua_getfield(L, -1, "check");
+    lua_pushvalue(L, value);
+    lua_pushstring(L, path);
+    if (lua_pcall(L, 2, 3, 0) != LUA_OK) {
+        fprintf(out, "%s: checking the contract failed: %s\n", path, lua_tostring(L, -1));
+        return FY_ERR;
+    }
+    int ok = lua_toboolean(L, -3);
+    lua_Integer n = luaL_len(L, -2);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, -2, i);
+        fprintf(out, "%s\n", lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    if (ok && summary) fprintf(out, "%s\n", lua_tostring(L, -1));
+    lua_settop(L, value);
+    return ok ? FY_OK : FY_ERR;
+}
+
+struct fy_integration *fy_integration_load(struct fy_engine *e, const char *path, FILE *out, int summary) {
+    char err[FY_ERRLEN];
+    struct fy_integration *in = calloc(1, sizeof *in);
+    in->engine = e;
+    in->path = strdup(path);
+    in->spec_ref = LUA_NOREF;
+    if (hash_file(path, in->version) != FY_OK) {
+        fprintf(out, "%s: cannot read: %s\n", path, strerror(errno));
+        goto fail;
+    }
+    in->vm = fy_vm_create(e, &e->cfg, e->lualib, path, err, sizeof err);
+    if (!in->vm) {
+        fprintf(out, "%s: %s\n", path, err);
+        goto fail;
+    }
+    lua_State *L = in->vm->L;
+    if (fy_vm_loadfile(in->vm, path) != LUA_OK) {
+        fprintf(out, "%s\n", lua_tostring(L, -1));
+        goto fail;
+    }
+    fy_vm_guard_reset(in->vm);
+    if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
+        fprintf(out, "%s\n", lua_tostring(L, -1));
+        goto fail;
+    }
+    if (check_contract(L, path, out, summary) != FY_OK) goto fail;
+    lua_getfield(L, -1, "name");
+    in->name = strdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
+    in->spec_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return in;
+fail:
+    fy_integration_destroy(in);
+    return NULL;
+}
+
+void fy_integration_destroy(struct fy_integration *in) {
+    if (!in) return;
+    if (in->quarantine) fclose(in->quarantine);
+    fy_vm_destroy(in->vm);
+    free(in->quarantine_path);
+    free(in->name);
+    free(in->path);
+    free(in);
+}
+
+/* ---- quarantine (a JSON-lines file until the durable store lands) ------- */
+
+static int quarantine_open(struct fy_integration *in, char *err, size_t errlen) {
+    if (in->quarantine) return FY_OK;
+    struct fy_buf path = {0};
+    fy_buf_printf(&path, "%s/quarantine", in->engine->cfg.data_dir);
+    if (mkdir(path.data, 0755) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create %s: %s", path.data, strerror(errno));
+        fy_buf_free(&path);
+        return FY_ERR;
+    }
+    fy_buf_printf(&path, "/%s.jsonl", in->name);
+    in->quarantine = fopen(path.data, "a");
+    if (!in->quarantine) {
+        snprintf(err, errlen, "cannot open %s: %s", path.data, strerror(errno));
+        fy_buf_free(&path);
+        return FY_ERR;
+    }
+    free(in->quarantine_path);
+    in->quarantine_path = path.data;
+    return FY_OK;
+}
+
+/* internal.quarantine(stage, class, reason, record_json, output_json) */
+static int l_quarantine(lua_State *L) {
+    struct fy_integration *in = lua_touserdata(L, lua_upvalueindex(1));
+    struct fy_run *run = lua_touserdata(L, lua_upvalueindex(2));
+    const char *stage = luaL_checkstring(L, 1), *cls = luaL_checkstring(L, 2);
+    size_t rlen;
+    const char *reason = luaL_checklstring(L, 3, &rlen);
+    const char *record = luaL_optstring(L, 4, "null"), *output = luaL_optstring(L, 5, NULL);
+    char err[FY_ERRLEN], ts[32];
+    if (quarantine_open(in, err, sizeof err) != FY_OK) return luaL_error(L, "quarantine: %s", err);
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    struct fy_buf b = {0};
+    fy_buf_printf(&b, "{\"time\":\"%s\",\"integration\":", ts);
+    fy_buf_json_string(&b, in->name, strlen(in->name));
+    fy_buf_printf(&b, ",\"run\":\"%s\",\"script_version\":\"%s\",\"stage\":\"%s\",\"class\":\"%s\",\"reason\":",
+                  run->id, in->version, stage, cls);
+    fy_buf_json_string(&b, reason, rlen);
+    fy_buf_printf(&b, ",\"record\":%s", record);
+    if (output) fy_buf_printf(&b, ",\"output\":%s", output);
+    fy_buf_puts(&b, "}\n");
+    size_t len = b.len, w = fwrite(b.data, 1, b.len, in->quarantine);
+    fy_buf_free(&b);
+    if (w != len || fflush(in->quarantine) != 0)
+        return luaL_error(L, "quarantine: cannot write %s: %s", in->quarantine_path, strerror(errno));
+    in->quarantined_now++;
+    return 0;
+}
+
+static int l_guard_reset(lua_State *L) {
+    fy_vm_guard_reset(fy_vm_of(L));
+    return 0;
+}
+
+/* ---- the summary -------------------------------------------------------- */
+
+static lua_Integer get_int(lua_State *L, int t, const char *k) {
+    lua_getfield(L, t, k);
+    lua_Integer v = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* "validation 3, script 1" from a { class = count } table at t. */
+static void counts_line(lua_State *L, int t, const char *k, struct fy_buf *b) {
+    lua_getfield(L, t, k);
+    int first = 1;
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        fy_buf_printf(b, "%s%s %lld", first ? "" : ", ", lua_tostring(L, -2), (long long)lua_tointeger(L, -1));
+        first = 0;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
+static void run_done(struct fy_run *run, int nres, void *arg) {
+    struct fy_integration *in = arg;
+    lua_State *co = run->co;
+    double secs = run->ended - run->started;
+    int code;
+    const char *status;
+    struct fy_buf b = {0};
+    lua_Integer extracted = 0, quarantined = 0;
+    const char *error = run->error;
+
+    if (!error && nres >= 1 && lua_istable(co, -nres)) {
+        int t = lua_absindex(co, -nres);
+        lua_getfield(co, t, "error");
+        if (lua_isstring(co, -1)) error = lua_tostring(co, -1);
+        lua_pop(co, 1);
+        extracted = get_int(co, t, "extracted");
+        quarantined = get_int(co, t, "quarantined");
+        fy_buf_printf(&b, "   extracted %lld · transformed %lld · skipped %lld · loaded %lld · quarantined %lld"
+                      " (%lld batches)\n", (long long)extracted, (long long)get_int(co, t, "transformed"),
+                      (long long)get_int(co, t, "skipped"), (long long)get_int(co, t, "loaded"),
+                      (long long)quarantined, (long long)get_int(co, t, "batches"));
+        if (quarantined) {
+            fy_buf_puts(&b, "   quarantined by class: ");
+            counts_line(co, t, "by_class", &b);
+            fy_buf_puts(&b, "\n   quarantined by stage: ");
+            counts_line(co, t, "by_stage", &b);
+            fy_buf_putc(&b, '\n');
+        }
+        lua_getfield(co, t, "checkpoint");
+        if (!lua_isnil(co, -1)) fy_buf_printf(&b, "   checkpoint: %s\n", luaL_tolstring(co, -1, NULL));
+        lua_settop(co, t - 1);
+    }
+    if (error) { status = "FAILED"; code = FY_EXIT_FAILED; }
+    else if (quarantined) { status = "PARTIAL"; code = FY_EXIT_PARTIAL; }
+    else { status = "OK"; code = FY_EXIT_OK; }
+
+    printf("== %s  run %s  %s\n%s", in->name, run->id, status, b.data ? b.data : "");
+    if (error) printf("   error: %s\n", error);
+    printf("   took %.2f s · %.0f records/s · Lua memory peak %.1f MB · process peak RSS %.1f MB\n", secs,
+           secs > 0 ? (double)extracted / secs : 0.0, (double)in->vm->mem_peak / 1048576.0,
+           (double)fy_peak_rss() / 1048576.0);
+    if (in->quarantined_now)
+        printf("   quarantine: %s (%ld records this run)\n", in->quarantine_path, in->quarantined_now);
+    fflush(stdout);
+    fy_log_write(error ? FY_LOG_ERROR : FY_LOG_INFO, in->name, run->id,
+                 error ? "run failed" : "run finished", NULL);
+    fy_buf_free(&b);
+    fy_engine_note_exit(in->engine, code);
+    if (in->quarantine) {
+        fsync(fileno(in->quarantine));
+        fclose(in->quarantine);
+        in->quarantine = NULL;
+    }
+    fy_run_destroy(run);
+}
+
+int fy_integration_run(struct fy_integration *in) {
+    lua_State *L = in->vm->L;
+    struct fy_run *run = fy_run_create(in->engine, in->vm, run_done, in);
+    if (!run) return FY_ERR;
+    in->quarantined_now = 0;
+    lua_State *co = run->co;
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "ferry.runner");
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        fy_log(FY_LOG_ERROR, in->name, "cannot load the runner: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        fy_run_destroy(run);
+        return FY_ERR;
+    }
+    lua_getfield(L, -1, "run");
+    lua_remove(L, -2);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, in->spec_ref);
+    lua_createtable(L, 0, 6);                           /* params */
+    lua_pushstring(L, run->id);
+    lua_setfield(L, -2, "run_id");
+    lua_pushstring(L, in->name);
+    lua_setfield(L, -2, "integration");
+    lua_pushinteger(L, in->engine->cfg.batch_size);
+    lua_setfield(L, -2, "batch_size");
+    lua_createtable(L, 0, 2);
+    lua_pushfstring(L, "%d MB", (int)(in->engine->cfg.limits.memory >> 20));
+    lua_setfield(L, -2, "memory");
+    lua_setfield(L, -2, "limits");
+    lua_createtable(L, 0, 2);                           /* internal */
+    lua_pushcfunction(L, l_guard_reset);
+    lua_setfield(L, -2, "guard_reset");
+    lua_pushlightuserdata(L, in);
+    lua_pushlightuserdata(L, run);
+    lua_pushcclosure(L, l_quarantine, 2);
+    lua_setfield(L, -2, "quarantine");
+    lua_xmove(L, co, 4);
+    in->engine->active_runs++;
+    fy_log_write(FY_LOG_INFO, in->name, run->id, "run started", NULL);
+    fy_run_resume(run, 3);
+    return FY_OK;
+}

@@ -1,0 +1,234 @@
+/* ferry.json: lua-cjson's decoder plus an encoder that keeps numbers exact.
+ *
+ * Debian's lua-cjson 2.1.0 decodes every number as a float and encodes with
+ * 14 significant digits, so ids like 123456789012345 come back as
+ * 1.2345678901234e+14. ferry keeps cjson for decoding (fast, strict) and
+ * turns integral numbers within ±2^53 into Lua integers; encoding is done
+ * here, writing integers exactly and floats in their shortest round-trip form.
+ *
+ *   decode(s)      -> value | nil, "invalid JSON: ... at character N"
+ *   encode(v)      -> string | nil, err
+ *   null           -> the JSON null sentinel (survives decode/encode)
+ *   array(t)       -> t, marked to encode as an array even when empty
+ */
+#include "fy_buf.h"
+#include "fy_common.h"
+#include "fy_vm.h"
+
+#include <lauxlib.h>
+#include <lua-cjson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JSON_MAX_DEPTH 128
+#define MAX_SAFE_INT 9007199254740992.0   /* 2^53 */
+
+static const char array_mt_key = 'a';     /* registry key of the array marker */
+static void *json_null;                   /* cjson.null, a lightuserdata */
+
+/* Replace integral floats by integers throughout the value at the top. */
+static void normalise(lua_State *L, int depth) {
+    if (depth > JSON_MAX_DEPTH || !lua_istable(L, -1)) return;
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) {
+            lua_Number n = lua_tonumber(L, -1);
+            if (n == floor(n) && fabs(n) <= MAX_SAFE_INT) {
+                lua_pushvalue(L, -2);
+                lua_pushinteger(L, (lua_Integer)n);
+                lua_rawset(L, -5);
+            }
+        } else if (lua_istable(L, -1)) {
+            normalise(L, depth + 1);
+        }
+        lua_pop(L, 1);
+    }
+}
+
+static int json_decode(lua_State *L) {
+    luaL_checkstring(L, 1);
+    lua_settop(L, 1);
+    lua_pushvalue(L, lua_upvalueindex(1));    /* cjson.decode */
+    lua_pushvalue(L, 1);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        luaL_pushfail(L);
+        lua_pushfstring(L, "invalid JSON: %s", lua_tostring(L, -2));
+        return 2;
+    }
+    if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) {
+        lua_Number n = lua_tonumber(L, -1);
+        if (n == floor(n) && fabs(n) <= MAX_SAFE_INT) lua_pushinteger(L, (lua_Integer)n);
+    } else {
+        normalise(L, 0);
+    }
+    return 1;
+}
+
+static void encode_number(lua_State *L, int idx, struct fy_buf *b, int *ok) {
+    if (lua_isinteger(L, idx)) {
+        fy_buf_printf(b, "%lld", (long long)lua_tointeger(L, idx));
+        return;
+    }
+    double d = lua_tonumber(L, idx);
+    if (!isfinite(d)) { *ok = 0; return; }
+    char tmp[32];
+    for (int prec = 15; prec <= 17; prec++) {   /* shortest form that reads back exactly */
+        snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+        if (strtod(tmp, NULL) == d) break;
+    }
+    fy_buf_puts(b, tmp);
+}
+
+/* 1..n with no holes: an array of length n. 0: not an array. */
+static lua_Integer array_length(lua_State *L, int idx) {
+    lua_Integer max = 0, count = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1) { lua_pop(L, 1); return -1; }
+        lua_Integer k = lua_tointeger(L, -1);
+        if (k > max) max = k;
+        count++;
+    }
+    return max == count ? max : -1;
+}
+
+static int encode_value(lua_State *L, int idx, struct fy_buf *b, int depth, char *err, size_t errlen);
+
+static int encode_table(lua_State *L, int idx, struct fy_buf *b, int depth, char *err, size_t errlen) {
+    if (depth > JSON_MAX_DEPTH) {
+        snprintf(err, errlen, "cannot encode: nested deeper than %d levels (a cycle?)", JSON_MAX_DEPTH);
+        return FY_ERR;
+    }
+    int marked = 0;
+    if (lua_getmetatable(L, idx)) {
+        lua_rawgetp(L, LUA_REGISTRYINDEX, &array_mt_key);
+        marked = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+    }
+    lua_Integer n = array_length(L, idx);
+    if (n > 0 || (n == 0 && marked)) {
+        fy_buf_putc(b, '[');
+        for (lua_Integer i = 1; i <= n; i++) {
+            if (i > 1) fy_buf_putc(b, ',');
+            lua_rawgeti(L, idx, i);
+            int rc = encode_value(L, lua_gettop(L), b, depth + 1, err, errlen);
+            lua_pop(L, 1);
+            if (rc != FY_OK) return rc;
+        }
+        fy_buf_putc(b, ']');
+        return FY_OK;
+    }
+    fy_buf_putc(b, '{');
+    int first = 1;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        size_t klen;
+        const char *k;
+        int kt = lua_type(L, -2);
+        if (kt == LUA_TSTRING) {
+            k = lua_tolstring(L, -2, &klen);
+            fy_buf_append(b, first ? "" : ",", first ? 0 : 1);
+            fy_buf_json_string(b, k, klen);
+        } else if (kt == LUA_TNUMBER) {
+            fy_buf_append(b, first ? "\"" : ",\"", first ? 1 : 2);
+            encode_number(L, lua_absindex(L, -2), b, &(int){1});
+            fy_buf_putc(b, '"');
+        } else {
+            snprintf(err, errlen, "cannot encode a table with %s keys", lua_typename(L, kt));
+            lua_pop(L, 2);
+            return FY_ERR;
+        }
+        first = 0;
+        fy_buf_putc(b, ':');
+        if (encode_value(L, lua_gettop(L), b, depth + 1, err, errlen) != FY_OK) {
+            lua_pop(L, 2);
+            return FY_ERR;
+        }
+        lua_pop(L, 1);
+    }
+    fy_buf_putc(b, '}');
+    return FY_OK;
+}
+
+static int encode_value(lua_State *L, int idx, struct fy_buf *b, int depth, char *err, size_t errlen) {
+    size_t len;
+    const char *s;
+    int ok = 1;
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL: fy_buf_puts(b, "null"); return FY_OK;
+    case LUA_TBOOLEAN: fy_buf_puts(b, lua_toboolean(L, idx) ? "true" : "false"); return FY_OK;
+    case LUA_TNUMBER:
+        encode_number(L, idx, b, &ok);
+        if (!ok) snprintf(err, errlen, "cannot encode %s as JSON", lua_tostring(L, idx));
+        return ok ? FY_OK : FY_ERR;
+    case LUA_TSTRING:
+        s = lua_tolstring(L, idx, &len);
+        fy_buf_json_string(b, s, len);
+        return FY_OK;
+    case LUA_TLIGHTUSERDATA:
+        if (lua_touserdata(L, idx) == json_null) { fy_buf_puts(b, "null"); return FY_OK; }
+        break;
+    case LUA_TTABLE:
+        return encode_table(L, idx, b, depth, err, errlen);
+    }
+    snprintf(err, errlen, "cannot encode a %s as JSON", luaL_typename(L, idx));
+    return FY_ERR;
+}
+
+int fy_json_encode(lua_State *L, int idx, struct fy_buf *b, char *err, size_t errlen) {
+    luaL_checkstack(L, 2 * JSON_MAX_DEPTH + 20, "JSON encoding");
+    return encode_value(L, lua_absindex(L, idx), b, 0, err, errlen);
+}
+
+static int json_encode(lua_State *L) {
+    luaL_checkany(L, 1);
+    char err[256];
+    struct fy_buf b = {0};
+    if (fy_json_encode(L, 1, &b, err, sizeof err) != FY_OK) {
+        fy_buf_free(&b);
+        luaL_pushfail(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    lua_pushlstring(L, b.data, b.len);
+    fy_buf_free(&b);
+    return 1;
+}
+
+static int json_array(lua_State *L) {
+    if (lua_isnoneornil(L, 1)) lua_newtable(L);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &array_mt_key);
+    lua_setmetatable(L, 1);
+    return 1;
+}
+
+int luaopen_ferry_json(lua_State *L) {
+    luaopen_cjson(L);                       /* a private cjson instance */
+    lua_getfield(L, -1, "new");
+    lua_call(L, 0, 1);
+    lua_getfield(L, -1, "null");
+    json_null = lua_touserdata(L, -1);
+    lua_getfield(L, -2, "decode");
+    lua_createtable(L, 0, 5);
+    lua_insert(L, -2);
+    lua_pushcclosure(L, json_decode, 1);
+    lua_setfield(L, -2, "decode");
+    lua_pushcfunction(L, json_encode);
+    lua_setfield(L, -2, "encode");
+    lua_pushcfunction(L, json_array);
+    lua_setfield(L, -2, "array");
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "null");
+    lua_newtable(L);
+    lua_pushliteral(L, "array");
+    lua_setfield(L, -2, "__name");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &array_mt_key);
+    lua_replace(L, -3);                     /* drop cjson module tables */
+    lua_pop(L, 1);
+    return 1;
+}

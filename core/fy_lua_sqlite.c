@@ -1,0 +1,474 @@
+/* ferry.sqlite: the embedded reporting destination.
+ *
+ *   local db  = ferry.sqlite.open(path)            -- WAL mode; nil, err on failure
+ *   local tbl = db:table{ name = "accounts", columns = {
+ *       { "account_id", "text", key = true }, { "arr", "real" }, ... } }
+ *   local loaded, failures = tbl:upsert(rows, run_id)
+ *
+ * The table is created STRICT from the declared columns plus _synced_at and
+ * _run_id, with the key columns as PRIMARY KEY; columns declared later are
+ * added. upsert() writes one transaction per call with a prepared
+ * INSERT ... ON CONFLICT DO UPDATE; a row the database rejects (missing key,
+ * wrong type) is reported in `failures[i] = { class = "validation", reason = ... }`
+ * and the others are still written. A failure of the database itself
+ * (busy, disk full) rolls the batch back and raises { class = "transient" }. */
+#include "fy_buf.h"
+#include "fy_common.h"
+#include "fy_vm.h"
+
+#include <lauxlib.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DB_MT "ferry.sqlite.db"
+#define TABLE_MT "ferry.sqlite.table"
+
+struct db_handle {
+    sqlite3 *db;              /* NULL once closed */
+};
+
+enum col_type { C_TEXT, C_INTEGER, C_REAL, C_BOOLEAN, C_JSON };
+
+struct column {
+    char *name;
+    enum col_type type;
+    int key;
+};
+
+struct table_handle {
+    struct db_handle *dbh;    /* kept alive through the userdata's user value */
+    sqlite3_stmt *upsert;     /* NULL once closed */
+    char *name;
+    struct column *cols;
+    int ncols;
+};
+
+static const struct { const char *name; enum col_type type; const char *sql; } col_types[] = {
+    {"text", C_TEXT, "TEXT"},         {"string", C_TEXT, "TEXT"},
+    {"timestamp", C_TEXT, "TEXT"},    {"date", C_TEXT, "TEXT"},
+    {"integer", C_INTEGER, "INTEGER"}, {"int", C_INTEGER, "INTEGER"},
+    {"real", C_REAL, "REAL"},         {"number", C_REAL, "REAL"},
+    {"boolean", C_BOOLEAN, "INTEGER"}, {"json", C_JSON, "TEXT"},
+};
+#define N_COL_TYPES (sizeof col_types / sizeof col_types[0])
+
+static const char *sql_type(enum col_type t) {
+    for (size_t i = 0; i < N_COL_TYPES; i++) if (col_types[i].type == t) return col_types[i].sql;
+    return "TEXT";
+}
+
+static int valid_identifier(const char *s) {
+    if (!s || !*s || !((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_')) return 0;
+    for (; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+            return 0;
+    return 1;
+}
+
+static int exec_sql(sqlite3 *db, const char *sql, char **err) {
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK) return FY_OK;
+    *err = strdup(msg ? msg : sqlite3_errmsg(db));
+    sqlite3_free(msg);
+    return FY_ERR;
+}
+
+/* ---- database handle ---------------------------------------------------- */
+
+static struct db_handle *check_db(lua_State *L, int idx) {
+    struct db_handle *h = luaL_checkudata(L, idx, DB_MT);
+    if (!h->db) luaL_error(L, "attempt to use a closed database");
+    return h;
+}
+
+static int db_open(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    struct db_handle *h = lua_newuserdatauv(L, sizeof *h, 0);
+    h->db = NULL;
+    luaL_setmetatable(L, DB_MT);
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
+        luaL_pushfail(L);
+        lua_pushfstring(L, "cannot open database %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return 2;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    char *err = NULL;
+    if (exec_sql(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", &err) != FY_OK) {
+        luaL_pushfail(L);
+        lua_pushfstring(L, "cannot open database %s: %s", path, err);
+        free(err);
+        sqlite3_close(db);
+        return 2;
+    }
+    h->db = db;
+    return 1;
+}
+
+static int db_close(lua_State *L) {
+    struct db_handle *h = luaL_checkudata(L, 1, DB_MT);
+    if (h->db) sqlite3_close_v2(h->db);   /* deferred until its statements are finalised */
+    h->db = NULL;
+    return 0;
+}
+
+static int db_exec(lua_State *L) {
+    struct db_handle *h = check_db(L, 1);
+    char *err = NULL;
+    if (exec_sql(h->db, luaL_checkstring(L, 2), &err) != FY_OK) {
+        luaL_pushfail(L);
+        lua_pushstring(L, err);
+        free(err);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* db:rows(sql) -> array of row tables (column name -> value). For small reads. */
+static int db_rows(lua_State *L) {
+    struct db_handle *h = check_db(L, 1);
+    const char *sql = luaL_checkstring(L, 2);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(h->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        luaL_pushfail(L);
+        lua_pushstring(L, sqlite3_errmsg(h->db));
+        return 2;
+    }
+    lua_newtable(L);
+    int rc, n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        lua_createtable(L, 0, sqlite3_column_count(st));
+        for (int i = 0; i < sqlite3_column_count(st); i++) {
+            switch (sqlite3_column_type(st, i)) {
+            case SQLITE_INTEGER: lua_pushinteger(L, sqlite3_column_int64(st, i)); break;
+            case SQLITE_FLOAT: lua_pushnumber(L, sqlite3_column_double(st, i)); break;
+            case SQLITE_NULL: continue;
+            default:
+                lua_pushlstring(L, (const char *)sqlite3_column_text(st, i), (size_t)sqlite3_column_bytes(st, i));
+            }
+            lua_setfield(L, -2, sqlite3_column_name(st, i));
+        }
+        lua_rawseti(L, -2, ++n);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        luaL_pushfail(L);
+        lua_pushstring(L, sqlite3_errmsg(h->db));
+        return 2;
+    }
+    return 1;
+}
+
+/* ---- table handle ------------------------------------------------------- */
+
+static void table_release(struct table_handle *t) {
+    if (t->upsert) sqlite3_finalize(t->upsert);
+    t->upsert = NULL;
+    for (int i = 0; i < t->ncols; i++) free(t->cols[i].name);
+    free(t->cols);
+    free(t->name);
+    t->cols = NULL;
+    t->name = NULL;
+    t->ncols = 0;
+}
+
+static int table_close(lua_State *L) {
+    table_release(luaL_checkudata(L, 1, TABLE_MT));
+    return 0;
+}
+
+/* Read spec.columns into t->cols; raises on a malformed declaration. */
+static void parse_columns(lua_State *L, struct table_handle *t) {
+    if (lua_getfield(L, 2, "columns") != LUA_TTABLE)
+        luaL_error(L, "table %s: 'columns' must be a list of { name, type, key = true? }", t->name);
+    int n = (int)luaL_len(L, -1);
+    if (n == 0) luaL_error(L, "table %s: 'columns' is empty", t->name);
+    t->cols = calloc((size_t)n, sizeof *t->cols);
+    int nkeys = 0;
+    for (int i = 1; i <= n; i++) {
+        lua_rawgeti(L, -1, i);
+        if (!lua_istable(L, -1)) luaL_error(L, "table %s: column %d must be a table", t->name, i);
+        if (lua_rawgeti(L, -1, 1) != LUA_TSTRING) { lua_pop(L, 1); lua_getfield(L, -1, "name"); }
+        const char *name = lua_tostring(L, -1);
+        if (!valid_identifier(name))
+            luaL_error(L, "table %s: column %d: name must be letters, digits and _ (got %s)", t->name, i,
+                       name ? name : "nothing");
+        if (name[0] == '_' && (strcmp(name, "_synced_at") == 0 || strcmp(name, "_run_id") == 0))
+            luaL_error(L, "table %s: column %s is added by ferry; do not declare it", t->name, name);
+        for (int j = 0; j < t->ncols; j++)
+            if (strcmp(t->cols[j].name, name) == 0) luaL_error(L, "table %s: column %s declared twice", t->name, name);
+        t->cols[t->ncols].name = strdup(name);
+        t->ncols++;
+        lua_pop(L, 1);
+        if (lua_rawgeti(L, -1, 2) != LUA_TSTRING) { lua_pop(L, 1); lua_getfield(L, -1, "type"); }
+        const char *type = lua_isstring(L, -1) ? lua_tostring(L, -1) : "text";
+        size_t k;
+        for (k = 0; k < N_COL_TYPES && strcmp(col_types[k].name, type) != 0; k++) {}
+        if (k == N_COL_TYPES)
+            luaL_error(L, "table %s: column %s: unknown type '%s' (use text, integer, real, boolean, "
+                          "timestamp, date or json)", t->name, name, type);
+        t->cols[t->ncols - 1].type = col_types[k].type;
+        lua_pop(L, 1);
+        lua_getfield(L, -1, "key");
+        t->cols[t->ncols - 1].key = lua_toboolean(L, -1);
+        nkeys += t->cols[t->ncols - 1].key;
+        lua_pop(L, 2);
+    }
+    lua_pop(L, 1);
+    if (nkeys == 0) luaL_error(L, "table %s: no key column (mark one with key = true; rows are upserted by key)", t->name);
+}
+
+/* Create the table, or check an existing one and add declared columns it lacks. */
+static int ensure_table(sqlite3 *db, struct table_handle *t, char **err) {
+    struct fy_buf sql = {0};
+    sqlite3_stmt *st;
+    int exists = 0, rc = FY_ERR;
+    fy_buf_printf(&sql, "SELECT name, upper(type), pk FROM pragma_table_info('%s')", t->name);
+    if (sqlite3_prepare_v2(db, sql.data, -1, &st, NULL) != SQLITE_OK) {
+        *err = strdup(sqlite3_errmsg(db));
+        goto cleanup;
+    }
+    int *found = calloc((size_t)t->ncols, sizeof(int));
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        exists = 1;
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        const char *type = (const char *)sqlite3_column_text(st, 1);
+        for (int i = 0; i < t->ncols; i++) {
+            if (strcmp(t->cols[i].name, name) != 0) continue;
+            found[i] = 1;
+            if (strcmp(type, sql_type(t->cols[i].type)) != 0 || (sqlite3_column_int(st, 2) > 0) != t->cols[i].key) {
+                fy_buf_reset(&sql);
+                fy_buf_printf(&sql, "table %s: column %s is %s%s in the database but declared %s%s; "
+                              "migrate or rename the table", t->name, name, type,
+                              sqlite3_column_int(st, 2) ? " (key)" : "", sql_type(t->cols[i].type),
+                              t->cols[i].key ? " (key)" : "");
+                *err = strdup(sql.data);
+                sqlite3_finalize(st);
+                free(found);
+                goto cleanup;
+            }
+        }
+    }
+    sqlite3_finalize(st);
+    fy_buf_reset(&sql);
+    if (!exists) {
+        fy_buf_printf(&sql, "CREATE TABLE \"%s\" (", t->name);
+        for (int i = 0; i < t->ncols; i++)
+            fy_buf_printf(&sql, "\"%s\" %s%s, ", t->cols[i].name, sql_type(t->cols[i].type),
+                          t->cols[i].key ? " NOT NULL" : "");
+        fy_buf_puts(&sql, "\"_synced_at\" TEXT NOT NULL, \"_run_id\" TEXT NOT NULL, PRIMARY KEY (");
+        for (int i = 0, first = 1; i < t->ncols; i++)
+            if (t->cols[i].key) { fy_buf_printf(&sql, "%s\"%s\"", first ? "" : ", ", t->cols[i].name); first = 0; }
+        fy_buf_puts(&sql, ")) STRICT");
+    } else {
+        for (int i = 0; i < t->ncols; i++) {
+            if (found[i]) continue;
+            if (t->cols[i].key) {
+                fy_buf_reset(&sql);
+                fy_buf_printf(&sql, "table %s: key column %s is not in the existing table", t->name, t->cols[i].name);
+                *err = strdup(sql.data);
+                free(found);
+                goto cleanup;
+            }
+            fy_buf_printf(&sql, "ALTER TABLE \"%s\" ADD COLUMN \"%s\" %s;", t->name, t->cols[i].name,
+                          sql_type(t->cols[i].type));
+        }
+    }
+    free(found);
+    if (sql.len && exec_sql(db, sql.data, err) != FY_OK) goto cleanup;
+
+    fy_buf_reset(&sql);
+    fy_buf_printf(&sql, "INSERT INTO \"%s\" (", t->name);
+    for (int i = 0; i < t->ncols; i++) fy_buf_printf(&sql, "\"%s\", ", t->cols[i].name);
+    fy_buf_puts(&sql, "\"_synced_at\", \"_run_id\") VALUES (");
+    for (int i = 0; i < t->ncols + 2; i++) fy_buf_puts(&sql, i ? ", ?" : "?");
+    fy_buf_puts(&sql, ") ON CONFLICT (");
+    for (int i = 0, first = 1; i < t->ncols; i++)
+        if (t->cols[i].key) { fy_buf_printf(&sql, "%s\"%s\"", first ? "" : ", ", t->cols[i].name); first = 0; }
+    fy_buf_puts(&sql, ") DO UPDATE SET ");
+    for (int i = 0; i < t->ncols; i++)
+        if (!t->cols[i].key) fy_buf_printf(&sql, "\"%s\" = excluded.\"%s\", ", t->cols[i].name, t->cols[i].name);
+    fy_buf_puts(&sql, "\"_synced_at\" = excluded.\"_synced_at\", \"_run_id\" = excluded.\"_run_id\"");
+    if (sqlite3_prepare_v3(db, sql.data, -1, SQLITE_PREPARE_PERSISTENT, &t->upsert, NULL) != SQLITE_OK) {
+        *err = strdup(sqlite3_errmsg(db));
+        goto cleanup;
+    }
+    rc = FY_OK;
+cleanup:
+    fy_buf_free(&sql);
+    return rc;
+}
+
+static int db_table(lua_State *L) {
+    struct db_handle *h = check_db(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "name");
+    const char *name = lua_tostring(L, -1);
+    if (!valid_identifier(name))
+        return luaL_error(L, "table name must be letters, digits and _ (got %s)", name ? name : "nothing");
+    struct table_handle *t = lua_newuserdatauv(L, sizeof *t, 1);
+    memset(t, 0, sizeof *t);
+    luaL_setmetatable(L, TABLE_MT);
+    t->dbh = h;
+    t->name = strdup(name);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1);
+    parse_columns(L, t);
+    char *err = NULL;
+    if (ensure_table(h->db, t, &err) != FY_OK) {
+        lua_pushstring(L, err);
+        free(err);
+        return lua_error(L);
+    }
+    return 1;
+}
+
+/* Bind row[col] to parameter i+1. Returns FY_ERR with a reason in err. */
+static int bind_value(lua_State *L, sqlite3_stmt *st, int i, const struct column *c, struct fy_buf *tmp,
+                      char *err, size_t errlen) {
+    int p = i + 1;
+    switch (lua_type(L, -1)) {
+    case LUA_TNIL:
+    case LUA_TLIGHTUSERDATA:   /* ferry.json.null */
+        return sqlite3_bind_null(st, p) == SQLITE_OK ? FY_OK : FY_ERR;
+    case LUA_TBOOLEAN:
+        sqlite3_bind_int(st, p, lua_toboolean(L, -1));
+        return FY_OK;
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, -1)) sqlite3_bind_int64(st, p, lua_tointeger(L, -1));
+        else sqlite3_bind_double(st, p, lua_tonumber(L, -1));
+        return FY_OK;
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, -1, &len);
+        sqlite3_bind_text(st, p, s, (int)len, SQLITE_TRANSIENT);
+        return FY_OK;
+    }
+    case LUA_TTABLE:
+        if (c->type == C_JSON) {
+            fy_buf_reset(tmp);
+            if (fy_json_encode(L, -1, tmp, err, errlen) != FY_OK) return FY_ERR;
+            sqlite3_bind_text(st, p, tmp->data, (int)tmp->len, SQLITE_TRANSIENT);
+            return FY_OK;
+        }
+        /* fall through */
+    default:
+        snprintf(err, errlen, "column %s: cannot store a %s in a %s column", c->name,
+                 luaL_typename(L, -1), sql_type(c->type));
+        return FY_ERR;
+    }
+}
+
+static void push_failure(lua_State *L, int failures, int index, const char *cls, const char *reason) {
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, cls);
+    lua_setfield(L, -2, "class");
+    lua_pushstring(L, reason);
+    lua_setfield(L, -2, "reason");
+    lua_rawseti(L, failures, index);
+}
+
+/* Raise { class = "transient", reason = ... } after rolling back. */
+static int raise_db_error(lua_State *L, sqlite3 *db, const char *what) {
+    lua_createtable(L, 0, 2);
+    lua_pushliteral(L, "transient");
+    lua_setfield(L, -2, "class");
+    lua_pushfstring(L, "%s: %s", what, sqlite3_errmsg(db));
+    lua_setfield(L, -2, "reason");
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return lua_error(L);
+}
+
+static int table_upsert(lua_State *L) {
+    struct table_handle *t = luaL_checkudata(L, 1, TABLE_MT);
+    if (!t->upsert || !t->dbh->db) return luaL_error(L, "attempt to use a closed table");
+    luaL_checktype(L, 2, LUA_TTABLE);
+    const char *run_id = luaL_optstring(L, 3, "");
+    sqlite3 *db = t->dbh->db;
+    sqlite3_stmt *st = t->upsert;
+    int n = (int)luaL_len(L, 2), loaded = 0;
+    char synced[40], err[256];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t sl = strftime(synced, sizeof synced, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(synced + sl, sizeof synced - sl, ".%03ldZ", ts.tv_nsec / 1000000);
+
+    lua_newtable(L);
+    int failures = lua_gettop(L);
+    struct fy_buf tmp = {0};
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return raise_db_error(L, db, "cannot begin a transaction");
+    for (int r = 1; r <= n; r++) {
+        if (lua_rawgeti(L, 2, r) != LUA_TTABLE) {
+            push_failure(L, failures, r, "validation", "load received a non-table record");
+            lua_pop(L, 1);
+            continue;
+        }
+        int ok = 1;
+        for (int i = 0; i < t->ncols && ok; i++) {
+            lua_getfield(L, -1, t->cols[i].name);
+            if (bind_value(L, st, i, &t->cols[i], &tmp, err, sizeof err) != FY_OK) {
+                push_failure(L, failures, r, "validation", err);
+                ok = 0;
+            }
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+        if (ok) {
+            sqlite3_bind_text(st, t->ncols + 1, synced, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, t->ncols + 2, run_id, -1, SQLITE_STATIC);
+            int rc = sqlite3_step(st);
+            if (rc == SQLITE_DONE) {
+                loaded++;
+            } else if ((rc & 0xff) == SQLITE_CONSTRAINT || rc == SQLITE_MISMATCH) {
+                push_failure(L, failures, r, "validation", sqlite3_errmsg(db));
+            } else {
+                fy_buf_free(&tmp);
+                sqlite3_reset(st);
+                return raise_db_error(L, db, "cannot write to the database");
+            }
+        }
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
+    fy_buf_free(&tmp);
+    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        return raise_db_error(L, db, "cannot commit");
+    lua_pushinteger(L, loaded);
+    lua_insert(L, -2);
+    return 2;
+}
+
+int luaopen_ferry_sqlite(lua_State *L) {
+    static const luaL_Reg db_methods[] = {
+        {"table", db_table}, {"exec", db_exec}, {"rows", db_rows}, {"close", db_close}, {NULL, NULL},
+    };
+    static const luaL_Reg table_methods[] = {
+        {"upsert", table_upsert}, {"close", table_close}, {NULL, NULL},
+    };
+    static const luaL_Reg funcs[] = {{"open", db_open}, {NULL, NULL}};
+    luaL_newmetatable(L, DB_MT);
+    luaL_newlib(L, db_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, db_close);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, db_close);
+    lua_setfield(L, -2, "__close");
+    luaL_newmetatable(L, TABLE_MT);
+    luaL_newlib(L, table_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, table_close);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, table_close);
+    lua_setfield(L, -2, "__close");
+    lua_pop(L, 2);
+    luaL_newlib(L, funcs);
+    return 1;
+}

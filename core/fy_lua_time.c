@@ -1,0 +1,145 @@
+/* ferry.time: Lua binding for fy_time (timestamps and durations).
+ *
+ *   t.parse(s)                  -> epoch, offset_minutes | nil, err
+ *   t.format(epoch [, offset [, frac_digits]]) -> "2026-11-26T14:03:05Z"
+ *   t.duration(s)               -> seconds | nil, err
+ *   t.format_duration(seconds)  -> "1h30m"
+ *   t.now()                     -> epoch seconds (float)
+ *
+ * Numbers that are whole (no fractional second) come back as Lua integers,
+ * others as floats, so "ts=" .. t.parse(s) reads "ts=1795701785" and not
+ * "ts=1795701785.0"; now() is always a float. Bad input strings give
+ * nil, err; wrong argument types and impossible arguments raise. */
+#include "fy_time.h"
+
+#include <math.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+/* Push v as an integer when it is whole and exactly representable, else as
+ * a float. */
+static void push_seconds(lua_State *L, double v) {
+    if (v == floor(v) && fabs(v) < 9007199254740992.0) /* 2^53 */
+        lua_pushinteger(L, (lua_Integer)v);
+    else
+        lua_pushnumber(L, v);
+}
+
+/* parse(s) -> epoch, offset_minutes; nil, err on a malformed string. */
+static int l_parse(lua_State *L) {
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    char err[FY_TIME_ERR_MAX];
+    double epoch;
+    int off;
+
+    if (fy_time_parse(s, len, &epoch, &off, err, sizeof err) != FY_OK) {
+        luaL_pushfail(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    push_seconds(L, epoch);
+    lua_pushinteger(L, off);
+    return 2;
+}
+
+/* format(epoch [, offset [, frac_digits]]) -> string.
+ * offset: nil (UTC), integer minutes east of UTC, or a string "Z", "+02:00",
+ * "-0530", "+02"; within +/-18:00. frac_digits: 0-9; when absent, 0 if epoch
+ * is whole and 3 otherwise. Raises on a bad offset, bad frac_digits or an
+ * epoch outside years 0000-9999 in that offset. */
+static int l_format(lua_State *L) {
+    double epoch = luaL_checknumber(L, 1);
+    int off = 0, digits;
+    char buf[FY_TIME_FORMAT_MAX];
+    size_t n;
+
+    switch (lua_type(L, 2)) {
+    case LUA_TNONE:
+    case LUA_TNIL:
+        break;
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, 2, &len);
+        char err[FY_TIME_ERR_MAX];
+        if (fy_time_parse_offset(s, len, &off, err, sizeof err) != FY_OK)
+            return luaL_argerror(L, 2, err);
+        break;
+    }
+    case LUA_TNUMBER: {
+        lua_Integer m = luaL_checkinteger(L, 2);
+        if (m < -FY_TIME_MAX_OFFSET_MIN || m > FY_TIME_MAX_OFFSET_MIN)
+            return luaL_argerror(L, 2, lua_pushfstring(L,
+                "offset %I minutes out of range (max +/-1080)", m));
+        off = (int)m;
+        break;
+    }
+    default:
+        return luaL_typeerror(L, 2, "nil, integer minutes or offset string");
+    }
+
+    if (lua_isnoneornil(L, 3)) {
+        digits = epoch == floor(epoch) ? 0 : 3;
+    } else {
+        lua_Integer d = luaL_checkinteger(L, 3);
+        luaL_argcheck(L, d >= 0 && d <= 9, 3, "frac_digits must be 0-9");
+        digits = (int)d;
+    }
+
+    n = fy_time_format(epoch, off, digits, buf, sizeof buf);
+    if (n == 0)
+        return luaL_argerror(L, 1, lua_pushfstring(L,
+            "epoch %f out of range (years 0000-9999)", epoch));
+    lua_pushlstring(L, buf, n);
+    return 1;
+}
+
+/* duration(s) -> seconds; nil, err on a malformed string. */
+static int l_duration(lua_State *L) {
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    char err[FY_TIME_ERR_MAX];
+    double secs;
+
+    if (fy_duration_parse(s, len, &secs, err, sizeof err) != FY_OK) {
+        luaL_pushfail(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    push_seconds(L, secs);
+    return 1;
+}
+
+/* format_duration(seconds) -> string. Raises when seconds is not finite or
+ * exceeds 1e12 in magnitude. */
+static int l_format_duration(lua_State *L) {
+    double secs = luaL_checknumber(L, 1);
+    char buf[FY_DURATION_FORMAT_MAX];
+    size_t n = fy_duration_format(secs, buf, sizeof buf);
+
+    if (n == 0)
+        return luaL_argerror(L, 1, "duration not finite or too large");
+    lua_pushlstring(L, buf, n);
+    return 1;
+}
+
+/* now() -> current epoch seconds as a float. */
+static int l_now(lua_State *L) {
+    lua_pushnumber(L, fy_time_now());
+    return 1;
+}
+
+static const luaL_Reg time_funcs[] = {
+    {"parse", l_parse},
+    {"format", l_format},
+    {"duration", l_duration},
+    {"format_duration", l_format_duration},
+    {"now", l_now},
+    {NULL, NULL},
+};
+
+int luaopen_ferry_time(lua_State *L) {
+    luaL_newlib(L, time_funcs);
+    return 1;
+}

@@ -1,0 +1,118 @@
+/* Runs as coroutines on the event loop; see fy_run.h. */
+#include "fy_run.h"
+#include "fy_common.h"
+#include "fy_engine.h"
+#include "fy_vm.h"
+
+#include <event2/event.h>
+#include <lauxlib.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+static void make_run_id(char *out, size_t cap) {
+    unsigned char rnd[3] = {0};
+    struct tm tm;
+    time_t now = time(NULL);
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+        unsigned v = (unsigned)clock();
+        memcpy(rnd, &v, sizeof rnd);
+    }
+    gmtime_r(&now, &tm);
+    size_t n = strftime(out, cap, "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(out + n, cap - n, "-%02x%02x%02x", rnd[0], rnd[1], rnd[2]);
+}
+
+struct fy_run *fy_run_of(lua_State *L) {
+    return *(struct fy_run **)lua_getextraspace(L);
+}
+
+struct fy_run *fy_run_create(struct fy_engine *engine, struct fy_vm *vm, fy_run_done_fn on_done, void *arg) {
+    struct fy_run *run = calloc(1, sizeof *run);
+    if (!run) return NULL;
+    run->engine = engine;
+    run->vm = vm;
+    run->on_done = on_done;
+    run->arg = arg;
+    make_run_id(run->id, sizeof run->id);
+    run->co = lua_newthread(vm->L);
+    run->co_ref = luaL_ref(vm->L, LUA_REGISTRYINDEX);
+    *(struct fy_run **)lua_getextraspace(run->co) = run;
+    run->started = fy_monotonic();
+    return run;
+}
+
+void fy_run_destroy(struct fy_run *run) {
+    if (!run) return;
+    if (run->timer) event_free(run->timer);
+    if (run->co) {
+        *(struct fy_run **)lua_getextraspace(run->co) = NULL;
+        luaL_unref(run->vm->L, LUA_REGISTRYINDEX, run->co_ref);
+    }
+    free(run->error);
+    free(run);
+}
+
+static void run_finish(struct fy_run *run, int nres) {
+    run->finished = 1;
+    run->ended = fy_monotonic();
+    if (run->engine) run->engine->active_runs--;
+    run->on_done(run, nres, run->arg);
+}
+
+/* Resume run->co with nargs values on its stack. This is the only
+ * lua_resume in ferry. Outcomes:
+ *   LUA_YIELD  the script is waiting on an event it registered before
+ *              yielding (a timer, a transfer); that event resumes it.
+ *   LUA_OK     the body returned; its results go to on_done.
+ *   otherwise  an error escaped the body: the run failed, with traceback. */
+void fy_run_resume(struct fy_run *run, int nargs) {
+    int nres = 0;
+    fy_vm_guard_reset(run->vm);
+    run->waiting = 0;
+    int rc = lua_resume(run->co, run->vm->L, nargs, &nres);
+    switch (rc) {
+    case LUA_YIELD:
+        if (!run->waiting) {
+            /* A bare coroutine.yield() from script code: nothing will wake it. */
+            lua_pop(run->co, nres);
+            run->error = strdup("the script yielded outside ferry's I/O (coroutine.yield in a hook?)");
+            run_finish(run, 0);
+        }
+        return;
+    case LUA_OK:
+        run_finish(run, nres);
+        return;
+    default: {
+        const char *msg = lua_tostring(run->co, -1);
+        luaL_traceback(run->vm->L, run->co, msg ? msg : "(error object is not a string)", 0);
+        run->error = strdup(lua_tostring(run->vm->L, -1));
+        lua_pop(run->vm->L, 1);
+        lua_settop(run->co, 0);
+        run_finish(run, 0);
+    }
+    }
+}
+
+static void sleep_done(evutil_socket_t fd, short what, void *arg) {
+    FY_UNUSED(fd);
+    FY_UNUSED(what);
+    fy_run_resume(arg, 0);
+}
+
+int fy_run_lua_sleep(lua_State *L) {
+    lua_Number secs = luaL_checknumber(L, 1);
+    luaL_argcheck(L, secs >= 0 && isfinite(secs), 1, "expected a non-negative number of seconds");
+    struct fy_run *run = fy_run_of(L);
+    if (!run || !run->engine || !lua_isyieldable(L))
+        return luaL_error(L, "ferry.sleep: only inside a run (not at load time, not in a coroutine of the script's own)");
+    if (!run->timer) run->timer = evtimer_new(run->engine->base, sleep_done, run);
+    struct timeval tv = {(time_t)secs, (suseconds_t)((secs - floor(secs)) * 1e6)};
+    if (!run->timer || evtimer_add(run->timer, &tv) != 0)
+        return luaL_error(L, "ferry.sleep: cannot arm a timer");
+    run->waiting = 1;
+    return lua_yield(L, 0);
+}

@@ -1,0 +1,291 @@
+-- The script contract: ferry.integration { ... } and its validation.
+--
+-- ferry.integration records where it was called and returns the spec marked
+-- as an integration; check() validates it and reports every problem as
+-- "FILE:LINE: FIELD: message", finding each field's line in the source.
+local ferry = ferry
+local getinfo = debug.getinfo
+local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
+local setmetatable, getmetatable = setmetatable, getmetatable
+local format, find, match, gmatch, sub = string.format, string.find, string.match, string.gmatch, string.sub
+local sort, concat = table.sort, table.concat
+local open = io.open
+local time = ferry.time
+
+local _M = {}
+
+local marker = {}            -- metatable of every value ferry.integration returns
+local call_sites = setmetatable({}, { __mode = "k" })
+
+local FIELDS = {
+  name = true, owner = true, purpose = true, pattern = true, source_of_truth = true,
+  schedule = true, trigger = true, freshness = true, policy = true, batch_size = true,
+  description = true, tags = true, extract = true, transform = true, load = true,
+}
+local REQUIRED = {
+  { "name", "a short unique name, e.g. \"crm-accounts-to-reporting\"" },
+  { "owner", "who is paged when it fails, e.g. \"data-team@example.com\"" },
+  { "purpose", "the decision this data supports" },
+  { "pattern", "\"workflow\" or \"reporting\"" },
+  { "source_of_truth", "the system that owns this data" },
+  { "freshness", "how old the data may get before it is stale, e.g. \"2h\"" },
+}
+local CLASSES = {
+  transient = true, auth = true, permission = true, not_found = true, validation = true,
+  lookup_missing = true, picklist_drift = true, schema_drift = true, script = true,
+}
+local ACTIONS = { retry = true, quarantine = true, pause = true, alert = true, fail = true, continue = true }
+local RETRY_KEYS = { attempts = "integer", backoff = "backoff", base = "duration", max = "duration",
+                     deadline = "duration", retry_500 = "boolean" }
+local ALERT_KEYS = { to = "targets", ["repeat"] = "duration", escalate = "escalate" }
+
+function _M.integration(spec)
+  if type(spec) ~= "table" then
+    error("ferry.integration expects a table { name = ..., owner = ..., ... }", 2)
+  end
+  local info = getinfo(2, "Sl")
+  call_sites[spec] = { source = info and info.short_src, line = info and info.currentline or 1 }
+  return setmetatable(spec, marker)
+end
+
+function _M.is_integration(v)
+  return type(v) == "table" and getmetatable(v) == marker
+end
+
+-- Edit distance, to suggest "owner" for "ownr".
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = sub(a, i, i) == sub(b, j, j) and 0 or 1
+      local d = prev[j] + 1
+      if cur[j - 1] + 1 < d then d = cur[j - 1] + 1 end
+      if prev[j - 1] + cost < d then d = prev[j - 1] + cost end
+      cur[j] = d
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+local function suggest(key, known)
+  local best, bestd = nil, 3
+  for k in pairs(known) do
+    local d = distance(key, k)
+    if d < bestd then best, bestd = k, d end
+  end
+  return best and format(" (did you mean '%s'?)", best) or ""
+end
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = tostring(k) end
+  sort(keys)
+  return concat(keys, ", ")
+end
+
+-- Finds the line of a (possibly nested) field in the script's source.
+local function locator(path, from)
+  local lines = {}
+  local f = path and open(path, "r")
+  if f then
+    for l in f:lines() do lines[#lines + 1] = l end
+    f:close()
+  end
+  return function(keys)
+    local line = from
+    for _, key in ipairs(keys) do
+      local pat = "%f[%w_]" .. key:gsub("%p", "%%%0") .. "%f[^%w_]%s*="
+      local found
+      for i = line, #lines do
+        if find(lines[i], pat) then found = i; break end
+      end
+      if not found then return from end
+      line = found
+    end
+    return line
+  end
+end
+
+local function check_duration(v)
+  if type(v) ~= "string" then return nil, "expected a duration string like \"15m\", got " .. type(v) end
+  return time.duration(v)
+end
+
+local function check_schedule(v)
+  if type(v) ~= "string" then return nil, "expected a string like \"every 15m\" or a cron expression" end
+  if v == "manual" then return true end
+  local every = match(v, "^every%s+(.+)$")
+  if every then
+    local secs, err = time.duration(every)
+    if not secs then return nil, err end
+    if secs < 1 then return nil, "interval must be at least 1s" end
+    return true
+  end
+  local n = 0
+  for field in gmatch(v, "%S+") do
+    n = n + 1
+    if not match(field, "^[%d%*/,%-]+$") then
+      return nil, format("bad cron field '%s' in \"%s\"", field, v)
+    end
+  end
+  if n ~= 5 then
+    return nil, format("expected \"every DURATION\", \"manual\" or a 5-field cron expression, got \"%s\"", v)
+  end
+  return true
+end
+
+-- Validates value (what the script returned). Returns ok, problems (a list of
+-- "FILE:LINE: FIELD: message" strings) and a one-line summary when ok.
+function _M.check(value, path)
+  local problems = {}
+  if not _M.is_integration(value) then
+    problems[1] = format("%s:1: the script must return ferry.integration { ... } (it returned %s)",
+      path, value == nil and "nothing" or type(value))
+    return false, problems
+  end
+  local site = call_sites[value] or { line = 1 }
+  local line_of = locator(path, site.line)
+  local function problem(keys, msg)
+    local field = concat(keys, ".")
+    problems[#problems + 1] = { line = line_of(keys), text = format("%s: %s", field, msg) }
+  end
+  local function problem_at(line, field, msg)
+    problems[#problems + 1] = { line = line, text = format("%s: %s", field, msg) }
+  end
+
+  for k in pairs(value) do
+    if type(k) ~= "string" or not FIELDS[k] then
+      problem({ tostring(k) }, "unknown field" .. suggest(tostring(k), FIELDS)
+        .. " (fields: " .. sorted_keys(FIELDS) .. ")")
+    end
+  end
+  for _, req in ipairs(REQUIRED) do
+    local k, hint = req[1], req[2]
+    local v = value[k]
+    if v == nil then
+      problem_at(site.line, k, "missing (" .. hint .. ")")
+    elseif type(v) ~= "string" or v == "" then
+      problem({ k }, "expected a non-empty string: " .. hint)
+    end
+  end
+  if type(value.name) == "string" and value.name ~= "" and not match(value.name, "^[%w][%w_.%-]*$") then
+    problem({ "name" }, "use letters, digits, '.', '_' and '-' only (it names files), got \"" .. value.name .. "\"")
+  end
+  if type(value.pattern) == "string" and value.pattern ~= "workflow" and value.pattern ~= "reporting" then
+    problem({ "pattern" }, format("unknown pattern \"%s\" (use \"workflow\" or \"reporting\")", value.pattern))
+  end
+  if type(value.freshness) == "string" and value.freshness ~= "" then
+    local ok, err = check_duration(value.freshness)
+    if not ok then problem({ "freshness" }, err) end
+  end
+  if value.schedule ~= nil then
+    local ok, err = check_schedule(value.schedule)
+    if not ok then problem({ "schedule" }, err) end
+  end
+  if value.trigger ~= nil then
+    local t = value.trigger
+    if type(t) ~= "table" or (t.webhook ~= nil and type(t.webhook) ~= "string") then
+      problem({ "trigger" }, "expected { webhook = \"name\" }")
+    else
+      for k in pairs(t) do
+        if k ~= "webhook" then problem({ "trigger", tostring(k) }, "unknown trigger (use webhook)") end
+      end
+    end
+  end
+  if value.batch_size ~= nil and (math.type(value.batch_size) ~= "integer" or value.batch_size < 1) then
+    problem({ "batch_size" }, "expected a positive integer, got " .. tostring(value.batch_size))
+  end
+
+  for _, hook in ipairs { "extract", "transform", "load" } do
+    local v = value[hook]
+    if v == nil then
+      if hook ~= "transform" then problem_at(site.line, hook, "missing (a function)") end
+    elseif type(v) ~= "function" then
+      problem({ hook }, "expected a function, got " .. type(v))
+    end
+  end
+
+  local policy = value.policy
+  if policy ~= nil and type(policy) ~= "table" then
+    problem({ "policy" }, "expected a table of error class -> action")
+  elseif policy then
+    for k, v in pairs(policy) do
+      if k == "retry" then
+        if type(v) ~= "table" then
+          problem({ "policy", "retry" }, "expected a table { attempts = 5, backoff = \"exponential\", ... }")
+        else
+          for rk, rv in pairs(v) do
+            local kind = RETRY_KEYS[rk]
+            local keys = { "policy", "retry", tostring(rk) }
+            if not kind then
+              problem(keys, "unknown retry setting" .. suggest(tostring(rk), RETRY_KEYS)
+                .. " (settings: " .. sorted_keys(RETRY_KEYS) .. ")")
+            elseif kind == "integer" and (math.type(rv) ~= "integer" or rv < 1) then
+              problem(keys, "expected a positive integer, got " .. tostring(rv))
+            elseif kind == "duration" then
+              local ok, err = check_duration(rv)
+              if not ok then problem(keys, err) end
+            elseif kind == "backoff" and rv ~= "exponential" and rv ~= "linear" and rv ~= "fixed" then
+              problem(keys, "expected \"exponential\", \"linear\" or \"fixed\", got " .. tostring(rv))
+            elseif kind == "boolean" and type(rv) ~= "boolean" then
+              problem(keys, "expected true or false")
+            end
+          end
+        end
+      elseif k == "alert" then
+        if type(v) ~= "table" then
+          problem({ "policy", "alert" }, "expected a table { to = { \"log\" }, escalate = { ... } }")
+        else
+          for ak, av in pairs(v) do
+            local kind = ALERT_KEYS[ak]
+            local keys = { "policy", "alert", tostring(ak) }
+            if not kind then
+              problem(keys, "unknown alert setting" .. suggest(tostring(ak), ALERT_KEYS)
+                .. " (settings: " .. sorted_keys(ALERT_KEYS) .. ")")
+            elseif kind == "duration" then
+              local ok, err = check_duration(av)
+              if not ok then problem(keys, err) end
+            elseif kind == "targets" and type(av) ~= "table" and type(av) ~= "string" then
+              problem(keys, "expected a target or a list of targets like { \"log\", \"webhook:ops\" }")
+            elseif kind == "escalate" then
+              if type(av) ~= "table" or type(av.to) ~= "string" then
+                problem(keys, "expected { after = \"4h\", to = \"someone\" }")
+              else
+                local ok, err = check_duration(av.after)
+                if not ok then problem({ "policy", "alert", "escalate", "after" }, err) end
+              end
+            end
+          end
+        end
+      elseif type(k) == "string" and CLASSES[k] then
+        if not ACTIONS[v] then
+          problem({ "policy", k }, format("unknown action %s (use %s)", tostring(v), sorted_keys(ACTIONS)))
+        end
+      else
+        local known = { retry = true, alert = true }
+        for c in pairs(CLASSES) do known[c] = true end
+        problem({ "policy", tostring(k) }, "unknown policy key" .. suggest(tostring(k), known)
+          .. " (error classes: " .. sorted_keys(CLASSES) .. "; or retry, alert)")
+      end
+    end
+  end
+
+  if #problems > 0 then
+    sort(problems, function(a, b) return a.line < b.line or (a.line == b.line and a.text < b.text) end)
+    local out = {}
+    for i, p in ipairs(problems) do out[i] = format("%s:%d: %s", path, p.line, p.text) end
+    return false, out
+  end
+  local summary = format("%s: ok: %s (%s, owner %s, source of truth %s, %s, freshness %s)",
+    path, value.name, value.pattern, value.owner, value.source_of_truth,
+    value.schedule and ("schedule " .. value.schedule) or
+      (value.trigger and value.trigger.webhook and ("webhook " .. value.trigger.webhook)) or "run on demand",
+    value.freshness)
+  return true, {}, summary
+end
+
+_M.CLASSES = CLASSES
+return _M

@@ -1,0 +1,12 @@
+-- The Lua half of the global `ferry` table, loaded into every integration's
+-- state before its script runs (core/fy_vm.c). The C half (json, time, csv,
+-- jsonl, sqlite, log, sleep) is already in place.
+local ferry = ferry
+
+local contract = require "ferry.contract"
+
+ferry.integration = contract.integration
+ferry.source = require "ferry.source"
+ferry.sink = require "ferry.sink"
+
+return ferry

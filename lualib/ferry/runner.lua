@@ -1,0 +1,186 @@
+-- One run of an integration: extract -> transform (per record) -> load (per
+-- batch). core/fy_run.c starts run() as the body of the run's coroutine and
+-- resumes it whenever I/O it waits on completes.
+--
+-- A bad record never stops the run: a transform that raises, returns
+-- nil, err, or calls ctx:reject, and a record the load rejects, go to the
+-- quarantine with class, reason and stage. Only an error raised by extract
+-- itself (or by the engine) fails the run.
+local ferry = ferry
+local json = ferry.json
+local log_write = ferry.log.write
+local pcall, type, tostring, setmetatable = pcall, type, tostring, setmetatable
+local format, find = string.format, string.find
+local CLASSES = require("ferry.contract").CLASSES
+
+local _M = {}
+
+-- "not enough memory" is Lua's message when the state's memory limit is hit.
+local function reason_of(err, limits)
+  if err == "not enough memory" then
+    return format("memory limit exceeded (%s; limits.memory in the config)", limits.memory)
+  end
+  return tostring(err)
+end
+
+-- Splits an error value into class and reason. Tables may carry a class.
+local function classify(err, default, limits)
+  if type(err) == "table" then
+    local class = CLASSES[err.class] and err.class or default
+    return class, tostring(err.reason or err.message or json.encode(err))
+  end
+  return default, reason_of(err, limits)
+end
+
+local function encode(v)
+  if v == nil then return nil end
+  local s = json.encode(v)
+  return s or json.encode(tostring(v))
+end
+
+-- spec: the integration; params: run_id, integration, batch_size, limits;
+-- internal: guard_reset(), quarantine(stage, class, reason, record_json, output_json).
+function _M.run(spec, params, internal)
+  local guard_reset, quarantine = internal.guard_reset, internal.quarantine
+  local limits = params.limits
+  local batch_size = spec.batch_size or params.batch_size
+  local transform, load = spec.transform, spec.load
+  local name, run_id = params.integration, params.run_id
+
+  local stats = {
+    extracted = 0, transformed = 0, skipped = 0, loaded = 0, quarantined = 0,
+    batches = 0, by_class = {}, by_stage = {},
+  }
+  local stage = "extract"
+  local src, n = {}, 0              -- records emitted since the last flush
+  local checkpoints = {}            -- { pos = extracted count, cursor = value }
+  local rejected_now                -- set by ctx:reject during one transform call
+
+  local function put(st, class, reason, record, output)
+    stats.quarantined = stats.quarantined + 1
+    stats.by_class[class] = (stats.by_class[class] or 0) + 1
+    stats.by_stage[st] = (stats.by_stage[st] or 0) + 1
+    quarantine(st, class, reason, encode(record), encode(output))
+  end
+
+  local ctx = { run_id = run_id, integration = name, cursor = params.cursor, stats = stats }
+  local log = {}
+  for _, level in ipairs { "debug", "info", "warn", "error" } do
+    log[level] = function(msg, fields) log_write(level, msg, fields, name, run_id) end
+  end
+  ctx.log = log
+
+  -- Every record emitted so far is loaded or quarantined: checkpoints up to
+  -- here are committed.
+  local function commit_checkpoints()
+    local last
+    for i = 1, #checkpoints do
+      if checkpoints[i].pos <= stats.extracted then last = i end
+    end
+    if last then
+      stats.checkpoint = checkpoints[last].cursor
+      for _ = 1, last do table.remove(checkpoints, 1) end
+    end
+  end
+
+  local function flush()
+    if n == 0 then return commit_checkpoints() end
+    local batch, origin, m = {}, {}, 0
+    stage = "transform"
+    for i = 1, n do
+      local rec = src[i]
+      src[i] = nil
+      guard_reset()
+      rejected_now = nil
+      local out, err
+      if transform then
+        local ok
+        ok, out, err = pcall(transform, rec, ctx)
+        if not ok then
+          local class, reason = classify(out, "script", limits)
+          put("transform", class, reason, rec)
+          goto continue
+        end
+      else
+        out = rec
+      end
+      if rejected_now then goto continue end
+      if out == nil then
+        if err ~= nil then
+          local class, reason = classify(err, "validation", limits)
+          put("transform", class, reason, rec)
+        else
+          stats.skipped = stats.skipped + 1
+        end
+        goto continue
+      end
+      stats.transformed = stats.transformed + 1
+      m = m + 1
+      batch[m], origin[m] = out, rec
+      ::continue::
+    end
+    n = 0
+    if m > 0 then
+      stage = "load"
+      guard_reset()
+      local ok, res = pcall(load, batch, ctx)
+      local failed = 0
+      if not ok then
+        local class, reason = classify(res, "script", limits)
+        for i = 1, m do put("load", class, reason, origin[i], batch[i]) end
+        failed = m
+      elseif type(res) == "table" then
+        for i = 1, m do
+          local r = res[i]
+          if r ~= nil and r ~= true then
+            local class, reason
+            if r == false then class, reason = "validation", "rejected by load"
+            else class, reason = classify(r, "validation", limits) end
+            put("load", class, reason, origin[i], batch[i])
+            failed = failed + 1
+          end
+        end
+      end
+      stats.loaded = stats.loaded + m - failed
+      stats.batches = stats.batches + 1
+    end
+    commit_checkpoints()
+    stage = "extract"
+  end
+
+  function ctx:emit(record)
+    if record == nil then error("ctx:emit: record is nil", 2) end
+    n = n + 1
+    src[n] = record
+    stats.extracted = stats.extracted + 1
+    if n >= batch_size then flush() end
+    guard_reset()
+  end
+
+  function ctx:reject(record, class, reason)
+    class = class or "validation"
+    if not CLASSES[class] then
+      error(format("ctx:reject: unknown error class '%s'", tostring(class)), 2)
+    end
+    if stage == "transform" then rejected_now = true end
+    if stage == "extract" then stats.extracted = stats.extracted + 1 end
+    put(stage, class, reason and tostring(reason) or "rejected by the script", record)
+  end
+
+  function ctx:checkpoint(cursor)
+    checkpoints[#checkpoints + 1] = { pos = stats.extracted, cursor = cursor }
+    if n == 0 then commit_checkpoints() end
+  end
+
+  guard_reset()
+  local ok, err = pcall(spec.extract, ctx)
+  if not ok then
+    stats.error = "extract: " .. reason_of(type(err) == "table" and (err.reason or json.encode(err)) or err, limits)
+  end
+  -- Records emitted before a failure are still delivered.
+  local fok, ferr = pcall(flush)
+  if not fok and not stats.error then stats.error = "flush: " .. reason_of(ferr, limits) end
+  return stats
+end
+
+return _M

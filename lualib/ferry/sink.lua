@@ -1,0 +1,38 @@
+-- Destinations that build a `load` hook.
+--
+--   load = ferry.sink.sqlite {
+--     path = "reporting.db",            -- relative paths live in the data directory
+--     table = "accounts",
+--     columns = { { "account_id", "text", key = true }, { "arr", "real" }, ... },
+--   }
+--
+-- The database and table are opened on the first batch, so `ferry check`
+-- never touches them.
+local ferry = ferry
+local sqlite = ferry.sqlite
+local sub = string.sub
+
+local _M = {}
+
+local function resolve(path)
+  if sub(path, 1, 1) == "/" then return path end
+  return (ferry.data_dir or ".") .. "/" .. path
+end
+
+function _M.sqlite(spec)
+  if type(spec) ~= "table" then error("ferry.sink.sqlite: expected a table", 2) end
+  if type(spec.path) ~= "string" then error("ferry.sink.sqlite: 'path' must be a string", 2) end
+  if type(spec.table) ~= "string" then error("ferry.sink.sqlite: 'table' must be a string", 2) end
+  if type(spec.columns) ~= "table" then error("ferry.sink.sqlite: 'columns' must be a list", 2) end
+  local tbl
+  return function(batch, ctx)
+    if not tbl then
+      local db = assert(sqlite.open(resolve(spec.path)))
+      tbl = db:table { name = spec.table, columns = spec.columns }
+    end
+    local loaded, failures = tbl:upsert(batch, ctx.run_id)
+    return failures
+  end
+end
+
+return _M

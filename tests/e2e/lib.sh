@@ -1,0 +1,48 @@
+# Helpers for end-to-end tests. Each test file sources this, then calls
+# `t NAME` before each case and the expect_* functions; every case prints
+# "ok NAME" or "not ok NAME: why" exactly once (tests/run.sh counts them).
+#
+#   t "run exits 3 when records are quarantined"
+#   run_ferry run "$dir/script.lua"          # sets $out, $err, $rc
+#   expect_rc 3; expect_in "$out" "PARTIAL"; done_t
+set -u
+FERRY=${FERRY_ABS:-$(realpath build/ferry)}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+WORK=$(mktemp -d /tmp/ferry-e2e.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+_name="" _bad=""
+
+t() { [ -n "$_name" ] && done_t; _name=$1; _bad=""; }
+fail() { [ -z "$_bad" ] && _bad=$1; }
+done_t() {
+    [ -z "$_name" ] && return
+    if [ -z "$_bad" ]; then echo "ok $_name"; else echo "not ok $_name: $_bad"; fi
+    _name=""
+}
+skip_t() { echo "skip $_name: $1"; _name=""; }
+trap_done() { done_t; }
+
+# run_ferry ARGS...: runs ferry from $WORK with a data dir under $WORK.
+run_ferry() {
+    local o e
+    o=$(mktemp "$WORK/out.XXXX"); e=$(mktemp "$WORK/err.XXXX")
+    (cd "$WORK" && "$FERRY" "$@") >"$o" 2>"$e"
+    rc=$?
+    out=$(cat "$o"); err=$(cat "$e")
+    if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$e"; then
+        fail "sanitizer report: $(grep -m1 -E 'Sanitizer|runtime error' "$e")"
+    fi
+}
+expect_rc() { [ "$rc" -eq "$1" ] || fail "exit status $rc, expected $1 (stderr: ${err:0:300}) (stdout: ${out:0:300})"; }
+expect_in() { grep -qF -- "$2" <<<"$1" || fail "expected to find '$2' in: ${1:0:400}"; }
+expect_not_in() { ! grep -qF -- "$2" <<<"$1" || fail "did not expect '$2' in: ${1:0:400}"; }
+expect_eq() { [ "$1" = "$2" ] || fail "expected '$2', got '$1'${3:+ ($3)}"; }
+# sql DB QUERY: prints the result (sqlite3 -batch, '|' separated)
+sql() { sqlite3 -batch "$1" "$2" 2>&1; }
+
+# script NAME BODY: writes $WORK/NAME.lua from a heredoc-free string
+script() { printf '%s\n' "$2" >"$WORK/$1.lua"; }
+
+# A minimal valid integration header, to splice into test scripts.
+HEADER='name = "t", owner = "qa@example.com", purpose = "test", pattern = "reporting",
+  source_of_truth = "fixture", freshness = "1h",'

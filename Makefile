@@ -82,7 +82,7 @@ $(BUILD)/obj $(BUILD)/tests:
 	$(Q)mkdir -p $@
 
 run: all
-	$(Q)./$(BUILD)/ferry run -c config/ferry.lua scripts/crm_accounts.lua scripts/helpdesk_tickets.lua; \
+	$(Q)./$(BUILD)/ferry run -c config/ferry.lua --log-level warn scripts/crm_accounts.lua scripts/helpdesk_tickets.lua; \
 	    rc=$$?; \
 	    echo; \
 	    echo "Where to look:"; \

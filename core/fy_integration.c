@@ -172,16 +172,28 @@ static lua_Integer get_int(lua_State *L, int t, const char *k) {
     return v;
 }
 
-/* "validation 3, script 1" from a { class = count } table at t. */
+struct count { const char *name; lua_Integer n; };
+
+static int count_cmp(const void *a, const void *b) {
+    const struct count *x = a, *y = b;
+    if (x->n != y->n) return x->n < y->n ? 1 : -1;
+    return strcmp(x->name, y->name);
+}
+
+/* "validation 3, script 1" from the { class = count } table t[k], largest first. */
 static void counts_line(lua_State *L, int t, const char *k, struct fy_buf *b) {
+    struct count c[32];
+    size_t n = 0;
     lua_getfield(L, t, k);
-    int first = 1;
     lua_pushnil(L);
-    while (lua_next(L, -2)) {
-        fy_buf_printf(b, "%s%s %lld", first ? "" : ", ", lua_tostring(L, -2), (long long)lua_tointeger(L, -1));
-        first = 0;
+    while (n < 32 && lua_next(L, -2)) {
+        c[n].name = lua_tostring(L, -2);    /* keys stay alive in the table */
+        c[n++].n = lua_tointeger(L, -1);
         lua_pop(L, 1);
     }
+    qsort(c, n, sizeof c[0], count_cmp);
+    for (size_t i = 0; i < n; i++)
+        fy_buf_printf(b, "%s%s %lld", i ? ", " : "", c[i].name, (long long)c[i].n);
     lua_pop(L, 1);
 }
 

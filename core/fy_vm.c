@@ -38,8 +38,8 @@ static void vm_hook(lua_State *L, lua_Debug *ar) {
     struct fy_vm *vm = fy_vm_of(L);
     vm->steps += FY_HOOK_EVERY;
     if (vm->steps > vm->step_limit)
-        luaL_error(L, "instruction limit exceeded: more than %llu instructions without returning "
-                      "(limits.instructions in the config)", (unsigned long long)vm->step_limit);
+        luaL_error(L, "instruction limit exceeded: more than %I instructions without returning "
+                      "(limits.instructions in the config)", (lua_Integer)vm->step_limit);
 }
 
 struct fy_vm *fy_vm_of(lua_State *L) {

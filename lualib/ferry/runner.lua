@@ -9,7 +9,8 @@
 local ferry = ferry
 local json = ferry.json
 local log_write = ferry.log.write
-local pcall, type, tostring, setmetatable = pcall, type, tostring, setmetatable
+local pcall, type, tostring, ipairs = pcall, type, tostring, ipairs
+local remove = table.remove
 local format, find = string.format, string.find
 local CLASSES = require("ferry.contract").CLASSES
 
@@ -79,7 +80,7 @@ function _M.run(spec, params, internal)
     end
     if last then
       stats.checkpoint = checkpoints[last].cursor
-      for _ = 1, last do table.remove(checkpoints, 1) end
+      for _ = 1, last do remove(checkpoints, 1) end
     end
   end
 
@@ -96,6 +97,7 @@ function _M.run(spec, params, internal)
       if transform then
         local ok
         ok, out, err = pcall(transform, rec, ctx)
+        guard_reset()               -- a tripped guard must not fire again in here
         if not ok then
           local class, reason = classify(out, "script", limits)
           put("transform", class, reason, rec)
@@ -124,6 +126,7 @@ function _M.run(spec, params, internal)
       stage = "load"
       guard_reset()
       local ok, res = pcall(load, batch, ctx)
+      guard_reset()
       local failed = 0
       if not ok then
         local class, reason = classify(res, "script", limits)
@@ -174,6 +177,7 @@ function _M.run(spec, params, internal)
 
   guard_reset()
   local ok, err = pcall(spec.extract, ctx)
+  guard_reset()
   if not ok then
     stats.error = "extract: " .. reason_of(type(err) == "table" and (err.reason or json.encode(err)) or err, limits)
   end

@@ -43,8 +43,14 @@ function _M.integration(spec)
   if type(spec) ~= "table" then
     error("ferry.integration expects a table { name = ..., owner = ..., ... }", 2)
   end
-  local info = getinfo(2, "Sl")
-  call_sites[spec] = { source = info and info.short_src, line = info and info.currentline or 1 }
+  -- `return ferry.integration {...}` is a tail call, which leaves no caller
+  -- frame; check() then finds the call in the source text instead.
+  local line
+  if not getinfo(1, "t").istailcall then
+    local info = getinfo(2, "l")
+    if info and info.currentline > 0 then line = info.currentline end
+  end
+  call_sites[spec] = { line = line }
   return setmetatable(spec, marker)
 end
 
@@ -87,17 +93,17 @@ local function sorted_keys(t)
 end
 
 -- Finds the line of a (possibly nested) field in the script's source.
-local function locator(path, from)
+local function locator(path)
   local lines = {}
   local f = path and open(path, "r")
   if f then
     for l in f:lines() do lines[#lines + 1] = l end
     f:close()
   end
-  return function(keys)
+  return function(keys, from)
     local line = from
     for _, key in ipairs(keys) do
-      local pat = "%f[%w_]" .. key:gsub("%p", "%%%0") .. "%f[^%w_]%s*="
+      local pat = "%f[%w_]" .. key:gsub("%p", "%%%0") .. "%f[^%w_]%s*" .. (find(key, ".", 1, true) and "[{(]" or "=")
       local found
       for i = line, #lines do
         if find(lines[i], pat) then found = i; break end
@@ -146,8 +152,9 @@ function _M.check(value, path)
       path, value == nil and "nothing" or type(value))
     return false, problems
   end
-  local site = call_sites[value] or { line = 1 }
-  local line_of = locator(path, site.line)
+  local find_line = locator(path)
+  local site = { line = (call_sites[value] or {}).line or find_line({ "ferry.integration" }, 1) }
+  local function line_of(keys) return find_line(keys, site.line) end
   local function problem(keys, msg)
     local field = concat(keys, ".")
     problems[#problems + 1] = { line = line_of(keys), text = format("%s: %s", field, msg) }

@@ -1,0 +1,110 @@
+/* Configuration loading: defaults, every key, and the errors that name it. */
+#include "fy_common.h"
+#include "fy_config.h"
+#include "testhelp.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char path[] = "/tmp/ferry-test-config-XXXXXX";
+
+/* Write `text` to the temp config and load it; returns the rc, err filled. */
+static int load(struct fy_config *cfg, const char *text, char *err, size_t errlen) {
+    FILE *fp = fopen(path, "w");
+    fputs(text, fp);
+    fclose(fp);
+    fy_config_defaults(cfg);
+    return fy_config_load(cfg, path, err, errlen);
+}
+
+int main(void) {
+    struct fy_config cfg;
+    char err[512];
+    int fd = mkstemp(path);
+    close(fd);
+
+    fy_config_defaults(&cfg);
+    fy_test_cond("default data_dir", strcmp(cfg.data_dir, "data") == 0);
+    fy_test_cond("default batch size", cfg.batch_size == 500);
+    fy_test_cond("default memory limit 256 MiB", cfg.limits.memory == 256u << 20);
+    fy_test_cond("default script dir", strcmp(cfg.script_dirs[0], "scripts") == 0 && !cfg.script_dirs[1]);
+    fy_config_free(&cfg);
+
+    int rc = load(&cfg, "return { data_dir = '/var/lib/ferry', batch_size = 42, script_dirs = { 'a', 'b' },\n"
+                        "  log = { level = 'warn', format = 'text' },\n"
+                        "  limits = { memory = '64MB', instructions = 5000 } }\n", err, sizeof err);
+    fy_test_cond("full config loads", rc == FY_OK);
+    fy_test_cond("data_dir set", strcmp(cfg.data_dir, "/var/lib/ferry") == 0);
+    fy_test_cond("batch_size set", cfg.batch_size == 42);
+    fy_test_cond("script_dirs set", !strcmp(cfg.script_dirs[0], "a") && !strcmp(cfg.script_dirs[1], "b") && !cfg.script_dirs[2]);
+    fy_test_cond("log level", cfg.log_level == FY_LOG_WARN);
+    fy_test_cond("log format", cfg.log_format == FY_LOG_TEXT);
+    fy_test_cond("memory 64MB", cfg.limits.memory == 64u << 20);
+    fy_test_cond("instructions", cfg.limits.instructions == 5000);
+    fy_test_cond("path remembered", cfg.path && strcmp(cfg.path, path) == 0);
+    fy_config_free(&cfg);
+
+    setenv("FERRY_TEST_DIR", "/from/env", 1);
+    rc = load(&cfg, "return { data_dir = os.getenv('FERRY_TEST_DIR') or 'x' }", err, sizeof err);
+    fy_test_cond("os.getenv is available", rc == FY_OK && strcmp(cfg.data_dir, "/from/env") == 0);
+    fy_config_free(&cfg);
+
+    rc = load(&cfg, "return { data_dri = 'x' }", err, sizeof err);
+    fy_test_cond("unknown key rejected", rc == FY_ERR);
+    fy_test_cond("unknown key named", strstr(err, "unknown key 'data_dri'") != NULL);
+    fy_test_cond("error names the file", strstr(err, path) != NULL);
+    fy_test_cond("defaults restored after an error", strcmp(cfg.data_dir, "data") == 0);
+    fy_config_free(&cfg);
+
+    rc = load(&cfg, "return { log = { levle = 'info' } }", err, sizeof err);
+    fy_test_cond("nested unknown key named with its section", rc == FY_ERR && strstr(err, "'log.levle'"));
+    fy_test_cond("nested unknown key lists the known ones", strstr(err, "level, format") != NULL);
+    fy_config_free(&cfg);
+
+    rc = load(&cfg, "return { batch_size = 'ten' }", err, sizeof err);
+    fy_test_cond("wrong type names the key", rc == FY_ERR && strstr(err, "batch_size: expected an integer"));
+    fy_config_free(&cfg);
+    rc = load(&cfg, "return { batch_size = 0 }", err, sizeof err);
+    fy_test_cond("out of range value rejected", rc == FY_ERR && strstr(err, "batch_size"));
+    fy_config_free(&cfg);
+    rc = load(&cfg, "return { limits = { memory = 'lots' } }", err, sizeof err);
+    fy_test_cond("bad size names limits.memory", rc == FY_ERR && strstr(err, "limits.memory"));
+    fy_config_free(&cfg);
+    rc = load(&cfg, "return { limits = { memory = '10KB' } }", err, sizeof err);
+    fy_test_cond("tiny memory limit rejected", rc == FY_ERR && strstr(err, "limits.memory"));
+    fy_config_free(&cfg);
+    rc = load(&cfg, "return { log = { level = 'loud' } }", err, sizeof err);
+    fy_test_cond("bad log level shows the value", rc == FY_ERR && strstr(err, "log.level") && strstr(err, "loud"));
+    fy_config_free(&cfg);
+    rc = load(&cfg, "return { log = 'info' }", err, sizeof err);
+    fy_test_cond("section must be a table", rc == FY_ERR && strstr(err, "log: expected a table"));
+    fy_config_free(&cfg);
+    rc = load(&cfg, "return { script_dirs = { 'a', 3 } }", err, sizeof err);
+    fy_test_cond("list element type named with its index", rc == FY_ERR && strstr(err, "script_dirs[2]"));
+    fy_config_free(&cfg);
+    rc = load(&cfg, "return {\n data_dir = \n", err, sizeof err);
+    fy_test_cond("syntax error reported with file and line", rc == FY_ERR && strstr(err, path) && strstr(err, ":3:"));
+    fy_config_free(&cfg);
+    rc = load(&cfg, "return 42", err, sizeof err);
+    fy_test_cond("non-table config rejected", rc == FY_ERR && strstr(err, "must return a table"));
+    fy_config_free(&cfg);
+    rc = load(&cfg, "os.execute('true') return {}", err, sizeof err);
+    fy_test_cond("config cannot run programs", rc == FY_ERR);
+    fy_config_free(&cfg);
+
+    fy_config_defaults(&cfg);
+    rc = fy_config_load(&cfg, "/nonexistent/ferry.lua", err, sizeof err);
+    fy_test_cond("missing file named", rc == FY_ERR && strstr(err, "/nonexistent/ferry.lua"));
+    fy_config_free(&cfg);
+
+    size_t sz;
+    fy_test_cond("size 1GiB", fy_size_parse("1GiB", &sz) == FY_OK && sz == 1u << 30);
+    fy_test_cond("size 512kb", fy_size_parse("512kb", &sz) == FY_OK && sz == 512u << 10);
+    fy_test_cond("size plain bytes", fy_size_parse("2048", &sz) == FY_OK && sz == 2048);
+    fy_test_cond("size bad unit", fy_size_parse("5 parsecs", &sz) == FY_ERR);
+
+    unlink(path);
+    return fy_test_report();
+}

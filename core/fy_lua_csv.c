@@ -10,6 +10,7 @@
  * an unrecoverable error (unterminated quote at end of file, a row over the
  * size limit, a read error) yields line, nil, err and then ends. */
 #include "fy_common.h"
+#include "fy_vm.h"
 #include "fy_csv.h"
 
 #include <lauxlib.h>
@@ -158,14 +159,7 @@ int luaopen_ferry_csv(lua_State *L) {
         {"rows", reader_rows}, {"header", reader_header}, {"close", reader_close}, {NULL, NULL},
     };
     static const luaL_Reg funcs[] = {{"open", csv_open}, {NULL, NULL}};
-    luaL_newmetatable(L, READER_MT);
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, reader_close);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, reader_close);
-    lua_setfield(L, -2, "__close");
-    lua_pop(L, 1);
+    fy_vm_new_class(L, READER_MT, methods, reader_close);
     luaL_newlib(L, funcs);
     return 1;
 }

@@ -7,6 +7,7 @@
  * a line that is not valid JSON (or is longer than max_line, default 16 MiB)
  * yields line, nil, err and the raw text, and iteration goes on. */
 #include "fy_common.h"
+#include "fy_vm.h"
 #include "fy_config.h"
 
 #include <errno.h>
@@ -121,14 +122,7 @@ int luaopen_ferry_jsonl(lua_State *L) {
         {"rows", reader_rows}, {"line", reader_line}, {"close", reader_close}, {NULL, NULL},
     };
     static const luaL_Reg funcs[] = {{"open", jsonl_open}, {NULL, NULL}};
-    luaL_newmetatable(L, READER_MT);
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, reader_close);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, reader_close);
-    lua_setfield(L, -2, "__close");
-    lua_pop(L, 1);
+    fy_vm_new_class(L, READER_MT, methods, reader_close);
     luaL_newlib(L, funcs);
     return 1;
 }

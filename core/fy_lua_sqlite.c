@@ -454,21 +454,8 @@ int luaopen_ferry_sqlite(lua_State *L) {
         {"upsert", table_upsert}, {"close", table_close}, {NULL, NULL},
     };
     static const luaL_Reg funcs[] = {{"open", db_open}, {NULL, NULL}};
-    luaL_newmetatable(L, DB_MT);
-    luaL_newlib(L, db_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, db_close);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, db_close);
-    lua_setfield(L, -2, "__close");
-    luaL_newmetatable(L, TABLE_MT);
-    luaL_newlib(L, table_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, table_close);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, table_close);
-    lua_setfield(L, -2, "__close");
-    lua_pop(L, 2);
+    fy_vm_new_class(L, DB_MT, db_methods, db_close);
+    fy_vm_new_class(L, TABLE_MT, table_methods, table_close);
     luaL_newlib(L, funcs);
     return 1;
 }

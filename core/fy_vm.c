@@ -155,6 +155,18 @@ static void vm_restrict(lua_State *L) {
     lua_pop(L, 2);
 }
 
+void fy_vm_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction close) {
+    luaL_newmetatable(L, name);
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, close);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, close);
+    lua_setfield(L, -2, "__close");
+    lua_pop(L, 1);
+}
+
 static void set_string(lua_State *L, const char *key, const char *value) {
     if (!value) return;
     lua_pushstring(L, value);

@@ -4,6 +4,7 @@
 #ifndef FY_VM_H
 #define FY_VM_H
 
+#include <lauxlib.h>
 #include <lua.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,6 +47,10 @@ struct fy_buf;
 /* Encode the Lua value at `idx` as JSON onto `b` (see fy_lua_json.c for the
  * rules). Returns FY_ERR with a message in err for values JSON cannot hold. */
 int fy_json_encode(lua_State *L, int idx, struct fy_buf *b, char *err, size_t errlen);
+
+/* Register a userdata class: metatable `name` with `methods` as __index and
+ * `close` as both __gc and __close (it must be safe to call twice). */
+void fy_vm_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction close);
 
 /* Module openers, one per API area (core/fy_lua_<area>.c). */
 int luaopen_ferry_json(lua_State *L);

@@ -140,8 +140,10 @@ static int apply(lua_State *L, struct fy_config *cfg, const struct key_spec *k, 
         size_t v;
         if (lua_type(L, -1) == LUA_TNUMBER && lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0)
             v = (size_t)lua_tointeger(L, -1);
-        else if (lua_type(L, -1) != LUA_TSTRING || fy_size_parse(lua_tostring(L, -1), &v) != FY_OK)
+        else if (lua_type(L, -1) != LUA_TSTRING)
             goto bad_type;
+        else if (fy_size_parse(lua_tostring(L, -1), &v) != FY_OK)
+            goto bad_value;
         if (v < (1u << 20)) goto bad_value;
         cfg->limits.memory = v;
         return FY_OK;
@@ -162,9 +164,11 @@ bad_type:
     snprintf(err, errlen, "%s: expected %s, got %s", k->name, k->help, got);
     return FY_ERR;
 bad_value:
-    snprintf(err, errlen, "%s: expected %s, got %s", k->name, k->help,
-             luaL_tolstring(L, -1, NULL));
-    lua_pop(L, 1);
+    if (lua_type(L, -1) == LUA_TSTRING)
+        snprintf(err, errlen, "%s: expected %s, got \"%s\"", k->name, k->help, lua_tostring(L, -1));
+    else
+        snprintf(err, errlen, "%s: expected %s, got %s", k->name, k->help, luaL_tolstring(L, -1, NULL));
+    if (lua_type(L, -1) != LUA_TSTRING) lua_pop(L, 1);
     return FY_ERR;
 }
 
@@ -182,8 +186,8 @@ static int walk(lua_State *L, struct fy_config *cfg, const char *prefix, char *e
         const struct key_spec *k = find_key(name);
         if (!k) {
             known_keys(prefix, known, sizeof known);
-            snprintf(err, errlen, "unknown key '%s' (known keys%s%s: %s)", name, *prefix ? " in " : "",
-                     prefix, known);
+            snprintf(err, errlen, "unknown key '%s' (known keys%s%.*s: %s)", name, *prefix ? " in " : "",
+                     *prefix ? (int)strlen(prefix) - 1 : 0, prefix, known);
             lua_pop(L, 2);
             return FY_ERR;
         }

@@ -77,7 +77,11 @@ static int make_dirs(const char *path, char *err, size_t errlen) {
     return FY_OK;
 }
 
-struct fy_engine *fy_engine_create(struct fy_config *cfg, int writable, char *err, size_t errlen) {
+int fy_engine_make_data_dir(struct fy_engine *e, char *err, size_t errlen) {
+    return make_dirs(e->cfg.data_dir, err, errlen);
+}
+
+struct fy_engine *fy_engine_create(struct fy_config *cfg, char *err, size_t errlen) {
     struct fy_engine *e = calloc(1, sizeof *e);
     if (!e) {
         snprintf(err, errlen, "out of memory");
@@ -91,7 +95,6 @@ struct fy_engine *fy_engine_create(struct fy_config *cfg, int writable, char *er
                               "in the config or FERRY_LUALIB");
         goto fail;
     }
-    if (writable && make_dirs(e->cfg.data_dir, err, errlen) != FY_OK) goto fail;
     e->base = event_base_new();
     if (!e->base) {
         snprintf(err, errlen, "cannot create the event loop");

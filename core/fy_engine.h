@@ -17,9 +17,11 @@ struct fy_engine {
     int exit_code;               /* worst of the finished runs (fy_engine_note_exit) */
 };
 
-/* Create an engine; takes ownership of cfg. With `writable`, make sure the
- * data directory exists. NULL with err on failure. */
-struct fy_engine *fy_engine_create(struct fy_config *cfg, int writable, char *err, size_t errlen);
+/* Create an engine; takes ownership of cfg. NULL with err on failure. */
+struct fy_engine *fy_engine_create(struct fy_config *cfg, char *err, size_t errlen);
+
+/* Create the data directory (mkdir -p) before anything is written there. */
+int fy_engine_make_data_dir(struct fy_engine *e, char *err, size_t errlen);
 void fy_engine_destroy(struct fy_engine *e);
 
 /* Run the loop until no run has anything left to wait for. */

@@ -73,7 +73,12 @@ void fy_log_write(enum fy_log_level level, const char *integration, const char *
         fy_buf_printf(&b, "%s %-5s", ts, level_names[level]);
         if (integration) fy_buf_printf(&b, " [%s%s%s]", integration, run_id ? " " : "",
                                        run_id ? run_id : "");
-        fy_buf_printf(&b, " %s", msg);
+        fy_buf_putc(&b, ' ');
+        for (const char *m = msg; *m; m++) {          /* one line per entry, always */
+            if (*m == '\n') fy_buf_puts(&b, "\\n");
+            else if (*m == '\r') fy_buf_puts(&b, "\\r");
+            else fy_buf_putc(&b, *m);
+        }
         if (fields_json && *fields_json) fy_buf_printf(&b, " {%s}", fields_json);
         fy_buf_putc(&b, '\n');
     }

@@ -68,7 +68,7 @@ static int csv_open(lua_State *L) {
     r->csv = fy_csv_open(path, &opts, err, sizeof err);
     if (!r->csv) {
         luaL_pushfail(L);
-        lua_pushstring(L, err);
+        lua_pushfstring(L, "cannot open %s", err);
         return 2;
     }
     if (!header) return 1;

@@ -26,13 +26,17 @@ static int log_at(lua_State *L, enum fy_log_level level, int m, int f, const cha
             fy_buf_json_string(&b, err, strlen(err));
             fy_buf_putc(&b, '}');
         }
-        if (b.len >= 2 && b.data[0] == '{') {       /* members only, no braces */
+        if (b.data[0] == '{') {                     /* members only, no braces */
             b.data[b.len - 1] = '\0';
             fy_log_write(level, integ, run, msg, b.data + 1);
-            fy_buf_free(&b);
-            return 0;
+        } else {                                    /* a list: keep it under "fields" */
+            struct fy_buf f = {0};
+            fy_buf_printf(&f, "\"fields\":%s", b.data);
+            fy_log_write(level, integ, run, msg, f.data);
+            fy_buf_free(&f);
         }
         fy_buf_free(&b);
+        return 0;
     }
     fy_log_write(level, integ, run, msg, NULL);
     return 0;

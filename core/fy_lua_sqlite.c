@@ -414,7 +414,12 @@ static int table_upsert(lua_State *L) {
         int ok = 1;
         for (int i = 0; i < t->ncols && ok; i++) {
             lua_getfield(L, -1, t->cols[i].name);
-            if (bind_value(L, st, i, &t->cols[i], &tmp, err, sizeof err) != FY_OK) {
+            if (t->cols[i].key && (lua_isnil(L, -1) || lua_islightuserdata(L, -1))) {
+                /* checked here: SQLite would give a NULL INTEGER key a new rowid */
+                snprintf(err, sizeof err, "key column %s is missing (NOT NULL)", t->cols[i].name);
+                push_failure(L, failures, r, "validation", err);
+                ok = 0;
+            } else if (bind_value(L, st, i, &t->cols[i], &tmp, err, sizeof err) != FY_OK) {
                 push_failure(L, failures, r, "validation", err);
                 ok = 0;
             }

@@ -217,6 +217,9 @@ struct fy_vm *fy_vm_create(struct fy_engine *engine, const struct fy_config *cfg
     vm->L = lua_newstate(vm_alloc, vm);
     if (!vm->L) goto oom;
     lua_State *L = vm->L;
+    /* Threads copy the main thread's extra space: NULL means "not a run"
+     * (fy_run_of), also for coroutines a script creates itself. */
+    *(void **)lua_getextraspace(L) = NULL;
     luaL_openlibs(L);
     lua_gc(L, LUA_GCGEN, 0, 0);
 

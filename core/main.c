@@ -46,9 +46,9 @@ static void command_usage(const struct command *c, FILE *out) {
     fprintf(out, "Usage: ferry %s [OPTIONS] %s\n\n%s\n\n%s", c->name, c->args, c->help, options_help);
 }
 
-static struct fy_engine *engine_for(struct fy_config *cfg, int writable) {
+static struct fy_engine *engine_for(struct fy_config *cfg) {
     char err[FY_ERRLEN];
-    struct fy_engine *e = fy_engine_create(cfg, writable, err, sizeof err);
+    struct fy_engine *e = fy_engine_create(cfg, err, sizeof err);
     if (!e) fprintf(stderr, "ferry: %s\n", err);
     return e;
 }
@@ -58,7 +58,7 @@ static int cmd_run(int argc, char **argv, struct fy_config *cfg) {
         fprintf(stderr, "ferry run: name at least one script (try 'ferry run --help')\n");
         return FY_EXIT_USAGE;
     }
-    struct fy_engine *e = engine_for(cfg, 1);
+    struct fy_engine *e = engine_for(cfg);
     if (!e) return FY_EXIT_USAGE;
     struct fy_integration **ins = calloc((size_t)argc, sizeof *ins);
     int rc = FY_EXIT_OK;
@@ -66,7 +66,11 @@ static int cmd_run(int argc, char **argv, struct fy_config *cfg) {
         ins[i] = fy_integration_load(e, argv[i], stderr, 0);
         if (!ins[i]) rc = FY_EXIT_USAGE;
     }
-    if (rc == FY_EXIT_OK) {
+    char err[FY_ERRLEN];
+    if (rc == FY_EXIT_OK && fy_engine_make_data_dir(e, err, sizeof err) != FY_OK) {
+        fprintf(stderr, "ferry: %s\n", err);
+        rc = FY_EXIT_USAGE;
+    } else if (rc == FY_EXIT_OK) {
         for (int i = 0; i < argc; i++)
             if (fy_integration_run(ins[i]) != FY_OK) fy_engine_note_exit(e, FY_EXIT_FAILED);
         fy_engine_dispatch(e);
@@ -89,7 +93,7 @@ static int cmd_check(int argc, char **argv, struct fy_config *cfg) {
         fprintf(stderr, "ferry check: name at least one script (try 'ferry check --help')\n");
         return FY_EXIT_USAGE;
     }
-    struct fy_engine *e = engine_for(cfg, 0);
+    struct fy_engine *e = engine_for(cfg);
     if (!e) return FY_EXIT_USAGE;
     int bad = 0;
     for (int i = 0; i < argc; i++) {
@@ -116,7 +120,7 @@ static int cmd_lua(int argc, char **argv, struct fy_config *cfg) {
         fprintf(stderr, "ferry lua: name a Lua file (try 'ferry lua --help')\n");
         return FY_EXIT_USAGE;
     }
-    struct fy_engine *e = engine_for(cfg, 0);
+    struct fy_engine *e = engine_for(cfg);
     if (!e) return FY_EXIT_USAGE;
     char err[FY_ERRLEN];
     int rc = FY_EXIT_OK;
@@ -164,7 +168,8 @@ static const struct command command_table[] = {
      "Loads each script and checks it against the contract (name, owner, purpose,\n"
      "pattern, source_of_truth, freshness, schedule, policy, hooks). Every problem is\n"
      "printed as FILE:LINE: FIELD: message; a valid script prints a one-line summary.\n"
-     "Exit status 0 when every script is valid, 1 otherwise.",
+     "Exit status 0 when every script is valid, 1 when any has problems, 2 on a usage\n"
+     "or configuration error.",
      cmd_check},
     {"lua", "FILE [ARGS...]", "run a Lua file with ferry's modules",
      "Runs a plain Lua file inside a run coroutine, with the global `ferry` table\n"
@@ -253,9 +258,13 @@ int main(int argc, char **argv) {
         free(args);
         return FY_EXIT_USAGE;
     }
-    if ((level && fy_log_level_parse(level, &cfg.log_level) != FY_OK) ||
-        (format && fy_log_format_parse(format, &cfg.log_format) != FY_OK)) {
-        fprintf(stderr, "ferry: --log-level takes debug|info|warn|error|off, --log-format json|text\n");
+    const char *bad = NULL;
+    if (level && fy_log_level_parse(level, &cfg.log_level) != FY_OK)
+        bad = "--log-level takes debug, info, warn, error or off";
+    else if (format && fy_log_format_parse(format, &cfg.log_format) != FY_OK)
+        bad = "--log-format takes json or text";
+    if (bad) {
+        fprintf(stderr, "ferry: %s, got '%s'\n", bad, level && strstr(bad, "level") ? level : format);
         fy_config_free(&cfg);
         free(args);
         return FY_EXIT_USAGE;

@@ -92,32 +92,126 @@ local function sorted_keys(t)
   return concat(keys, ", ")
 end
 
--- Finds the line of a (possibly nested) field in the script's source.
-local function locator(path)
-  local lines = {}
-  local f = path and open(path, "r")
-  if f then
-    for l in f:lines() do lines[#lines + 1] = l end
-    f:close()
+-- Scans Lua source for where the ferry.integration table and its fields are
+-- written. Comments and strings are skipped; for every `name =` it records
+-- the line, the brace depth and the block depth (function/if/do/repeat), so
+-- a `pattern = ...` inside a hook body is not mistaken for the field.
+local BLOCK_OPEN = { ["function"] = true, ["do"] = true, ["if"] = true, ["repeat"] = true }
+local BLOCK_CLOSE = { ["end"] = true, ["until"] = true }
+
+local function scan(src)
+  local call, fields = nil, {}
+  local pos, line, len = 1, 1, #src
+  local braces, blocks = 0, 0          -- relative to the integration table once found
+  local prev_ident                     -- last identifier, waiting for '=' or '{'
+  local function skip_long(at)         -- at: position of the opening '['; returns end pos or nil
+    local eq = match(src, "^%[(=*)%[", at)
+    if not eq then return nil end
+    local close = "]" .. eq .. "]"
+    local _, e = find(src, close, at + #eq + 2, true)
+    e = e or len
+    for _ in gmatch(sub(src, at, e), "\n") do line = line + 1 end
+    return e + 1
   end
-  return function(keys, from)
-    local line = from
-    for _, key in ipairs(keys) do
-      local pat = "%f[%w_]" .. key:gsub("%p", "%%%0") .. "%f[^%w_]%s*" .. (find(key, ".", 1, true) and "[{(]" or "=")
-      local found
-      for i = line, #lines do
-        if find(lines[i], pat) then found = i; break end
+  while pos <= len do
+    local c = sub(src, pos, pos)
+    if c == "\n" then
+      line = line + 1; pos = pos + 1
+    elseif find(c, "%s") then
+      pos = pos + 1
+    elseif sub(src, pos, pos + 1) == "--" then
+      pos = skip_long(pos + 2) or (find(src, "\n", pos, true) or len + 1)
+      prev_ident = nil
+    elseif c == '"' or c == "'" then
+      local i = pos + 1
+      while i <= len do
+        local d = sub(src, i, i)
+        if d == "\\" then i = i + 2
+        elseif d == c or d == "\n" then break
+        else i = i + 1 end
       end
-      if not found then return from end
-      line = found
+      pos = i + 1; prev_ident = nil
+    elseif c == "[" and match(src, "^%[=*%[", pos) then
+      pos = skip_long(pos); prev_ident = nil
+    elseif find(c, "[%a_]") then
+      local word = match(src, "^[%w_]+", pos)
+      if call then
+        if BLOCK_OPEN[word] then blocks = blocks + 1
+        elseif BLOCK_CLOSE[word] then blocks = blocks - 1 end
+      end
+      prev_ident = { word = word, line = line }
+      pos = pos + #word
+    else
+      if c == "=" and sub(src, pos + 1, pos + 1) ~= "=" and prev_ident and call then
+        fields[#fields + 1] = { name = prev_ident.word, line = prev_ident.line, braces = braces, blocks = blocks }
+      elseif c == "{" or c == "(" then
+        if not call and prev_ident and prev_ident.word == "integration" then
+          call = prev_ident.line
+          braces = 0
+        end
+        if c == "{" and call then braces = braces + 1 end
+      elseif c == "}" and call then
+        braces = braces - 1
+        if braces == 0 and blocks == 0 then break end   -- end of the integration table
+      end
+      if not (c == "." and prev_ident) then prev_ident = nil end
+      pos = pos + 1
     end
-    return line
+  end
+  return call, fields
+end
+
+-- Returns the call's line and a function mapping a field path like
+-- { "policy", "retry", "base" } to the line it is written on (or the call's).
+local function locator(path)
+  local f = path and open(path, "r")
+  local src = f and f:read("a") or ""
+  if f then f:close() end
+  local call, fields = scan(src)
+  call = call or 1
+  return call, function(keys)
+    local from = 1
+    for depth, key in ipairs(keys) do
+      local found
+      for i = from, #fields do
+        local fl = fields[i]
+        if fl.name == key and fl.braces == depth and fl.blocks == 0 then found = i; break end
+      end
+      if not found then return call end
+      from = found + 1
+    end
+    return fields[from - 1].line
   end
 end
 
 local function check_duration(v)
   if type(v) ~= "string" then return nil, "expected a duration string like \"15m\", got " .. type(v) end
   return time.duration(v)
+end
+
+local CRON_FIELDS = {
+  { name = "minute", min = 0, max = 59 }, { name = "hour", min = 0, max = 23 },
+  { name = "day of month", min = 1, max = 31 }, { name = "month", min = 1, max = 12 },
+  { name = "day of week", min = 0, max = 7 },
+}
+
+-- One cron field: a comma list of *, N or N-M, each with an optional /STEP.
+local function check_cron_field(field, spec)
+  for item in gmatch(field .. ",", "([^,]*),") do
+    local range, step = match(item, "^([^/]*)/(%d+)$")
+    range = range or item
+    if step and tonumber(step) < 1 then return nil, "step must be at least 1" end
+    if range ~= "*" then
+      local a, b = match(range, "^(%d+)%-(%d+)$")
+      a = tonumber(a or match(range, "^(%d+)$"))
+      b = tonumber(b) or a
+      if not a then return nil, format("'%s' is not *, N, N-M or a /step", item) end
+      if a < spec.min or b > spec.max or a > b then
+        return nil, format("'%s' is outside %d-%d", item, spec.min, spec.max)
+      end
+    end
+  end
+  return true
 end
 
 local function check_schedule(v)
@@ -130,15 +224,14 @@ local function check_schedule(v)
     if secs < 1 then return nil, "interval must be at least 1s" end
     return true
   end
-  local n = 0
-  for field in gmatch(v, "%S+") do
-    n = n + 1
-    if not match(field, "^[%d%*/,%-]+$") then
-      return nil, format("bad cron field '%s' in \"%s\"", field, v)
-    end
-  end
-  if n ~= 5 then
+  local fields = {}
+  for field in gmatch(v, "%S+") do fields[#fields + 1] = field end
+  if #fields ~= 5 then
     return nil, format("expected \"every DURATION\", \"manual\" or a 5-field cron expression, got \"%s\"", v)
+  end
+  for i, field in ipairs(fields) do
+    local ok, err = check_cron_field(field, CRON_FIELDS[i])
+    if not ok then return nil, format("cron %s: %s in \"%s\"", CRON_FIELDS[i].name, err, v) end
   end
   return true
 end
@@ -152,9 +245,8 @@ function _M.check(value, path)
       path, value == nil and "nothing" or type(value))
     return false, problems
   end
-  local find_line = locator(path)
-  local site = { line = (call_sites[value] or {}).line or find_line({ "ferry.integration" }, 1) }
-  local function line_of(keys) return find_line(keys, site.line) end
+  local call_line, line_of = locator(path)
+  local site = { line = (call_sites[value] or {}).line or call_line }
   local function problem(keys, msg)
     local field = concat(keys, ".")
     problems[#problems + 1] = { line = line_of(keys), text = format("%s: %s", field, msg) }
@@ -185,8 +277,9 @@ function _M.check(value, path)
     problem({ "pattern" }, format("unknown pattern \"%s\" (use \"workflow\" or \"reporting\")", value.pattern))
   end
   if type(value.freshness) == "string" and value.freshness ~= "" then
-    local ok, err = check_duration(value.freshness)
-    if not ok then problem({ "freshness" }, err) end
+    local secs, err = check_duration(value.freshness)
+    if not secs then problem({ "freshness" }, err)
+    elseif secs <= 0 then problem({ "freshness" }, "must be longer than 0s") end
   end
   if value.schedule ~= nil then
     local ok, err = check_schedule(value.schedule)

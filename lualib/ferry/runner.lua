@@ -153,6 +153,9 @@ function _M.run(spec, params, internal)
 
   function ctx:emit(record)
     if record == nil then error("ctx:emit: record is nil", 2) end
+    if stage ~= "extract" then
+      error("ctx:emit: records are emitted by extract, not by " .. stage, 2)
+    end
     n = n + 1
     src[n] = record
     stats.extracted = stats.extracted + 1

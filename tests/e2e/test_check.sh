@@ -1,0 +1,535 @@
+#!/usr/bin/env bash
+# End-to-end tests of `ferry check FILE...`: the script contract, every problem
+# reported as FILE:LINE: FIELD: message (with the line the field is written
+# on), the one-line summary of a valid script, and exit statuses.
+#
+#   bash tests/e2e/test_check.sh        or        ONLY=test_check make test
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+unset FERRY_CONFIG
+
+# lua_file NAME: writes $WORK/NAME from stdin.
+lua_file() { cat >"$WORK/$1"; }
+
+# lineof FILE TEXT: the number of the first line of $WORK/FILE containing TEXT.
+lineof() { grep -nF -m1 -- "$2" "$WORK/$1" | cut -d: -f1; }
+
+# nlines TEXT: how many non-empty lines TEXT has.
+nlines() { grep -c . <<<"$1"; }
+
+# fields [SKIP...]: the fields of a valid integration, one per line, without
+# the ones named. Hooks have side effects (files in the run directory) so a
+# test can tell whether they ran.
+fields() {
+    local skip=" $* " line key
+    while IFS= read -r line; do
+        key=${line%%=*}; key=${key// /}
+        [[ $skip == *" $key "* ]] || printf '%s\n' "$line"
+    done <<'EOF'
+  name = "orders-to-reporting",
+  owner = "qa@example.com",
+  purpose = "Weekly order volume per region",
+  pattern = "reporting",
+  source_of_truth = "erp",
+  freshness = "2h",
+  extract = function(ctx) ctx:emit({ id = 1 }) end,
+  transform = function(r) return r end,
+  load = function(batch) end,
+EOF
+}
+
+# integ FILE BODY: a script the way people write them: a header comment and a
+# local before `return ferry.integration {` (so the call is not on line 1),
+# then BODY (field lines), then the closing brace.
+integ() {
+    printf '%s\n' \
+        "-- $1: a test integration for ferry check." \
+        "-- The fields below follow the contract in the README." \
+        "local json = ferry.json" \
+        "" \
+        "return ferry.integration {" \
+        "$2" \
+        "}" >"$WORK/$1"
+}
+
+# ---------------------------------------------------------------- valid scripts
+
+t "check: a valid script exits 0 with one summary line naming it, its pattern and owner"
+integ valid.lua "$(fields)
+  schedule = \"every 15m\","
+run_ferry check valid.lua
+expect_rc 0
+expect_in "$out" "valid.lua: ok: orders-to-reporting ("
+expect_in "$out" "reporting"
+expect_in "$out" "owner qa@example.com"
+expect_in "$out" "source of truth erp"
+expect_in "$out" "freshness 2h"
+expect_in "$out" "schedule every 15m"
+expect_eq "$(nlines "$out")" 1 "one line of output for one valid script"
+expect_not_in "$out" "scripts ok"
+
+t "check: the shipped example scripts both pass"
+run_ferry check "$ROOT/scripts/crm_accounts.lua" "$ROOT/scripts/helpdesk_tickets.lua"
+expect_rc 0
+expect_in "$out" "$ROOT/scripts/crm_accounts.lua: ok: crm-accounts-to-reporting (reporting, owner revops@example.com"
+expect_in "$out" "$ROOT/scripts/helpdesk_tickets.lua: ok: helpdesk-tickets-to-reporting (reporting, owner cs-ops@example.com"
+expect_in "$out" "2 of 2 scripts ok"
+
+t "check: transform is optional"
+integ notr.lua "$(fields transform)"
+run_ferry check notr.lua
+expect_rc 0
+expect_in "$out" "notr.lua: ok: orders-to-reporting"
+expect_not_in "$out" "transform:"
+
+t "check: a webhook trigger and a cron schedule are valid"
+integ hook.lua "$(fields)
+  trigger = { webhook = \"orders\" },
+  schedule = \"*/5 9-17 * * 1-5\","
+run_ferry check hook.lua
+expect_rc 0
+expect_in "$out" "hook.lua: ok: orders-to-reporting"
+
+# ---------------------------------------------------------------- missing fields
+
+# A missing field has no line of its own: it is reported at the line of the
+# `ferry.integration {` call (line 5 of every integ fixture).
+for f in owner purpose source_of_truth freshness extract load; do
+    t "check: missing $f is reported at the line of the ferry.integration call"
+    integ "missing_$f.lua" "$(fields "$f")"
+    call=$(lineof "missing_$f.lua" "ferry.integration {")
+    run_ferry check "missing_$f.lua"
+    expect_rc 1
+    expect_in "$out" "missing_$f.lua:$call: $f: missing"
+    expect_eq "$(nlines "$out")" 1 "only the missing $f is a problem"
+    expect_not_in "$out" ": ok:"
+done
+
+t "check: missing owner says what an owner is for"
+integ noowner.lua "$(fields owner)"
+run_ferry check noowner.lua
+expect_rc 1
+expect_in "$out" "noowner.lua:5: owner: missing (who is paged when it fails"
+
+t "check: a field is found after the call even when earlier lines mention it"
+lua_file shadow.lua <<'EOF'
+-- pattern = "reporting" is what this one will become
+local pattern = "workflow"
+local owner = "someone"
+
+return ferry.integration {
+  name = "shadowed",
+  owner = 42,
+  purpose = "test", source_of_truth = "erp", freshness = "1h",
+  pattern = "batch",
+  extract = function(ctx) end,
+  load = function(batch) end,
+}
+EOF
+run_ferry check shadow.lua
+expect_rc 1
+expect_in "$out" "shadow.lua:$(lineof shadow.lua 'pattern = "batch"'): pattern: unknown pattern \"batch\""
+expect_in "$out" "shadow.lua:$(lineof shadow.lua 'owner = 42'): owner: expected a non-empty string"
+
+t "check: a comment mentioning ferry.integration { does not move the call line"
+lua_file comment.lua <<'EOF'
+-- Every script returns ferry.integration { ... }; see the README.
+local json = ferry.json
+
+return ferry.integration {
+  name = "commented", purpose = "test", pattern = "reporting",
+  source_of_truth = "erp", freshness = "1h",
+  extract = function(ctx) end,
+  load = function(batch) end,
+}
+EOF
+run_ferry check comment.lua
+expect_rc 1
+expect_in "$out" "comment.lua:4: owner: missing"
+
+t "check: the call line is found when the brace is on the next line"
+lua_file brace.lua <<'EOF'
+-- brace on its own line
+local json = ferry.json
+
+return ferry.integration
+{
+  name = "brace", purpose = "test", pattern = "reporting",
+  source_of_truth = "erp", freshness = "1h",
+  extract = function(ctx) end,
+  load = function(batch) end,
+}
+EOF
+run_ferry check brace.lua
+expect_rc 1
+expect_in "$out" ": owner: missing"
+grep -qE '^brace\.lua:(4|5): owner: missing' <<<"$out" || fail "owner reported at line $(cut -d: -f2 <<<"$out"), expected 4 or 5 (the call)"
+
+t "check: a key inside a hook body does not shadow the field written after it"
+lua_file inhook.lua <<'EOF'
+return ferry.integration {
+  name = "inhook", owner = "qa@example.com", purpose = "test",
+  source_of_truth = "erp", freshness = "1h",
+  extract = function(ctx)
+    local rec = { pattern = "weekly" }
+    ctx:emit(rec)
+  end,
+  pattern = "batch",
+  load = function(batch) end,
+}
+EOF
+run_ferry check inhook.lua
+expect_rc 1
+expect_in "$out" "inhook.lua:8: pattern: unknown pattern \"batch\""
+
+# ---------------------------------------------------------------- wrong values
+
+t "check: unknown pattern names the value and the allowed ones, at its line"
+integ pattern.lua "$(fields pattern)
+  pattern = \"batch\","
+run_ferry check pattern.lua
+expect_rc 1
+expect_in "$out" "pattern.lua:$(lineof pattern.lua 'pattern = "batch"'): pattern: unknown pattern \"batch\""
+expect_in "$out" '"workflow"'
+expect_in "$out" '"reporting"'
+expect_eq "$(nlines "$out")" 1
+
+t "check: owner = 42 is a wrong type, reported at its line"
+integ owner42.lua "$(fields owner)
+  owner = 42,"
+run_ferry check owner42.lua
+expect_rc 1
+expect_in "$out" "owner42.lua:$(lineof owner42.lua 'owner = 42'): owner: expected a non-empty string"
+expect_eq "$(nlines "$out")" 1
+
+t "check: a hook that is not a function is reported at its line"
+integ hookstr.lua "$(fields extract)
+  extract = \"not a function\","
+run_ferry check hookstr.lua
+expect_rc 1
+expect_in "$out" "hookstr.lua:$(lineof hookstr.lua 'extract = "not a function"'): extract: expected a function, got string"
+expect_eq "$(nlines "$out")" 1
+
+t "check: a bad freshness duration names the unknown unit"
+integ fresh.lua "$(fields freshness)
+  freshness = \"15x\","
+run_ferry check fresh.lua
+expect_rc 1
+expect_in "$out" "fresh.lua:$(lineof fresh.lua 'freshness = "15x"'): freshness: "
+expect_in "$out" "unknown unit 'x'"
+expect_eq "$(nlines "$out")" 1
+
+t "check: schedule \"every 15x\" names the unknown unit"
+integ every.lua "$(fields)
+  schedule = \"every 15x\","
+run_ferry check every.lua
+expect_rc 1
+expect_in "$out" "every.lua:$(lineof every.lua 'schedule = "every 15x"'): schedule: "
+expect_in "$out" "unknown unit 'x'"
+
+t "check: schedule \"sometimes\" is rejected at its line"
+integ sometimes.lua "$(fields)
+  schedule = \"sometimes\","
+run_ferry check sometimes.lua
+expect_rc 1
+expect_in "$out" "sometimes.lua:$(lineof sometimes.lua 'schedule = "sometimes"'): schedule: "
+expect_in "$out" "sometimes"
+
+t "check: a 4-field cron expression is rejected"
+integ cron4.lua "$(fields)
+  schedule = \"61 * * *\","
+run_ferry check cron4.lua
+expect_rc 1
+expect_in "$out" "cron4.lua:$(lineof cron4.lua 'schedule = "61 * * *"'): schedule: "
+expect_in "$out" "5-field cron"
+expect_in "$out" '"61 * * *"'
+
+t "check: a 5-field cron with an out-of-range minute (61) is rejected"
+integ cron61.lua "$(fields)
+  schedule = \"61 * * * *\","
+run_ferry check cron61.lua
+expect_rc 1
+expect_in "$out" "cron61.lua:$(lineof cron61.lua 'schedule = "61 * * * *"'): schedule: "
+expect_not_in "$out" ": ok:"
+
+t "check: schedule \"every 0s\" is rejected (interval at least 1s)"
+integ every0.lua "$(fields)
+  schedule = \"every 0s\","
+run_ferry check every0.lua
+expect_rc 1
+expect_in "$out" "every0.lua:$(lineof every0.lua 'schedule = "every 0s"'): schedule: interval must be at least 1s"
+
+t "check: an unknown field suggests the closest known one"
+integ ownr.lua "$(fields)
+  ownr = \"qa@example.com\","
+run_ferry check ownr.lua
+expect_rc 1
+expect_in "$out" "ownr.lua:$(lineof ownr.lua 'ownr = '): ownr: unknown field (did you mean 'owner'?)"
+expect_eq "$(nlines "$out")" 1
+
+t "check: batch_size must be a positive integer"
+integ batch0.lua "$(fields)
+  batch_size = 0,"
+run_ferry check batch0.lua
+expect_rc 1
+expect_in "$out" "batch0.lua:$(lineof batch0.lua 'batch_size = 0'): batch_size: expected a positive integer, got 0"
+
+t "check: a trigger other than webhook is rejected at its line"
+integ trig.lua "$(fields)
+  trigger = {
+    webhook = \"orders\",
+    kafka = \"orders-topic\",
+  },"
+run_ferry check trig.lua
+expect_rc 1
+expect_in "$out" "trig.lua:$(lineof trig.lua 'kafka = '): trigger.kafka: unknown trigger"
+
+# ---------------------------------------------------------------- policy
+
+t "check: an unknown policy key suggests retry, at its line"
+integ retyr.lua "$(fields)
+  policy = {
+    validation = \"quarantine\",
+    retyr = { attempts = 3 },
+  },"
+run_ferry check retyr.lua
+expect_rc 1
+expect_in "$out" "retyr.lua:$(lineof retyr.lua 'retyr = '): policy.retyr: unknown policy key (did you mean 'retry'?)"
+expect_eq "$(nlines "$out")" 1
+
+t "check: an unknown action names the value and the known actions"
+integ explode.lua "$(fields)
+  policy = {
+    auth = \"pause\",
+    validation = \"explode\",
+  },"
+run_ferry check explode.lua
+expect_rc 1
+expect_in "$out" "explode.lua:$(lineof explode.lua 'validation = "explode"'): policy.validation: unknown action"
+expect_in "$out" "explode"
+expect_in "$out" "quarantine"
+expect_eq "$(nlines "$out")" 1
+
+t "check: retry attempts = 0 is rejected at the line of attempts"
+integ attempts.lua "$(fields)
+  policy = {
+    retry = {
+      backoff = \"exponential\",
+      attempts = 0,
+    },
+  },"
+run_ferry check attempts.lua
+expect_rc 1
+expect_in "$out" "attempts.lua:$(lineof attempts.lua 'attempts = 0'): policy.retry.attempts: expected a positive integer, got 0"
+expect_eq "$(nlines "$out")" 1
+
+t "check: a bad retry base duration is reported at the line of base"
+integ base.lua "$(fields)
+  policy = {
+    retry = {
+      attempts = 5,
+      base = \"1x\",
+      max = \"5m\",
+    },
+  },"
+run_ferry check base.lua
+expect_rc 1
+expect_in "$out" "base.lua:$(lineof base.lua 'base = "1x"'): policy.retry.base: "
+expect_in "$out" "unknown unit 'x'"
+expect_eq "$(nlines "$out")" 1
+
+t "check: an unknown retry setting lists the known settings"
+integ tries.lua "$(fields)
+  policy = {
+    retry = {
+      attempts = 5,
+      tries = 3,
+    },
+  },"
+run_ferry check tries.lua
+expect_rc 1
+expect_in "$out" "tries.lua:$(lineof tries.lua 'tries = 3'): policy.retry.tries: unknown retry setting"
+expect_in "$out" "attempts, backoff, base"
+expect_eq "$(nlines "$out")" 1
+
+t "check: an escalation without 'to' is reported at the line of escalate"
+integ escalate.lua "$(fields)
+  policy = {
+    alert = {
+      to = { \"log\" },
+      escalate = { after = \"4h\" },
+    },
+  },"
+run_ferry check escalate.lua
+expect_rc 1
+expect_in "$out" "escalate.lua:$(lineof escalate.lua 'escalate = '): policy.alert.escalate: "
+expect_in "$out" "to = "
+expect_eq "$(nlines "$out")" 1
+
+t "check: a bad escalation delay is reported at the line of after"
+integ after.lua "$(fields)
+  policy = {
+    alert = {
+      escalate = {
+        to = \"ops-lead\",
+        after = \"4x\",
+      },
+    },
+  },"
+run_ferry check after.lua
+expect_rc 1
+expect_in "$out" "after.lua:$(lineof after.lua 'after = "4x"'): policy.alert.escalate.after: "
+expect_in "$out" "unknown unit 'x'"
+
+# ---------------------------------------------------------------- several problems
+
+t "check: several problems in one file are all reported, sorted by line"
+integ many.lua "  name = \"many\",
+  purpose = \"test\",
+  pattern = \"batch\",
+  source_of_truth = \"erp\",
+  freshness = \"15x\",
+  ownr = \"qa@example.com\",
+  extract = \"not a function\",
+  policy = { validation = \"explode\" },
+  load = function(batch) end,"
+run_ferry check many.lua
+expect_rc 1
+expected="many.lua:5: owner: missing (who is paged when it fails, e.g. \"data-team@example.com\")
+many.lua:$(lineof many.lua 'pattern = "batch"'): pattern: unknown pattern \"batch\" (use \"workflow\" or \"reporting\")
+many.lua:$(lineof many.lua 'freshness = "15x"'): freshness: unknown unit 'x' in \"15x\" (use ms, s, m, h, d, w)"
+expect_eq "$(head -3 <<<"$out")" "$expected" "first three problems, in line order"
+expect_eq "$(nlines "$out")" 6
+expect_eq "$(cut -d: -f2 <<<"$out" | tr '\n' ' ')" \
+    "5 $(lineof many.lua pattern) $(lineof many.lua freshness) $(lineof many.lua ownr) $(lineof many.lua extract) $(lineof many.lua policy) " \
+    "problem lines, sorted"
+expect_in "$out" "many.lua:$(lineof many.lua ownr): ownr: unknown field"
+expect_in "$out" "many.lua:$(lineof many.lua extract): extract: expected a function"
+expect_in "$out" "many.lua:$(lineof many.lua policy): policy.validation: unknown action"
+expect_not_in "$out" ": ok:"
+
+# ---------------------------------------------------------------- broken scripts
+
+t "check: a syntax error gives Lua's message with file and line, exit 1"
+lua_file syntax.lua <<'EOF'
+-- a broken script
+return ferry.integration {
+  name = "broken",
+  owner = "qa@example.com"
+  purpose = "the comma above is missing",
+}
+EOF
+run_ferry check syntax.lua
+expect_rc 1
+expect_in "$out$err" "syntax.lua:5:"
+expect_in "$out$err" "expected"
+expect_not_in "$out" ": ok:"
+
+t "check: a script that raises while loading shows the error, exit 1"
+lua_file boom.lua <<'EOF'
+local json = ferry.json
+
+error("boom")
+EOF
+run_ferry check boom.lua
+expect_rc 1
+expect_in "$out$err" "boom.lua:3: boom"
+expect_not_in "$out" ": ok:"
+
+t "check: a script returning a plain table must return ferry.integration"
+lua_file plain.lua <<'EOF'
+return {
+  name = "plain", owner = "qa@example.com", purpose = "test", pattern = "reporting",
+  source_of_truth = "erp", freshness = "1h",
+  extract = function(ctx) end, load = function(batch) end,
+}
+EOF
+run_ferry check plain.lua
+expect_rc 1
+expect_in "$out" "plain.lua:"
+expect_in "$out" "must return ferry.integration"
+expect_in "$out" "returned table"
+
+t "check: a script returning nothing must return ferry.integration"
+lua_file nothing.lua <<'EOF'
+local x = ferry.integration { name = "lost" }
+EOF
+run_ferry check nothing.lua
+expect_rc 1
+expect_in "$out" "must return ferry.integration"
+expect_in "$out" "returned nothing"
+
+# ---------------------------------------------------------------- several files
+
+t "check: several files, one bad: all checked, exit 1, '1 of 2 scripts ok'"
+integ good.lua "$(fields)"
+integ bad.lua "$(fields pattern)
+  pattern = \"batch\","
+run_ferry check bad.lua good.lua
+expect_rc 1
+expect_in "$out" "bad.lua:$(lineof bad.lua 'pattern = "batch"'): pattern: unknown pattern"
+expect_in "$out" "good.lua: ok: orders-to-reporting"
+expect_in "$out" "1 of 2 scripts ok"
+expect_eq "$(tail -1 <<<"$out")" "1 of 2 scripts ok" "the count closes the output"
+
+t "check: a nonexistent file is named, the others still checked, non-zero exit"
+run_ferry check no_such_script.lua good.lua
+[ "$rc" -ne 0 ] || fail "exit status 0 for a missing file"
+expect_in "$out$err" "no_such_script.lua"
+expect_in "$out$err" "No such file"
+expect_in "$out" "good.lua: ok: orders-to-reporting"
+expect_in "$out" "1 of 2 scripts ok"
+
+# ---------------------------------------------------------------- check runs nothing
+
+t "check: hooks are not run"
+lua_file sidefx.lua <<'EOF'
+local function touch(name) local f = assert(io.open(name, "w")) f:write("ran\n") f:close() end
+return ferry.integration {
+  name = "sidefx", owner = "qa@example.com", purpose = "test", pattern = "reporting",
+  source_of_truth = "erp", freshness = "1h",
+  extract = function(ctx) touch("extract_ran.txt") ctx:emit({ id = 1 }) end,
+  transform = function(r) touch("transform_ran.txt") return r end,
+  load = function(batch) touch("load_ran.txt") end,
+}
+EOF
+run_ferry check sidefx.lua
+expect_rc 0
+expect_in "$out" "sidefx.lua: ok: sidefx"
+[ ! -e "$WORK/extract_ran.txt" ] || fail "check ran extract"
+[ ! -e "$WORK/transform_ran.txt" ] || fail "check ran transform"
+[ ! -e "$WORK/load_ran.txt" ] || fail "check ran load"
+
+t "check: the sidefx fixture's hooks do run under ferry run (control)"
+run_ferry run --log-level off sidefx.lua
+expect_rc 0
+[ -e "$WORK/extract_ran.txt" ] || fail "run did not run extract"
+[ -e "$WORK/load_ran.txt" ] || fail "run did not run load"
+rm -f "$WORK"/*_ran.txt
+
+t "run: an invalid script exits 2, problems on stderr, nothing runs"
+lua_file badrun.lua <<'EOF'
+local function touch(name) local f = assert(io.open(name, "w")) f:write("ran\n") f:close() end
+return ferry.integration {
+  name = "badrun", owner = "qa@example.com", purpose = "test",
+  pattern = "batch",
+  source_of_truth = "erp", freshness = "1h",
+  extract = function(ctx) touch("badrun_ran.txt") ctx:emit({ id = 1 }) end,
+  load = function(batch) touch("badrun_ran.txt") end,
+}
+EOF
+run_ferry run badrun.lua
+expect_rc 2
+expect_in "$err" "badrun.lua:4: pattern: unknown pattern \"batch\""
+expect_not_in "$out" "badrun.lua:4"
+expect_not_in "$out" "=="
+[ ! -e "$WORK/badrun_ran.txt" ] || fail "a hook of the invalid script ran"
+
+t "run: an invalid script next to a valid one: exit 2 and neither runs"
+run_ferry run sidefx.lua badrun.lua
+expect_rc 2
+expect_in "$err" "badrun.lua:4: pattern:"
+expect_not_in "$out" "== sidefx"
+[ ! -e "$WORK/extract_ran.txt" ] || fail "the valid script ran although another was invalid"
+[ ! -e "$WORK/badrun_ran.txt" ] || fail "a hook of the invalid script ran"
+
+done_t

@@ -22,15 +22,71 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JSON_MAX_DEPTH 128
+#define JSON_MAX_DEPTH 1000                /* as deep as cjson decodes */
 #define MAX_SAFE_INT 9007199254740992.0   /* 2^53 */
 
 static const char array_mt_key = 'a';     /* registry key of the array marker */
 static void *json_null;                   /* cjson.null, a lightuserdata */
 
-/* Replace integral floats by integers throughout the value at the top. */
-static void normalise(lua_State *L, int depth) {
+/* cjson decodes [] and {} to the same empty table. Before decoding, each
+ * empty array in the text is rewritten to hold one marker object; the walk
+ * after decoding turns those back into empty tables marked as arrays. */
+#define EMPTY_MARK "\\u0000ferry:empty-array"
+#define EMPTY_MARK_KEY "\0ferry:empty-array"
+
+/* If the JSON text s has an empty array outside strings, return a copy with
+ * each one replaced by [{EMPTY_MARK:0}] in b; 0 when there is none. */
+static int mark_empty_arrays(const char *s, size_t n, struct fy_buf *b) {
+    const char *p = memchr(s, '[', n);
+    if (!p) return 0;
+    int in_string = 0, found = 0;
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_string) {
+            if (c == '\\') i++;
+            else if (c == '"') in_string = 0;
+            continue;
+        }
+        if (c == '"') { in_string = 1; continue; }
+        if (c != '[') continue;
+        size_t j = i + 1;
+        while (j < n && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r')) j++;
+        if (j >= n || s[j] != ']') continue;
+        fy_buf_append(b, s + run, i - run);
+        fy_buf_puts(b, "[{\"" EMPTY_MARK "\":0}]");
+        run = j + 1;
+        i = j;
+        found = 1;
+    }
+    if (found) fy_buf_append(b, s + run, n - run);
+    return found;
+}
+
+/* Is the table at idx the [{marker}] that stands for an empty array? */
+static int is_empty_mark(lua_State *L, int idx) {
+    if (lua_rawlen(L, idx) != 1) return 0;
+    if (lua_rawgeti(L, idx, 1) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    lua_pushlstring(L, EMPTY_MARK_KEY, sizeof EMPTY_MARK_KEY - 1);   /* starts with NUL */
+    int mark = lua_rawget(L, -2) != LUA_TNIL;
+    lua_pop(L, 2);
+    return mark;
+}
+
+static void push_empty_array(lua_State *L) {
+    lua_newtable(L);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &array_mt_key);
+    lua_setmetatable(L, -2);
+}
+
+/* Walk the decoded value at the top: integral floats become integers and,
+ * when `marks`, marker tables become empty arrays. */
+static void normalise(lua_State *L, int depth, int marks) {
     if (depth > JSON_MAX_DEPTH || !lua_istable(L, -1)) return;
+    luaL_checkstack(L, 8, "JSON nesting");
     lua_pushnil(L);
     while (lua_next(L, -2)) {
         if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) {
@@ -41,18 +97,37 @@ static void normalise(lua_State *L, int depth) {
                 lua_rawset(L, -5);
             }
         } else if (lua_istable(L, -1)) {
-            normalise(L, depth + 1);
+            if (marks && is_empty_mark(L, -1)) {
+                lua_pushvalue(L, -2);
+                push_empty_array(L);
+                lua_rawset(L, -5);
+            } else {
+                normalise(L, depth + 1, marks);
+            }
         }
         lua_pop(L, 1);
     }
 }
 
 static int json_decode(lua_State *L) {
-    luaL_checkstring(L, 1);
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    struct fy_buf marked = {0};
+    int marks = mark_empty_arrays(s, len, &marked);
     lua_settop(L, 1);
     lua_pushvalue(L, lua_upvalueindex(1));    /* cjson.decode */
-    lua_pushvalue(L, 1);
+    if (marks) lua_pushlstring(L, marked.data, marked.len);
+    else lua_pushvalue(L, 1);
+    fy_buf_free(&marked);
     if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        /* positions refer to the marked text only if the error comes after
+         * an empty array; decode the original for an exact message */
+        if (marks) {
+            lua_pop(L, 1);
+            lua_pushvalue(L, lua_upvalueindex(1));
+            lua_pushvalue(L, 1);
+            lua_pcall(L, 1, 1, 0);
+        }
         luaL_pushfail(L);
         lua_pushfstring(L, "invalid JSON: %s", lua_tostring(L, -2));
         return 2;
@@ -60,8 +135,13 @@ static int json_decode(lua_State *L) {
     if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) {
         lua_Number n = lua_tonumber(L, -1);
         if (n == floor(n) && fabs(n) <= MAX_SAFE_INT) lua_pushinteger(L, (lua_Integer)n);
-    } else {
-        normalise(L, 0);
+    } else if (lua_istable(L, -1)) {
+        if (marks && is_empty_mark(L, -1)) {
+            lua_pop(L, 1);
+            push_empty_array(L);
+        } else {
+            normalise(L, 0, marks);
+        }
     }
     return 1;
 }
@@ -133,9 +213,15 @@ static int encode_table(lua_State *L, int idx, struct fy_buf *b, int depth, char
             fy_buf_append(b, first ? "" : ",", first ? 0 : 1);
             fy_buf_json_string(b, k, klen);
         } else if (kt == LUA_TNUMBER) {
+            int ok = 1;
             fy_buf_append(b, first ? "\"" : ",\"", first ? 1 : 2);
-            encode_number(L, lua_absindex(L, -2), b, &(int){1});
+            encode_number(L, lua_absindex(L, -2), b, &ok);
             fy_buf_putc(b, '"');
+            if (!ok) {
+                snprintf(err, errlen, "cannot encode the key %s as JSON", lua_tostring(L, -2));
+                lua_pop(L, 2);
+                return FY_ERR;
+            }
         } else {
             snprintf(err, errlen, "cannot encode a table with %s keys", lua_typename(L, kt));
             lua_pop(L, 2);

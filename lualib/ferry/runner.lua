@@ -56,6 +56,7 @@ function _M.run(spec, params, internal)
   local src, n = {}, 0              -- records emitted since the last flush
   local checkpoints = {}            -- { pos = extracted count, cursor = value }
   local rejected_now                -- set by ctx:reject during one transform call
+  local rejected_in_load = 0        -- ctx:reject calls during the current load call
 
   local function put(st, class, reason, record, output)
     stats.quarantined = stats.quarantined + 1
@@ -125,9 +126,10 @@ function _M.run(spec, params, internal)
     if m > 0 then
       stage = "load"
       guard_reset()
+      rejected_in_load = 0
       local ok, res = pcall(load, batch, ctx)
       guard_reset()
-      local failed = 0
+      local failed = rejected_in_load
       if not ok then
         local class, reason = classify(res, "script", limits)
         for i = 1, m do put("load", class, reason, origin[i], batch[i]) end
@@ -170,6 +172,7 @@ function _M.run(spec, params, internal)
     end
     if stage == "transform" then rejected_now = true end
     if stage == "extract" then stats.extracted = stats.extracted + 1 end
+    if stage == "load" then rejected_in_load = rejected_in_load + 1 end
     put(stage, class, reason and tostring(reason) or "rejected by the script", record)
   end
 

@@ -1,6 +1,7 @@
 /* Engine lifetime and the event loop; see fy_engine.h. */
 #include "fy_engine.h"
 #include "fy_common.h"
+#include "fy_http.h"
 #include "fy_log.h"
 
 #include <errno.h>
@@ -106,8 +107,14 @@ fail:
     return NULL;
 }
 
+struct fy_http *fy_engine_http(struct fy_engine *e, char *err, size_t errlen) {
+    if (!e->http) e->http = fy_http_create(e->base, err, errlen);
+    return e->http;
+}
+
 void fy_engine_destroy(struct fy_engine *e) {
     if (!e) return;
+    fy_http_destroy(e->http);
     if (e->base) event_base_free(e->base);
     fy_config_free(&e->cfg);
     free(e->lualib);

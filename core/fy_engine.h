@@ -5,11 +5,13 @@
 #include "fy_config.h"
 
 struct event_base;
+struct fy_http;
 
 struct fy_engine {
     /* event loop */
     struct event_base *base;     /* every timer and socket of every run */
     int active_runs;             /* runs started and not yet finished */
+    struct fy_http *http;        /* libcurl multi on the loop; created on first request */
     /* configuration */
     struct fy_config cfg;        /* owned */
     char *lualib;                /* resolved directory holding ferry/prelude.lua etc. */
@@ -23,6 +25,9 @@ struct fy_engine *fy_engine_create(struct fy_config *cfg, char *err, size_t errl
 /* Create the data directory (mkdir -p) before anything is written there. */
 int fy_engine_make_data_dir(struct fy_engine *e, char *err, size_t errlen);
 void fy_engine_destroy(struct fy_engine *e);
+
+/* The engine's HTTP client, created on first use. NULL with err on failure. */
+struct fy_http *fy_engine_http(struct fy_engine *e, char *err, size_t errlen);
 
 /* Run the loop until no run has anything left to wait for. */
 int fy_engine_dispatch(struct fy_engine *e);

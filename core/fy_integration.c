@@ -150,6 +150,7 @@ static int l_quarantine(lua_State *L) {
     fy_buf_printf(&b, ",\"record\":%s", record);
     if (output) fy_buf_printf(&b, ",\"output\":%s", output);
     fy_buf_puts(&b, "}\n");
+    fy_redact(&b);
     size_t len = b.len, w = fwrite(b.data, 1, b.len, in->quarantine);
     fy_buf_free(&b);
     if (w != len || fflush(in->quarantine) != 0)
@@ -233,8 +234,9 @@ static void run_done(struct fy_run *run, int nres, void *arg) {
     else if (quarantined) { status = "PARTIAL"; code = FY_EXIT_PARTIAL; }
     else { status = "OK"; code = FY_EXIT_OK; }
 
+    if (error) fy_buf_printf(&b, "   error: %s\n", error);
+    fy_redact(&b);
     printf("== %s  run %s  %s\n%s", in->name, run->id, status, b.data ? b.data : "");
-    if (error) printf("   error: %s\n", error);
     printf("   took %.2f s · %.0f records/s · Lua memory peak %.1f MB · process peak RSS %.1f MB\n", secs,
            secs > 0 ? (double)extracted / secs : 0.0, (double)in->vm->mem_peak / 1048576.0,
            (double)fy_peak_rss() / 1048576.0);

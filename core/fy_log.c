@@ -4,6 +4,7 @@
 #include "fy_common.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -12,6 +13,48 @@ static struct {
     enum fy_log_format format;
     FILE *out;
 } logger = {FY_LOG_INFO, FY_LOG_JSON, NULL};
+
+static struct {
+    char **values;
+    size_t n;
+} secrets;
+
+void fy_secret_add(const char *value) {
+    if (!value || strlen(value) < 4) return;
+    for (size_t i = 0; i < secrets.n; i++)
+        if (strcmp(secrets.values[i], value) == 0) return;
+    char **v = realloc(secrets.values, (secrets.n + 1) * sizeof *v);
+    if (!v) return;
+    secrets.values = v;
+    secrets.values[secrets.n++] = strdup(value);
+}
+
+void fy_secret_clear(void) {
+    for (size_t i = 0; i < secrets.n; i++) free(secrets.values[i]);
+    free(secrets.values);
+    secrets.values = NULL;
+    secrets.n = 0;
+}
+
+void fy_redact(struct fy_buf *b) {
+    static const char mask[] = "[REDACTED]";
+    for (size_t i = 0; i < secrets.n && b->data; i++) {
+        const char *s = secrets.values[i];
+        size_t sl = strlen(s);
+        char *hit;
+        size_t from = 0;
+        while ((hit = strstr(b->data + from, s))) {
+            size_t at = (size_t)(hit - b->data);
+            struct fy_buf out = {0};
+            fy_buf_append(&out, b->data, at);
+            fy_buf_append(&out, mask, sizeof mask - 1);
+            fy_buf_append(&out, hit + sl, b->len - at - sl);
+            fy_buf_free(b);
+            *b = out;
+            from = at + sizeof mask - 1;
+        }
+    }
+}
 
 static const char *level_names[] = {"debug", "info", "warn", "error", "off"};
 
@@ -82,6 +125,7 @@ void fy_log_write(enum fy_log_level level, const char *integration, const char *
         if (fields_json && *fields_json) fy_buf_printf(&b, " {%s}", fields_json);
         fy_buf_putc(&b, '\n');
     }
+    fy_redact(&b);
     /* One write per line so concurrent writers never interleave mid-line. */
     FILE *out = logger.out ? logger.out : stderr;
     fwrite(b.data, 1, b.len, out);

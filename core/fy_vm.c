@@ -182,7 +182,8 @@ static void vm_open_ferry(struct fy_vm *vm, const struct fy_config *cfg) {
         {"sqlite", luaopen_ferry_sqlite}, {"log", luaopen_ferry_log},
     };
     luaL_requiref(L, "cjson", luaopen_cjson, 0);
-    lua_pop(L, 1);
+    luaL_requiref(L, "ferry.http.core", luaopen_ferry_http_core, 0);
+    lua_pop(L, 2);
     lua_newtable(L);
     for (size_t i = 0; i < sizeof mods / sizeof mods[0]; i++) {
         char modname[32];

@@ -59,5 +59,6 @@ int luaopen_ferry_jsonl(lua_State *L);
 int luaopen_ferry_sqlite(lua_State *L);
 int luaopen_ferry_log(lua_State *L);
 int luaopen_ferry_time(lua_State *L);
+int luaopen_ferry_http_core(lua_State *L);
 
 #endif

@@ -274,6 +274,7 @@ int main(int argc, char **argv) {
     int rc = cmd->fn(nargs, args, &cfg);
     fy_config_free(&cfg);
     curl_global_cleanup();
+    fy_secret_clear();
     free(args);
     return rc;
 }

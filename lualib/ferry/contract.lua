@@ -21,6 +21,7 @@ local FIELDS = {
   name = true, owner = true, purpose = true, pattern = true, source_of_truth = true,
   schedule = true, trigger = true, freshness = true, policy = true, batch_size = true,
   description = true, tags = true, extract = true, transform = true, load = true,
+  rate_limit = true,
 }
 local REQUIRED = {
   { "name", "a short unique name, e.g. \"crm-accounts-to-reporting\"" },
@@ -297,6 +298,11 @@ function _M.check(value, path)
   end
   if value.batch_size ~= nil and (math.type(value.batch_size) ~= "integer" or value.batch_size < 1) then
     problem({ "batch_size" }, "expected a positive integer, got " .. tostring(value.batch_size))
+  end
+
+  if value.rate_limit ~= nil then
+    local ok, err = pcall(require("ferry.http").parse_rate, value.rate_limit)
+    if not ok then problem({ "rate_limit" }, (tostring(err):gsub("^.-ferry%.http: ", ""))) end
   end
 
   for _, hook in ipairs { "extract", "transform", "load" } do

@@ -8,6 +8,7 @@ local contract = require "ferry.contract"
 ferry.integration = contract.integration
 ferry.source = require "ferry.source"
 ferry.sink = require "ferry.sink"
+ferry.http = require "ferry.http"
 require "ferry.runner"     -- loaded now, so it captures the standard library before any script runs
 
 return ferry

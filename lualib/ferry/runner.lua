@@ -13,6 +13,8 @@ local pcall, type, tostring, ipairs = pcall, type, tostring, ipairs
 local remove = table.remove
 local format, find = string.format, string.find
 local CLASSES = require("ferry.contract").CLASSES
+local http = require "ferry.http"
+local getenv = os.getenv
 
 local _M = {}
 
@@ -71,6 +73,21 @@ function _M.run(spec, params, internal)
     log[level] = function(msg, fields) log_write(level, msg, fields, name, run_id) end
   end
   ctx.log = log
+  ctx.http = http.client {
+    retry = spec.policy and spec.policy.retry or { attempts = 5, base = "1s", max = "60s" },
+    rate_limit = spec.rate_limit, key = name,
+  }
+
+  -- A secret from the environment, registered so it is redacted from every
+  -- log line, error and quarantine record. Missing is an auth failure.
+  function ctx:secret(env_name)
+    local v = getenv(env_name)
+    if v == nil or v == "" then
+      error({ class = "auth", reason = format("secret %s is not set in the environment", env_name) }, 2)
+    end
+    http.secret(v)
+    return v
+  end
 
   -- Every record emitted so far is loaded or quarantined: checkpoints up to
   -- here are committed.

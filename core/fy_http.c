@@ -1,0 +1,565 @@
+/* libcurl multi on libevent, retries and rate limits; see fy_http.h.
+ *
+ * The loop integration follows curl's hiperfifo.c: curl tells us which
+ * sockets to watch (sock_cb) and when to wake it (timer_cb); every event
+ * calls curl_multi_socket_action and then drains curl_multi_info_read.
+ * Each socket keeps one persistent event, re-armed only when curl's
+ * interest in it changes. */
+#include "fy_http.h"
+#include "fy_common.h"
+#include "fy_ratelimit.h"
+
+#include <ctype.h>
+#include <event2/event.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+struct transfer;
+
+struct fy_http {
+    struct event_base *base;
+    CURLM *multi;
+    struct event *timer;              /* curl's single timeout */
+    int running;                      /* transfers curl reports as running */
+    struct transfer *transfers;       /* every transfer not yet finished */
+    struct bucket_entry *buckets;     /* rate limits by key */
+};
+
+struct bucket_entry {
+    struct fy_bucket *bucket;
+    struct bucket_entry *next;
+};
+
+struct sock_watch {                   /* one per socket curl asked us to watch */
+    struct event *ev;
+    int what;                         /* CURL_POLL_IN/OUT/INOUT as last armed */
+};
+
+struct transfer {
+    struct fy_http *http;
+    CURL *easy;
+    struct fy_http_opts o;            /* copy; strings below are owned */
+    char *method;
+    char *url;
+    char *body;
+    struct fy_buf resp_body;
+    struct fy_buf resp_headers;
+    int too_big;
+    char errbuf[CURL_ERROR_SIZE];
+    int attempt;                      /* attempts started */
+    double started;                   /* monotonic */
+    struct event *wait;               /* backoff between attempts */
+    struct fy_bucket_waiter waiter;   /* queued on o.limits[limit_idx] */
+    int limit_idx;
+    int in_multi;
+    fy_http_done_fn done;
+    void *arg;
+    struct transfer *prev, *next;
+};
+
+static void check_multi_info(struct fy_http *h);
+static void begin_attempt(struct transfer *t);
+
+/* ---- the loop ------------------------------------------------------------ */
+
+static void event_cb(evutil_socket_t fd, short kind, void *arg) {
+    struct fy_http *h = arg;
+    int action = (kind & EV_READ ? CURL_CSELECT_IN : 0) | (kind & EV_WRITE ? CURL_CSELECT_OUT : 0);
+    curl_multi_socket_action(h->multi, fd, action, &h->running);
+    check_multi_info(h);   /* curl clears its own timer through timer_cb when idle */
+}
+
+static void timer_event_cb(evutil_socket_t fd, short kind, void *arg) {
+    FY_UNUSED(fd);
+    FY_UNUSED(kind);
+    struct fy_http *h = arg;
+    curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &h->running);
+    check_multi_info(h);
+}
+
+static int timer_cb(CURLM *multi, long timeout_ms, void *arg) {
+    FY_UNUSED(multi);
+    struct fy_http *h = arg;
+    if (timeout_ms < 0) {
+        evtimer_del(h->timer);
+        return 0;
+    }
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    return evtimer_add(h->timer, &tv) == 0 ? 0 : -1;
+}
+
+static int sock_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp) {
+    FY_UNUSED(easy);
+    struct fy_http *h = arg;
+    struct sock_watch *w = sockp;
+    if (what == CURL_POLL_REMOVE) {
+        if (w) {
+            event_free(w->ev);
+            free(w);
+            curl_multi_assign(h->multi, s, NULL);
+        }
+        return 0;
+    }
+    short kind = (short)((what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0) | EV_PERSIST);
+    if (!w) {
+        w = calloc(1, sizeof *w);
+        if (!w) return -1;
+        w->ev = event_new(h->base, s, kind, event_cb, h);
+        if (!w->ev) { free(w); return -1; }
+        curl_multi_assign(h->multi, s, w);
+    } else if (w->what == what) {
+        return 0;                              /* interest unchanged: keep the event */
+    } else {
+        event_del(w->ev);
+        event_assign(w->ev, h->base, s, kind, event_cb, h);
+    }
+    w->what = what;
+    return event_add(w->ev, NULL) == 0 ? 0 : -1;
+}
+
+struct fy_http *fy_http_create(struct event_base *base, char *err, size_t errlen) {
+    struct fy_http *h = calloc(1, sizeof *h);
+    if (!h) goto fail;
+    h->base = base;
+    h->multi = curl_multi_init();
+    h->timer = evtimer_new(base, timer_event_cb, h);
+    if (!h->multi || !h->timer) goto fail;
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+    curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 64L);
+    return h;
+fail:
+    snprintf(err, errlen, "cannot create the HTTP client");
+    fy_http_destroy(h);
+    return NULL;
+}
+
+static void transfer_free(struct transfer *t);
+
+void fy_http_destroy(struct fy_http *h) {
+    if (!h) return;
+    while (h->transfers) transfer_free(h->transfers);
+    for (struct bucket_entry *e = h->buckets, *n; e; e = n) {
+        n = e->next;
+        fy_bucket_destroy(e->bucket);
+        free(e);
+    }
+    if (h->multi) curl_multi_cleanup(h->multi);   /* removes the socket watches via sock_cb */
+    if (h->timer) event_free(h->timer);
+    free(h);
+}
+
+struct fy_bucket *fy_http_bucket(struct fy_http *h, const char *key, double rate, double burst) {
+    for (struct bucket_entry *e = h->buckets; e; e = e->next) {
+        if (strcmp(fy_bucket_key(e->bucket), key) != 0) continue;
+        if (rate > 0) fy_bucket_set_rate(e->bucket, rate, burst);
+        return e->bucket;
+    }
+    struct bucket_entry *e = calloc(1, sizeof *e);
+    if (!e) return NULL;
+    e->bucket = fy_bucket_create(h->base, key, rate, burst);
+    if (!e->bucket) { free(e); return NULL; }
+    e->next = h->buckets;
+    h->buckets = e;
+    return e->bucket;
+}
+
+/* ---- one transfer -------------------------------------------------------- */
+
+static size_t write_cb(char *data, size_t size, size_t n, void *arg) {
+    struct transfer *t = arg;
+    size_t len = size * n;
+    if (t->resp_body.len + len > t->o.max_size) {
+        t->too_big = 1;
+        return 0;                              /* curl stops with CURLE_WRITE_ERROR */
+    }
+    fy_buf_append(&t->resp_body, data, len);
+    return len;
+}
+
+static size_t header_cb(char *data, size_t size, size_t n, void *arg) {
+    struct transfer *t = arg;
+    size_t len = size * n;
+    if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {   /* a new response (redirect, 100) */
+        fy_buf_reset(&t->resp_headers);
+        return len;
+    }
+    while (len && (data[len - 1] == '\n' || data[len - 1] == '\r')) len--;
+    if (len && memchr(data, ':', len)) {
+        fy_buf_append(&t->resp_headers, data, len);
+        fy_buf_putc(&t->resp_headers, '\n');
+    }
+    return size * n;
+}
+
+static int setup_easy(struct transfer *t) {
+    CURL *e = t->easy;
+    const struct fy_http_opts *o = &t->o;
+    curl_easy_setopt(e, CURLOPT_URL, t->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");           /* gzip, deflate, ... */
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "ferry/" FY_VERSION);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    if (o->max_redirects > 0) {
+        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+        curl_easy_setopt(e, CURLOPT_MAXREDIRS, o->max_redirects);
+    }
+    if (o->timeout > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(o->timeout * 1000));
+    if (o->connect_timeout > 0) curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(o->connect_timeout * 1000));
+    if (o->max_size) curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_size);
+    if (o->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
+    if (o->insecure) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (o->headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, o->headers);
+    if (strcmp(t->method, "GET") == 0) {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(t->method, "HEAD") == 0) {
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    } else {
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t->method);
+    }
+    if (t->body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->o.body_len);
+    } else if (strcmp(t->method, "POST") == 0 || strcmp(t->method, "PUT") == 0 || strcmp(t->method, "PATCH") == 0) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+    }
+    return FY_OK;
+}
+
+static void transfer_free(struct transfer *t) {
+    struct fy_http *h = t->http;
+    if (t->in_multi) curl_multi_remove_handle(h->multi, t->easy);
+    for (int i = 0; i < 2; i++)
+        if (t->o.limits[i]) fy_bucket_cancel(t->o.limits[i], &t->waiter);
+    if (t->prev) t->prev->next = t->next;
+    else h->transfers = t->next;
+    if (t->next) t->next->prev = t->prev;
+    if (t->wait) event_free(t->wait);
+    if (t->easy) curl_easy_cleanup(t->easy);
+    curl_slist_free_all(t->o.headers);
+    fy_buf_free(&t->resp_body);
+    fy_buf_free(&t->resp_headers);
+    free(t->method);
+    free(t->url);
+    free(t->body);
+    free(t);
+}
+
+static void attempt_done(struct transfer *t, CURLcode code);
+
+static void add_failed(evutil_socket_t fd, short what, void *arg) {
+    FY_UNUSED(fd);
+    FY_UNUSED(what);
+    attempt_done(arg, CURLE_FAILED_INIT);
+}
+
+static void launch(struct transfer *t) {
+    fy_buf_reset(&t->resp_body);
+    fy_buf_reset(&t->resp_headers);
+    t->too_big = 0;
+    t->errbuf[0] = '\0';
+    t->attempt++;
+    if (curl_multi_add_handle(t->http->multi, t->easy) != CURLM_OK) {
+        /* reported from the loop as a failed attempt, never re-entrantly */
+        static const struct timeval now = {0, 0};
+        snprintf(t->errbuf, sizeof t->errbuf, "cannot start the transfer");
+        event_base_once(t->http->base, -1, EV_TIMEOUT, add_failed, t, &now);
+        return;
+    }
+    t->in_multi = 1;
+}
+
+/* Pass each rate limit in turn (waiting where a bucket is empty), then launch. */
+static void next_limit(struct transfer *t) {
+    while (t->limit_idx < 2) {
+        struct fy_bucket *b = t->o.limits[t->limit_idx];
+        if (b && !fy_bucket_acquire(b, &t->waiter)) return;   /* waiter_ready continues */
+        t->limit_idx++;
+    }
+    launch(t);
+}
+
+static void waiter_ready(struct fy_bucket_waiter *w) {
+    struct transfer *t = (struct transfer *)((char *)w - offsetof(struct transfer, waiter));
+    t->limit_idx++;
+    next_limit(t);
+}
+
+static void begin_attempt(struct transfer *t) {
+    t->limit_idx = 0;
+    next_limit(t);
+}
+
+static void wait_done(evutil_socket_t fd, short what, void *arg) {
+    FY_UNUSED(fd);
+    FY_UNUSED(what);
+    begin_attempt(arg);
+}
+
+/* Value of response header `name` (case-insensitive), copied into out. */
+static int find_header(const struct fy_buf *hdrs, const char *name, char *out, size_t cap) {
+    size_t nl = strlen(name);
+    for (const char *p = hdrs->data; p && *p;) {
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        if (len > nl && p[nl] == ':' && strncasecmp(p, name, nl) == 0) {
+            const char *v = p + nl + 1;
+            while (*v == ' ' || *v == '\t') v++;
+            size_t vl = (size_t)(p + len - v);
+            if (vl >= cap) vl = cap - 1;
+            memcpy(out, v, vl);
+            out[vl] = '\0';
+            return 1;
+        }
+        p = eol ? eol + 1 : p + len;
+    }
+    return 0;
+}
+
+/* Seconds until the server's rate-limit window resets, when it says the
+ * remaining budget is 0 (GitHub/Shopify X-RateLimit-*, IETF RateLimit-*). */
+static double exhausted_for(const struct fy_buf *hdrs) {
+    static const char *pairs[][2] = {
+        {"X-RateLimit-Remaining", "X-RateLimit-Reset"}, {"RateLimit-Remaining", "RateLimit-Reset"},
+    };
+    char v[64];
+    for (size_t i = 0; i < 2; i++) {
+        if (!find_header(hdrs, pairs[i][0], v, sizeof v) || atof(v) > 0) continue;
+        if (!find_header(hdrs, pairs[i][1], v, sizeof v)) return 1;
+        double reset = atof(v);
+        if (reset > 1e9) reset -= fy_now();       /* an epoch time, not a delta */
+        return reset > 0 ? reset : 0;
+    }
+    return -1;
+}
+
+static double jitter(double cap) {
+    uint32_t r = 0;
+    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) r = (uint32_t)rand();
+    return cap * ((double)r / 4294967296.0);
+}
+
+static int method_retryable(const struct transfer *t) {
+    if (t->o.idempotent) return 1;
+    return strcmp(t->method, "POST") != 0 && strcmp(t->method, "PATCH") != 0;
+}
+
+/* Classify a finished attempt; decide retry or finish. */
+static void attempt_done(struct transfer *t, CURLcode code) {
+    struct fy_http *h = t->http;
+    long status = 0;
+    char msg[CURL_ERROR_SIZE + 64];
+    const char *klass = NULL;
+    int retryable = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (t->in_multi) curl_multi_remove_handle(h->multi, t->easy);
+    t->in_multi = 0;
+
+    if (code != CURLE_OK) {
+        status = 0;
+        const char *why = t->errbuf[0] ? t->errbuf : curl_easy_strerror(code);
+        snprintf(msg, sizeof msg, "%s", why);
+        switch (code) {
+        case CURLE_WRITE_ERROR:
+        case CURLE_FILESIZE_EXCEEDED:
+            if (t->too_big || code == CURLE_FILESIZE_EXCEEDED) {
+                klass = "validation";
+                snprintf(msg, sizeof msg, "response body larger than the limit of %zu bytes", t->o.max_size);
+            } else {
+                klass = "transient";
+            }
+            break;
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_SSL_CACERT_BADFILE:
+        case CURLE_SSL_CERTPROBLEM:
+        case CURLE_SSL_CONNECT_ERROR:
+            klass = "permission";
+            snprintf(msg, sizeof msg, "TLS: %s", why);
+            break;
+        case CURLE_TOO_MANY_REDIRECTS:
+            klass = "not_found";
+            snprintf(msg, sizeof msg, "too many redirects (more than %ld)", t->o.max_redirects);
+            break;
+        case CURLE_URL_MALFORMAT:
+        case CURLE_UNSUPPORTED_PROTOCOL:
+            klass = "validation";
+            break;
+        default:                                   /* timeouts, refused, reset, cut off */
+            klass = "transient";
+            retryable = 1;
+        }
+    } else if (status >= 200 && status < 400) {
+        klass = NULL;
+    } else {
+        snprintf(msg, sizeof msg, "HTTP %ld", status);
+        if (status == 401) klass = "auth";
+        else if (status == 403) klass = "permission";
+        else if (status == 404 || status == 410) klass = "not_found";
+        else if (status == 429 || status == 502 || status == 503 || status == 504) { klass = "transient"; retryable = 1; }
+        else if (status == 500) { klass = "transient"; retryable = t->o.retry.retry_500; }
+        else if (status >= 500) klass = "transient";
+        else klass = "validation";
+    }
+
+    double now = fy_monotonic();
+    /* The server's word on when to come back: Retry-After (delta or date,
+     * parsed by curl) or an exhausted rate-limit window. Both slow down
+     * everyone sharing this request's buckets. */
+    curl_off_t retry_after = 0;
+    if (status == 429 || status == 503) curl_easy_getinfo(t->easy, CURLINFO_RETRY_AFTER, &retry_after);
+    double hold = retry_after > 0 ? (double)retry_after : exhausted_for(&t->resp_headers);
+    if (status == 429 && hold < 0) hold = 1;
+    if (hold > 0) {
+        double capped = t->o.retry.max > 0 ? fmin(hold, t->o.retry.max) : hold;
+        for (int i = 0; i < 2; i++)
+            if (t->o.limits[i]) fy_bucket_block_until(t->o.limits[i], now + capped);
+    }
+
+    if (klass && retryable && method_retryable(t) && t->attempt < t->o.retry.attempts) {
+        double cap = fmin(t->o.retry.max > 0 ? t->o.retry.max : 300, t->o.retry.base * pow(2, t->attempt - 1));
+        double wait = jitter(cap);
+        if (hold > 0) wait = fmax(wait, t->o.retry.max > 0 ? fmin(hold, t->o.retry.max) : hold);
+        int past_deadline = t->o.retry.deadline > 0 && now + wait - t->started > t->o.retry.deadline;
+        if (!past_deadline) {
+            if (!t->wait) t->wait = evtimer_new(h->base, wait_done, t);
+            struct timeval tv = {(time_t)wait, (suseconds_t)((wait - floor(wait)) * 1e6)};
+            if (t->wait && evtimer_add(t->wait, &tv) == 0) return;
+        } else {
+            size_t n = strlen(msg);
+            snprintf(msg + n, sizeof msg - n, " (gave up: the retry deadline of %.0fs would pass)", t->o.retry.deadline);
+        }
+    }
+
+    struct fy_http_result res = {0};
+    res.ok = klass == NULL;
+    res.status = status;
+    res.klass = klass;
+    res.message = klass ? msg : NULL;
+    res.attempts = t->attempt;
+    res.elapsed = now - t->started;
+    res.body = &t->resp_body;
+    res.headers = &t->resp_headers;
+    char *eff = NULL;
+    curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &eff);
+    res.effective_url = eff ? eff : t->url;
+    t->done(&res, t->arg);
+    transfer_free(t);
+}
+
+static void check_multi_info(struct fy_http *h) {
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(h->multi, &left))) {
+        if (m->msg != CURLMSG_DONE) continue;
+        struct transfer *t = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        attempt_done(t, m->data.result);
+    }
+}
+
+int fy_http_start(struct fy_http *h, struct fy_http_opts *o, fy_http_done_fn done, void *arg,
+                  char *err, size_t errlen) {
+    struct transfer *t = calloc(1, sizeof *t);
+    if (!t) {
+        curl_slist_free_all(o->headers);
+        snprintf(err, errlen, "out of memory");
+        return FY_ERR;
+    }
+    t->http = h;
+    t->o = *o;
+    o->headers = NULL;                          /* ours now */
+    t->method = strdup(o->method);
+    t->url = strdup(o->url);
+    if (o->body) {
+        t->body = malloc(o->body_len + 1);
+        if (t->body) {
+            memcpy(t->body, o->body, o->body_len);
+            t->body[o->body_len] = '\0';
+        }
+    }
+    if (t->o.retry.attempts < 1) t->o.retry.attempts = 1;
+    if (!t->o.max_size) t->o.max_size = 64u << 20;
+    t->waiter.ready = waiter_ready;
+    t->done = done;
+    t->arg = arg;
+    t->easy = curl_easy_init();
+    t->next = h->transfers;
+    if (h->transfers) h->transfers->prev = t;
+    h->transfers = t;
+    if (!t->method || !t->url || (o->body && !t->body) || !t->easy || setup_easy(t) != FY_OK) {
+        snprintf(err, errlen, "cannot set up the request");
+        transfer_free(t);
+        return FY_ERR;
+    }
+    t->started = fy_monotonic();
+    begin_attempt(t);
+    return FY_OK;
+}
+
+/* ---- redaction ----------------------------------------------------------- */
+
+static int secret_name(const char *name, size_t len) {
+    static const char *words[] = {"token", "key", "secret", "password", "passwd", "signature", "sig",
+                                  "auth", "credential", "session", "code"};
+    char low[64];
+    if (len >= sizeof low) len = sizeof low - 1;
+    for (size_t i = 0; i < len; i++) low[i] = (char)tolower((unsigned char)name[i]);
+    low[len] = '\0';
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strstr(low, words[i])) return 1;
+    return 0;
+}
+
+void fy_http_redact_url(const char *url, char *out, size_t cap) {
+    struct fy_buf b = {0};
+    const char *p = url, *scheme = strstr(url, "://");
+    if (scheme) {                                /* drop user:password@ */
+        const char *host = scheme + 3, *end = host + strcspn(host, "/?#"), *at = memchr(host, '@', (size_t)(end - host));
+        fy_buf_append(&b, url, (size_t)(host - url));
+        if (at) {
+            fy_buf_puts(&b, "REDACTED@");
+            p = at + 1;
+        } else {
+            p = host;
+        }
+    }
+    const char *q = strchr(p, '?');
+    if (!q) {
+        fy_buf_puts(&b, p);
+    } else {
+        fy_buf_append(&b, p, (size_t)(q - p) + 1);
+        for (const char *s = q + 1; *s;) {
+            size_t len = strcspn(s, "&#");
+            const char *eq = memchr(s, '=', len);
+            if (eq && secret_name(s, (size_t)(eq - s))) {
+                fy_buf_append(&b, s, (size_t)(eq - s) + 1);
+                fy_buf_puts(&b, "REDACTED");
+            } else {
+                fy_buf_append(&b, s, len);
+            }
+            s += len;
+            if (*s == '&') { fy_buf_putc(&b, '&'); s++; }
+            else if (*s == '#') { fy_buf_puts(&b, s); break; }
+        }
+    }
+    snprintf(out, cap, "%s", b.data ? b.data : "");
+    fy_buf_free(&b);
+}

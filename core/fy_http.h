@@ -1,0 +1,78 @@
+/* Non-blocking HTTP: libcurl's multi-socket interface driven by the
+ * engine's libevent loop (curl's hiperfifo pattern), with retries and
+ * token-bucket rate limits decided here in C.
+ *
+ * A transfer is started with fy_http_start; its callback runs once, from
+ * the loop, after the last attempt. Nothing blocks the loop. */
+#ifndef FY_HTTP_H
+#define FY_HTTP_H
+
+#include <curl/curl.h>
+#include <stddef.h>
+
+#include "fy_buf.h"
+
+struct event_base;
+struct fy_http;
+struct fy_bucket;
+
+struct fy_http_retry {
+    int attempts;            /* total attempts, 1 = no retry */
+    double base;             /* first backoff cap, seconds */
+    double max;              /* cap of any one wait, including Retry-After */
+    double deadline;         /* give up when the next attempt would start past this (0 = none) */
+    int retry_500;           /* also retry plain 500 */
+};
+
+struct fy_http_opts {
+    const char *method;      /* GET, POST, ... */
+    const char *url;         /* full URL, query already encoded */
+    struct curl_slist *headers;   /* request headers; ownership passes to the transfer */
+    const char *body;        /* request body, copied; NULL for none */
+    size_t body_len;
+    double timeout;          /* whole transfer, seconds (0 = none) */
+    double connect_timeout;
+    size_t max_size;         /* largest response body accepted */
+    long max_redirects;      /* 0 = do not follow */
+    const char *ca_file;     /* extra CA bundle, NULL = system default */
+    int insecure;            /* skip TLS verification (tests only; never default) */
+    int idempotent;          /* POST/PATCH may be retried */
+    struct fy_http_retry retry;
+    struct fy_bucket *limits[2];  /* token buckets to pass before each attempt (NULL = none) */
+};
+
+/* What a finished transfer hands its callback. Owned by the transfer; valid
+ * only during the callback. */
+struct fy_http_result {
+    int ok;                  /* a 2xx/3xx response arrived */
+    long status;             /* HTTP status, 0 when none arrived */
+    const char *klass;       /* error class when !ok: transient, auth, ... */
+    const char *message;     /* what went wrong when !ok */
+    int attempts;
+    double elapsed;          /* seconds, all attempts and waits */
+    struct fy_buf *body;     /* decoded body */
+    struct fy_buf *headers;  /* "Name: value\n" lines of the final response */
+    const char *effective_url;
+};
+
+typedef void (*fy_http_done_fn)(const struct fy_http_result *res, void *arg);
+
+struct fy_http *fy_http_create(struct event_base *base, char *err, size_t errlen);
+/* Cancels transfers still in flight without calling their callbacks. */
+void fy_http_destroy(struct fy_http *h);
+
+/* Start a transfer. On FY_ERR nothing was started, `done` is never called,
+ * and the headers list is freed. */
+int fy_http_start(struct fy_http *h, struct fy_http_opts *o, fy_http_done_fn done, void *arg,
+                  char *err, size_t errlen);
+
+/* The token bucket for `key`, created on first use with `rate` tokens per
+ * second and `burst` capacity; later calls with a rate update it. */
+struct fy_bucket *fy_http_bucket(struct fy_http *h, const char *key, double rate, double burst);
+
+/* Redact credentials in a URL: userinfo and the values of query parameters
+ * whose names look secret (token, key, secret, password, signature, ...).
+ * Writes into out (always NUL-terminated). */
+void fy_http_redact_url(const char *url, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,365 @@
+/* ferry.http's C half: send requests on the engine's loop and yield the run.
+ * lualib/ferry/http.lua builds the specs and the response objects.
+ *
+ *   status, headers, body, meta = _send(spec)        -- yields
+ *   nil, err                     = _send(spec)       -- err: class, status, message, ...
+ *   results = _send_many(specs, concurrency)         -- yields once; results[i] = {status=..} or {err=..}
+ *
+ * spec: { method, url, headers = { "Name: value", ... }, body, timeout,
+ *         connect_timeout, max_size, max_redirects, ca_file, insecure,
+ *         idempotent, retry = { attempts, base, max, deadline, retry_500 },
+ *         limits = { { key, rate, burst }, ... } } */
+#include "fy_buf.h"
+#include "fy_common.h"
+#include "fy_engine.h"
+#include "fy_http.h"
+#include "fy_log.h"
+#include "fy_run.h"
+#include "fy_vm.h"
+
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXCERPT 512
+
+struct batch {                  /* one _send or _send_many waiting on the loop */
+    struct fy_run *run;
+    lua_State *L;               /* the VM's main thread: builds results while co is suspended */
+    int specs_ref;              /* registry: the spec list */
+    int results_ref;            /* registry: the results list */
+    int total, next, done, inflight, concurrency;
+    int single;                 /* _send: resume with the values, not a list */
+    char method[16];
+};
+
+struct slot {                   /* one transfer of a batch */
+    struct batch *batch;
+    int index;
+    char url[1024];             /* redacted, for errors */
+};
+
+static double opt_number(lua_State *L, int t, const char *k, double def) {
+    lua_getfield(L, t, k);
+    double v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : def;
+    lua_pop(L, 1);
+    return v;
+}
+
+static const char *opt_string(lua_State *L, int t, const char *k) {
+    lua_getfield(L, t, k);
+    const char *v = lua_tostring(L, -1);     /* stays alive in the spec table */
+    lua_pop(L, 1);
+    return v;
+}
+
+/* Fill o from the spec table at t. Raises on misuse. */
+static void read_spec(lua_State *L, int t, struct fy_http *h, struct fy_http_opts *o, size_t *body_len) {
+    memset(o, 0, sizeof *o);
+    o->method = opt_string(L, t, "method");
+    o->url = opt_string(L, t, "url");
+    if (!o->method || !o->url) luaL_error(L, "http: a request needs a method and a url");
+    lua_getfield(L, t, "body");
+    o->body = lua_tolstring(L, -1, body_len);
+    o->body_len = *body_len;
+    lua_pop(L, 1);
+    o->timeout = opt_number(L, t, "timeout", 30);
+    o->connect_timeout = opt_number(L, t, "connect_timeout", 10);
+    o->max_size = (size_t)opt_number(L, t, "max_size", 64 << 20);
+    o->max_redirects = (long)opt_number(L, t, "max_redirects", 5);
+    o->ca_file = opt_string(L, t, "ca_file");
+    lua_getfield(L, t, "insecure");
+    o->insecure = lua_toboolean(L, -1);
+    lua_getfield(L, t, "idempotent");
+    o->idempotent = lua_toboolean(L, -1);
+    lua_pop(L, 2);
+    if (lua_getfield(L, t, "retry") == LUA_TTABLE) {
+        int r = lua_gettop(L);
+        o->retry.attempts = (int)opt_number(L, r, "attempts", 1);
+        o->retry.base = opt_number(L, r, "base", 1);
+        o->retry.max = opt_number(L, r, "max", 60);
+        o->retry.deadline = opt_number(L, r, "deadline", 0);
+        lua_getfield(L, r, "retry_500");
+        o->retry.retry_500 = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    } else {
+        o->retry.attempts = 1;
+    }
+    lua_pop(L, 1);
+    if (lua_getfield(L, t, "limits") == LUA_TTABLE) {
+        for (int i = 1; i <= 2; i++) {
+            if (lua_rawgeti(L, -1, i) == LUA_TTABLE) {
+                int l = lua_gettop(L);
+                lua_rawgeti(L, l, 1);
+                const char *key = lua_tostring(L, -1);
+                lua_pop(L, 1);
+                if (key) o->limits[i - 1] = fy_http_bucket(h, key, opt_number(L, l, "rate", 0), opt_number(L, l, "burst", 1));
+            }
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    if (lua_getfield(L, t, "headers") == LUA_TTABLE) {
+        lua_Integer n = luaL_len(L, -1);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_rawgeti(L, -1, i);
+            const char *hdr = lua_tostring(L, -1);
+            if (hdr) {
+                struct curl_slist *nl = curl_slist_append(o->headers, hdr);
+                if (nl) o->headers = nl;
+            }
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+}
+
+/* Push the outcome of one transfer on L: either status, headers, body, meta
+ * or nil, err. Returns the number of values pushed. */
+static int push_result(lua_State *L, const struct fy_http_result *res, const char *method, const char *url) {
+    if (res->ok) {
+        lua_pushinteger(L, res->status);
+        lua_pushlstring(L, res->headers->data ? res->headers->data : "", res->headers->len);
+        lua_pushlstring(L, res->body->data ? res->body->data : "", res->body->len);
+        lua_createtable(L, 0, 3);
+        lua_pushinteger(L, res->attempts);
+        lua_setfield(L, -2, "attempts");
+        lua_pushnumber(L, res->elapsed);
+        lua_setfield(L, -2, "elapsed");
+        char eff[1024];
+        fy_http_redact_url(res->effective_url, eff, sizeof eff);
+        lua_pushstring(L, eff);
+        lua_setfield(L, -2, "url");
+        return 4;
+    }
+    lua_pushnil(L);
+    lua_createtable(L, 0, 9);
+    lua_pushstring(L, res->klass);
+    lua_setfield(L, -2, "class");
+    if (res->status) {
+        lua_pushinteger(L, res->status);
+        lua_setfield(L, -2, "status");
+    }
+    lua_pushstring(L, res->message);
+    lua_setfield(L, -2, "message");
+    lua_pushstring(L, method);
+    lua_setfield(L, -2, "method");
+    lua_pushstring(L, url);
+    lua_setfield(L, -2, "url");
+    lua_pushinteger(L, res->attempts);
+    lua_setfield(L, -2, "attempts");
+    lua_pushnumber(L, res->elapsed);
+    lua_setfield(L, -2, "elapsed");
+    if (res->body->len) {
+        size_t n = res->body->len < EXCERPT ? res->body->len : EXCERPT;
+        lua_pushlstring(L, res->body->data, n);
+        lua_setfield(L, -2, "body");
+    }
+    if (res->headers->len) {
+        lua_pushlstring(L, res->headers->data, res->headers->len);
+        lua_setfield(L, -2, "headers");
+    }
+    return 2;
+}
+
+static void batch_free(struct batch *b) {
+    luaL_unref(b->L, LUA_REGISTRYINDEX, b->specs_ref);
+    luaL_unref(b->L, LUA_REGISTRYINDEX, b->results_ref);
+    free(b);
+}
+
+static void start_next(struct batch *b);
+
+static void transfer_done(const struct fy_http_result *res, void *arg) {
+    struct slot *s = arg;
+    struct batch *b = s->batch;
+    lua_State *L = b->L;
+    b->inflight--;
+    b->done++;
+    if (b->single) {
+        lua_State *co = b->run->co;
+        int n = push_result(co, res, b->method, s->url);
+        struct fy_run *run = b->run;
+        free(s);
+        batch_free(b);
+        fy_run_resume(run, n);
+        return;
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, b->results_ref);
+    lua_createtable(L, 0, 5);
+    int n = push_result(L, res, b->method, s->url);
+    int base = lua_gettop(L) - n;
+    if (n == 4) {                       /* { status, headers, body, meta } */
+        for (int i = 1; i <= 4; i++) {
+            lua_pushvalue(L, base + i);
+            lua_rawseti(L, base, i);
+        }
+    } else {                            /* { err = ... } */
+        lua_pushvalue(L, base + 2);
+        lua_setfield(L, base, "err");
+    }
+    lua_settop(L, base);
+    lua_rawseti(L, -2, s->index);
+    lua_pop(L, 1);
+    free(s);
+    if (b->done == b->total) {
+        lua_State *co = b->run->co;
+        struct fy_run *run = b->run;
+        lua_rawgeti(L, LUA_REGISTRYINDEX, b->results_ref);
+        lua_xmove(L, co, 1);
+        batch_free(b);
+        fy_run_resume(run, 1);
+        return;
+    }
+    start_next(b);
+}
+
+/* Start transfers until the window is full. A spec that cannot start is
+ * recorded as a failed result. */
+static void start_next(struct batch *b) {
+    lua_State *L = b->L;
+    char err[FY_ERRLEN];
+    struct fy_http *h = fy_engine_http(b->run->engine, err, sizeof err);
+    while (b->next < b->total && b->inflight < b->concurrency) {
+        int index = ++b->next;
+        lua_rawgeti(L, LUA_REGISTRYINDEX, b->specs_ref);
+        lua_rawgeti(L, -1, index);
+        struct fy_http_opts o;
+        size_t body_len;
+        read_spec(L, lua_gettop(L), h, &o, &body_len);
+        struct slot *s = calloc(1, sizeof *s);
+        s->batch = b;
+        s->index = index;
+        fy_http_redact_url(o.url, s->url, sizeof s->url);
+        snprintf(b->method, sizeof b->method, "%s", o.method);
+        b->inflight++;
+        int rc = fy_http_start(h, &o, transfer_done, s, err, sizeof err);
+        lua_pop(L, 2);
+        if (rc != FY_OK) {
+            b->inflight--;
+            b->done++;
+            lua_rawgeti(L, LUA_REGISTRYINDEX, b->results_ref);
+            lua_createtable(L, 0, 1);
+            lua_createtable(L, 0, 3);
+            lua_pushliteral(L, "validation");
+            lua_setfield(L, -2, "class");
+            lua_pushstring(L, err);
+            lua_setfield(L, -2, "message");
+            lua_pushstring(L, s->url);
+            lua_setfield(L, -2, "url");
+            lua_setfield(L, -2, "err");
+            lua_rawseti(L, -2, index);
+            lua_pop(L, 1);
+            free(s);
+        }
+    }
+}
+
+/* Common entry: check we are in a run, set up the batch, yield. */
+static int send_common(lua_State *L, int single) {
+    struct fy_run *run = fy_run_of(L);
+    if (!run || !run->engine || !lua_isyieldable(L))
+        return luaL_error(L, "ferry.http: only inside a run (not at load time, not in a coroutine of the script's own)");
+    char err[FY_ERRLEN];
+    struct fy_http *h = fy_engine_http(run->engine, err, sizeof err);
+    if (!h) return luaL_error(L, "ferry.http: %s", err);
+    struct fy_vm *vm = run->vm;
+    struct batch *b = calloc(1, sizeof *b);
+    if (!b) return luaL_error(L, "ferry.http: out of memory");
+    b->run = run;
+    b->L = vm->L;
+    b->single = single;
+    if (single) {
+        lua_createtable(L, 1, 0);
+        lua_pushvalue(L, 1);
+        lua_rawseti(L, -2, 1);
+        b->total = 1;
+        b->concurrency = 1;
+    } else {
+        lua_pushvalue(L, 1);
+        b->total = (int)luaL_len(L, 1);
+        b->concurrency = (int)luaL_optinteger(L, 2, 8);
+        if (b->concurrency < 1) b->concurrency = 1;
+    }
+    for (int i = 1; i <= b->total; i++) {       /* misuse raises here, never in the loop */
+        if (lua_rawgeti(L, -1, i) != LUA_TTABLE) {
+            free(b);
+            return luaL_error(L, "ferry.http: request %d is not a table", i);
+        }
+        lua_getfield(L, -1, "method");
+        lua_getfield(L, -2, "url");
+        if (lua_type(L, -1) != LUA_TSTRING || lua_type(L, -2) != LUA_TSTRING) {
+            free(b);
+            return luaL_error(L, "ferry.http: request %d needs a method and a url", i);
+        }
+        lua_pop(L, 3);
+    }
+    b->specs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_newtable(L);
+    b->results_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (b->total == 0) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, b->results_ref);
+        batch_free(b);
+        return 1;
+    }
+    start_next(b);
+    if (!single && b->done == b->total) {       /* every spec failed to start */
+        lua_rawgeti(L, LUA_REGISTRYINDEX, b->results_ref);
+        batch_free(b);
+        return 1;
+    }
+    if (single && b->done == 1) {               /* could not start */
+        lua_rawgeti(L, LUA_REGISTRYINDEX, b->results_ref);
+        lua_rawgeti(L, -1, 1);
+        lua_pushnil(L);
+        lua_getfield(L, -2, "err");
+        batch_free(b);
+        return 2;
+    }
+    run->waiting = 1;
+    return lua_yield(L, 0);
+}
+
+static int l_send(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    return send_common(L, 1);
+}
+
+static int l_send_many(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    return send_common(L, 0);
+}
+
+/* _redact_url(url) -> url with credentials replaced */
+static int l_redact_url(lua_State *L) {
+    char out[2048];
+    fy_http_redact_url(luaL_checkstring(L, 1), out, sizeof out);
+    lua_pushstring(L, out);
+    return 1;
+}
+
+/* _secret(value): register a secret for redaction everywhere. */
+static int l_secret(lua_State *L) {
+    fy_secret_add(luaL_checkstring(L, 1));
+    return 0;
+}
+
+/* _escape(s): percent-encode for a query component (curl_easy_escape). */
+static int l_escape(lua_State *L) {
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    char *e = curl_easy_escape(NULL, s, (int)len);
+    if (!e) return luaL_error(L, "out of memory");
+    lua_pushstring(L, e);
+    curl_free(e);
+    return 1;
+}
+
+int luaopen_ferry_http_core(lua_State *L) {
+    static const luaL_Reg funcs[] = {
+        {"send", l_send}, {"send_many", l_send_many}, {"redact_url", l_redact_url},
+        {"secret", l_secret}, {"escape", l_escape}, {NULL, NULL},
+    };
+    luaL_newlib(L, funcs);
+    return 1;
+}

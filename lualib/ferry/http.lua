@@ -1,0 +1,350 @@
+-- ferry.http: an HTTP client that reads as sequential code and never blocks
+-- the engine. Each call yields the run until the response (or the last
+-- retry) arrives; retries, Retry-After and rate limits are handled in C.
+--
+--   local res, err = ctx.http:get("https://api.example.com/v2/accounts", {
+--     query = { updated_since = ctx.cursor }, timeout = 20 })
+--   if not res then
+--     if err.class == "auth" then ... end
+--     return nil, err
+--   end
+--   local data = res:json()
+--
+-- ferry.http is a client with no retries and no rate limit; ctx.http is
+-- bound to the integration's policy.retry and rate_limit;
+-- ferry.http.client{...} makes one with its own defaults.
+local ferry = ferry
+local core = require "ferry.http.core"
+local json = ferry.json
+local time = ferry.time
+local send, send_many, escape = core.send, core.send_many, core.escape
+local type, pairs, ipairs, tostring, tonumber = type, pairs, ipairs, tostring, tonumber
+local setmetatable, error, select = setmetatable, error, select
+local format, lower, gmatch, match, find, sub, upper = string.format, string.lower, string.gmatch,
+  string.match, string.find, string.sub, string.upper
+local concat, sort = table.concat, table.sort
+
+local _M = {}
+
+---------------------------------------------------------------------------
+-- errors
+
+local err_mt = {}
+err_mt.__index = err_mt
+err_mt.__tostring = function(e)
+  local s = format("%s: %s %s: %s", e.class, e.method or "?", e.url or "?", e.message or "failed")
+  if e.attempts and e.attempts > 1 then s = s .. format(" (after %d attempts)", e.attempts) end
+  if e.body and e.body ~= "" then s = s .. " — " .. sub(e.body, 1, 200) end
+  return s
+end
+_M.error_mt = err_mt
+
+---------------------------------------------------------------------------
+-- responses
+
+-- Parse "Name: value\n" lines into a lowercase-keyed table (first value) and
+-- a list of { name, value } keeping repeats and order.
+local function parse_headers(raw)
+  local first, list = {}, {}
+  for line in gmatch(raw, "[^\n]+") do
+    local name, value = match(line, "^([^:]+):%s*(.-)%s*$")
+    if name then
+      list[#list + 1] = { name, value }
+      local key = lower(name)
+      if first[key] == nil then first[key] = value end
+    end
+  end
+  return setmetatable(first, {
+    __index = function(t, k) if type(k) == "string" then return rawget(t, lower(k)) end end,
+  }), list
+end
+
+local response_mt = {}
+response_mt.__index = response_mt
+
+-- The body decoded as JSON, or nil and an error of class "validation".
+function response_mt:json()
+  local v, err = json.decode(self.body)
+  if v == nil then
+    return nil, setmetatable({ class = "validation", message = err, url = self.url, method = self.method,
+      status = self.status, body = sub(self.body, 1, 512) }, err_mt)
+  end
+  return v
+end
+
+function response_mt:header(name) return self.headers[name] end
+
+-- Every value of a repeated header, in order.
+function response_mt:header_all(name)
+  local out, key = {}, lower(name)
+  for _, h in ipairs(self.header_list) do
+    if lower(h[1]) == key then out[#out + 1] = h[2] end
+  end
+  return out
+end
+
+local function make_response(method, status, raw_headers, body, meta)
+  local headers, list = parse_headers(raw_headers)
+  return setmetatable({
+    status = status, headers = headers, header_list = list, body = body, method = method,
+    url = meta.url, attempts = meta.attempts, elapsed = meta.elapsed,
+  }, response_mt)
+end
+
+---------------------------------------------------------------------------
+-- building requests
+
+-- Encode a query table: sorted keys, list values repeat the key.
+local function encode_query(q)
+  local keys = {}
+  for k in pairs(q) do keys[#keys + 1] = tostring(k) end
+  sort(keys)
+  local parts = {}
+  for _, k in ipairs(keys) do
+    local v = q[k]
+    if type(v) == "table" then
+      for _, item in ipairs(v) do parts[#parts + 1] = escape(k) .. "=" .. escape(tostring(item)) end
+    elseif v ~= nil and v ~= false then
+      parts[#parts + 1] = escape(k) .. "=" .. escape(tostring(v))
+    end
+  end
+  return concat(parts, "&")
+end
+_M.encode_query = encode_query
+
+local function join_url(base, url, query)
+  if base and not find(url, "^%a[%w+.-]*://") then
+    url = (base:gsub("/+$", "")) .. "/" .. (url:gsub("^/+", ""))
+  end
+  if query then
+    local q = encode_query(query)
+    if q ~= "" then url = url .. (find(url, "?", 1, true) and "&" or "?") .. q end
+  end
+  return url
+end
+
+local function seconds(v, what)
+  if v == nil or type(v) == "number" then return v end
+  local s, err = time.duration(v)
+  if not s then error(format("ferry.http: %s: %s", what, err), 4) end
+  return s
+end
+
+-- "10/s", "600/min", "100/10s" or { rate = "10/s", burst = 20 } -> per-second rate, burst
+local function parse_rate(v)
+  if v == nil then return nil end
+  local spec, burst = v, nil
+  if type(v) == "table" then spec, burst = v.rate, v.burst end
+  if type(spec) == "number" then return spec, burst or 1 end
+  local n, per = match(tostring(spec), "^%s*([%d.]+)%s*/%s*(.-)%s*$")
+  n = tonumber(n)
+  if not n then error("ferry.http: rate limit must look like \"10/s\" or \"100/10s\", got " .. tostring(spec), 3) end
+  local units = { s = 1, sec = 1, second = 1, m = 60, min = 60, minute = 60, h = 3600, hour = 3600 }
+  local secs = units[per] or time.duration(per)
+  if not secs or secs <= 0 then error("ferry.http: bad rate limit period in " .. tostring(spec), 3) end
+  return n / secs, burst or 1
+end
+_M.parse_rate = parse_rate
+
+local function host_of(url)
+  return match(url, "^%a[%w+.-]*://[^/?#@]*@?([^/?#:]+)") or "?"
+end
+
+-- auth = { bearer = TOKEN } | { basic = { user, password } } |
+--        { api_key = VALUE, header = "X-Api-Key" } | { api_key = VALUE, query = "api_key" } |
+--        { oauth2 = { token_url = ..., client_id = ..., client_secret = ..., scope = ... } }
+local function apply_auth(self, auth, headers, query)
+  if not auth then return end
+  if auth.bearer then
+    headers[#headers + 1] = "Authorization: Bearer " .. auth.bearer
+  elseif auth.basic then
+    local user, pass = auth.basic[1] or auth.basic.user, auth.basic[2] or auth.basic.password
+    headers[#headers + 1] = "Authorization: Basic " .. _M.base64(user .. ":" .. pass)
+  elseif auth.api_key then
+    if auth.query then query[auth.query] = auth.api_key
+    else headers[#headers + 1] = (auth.header or "X-Api-Key") .. ": " .. auth.api_key end
+  elseif auth.oauth2 then
+    local token, err = self:oauth2_token(auth.oauth2)
+    if not token then return err end
+    headers[#headers + 1] = "Authorization: Bearer " .. token
+  end
+end
+
+local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+function _M.base64(s)
+  return ((s:gsub(".", function(x)
+    local r, b = "", x:byte()
+    for i = 8, 1, -1 do r = r .. (b % 2 ^ i - b % 2 ^ (i - 1) > 0 and "1" or "0") end
+    return r
+  end) .. "0000"):gsub("%d%d%d?%d?%d?%d?", function(x)
+    if #x < 6 then return "" end
+    local c = 0
+    for i = 1, 6 do c = c + (sub(x, i, i) == "1" and 2 ^ (6 - i) or 0) end
+    return sub(B64, c + 1, c + 1)
+  end) .. ({ "", "==", "=" })[#s % 3 + 1])
+end
+
+local client_mt = {}
+client_mt.__index = client_mt
+
+-- The spec the C side sends, from the client's defaults and the call's opts.
+function client_mt:build(method, url, opts)
+  opts = opts or {}
+  method = upper(method)
+  local headers, query = {}, {}
+  for k, v in pairs(self.query or {}) do query[k] = v end
+  for k, v in pairs(opts.query or {}) do query[k] = v end
+  for k, v in pairs(self.headers or {}) do headers[#headers + 1] = k .. ": " .. tostring(v) end
+  local body = opts.body
+  if opts.json ~= nil then
+    local err
+    body, err = json.encode(opts.json)
+    if not body then error("ferry.http: json body: " .. err, 3) end
+    headers[#headers + 1] = "Content-Type: application/json"
+  elseif opts.form then
+    body = encode_query(opts.form)
+    headers[#headers + 1] = "Content-Type: application/x-www-form-urlencoded"
+  end
+  headers[#headers + 1] = "Accept: application/json, */*;q=0.5"
+  local auth = opts.auth
+  if auth == nil then auth = self.auth end
+  local err = apply_auth(self, auth or nil, headers, query)
+  if err then return nil, err end
+  for k, v in pairs(opts.headers or {}) do headers[#headers + 1] = k .. ": " .. tostring(v) end
+  if opts.idempotency_key then headers[#headers + 1] = "Idempotency-Key: " .. opts.idempotency_key end
+  local full = join_url(self.base_url, url, next(query) and query or nil)
+  local limits = {}
+  if self.rate then limits[#limits + 1] = { self.rate_key, rate = self.rate, burst = self.burst } end
+  local host = host_of(full)
+  limits[#limits + 1] = { "host:" .. host, rate = self.host_rates[host] and self.host_rates[host][1] or 0,
+    burst = self.host_rates[host] and self.host_rates[host][2] or 1 }
+  local retry = opts.retry == false and { attempts = 1 } or self.retry
+  return {
+    method = method, url = full, headers = headers, body = body,
+    timeout = seconds(opts.timeout, "timeout") or self.timeout,
+    connect_timeout = seconds(opts.connect_timeout, "connect_timeout") or self.connect_timeout,
+    max_size = opts.max_size or self.max_size, max_redirects = opts.max_redirects or self.max_redirects,
+    ca_file = opts.ca_file or self.ca_file, insecure = opts.insecure or self.insecure,
+    idempotent = opts.idempotent or opts.idempotency_key ~= nil,
+    retry = retry, limits = limits,
+  }
+end
+
+local function finish(self, method, status, a, b, c)
+  if status == nil then return nil, setmetatable(a, err_mt) end
+  return make_response(method, status, a, b, c)
+end
+
+-- request(method, url, opts) -> response | nil, err
+function client_mt:request(method, url, opts)
+  local spec, err = self:build(method, url, opts)
+  if not spec then return nil, err end
+  local res
+  res, err = finish(self, spec.method, send(spec))
+  local auth = (opts and opts.auth) or self.auth
+  if not res and err.class == "auth" and auth and auth.oauth2 then
+    -- one refresh-and-retry: the token may have been revoked or expired early
+    self.tokens[auth.oauth2.token_url] = nil
+    spec, err = self:build(method, url, opts)
+    if not spec then return nil, err end
+    res, err = finish(self, spec.method, send(spec))
+  end
+  return res, err
+end
+
+for _, m in ipairs { "get", "head", "delete", "options" } do
+  client_mt[m] = function(self, url, opts) return self:request(upper(m), url, opts) end
+end
+for _, m in ipairs { "post", "put", "patch" } do
+  client_mt[m] = function(self, url, opts) return self:request(upper(m), url, opts) end
+end
+
+-- all({ {method, url, opts} | { url = ..., method = ..., ... }, ... }, { concurrency = 8 })
+-- -> list of { res = response } | { err = err }, in the order given.
+function client_mt:all(requests, o)
+  local specs = {}
+  for i, r in ipairs(requests) do
+    local method, url, opts = r[1] or r.method or "GET", r[2] or r.url, r[3] or r
+    local spec, err = self:build(method, url, opts)
+    if not spec then error(format("ferry.http: request %d: %s", i, tostring(err)), 2) end
+    specs[i] = spec
+  end
+  local raw = send_many(specs, o and o.concurrency or 8)
+  local out = {}
+  for i = 1, #specs do
+    local r = raw[i]
+    if r.err then out[i] = { err = setmetatable(r.err, err_mt) }
+    else out[i] = { res = make_response(specs[i].method, r[1], r[2], r[3], r[4]) } end
+  end
+  return out
+end
+
+-- OAuth2 client credentials, cached per token URL until shortly before expiry.
+function client_mt:oauth2_token(o)
+  local cached = self.tokens[o.token_url]
+  local now = time.now()
+  if cached and cached.expires_at - (o.refresh_before or 60) > now then return cached.token end
+  local form = { grant_type = "client_credentials", scope = o.scope }
+  local auth
+  if o.basic_auth then auth = { basic = { o.client_id, o.client_secret } }
+  else form.client_id, form.client_secret = o.client_id, o.client_secret end
+  local spec = self:build("POST", o.token_url, { form = form, auth = auth or false, idempotent = true })
+  local res, err = finish(self, "POST", send(spec))
+  if not res then
+    err.message = "OAuth2 token request failed: " .. tostring(err.message)
+    if err.class == "validation" or err.class == "not_found" then err.class = "auth" end
+    return nil, err
+  end
+  local body, jerr = res:json()
+  if not body or type(body.access_token) ~= "string" then
+    return nil, setmetatable({ class = "auth", method = "POST", url = res.url, status = res.status,
+      message = "OAuth2 token response has no access_token" .. (jerr and (": " .. tostring(jerr.message)) or "") }, err_mt)
+  end
+  core.secret(body.access_token)
+  self.tokens[o.token_url] = { token = body.access_token, expires_at = now + (tonumber(body.expires_in) or 3600) }
+  return body.access_token
+end
+
+-- client{ base_url, headers, query, auth, retry = { attempts, backoff, base, max, deadline, retry_500 },
+--         rate_limit = "10/s" | { rate, burst }, key = "rate limit key", host_rate_limits = { [host] = "5/s" },
+--         timeout, connect_timeout, max_size, max_redirects, ca_file }
+function _M.client(o)
+  o = o or {}
+  local retry = o.retry
+  local r = { attempts = 1 }
+  if retry then
+    r = {
+      attempts = retry.attempts or 5,
+      base = seconds(retry.base, "retry.base") or 1,
+      max = seconds(retry.max, "retry.max") or 60,
+      deadline = seconds(retry.deadline, "retry.deadline") or 0,
+      retry_500 = retry.retry_500 or false,
+    }
+  end
+  local rate, burst = parse_rate(o.rate_limit)
+  local host_rates = {}
+  for host, v in pairs(o.host_rate_limits or {}) do host_rates[host] = { parse_rate(v) } end
+  return setmetatable({
+    base_url = o.base_url, headers = o.headers, query = o.query, auth = o.auth, retry = r,
+    rate = rate, burst = burst, rate_key = "integration:" .. (o.key or tostring(o)),
+    host_rates = host_rates,
+    timeout = seconds(o.timeout, "timeout") or 30, connect_timeout = seconds(o.connect_timeout, "connect_timeout") or 10,
+    max_size = o.max_size or 64 * 1024 * 1024, max_redirects = o.max_redirects or 5,
+    ca_file = o.ca_file, insecure = o.insecure, tokens = {},
+  }, client_mt)
+end
+
+-- The module itself is a client without retries or limits.
+local default = _M.client {}
+for k, v in pairs(client_mt) do
+  if type(v) == "function" and k ~= "build" then
+    _M[k] = function(first, ...)
+      if first == _M then return v(default, ...) end
+      return v(default, first, ...)
+    end
+  end
+end
+_M.redact_url = core.redact_url
+_M.secret = core.secret
+
+return _M

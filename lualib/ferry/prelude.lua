@@ -9,6 +9,7 @@ ferry.integration = contract.integration
 ferry.source = require "ferry.source"
 ferry.sink = require "ferry.sink"
 ferry.http = require "ferry.http"
+ferry.paginate = require "ferry.paginate"
 require "ferry.runner"     -- loaded now, so it captures the standard library before any script runs
 
 return ferry

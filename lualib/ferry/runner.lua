@@ -9,7 +9,7 @@
 local ferry = ferry
 local json = ferry.json
 local log_write = ferry.log.write
-local pcall, type, tostring, ipairs = pcall, type, tostring, ipairs
+local pcall, type, tostring, ipairs, getmetatable = pcall, type, tostring, ipairs, getmetatable
 local remove = table.remove
 local format, find = string.format, string.find
 local CLASSES = require("ferry.contract").CLASSES
@@ -26,11 +26,20 @@ local function reason_of(err, limits)
   return tostring(err)
 end
 
+-- A readable reason for a table error: its reason, its own __tostring
+-- (ferry.http errors), its message, or its JSON.
+local function describe(err)
+  local mt = getmetatable(err)
+  if err.reason then return tostring(err.reason) end
+  if mt and mt.__tostring then return tostring(err) end
+  return tostring(err.message or json.encode(err))
+end
+
 -- Splits an error value into class and reason. Tables may carry a class.
 local function classify(err, default, limits)
   if type(err) == "table" then
     local class = CLASSES[err.class] and err.class or default
-    return class, tostring(err.reason or err.message or json.encode(err))
+    return class, describe(err)
   end
   return default, reason_of(err, limits)
 end
@@ -202,7 +211,15 @@ function _M.run(spec, params, internal)
   local ok, err = pcall(spec.extract, ctx)
   guard_reset()
   if not ok then
-    stats.error = "extract: " .. reason_of(type(err) == "table" and (err.reason or json.encode(err)) or err, limits)
+    if type(err) == "table" then
+      local d = describe(err)
+      if CLASSES[err.class] and not find(d, err.class .. ":", 1, true) then d = err.class .. ": " .. d end
+      stats.error = "extract: " .. d
+      stats.error_class = CLASSES[err.class] and err.class or "script"
+    else
+      stats.error = "extract: " .. reason_of(err, limits)
+      stats.error_class = "script"
+    end
   end
   -- Records emitted before a failure are still delivered.
   local fok, ferr = pcall(flush)

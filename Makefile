@@ -46,7 +46,7 @@ MAIN_OBJ  := $(BUILD)/obj/main.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test unit install clean
+.PHONY: all deps run test unit bench install clean
 all: deps $(BUILD)/ferry
 
 # Install what the build and the tests need, once, from Debian's packages.
@@ -97,6 +97,22 @@ unit: $(UNIT_BINS)
 
 test: all $(UNIT_BINS)
 	$(Q)FERRY=$(BUILD)/ferry UNIT_DIR=$(BUILD)/tests SANITIZE=$(SANITIZE) bash tests/run.sh
+
+# Benchmarks print figures and ratios against baselines run alongside; they
+# are never part of `make test`.
+bench: all $(BUILD)/bench/http_raw
+	$(Q)command -v nginx >/dev/null || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends nginx-light >/dev/null; } || \
+	    { echo "make bench needs nginx: sudo apt-get install -y nginx-light"; exit 1; }
+	$(Q)command -v curl >/dev/null || apt-get install -y -qq curl >/dev/null
+	$(Q)FERRY=$(BUILD)/ferry RAW=$(BUILD)/bench/http_raw bash tests/bench/run.sh
+
+$(BUILD)/bench/http_raw: tests/bench/http_raw.c | $(BUILD)/bench
+	$(E) CC $<
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/bench:
+	$(Q)mkdir -p $@
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/ferry/lualib/ferry

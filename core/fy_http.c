@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 struct transfer;
 
@@ -27,6 +28,10 @@ struct fy_http {
     int running;                      /* transfers curl reports as running */
     struct transfer *transfers;       /* every transfer not yet finished */
     struct bucket_entry *buckets;     /* rate limits by key */
+    CURL *pool[64];                   /* reset easy handles kept for reuse */
+    int npool;
+    struct sock_watch **watches;      /* by socket, including parked ones */
+    int nwatches;
 };
 
 struct bucket_entry {
@@ -34,9 +39,15 @@ struct bucket_entry {
     struct bucket_entry *next;
 };
 
-struct sock_watch {                   /* one per socket curl asked us to watch */
+/* One per socket curl asked us to watch. When curl stops watching a socket
+ * it keeps alive (a connection back in its cache) the watch is parked, not
+ * freed, so the next request on that connection re-arms it without a new
+ * event; it is freed when curl closes the socket (close_cb). */
+struct sock_watch {
+    struct fy_http *http;
     struct event *ev;
-    int what;                         /* CURL_POLL_IN/OUT/INOUT as last armed */
+    int what;                         /* CURL_POLL_IN/OUT/INOUT; 0 = parked */
+    short armed;                      /* the event's kind while added, 0 when not */
 };
 
 struct transfer {
@@ -67,7 +78,13 @@ static void begin_attempt(struct transfer *t);
 /* ---- the loop ------------------------------------------------------------ */
 
 static void event_cb(evutil_socket_t fd, short kind, void *arg) {
-    struct fy_http *h = arg;
+    struct sock_watch *w = arg;
+    struct fy_http *h = w->http;
+    if (!w->what) {                   /* parked: the peer closed or sent; curl will see it on reuse */
+        event_del(w->ev);
+        w->armed = 0;
+        return;
+    }
     int action = (kind & EV_READ ? CURL_CSELECT_IN : 0) | (kind & EV_WRITE ? CURL_CSELECT_OUT : 0);
     curl_multi_socket_action(h->multi, fd, action, &h->running);
     check_multi_info(h);   /* curl clears its own timer through timer_cb when idle */
@@ -96,29 +113,47 @@ static int sock_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp
     FY_UNUSED(easy);
     struct fy_http *h = arg;
     struct sock_watch *w = sockp;
+    if (!w && s < h->nwatches) w = h->watches[s];
     if (what == CURL_POLL_REMOVE) {
-        if (w) {
-            event_free(w->ev);
-            free(w);
-            curl_multi_assign(h->multi, s, NULL);
-        }
+        if (w) w->what = 0;           /* parked; the armed event stays until it fires or closes */
+        curl_multi_assign(h->multi, s, NULL);
         return 0;
     }
-    short kind = (short)((what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0) | EV_PERSIST);
     if (!w) {
+        if (s >= h->nwatches) {
+            int n = s + 64;
+            struct sock_watch **nw = realloc(h->watches, (size_t)n * sizeof *nw);
+            if (!nw) return -1;
+            memset(nw + h->nwatches, 0, (size_t)(n - h->nwatches) * sizeof *nw);
+            h->watches = nw;
+            h->nwatches = n;
+        }
         w = calloc(1, sizeof *w);
         if (!w) return -1;
-        w->ev = event_new(h->base, s, kind, event_cb, h);
+        w->http = h;
+        w->ev = event_new(h->base, s, EV_READ | EV_PERSIST, event_cb, w);
         if (!w->ev) { free(w); return -1; }
-        curl_multi_assign(h->multi, s, w);
-    } else if (w->what == what) {
-        return 0;                              /* interest unchanged: keep the event */
-    } else {
-        event_del(w->ev);
-        event_assign(w->ev, h->base, s, kind, event_cb, h);
+        h->watches[s] = w;
     }
+    curl_multi_assign(h->multi, s, w);
     w->what = what;
+    short kind = (short)((what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0) | EV_PERSIST);
+    if (w->armed == kind) return 0;   /* interest unchanged: keep the event */
+    if (w->armed) event_del(w->ev);
+    event_assign(w->ev, h->base, s, kind, event_cb, w);
+    w->armed = kind;
     return event_add(w->ev, NULL) == 0 ? 0 : -1;
+}
+
+/* curl closes a socket: its watch goes with it. */
+static int close_cb(void *arg, curl_socket_t s) {
+    struct fy_http *h = arg;
+    if (s < h->nwatches && h->watches[s]) {
+        event_free(h->watches[s]->ev);
+        free(h->watches[s]);
+        h->watches[s] = NULL;
+    }
+    return close(s);
 }
 
 struct fy_http *fy_http_create(struct event_base *base, char *err, size_t errlen) {
@@ -150,7 +185,14 @@ void fy_http_destroy(struct fy_http *h) {
         fy_bucket_destroy(e->bucket);
         free(e);
     }
-    if (h->multi) curl_multi_cleanup(h->multi);   /* removes the socket watches via sock_cb */
+    while (h->npool) curl_easy_cleanup(h->pool[--h->npool]);
+    if (h->multi) curl_multi_cleanup(h->multi);   /* closes cached connections through close_cb */
+    for (int i = 0; i < h->nwatches; i++) {
+        if (!h->watches[i]) continue;
+        event_free(h->watches[i]->ev);
+        free(h->watches[i]);
+    }
+    free(h->watches);
     if (h->timer) event_free(h->timer);
     free(h);
 }
@@ -191,6 +233,10 @@ static size_t header_cb(char *data, size_t size, size_t n, void *arg) {
         return len;
     }
     while (len && (data[len - 1] == '\n' || data[len - 1] == '\r')) len--;
+    if (len > 15 && strncasecmp(data, "Content-Length:", 15) == 0) {
+        long long cl = atoll(data + 15);            /* size the body buffer once */
+        if (cl > 0 && (size_t)cl <= t->o.max_size) fy_buf_reserve(&t->resp_body, (size_t)cl);
+    }
     if (len && memchr(data, ':', len)) {
         fy_buf_append(&t->resp_headers, data, len);
         fy_buf_putc(&t->resp_headers, '\n');
@@ -203,6 +249,8 @@ static int setup_easy(struct transfer *t) {
     const struct fy_http_opts *o = &t->o;
     curl_easy_setopt(e, CURLOPT_URL, t->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, t->http);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
@@ -253,7 +301,12 @@ static void transfer_free(struct transfer *t) {
     else h->transfers = t->next;
     if (t->next) t->next->prev = t->prev;
     if (t->wait) event_free(t->wait);
-    if (t->easy) curl_easy_cleanup(t->easy);
+    if (t->easy && h->npool < (int)(sizeof h->pool / sizeof h->pool[0])) {
+        curl_easy_reset(t->easy);                 /* cheaper than a new handle next time */
+        h->pool[h->npool++] = t->easy;
+    } else if (t->easy) {
+        curl_easy_cleanup(t->easy);
+    }
     curl_slist_free_all(t->o.headers);
     fy_buf_free(&t->resp_body);
     fy_buf_free(&t->resp_headers);
@@ -500,7 +553,7 @@ int fy_http_start(struct fy_http *h, struct fy_http_opts *o, fy_http_done_fn don
     t->waiter.ready = waiter_ready;
     t->done = done;
     t->arg = arg;
-    t->easy = curl_easy_init();
+    t->easy = h->npool ? h->pool[--h->npool] : curl_easy_init();
     t->next = h->transfers;
     if (h->transfers) h->transfers->prev = t;
     h->transfers = t;

@@ -42,6 +42,10 @@ _M.error_mt = err_mt
 ---------------------------------------------------------------------------
 -- responses
 
+local headers_mt = {
+  __index = function(t, k) if type(k) == "string" then return rawget(t, lower(k)) end end,
+}
+
 -- Parse "Name: value\n" lines into a lowercase-keyed table (first value) and
 -- a list of { name, value } keeping repeats and order.
 local function parse_headers(raw)
@@ -54,16 +58,24 @@ local function parse_headers(raw)
       if first[key] == nil then first[key] = value end
     end
   end
-  return setmetatable(first, {
-    __index = function(t, k) if type(k) == "string" then return rawget(t, lower(k)) end end,
-  }), list
+  return setmetatable(first, headers_mt), list
 end
 
+-- Responses parse their headers on first use: many callers only read
+-- status and body.
 local response_mt = {}
-response_mt.__index = response_mt
+local response_methods = {}
+response_mt.__index = function(self, k)
+  if k == "headers" or k == "header_list" then
+    local first, list = parse_headers(rawget(self, "raw_headers"))
+    self.headers, self.header_list = first, list
+    return rawget(self, k)
+  end
+  return response_methods[k]
+end
 
 -- The body decoded as JSON, or nil and an error of class "validation".
-function response_mt:json()
+function response_methods:json()
   local v, err = json.decode(self.body)
   if v == nil then
     return nil, setmetatable({ class = "validation", message = err, url = self.url, method = self.method,
@@ -72,10 +84,10 @@ function response_mt:json()
   return v
 end
 
-function response_mt:header(name) return self.headers[name] end
+function response_methods:header(name) return self.headers[name] end
 
 -- Every value of a repeated header, in order.
-function response_mt:header_all(name)
+function response_methods:header_all(name)
   local out, key = {}, lower(name)
   for _, h in ipairs(self.header_list) do
     if lower(h[1]) == key then out[#out + 1] = h[2] end
@@ -84,9 +96,8 @@ function response_mt:header_all(name)
 end
 
 local function make_response(method, status, raw_headers, body, meta)
-  local headers, list = parse_headers(raw_headers)
   return setmetatable({
-    status = status, headers = headers, header_list = list, body = body, method = method,
+    status = status, raw_headers = raw_headers, body = body, method = method,
     url = meta.url, attempts = meta.attempts, elapsed = meta.elapsed,
   }, response_mt)
 end
@@ -192,9 +203,9 @@ function client_mt:build(method, url, opts)
   opts = opts or {}
   method = upper(method)
   local headers, query = {}, {}
-  for k, v in pairs(self.query or {}) do query[k] = v end
-  for k, v in pairs(opts.query or {}) do query[k] = v end
-  for k, v in pairs(self.headers or {}) do headers[#headers + 1] = k .. ": " .. tostring(v) end
+  if self.query then for k, v in pairs(self.query) do query[k] = v end end
+  if opts.query then for k, v in pairs(opts.query) do query[k] = v end end
+  for i = 1, #self.header_lines do headers[i] = self.header_lines[i] end
   local body = opts.body
   if opts.json ~= nil then
     local err
@@ -205,19 +216,19 @@ function client_mt:build(method, url, opts)
     body = encode_query(opts.form)
     headers[#headers + 1] = "Content-Type: application/x-www-form-urlencoded"
   end
-  headers[#headers + 1] = "Accept: application/json, */*;q=0.5"
   local auth = opts.auth
   if auth == nil then auth = self.auth end
   local err = apply_auth(self, auth or nil, headers, query)
   if err then return nil, err end
-  for k, v in pairs(opts.headers or {}) do headers[#headers + 1] = k .. ": " .. tostring(v) end
+  if opts.headers then
+    for k, v in pairs(opts.headers) do headers[#headers + 1] = k .. ": " .. tostring(v) end
+  end
   if opts.idempotency_key then headers[#headers + 1] = "Idempotency-Key: " .. opts.idempotency_key end
   local full = join_url(self.base_url, url, next(query) and query or nil)
-  local limits = {}
-  if self.rate then limits[#limits + 1] = { self.rate_key, rate = self.rate, burst = self.burst } end
   local host = host_of(full)
-  limits[#limits + 1] = { "host:" .. host, rate = self.host_rates[host] and self.host_rates[host][1] or 0,
-    burst = self.host_rates[host] and self.host_rates[host][2] or 1 }
+  local hr = self.host_rates[host]
+  local host_limit = { "host:" .. host, rate = hr and hr[1] or 0, burst = hr and hr[2] or 1 }
+  local limits = self.rate and { self.rate_limit_spec, host_limit } or { host_limit }
   local retry = opts.retry == false and { attempts = 1 } or self.retry
   return {
     method = method, url = full, headers = headers, body = body,
@@ -324,9 +335,11 @@ function _M.client(o)
   local rate, burst = parse_rate(o.rate_limit)
   local host_rates = {}
   for host, v in pairs(o.host_rate_limits or {}) do host_rates[host] = { parse_rate(v) } end
+  local header_lines = { "Accept: application/json, */*;q=0.5" }
+  for k, v in pairs(o.headers or {}) do header_lines[#header_lines + 1] = k .. ": " .. tostring(v) end
   return setmetatable({
-    base_url = o.base_url, headers = o.headers, query = o.query, auth = o.auth, retry = r,
-    rate = rate, burst = burst, rate_key = "integration:" .. (o.key or tostring(o)),
+    base_url = o.base_url, header_lines = header_lines, query = o.query, auth = o.auth, retry = r,
+    rate = rate, rate_limit_spec = rate and { "integration:" .. (o.key or tostring(o)), rate = rate, burst = burst },
     host_rates = host_rates,
     timeout = seconds(o.timeout, "timeout") or 30, connect_timeout = seconds(o.connect_timeout, "connect_timeout") or 10,
     max_size = o.max_size or 64 * 1024 * 1024, max_redirects = o.max_redirects or 5,

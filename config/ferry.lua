@@ -20,6 +20,15 @@ return {
     format = "json",    -- json (one object per line on stderr) | text
   },
 
+  -- Defaults for every HTTP client (scripts can override per client or call).
+  http = {
+    timeout = "30s",                -- a whole request, per attempt
+    connect_timeout = "10s",
+    max_response_size = "64MB",     -- larger bodies are a validation error, not an OOM
+    max_redirects = 5,
+    -- ca_file = "/etc/ferry/ca.pem",  -- an extra CA bundle (TLS is always verified)
+  },
+
   -- Per-integration guards, so one runaway script cannot hang or starve the engine.
   limits = {
     memory = "256MB",               -- Lua memory per integration

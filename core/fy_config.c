@@ -1,6 +1,7 @@
 /* Loading and validating config/ferry.lua; see fy_config.h. */
 #include "fy_config.h"
 #include "fy_common.h"
+#include "fy_time.h"
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -10,7 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
-enum key_type { K_STRING, K_STRING_LIST, K_INT, K_SIZE, K_LEVEL, K_FORMAT, K_SECTION };
+enum key_type { K_STRING, K_STRING_LIST, K_INT, K_SIZE, K_LEVEL, K_FORMAT, K_SECTION, K_DURATION };
 
 struct key_spec {
     const char *name;        /* dotted path: "limits.memory" */
@@ -29,6 +30,12 @@ static const struct key_spec keys[] = {
     {"limits", K_SECTION, "a table"},
     {"limits.memory", K_SIZE, "a size like \"256MB\" (at least 1MB)"},
     {"limits.instructions", K_INT, "an integer of at least 1000"},
+    {"http", K_SECTION, "a table"},
+    {"http.ca_file", K_STRING, "a path to a PEM CA bundle"},
+    {"http.timeout", K_DURATION, "a duration like \"30s\""},
+    {"http.connect_timeout", K_DURATION, "a duration like \"10s\""},
+    {"http.max_response_size", K_SIZE, "a size like \"64MB\""},
+    {"http.max_redirects", K_INT, "an integer from 0 to 50"},
     {NULL, 0, NULL},
 };
 
@@ -42,12 +49,17 @@ void fy_config_defaults(struct fy_config *cfg) {
     cfg->limits.memory = 256u << 20;
     cfg->limits.instructions = 200000000;
     cfg->batch_size = 500;
+    cfg->http.timeout = 30;
+    cfg->http.connect_timeout = 10;
+    cfg->http.max_response_size = 64u << 20;
+    cfg->http.max_redirects = 5;
 }
 
 void fy_config_free(struct fy_config *cfg) {
     free(cfg->path);
     free(cfg->data_dir);
     free(cfg->lualib_path);
+    free(cfg->http.ca_file);
     for (char **d = cfg->script_dirs; d && *d; d++) free(*d);
     free(cfg->script_dirs);
     memset(cfg, 0, sizeof *cfg);
@@ -99,7 +111,8 @@ static int apply(lua_State *L, struct fy_config *cfg, const struct key_spec *k, 
     switch (k->type) {
     case K_STRING:
         if (lua_type(L, -1) != LUA_TSTRING) goto bad_type;
-        replace(strcmp(k->name, "data_dir") == 0 ? &cfg->data_dir : &cfg->lualib_path,
+        replace(strcmp(k->name, "data_dir") == 0 ? &cfg->data_dir
+                : strcmp(k->name, "lualib_path") == 0 ? &cfg->lualib_path : &cfg->http.ca_file,
                 lua_tostring(L, -1));
         return FY_OK;
     case K_STRING_LIST: {
@@ -130,6 +143,9 @@ static int apply(lua_State *L, struct fy_config *cfg, const struct key_spec *k, 
         if (strcmp(k->name, "batch_size") == 0) {
             if (v < 1 || v > 1000000) goto bad_value;
             cfg->batch_size = (int)v;
+        } else if (strcmp(k->name, "http.max_redirects") == 0) {
+            if (v < 0 || v > 50) goto bad_value;
+            cfg->http.max_redirects = (int)v;
         } else {
             if (v < 1000) goto bad_value;
             cfg->limits.instructions = (uint64_t)v;
@@ -144,8 +160,25 @@ static int apply(lua_State *L, struct fy_config *cfg, const struct key_spec *k, 
             goto bad_type;
         else if (fy_size_parse(lua_tostring(L, -1), &v) != FY_OK)
             goto bad_value;
+        if (strcmp(k->name, "http.max_response_size") == 0) {
+            if (v < 1024) goto bad_value;
+            cfg->http.max_response_size = v;
+            return FY_OK;
+        }
         if (v < (1u << 20)) goto bad_value;
         cfg->limits.memory = v;
+        return FY_OK;
+    }
+    case K_DURATION: {
+        double secs;
+        char derr[128];
+        if (lua_type(L, -1) == LUA_TNUMBER) secs = lua_tonumber(L, -1);
+        else if (lua_type(L, -1) != LUA_TSTRING) goto bad_type;
+        else if (fy_duration_parse(lua_tostring(L, -1), lua_rawlen(L, -1), &secs, derr, sizeof derr) != FY_OK)
+            goto bad_value;
+        if (secs <= 0) goto bad_value;
+        if (strcmp(k->name, "http.timeout") == 0) cfg->http.timeout = secs;
+        else cfg->http.connect_timeout = secs;
         return FY_OK;
     }
     case K_LEVEL:

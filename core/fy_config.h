@@ -23,6 +23,13 @@ struct fy_config {
     enum fy_log_format log_format;
     struct fy_limits limits;
     int batch_size;          /* records per load call unless a script sets its own */
+    struct {                 /* defaults for every HTTP client */
+        char *ca_file;       /* extra CA bundle; NULL = the system's */
+        double timeout;      /* whole request, seconds */
+        double connect_timeout;
+        size_t max_response_size;
+        int max_redirects;
+    } http;
 };
 
 /* Fill `cfg` with the built-in defaults. */

@@ -199,6 +199,19 @@ static void vm_open_ferry(struct fy_vm *vm, const struct fy_config *cfg) {
     set_string(L, "script_dir", vm->script_dir);
     lua_pushinteger(L, cfg->batch_size);
     lua_setfield(L, -2, "default_batch_size");
+    lua_createtable(L, 0, 1);                  /* ferry.config: what scripts may read */
+    lua_createtable(L, 0, 5);
+    set_string(L, "ca_file", cfg->http.ca_file);
+    lua_pushnumber(L, cfg->http.timeout);
+    lua_setfield(L, -2, "timeout");
+    lua_pushnumber(L, cfg->http.connect_timeout);
+    lua_setfield(L, -2, "connect_timeout");
+    lua_pushinteger(L, (lua_Integer)cfg->http.max_response_size);
+    lua_setfield(L, -2, "max_size");
+    lua_pushinteger(L, cfg->http.max_redirects);
+    lua_setfield(L, -2, "max_redirects");
+    lua_setfield(L, -2, "http");
+    lua_setfield(L, -2, "config");
     lua_setglobal(L, "ferry");
 }
 

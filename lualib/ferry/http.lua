@@ -26,6 +26,10 @@ local concat, sort = table.concat, table.sort
 
 local _M = {}
 
+-- Engine-wide defaults from the config's http section.
+local defaults = (ferry.config and ferry.config.http) or
+  { timeout = 30, connect_timeout = 10, max_size = 64 * 1024 * 1024, max_redirects = 5 }
+
 ---------------------------------------------------------------------------
 -- errors
 
@@ -341,9 +345,10 @@ function _M.client(o)
     base_url = o.base_url, header_lines = header_lines, query = o.query, auth = o.auth, retry = r,
     rate = rate, rate_limit_spec = rate and { "integration:" .. (o.key or tostring(o)), rate = rate, burst = burst },
     host_rates = host_rates,
-    timeout = seconds(o.timeout, "timeout") or 30, connect_timeout = seconds(o.connect_timeout, "connect_timeout") or 10,
-    max_size = o.max_size or 64 * 1024 * 1024, max_redirects = o.max_redirects or 5,
-    ca_file = o.ca_file, insecure = o.insecure, tokens = {},
+    timeout = seconds(o.timeout, "timeout") or defaults.timeout,
+    connect_timeout = seconds(o.connect_timeout, "connect_timeout") or defaults.connect_timeout,
+    max_size = o.max_size or defaults.max_size, max_redirects = o.max_redirects or defaults.max_redirects,
+    ca_file = o.ca_file or defaults.ca_file, insecure = o.insecure, tokens = {},
   }, client_mt)
 end
 

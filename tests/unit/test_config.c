@@ -94,6 +94,25 @@ int main(void) {
     fy_test_cond("config cannot run programs", rc == FY_ERR);
     fy_config_free(&cfg);
 
+    rc = load(&cfg, "return { http = { timeout = '90s', connect_timeout = 2, max_response_size = '1MB',\n"
+                    "  max_redirects = 0, ca_file = '/etc/ca.pem' } }", err, sizeof err);
+    fy_test_cond("http section loads", rc == FY_OK);
+    fy_test_cond("http.timeout from a duration", cfg.http.timeout == 90);
+    fy_test_cond("http.connect_timeout from a number", cfg.http.connect_timeout == 2);
+    fy_test_cond("http.max_response_size", cfg.http.max_response_size == 1u << 20);
+    fy_test_cond("http.max_redirects 0 allowed", cfg.http.max_redirects == 0);
+    fy_test_cond("http.ca_file", cfg.http.ca_file && strcmp(cfg.http.ca_file, "/etc/ca.pem") == 0);
+    fy_config_free(&cfg);
+    rc = load(&cfg, "return { http = { timeout = '15x' } }", err, sizeof err);
+    fy_test_cond("bad http.timeout names key and value", rc == FY_ERR && strstr(err, "http.timeout") && strstr(err, "15x"));
+    fy_config_free(&cfg);
+    rc = load(&cfg, "return { http = { max_redirects = 99 } }", err, sizeof err);
+    fy_test_cond("http.max_redirects out of range", rc == FY_ERR && strstr(err, "http.max_redirects"));
+    fy_config_free(&cfg);
+    fy_config_defaults(&cfg);
+    fy_test_cond("default http timeout 30s", cfg.http.timeout == 30 && cfg.http.max_redirects == 5);
+    fy_config_free(&cfg);
+
     fy_config_defaults(&cfg);
     rc = fy_config_load(&cfg, "/nonexistent/ferry.lua", err, sizeof err);
     fy_test_cond("missing file named", rc == FY_ERR && strstr(err, "/nonexistent/ferry.lua"));

@@ -8,6 +8,7 @@
 #include "fy_http.h"
 #include "fy_common.h"
 #include "fy_ratelimit.h"
+#include "fy_time.h"
 
 #include <ctype.h>
 #include <event2/event.h>
@@ -496,8 +497,10 @@ static void attempt_done(struct transfer *t, CURLcode code) {
             struct timeval tv = {(time_t)wait, (suseconds_t)((wait - floor(wait)) * 1e6)};
             if (t->wait && evtimer_add(t->wait, &tv) == 0) return;
         } else {
+            char d[48];
             size_t n = strlen(msg);
-            snprintf(msg + n, sizeof msg - n, " (gave up: the retry deadline of %.0fs would pass)", t->o.retry.deadline);
+            fy_duration_format(t->o.retry.deadline, d, sizeof d);
+            snprintf(msg + n, sizeof msg - n, " (gave up: the retry deadline of %s would pass)", d);
         }
     }
 

@@ -572,15 +572,23 @@ int fy_http_start(struct fy_http *h, struct fy_http_opts *o, fy_http_done_fn don
 
 /* ---- redaction ----------------------------------------------------------- */
 
+/* Query parameter names that carry credentials: exact names, and names
+ * ending in _token, _key, _secret or _password (access_token, api_key, ...). */
 static int secret_name(const char *name, size_t len) {
-    static const char *words[] = {"token", "key", "secret", "password", "passwd", "signature", "sig",
-                                  "auth", "credential", "session", "code"};
+    static const char *exact[] = {"token", "key", "apikey", "secret", "password", "passwd", "pwd",
+                                  "signature", "sig", "auth", "authorization", "code", "session",
+                                  "sessionid", "credentials", "client_secret", "x-amz-signature"};
+    static const char *suffix[] = {"_token", "_key", "_secret", "_password", "-token", "-key"};
     char low[64];
     if (len >= sizeof low) len = sizeof low - 1;
     for (size_t i = 0; i < len; i++) low[i] = (char)tolower((unsigned char)name[i]);
     low[len] = '\0';
-    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-        if (strstr(low, words[i])) return 1;
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+        if (strcmp(low, exact[i]) == 0) return 1;
+    for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+        size_t sl = strlen(suffix[i]);
+        if (len > sl && strcmp(low + len - sl, suffix[i]) == 0) return 1;
+    }
     return 0;
 }
 

@@ -227,7 +227,14 @@ static void run_done(struct fy_run *run, int nres, void *arg) {
             fy_buf_putc(&b, '\n');
         }
         lua_getfield(co, t, "checkpoint");
-        if (!lua_isnil(co, -1)) fy_buf_printf(&b, "   checkpoint: %s\n", luaL_tolstring(co, -1, NULL));
+        if (lua_istable(co, -1)) {
+            char err[128];
+            fy_buf_puts(&b, "   checkpoint: ");
+            if (fy_json_encode(co, -1, &b, err, sizeof err) != FY_OK) fy_buf_puts(&b, err);
+            fy_buf_putc(&b, '\n');
+        } else if (!lua_isnil(co, -1)) {
+            fy_buf_printf(&b, "   checkpoint: %s\n", luaL_tolstring(co, -1, NULL));
+        }
         lua_settop(co, t - 1);
     }
     if (error) { status = "FAILED"; code = FY_EXIT_FAILED; }

@@ -30,12 +30,12 @@ struct batch {                  /* one _send or _send_many waiting on the loop *
     int results_ref;            /* registry: the results list */
     int total, next, done, inflight, concurrency;
     int single;                 /* _send: resume with the values, not a list */
-    char method[16];
 };
 
 struct slot {                   /* one transfer of a batch */
     struct batch *batch;
     int index;
+    char method[16];
     char url[1024];             /* redacted, for errors */
 };
 
@@ -126,7 +126,7 @@ static int push_result(lua_State *L, const struct fy_http_result *res, const cha
         lua_setfield(L, -2, "attempts");
         lua_pushnumber(L, res->elapsed);
         lua_setfield(L, -2, "elapsed");
-        char eff[1024];
+        char eff[1024];                          /* credentials never leave in a URL */
         fy_http_redact_url(res->effective_url, eff, sizeof eff);
         lua_pushstring(L, eff);
         lua_setfield(L, -2, "url");
@@ -178,7 +178,7 @@ static void transfer_done(const struct fy_http_result *res, void *arg) {
     b->done++;
     if (b->single) {
         lua_State *co = b->run->co;
-        int n = push_result(co, res, b->method, s->url);
+        int n = push_result(co, res, s->method, s->url);
         struct fy_run *run = b->run;
         free(s);
         batch_free(b);
@@ -187,7 +187,7 @@ static void transfer_done(const struct fy_http_result *res, void *arg) {
     }
     lua_rawgeti(L, LUA_REGISTRYINDEX, b->results_ref);
     lua_createtable(L, 0, 5);
-    int n = push_result(L, res, b->method, s->url);
+    int n = push_result(L, res, s->method, s->url);
     int base = lua_gettop(L) - n;
     if (n == 4) {                       /* { status, headers, body, meta } */
         for (int i = 1; i <= 4; i++) {
@@ -231,7 +231,7 @@ static void start_next(struct batch *b) {
         s->batch = b;
         s->index = index;
         fy_http_redact_url(o.url, s->url, sizeof s->url);
-        snprintf(b->method, sizeof b->method, "%s", o.method);
+        snprintf(s->method, sizeof s->method, "%s", o.method);
         b->inflight++;
         int rc = fy_http_start(h, &o, transfer_done, s, err, sizeof err);
         lua_pop(L, 2);
@@ -330,6 +330,13 @@ static int l_send_many(lua_State *L) {
     return send_common(L, 0);
 }
 
+/* in_run() -> true when HTTP calls can yield here (inside a run's own coroutine). */
+static int l_in_run(lua_State *L) {
+    struct fy_run *run = fy_run_of(L);
+    lua_pushboolean(L, run && run->engine && lua_isyieldable(L));
+    return 1;
+}
+
 /* _redact_url(url) -> url with credentials replaced */
 static int l_redact_url(lua_State *L) {
     char out[2048];
@@ -358,7 +365,7 @@ static int l_escape(lua_State *L) {
 int luaopen_ferry_http_core(lua_State *L) {
     static const luaL_Reg funcs[] = {
         {"send", l_send}, {"send_many", l_send_many}, {"redact_url", l_redact_url},
-        {"secret", l_secret}, {"escape", l_escape}, {NULL, NULL},
+        {"secret", l_secret}, {"escape", l_escape}, {"in_run", l_in_run}, {NULL, NULL},
     };
     luaL_newlib(L, funcs);
     return 1;

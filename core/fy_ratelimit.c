@@ -1,4 +1,10 @@
-/* Token buckets on the event loop; see fy_ratelimit.h. */
+/* Token buckets on the event loop; see fy_ratelimit.h.
+ *
+ * Implemented as GCRA (the generic cell rate algorithm): `tat` is the
+ * theoretical arrival time of the next request at the configured rate; a
+ * request may go when now >= tat - (burst - 1) / rate. Queued requests are
+ * served from tat, not from the moment the timer happened to fire, so a
+ * late timer does not lower the long-run rate. */
 #include "fy_ratelimit.h"
 #include "fy_common.h"
 
@@ -9,56 +15,55 @@
 
 struct fy_bucket {
     char *key;
-    double rate;                       /* tokens per second; 0 = unlimited */
-    double burst;                      /* capacity */
-    double tokens;                     /* available now (fractional) */
-    double refilled_at;                /* monotonic time of the last refill */
-    double blocked_until;              /* no tokens before this (adaptive) */
+    double rate;                       /* requests per second; 0 = unlimited */
+    double burst;                      /* requests allowed back to back */
+    double tat;                        /* theoretical arrival time (monotonic) */
+    double blocked_until;              /* nothing before this (429, exhausted window) */
     struct fy_bucket_waiter *head;     /* FIFO of waiting requests */
     struct fy_bucket_waiter *tail;
-    struct event *timer;               /* fires when the head can be served */
+    struct event *timer;               /* fires when the head can go */
 };
 
-static void refill(struct fy_bucket *b, double now) {
-    if (b->rate > 0) {
-        b->tokens = fmin(b->burst, b->tokens + (now - b->refilled_at) * b->rate);
-    } else {
-        b->tokens = b->burst;
-    }
-    b->refilled_at = now;
+/* When the next request may go (monotonic seconds). */
+static double next_time(const struct fy_bucket *b) {
+    double t = b->blocked_until;
+    if (b->rate > 0) t = fmax(t, b->tat - (b->burst - 1) / b->rate);
+    return t;
 }
 
-/* Seconds until a token can be taken (0 = now). */
-static double wait_time(struct fy_bucket *b, double now) {
-    double w = b->blocked_until > now ? b->blocked_until - now : 0;
-    if (b->rate > 0 && b->tokens < 1) w = fmax(w, (1 - b->tokens) / b->rate);
-    return w;
+/* Account for one request going at `now`. A queued request that goes a
+ * little late keeps its slot (tat advances from tat), so lateness is not
+ * lost; after an idle spell the schedule restarts from now. */
+static void take(struct fy_bucket *b, double now, int queued) {
+    if (b->rate <= 0) return;
+    double interval = 1 / b->rate;
+    if (queued && now - b->tat < interval) b->tat += interval;
+    else b->tat = fmax(b->tat, now) + interval;
 }
 
 static void arm(struct fy_bucket *b, double secs) {
-    struct timeval tv = {(time_t)secs, (suseconds_t)((secs - floor(secs)) * 1e6) + 1};
+    if (secs < 0) secs = 0;
+    struct timeval tv = {(time_t)secs, (suseconds_t)((secs - floor(secs)) * 1e6)};
     evtimer_add(b->timer, &tv);
 }
 
-/* Serve queued waiters in order while tokens last, then re-arm. */
+/* Serve queued waiters in order while they may go, then re-arm. */
 static void serve(evutil_socket_t fd, short what, void *arg) {
     FY_UNUSED(fd);
     FY_UNUSED(what);
     struct fy_bucket *b = arg;
     while (b->head) {
-        double now = fy_monotonic();
-        refill(b, now);
-        double w = wait_time(b, now);
-        if (w > 0) {
-            arm(b, w);
+        double now = fy_monotonic(), at = next_time(b);
+        if (at > now) {
+            arm(b, at - now);
             return;
         }
-        struct fy_bucket_waiter *wt = b->head;
-        b->head = wt->next;
+        struct fy_bucket_waiter *w = b->head;
+        b->head = w->next;
         if (!b->head) b->tail = NULL;
-        wt->next = NULL;
-        b->tokens -= 1;
-        wt->ready(wt);                 /* may acquire again or destroy nothing of ours */
+        w->next = NULL;
+        take(b, now, 1);
+        w->ready(w);
     }
 }
 
@@ -72,8 +77,6 @@ struct fy_bucket *fy_bucket_create(struct event_base *base, const char *key, dou
         return NULL;
     }
     fy_bucket_set_rate(b, rate, burst);
-    b->tokens = b->burst;
-    b->refilled_at = fy_monotonic();
     return b;
 }
 
@@ -89,21 +92,19 @@ const char *fy_bucket_key(const struct fy_bucket *b) { return b->key; }
 void fy_bucket_set_rate(struct fy_bucket *b, double rate, double burst) {
     b->rate = rate > 0 ? rate : 0;
     b->burst = burst >= 1 ? burst : 1;
-    if (b->tokens > b->burst) b->tokens = b->burst;
 }
 
 int fy_bucket_acquire(struct fy_bucket *b, struct fy_bucket_waiter *w) {
     double now = fy_monotonic();
-    refill(b, now);
-    if (!b->head && wait_time(b, now) == 0) {
-        b->tokens -= 1;
+    if (!b->head && next_time(b) <= now) {
+        take(b, now, 0);
         return 1;
     }
     w->next = NULL;
     if (b->tail) b->tail->next = w;
     else b->head = w;
     b->tail = w;
-    if (!evtimer_pending(b->timer, NULL)) arm(b, wait_time(b, now));
+    if (!evtimer_pending(b->timer, NULL)) arm(b, next_time(b) - now);
     return 0;
 }
 
@@ -123,6 +124,6 @@ void fy_bucket_block_until(struct fy_bucket *b, double until) {
     b->blocked_until = until;
     if (b->head) {
         evtimer_del(b->timer);
-        arm(b, until - fy_monotonic());
+        arm(b, next_time(b) - fy_monotonic());
     }
 }

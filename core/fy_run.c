@@ -59,7 +59,8 @@ void fy_run_destroy(struct fy_run *run) {
 static void run_finish(struct fy_run *run, int nres) {
     run->finished = 1;
     run->ended = fy_monotonic();
-    if (run->engine) run->engine->active_runs--;
+    if (run->engine && --run->engine->active_runs == 0)
+        event_base_loopexit(run->engine->base, NULL);   /* idle connections must not keep us */
     run->on_done(run, nres, run->arg);
 }
 

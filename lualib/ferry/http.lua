@@ -250,8 +250,12 @@ local function finish(self, method, status, a, b, c)
   return make_response(method, status, a, b, c)
 end
 
+local in_run = core.in_run
+local RUN_ONLY = "ferry.http: only inside a run (not at load time, not in a coroutine of the script's own)"
+
 -- request(method, url, opts) -> response | nil, err
 function client_mt:request(method, url, opts)
+  if not in_run() then error(RUN_ONLY, 2) end
   local spec, err = self:build(method, url, opts)
   if not spec then return nil, err end
   local res
@@ -277,19 +281,43 @@ end
 -- all({ {method, url, opts} | { url = ..., method = ..., ... }, ... }, { concurrency = 8 })
 -- -> list of { res = response } | { err = err }, in the order given.
 function client_mt:all(requests, o)
-  local specs = {}
-  for i, r in ipairs(requests) do
-    local method, url, opts = r[1] or r.method or "GET", r[2] or r.url, r[3] or r
-    local spec, err = self:build(method, url, opts)
-    if not spec then error(format("ferry.http: request %d: %s", i, tostring(err)), 2) end
-    specs[i] = spec
+  if not in_run() then error(RUN_ONLY, 2) end
+  local function specs_for(list)
+    local specs = {}
+    for i, r in ipairs(list) do
+      local method, url, opts = r[1] or r.method or "GET", r[2] or r.url, r[3] or r
+      local spec, err = self:build(method, url, opts)
+      if not spec then error(format("ferry.http: request %d: %s", i, tostring(err)), 3) end
+      specs[i] = spec
+    end
+    return specs
   end
-  local raw = send_many(specs, o and o.concurrency or 8)
+  local function collect(specs, raw, out, index)
+    for i = 1, #specs do
+      local r = raw[i]
+      local at = index and index[i] or i
+      if r.err then out[at] = { err = setmetatable(r.err, err_mt) }
+      else out[at] = { res = make_response(specs[i].method, r[1], r[2], r[3], r[4]) } end
+    end
+  end
+  local concurrency = o and o.concurrency or 8
+  local specs = specs_for(requests)
   local out = {}
-  for i = 1, #specs do
-    local r = raw[i]
-    if r.err then out[i] = { err = setmetatable(r.err, err_mt) }
-    else out[i] = { res = make_response(specs[i].method, r[1], r[2], r[3], r[4]) } end
+  collect(specs, send_many(specs, concurrency), out)
+  -- like request(): after a 401 on an OAuth2 client, one new token and one retry
+  local again, index = {}, {}
+  for i, r in ipairs(out) do
+    local req = requests[i]
+    local auth = (req[3] or req).auth
+    if auth == nil then auth = self.auth end
+    if r.err and r.err.class == "auth" and auth and auth.oauth2 then
+      self.tokens[auth.oauth2.token_url] = nil
+      again[#again + 1], index[#again + 1] = req, i
+    end
+  end
+  if #again > 0 then
+    local retry_specs = specs_for(again)
+    collect(retry_specs, send_many(retry_specs, concurrency), out, index)
   end
   return out
 end

@@ -1,0 +1,86 @@
+-- Rate limits: accuracy under concurrency, and adapting to the server's
+-- 429 / rate-limit headers. Args: BASE TLS_BASE CERT_DIR CLOSED_PORT
+local H = dofile(ferry.script_dir .. "/lib.lua")
+local base = ...
+local http = ferry.http
+local case, check, eq = H.case, H.check, H.eq
+local measured        -- the 20/s case's numbers, for the case after it
+
+-- 6. -------------------------------------------------------------------------
+case("http rate limit: 20/s holds over a 10 s window with 64 concurrent callers (220 requests)", function()
+  H.reset(base)
+  local c = http.client { rate_limit = "20/s" }
+  local reqs = {}
+  for i = 1, 220 do reqs[i] = { "GET", base .. "/echo", { query = { i = i } } } end
+  local t0 = H.now()
+  local out = c:all(reqs, { concurrency = 64 })
+  local took = H.now() - t0
+  eq(#out, 220, "results")
+  for i, r in ipairs(out) do
+    check(r.res and r.res.status == 200, "request %d failed: %s", i, H.show(r.err))
+    eq(H.json(r.res).query.i, { tostring(i) }, "result " .. i .. " is in the order given")
+  end
+  local ts = H.times(H.requests(base, "/echo"))
+  eq(#ts, 220, "requests the server saw")
+  local worst = {}
+  for w = 1, 10 do
+    local n = H.max_in_window(ts, w)
+    worst[#worst + 1] = string.format("%ds:%d", w, n)
+    check(n <= 20 * w + 2, "%d requests within %d s (limit %d); windows: %s", n, w, 20 * w + 2, table.concat(worst, " "))
+  end
+  local span = ts[#ts] - ts[1]
+  local min = (220 - 1) / 20 * 0.98
+  check(span >= min, "220 requests spread over %.2f s, expected >= %.2f s", span, min)
+  check(span < 2 * (220 - 1) / 20, "220 requests took %.2f s at 20/s (expected ~11 s)", span)
+  io.stderr:write(string.format("# rate limit: span %.3f s (ideal %.3f s, %.1f%% slower), call %.2f s, windows %s\n",
+    span, 219 / 20, (span / (219 / 20) - 1) * 100, took, table.concat(worst, " ")))
+  measured = { span = span, ten = H.max_in_window(ts, 10) }
+end)
+
+-- The same measurement read the other way: "holds within 2%" also means the
+-- limit is reached, not undershot by more than 2%.
+case("http rate limit: 20/s is also reached: >= 196 requests (98%) in the busiest 10 s window", function()
+  check(measured, "no measurement (the case above failed before it)")
+  check(measured.ten >= 196, "only %d requests in the busiest 10 s window (20/s would be 200); 220 requests took %.3f s instead of %.3f s",
+    measured.ten, measured.span, 219 / 20)
+end)
+
+-- 7. -------------------------------------------------------------------------
+case("http rate limit: a 429 with Retry-After: 1 holds the client's next requests ~1 s", function()
+  H.reset(base)
+  local c = http.client { rate_limit = "100/s" }        -- no retries: the hold is the bucket's
+  local err = H.fails_as("429", c:get(base .. "/retry-after", { query = { key = "adapt", value = 1 } }))
+  eq(err.status, 429, "status")
+  eq(err.attempts, 1, "attempts")
+  local list = {}
+  for i = 1, 5 do list[i] = { "GET", base .. "/echo", { query = { after = i } } } end
+  local out = c:all(list, { concurrency = 5 })
+  for i, r in ipairs(out) do check(r.res, "request %d after the 429 failed: %s", i, H.show(r.err)) end
+  local first = H.requests(base, "/retry-after")[1].t_mono
+  local ts = H.times(H.requests(base, "/echo"))
+  eq(#ts, 5, "requests after the 429")
+  local g = ts[1] - first
+  check(g >= 0.9 and g < 2.5, "first request after the 429 came %.3f s later (want 0.9 .. 2.5)", g)
+  -- after the hold the client's own limit (100/s) spaces them again
+  check(ts[5] - ts[1] >= 4 / 100 * 0.9, "5 requests after the hold within %.3f s: faster than 100/s", ts[5] - ts[1])
+end)
+
+for _, style in ipairs { "github", "ietf" } do
+  case("http rate limit: " .. style .. " rate-limit headers (remaining 0, reset 1) make the next request wait for the reset", function()
+    H.reset(base)
+    local c = http.client { rate_limit = "100/s" }
+    local key = "rl-" .. style
+    local res = H.ok_as("first", c:get(base .. "/ratelimit-headers", { query = { key = key, reset = 1, style = style } }))
+    eq(res.status, 200, "first status")
+    local res2 = H.ok_as("second", c:get(base .. "/ratelimit-headers", { query = { key = key, reset = 1, style = style } }))
+    eq(res2.status, 200, "second status")
+    local reqs = H.requests(base, "/ratelimit-headers")
+    eq(#reqs, 2, "requests the server saw")
+    local g = reqs[2].t_mono - reqs[1].t_mono
+    -- github gives an epoch second ceil(now + 1): 1..2 s away; ietf gives 1 s
+    local hi = style == "github" and 4.0 or 2.5
+    check(g >= 0.9 and g < hi, "second request %.3f s after the first (want 0.9 .. %.1f)", g, hi)
+  end)
+end
+
+H.finish()

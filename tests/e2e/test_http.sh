@@ -1,0 +1,401 @@
+#!/usr/bin/env bash
+# End-to-end: ferry's HTTP client (ferry.http, ctx.http, ferry.paginate)
+# against tests/fakes/fake_api.py, one plain and one TLS instance started
+# here. Most cases are Lua files under tests/e2e/http/, run with
+# `ferry lua FILE BASE TLS_BASE CERT_DIR CLOSED_PORT`; each prints one
+# "ok NAME" / "not ok NAME: why" line per case and "done N" at the end, so a
+# crash of ferry shows up as a "not ok" here. Cases that need a whole run
+# (`ferry run`: secrets, checkpoints, two integrations at once, load time)
+# are written below. Server-side timestamps (/_requests t_mono) are used for
+# every timing assertion that can use them.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/e2e/lib.sh
+
+CASES="$ROOT/tests/e2e/http"
+SETTLE=3                # seconds ferry gets to exit once its work is done
+FAKE_PIDS=()
+LINGERED=()             # invocations that did not exit SETTLE s after their work was done
+
+FERRY_PID=""            # the ferry `bounded` is running, if any
+
+cleanup() {
+    local p
+    [ -n "$FERRY_PID" ] && kill -9 "$FERRY_PID" 2>/dev/null
+    for p in "${FAKE_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${FAKE_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM INT
+
+# ---------------------------------------------------------------------------
+# The fakes.
+
+# start_fake NAME [ARGS...]: starts fake_api.py (its pid goes to FAKE_PIDS,
+# for the EXIT trap) and waits for its port file; sets FAKE_PORT.
+start_fake() {
+    local name=$1 i
+    shift
+    FAKE_PORT=""
+    python3 "$ROOT/tests/fakes/fake_api.py" --port-file "$WORK/$name.port" "$@" >"$WORK/$name.log" 2>&1 &
+    FAKE_PIDS+=($!)
+    for i in $(seq 1 200); do
+        if [ -s "$WORK/$name.port" ]; then FAKE_PORT=$(tr -d '\n' <"$WORK/$name.port"); return 0; fi
+        sleep 0.05
+    done
+    return 1
+}
+
+start_fake plain || {
+    echo "not ok http: the fake API did not start: $(tail -5 "$WORK/plain.log" 2>/dev/null | tr '\n' ' ')"
+    exit 1
+}
+BASE="http://127.0.0.1:$FAKE_PORT"
+export FAKE_BASE=$BASE
+
+CERTS="$WORK/certs" TBASE="-"
+if "$ROOT/tests/fakes/make_cert.sh" "$CERTS" >"$WORK/certs.log" 2>&1 &&
+    start_fake tls --tls "$CERTS/server.pem" "$CERTS/server.key"; then
+    TBASE="https://127.0.0.1:$FAKE_PORT"
+fi
+[ "$TBASE" = "-" ] && CERTS="-"
+
+# A port nothing listens on: bound by the kernel, then released.
+CLOSED=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+
+# fake_reset / fakepy CODE: Python over R, the requests the plain fake
+# recorded (GET /_requests); prints the value of CODE's last line, e.g.
+# fakepy 'len(R)'.
+fake_reset() { python3 -c 'import sys, urllib.request as u; u.urlopen(u.Request(sys.argv[1] + "/_reset", method="POST")).read()' "$BASE"; }
+fakepy() {
+    python3 - "$BASE" "$1" <<'EOF' 2>&1
+import json, sys, urllib.request
+env = {"R": json.load(urllib.request.urlopen(sys.argv[1] + "/_requests"))["requests"]}
+lines = sys.argv[2].strip().split("\n")
+exec("\n".join(lines[:-1]), env)
+print(eval(lines[-1], env))
+EOF
+}
+
+# ---------------------------------------------------------------------------
+# Running ferry with a bound on its life.
+
+# A pipe nothing writes to: `read -t` on it sleeps without starting a process,
+# so the polling below costs no CPU worth measuring next to the timing cases.
+mkfifo "$WORK/nap.fifo" && exec {NAP}<>"$WORK/nap.fifo"
+nap() { read -r -t "$1" -u "$NAP" _; }
+now_us() { NOW=${EPOCHREALTIME/./}; NOW=$((10#$NOW)); }      # sets NOW
+count_lines() {      # count_lines FILE REGEX: sets COUNT, with builtins only
+    local line
+    COUNT=0
+    while IFS= read -r line; do [[ $line =~ $2 ]] && COUNT=$((COUNT + 1)); done <"$1"
+}
+
+# bounded LABEL MAX PATTERN COUNT ARGS...: runs `ferry ARGS` from $WORK,
+# stdout to $WORK/LABEL.out, stderr to $WORK/LABEL.err. Once stdout has COUNT
+# lines matching PATTERN its work is done, and ferry gets SETTLE s to exit
+# before it is killed (and noted in LINGERED); it is killed after MAX s in
+# any case. Sets out, err, rc (ferry's exit status; "" when it was killed),
+# killed ("" | lingered | timeout) and done_s (seconds from the start until
+# the work was done, "" if never).
+bounded() {
+    local label=$1 max=$2 pat=$3 count=$4 o e pid start done_us=""
+    shift 4
+    o="$WORK/$label.out" e="$WORK/$label.err"
+    : >"$o"; : >"$e"
+    now_us; start=$NOW
+    (cd "$WORK" && exec "$FERRY" "$@") >"$o" 2>"$e" &
+    pid=$!
+    FERRY_PID=$pid
+    killed=""
+    while kill -0 "$pid" 2>/dev/null; do
+        now_us
+        if [ -z "$done_us" ]; then count_lines "$o" "$pat"; [ "$COUNT" -ge "$count" ] && done_us=$NOW; fi
+        if [ -n "$done_us" ] && [ $((NOW - done_us)) -gt $((SETTLE * 1000000)) ]; then killed=lingered; break; fi
+        if [ $((NOW - start)) -gt $((max * 1000000)) ]; then killed=timeout; break; fi
+        nap 0.05
+    done
+    if [ -n "$killed" ]; then
+        kill "$pid" 2>/dev/null
+        for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; nap 0.2; done
+        kill -9 "$pid" 2>/dev/null
+    fi
+    wait "$pid" 2>/dev/null
+    rc=$?
+    FERRY_PID=""
+    [ -n "$killed" ] && rc=""
+    if [ -z "$done_us" ]; then count_lines "$o" "$pat"; [ "$COUNT" -ge "$count" ] && { now_us; done_us=$NOW; }; fi
+    done_s=""
+    if [ -n "$done_us" ]; then
+        local ms=$(( (done_us - start) / 1000 ))
+        printf -v done_s '%d.%03d' $((ms / 1000)) $((ms % 1000))
+    fi
+    [ "$killed" = lingered ] && LINGERED+=("$label (ferry $1)")
+    out=$(cat "$o"); err=$(cat "$e")
+}
+
+# expect_exit N: like expect_rc, but when ferry had to be killed after its
+# work was done (see the last case) its exit status is unknown: not checked.
+expect_exit() {
+    if [ -z "$rc" ]; then
+        [ "$killed" = lingered ] || fail "ferry was killed ($killed); expected exit status $1"
+        return
+    fi
+    expect_rc "$1"
+}
+
+sanitizer_report() { grep -m1 -E 'AddressSanitizer|LeakSanitizer|runtime error:' "$1"; }
+
+# lua_file NAME [MAX]: runs tests/e2e/http/NAME.lua and passes its case lines
+# on; a crash, a non-zero exit or a sanitizer report is a "not ok" of its own.
+lua_file() {
+    local name=$1 max=${2:-120} san
+    bounded "$name" "$max" '^done [0-9]+$' 1 lua "$CASES/$name.lua" "$BASE" "$TBASE" "$CERTS" "$CLOSED"
+    grep -E '^(ok|not ok|skip) ' "$WORK/$name.out"
+    grep -E '^# ' "$WORK/$name.err"
+    if ! grep -qE '^done [0-9]+$' "$WORK/$name.out"; then
+        echo "not ok http $name.lua ran to its end: ferry exited $rc ($killed) before the last case; stderr: $(tail -c 800 "$WORK/$name.err" | grep -v '^# ' | tr '\n' ' ')"
+    elif [ -n "$rc" ] && [ "$rc" -ne 0 ]; then
+        echo "not ok http $name.lua exits 0 after its cases: exit $rc; stderr: $(tail -c 800 "$WORK/$name.err" | grep -v '^# ' | tr '\n' ' ')"
+    fi
+    san=$(sanitizer_report "$WORK/$name.err")
+    [ -n "$san" ] && echo "not ok http $name.lua: sanitizer report: $san"
+}
+
+# integ NAME BODY: writes $WORK/NAME.lua, an integration called NAME.
+integ() {
+    script "$1" "local BASE = os.getenv(\"FAKE_BASE\")
+return ferry.integration {
+  name = \"$1\", owner = \"qa@example.com\", purpose = \"test\", pattern = \"reporting\",
+  source_of_truth = \"fixture\", freshness = \"1h\",
+$2
+}"
+}
+
+# run_integ LABEL NSCRIPTS MAX ARGS...: `ferry run ARGS` bounded; done when
+# every run printed its summary ("took ..." line).
+run_integ() {
+    local label=$1 n=$2 max=$3 san
+    shift 3
+    bounded "$label" "$max" '^   took ' "$n" run "$@"
+    [ "$killed" = timeout ] && fail "ferry run did not finish within $max s"
+    san=$(sanitizer_report "$WORK/$label.err")
+    [ -n "$san" ] && fail "sanitizer report: $san"
+}
+
+# ---------------------------------------------------------------------------
+# Lua case files: 1-3, 9, 10 basics and TLS; 4-5 retries and Retry-After;
+# 6-7 rate limits; 8, 15 timeouts and http:all; 11 auth; 13 pagination.
+
+lua_file basics
+[ "$TBASE" = "-" ] && echo "skip http TLS cases: no TLS fake ($(tail -2 "$WORK/certs.log" | tr '\n' ' '))"
+lua_file retry
+lua_file ratelimit 60
+lua_file concurrency
+lua_file auth
+lua_file paginate
+
+# ---------------------------------------------------------------------------
+# 12. Secrets are redacted from stdout, logs and the quarantine.
+SECRET=tok-supersecret-123
+
+t "http secrets: ctx:secret's value never appears in stdout, logs or the quarantine; URL shows api_key=REDACTED"
+rm -rf "$WORK/data"
+fake_reset
+integ secrets '
+  batch_size = 10,
+  policy = { retry = { attempts = 1 } },
+  extract = function(ctx)
+    local tok = ctx:secret("FAKE_TOKEN")
+    ctx.log.info("calling the API", { token = tok, note = "Bearer " .. tok })
+    ctx.log.warn("token is " .. tok)
+    ctx:emit({ id = 1, token = tok })
+    ctx:emit({ id = 2, token = tok })
+    local res, err = ctx.http:get(BASE .. "/status/401", { query = { api_key = tok, page = 1 }, auth = { bearer = tok } })
+    if not res then error(err) end
+  end,
+  transform = function(r, ctx)
+    if r.id == 1 then error("record rejected, its token is " .. r.token) end
+    local res, err = ctx.http:get(BASE .. "/status/404", { query = { api_key = r.token } })
+    if not res then return nil, err end
+    return r
+  end,
+  load = function(batch) end,'
+export FAKE_TOKEN=$SECRET
+run_integ secrets 1 30 --log-level debug secrets.lua
+unset FAKE_TOKEN
+expect_exit 1
+expect_in "$out" "FAILED"
+expect_in "$out" "error: extract: auth: GET $BASE/status/401?api_key=REDACTED&page=1"
+expect_in "$out" "quarantined 2"
+expect_not_in "$out" "$SECRET"
+expect_not_in "$err" "$SECRET"
+qf="$WORK/data/quarantine/secrets.jsonl"
+if [ -s "$qf" ]; then
+    expect_not_in "$(cat "$qf")" "$SECRET"
+    expect_in "$(cat "$qf")" "api_key=REDACTED"
+    expect_in "$(cat "$qf")" "[REDACTED]"
+else
+    fail "no quarantine file $qf"
+fi
+expect_eq "$(fakepy "[(r['path'], r['query'].get('api_key'), r['headers'].get('authorization')) for r in R if r['path'] == '/status/401']")" \
+    "[('/status/401', ['$SECRET'], 'Bearer $SECRET')]" "what the server received (the secret was really sent)"
+
+t "http secrets: ctx.log with the secret in a field or in the message is redacted"
+expect_in "$err" '"msg":"calling the API"'
+expect_in "$err" '"token":"[REDACTED]"'
+expect_in "$err" '"note":"Bearer [REDACTED]"'
+expect_in "$err" '"msg":"token is [REDACTED]"'
+
+t "http secrets: a missing env var fails the run with class auth and names the variable"
+rm -rf "$WORK/data"
+integ nosecret '
+  extract = function(ctx)
+    local tok = ctx:secret("FERRY_TEST_UNSET_TOKEN")
+    ctx:emit({ id = 1 })
+  end,
+  load = function(batch) end,'
+unset FERRY_TEST_UNSET_TOKEN
+run_integ nosecret 1 30 nosecret.lua
+expect_exit 1
+expect_in "$out" "FAILED"
+expect_in "$out" "error: extract: auth: "
+expect_in "$out" "FERRY_TEST_UNSET_TOKEN"
+
+# ---------------------------------------------------------------------------
+# 13. Pagination inside an integration checkpoints each page.
+t "http paginate in an integration: 95 records loaded, a checkpoint in the summary"
+rm -rf "$WORK/data"
+fake_reset
+integ pager '
+  extract = function(ctx)
+    for rec in ferry.paginate.records(ctx.http, BASE .. "/pages/number",
+        { style = "page", items = "data", size = 10, ctx = ctx }) do
+      ctx:emit(rec)
+    end
+  end,
+  load = function(batch)
+    local f = assert(io.open("pager.ids", "a"))
+    for _, r in ipairs(batch) do f:write(r.id, "\n") end
+    f:close()
+  end,'
+rm -f "$WORK/pager.ids"
+run_integ pager 1 30 pager.lua
+expect_exit 0
+expect_in "$out" "extracted 95 · transformed 95 · skipped 0 · loaded 95 · quarantined 0"
+expect_in "$out" "   checkpoint: "
+expect_eq "$(seq 1 95 | tr '\n' ' ')" "$(tr '\n' ' ' <"$WORK/pager.ids" 2>/dev/null)" "ids loaded"
+expect_eq "$(fakepy "len([r for r in R if r['path'] == '/pages/number'])")" "10" "page requests"
+
+t "http paginate in an integration: the summary's checkpoint is readable (not 'table: 0x...')"
+cp=$(grep -m1 '   checkpoint: ' <<<"$out")
+expect_not_in "$cp" "table: 0x"
+expect_in "$cp" "page"
+expect_in "$cp" "11"
+
+# ---------------------------------------------------------------------------
+t "http ctx.http follows the integration's policy.retry and rate_limit"
+rm -rf "$WORK/data"
+fake_reset
+integ bound '
+  rate_limit = "10/s",
+  policy = { retry = { attempts = 3, base = "50ms", max = "1s" } },
+  extract = function(ctx)
+    local res, err = ctx.http:get(BASE .. "/flaky", { query = { key = "bound", fail = 2 } })
+    if not res then error(err) end
+    ctx:emit({ attempts = res.attempts })
+    local res2, err2 = ctx.http:get(BASE .. "/flaky", { query = { key = "bound-out", fail = 3 } })
+    ctx:emit({ gave_up_after = err2 and err2.attempts })
+    for i = 1, 11 do assert(ctx.http:get(BASE .. "/echo", { query = { i = i } })) end
+  end,
+  load = function(batch)
+    local f = assert(io.open("bound.json", "w"))
+    f:write(ferry.json.encode(batch)); f:close()
+  end,'
+rm -f "$WORK/bound.json"
+run_integ bound 1 30 bound.lua
+expect_exit 0
+expect_eq "$(cat "$WORK/bound.json" 2>/dev/null)" '[{"attempts":3},{"gave_up_after":3}]' "attempts seen by the script"
+expect_eq "$(fakepy "
+f = [r for r in R if r['path'] == '/flaky']
+e = sorted(r['t_mono'] for r in R if r['path'] == '/echo')
+(len([r for r in f if r['query']['key'] == ['bound']]), len([r for r in f if r['query']['key'] == ['bound-out']]), len(e), e[-1] - e[0] >= 10 / 10 * 0.98)")" \
+    "(3, 3, 11, True)" "(flaky requests, give-up requests, echo requests, 11 echoes spread over >= 0.98 s at 10/s); echo span $(fakepy "e = sorted(r['t_mono'] for r in R if r['path'] == '/echo')
+round(e[-1] - e[0], 3)")"
+
+# ---------------------------------------------------------------------------
+# 14. Two integrations in one process share the loop.
+t "http two integrations in one 'ferry run', each 5 sequential 0.5 s requests: < 4 s in all (5 s sequential)"
+rm -rf "$WORK/data"
+fake_reset
+for who in hanga hangb; do
+    integ "$who" '
+  extract = function(ctx)
+    for i = 1, 5 do
+      local res, err = ctx.http:get(BASE .. "/hang", { query = { seconds = 0.5, who = "'"$who"'", i = i } })
+      if not res then error(err) end
+      ctx:emit({ i = i })
+    end
+  end,
+  load = function(batch) end,'
+done
+run_integ hang2 2 30 hanga.lua hangb.lua
+expect_exit 0
+expect_in "$out" "== hanga  run "
+expect_in "$out" "== hangb  run "
+expect_in "$out" "loaded 5"
+[ -n "$done_s" ] && python3 -c "import sys; sys.exit(0 if $done_s < 4 else 1)" ||
+    fail "both runs were done after ${done_s:-never} s"
+got=$(fakepy "
+hs = [r for r in R if r['path'] == '/hang']
+a = [r['t_mono'] for r in hs if r['query']['who'] == ['hanga']]
+b = [r['t_mono'] for r in hs if r['query']['who'] == ['hangb']]
+span = max(a + b) + 0.5 - min(a + b)
+(len(a), len(b), span < 4, min(b) < max(a) and min(a) < max(b), all(y - x >= 0.45 for x, y in zip(a, a[1:])))")
+expect_eq "$got" "(5, 5, True, True, True)" \
+    "(requests of A, of B, span < 4 s, A and B overlap, A's requests sequential); span: $(fakepy "round(max(r['t_mono'] for r in R) + 0.5 - min(r['t_mono'] for r in R), 3)")"
+
+# ---------------------------------------------------------------------------
+# 16. HTTP at load time.
+t "http at script load time is a clear error ('only inside a run'), exit 2"
+rm -rf "$WORK/data"
+script loadhttp 'local res = ferry.http.get(os.getenv("FAKE_BASE") .. "/echo")
+return ferry.integration { '"$HEADER"'
+  extract = function(ctx) end, load = function(batch) end }'
+fake_reset
+run_integ loadhttp 1 30 loadhttp.lua
+expect_exit 2
+expect_in "$(tr '\n' ' ' <<<"$err")" "only inside a run"
+expect_eq "$(fakepy 'len(R)')" "0" "requests the server saw"
+
+t "http at script load time: the error names the script's line, not ferry's http.lua"
+expect_in "$(tr '\n' ' ' <<<"$err")" "loadhttp.lua:1:"
+
+# ---------------------------------------------------------------------------
+t "http config: the http section sets every client's defaults (ca_file, timeout)"
+if [ "$TBASE" = "-" ]; then
+    skip_t "no TLS fake"
+else
+    printf 'return { http = { ca_file = "%s", timeout = "700ms" } }\n' "$CERTS/ca.pem" >"$WORK/httpcfg.lua"
+    script cfgcase 'local tbase, base = ...
+local res, err = ferry.http.get(tbase .. "/echo")
+print("tls " .. tostring(res and res.status or err))
+local res2, err2 = ferry.http.client({}):get(base .. "/hang?seconds=3")
+print("hang " .. (res2 and res2.status or (err2.class .. " " ..
+  (err2.elapsed >= 0.6 and err2.elapsed < 2 and "after-0.7s" or string.format("after %.2f s", err2.elapsed)))))
+print("done 1")'
+    bounded cfgcase 30 '^done 1$' 1 lua -c httpcfg.lua cfgcase.lua "$TBASE" "$BASE"
+    expect_in "$(tr '\n' ' ' <<<"$out")" "tls 200 "
+    expect_in "$(tr '\n' ' ' <<<"$out")" "hang transient after-0.7s "
+fi
+
+# ---------------------------------------------------------------------------
+t "ferry exits once its work is done (idle keep-alive connections do not hold the loop)"
+script onereq 'local res = assert(ferry.http.get((...) .. "/echo")); print("done 1")'
+bounded onereq 30 '^done 1$' 1 lua onereq.lua "$BASE"
+[ -z "$rc" ] || [ "$rc" -eq 0 ] || fail "ferry lua exited $rc: $err"
+if [ ${#LINGERED[@]} -gt 0 ]; then
+    fail "${#LINGERED[@]} ferry processes were still running ${SETTLE} s after their work was done (and were killed): $(printf '%s, ' "${LINGERED[@]}")"
+fi
+
+done_t

@@ -3,6 +3,7 @@
 #include "fy_common.h"
 #include "fy_http.h"
 #include "fy_log.h"
+#include "fy_store.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -78,8 +79,10 @@ static int make_dirs(const char *path, char *err, size_t errlen) {
     return FY_OK;
 }
 
-int fy_engine_make_data_dir(struct fy_engine *e, char *err, size_t errlen) {
-    return make_dirs(e->cfg.data_dir, err, errlen);
+int fy_engine_open_store(struct fy_engine *e, char *err, size_t errlen) {
+    if (make_dirs(e->cfg.data_dir, err, errlen) != FY_OK) return FY_ERR;
+    e->store = fy_store_open(e->cfg.data_dir, 1, err, errlen);
+    return e->store ? FY_OK : FY_ERR;
 }
 
 struct fy_engine *fy_engine_create(struct fy_config *cfg, char *err, size_t errlen) {
@@ -115,6 +118,7 @@ struct fy_http *fy_engine_http(struct fy_engine *e, char *err, size_t errlen) {
 void fy_engine_destroy(struct fy_engine *e) {
     if (!e) return;
     fy_http_destroy(e->http);
+    fy_store_close(e->store);
     if (e->base) event_base_free(e->base);
     fy_config_free(&e->cfg);
     free(e->lualib);

@@ -6,12 +6,14 @@
 
 struct event_base;
 struct fy_http;
+struct fy_store;
 
 struct fy_engine {
     /* event loop */
     struct event_base *base;     /* every timer and socket of every run */
     int active_runs;             /* runs started and not yet finished */
     struct fy_http *http;        /* libcurl multi on the loop; created on first request */
+    struct fy_store *store;      /* durable state; opened by commands that run integrations */
     /* configuration */
     struct fy_config cfg;        /* owned */
     char *lualib;                /* resolved directory holding ferry/prelude.lua etc. */
@@ -22,8 +24,9 @@ struct fy_engine {
 /* Create an engine; takes ownership of cfg. NULL with err on failure. */
 struct fy_engine *fy_engine_create(struct fy_config *cfg, char *err, size_t errlen);
 
-/* Create the data directory (mkdir -p) before anything is written there. */
-int fy_engine_make_data_dir(struct fy_engine *e, char *err, size_t errlen);
+/* Create the data directory (mkdir -p) and open the store as its one
+ * writer, before anything is written there. */
+int fy_engine_open_store(struct fy_engine *e, char *err, size_t errlen);
 void fy_engine_destroy(struct fy_engine *e);
 
 /* The engine's HTTP client, created on first use. NULL with err on failure. */

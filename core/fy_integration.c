@@ -5,6 +5,8 @@
 #include "fy_engine.h"
 #include "fy_log.h"
 #include "fy_run.h"
+#include "fy_store.h"
+#include "fy_time.h"
 #include "fy_vm.h"
 
 #include <errno.h>
@@ -159,6 +161,50 @@ static int l_quarantine(lua_State *L) {
     return 0;
 }
 
+/* internal.checkpoint(json): the committed position, made durable. */
+static int l_checkpoint(lua_State *L) {
+    struct fy_integration *in = lua_touserdata(L, lua_upvalueindex(1));
+    struct fy_run *run = lua_touserdata(L, lua_upvalueindex(2));
+    const char *json = luaL_checkstring(L, 1);
+    struct fy_store *st = in->engine->store;
+    if (st && fy_store_checkpoint_set(st, in->name, run->id, json) != FY_OK)
+        return luaL_error(L, "cannot save the checkpoint: %s", fy_store_error(st));
+    return 0;
+}
+
+static struct fy_store *state_store(lua_State *L, struct fy_integration *in) {
+    if (!in->engine->store) luaL_error(L, "ctx.state: no store (only in 'ferry run')");
+    return in->engine->store;
+}
+
+/* internal.state_get(key) -> json text | nil */
+static int l_state_get(lua_State *L) {
+    struct fy_integration *in = lua_touserdata(L, lua_upvalueindex(1));
+    char *v = fy_store_state_get(state_store(L, in), in->name, luaL_checkstring(L, 1));
+    if (!v) return 0;
+    lua_pushstring(L, v);
+    free(v);
+    return 1;
+}
+
+/* internal.state_set(key, json, ttl_seconds) */
+static int l_state_set(lua_State *L) {
+    struct fy_integration *in = lua_touserdata(L, lua_upvalueindex(1));
+    struct fy_store *st = state_store(L, in);
+    if (fy_store_state_set(st, in->name, luaL_checkstring(L, 1), luaL_checkstring(L, 2),
+                           luaL_optnumber(L, 3, 0)) != FY_OK)
+        return luaL_error(L, "ctx.state: %s", fy_store_error(st));
+    return 0;
+}
+
+static int l_state_delete(lua_State *L) {
+    struct fy_integration *in = lua_touserdata(L, lua_upvalueindex(1));
+    struct fy_store *st = state_store(L, in);
+    if (fy_store_state_delete(st, in->name, luaL_checkstring(L, 1)) != FY_OK)
+        return luaL_error(L, "ctx.state: %s", fy_store_error(st));
+    return 0;
+}
+
 static int l_guard_reset(lua_State *L) {
     fy_vm_guard_reset(fy_vm_of(L));
     return 0;
@@ -198,6 +244,47 @@ static void counts_line(lua_State *L, int t, const char *k, struct fy_buf *b) {
     lua_pop(L, 1);
 }
 
+/* t[k] as JSON into b, or leave b empty. */
+static const char *field_json(lua_State *L, int t, const char *k, struct fy_buf *b) {
+    char err[128];
+    fy_buf_reset(b);
+    lua_getfield(L, t, k);
+    if (!lua_isnil(L, -1) && fy_json_encode(L, -1, b, err, sizeof err) != FY_OK) fy_buf_reset(b);
+    lua_pop(L, 1);
+    return b->len ? b->data : NULL;
+}
+
+/* Store the finished run: counts, classes, first error, checkpoint. */
+static void record_run(struct fy_integration *in, struct fy_run *run, int nres, int code, const char *error) {
+    lua_State *co = run->co;
+    struct fy_run_summary m = {0};
+    struct fy_buf classes = {0}, stages = {0}, cp = {0}, redacted = {0};
+    m.status = code == FY_EXIT_FAILED ? "failed" : code == FY_EXIT_PARTIAL ? "partial" : "ok";
+    if (nres >= 1 && lua_istable(co, -nres)) {
+        int t = lua_absindex(co, -nres);
+        m.extracted = get_int(co, t, "extracted");
+        m.transformed = get_int(co, t, "transformed");
+        m.skipped = get_int(co, t, "skipped");
+        m.loaded = get_int(co, t, "loaded");
+        m.quarantined = get_int(co, t, "quarantined");
+        m.batches = get_int(co, t, "batches");
+        m.by_class_json = field_json(co, t, "by_class", &classes);
+        m.by_stage_json = field_json(co, t, "by_stage", &stages);
+        m.checkpoint_json = field_json(co, t, "checkpoint", &cp);
+    }
+    if (error) {
+        fy_buf_puts(&redacted, error);
+        fy_redact(&redacted);
+        m.error = redacted.data;
+    }
+    if (fy_store_run_end(in->engine->store, run->id, &m) != FY_OK)
+        fy_log(FY_LOG_ERROR, in->name, "cannot record run %s: %s", run->id, fy_store_error(in->engine->store));
+    fy_buf_free(&classes);
+    fy_buf_free(&stages);
+    fy_buf_free(&cp);
+    fy_buf_free(&redacted);
+}
+
 static void run_done(struct fy_run *run, int nres, void *arg) {
     struct fy_integration *in = arg;
     lua_State *co = run->co;
@@ -235,7 +322,7 @@ static void run_done(struct fy_run *run, int nres, void *arg) {
         } else if (!lua_isnil(co, -1)) {
             fy_buf_printf(&b, "   checkpoint: %s\n", luaL_tolstring(co, -1, NULL));
         }
-        lua_settop(co, t - 1);
+        lua_settop(co, t + nres - 1);            /* the results stay until the run is recorded */
     }
     if (error) { status = "FAILED"; code = FY_EXIT_FAILED; }
     else if (quarantined) { status = "PARTIAL"; code = FY_EXIT_PARTIAL; }
@@ -252,6 +339,8 @@ static void run_done(struct fy_run *run, int nres, void *arg) {
     fflush(stdout);
     fy_log_write(error ? FY_LOG_ERROR : FY_LOG_INFO, in->name, run->id,
                  error ? "run failed" : "run finished", NULL);
+    if (in->engine->store) record_run(in, run, nres, code, error);
+    lua_settop(co, 0);
     fy_buf_free(&b);
     fy_engine_note_exit(in->engine, code);
     if (in->quarantine) {
@@ -290,14 +379,52 @@ int fy_integration_run(struct fy_integration *in) {
     lua_pushfstring(L, "%d MB", (int)(in->engine->cfg.limits.memory >> 20));
     lua_setfield(L, -2, "memory");
     lua_setfield(L, -2, "limits");
-    lua_createtable(L, 0, 2);                           /* internal */
+    struct fy_store *st = in->engine->store;
+    if (st) {
+        char *cursor = fy_store_checkpoint_get(st, in->name);
+        if (cursor) {
+            lua_pushstring(L, cursor);
+            lua_setfield(L, -2, "cursor_json");
+            free(cursor);
+        }
+    }
+    lua_createtable(L, 0, 6);                           /* internal */
     lua_pushcfunction(L, l_guard_reset);
     lua_setfield(L, -2, "guard_reset");
-    lua_pushlightuserdata(L, in);
-    lua_pushlightuserdata(L, run);
-    lua_pushcclosure(L, l_quarantine, 2);
-    lua_setfield(L, -2, "quarantine");
+    static const struct { const char *name; lua_CFunction fn; } bound[] = {
+        {"quarantine", l_quarantine}, {"checkpoint", l_checkpoint}, {"state_get", l_state_get},
+        {"state_set", l_state_set}, {"state_delete", l_state_delete},
+    };
+    for (size_t i = 0; i < sizeof bound / sizeof bound[0]; i++) {
+        lua_pushlightuserdata(L, in);
+        lua_pushlightuserdata(L, run);
+        lua_pushcclosure(L, bound[i].fn, 2);
+        lua_setfield(L, -2, bound[i].name);
+    }
     lua_xmove(L, co, 4);
+    if (st) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, in->spec_ref);
+        int spec = lua_gettop(L);
+        struct fy_integration_info info = {.name = in->name, .script_path = in->path, .version = in->version};
+        lua_getfield(L, spec, "owner");                 /* strings stay alive in the spec table */
+        info.owner = lua_tostring(L, -1);
+        lua_getfield(L, spec, "purpose");
+        info.purpose = lua_tostring(L, -1);
+        lua_getfield(L, spec, "pattern");
+        info.pattern = lua_tostring(L, -1);
+        lua_getfield(L, spec, "source_of_truth");
+        info.source_of_truth = lua_tostring(L, -1);
+        lua_getfield(L, spec, "freshness");
+        const char *fresh = lua_tostring(L, -1);
+        char derr[128];
+        if (!fresh || fy_duration_parse(fresh, strlen(fresh), &info.freshness, derr, sizeof derr) != FY_OK)
+            info.freshness = 0;
+        if (fy_store_integration_seen(st, &info) != FY_OK)
+            fy_log(FY_LOG_ERROR, in->name, "cannot record the integration: %s", fy_store_error(st));
+        lua_settop(L, spec - 1);
+    }
+    if (st && fy_store_run_begin(st, run->id, in->name, in->version, "manual") != FY_OK)
+        fy_log(FY_LOG_ERROR, in->name, "cannot record the run start: %s", fy_store_error(st));
     in->engine->active_runs++;
     fy_log_write(FY_LOG_INFO, in->name, run->id, "run started", NULL);
     fy_run_resume(run, 3);

@@ -67,7 +67,7 @@ static int cmd_run(int argc, char **argv, struct fy_config *cfg) {
         if (!ins[i]) rc = FY_EXIT_USAGE;
     }
     char err[FY_ERRLEN];
-    if (rc == FY_EXIT_OK && fy_engine_make_data_dir(e, err, sizeof err) != FY_OK) {
+    if (rc == FY_EXIT_OK && fy_engine_open_store(e, err, sizeof err) != FY_OK) {
         fprintf(stderr, "ferry: %s\n", err);
         rc = FY_EXIT_USAGE;
     } else if (rc == FY_EXIT_OK) {

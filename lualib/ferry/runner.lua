@@ -76,7 +76,31 @@ function _M.run(spec, params, internal)
     quarantine(st, class, reason, encode(record), encode(output))
   end
 
-  local ctx = { run_id = run_id, integration = name, cursor = params.cursor, stats = stats }
+  local cursor
+  if params.cursor_json then cursor = json.decode(params.cursor_json) end
+  local ctx = { run_id = run_id, integration = name, cursor = cursor, stats = stats }
+
+  -- ctx.state: durable key/value state of this integration (JSON values).
+  local state_get, state_set, state_delete = internal.state_get, internal.state_set, internal.state_delete
+  ctx.state = {
+    get = function(_, key)
+      local v = state_get(tostring(key))
+      if v == nil then return nil end
+      return json.decode(v)
+    end,
+    set = function(_, key, value, ttl)
+      if value == nil then return state_delete(tostring(key)) end
+      local text, err = json.encode(value)
+      if not text then error("ctx.state:set: " .. err, 2) end
+      if type(ttl) == "string" then
+        local secs, terr = ferry.time.duration(ttl)
+        if not secs then error("ctx.state:set: ttl: " .. terr, 2) end
+        ttl = secs
+      end
+      state_set(tostring(key), text, ttl)
+    end,
+    delete = function(_, key) state_delete(tostring(key)) end,
+  }
   local log = {}
   for _, level in ipairs { "debug", "info", "warn", "error" } do
     log[level] = function(msg, fields) log_write(level, msg, fields, name, run_id) end
@@ -107,6 +131,11 @@ function _M.run(spec, params, internal)
     end
     if last then
       stats.checkpoint = checkpoints[last].cursor
+      if internal.checkpoint then
+        local text, err = json.encode(stats.checkpoint)
+        if not text then error("ctx:checkpoint: the cursor cannot be stored as JSON: " .. err) end
+        internal.checkpoint(text)
+      end
       for _ = 1, last do remove(checkpoints, 1) end
     end
   end

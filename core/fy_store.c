@@ -1,0 +1,287 @@
+/* The durable store; see fy_store.h. */
+#include "fy_store.h"
+#include "fy_common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+struct fy_store {
+    sqlite3 *db;
+    int lock_fd;                    /* -1 for readers */
+    int found_version;
+    sqlite3_stmt *state_get, *state_set;
+    char err[512];
+};
+
+/* Each entry moves the schema from version i to i + 1. Never edit a
+ * released entry; add a new one. */
+static const char *migrations[] = {
+    /* 0 -> 1 */
+    "CREATE TABLE integrations ("
+    "  name TEXT PRIMARY KEY, owner TEXT, purpose TEXT, pattern TEXT, source_of_truth TEXT,"
+    "  freshness_s REAL, script_path TEXT, script_version TEXT, seen_at TEXT);"
+    "CREATE TABLE runs ("
+    "  id TEXT PRIMARY KEY, integration TEXT NOT NULL, script_version TEXT, trigger TEXT,"
+    "  started_at TEXT NOT NULL, ended_at TEXT, status TEXT NOT NULL,"
+    "  extracted INTEGER DEFAULT 0, transformed INTEGER DEFAULT 0, skipped INTEGER DEFAULT 0,"
+    "  loaded INTEGER DEFAULT 0, quarantined INTEGER DEFAULT 0, batches INTEGER DEFAULT 0,"
+    "  retries INTEGER DEFAULT 0, by_class TEXT, by_stage TEXT, error TEXT, checkpoint TEXT, pid INTEGER);"
+    "CREATE INDEX runs_by_integration ON runs (integration, started_at);"
+    "CREATE TABLE checkpoints ("
+    "  integration TEXT PRIMARY KEY, cursor TEXT NOT NULL, run_id TEXT, updated_at TEXT NOT NULL);"
+    "CREATE TABLE state ("
+    "  integration TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_at REAL,"
+    "  updated_at TEXT NOT NULL, PRIMARY KEY (integration, key));",
+};
+#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+static void iso_now(char *buf, size_t cap) {
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, cap - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+static int exec(struct fy_store *s, const char *sql) {
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) == SQLITE_OK) return FY_OK;
+    snprintf(s->err, sizeof s->err, "%s", msg ? msg : sqlite3_errmsg(s->db));
+    sqlite3_free(msg);
+    return FY_ERR;
+}
+
+static int migrate(struct fy_store *s) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) return FY_ERR;
+    sqlite3_step(st);
+    int v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    s->found_version = v;
+    if (v > N_MIGRATIONS) {
+        snprintf(s->err, sizeof s->err, "the store has schema version %d, newer than this ferry "
+                 "understands (%d); use a newer ferry", v, N_MIGRATIONS);
+        return FY_ERR;
+    }
+    for (; v < N_MIGRATIONS; v++) {
+        char bump[64];
+        snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v + 1);
+        if (exec(s, "BEGIN IMMEDIATE") != FY_OK) return FY_ERR;
+        if (exec(s, migrations[v]) != FY_OK || exec(s, bump) != FY_OK) {
+            char keep[sizeof s->err];
+            snprintf(keep, sizeof keep, "migrating the store to schema %d: %.400s", v + 1, s->err);
+            exec(s, "ROLLBACK");
+            memcpy(s->err, keep, sizeof keep);
+            return FY_ERR;
+        }
+        if (exec(s, "COMMIT") != FY_OK) return FY_ERR;
+    }
+    return FY_OK;
+}
+
+/* One writer per data directory: flock on ferry.lock, holding our pid. */
+static int take_lock(struct fy_store *s, const char *data_dir) {
+    char path[4096], pid[32] = "";
+    snprintf(path, sizeof path, "%s/ferry.lock", data_dir);
+    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (s->lock_fd < 0) {
+        snprintf(s->err, sizeof s->err, "cannot open %.300s: %s", path, strerror(errno));
+        return FY_ERR;
+    }
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        ssize_t n = pread(s->lock_fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        snprintf(s->err, sizeof s->err, "%.200s is in use by another ferry process%s%s%s; one process runs "
+                 "integrations per data directory (reports like 'ferry status' work meanwhile)",
+                 data_dir, *pid ? " (pid " : "", pid, *pid ? ")" : "");
+        close(s->lock_fd);
+        s->lock_fd = -1;
+        return FY_ERR;
+    }
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(s->lock_fd, 0) != 0 || pwrite(s->lock_fd, pid, (size_t)len, 0) != len) {
+        /* the lock is what matters; the pid is only for the message */
+    }
+    return FY_OK;
+}
+
+struct fy_store *fy_store_open(const char *data_dir, int writer, char *err, size_t errlen) {
+    struct fy_store *s = calloc(1, sizeof *s);
+    char path[4096];
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->lock_fd = -1;
+    if (writer && take_lock(s, data_dir) != FY_OK) goto fail;
+    snprintf(path, sizeof path, "%s/ferry.db", data_dir);
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+        snprintf(s->err, sizeof s->err, "cannot open %.300s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    if (exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;") != FY_OK || migrate(s) != FY_OK) goto fail;
+    if (writer) {
+        /* We hold the lock, so a run still marked running belongs to a dead process. */
+        char sql[256], now[40];
+        iso_now(now, sizeof now);
+        snprintf(sql, sizeof sql, "UPDATE runs SET status = 'aborted', ended_at = COALESCE(ended_at, '%s'), "
+                 "error = COALESCE(error, 'the process ended before the run finished') "
+                 "WHERE status = 'running'", now);
+        if (exec(s, sql) != FY_OK) goto fail;
+    }
+    return s;
+fail:
+    snprintf(err, errlen, "store: %s", s->err);
+    fy_store_close(s);
+    return NULL;
+}
+
+void fy_store_close(struct fy_store *s) {
+    if (!s) return;
+    sqlite3_finalize(s->state_get);
+    sqlite3_finalize(s->state_set);
+    if (s->db) sqlite3_close_v2(s->db);
+    if (s->lock_fd >= 0) close(s->lock_fd);   /* releases the flock */
+    free(s);
+}
+
+int fy_store_found_version(const struct fy_store *s) { return s->found_version; }
+struct sqlite3 *fy_store_db(struct fy_store *s) { return s->db; }
+const char *fy_store_error(struct fy_store *s) { return s->err; }
+
+/* Prepare, bind text parameters (NULL binds NULL), step once, finalize. */
+static int run_sql(struct fy_store *s, const char *sql, int n, const char **args) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        snprintf(s->err, sizeof s->err, "%s", sqlite3_errmsg(s->db));
+        return FY_ERR;
+    }
+    for (int i = 0; i < n; i++) sqlite3_bind_text(st, i + 1, args[i], -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) snprintf(s->err, sizeof s->err, "%s", sqlite3_errmsg(s->db));
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? FY_OK : FY_ERR;
+}
+
+int fy_store_integration_seen(struct fy_store *s, const struct fy_integration_info *in) {
+    char now[40], fresh[32];
+    iso_now(now, sizeof now);
+    snprintf(fresh, sizeof fresh, "%.3f", in->freshness);
+    const char *a[] = {in->name, in->owner, in->purpose, in->pattern, in->source_of_truth, fresh,
+                       in->script_path, in->version, now};
+    return run_sql(s, "INSERT INTO integrations VALUES (?, ?, ?, ?, ?, CAST(? AS REAL), ?, ?, ?) "
+                      "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, purpose = excluded.purpose, "
+                      "pattern = excluded.pattern, source_of_truth = excluded.source_of_truth, "
+                      "freshness_s = excluded.freshness_s, script_path = excluded.script_path, "
+                      "script_version = excluded.script_version, seen_at = excluded.seen_at", 9, a);
+}
+
+int fy_store_run_begin(struct fy_store *s, const char *run_id, const char *integration,
+                       const char *version, const char *trigger) {
+    char now[40], pid[24];
+    iso_now(now, sizeof now);
+    snprintf(pid, sizeof pid, "%ld", (long)getpid());
+    const char *a[] = {run_id, integration, version, trigger, now, pid};
+    return run_sql(s, "INSERT INTO runs (id, integration, script_version, trigger, started_at, status, pid) "
+                      "VALUES (?, ?, ?, ?, ?, 'running', CAST(? AS INTEGER))", 6, a);
+}
+
+int fy_store_run_end(struct fy_store *s, const char *run_id, const struct fy_run_summary *m) {
+    char now[40], n[7][24];
+    long long v[7] = {m->extracted, m->transformed, m->skipped, m->loaded, m->quarantined, m->batches, m->retries};
+    iso_now(now, sizeof now);
+    for (int i = 0; i < 7; i++) snprintf(n[i], sizeof n[i], "%lld", v[i]);
+    const char *a[] = {now, m->status, n[0], n[1], n[2], n[3], n[4], n[5], n[6],
+                       m->by_class_json, m->by_stage_json, m->error, m->checkpoint_json, run_id};
+    return run_sql(s, "UPDATE runs SET ended_at = ?, status = ?, extracted = CAST(? AS INTEGER), "
+                      "transformed = CAST(? AS INTEGER), skipped = CAST(? AS INTEGER), loaded = CAST(? AS INTEGER), "
+                      "quarantined = CAST(? AS INTEGER), batches = CAST(? AS INTEGER), retries = CAST(? AS INTEGER), "
+                      "by_class = ?, by_stage = ?, error = ?, checkpoint = ? WHERE id = ?", 14, a);
+}
+
+/* Run a one-row, one-column query with text args; malloc'd result or NULL. */
+static char *query_text(struct fy_store *s, const char *sql, int n, const char **args) {
+    sqlite3_stmt *st;
+    char *out = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return NULL;
+    for (int i = 0; i < n; i++) sqlite3_bind_text(st, i + 1, args[i], -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        out = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return out;
+}
+
+char *fy_store_checkpoint_get(struct fy_store *s, const char *integration) {
+    const char *a[] = {integration};
+    return query_text(s, "SELECT cursor FROM checkpoints WHERE integration = ?", 1, a);
+}
+
+int fy_store_checkpoint_set(struct fy_store *s, const char *integration, const char *run_id, const char *json) {
+    char now[40];
+    iso_now(now, sizeof now);
+    const char *a[] = {integration, json, run_id, now};
+    return run_sql(s, "INSERT INTO checkpoints VALUES (?, ?, ?, ?) ON CONFLICT (integration) DO UPDATE SET "
+                      "cursor = excluded.cursor, run_id = excluded.run_id, updated_at = excluded.updated_at", 4, a);
+}
+
+int fy_store_checkpoint_reset(struct fy_store *s, const char *integration) {
+    const char *a[] = {integration};
+    if (run_sql(s, "DELETE FROM checkpoints WHERE integration = ?", 1, a) != FY_OK) return FY_ERR;
+    return sqlite3_changes(s->db) > 0;
+}
+
+char *fy_store_state_get(struct fy_store *s, const char *integration, const char *key) {
+    if (!s->state_get &&
+        sqlite3_prepare_v3(s->db, "SELECT value FROM state WHERE integration = ? AND key = ? "
+                           "AND (expires_at IS NULL OR expires_at > ?)", -1, SQLITE_PREPARE_PERSISTENT,
+                           &s->state_get, NULL) != SQLITE_OK)
+        return NULL;
+    sqlite3_stmt *st = s->state_get;
+    sqlite3_bind_text(st, 1, integration, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 3, fy_now());
+    char *out = NULL;
+    if (sqlite3_step(st) == SQLITE_ROW) out = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    return out;
+}
+
+int fy_store_state_set(struct fy_store *s, const char *integration, const char *key, const char *json, double ttl) {
+    if (!s->state_set &&
+        sqlite3_prepare_v3(s->db, "INSERT INTO state VALUES (?, ?, ?, ?, ?) ON CONFLICT (integration, key) "
+                           "DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, "
+                           "updated_at = excluded.updated_at", -1, SQLITE_PREPARE_PERSISTENT,
+                           &s->state_set, NULL) != SQLITE_OK) {
+        snprintf(s->err, sizeof s->err, "%s", sqlite3_errmsg(s->db));
+        return FY_ERR;
+    }
+    char now[40];
+    iso_now(now, sizeof now);
+    sqlite3_stmt *st = s->state_set;
+    sqlite3_bind_text(st, 1, integration, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, json, -1, SQLITE_STATIC);
+    if (ttl > 0) sqlite3_bind_double(st, 4, fy_now() + ttl);
+    else sqlite3_bind_null(st, 4);
+    sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) snprintf(s->err, sizeof s->err, "%s", sqlite3_errmsg(s->db));
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? FY_OK : FY_ERR;
+}
+
+int fy_store_state_delete(struct fy_store *s, const char *integration, const char *key) {
+    const char *a[] = {integration, key};
+    return run_sql(s, "DELETE FROM state WHERE integration = ? AND key = ?", 2, a);
+}

@@ -1,0 +1,65 @@
+/* The engine's durable memory: DATA_DIR/ferry.db (SQLite, WAL, synchronous
+ * FULL). Run history, committed checkpoints, per-integration key/value
+ * state and what the integrations declared (owner, freshness). The schema
+ * is versioned (PRAGMA user_version) and migrated forward on open.
+ *
+ * A writer holds DATA_DIR/ferry.lock (flock) for its whole life, so two
+ * ferry processes never run integrations on one store at once: the second
+ * gets a clear error. Readers (status, runs) need no lock. */
+#ifndef FY_STORE_H
+#define FY_STORE_H
+
+#include <stddef.h>
+
+struct fy_store;
+
+#define FY_STORE_SCHEMA 1
+
+/* Open (creating and migrating) the store in data_dir. With `writer`, take
+ * the lock and mark runs left "running" by a dead process as aborted. */
+struct fy_store *fy_store_open(const char *data_dir, int writer, char *err, size_t errlen);
+void fy_store_close(struct fy_store *s);
+
+/* The schema version found before migration (0 for a new store). */
+int fy_store_found_version(const struct fy_store *s);
+
+struct fy_integration_info {
+    const char *name, *owner, *purpose, *pattern, *source_of_truth, *script_path, *version;
+    double freshness;               /* seconds */
+};
+
+/* Record what a script declares; called before each run. */
+int fy_store_integration_seen(struct fy_store *s, const struct fy_integration_info *in);
+
+/* A run starts: a row in state "running". */
+int fy_store_run_begin(struct fy_store *s, const char *run_id, const char *integration,
+                       const char *version, const char *trigger);
+
+struct fy_run_summary {
+    const char *status;             /* ok, partial, failed */
+    long long extracted, transformed, skipped, loaded, quarantined, batches, retries;
+    const char *by_class_json;      /* {"validation":3} */
+    const char *by_stage_json;
+    const char *error;              /* first error, NULL when none */
+    const char *checkpoint_json;    /* last committed checkpoint, NULL when none */
+};
+
+int fy_store_run_end(struct fy_store *s, const char *run_id, const struct fy_run_summary *sum);
+
+/* Committed checkpoint of an integration as JSON (malloc'd), or NULL. */
+char *fy_store_checkpoint_get(struct fy_store *s, const char *integration);
+int fy_store_checkpoint_set(struct fy_store *s, const char *integration, const char *run_id, const char *json);
+/* Returns 1 when a checkpoint was removed, 0 when there was none, FY_ERR. */
+int fy_store_checkpoint_reset(struct fy_store *s, const char *integration);
+
+/* Key/value state; values are JSON text. get returns malloc'd text or NULL
+ * (missing or expired). ttl <= 0: no expiry. */
+char *fy_store_state_get(struct fy_store *s, const char *integration, const char *key);
+int fy_store_state_set(struct fy_store *s, const char *integration, const char *key, const char *json, double ttl);
+int fy_store_state_delete(struct fy_store *s, const char *integration, const char *key);
+
+/* The underlying handle, for the read-only reports in fy_report.c. */
+struct sqlite3 *fy_store_db(struct fy_store *s);
+const char *fy_store_error(struct fy_store *s);
+
+#endif

@@ -4,6 +4,8 @@
 #include "fy_engine.h"
 #include "fy_integration.h"
 #include "fy_log.h"
+#include "fy_report.h"
+#include "fy_store.h"
 #include "fy_run.h"
 #include "fy_vm.h"
 
@@ -14,6 +16,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Flags some commands take; parsed for all, rejected where they mean nothing. */
+static struct {
+    int json;
+    int yes;
+    int limit;
+} flags = {0, 0, 20};
 
 struct command {
     const char *name;
@@ -147,6 +158,93 @@ static int cmd_lua(int argc, char **argv, struct fy_config *cfg) {
     return rc;
 }
 
+/* Open the store of the configured data directory for reading. */
+static struct fy_store *open_reader(struct fy_config *cfg) {
+    struct stat st;
+    char err[FY_ERRLEN];
+    if (stat(cfg->data_dir, &st) != 0) {
+        fprintf(stderr, "ferry: no data directory %s yet: nothing has run with this configuration\n", cfg->data_dir);
+        return NULL;
+    }
+    struct fy_store *s = fy_store_open(cfg->data_dir, 0, err, sizeof err);
+    if (!s) fprintf(stderr, "ferry: %s\n", err);
+    return s;
+}
+
+static int cmd_status(int argc, char **argv, struct fy_config *cfg) {
+    FY_UNUSED(argv);
+    if (argc > 0) {
+        fprintf(stderr, "ferry status: takes no arguments (try 'ferry runs NAME')\n");
+        return FY_EXIT_USAGE;
+    }
+    struct fy_store *s = open_reader(cfg);
+    if (!s) return FY_EXIT_USAGE;
+    int rc = fy_report_status(s, flags.json, stdout) == FY_OK ? FY_EXIT_OK : FY_EXIT_FAILED;
+    fy_store_close(s);
+    return rc;
+}
+
+static int cmd_runs(int argc, char **argv, struct fy_config *cfg) {
+    if (argc != 1) {
+        fprintf(stderr, "ferry runs: name one integration (see 'ferry status')\n");
+        return FY_EXIT_USAGE;
+    }
+    struct fy_store *s = open_reader(cfg);
+    if (!s) return FY_EXIT_USAGE;
+    int rc = fy_report_runs(s, argv[0], flags.limit, flags.json, stdout) == FY_OK ? FY_EXIT_OK : FY_EXIT_FAILED;
+    fy_store_close(s);
+    return rc;
+}
+
+static int cmd_reset(int argc, char **argv, struct fy_config *cfg) {
+    if (argc != 1) {
+        fprintf(stderr, "ferry reset: name one integration\n");
+        return FY_EXIT_USAGE;
+    }
+    char err[FY_ERRLEN];
+    struct stat sb;
+    if (stat(cfg->data_dir, &sb) != 0) {
+        fprintf(stderr, "ferry reset: no data directory %s: nothing to reset\n", cfg->data_dir);
+        return FY_EXIT_USAGE;
+    }
+    struct fy_store *s = fy_store_open(cfg->data_dir, 1, err, sizeof err);
+    if (!s) {
+        fprintf(stderr, "ferry: %s\n", err);
+        return FY_EXIT_USAGE;
+    }
+    char *cursor = fy_store_checkpoint_get(s, argv[0]);
+    int rc = FY_EXIT_OK;
+    if (!cursor) {
+        printf("%s has no checkpoint; nothing to reset\n", argv[0]);
+    } else if (!flags.yes && !isatty(STDIN_FILENO)) {
+        fprintf(stderr, "ferry reset: refusing without --yes when not run from a terminal "
+                        "(the next run of %s would start from the beginning)\n", argv[0]);
+        rc = FY_EXIT_USAGE;
+    } else {
+        char answer[16] = "";
+        if (!flags.yes) {
+            printf("Reset the checkpoint of %s (now %s)? Its next run starts from the beginning. [y/N] ",
+                   argv[0], cursor);
+            fflush(stdout);
+            if (!fgets(answer, sizeof answer, stdin)) answer[0] = '\0';
+        }
+        if (flags.yes || answer[0] == 'y' || answer[0] == 'Y') {
+            if (fy_store_checkpoint_reset(s, argv[0]) < 0) {
+                fprintf(stderr, "ferry: %s\n", fy_store_error(s));
+                rc = FY_EXIT_FAILED;
+            } else {
+                printf("reset %s: checkpoint %s removed\n", argv[0], cursor);
+            }
+        } else {
+            printf("nothing changed\n");
+            rc = FY_EXIT_FAILED;
+        }
+    }
+    free(cursor);
+    fy_store_close(s);
+    return rc;
+}
+
 static int cmd_version(int argc, char **argv, struct fy_config *cfg) {
     FY_UNUSED(argc);
     FY_UNUSED(argv);
@@ -176,6 +274,21 @@ static const struct command command_table[] = {
      "(json, time, csv, jsonl, sqlite, log, sleep, ...). For tests and experiments.\n"
      "Arguments are passed as the chunk's varargs (...). Exit status 1 on error.",
      cmd_lua},
+    {"status", "", "what ran, what is stale, per integration",
+     "One line per integration that has run with this data directory: its last run\n"
+     "and status, its last good run (ok or partial), and whether its data is stale\n"
+     "(no good run within the freshness the script declares). --json for machines.",
+     cmd_status},
+    {"runs", "NAME", "run history of one integration",
+     "The latest runs of NAME, newest first: status (ok, partial, failed, aborted),\n"
+     "when, how long, counts per stage and the first error. --limit N (default 20),\n"
+     "--json for machines. A run killed mid-way shows as aborted.",
+     cmd_runs},
+    {"reset", "NAME", "forget an integration's checkpoint",
+     "Removes the committed checkpoint of NAME, so its next run starts from the\n"
+     "beginning (ctx.cursor is nil). Asks for confirmation; --yes skips the question\n"
+     "and is required when not run from a terminal.",
+     cmd_reset},
     {"version", "", "print versions of ferry and its libraries",
      "Prints ferry's version and the versions of Lua, libcurl, libevent and SQLite.", cmd_version},
     {"help", "[COMMAND]", "show help", "Shows help for ferry or for one command.", NULL},
@@ -238,6 +351,17 @@ int main(int argc, char **argv) {
             if (a[1] == 'c' || !strcmp(a, "--config")) config = v;
             else if (!strcmp(a, "--log-level")) level = v;
             else format = v;
+        } else if (!strcmp(a, "--json")) {
+            flags.json = 1;
+        } else if (!strcmp(a, "--yes") || !strcmp(a, "-y")) {
+            flags.yes = 1;
+        } else if (!strcmp(a, "--limit")) {
+            if (i + 1 >= argc || atoi(argv[i + 1]) < 1) {
+                fprintf(stderr, "ferry %s: --limit needs a positive number\n", cmd->name);
+                free(args);
+                return FY_EXIT_USAGE;
+            }
+            flags.limit = atoi(argv[++i]);
         } else if (!strcmp(a, "--")) {
             for (i++; i < argc; i++) args[nargs++] = argv[i];
         } else if (a[0] == '-' && a[1] != '\0') {

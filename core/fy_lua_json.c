@@ -17,6 +17,7 @@
 
 #include <lauxlib.h>
 #include <lua-cjson.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,17 +29,21 @@
 static const char array_mt_key = 'a';     /* registry key of the array marker */
 static void *json_null;                   /* cjson.null, a lightuserdata */
 
-/* cjson decodes [] and {} to the same empty table. Before decoding, each
- * empty array in the text is rewritten to hold one marker object; the walk
- * after decoding turns those back into empty tables marked as arrays. */
+/* Two things Debian's lua-cjson 2.1.0 loses are kept by rewriting the text
+ * before decoding it, only where they occur:
+ *  - [] and {} decode to the same empty table: each empty array becomes
+ *    [{EMPTY_MARK:0}], turned back into an empty table marked as an array;
+ *  - numbers go through strtod, so integers past 2^53 (snowflake ids) lose
+ *    digits: an integer literal of 16 or more digits becomes the string
+ *    INT_MARK..digits, turned back into a Lua integer (float if it does
+ *    not fit in 64 bits). */
 #define EMPTY_MARK "\\u0000ferry:empty-array"
 #define EMPTY_MARK_KEY "\0ferry:empty-array"
+#define INT_MARK "\\u0000i:"
+#define INT_MARK_RAW "\0i:"
 
-/* If the JSON text s has an empty array outside strings, return a copy with
- * each one replaced by [{EMPTY_MARK:0}] in b; 0 when there is none. */
-static int mark_empty_arrays(const char *s, size_t n, struct fy_buf *b) {
-    const char *p = memchr(s, '[', n);
-    if (!p) return 0;
+/* If the JSON text s needs marks, write the marked copy to b and return 1. */
+static int premark(const char *s, size_t n, struct fy_buf *b) {
     int in_string = 0, found = 0;
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
@@ -49,18 +54,48 @@ static int mark_empty_arrays(const char *s, size_t n, struct fy_buf *b) {
             continue;
         }
         if (c == '"') { in_string = 1; continue; }
-        if (c != '[') continue;
-        size_t j = i + 1;
-        while (j < n && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r')) j++;
-        if (j >= n || s[j] != ']') continue;
-        fy_buf_append(b, s + run, i - run);
-        fy_buf_puts(b, "[{\"" EMPTY_MARK "\":0}]");
-        run = j + 1;
-        i = j;
-        found = 1;
+        if (c == '[') {
+            size_t j = i + 1;
+            while (j < n && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r')) j++;
+            if (j >= n || s[j] != ']') continue;
+            fy_buf_append(b, s + run, i - run);
+            fy_buf_puts(b, "[{\"" EMPTY_MARK "\":0}]");
+            run = j + 1;
+            i = j;
+            found = 1;
+        } else if ((c >= '0' && c <= '9') || c == '-') {
+            size_t j = i + (c == '-');
+            while (j < n && s[j] >= '0' && s[j] <= '9') j++;
+            size_t digits = j - i - (c == '-');
+            if (j < n && (s[j] == '.' || s[j] == 'e' || s[j] == 'E')) {   /* a fraction: cjson's */
+                while (j < n && ((s[j] >= '0' && s[j] <= '9') || s[j] == '.' || s[j] == 'e' ||
+                                 s[j] == 'E' || s[j] == '+' || s[j] == '-')) j++;
+            } else if (digits >= 16) {
+                fy_buf_append(b, s + run, i - run);
+                fy_buf_puts(b, "\"" INT_MARK);
+                fy_buf_append(b, s + i, j - i);
+                fy_buf_putc(b, '"');
+                run = j;
+                found = 1;
+            }
+            i = j - 1;
+        }
     }
     if (found) fy_buf_append(b, s + run, n - run);
     return found;
+}
+
+/* A marked integer string at idx: push its value and return 1. */
+static int push_marked_int(lua_State *L, int idx) {
+    size_t len;
+    const char *v = lua_tolstring(L, idx, &len);
+    if (len < sizeof INT_MARK_RAW || memcmp(v, INT_MARK_RAW, sizeof INT_MARK_RAW - 1) != 0) return 0;
+    const char *digits = v + sizeof INT_MARK_RAW - 1;
+    errno = 0;
+    long long x = strtoll(digits, NULL, 10);
+    if (errno == ERANGE) lua_pushnumber(L, strtod(digits, NULL));
+    else lua_pushinteger(L, (lua_Integer)x);
+    return 1;
 }
 
 /* Is the table at idx the [{marker}] that stands for an empty array? */
@@ -96,6 +131,10 @@ static void normalise(lua_State *L, int depth, int marks) {
                 lua_pushinteger(L, (lua_Integer)n);
                 lua_rawset(L, -5);
             }
+        } else if (marks && lua_type(L, -1) == LUA_TSTRING && push_marked_int(L, -1)) {
+            lua_pushvalue(L, -3);
+            lua_insert(L, -2);
+            lua_rawset(L, -5);
         } else if (lua_istable(L, -1)) {
             if (marks && is_empty_mark(L, -1)) {
                 lua_pushvalue(L, -2);
@@ -113,7 +152,7 @@ static int json_decode(lua_State *L) {
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
     struct fy_buf marked = {0};
-    int marks = mark_empty_arrays(s, len, &marked);
+    int marks = premark(s, len, &marked);
     lua_settop(L, 1);
     lua_pushvalue(L, lua_upvalueindex(1));    /* cjson.decode */
     if (marks) lua_pushlstring(L, marked.data, marked.len);
@@ -135,6 +174,8 @@ static int json_decode(lua_State *L) {
     if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) {
         lua_Number n = lua_tonumber(L, -1);
         if (n == floor(n) && fabs(n) <= MAX_SAFE_INT) lua_pushinteger(L, (lua_Integer)n);
+    } else if (marks && lua_type(L, -1) == LUA_TSTRING && push_marked_int(L, -1)) {
+        lua_replace(L, -2);
     } else if (lua_istable(L, -1)) {
         if (marks && is_empty_mark(L, -1)) {
             lua_pop(L, 1);

@@ -59,22 +59,35 @@ static int exec(struct fy_store *s, const char *sql) {
     return FY_ERR;
 }
 
-static int migrate(struct fy_store *s) {
+static int user_version(struct fy_store *s) {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) return FY_ERR;
-    sqlite3_step(st);
-    int v = sqlite3_column_int(st, 0);
+    int v = -1;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) return -1;
+    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
-    s->found_version = v;
-    if (v > N_MIGRATIONS) {
-        snprintf(s->err, sizeof s->err, "the store has schema version %d, newer than this ferry "
-                 "understands (%d); use a newer ferry", v, N_MIGRATIONS);
-        return FY_ERR;
-    }
-    for (; v < N_MIGRATIONS; v++) {
+    return v;
+}
+
+/* Bring the schema to N_MIGRATIONS, one step per transaction. The version
+ * is read inside each write transaction, so two processes opening a new
+ * store at once (a run and a status) never apply a step twice. */
+static int migrate(struct fy_store *s) {
+    s->found_version = user_version(s);
+    for (;;) {
+        if (exec(s, "BEGIN IMMEDIATE") != FY_OK) return FY_ERR;
+        int v = user_version(s);
+        if (v > N_MIGRATIONS) {
+            exec(s, "ROLLBACK");
+            snprintf(s->err, sizeof s->err, "the store has schema version %d, newer than this ferry "
+                     "understands (%d); use a newer ferry", v, N_MIGRATIONS);
+            return FY_ERR;
+        }
+        if (v < 0 || v == N_MIGRATIONS) {
+            exec(s, "COMMIT");
+            return v < 0 ? FY_ERR : FY_OK;
+        }
         char bump[64];
         snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v + 1);
-        if (exec(s, "BEGIN IMMEDIATE") != FY_OK) return FY_ERR;
         if (exec(s, migrations[v]) != FY_OK || exec(s, bump) != FY_OK) {
             char keep[sizeof s->err];
             snprintf(keep, sizeof keep, "migrating the store to schema %d: %.400s", v + 1, s->err);
@@ -84,7 +97,6 @@ static int migrate(struct fy_store *s) {
         }
         if (exec(s, "COMMIT") != FY_OK) return FY_ERR;
     }
-    return FY_OK;
 }
 
 /* One writer per data directory: flock on ferry.lock, holding our pid. */

@@ -351,11 +351,11 @@ int main(int argc, char **argv) {
             if (a[1] == 'c' || !strcmp(a, "--config")) config = v;
             else if (!strcmp(a, "--log-level")) level = v;
             else format = v;
-        } else if (!strcmp(a, "--json")) {
+        } else if (!strcmp(a, "--json") && (!strcmp(cmd->name, "status") || !strcmp(cmd->name, "runs"))) {
             flags.json = 1;
-        } else if (!strcmp(a, "--yes") || !strcmp(a, "-y")) {
+        } else if ((!strcmp(a, "--yes") || !strcmp(a, "-y")) && !strcmp(cmd->name, "reset")) {
             flags.yes = 1;
-        } else if (!strcmp(a, "--limit")) {
+        } else if (!strcmp(a, "--limit") && !strcmp(cmd->name, "runs")) {
             if (i + 1 >= argc || atoi(argv[i + 1]) < 1) {
                 fprintf(stderr, "ferry %s: --limit needs a positive number\n", cmd->name);
                 free(args);

@@ -78,6 +78,7 @@ function _M.run(spec, params, internal)
 
   local cursor
   if params.cursor_json then cursor = json.decode(params.cursor_json) end
+  if cursor == json.null then cursor = nil end
   local ctx = { run_id = run_id, integration = name, cursor = cursor, stats = stats }
 
   -- ctx.state: durable key/value state of this integration (JSON values).
@@ -86,7 +87,9 @@ function _M.run(spec, params, internal)
     get = function(_, key)
       local v = state_get(tostring(key))
       if v == nil then return nil end
-      return json.decode(v)
+      v = json.decode(v)
+      if v == json.null then return nil end
+      return v
     end,
     set = function(_, key, value, ttl)
       if value == nil then return state_delete(tostring(key)) end
@@ -233,7 +236,9 @@ function _M.run(spec, params, internal)
 
   function ctx:checkpoint(cursor)
     checkpoints[#checkpoints + 1] = { pos = stats.extracted, cursor = cursor }
-    if n == 0 then commit_checkpoints() end
+    -- From extract with nothing pending it is committed now; during a flush
+    -- (transform, load) it is committed when that flush has finished.
+    if n == 0 and stage == "extract" then commit_checkpoints() end
   end
 
   guard_reset()

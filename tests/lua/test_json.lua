@@ -167,6 +167,18 @@ case("deep nesting: 200 levels round-trip; past the limit nil, err; cycles; no c
   assert(v ~= nil and json.encode(v) ~= nil, "999 deep decodes and encodes")
 end)
 
+case("integers past 2^53 survive decode and encode exactly (snowflake ids)", function()
+  local v = json.decode('{"id":1234567890123456789,"neg":-9223372036854775807,"f":0.3333333333333333,"s":"1234567890123456789"}')
+  assert(math.type(v.id) == "integer" and v.id == 1234567890123456789, "id: " .. tostring(v.id))
+  assert(math.type(v.neg) == "integer" and v.neg == -9223372036854775807, "neg: " .. tostring(v.neg))
+  eq(v.s, "1234567890123456789", "a digit string stays a string")
+  eq(v.f, 0.3333333333333333, "fractions are untouched")
+  eq(json.encode(json.decode("[1234567890123456789]")), "[1234567890123456789]", "top-level array")
+  eq(json.decode("1234567890123456789"), 1234567890123456789, "top-level integer")
+  local big = json.decode("[99999999999999999999]")[1]
+  assert(math.type(big) == "float" and big == 1e20, "past 64 bits: a float, got " .. tostring(big))
+end)
+
 case("ferry.json.array and empty tables", function()
   eq(json.encode(json.array({})), "[]", "array({})")
   eq(json.encode(json.array()), "[]", "array()")

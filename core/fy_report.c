@@ -105,7 +105,11 @@ int fy_report_runs(struct fy_store *s, const char *name, int limit, int json, FI
             if (sqlite3_column_type(st, 16) != SQLITE_NULL) snprintf(secs, sizeof secs, "%.2f", sqlite3_column_double(st, 16));
             const char *note = sqlite3_column_type(st, 15) != SQLITE_NULL ? col(st, 15)
                              : sqlite3_column_type(st, 12) != SQLITE_NULL && strcmp(col(st, 12), "{}") ? col(st, 12) : "";
-            fprintf(out, "%-24s %-8s %-10s %8s %9lld %8lld %11lld %9lld  %.100s\n", col(st, 0), col(st, 1), ago, secs,
+            char one_line[128];                 /* the table keeps one line per run */
+            snprintf(one_line, sizeof one_line, "%s", note);
+            for (char *c = one_line; *c; c++) if (*c == '\n' || *c == '\r' || *c == '\t') *c = ' ';
+            note = one_line;
+            fprintf(out, "%-24s %-8s %-10s %8s %9lld %8lld %11lld %9lld  %s\n", col(st, 0), col(st, 1), ago, secs,
                     (long long)sqlite3_column_int64(st, 6), (long long)sqlite3_column_int64(st, 9),
                     (long long)sqlite3_column_int64(st, 10), (long long)sqlite3_column_int64(st, 8), note);
             n++;

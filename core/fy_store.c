@@ -73,6 +73,7 @@ static int user_version(struct fy_store *s) {
  * store at once (a run and a status) never apply a step twice. */
 static int migrate(struct fy_store *s) {
     s->found_version = user_version(s);
+    if (s->found_version == N_MIGRATIONS) return FY_OK;       /* readers stay readers */
     for (;;) {
         if (exec(s, "BEGIN IMMEDIATE") != FY_OK) return FY_ERR;
         int v = user_version(s);
@@ -141,7 +142,13 @@ struct fy_store *fy_store_open(const char *data_dir, int writer, char *err, size
         goto fail;
     }
     sqlite3_busy_timeout(s->db, 5000);
-    if (exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;") != FY_OK || migrate(s) != FY_OK) goto fail;
+    /* Switching a new file to WAL can report busy at once while another
+     * process creates it; the busy timeout does not cover that, so retry. */
+    for (int tries = 0; exec(s, "PRAGMA journal_mode=WAL") != FY_OK; tries++) {
+        if (sqlite3_errcode(s->db) != SQLITE_BUSY || tries == 100) goto fail;
+        usleep(50000);
+    }
+    if (exec(s, "PRAGMA synchronous=FULL") != FY_OK || migrate(s) != FY_OK) goto fail;
     if (writer) {
         /* We hold the lock, so a run still marked running belongs to a dead process. */
         char sql[256], now[40];

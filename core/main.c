@@ -158,12 +158,21 @@ static int cmd_lua(int argc, char **argv, struct fy_config *cfg) {
     return rc;
 }
 
-/* Open the store of the configured data directory for reading. */
-static struct fy_store *open_reader(struct fy_config *cfg) {
+/* Open the store of the configured data directory for reading. NULL with
+ * *empty set when the directory exists but nothing has run there yet (a
+ * report of nothing, not an error); NULL alone on an error. */
+static struct fy_store *open_reader(struct fy_config *cfg, int *empty) {
     struct stat st;
     char err[FY_ERRLEN];
+    char db[4096];
+    *empty = 0;
     if (stat(cfg->data_dir, &st) != 0) {
-        fprintf(stderr, "ferry: no data directory %s yet: nothing has run with this configuration\n", cfg->data_dir);
+        fprintf(stderr, "ferry: no data directory %s: nothing has run with this configuration\n", cfg->data_dir);
+        return NULL;
+    }
+    snprintf(db, sizeof db, "%s/ferry.db", cfg->data_dir);
+    if (stat(db, &st) != 0) {
+        *empty = 1;
         return NULL;
     }
     struct fy_store *s = fy_store_open(cfg->data_dir, 0, err, sizeof err);
@@ -177,7 +186,12 @@ static int cmd_status(int argc, char **argv, struct fy_config *cfg) {
         fprintf(stderr, "ferry status: takes no arguments (try 'ferry runs NAME')\n");
         return FY_EXIT_USAGE;
     }
-    struct fy_store *s = open_reader(cfg);
+    int empty;
+    struct fy_store *s = open_reader(cfg, &empty);
+    if (!s && empty) {
+        puts(flags.json ? "[]" : "(no integrations have run with this data directory yet)");
+        return FY_EXIT_OK;
+    }
     if (!s) return FY_EXIT_USAGE;
     int rc = fy_report_status(s, flags.json, stdout) == FY_OK ? FY_EXIT_OK : FY_EXIT_FAILED;
     fy_store_close(s);
@@ -189,7 +203,13 @@ static int cmd_runs(int argc, char **argv, struct fy_config *cfg) {
         fprintf(stderr, "ferry runs: name one integration (see 'ferry status')\n");
         return FY_EXIT_USAGE;
     }
-    struct fy_store *s = open_reader(cfg);
+    int empty;
+    struct fy_store *s = open_reader(cfg, &empty);
+    if (!s && empty) {
+        if (flags.json) puts("[]");
+        else printf("(no runs of %s recorded in this data directory)\n", argv[0]);
+        return FY_EXIT_OK;
+    }
     if (!s) return FY_EXIT_USAGE;
     int rc = fy_report_runs(s, argv[0], flags.limit, flags.json, stdout) == FY_OK ? FY_EXIT_OK : FY_EXIT_FAILED;
     fy_store_close(s);

@@ -2,6 +2,7 @@
 #include "fy_log.h"
 #include "fy_buf.h"
 #include "fy_common.h"
+#include "fy_time.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -82,22 +83,12 @@ int fy_log_format_parse(const char *s, enum fy_log_format *out) {
 
 const char *fy_log_level_name(enum fy_log_level level) { return level_names[level]; }
 
-/* "2026-11-26T14:33:45.123Z" into buf (at least 32 bytes). */
-static void log_timestamp(char *buf, size_t cap) {
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, cap - n, ".%03ldZ", ts.tv_nsec / 1000000);
-}
-
 void fy_log_write(enum fy_log_level level, const char *integration, const char *run_id,
                   const char *msg, const char *fields_json) {
     if (!fy_log_enabled(level)) return;
     char ts[40];
     struct fy_buf b = {0};
-    log_timestamp(ts, sizeof ts);
+    fy_time_format(fy_now(), 0, 3, ts, sizeof ts);
     if (logger.format == FY_LOG_JSON) {
         fy_buf_printf(&b, "{\"time\":\"%s\",\"level\":\"%s\"", ts, level_names[level]);
         if (integration) {

@@ -14,6 +14,7 @@
  * (busy, disk full) rolls the batch back and raises { class = "transient" }. */
 #include "fy_buf.h"
 #include "fy_common.h"
+#include "fy_time.h"
 #include "fy_vm.h"
 
 #include <lauxlib.h>
@@ -393,12 +394,7 @@ static int table_upsert(lua_State *L) {
     sqlite3_stmt *st = t->upsert;
     int n = (int)luaL_len(L, 2), loaded = 0;
     char synced[40], err[256];
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t sl = strftime(synced, sizeof synced, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(synced + sl, sizeof synced - sl, ".%03ldZ", ts.tv_nsec / 1000000);
+    fy_time_format(fy_now(), 0, 3, synced, sizeof synced);
 
     lua_newtable(L);
     int failures = lua_gettop(L);

@@ -1,6 +1,7 @@
 /* The durable store; see fy_store.h. */
 #include "fy_store.h"
 #include "fy_common.h"
+#include "fy_time.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,14 +43,8 @@ static const char *migrations[] = {
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
-static void iso_now(char *buf, size_t cap) {
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, cap - n, ".%03ldZ", ts.tv_nsec / 1000000);
-}
+/* "2026-11-26T14:33:45.123Z" */
+static void iso_now(char *buf, size_t cap) { fy_time_format(fy_now(), 0, 3, buf, cap); }
 
 static int exec(struct fy_store *s, const char *sql) {
     char *msg = NULL;

@@ -302,10 +302,11 @@ static void run_done(struct fy_run *run, int nres, void *arg) {
         lua_pop(co, 1);
         extracted = get_int(co, t, "extracted");
         quarantined = get_int(co, t, "quarantined");
+        lua_Integer batches = get_int(co, t, "batches");
         fy_buf_printf(&b, "   extracted %lld · transformed %lld · skipped %lld · loaded %lld · quarantined %lld"
-                      " (%lld batches)\n", (long long)extracted, (long long)get_int(co, t, "transformed"),
+                      " (%lld batch%s)\n", (long long)extracted, (long long)get_int(co, t, "transformed"),
                       (long long)get_int(co, t, "skipped"), (long long)get_int(co, t, "loaded"),
-                      (long long)quarantined, (long long)get_int(co, t, "batches"));
+                      (long long)quarantined, (long long)batches, batches == 1 ? "" : "es");
         if (quarantined) {
             fy_buf_puts(&b, "   quarantined by class: ");
             counts_line(co, t, "by_class", &b);

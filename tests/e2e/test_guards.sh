@@ -57,7 +57,7 @@ integ runaway '
   end,'
 run_ferry_to 60 run -c instr.lua runaway.lua
 expect_rc 3
-expect_in "$out" "extracted 4 · transformed 3 · skipped 0 · loaded 3 · quarantined 1 (1 batches)"
+expect_in "$out" "extracted 4 · transformed 3 · skipped 0 · loaded 3 · quarantined 1 (1 batch)"
 expect_in "$out" "quarantined by class: script 1"
 expect_eq "$(tr '\n' ' ' <"$WORK/runaway.txt" 2>/dev/null)" "1 3 4 "
 expect_eq "$(qpy runaway '[(q["record"]["id"], q["stage"], q["class"], "instruction limit" in q["reason"]) for q in L]')" \
@@ -105,7 +105,7 @@ integ hungry '
 run_ferry_to 120 run -c mem.lua hungry.lua
 expect_rc 3
 expect_in "$out" "== hungry  run "
-expect_in "$out" "extracted 4 · transformed 3 · skipped 0 · loaded 3 · quarantined 1 (1 batches)"
+expect_in "$out" "extracted 4 · transformed 3 · skipped 0 · loaded 3 · quarantined 1 (1 batch)"
 expect_eq "$(tr '\n' ' ' <"$WORK/hungry.txt" 2>/dev/null)" "1 2 4 "
 expect_eq "$(qpy hungry '[(q["record"]["id"], q["stage"], q["class"], "memory limit" in q["reason"]) for q in L]')" \
     "[(3, 'transform', 'script', True)]" "$(qpy hungry '[q["reason"] for q in L]')"

@@ -50,7 +50,7 @@ run_ferry run throw.lua
 expect_rc 3
 expect_in "$out" "== throw  run "
 expect_in "$out" "PARTIAL"
-expect_in "$out" "extracted 6 · transformed 4 · skipped 0 · loaded 4 · quarantined 2 (1 batches)"
+expect_in "$out" "extracted 6 · transformed 4 · skipped 0 · loaded 4 · quarantined 2 (1 batch)"
 expect_in "$out" "quarantined by class: script 2"
 expect_in "$out" "quarantined by stage: transform 2"
 expect_eq "$(tr '\n' ' ' <"$WORK/loaded_throw.txt")" "1 3 4 6 " "ids handed to load"
@@ -82,7 +82,7 @@ integ verdicts '
   load = function(batch) end,'
 run_ferry run verdicts.lua
 expect_rc 3
-expect_in "$out" "extracted 6 · transformed 1 · skipped 1 · loaded 1 · quarantined 4 (1 batches)"
+expect_in "$out" "extracted 6 · transformed 1 · skipped 1 · loaded 1 · quarantined 4 (1 batch)"
 expect_in "$out" "quarantined by stage: transform 4"
 expect_eq "$(qpy verdicts '[(q["record"]["id"], q["stage"], q["class"], q["reason"]) for q in L if q["record"]["id"] < 6]')" \
     "[(2, 'transform', 'validation', 'price must be positive'), (3, 'transform', 'lookup_missing', 'owner x not found'), (5, 'transform', 'picklist_drift', 'why')]"
@@ -100,7 +100,7 @@ run_ferry run skipper.lua
 expect_rc 0
 expect_in "$out" "== skipper  run "
 expect_in "$out" "  OK"
-expect_in "$out" "extracted 5 · transformed 2 · skipped 3 · loaded 2 · quarantined 0 (1 batches)"
+expect_in "$out" "extracted 5 · transformed 2 · skipped 3 · loaded 2 · quarantined 0 (1 batch)"
 expect_not_in "$out" "quarantined by class"
 [ -e "$Q/skipper.jsonl" ] && fail "a quarantine file was created for a run that quarantined nothing"
 
@@ -119,7 +119,7 @@ integ notransform '
   end,'
 run_ferry run notransform.lua
 expect_rc 0
-expect_in "$out" "extracted 2 · transformed 2 · skipped 0 · loaded 2 · quarantined 0 (1 batches)"
+expect_in "$out" "extracted 2 · transformed 2 · skipped 0 · loaded 2 · quarantined 0 (1 batch)"
 got=$(python3 -c '
 import json, sys
 b = json.load(open(sys.argv[1], encoding="utf-8"))
@@ -140,7 +140,7 @@ integ perrecord '
   end,'
 run_ferry run perrecord.lua
 expect_rc 3
-expect_in "$out" "extracted 5 · transformed 5 · skipped 0 · loaded 1 · quarantined 4 (1 batches)"
+expect_in "$out" "extracted 5 · transformed 5 · skipped 0 · loaded 1 · quarantined 4 (1 batch)"
 expect_in "$out" "quarantined by stage: load 4"
 expect_eq "$(qpy perrecord '[(q["stage"], q["class"], q["reason"], q["record"]["id"], q["output"] == {"key": "K%d" % q["record"]["id"], "v": q["record"]["id"] * 10}) for q in L]')" \
     "[('load', 'validation', 'dup', 2, True), ('load', 'validation', 'x', 3, True), ('load', 'validation', 'rejected by load', 4, True), ('load', 'lookup_missing', 'no owner', 5, True)]"
@@ -171,7 +171,7 @@ integ loadtransient '
   load = function(batch) error({ class = "transient", reason = "db down" }) end,'
 run_ferry run loadtransient.lua
 expect_rc 3
-expect_in "$out" "loaded 0 · quarantined 3 (1 batches)"
+expect_in "$out" "loaded 0 · quarantined 3 (1 batch)"
 expect_in "$out" "quarantined by class: transient 3"
 expect_eq "$(qpy loadtransient '[(q["stage"], q["class"], q["reason"]) for q in L]')" \
     "[('load', 'transient', 'db down'), ('load', 'transient', 'db down'), ('load', 'transient', 'db down')]"
@@ -304,7 +304,7 @@ rm -rf "$WORK/data"
 sink_script sink1 "$COLS1" "$EMITS1"
 run_ferry run sink1.lua
 expect_rc 3
-expect_in "$out" "extracted 3 · transformed 3 · skipped 0 · loaded 2 · quarantined 1 (1 batches)"
+expect_in "$out" "extracted 3 · transformed 3 · skipped 0 · loaded 2 · quarantined 1 (1 batch)"
 expect_eq "$(sql "$DB" "SELECT name, upper(type), pk FROM pragma_table_info('items') ORDER BY cid" | tr '\n' ' ')" \
     "id|INTEGER|1 name|TEXT|0 n|INTEGER|0 meta|TEXT|0 _synced_at|TEXT|0 _run_id|TEXT|0 "
 expect_eq "$(sql "$DB" "SELECT id, name, n FROM items ORDER BY id" | tr '\n' ' ')" "1|one|1 2|two|2 "

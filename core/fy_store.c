@@ -146,10 +146,12 @@ struct fy_store *fy_store_open(const char *data_dir, int writer, char *err, size
     if (exec(s, "PRAGMA synchronous=FULL") != FY_OK || migrate(s) != FY_OK) goto fail;
     if (writer) {
         /* We hold the lock, so a run still marked running belongs to a dead process. */
-        char sql[256], now[40];
+        char sql[512], now[40];
         iso_now(now, sizeof now);
         snprintf(sql, sizeof sql, "UPDATE runs SET status = 'aborted', ended_at = COALESCE(ended_at, '%s'), "
-                 "error = COALESCE(error, 'the process ended before the run finished') "
+                 "error = COALESCE(error, 'the process ended before the run finished'), "
+                 "checkpoint = COALESCE(checkpoint, (SELECT cursor FROM checkpoints c "
+                 "  WHERE c.integration = runs.integration AND c.run_id = runs.id)) "
                  "WHERE status = 'running'", now);
         if (exec(s, sql) != FY_OK) goto fail;
     }

@@ -431,6 +431,7 @@ grep -qE "^$R_KILLED +aborted .*process ended" <<<"$out" || fail "table row of t
 expect_eq "$(ids "$WORK/crash2.txt.cursor")" "$C" "ctx.cursor of the next run = checkpoint committed before the kill"
 case "$C" in ''|*[!0-9]*) fail "no numeric checkpoint was committed before the kill ('$C')"; C=0;; esac
 [ "$C" -ge 1 ] || fail "expected a committed checkpoint >= 1 before the kill, got $C"
+expect_eq "$(jpy "$J" 'J[1]["checkpoint"]')" "$C" "the aborted run shows the checkpoint it committed"
 expect_eq "$(head -1 "$WORK/crash2.txt" 2>/dev/null)" "$((C + 1))" "first record of the next run"
 expect_eq "$(tail -1 "$WORK/crash2.txt" 2>/dev/null)" "30" "last record of the next run"
 expect_eq "$(nlines "$WORK/crash2.txt")" "$((30 - C))" "records of the next run (none before the checkpoint)"

@@ -77,6 +77,13 @@ static int rows_json(sqlite3_stmt *st, FILE *out) {
     return rc == SQLITE_DONE ? FY_OK : FY_ERR;
 }
 
+static sqlite3_stmt *prepare(sqlite3 *db, const char *sql) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) return st;
+    fprintf(stderr, "ferry: %s\n", sqlite3_errmsg(db));
+    return NULL;
+}
+
 int fy_report_runs(struct fy_store *s, const char *name, int limit, int json, FILE *out) {
     sqlite3 *db = fy_store_db(s);
     sqlite3_stmt *st;
@@ -86,10 +93,7 @@ int fy_report_runs(struct fy_store *s, const char *name, int limit, int json, FI
         "checkpoint AS checkpoint_json, error, "
         "CAST(round((julianday(ended_at) - julianday(started_at)) * 86400, 3) AS REAL) AS seconds "
         "FROM runs WHERE integration = ? ORDER BY started_at DESC, rowid DESC LIMIT ?";
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        fprintf(stderr, "ferry: %s\n", sqlite3_errmsg(db));
-        return FY_ERR;
-    }
+    if (!(st = prepare(db, sql))) return FY_ERR;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, limit);
     int rc = FY_OK;
@@ -138,10 +142,7 @@ int fy_report_status(struct fy_store *s, int json, FILE *out) {
         "LEFT JOIN runs r ON r.integration = i.name AND r.started_at = l.started "
         "LEFT JOIN good g ON g.integration = i.name "
         "LEFT JOIN checkpoints c ON c.integration = i.name ORDER BY i.name";
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        fprintf(stderr, "ferry: %s\n", sqlite3_errmsg(db));
-        return FY_ERR;
-    }
+    if (!(st = prepare(db, sql))) return FY_ERR;
     int rc = FY_OK;
     if (json) {
         rc = rows_json(st, out);

@@ -5,13 +5,8 @@
 local FX = (ferry.script_dir or "tests/lua") .. "/../fixtures/run"
 local json = ferry.json
 
-local failures, ncases = {}, 0
-local function case(name, fn)
-  ncases = ncases + 1
-  local ok, err = pcall(fn)
-  if ok then print("ok - " .. name)
-  else failures[#failures + 1] = name .. ": " .. tostring(err); print("not ok - " .. name .. ": " .. tostring(err)) end
-end
+local harness = require "harness"
+local case = harness.case
 
 local function show(v) return (json.encode(v)) or tostring(v) end
 local function same(got, want, what)
@@ -274,7 +269,4 @@ case("sqlite.open of an impossible path -> nil, err", function()
   assert(db == nil and tostring(err):find("cannot open database", 1, true), tostring(err))
 end)
 
-if #failures > 0 then
-  error(string.format("%d of %d cases failed:\n  %s", #failures, ncases, table.concat(failures, "\n  ")), 0)
-end
-print("ok")
+harness.finish()

@@ -3,13 +3,8 @@
 local json = ferry.json
 local null = json.null
 
-local failures, ncases = {}, 0
-local function case(name, fn)
-  ncases = ncases + 1
-  local ok, err = pcall(fn)
-  if ok then print("ok - " .. name)
-  else failures[#failures + 1] = name .. ": " .. tostring(err); print("not ok - " .. name .. ": " .. tostring(err)) end
-end
+local harness = require "harness"
+local case = harness.case
 
 local function deep_equal(a, b)
   if type(a) ~= type(b) then return false end
@@ -202,7 +197,4 @@ case("strings escape correctly", function()
   eq(json.encode({ ['k"ey'] = 1 }), '{"k\\"ey":1}', "keys are escaped too")
 end)
 
-if #failures > 0 then
-  error(string.format("%d of %d cases failed:\n  %s", #failures, ncases, table.concat(failures, "\n  ")), 0)
-end
-print("ok")
+harness.finish()

@@ -3,13 +3,8 @@
 -- runs even when an earlier one fails; the file fails if any did.
 local FIXTURES = (ferry.script_dir or "tests/lua") .. "/../fixtures/run"
 
-local failures, ncases = {}, 0
-local function case(name, fn)
-  ncases = ncases + 1
-  local ok, err = pcall(fn)
-  if ok then print("ok - " .. name)
-  else failures[#failures + 1] = name .. ": " .. tostring(err); print("not ok - " .. name .. ": " .. tostring(err)) end
-end
+local harness = require "harness"
+local case = harness.case
 
 -- The first bytes of a Lua 5.4 binary chunk (and a real one in the fixtures).
 local BINARY = "\27Lua\84\0\25\147\13\10\26\10\4\8\8"
@@ -115,7 +110,4 @@ case("ferry.sleep in a coroutine of the script's own is a clear error", function
   assert(not ok and tostring(err):find("only inside a run", 1, true), "coroutine.wrap: " .. tostring(err))
 end)
 
-if #failures > 0 then
-  error(string.format("%d of %d cases failed:\n  %s", #failures, ncases, table.concat(failures, "\n  ")), 0)
-end
-print("ok")
+harness.finish()

@@ -4,6 +4,8 @@
 #include "fy_common.h"
 #include "fy_engine.h"
 #include "fy_log.h"
+#include "fy_quarantine.h"
+#include "fy_report.h"
 #include "fy_run.h"
 #include "fy_store.h"
 #include "fy_time.h"
@@ -98,78 +100,110 @@ fail:
 
 void fy_integration_destroy(struct fy_integration *in) {
     if (!in) return;
-    if (in->quarantine) fclose(in->quarantine);
     fy_vm_destroy(in->vm);
-    free(in->quarantine_path);
     free(in->name);
     free(in->path);
     free(in);
 }
 
-/* ---- quarantine (a JSON-lines file until the durable store lands) ------- */
+/* ---- the store: quarantine rows, checkpoints, state --------------------- */
 
-static int quarantine_open(struct fy_integration *in, char *err, size_t errlen) {
-    if (in->quarantine) return FY_OK;
-    struct fy_buf path = {0};
-    fy_buf_printf(&path, "%s/quarantine", in->engine->cfg.data_dir);
-    if (mkdir(path.data, 0755) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create %s: %s", path.data, strerror(errno));
-        fy_buf_free(&path);
-        return FY_ERR;
+/* t[i] as a string, redacted into b; NULL when absent. */
+static const char *redacted_field(lua_State *L, int t, int i, struct fy_buf *b) {
+    fy_buf_reset(b);
+    lua_rawgeti(L, t, i);
+    size_t len;
+    const char *v = lua_tolstring(L, -1, &len);
+    if (v) {
+        fy_buf_append(b, v, len);
+        fy_redact(b);
     }
-    fy_buf_printf(&path, "/%s.jsonl", in->name);
-    in->quarantine = fopen(path.data, "a");
-    if (!in->quarantine) {
-        snprintf(err, errlen, "cannot open %s: %s", path.data, strerror(errno));
-        fy_buf_free(&path);
-        return FY_ERR;
+    lua_pop(L, 1);
+    return v ? b->data : NULL;
+}
+
+/* Store quarantine rows (rows[1..n] = { stage, class, reason, record_json,
+ * output_json, quarantine_id }), the replayed rows that got through
+ * (resolved[1..nresolved]) and the checkpoint (JSON or nil) in one
+ * transaction: a checkpoint is never durable without the failures before it. */
+static int store_commit(lua_State *L, struct fy_integration *in, struct fy_run *run, struct fy_store *st) {
+    lua_Integer n = luaL_checkinteger(L, 2), nres = luaL_checkinteger(L, 5);
+    const char *checkpoint = luaL_optstring(L, 3, NULL);
+    struct fy_buf f[4] = {{0}};
+    int rc = FY_OK;
+    for (lua_Integer i = 1; i <= n && rc == FY_OK; i++) {
+        lua_rawgeti(L, 1, i);
+        int row = lua_gettop(L);
+        lua_rawgeti(L, row, 6);
+        struct fy_quarantined q = {.id = lua_tointeger(L, -1), .integration = in->name, .run_id = run->id,
+                                   .script_version = in->version};
+        lua_rawgeti(L, row, 2);
+        q.class_ = lua_tostring(L, -1);                 /* alive in the row table */
+        lua_pop(L, 2);
+        q.stage = redacted_field(L, row, 1, &f[0]);
+        q.reason = redacted_field(L, row, 3, &f[1]);
+        q.record = redacted_field(L, row, 4, &f[2]);
+        q.output = redacted_field(L, row, 5, &f[3]);
+        if (!q.stage || !q.class_ || !q.reason) luaL_error(L, "internal.commit: malformed quarantine row %d", (int)i);
+        if (!q.record) q.record = "null";
+        rc = fy_quarantine_put(st, &q);
+        lua_pop(L, 1);
     }
-    free(in->quarantine_path);
-    in->quarantine_path = path.data;
+    for (lua_Integer i = 1; i <= nres && rc == FY_OK; i++) {
+        lua_rawgeti(L, 4, i);
+        rc = fy_quarantine_resolve(st, lua_tointeger(L, -1), run->id);
+        lua_pop(L, 1);
+    }
+    if (rc == FY_OK && checkpoint) rc = fy_store_checkpoint_set(st, in->name, run->id, checkpoint);
+    for (int i = 0; i < 4; i++) fy_buf_free(&f[i]);
+    if (rc == FY_OK) in->quarantined_now += (long)n;
+    return rc;
+}
+
+/* internal.commit(rows, n, checkpoint_json, resolved, nresolved) */
+static int l_commit(lua_State *L) {
+    struct fy_integration *in = lua_touserdata(L, lua_upvalueindex(1));
+    struct fy_run *run = lua_touserdata(L, lua_upvalueindex(2));
+    struct fy_store *st = in->engine->store;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 4, LUA_TTABLE);
+    if (!st) return luaL_error(L, "no store to write the quarantine and checkpoint to");
+    if (fy_store_begin(st) != FY_OK) return luaL_error(L, "store: %s", fy_store_error(st));
+    if (store_commit(L, in, run, st) != FY_OK || fy_store_commit(st) != FY_OK) {
+        char err[512];
+        snprintf(err, sizeof err, "%s", fy_store_error(st));
+        fy_store_rollback(st);
+        return luaL_error(L, "cannot write the quarantine and checkpoint to the store: %s", err);
+    }
+    return 0;
+}
+
+static int page_row(void *arg, long long id, const char *stage, const char *record) {
+    lua_State *L = arg;
+    FY_UNUSED(stage);
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, id);
+    lua_setfield(L, -2, "id");
+    lua_pushstring(L, record);
+    lua_setfield(L, -2, "record");
+    lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
     return FY_OK;
 }
 
-/* internal.quarantine(stage, class, reason, record_json, output_json) */
-static int l_quarantine(lua_State *L) {
+/* internal.quarantine_page(after, limit, class, max_attempts, id) -> { {id=, record=}... } */
+static int l_quarantine_page(lua_State *L) {
     struct fy_integration *in = lua_touserdata(L, lua_upvalueindex(1));
-    struct fy_run *run = lua_touserdata(L, lua_upvalueindex(2));
-    const char *stage = luaL_checkstring(L, 1), *cls = luaL_checkstring(L, 2);
-    size_t rlen;
-    const char *reason = luaL_checklstring(L, 3, &rlen);
-    const char *record = luaL_optstring(L, 4, "null"), *output = luaL_optstring(L, 5, NULL);
-    char err[FY_ERRLEN], ts[32];
-    if (quarantine_open(in, err, sizeof err) != FY_OK) return luaL_error(L, "quarantine: %s", err);
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    struct fy_buf b = {0};
-    fy_buf_printf(&b, "{\"time\":\"%s\",\"integration\":", ts);
-    fy_buf_json_string(&b, in->name, strlen(in->name));
-    fy_buf_printf(&b, ",\"run\":\"%s\",\"script_version\":\"%s\",\"stage\":\"%s\",\"class\":\"%s\",\"reason\":",
-                  run->id, in->version, stage, cls);
-    fy_buf_json_string(&b, reason, rlen);
-    fy_buf_printf(&b, ",\"record\":%s", record);
-    if (output) fy_buf_printf(&b, ",\"output\":%s", output);
-    fy_buf_puts(&b, "}\n");
-    fy_redact(&b);
-    size_t len = b.len, w = fwrite(b.data, 1, b.len, in->quarantine);
-    fy_buf_free(&b);
-    if (w != len || fflush(in->quarantine) != 0)
-        return luaL_error(L, "quarantine: cannot write %s: %s", in->quarantine_path, strerror(errno));
-    in->quarantined_now++;
-    return 0;
-}
-
-/* internal.checkpoint(json): the committed position, made durable. */
-static int l_checkpoint(lua_State *L) {
-    struct fy_integration *in = lua_touserdata(L, lua_upvalueindex(1));
-    struct fy_run *run = lua_touserdata(L, lua_upvalueindex(2));
-    const char *json = luaL_checkstring(L, 1);
     struct fy_store *st = in->engine->store;
-    if (st && fy_store_checkpoint_set(st, in->name, run->id, json) != FY_OK)
-        return luaL_error(L, "cannot save the checkpoint: %s", fy_store_error(st));
-    return 0;
+    struct fy_quarantine_filter f = {
+        .integration = in->name, .class_ = luaL_optstring(L, 3, NULL),
+        .max_attempts = (int)luaL_optinteger(L, 4, 0), .id = luaL_optinteger(L, 5, 0),
+    };
+    lua_Integer after = luaL_checkinteger(L, 1), limit = luaL_checkinteger(L, 2);
+    lua_newtable(L);
+    if (!st) return 1;
+    if (fy_quarantine_page(st, &f, after, (int)limit, page_row, L) < 0)
+        return luaL_error(L, "cannot read the quarantine: %s", fy_store_error(st));
+    return 1;
 }
 
 static struct fy_store *state_store(lua_State *L, struct fy_integration *in) {
@@ -285,6 +319,18 @@ static void record_run(struct fy_integration *in, struct fy_run *run, int nres, 
     fy_buf_free(&redacted);
 }
 
+/* What is open in the quarantine after a run, so a clean run with older
+ * failures still waiting says so. */
+static void quarantine_line(struct fy_integration *in, lua_Integer quarantined) {
+    struct fy_store *st = in->engine->store;
+    long long open;
+    char oldest[48], ago[64];
+    if (!st || fy_quarantine_open_count(st, in->name, &open, oldest, sizeof oldest) != FY_OK || open == 0) return;
+    fy_report_age(oldest, ago, sizeof ago);
+    printf("   quarantine: %lld %s (oldest %s) · ferry quarantine list %s\n", open,
+           quarantined ? "open" : "still open from earlier runs", ago, in->name);
+}
+
 static void run_done(struct fy_run *run, int nres, void *arg) {
     struct fy_integration *in = arg;
     lua_State *co = run->co;
@@ -303,10 +349,22 @@ static void run_done(struct fy_run *run, int nres, void *arg) {
         extracted = get_int(co, t, "extracted");
         quarantined = get_int(co, t, "quarantined");
         lua_Integer batches = get_int(co, t, "batches");
-        fy_buf_printf(&b, "   extracted %lld · transformed %lld · skipped %lld · loaded %lld · quarantined %lld"
-                      " (%lld batch%s)\n", (long long)extracted, (long long)get_int(co, t, "transformed"),
+        fy_buf_printf(&b, in->replaying
+                          ? "   replayed %lld · transformed %lld · skipped %lld · loaded %lld · still failing %lld"
+                            " (%lld batch%s)\n"
+                          : "   extracted %lld · transformed %lld · skipped %lld · loaded %lld · quarantined %lld"
+                            " (%lld batch%s)\n",
+                      (long long)extracted, (long long)get_int(co, t, "transformed"),
                       (long long)get_int(co, t, "skipped"), (long long)get_int(co, t, "loaded"),
                       (long long)quarantined, (long long)batches, batches == 1 ? "" : "es");
+        if (in->replaying)
+            fy_buf_printf(&b, "   resolved %lld of %lld\n", (long long)get_int(co, t, "resolved"), (long long)extracted);
+        lua_getfield(co, t, "retried");
+        if (lua_istable(co, -1))
+            fy_buf_printf(&b, "   retried from the quarantine: %lld (%lld resolved, %lld still failing)\n",
+                          (long long)get_int(co, -1, "records"), (long long)get_int(co, -1, "resolved"),
+                          (long long)get_int(co, -1, "failing"));
+        lua_pop(co, 1);
         if (quarantined) {
             fy_buf_puts(&b, "   quarantined by class: ");
             counts_line(co, t, "by_class", &b);
@@ -335,8 +393,7 @@ static void run_done(struct fy_run *run, int nres, void *arg) {
     printf("   took %.2f s · %.0f records/s · Lua memory peak %.1f MB · process peak RSS %.1f MB\n", secs,
            secs > 0 ? (double)extracted / secs : 0.0, (double)in->vm->mem_peak / 1048576.0,
            (double)fy_peak_rss() / 1048576.0);
-    if (in->quarantined_now)
-        printf("   quarantine: %s (%ld records this run)\n", in->quarantine_path, in->quarantined_now);
+    quarantine_line(in, quarantined);
     fflush(stdout);
     fy_log_write(error ? FY_LOG_ERROR : FY_LOG_INFO, in->name, run->id,
                  error ? "run failed" : "run finished", NULL);
@@ -344,19 +401,15 @@ static void run_done(struct fy_run *run, int nres, void *arg) {
     lua_settop(co, 0);
     fy_buf_free(&b);
     fy_engine_note_exit(in->engine, code);
-    if (in->quarantine) {
-        fsync(fileno(in->quarantine));
-        fclose(in->quarantine);
-        in->quarantine = NULL;
-    }
     fy_run_destroy(run);
 }
 
-int fy_integration_run(struct fy_integration *in) {
+int fy_integration_run(struct fy_integration *in, const struct fy_replay *replay) {
     lua_State *L = in->vm->L;
     struct fy_run *run = fy_run_create(in->engine, in->vm, run_done, in);
     if (!run) return FY_ERR;
     in->quarantined_now = 0;
+    in->replaying = replay != NULL;
     lua_State *co = run->co;
     lua_getglobal(L, "require");
     lua_pushliteral(L, "ferry.runner");
@@ -380,8 +433,24 @@ int fy_integration_run(struct fy_integration *in) {
     lua_pushfstring(L, "%d MB", (int)(in->engine->cfg.limits.memory >> 20));
     lua_setfield(L, -2, "memory");
     lua_setfield(L, -2, "limits");
+    if (replay) {
+        lua_createtable(L, 0, 2);
+        if (replay->class_) {
+            lua_pushstring(L, replay->class_);
+            lua_setfield(L, -2, "class");
+        }
+        if (replay->nids) {
+            lua_createtable(L, (int)replay->nids, 0);
+            for (size_t i = 0; i < replay->nids; i++) {
+                lua_pushinteger(L, replay->ids[i]);
+                lua_rawseti(L, -2, (lua_Integer)i + 1);
+            }
+            lua_setfield(L, -2, "ids");
+        }
+        lua_setfield(L, -2, "replay");
+    }
     struct fy_store *st = in->engine->store;
-    if (st) {
+    if (st && !replay) {
         char *cursor = fy_store_checkpoint_get(st, in->name);
         if (cursor) {
             lua_pushstring(L, cursor);
@@ -393,7 +462,7 @@ int fy_integration_run(struct fy_integration *in) {
     lua_pushcfunction(L, l_guard_reset);
     lua_setfield(L, -2, "guard_reset");
     static const struct { const char *name; lua_CFunction fn; } bound[] = {
-        {"quarantine", l_quarantine}, {"checkpoint", l_checkpoint}, {"state_get", l_state_get},
+        {"commit", l_commit}, {"quarantine_page", l_quarantine_page}, {"state_get", l_state_get},
         {"state_set", l_state_set}, {"state_delete", l_state_delete},
     };
     for (size_t i = 0; i < sizeof bound / sizeof bound[0]; i++) {
@@ -406,7 +475,9 @@ int fy_integration_run(struct fy_integration *in) {
     if (st) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, in->spec_ref);
         int spec = lua_gettop(L);
-        struct fy_integration_info info = {.name = in->name, .script_path = in->path, .version = in->version};
+        char *abs = realpath(in->path, NULL);      /* replay finds the script from any directory */
+        struct fy_integration_info info = {.name = in->name, .script_path = abs ? abs : in->path,
+                                           .version = in->version};
         lua_getfield(L, spec, "owner");                 /* strings stay alive in the spec table */
         info.owner = lua_tostring(L, -1);
         lua_getfield(L, spec, "purpose");
@@ -422,9 +493,10 @@ int fy_integration_run(struct fy_integration *in) {
             info.freshness = 0;
         if (fy_store_integration_seen(st, &info) != FY_OK)
             fy_log(FY_LOG_ERROR, in->name, "cannot record the integration: %s", fy_store_error(st));
+        free(abs);
         lua_settop(L, spec - 1);
     }
-    if (st && fy_store_run_begin(st, run->id, in->name, in->version, "manual") != FY_OK)
+    if (st && fy_store_run_begin(st, run->id, in->name, in->version, replay ? "replay" : "manual") != FY_OK)
         fy_log(FY_LOG_ERROR, in->name, "cannot record the run start: %s", fy_store_error(st));
     in->engine->active_runs++;
     fy_log_write(FY_LOG_INFO, in->name, run->id, "run started", NULL);

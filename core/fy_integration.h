@@ -16,10 +16,17 @@ struct fy_integration {
     char *name;
     char version[17];            /* FNV-1a 64 of the script's bytes, hex */
     int spec_ref;                /* registry ref of the ferry.integration table */
-    /* the current run's quarantine file, opened on first use */
-    FILE *quarantine;
-    char *quarantine_path;
-    long quarantined_now;
+    /* the current run */
+    long quarantined_now;        /* rows written to the quarantine */
+    int replaying;               /* a replay run (ferry quarantine replay) */
+};
+
+/* A replay run: open quarantined records of the integration, all of one
+ * class (class_ set), all (class_ NULL, nids 0) or the given ids. */
+struct fy_replay {
+    const char *class_;
+    const long long *ids;
+    size_t nids;
 };
 
 /* Load and check the script at `path`. On problems returns NULL and prints
@@ -29,7 +36,9 @@ struct fy_integration *fy_integration_load(struct fy_engine *e, const char *path
 void fy_integration_destroy(struct fy_integration *in);
 
 /* Start a run on the engine's loop; its summary is printed to stdout when
- * it ends and its exit code noted on the engine. FY_ERR if it cannot start. */
-int fy_integration_run(struct fy_integration *in);
+ * it ends and its exit code noted on the engine. FY_ERR if it cannot start.
+ * With `replay`, the run delivers quarantined records instead of extracting
+ * (the caller keeps `replay` alive until the loop has run). */
+int fy_integration_run(struct fy_integration *in, const struct fy_replay *replay);
 
 #endif

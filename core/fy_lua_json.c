@@ -216,13 +216,98 @@ static lua_Integer array_length(lua_State *L, int idx) {
     return max == count ? max : -1;
 }
 
-static int encode_value(lua_State *L, int idx, struct fy_buf *b, int depth, char *err, size_t errlen);
+struct enc {
+    struct fy_buf *b;
+    int sorted;                 /* object keys in byte order (canonical text) */
+    char *err;
+    size_t errlen;
+};
 
-static int encode_table(lua_State *L, int idx, struct fy_buf *b, int depth, char *err, size_t errlen) {
-    if (depth > JSON_MAX_DEPTH) {
-        snprintf(err, errlen, "cannot encode: nested deeper than %d levels (a cycle?)", JSON_MAX_DEPTH);
+static int encode_value(lua_State *L, int idx, struct enc *e, int depth);
+
+/* The JSON name of the key on top of the stack, pushed as a string. */
+static int push_key_name(lua_State *L, struct enc *e) {
+    int kt = lua_type(L, -1);
+    if (kt == LUA_TSTRING) {
+        lua_pushvalue(L, -1);
+        return FY_OK;
+    }
+    if (kt == LUA_TNUMBER) {
+        struct fy_buf nb = {0};
+        int ok = 1;
+        encode_number(L, lua_absindex(L, -1), &nb, &ok);
+        if (ok) lua_pushlstring(L, nb.data, nb.len);
+        fy_buf_free(&nb);
+        if (ok) return FY_OK;
+        snprintf(e->err, e->errlen, "cannot encode the key %s as JSON", lua_tostring(L, -1));
         return FY_ERR;
     }
+    snprintf(e->err, e->errlen, "cannot encode a table with %s keys", lua_typename(L, kt));
+    return FY_ERR;
+}
+
+struct sorted_key { const char *name; size_t len; lua_Integer slot; };
+
+static int key_cmp(const void *a, const void *b) {
+    const struct sorted_key *x = a, *y = b;
+    int c = memcmp(x->name, y->name, x->len < y->len ? x->len : y->len);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* An object with its keys in byte order: the names and keys are gathered
+ * into a scratch table (which keeps them alive), sorted, then written. */
+static int encode_object_sorted(lua_State *L, int idx, struct enc *e, int depth) {
+    lua_Integer n = 0;
+    lua_newtable(L);
+    int scratch = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        if (push_key_name(L, e) != FY_OK) {
+            lua_settop(L, scratch - 1);
+            return FY_ERR;
+        }
+        lua_rawseti(L, scratch, 2 * n + 2);       /* name */
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, scratch, 2 * n + 1);       /* the key itself */
+        n++;
+    }
+    struct sorted_key *keys = n ? malloc((size_t)n * sizeof *keys) : NULL;
+    if (n && !keys) {
+        lua_settop(L, scratch - 1);
+        snprintf(e->err, e->errlen, "cannot encode: out of memory");
+        return FY_ERR;
+    }
+    for (lua_Integer i = 0; i < n; i++) {
+        lua_rawgeti(L, scratch, 2 * i + 2);
+        keys[i].name = lua_tolstring(L, -1, &keys[i].len);   /* anchored in scratch */
+        keys[i].slot = 2 * i + 1;
+        lua_pop(L, 1);
+    }
+    qsort(keys, (size_t)n, sizeof *keys, key_cmp);
+    int rc = FY_OK;
+    fy_buf_putc(e->b, '{');
+    for (lua_Integer i = 0; i < n && rc == FY_OK; i++) {
+        if (i) fy_buf_putc(e->b, ',');
+        fy_buf_json_string(e->b, keys[i].name, keys[i].len);
+        fy_buf_putc(e->b, ':');
+        lua_rawgeti(L, scratch, keys[i].slot);
+        lua_rawget(L, idx);
+        rc = encode_value(L, lua_gettop(L), e, depth + 1);
+        lua_pop(L, 1);
+    }
+    fy_buf_putc(e->b, '}');
+    free(keys);
+    lua_settop(L, scratch - 1);
+    return rc;
+}
+
+static int encode_table(lua_State *L, int idx, struct enc *e, int depth) {
+    if (depth > JSON_MAX_DEPTH) {
+        snprintf(e->err, e->errlen, "cannot encode: nested deeper than %d levels (a cycle?)", JSON_MAX_DEPTH);
+        return FY_ERR;
+    }
+    struct fy_buf *b = e->b;
     int marked = 0;
     if (lua_getmetatable(L, idx)) {
         lua_rawgetp(L, LUA_REGISTRYINDEX, &array_mt_key);
@@ -235,13 +320,14 @@ static int encode_table(lua_State *L, int idx, struct fy_buf *b, int depth, char
         for (lua_Integer i = 1; i <= n; i++) {
             if (i > 1) fy_buf_putc(b, ',');
             lua_rawgeti(L, idx, i);
-            int rc = encode_value(L, lua_gettop(L), b, depth + 1, err, errlen);
+            int rc = encode_value(L, lua_gettop(L), e, depth + 1);
             lua_pop(L, 1);
             if (rc != FY_OK) return rc;
         }
         fy_buf_putc(b, ']');
         return FY_OK;
     }
+    if (e->sorted) return encode_object_sorted(L, idx, e, depth);
     fy_buf_putc(b, '{');
     int first = 1;
     lua_pushnil(L);
@@ -259,18 +345,18 @@ static int encode_table(lua_State *L, int idx, struct fy_buf *b, int depth, char
             encode_number(L, lua_absindex(L, -2), b, &ok);
             fy_buf_putc(b, '"');
             if (!ok) {
-                snprintf(err, errlen, "cannot encode the key %s as JSON", lua_tostring(L, -2));
+                snprintf(e->err, e->errlen, "cannot encode the key %s as JSON", lua_tostring(L, -2));
                 lua_pop(L, 2);
                 return FY_ERR;
             }
         } else {
-            snprintf(err, errlen, "cannot encode a table with %s keys", lua_typename(L, kt));
+            snprintf(e->err, e->errlen, "cannot encode a table with %s keys", lua_typename(L, kt));
             lua_pop(L, 2);
             return FY_ERR;
         }
         first = 0;
         fy_buf_putc(b, ':');
-        if (encode_value(L, lua_gettop(L), b, depth + 1, err, errlen) != FY_OK) {
+        if (encode_value(L, lua_gettop(L), e, depth + 1) != FY_OK) {
             lua_pop(L, 2);
             return FY_ERR;
         }
@@ -280,41 +366,54 @@ static int encode_table(lua_State *L, int idx, struct fy_buf *b, int depth, char
     return FY_OK;
 }
 
-static int encode_value(lua_State *L, int idx, struct fy_buf *b, int depth, char *err, size_t errlen) {
+static int encode_value(lua_State *L, int idx, struct enc *e, int depth) {
     size_t len;
     const char *s;
     int ok = 1;
     switch (lua_type(L, idx)) {
-    case LUA_TNIL: fy_buf_puts(b, "null"); return FY_OK;
-    case LUA_TBOOLEAN: fy_buf_puts(b, lua_toboolean(L, idx) ? "true" : "false"); return FY_OK;
+    case LUA_TNIL: fy_buf_puts(e->b, "null"); return FY_OK;
+    case LUA_TBOOLEAN: fy_buf_puts(e->b, lua_toboolean(L, idx) ? "true" : "false"); return FY_OK;
     case LUA_TNUMBER:
-        encode_number(L, idx, b, &ok);
-        if (!ok) snprintf(err, errlen, "cannot encode %s as JSON", lua_tostring(L, idx));
+        encode_number(L, idx, e->b, &ok);
+        if (!ok) snprintf(e->err, e->errlen, "cannot encode %s as JSON", lua_tostring(L, idx));
         return ok ? FY_OK : FY_ERR;
     case LUA_TSTRING:
         s = lua_tolstring(L, idx, &len);
-        fy_buf_json_string(b, s, len);
+        fy_buf_json_string(e->b, s, len);
         return FY_OK;
     case LUA_TLIGHTUSERDATA:
-        if (lua_touserdata(L, idx) == json_null) { fy_buf_puts(b, "null"); return FY_OK; }
+        if (lua_touserdata(L, idx) == json_null) { fy_buf_puts(e->b, "null"); return FY_OK; }
         break;
     case LUA_TTABLE:
-        return encode_table(L, idx, b, depth, err, errlen);
+        return encode_table(L, idx, e, depth);
     }
-    snprintf(err, errlen, "cannot encode a %s as JSON", luaL_typename(L, idx));
+    snprintf(e->err, e->errlen, "cannot encode a %s as JSON", luaL_typename(L, idx));
     return FY_ERR;
 }
 
-int fy_json_encode(lua_State *L, int idx, struct fy_buf *b, char *err, size_t errlen) {
-    luaL_checkstack(L, 2 * JSON_MAX_DEPTH + 20, "JSON encoding");
-    return encode_value(L, lua_absindex(L, idx), b, 0, err, errlen);
+int fy_json_encode_opt(lua_State *L, int idx, struct fy_buf *b, int sorted, char *err, size_t errlen) {
+    struct enc e = {b, sorted, err, errlen};
+    luaL_checkstack(L, 3 * JSON_MAX_DEPTH + 20, "JSON encoding");
+    return encode_value(L, lua_absindex(L, idx), &e, 0);
 }
 
+int fy_json_encode(lua_State *L, int idx, struct fy_buf *b, char *err, size_t errlen) {
+    return fy_json_encode_opt(L, idx, b, 0, err, errlen);
+}
+
+/* json.encode(value [, { sort_keys = true }]) */
 static int json_encode(lua_State *L) {
     luaL_checkany(L, 1);
+    int sorted = 0;
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        lua_getfield(L, 2, "sort_keys");
+        sorted = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
     char err[256];
     struct fy_buf b = {0};
-    if (fy_json_encode(L, 1, &b, err, sizeof err) != FY_OK) {
+    if (fy_json_encode_opt(L, 1, &b, sorted, err, sizeof err) != FY_OK) {
         fy_buf_free(&b);
         luaL_pushfail(L);
         lua_pushstring(L, err);

@@ -11,8 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-/* "3m ago", "2h ago", "5d ago" from an ISO timestamp; "-" when NULL. */
-static void age(const char *iso, char *out, size_t cap) {
+void fy_report_age(const char *iso, char *out, size_t cap) {
     double t;
     int off;
     char err[64];
@@ -52,14 +51,17 @@ static void json_col(struct fy_buf *b, sqlite3_stmt *st, int i, int raw_json) {
     }
 }
 
-/* Every row of st as a JSON array of objects; columns whose names end in
- * "_json" hold JSON text and are embedded as is (without the suffix). */
-static int rows_json(sqlite3_stmt *st, FILE *out) {
+/* Every row of st as a JSON array of objects (or the one row as an object
+ * with `single`); columns whose names end in "_json" hold JSON text and are
+ * embedded as is (without the suffix). */
+static int rows_json_opt(sqlite3_stmt *st, int single, FILE *out) {
     struct fy_buf b = {0};
     int rc, n = 0;
-    fy_buf_putc(&b, '[');
+    if (!single) fy_buf_putc(&b, '[');
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        fy_buf_puts(&b, n++ ? ",\n {" : "\n {");
+        if (!single) fy_buf_puts(&b, n ? ",\n {" : "\n {");
+        else fy_buf_putc(&b, '{');
+        n++;
         for (int i = 0; i < sqlite3_column_count(st); i++) {
             const char *name = sqlite3_column_name(st, i);
             size_t len = strlen(name);
@@ -71,11 +73,14 @@ static int rows_json(sqlite3_stmt *st, FILE *out) {
         }
         fy_buf_putc(&b, '}');
     }
-    fy_buf_puts(&b, n ? "\n]\n" : "]\n");
+    if (!single) fy_buf_puts(&b, n ? "\n]\n" : "]\n");
+    else fy_buf_putc(&b, '\n');
     fputs(b.data, out);
     fy_buf_free(&b);
     return rc == SQLITE_DONE ? FY_OK : FY_ERR;
 }
+
+static int rows_json(sqlite3_stmt *st, FILE *out) { return rows_json_opt(st, 0, out); }
 
 static sqlite3_stmt *prepare(sqlite3 *db, const char *sql) {
     sqlite3_stmt *st;
@@ -105,7 +110,7 @@ int fy_report_runs(struct fy_store *s, const char *name, int limit, int json, FI
                 "EXTRACTED", "LOADED", "QUARANTINED", "SKIPPED", "FIRST ERROR / BY CLASS");
         while (sqlite3_step(st) == SQLITE_ROW) {
             char ago[48], secs[32] = "-";
-            age(col(st, 2), ago, sizeof ago);
+            fy_report_age(col(st, 2), ago, sizeof ago);
             if (sqlite3_column_type(st, 16) != SQLITE_NULL) snprintf(secs, sizeof secs, "%.2f", sqlite3_column_double(st, 16));
             const char *note = sqlite3_column_type(st, 15) != SQLITE_NULL ? col(st, 15)
                              : sqlite3_column_type(st, 12) != SQLITE_NULL && strcmp(col(st, 12), "{}") ? col(st, 12) : "";
@@ -132,36 +137,189 @@ int fy_report_status(struct fy_store *s, int json, FILE *out) {
     const char *sql =
         "WITH last AS (SELECT integration, max(started_at) AS started FROM runs GROUP BY integration),"
         " good AS (SELECT integration, max(ended_at) AS ended FROM runs WHERE status IN ('ok','partial')"
-        "          GROUP BY integration) "
+        "          GROUP BY integration),"
+        " q AS (SELECT integration, count(*) AS n, min(id) AS first FROM quarantine WHERE status = 'open'"
+        "       GROUP BY integration) "
         "SELECT i.name, i.owner, i.pattern, i.freshness_s, r.status AS last_status, r.started_at AS last_started, "
         "  r.id AS last_run, g.ended AS last_good, "
         "  CASE WHEN g.ended IS NULL THEN 1 "
         "       WHEN (julianday('now') - julianday(g.ended)) * 86400 > i.freshness_s THEN 1 ELSE 0 END AS stale, "
-        "  c.cursor AS checkpoint_json, r.error AS last_error "
+        "  c.cursor AS checkpoint_json, r.error AS last_error, coalesce(q.n, 0) AS quarantine_open, "
+        "  (SELECT created_at FROM quarantine WHERE id = q.first) AS quarantine_oldest "
         "FROM integrations i LEFT JOIN last l ON l.integration = i.name "
         "LEFT JOIN runs r ON r.integration = i.name AND r.started_at = l.started "
         "LEFT JOIN good g ON g.integration = i.name "
-        "LEFT JOIN checkpoints c ON c.integration = i.name ORDER BY i.name";
+        "LEFT JOIN checkpoints c ON c.integration = i.name "
+        "LEFT JOIN q ON q.integration = i.name ORDER BY i.name";
     if (!(st = prepare(db, sql))) return FY_ERR;
     int rc = FY_OK;
     if (json) {
         rc = rows_json(st, out);
     } else {
         int n = 0;
-        fprintf(out, "%-32s %-8s %-12s %-12s %-22s %s\n", "INTEGRATION", "LAST", "LAST RUN", "LAST GOOD",
-                "FRESHNESS", "OWNER");
+        fprintf(out, "%-32s %-8s %-12s %-12s %-22s %-24s %s\n", "INTEGRATION", "LAST", "LAST RUN", "LAST GOOD",
+                "FRESHNESS", "QUARANTINE", "OWNER");
         while (sqlite3_step(st) == SQLITE_ROW) {
-            char last[48], good[48], fresh[48], fresh_s[80];
-            age(col(st, 5), last, sizeof last);
-            age(col(st, 7), good, sizeof good);
+            char last[48], good[48], fresh[48], fresh_s[80], oldest[48], q[96] = "-";
+            fy_report_age(col(st, 5), last, sizeof last);
+            fy_report_age(col(st, 7), good, sizeof good);
             fy_duration_format(sqlite3_column_double(st, 3), fresh, sizeof fresh);
             snprintf(fresh_s, sizeof fresh_s, "%s (within %s)", sqlite3_column_int(st, 8) ? "STALE" : "fresh", fresh);
-            fprintf(out, "%-32s %-8s %-12s %-12s %-22s %s\n", col(st, 0), *col(st, 4) ? col(st, 4) : "-",
-                    last, good, fresh_s, col(st, 1));
+            if (sqlite3_column_int64(st, 11) > 0) {
+                fy_report_age(col(st, 12), oldest, sizeof oldest);
+                snprintf(q, sizeof q, "%lld open (%s)", (long long)sqlite3_column_int64(st, 11), oldest);
+            }
+            fprintf(out, "%-32s %-8s %-12s %-12s %-22s %-24s %s\n", col(st, 0), *col(st, 4) ? col(st, 4) : "-",
+                    last, good, fresh_s, q, col(st, 1));
             n++;
         }
         if (!n) fprintf(out, "(no integrations have run with this data directory yet)\n");
     }
     sqlite3_finalize(st);
     return rc;
+}
+
+/* ---- the quarantine ----------------------------------------------------- */
+
+/* The WHERE clause for a listing: only the conditions given, so SQLite can
+ * use the (status, integration, id) and (status, id) indexes. Values are
+ * bound in the order integration, class, status. */
+static void list_where(struct fy_buf *sql, const struct fy_quarantine_query *q) {
+    fy_buf_puts(sql, " WHERE 1");
+    if (q->integration) fy_buf_puts(sql, " AND integration = ?");
+    if (q->class_) fy_buf_puts(sql, " AND class = ?");
+    if (q->status) fy_buf_puts(sql, " AND status = ?");
+}
+
+static int list_bind(sqlite3_stmt *st, const struct fy_quarantine_query *q) {
+    int i = 1;
+    if (q->integration) sqlite3_bind_text(st, i++, q->integration, -1, SQLITE_STATIC);
+    if (q->class_) sqlite3_bind_text(st, i++, q->class_, -1, SQLITE_STATIC);
+    if (q->status) sqlite3_bind_text(st, i++, q->status, -1, SQLITE_STATIC);
+    return i;
+}
+
+/* One line of text: newlines and tabs become spaces, cut at `width` bytes
+ * (on a UTF-8 character boundary) with "..." appended. */
+static void one_line(const char *in, char *out, size_t width) {
+    size_t n = 0;
+    for (; in[n] && n < width; n++) out[n] = (in[n] == '\n' || in[n] == '\r' || in[n] == '\t') ? ' ' : in[n];
+    if (in[n]) {
+        while (n > 0 && ((unsigned char)out[n] & 0xC0) == 0x80) n--;
+        memcpy(out + n, "...", 4);
+    } else {
+        out[n] = '\0';
+    }
+}
+
+int fy_report_quarantine_list(struct fy_store *s, const struct fy_quarantine_query *q, int json, FILE *out) {
+    sqlite3 *db = fy_store_db(s);
+    struct fy_buf sql = {0};
+    sqlite3_stmt *st = NULL;
+    int rc = FY_ERR;
+    long long total = 0, last = 0;
+
+    fy_buf_puts(&sql, "SELECT count(*) FROM quarantine");
+    list_where(&sql, q);
+    if (!json) {
+        if (!(st = prepare(db, sql.data))) goto cleanup;
+        list_bind(st, q);
+        if (sqlite3_step(st) == SQLITE_ROW) total = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    fy_buf_reset(&sql);
+    fy_buf_puts(&sql, "SELECT id, integration, status, stage, class, attempts, created_at, updated_at, reason, "
+                      "record AS record_json, output AS output_json, first_run, last_run, script_version "
+                      "FROM quarantine");
+    list_where(&sql, q);
+    fy_buf_puts(&sql, " AND id > ? ORDER BY id LIMIT ?");
+    if (!(st = prepare(db, sql.data))) goto cleanup;
+    int i = list_bind(st, q);
+    sqlite3_bind_int64(st, i, q->after);
+    sqlite3_bind_int(st, i + 1, q->limit);
+    if (json) {
+        rc = rows_json(st, out);
+        goto cleanup;
+    }
+    int n = 0;
+    const char *what = q->status ? q->status : "";
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        char ago[48], reason[96];
+        if (!n++)
+            fprintf(out, "%-9s %-28s %-9s %-9s %-14s %8s %-10s  %s\n", "ID", "INTEGRATION", "STATUS", "STAGE",
+                    "CLASS", "ATTEMPTS", "FIRST SEEN", "REASON");
+        last = sqlite3_column_int64(st, 0);
+        fy_report_age(col(st, 6), ago, sizeof ago);
+        one_line(col(st, 8), reason, 72);
+        fprintf(out, "%-9lld %-28s %-9s %-9s %-14s %8lld %-10s  %s\n", last, col(st, 1), col(st, 2), col(st, 3),
+                col(st, 4), (long long)sqlite3_column_int64(st, 5), ago, reason);
+    }
+    if (!n) {
+        fprintf(out, "(no %s%srecords in the quarantine%s%s%s%s%s)\n", what, *what ? " " : "",
+                q->integration ? " of " : "", q->integration ? q->integration : "",
+                q->class_ ? " with class " : "", q->class_ ? q->class_ : "",
+                q->after ? " after that id" : "");
+    } else {
+        /* more rows after this page? */
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, i, last);
+        sqlite3_bind_int(st, i + 1, 1);
+        int more = sqlite3_step(st) == SQLITE_ROW;
+        fprintf(out, "-- %d of %lld %s%srecords", n, total, what, *what ? " " : "");
+        if (more) {
+            fprintf(out, "; next page: ferry quarantine list%s%s%s%s", q->integration ? " " : "",
+                    q->integration ? q->integration : "", q->class_ ? " --class " : "", q->class_ ? q->class_ : "");
+            if (!q->status) fprintf(out, " --status all");
+            else if (strcmp(q->status, "open")) fprintf(out, " --status %s", q->status);
+            if (q->limit != 50) fprintf(out, " --limit %d", q->limit);
+            fprintf(out, " --after %lld\n", last);
+        } else {
+            fprintf(out, " (last page)\n");
+        }
+    }
+    rc = FY_OK;
+cleanup:
+    sqlite3_finalize(st);
+    fy_buf_free(&sql);
+    return rc;
+}
+
+int fy_report_quarantine_show(struct fy_store *s, long long id, int json, FILE *out) {
+    sqlite3_stmt *st = prepare(fy_store_db(s),
+        "SELECT id, integration, status, stage, class, reason, attempts, created_at, first_run, updated_at, "
+        "last_run, script_version, resolved_at, resolved_run, discarded_at, discard_reason, "
+        "record AS record_json, output AS output_json FROM quarantine WHERE id = ?");
+    if (!st) return FY_ERR;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && json) {
+        sqlite3_reset(st);
+        rc = rows_json_opt(st, 1, out) == FY_OK ? SQLITE_DONE : SQLITE_ERROR;
+    } else if (rc == SQLITE_ROW) {
+        const char *status = col(st, 2);
+        fprintf(out, "quarantine %lld · %s · %s\n", id, col(st, 1), status);
+        fprintf(out, "  stage        %s\n  class        %s\n  reason       %s\n  attempts     %lld\n",
+                col(st, 3), col(st, 4), col(st, 5), (long long)sqlite3_column_int64(st, 6));
+        fprintf(out, "  first seen   %s (run %s)\n  last failed  %s (run %s, script version %s)\n",
+                col(st, 7), col(st, 8), col(st, 9), col(st, 10), col(st, 11));
+        if (!strcmp(status, "resolved")) fprintf(out, "  resolved     %s (run %s)\n", col(st, 12), col(st, 13));
+        if (!strcmp(status, "discarded")) fprintf(out, "  discarded    %s: %s\n", col(st, 14), col(st, 15));
+        fprintf(out, "record:\n%s\n", col(st, 16));
+        if (sqlite3_column_type(st, 17) != SQLITE_NULL) fprintf(out, "output:\n%s\n", col(st, 17));
+        if (!strcmp(status, "open")) {
+            if (!strcmp(col(st, 3), "extract"))
+                fprintf(out, "next: fix the source row and run again, or "
+                             "ferry quarantine discard %lld --reason TEXT\n", id);
+            else
+                fprintf(out, "next: ferry quarantine replay %lld (after fixing the script or the destination), "
+                             "or ferry quarantine discard %lld --reason TEXT\n", id, id);
+        }
+        rc = SQLITE_DONE;
+    } else if (rc == SQLITE_DONE) {
+        fprintf(stderr, "ferry quarantine show: no record %lld in the quarantine\n", id);
+        sqlite3_finalize(st);
+        return 1;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? FY_OK : FY_ERR;
 }

@@ -1,4 +1,5 @@
-/* `ferry status` and `ferry runs`: readable tables, or JSON with --json. */
+/* `ferry status`, `ferry runs` and `ferry quarantine list|show`: readable
+ * tables, or JSON with --json. */
 #ifndef FY_REPORT_H
 #define FY_REPORT_H
 
@@ -8,7 +9,22 @@ struct fy_store;
 
 /* The last `limit` runs of one integration, newest first. */
 int fy_report_runs(struct fy_store *s, const char *name, int limit, int json, FILE *out);
-/* One line per integration: last run, last good run, freshness, owner. */
+/* One line per integration: last run, last good run, freshness, open
+ * quarantine, owner. */
 int fy_report_status(struct fy_store *s, int json, FILE *out);
+
+/* A page of the quarantine: rows with id > after, in id order. NULL fields
+ * do not filter (status NULL: every status). */
+struct fy_quarantine_query {
+    const char *integration, *class_, *status;
+    long long after;
+    int limit;
+};
+int fy_report_quarantine_list(struct fy_store *s, const struct fy_quarantine_query *q, int json, FILE *out);
+/* One quarantined record in full. 1 when there is no such id. */
+int fy_report_quarantine_show(struct fy_store *s, long long id, int json, FILE *out);
+
+/* "3m ago", "2h5m ago", "5d ago" from an ISO timestamp; "-" when NULL or "". */
+void fy_report_age(const char *iso, char *out, size_t cap);
 
 #endif

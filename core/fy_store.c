@@ -17,7 +17,7 @@ struct fy_store {
     sqlite3 *db;
     int lock_fd;                    /* -1 for readers */
     int found_version;
-    sqlite3_stmt *state_get, *state_set;
+    sqlite3_stmt *stmts[FY_STMT_MAX];   /* prepared once, see fy_store_stmt */
     char err[512];
 };
 
@@ -40,11 +40,21 @@ static const char *migrations[] = {
     "CREATE TABLE state ("
     "  integration TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_at REAL,"
     "  updated_at TEXT NOT NULL, PRIMARY KEY (integration, key));",
+    /* 1 -> 2: the quarantine (dead letters); see fy_quarantine.c */
+    "CREATE TABLE quarantine ("
+    "  id INTEGER PRIMARY KEY, integration TEXT NOT NULL, fingerprint TEXT NOT NULL,"
+    "  status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'resolved', 'discarded')),"
+    "  stage TEXT NOT NULL, class TEXT NOT NULL, reason TEXT NOT NULL, record TEXT NOT NULL, output TEXT,"
+    "  attempts INTEGER NOT NULL DEFAULT 1, script_version TEXT, first_run TEXT, last_run TEXT,"
+    "  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, resolved_at TEXT, resolved_run TEXT,"
+    "  discarded_at TEXT, discard_reason TEXT, UNIQUE (integration, fingerprint));"
+    "CREATE INDEX quarantine_by_status ON quarantine (status, id);"
+    "CREATE INDEX quarantine_by_integration ON quarantine (status, integration, id);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
-/* "2026-11-26T14:33:45.123Z" */
-static void iso_now(char *buf, size_t cap) { fy_time_format(fy_now(), 0, 3, buf, cap); }
+void fy_store_now(char *buf, size_t cap) { fy_time_format(fy_now(), 0, 3, buf, cap); }
+#define iso_now fy_store_now
 
 static int exec(struct fy_store *s, const char *sql) {
     char *msg = NULL;
@@ -164,14 +174,48 @@ fail:
 
 void fy_store_close(struct fy_store *s) {
     if (!s) return;
-    sqlite3_finalize(s->state_get);
-    sqlite3_finalize(s->state_set);
+    for (int i = 0; i < FY_STMT_MAX; i++) sqlite3_finalize(s->stmts[i]);
     if (s->db) sqlite3_close_v2(s->db);
     if (s->lock_fd >= 0) close(s->lock_fd);   /* releases the flock */
     free(s);
 }
 
 int fy_store_found_version(const struct fy_store *s) { return s->found_version; }
+
+sqlite3_stmt *fy_store_stmt(struct fy_store *s, enum fy_stmt slot, const char *sql) {
+    sqlite3_stmt *st = s->stmts[slot];
+    if (st) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return st;
+    }
+    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->stmts[slot], NULL) != SQLITE_OK) {
+        snprintf(s->err, sizeof s->err, "%s", sqlite3_errmsg(s->db));
+        return NULL;
+    }
+    return s->stmts[slot];
+}
+
+int fy_store_step(struct fy_store *s, sqlite3_stmt *st) {
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) snprintf(s->err, sizeof s->err, "%s", sqlite3_errmsg(s->db));
+    return rc;
+}
+
+int fy_store_begin(struct fy_store *s) { return exec(s, "BEGIN IMMEDIATE"); }
+
+int fy_store_commit(struct fy_store *s) {
+    if (exec(s, "COMMIT") == FY_OK) return FY_OK;
+    char keep[sizeof s->err];
+    memcpy(keep, s->err, sizeof keep);
+    exec(s, "ROLLBACK");
+    memcpy(s->err, keep, sizeof keep);
+    return FY_ERR;
+}
+
+void fy_store_rollback(struct fy_store *s) {
+    if (!sqlite3_get_autocommit(s->db)) exec(s, "ROLLBACK");
+}
 struct sqlite3 *fy_store_db(struct fy_store *s) { return s->db; }
 const char *fy_store_error(struct fy_store *s) { return s->err; }
 
@@ -237,6 +281,11 @@ static char *query_text(struct fy_store *s, const char *sql, int n, const char *
     return out;
 }
 
+char *fy_store_script_path(struct fy_store *s, const char *integration) {
+    const char *a[] = {integration};
+    return query_text(s, "SELECT script_path FROM integrations WHERE name = ?", 1, a);
+}
+
 char *fy_store_checkpoint_get(struct fy_store *s, const char *integration) {
     const char *a[] = {integration};
     return query_text(s, "SELECT cursor FROM checkpoints WHERE integration = ?", 1, a);
@@ -257,33 +306,26 @@ int fy_store_checkpoint_reset(struct fy_store *s, const char *integration) {
 }
 
 char *fy_store_state_get(struct fy_store *s, const char *integration, const char *key) {
-    if (!s->state_get &&
-        sqlite3_prepare_v3(s->db, "SELECT value FROM state WHERE integration = ? AND key = ? "
-                           "AND (expires_at IS NULL OR expires_at > ?)", -1, SQLITE_PREPARE_PERSISTENT,
-                           &s->state_get, NULL) != SQLITE_OK)
-        return NULL;
-    sqlite3_stmt *st = s->state_get;
+    sqlite3_stmt *st = fy_store_stmt(s, FY_STMT_STATE_GET, "SELECT value FROM state WHERE integration = ? "
+                                     "AND key = ? AND (expires_at IS NULL OR expires_at > ?)");
+    if (!st) return NULL;
     sqlite3_bind_text(st, 1, integration, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 3, fy_now());
     char *out = NULL;
     if (sqlite3_step(st) == SQLITE_ROW) out = strdup((const char *)sqlite3_column_text(st, 0));
     sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return out;
 }
 
 int fy_store_state_set(struct fy_store *s, const char *integration, const char *key, const char *json, double ttl) {
-    if (!s->state_set &&
-        sqlite3_prepare_v3(s->db, "INSERT INTO state VALUES (?, ?, ?, ?, ?) ON CONFLICT (integration, key) "
-                           "DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, "
-                           "updated_at = excluded.updated_at", -1, SQLITE_PREPARE_PERSISTENT,
-                           &s->state_set, NULL) != SQLITE_OK) {
-        snprintf(s->err, sizeof s->err, "%s", sqlite3_errmsg(s->db));
-        return FY_ERR;
-    }
+    sqlite3_stmt *st = fy_store_stmt(s, FY_STMT_STATE_SET, "INSERT INTO state VALUES (?, ?, ?, ?, ?) "
+                                     "ON CONFLICT (integration, key) DO UPDATE SET value = excluded.value, "
+                                     "expires_at = excluded.expires_at, updated_at = excluded.updated_at");
+    if (!st) return FY_ERR;
     char now[40];
     iso_now(now, sizeof now);
-    sqlite3_stmt *st = s->state_set;
     sqlite3_bind_text(st, 1, integration, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, json, -1, SQLITE_STATIC);

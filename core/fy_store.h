@@ -13,7 +13,6 @@
 
 struct fy_store;
 
-#define FY_STORE_SCHEMA 1
 
 /* Open (creating and migrating) the store in data_dir. With `writer`, take
  * the lock and mark runs left "running" by a dead process as aborted. */
@@ -30,6 +29,9 @@ struct fy_integration_info {
 
 /* Record what a script declares; called before each run. */
 int fy_store_integration_seen(struct fy_store *s, const struct fy_integration_info *in);
+
+/* The script path an integration last ran from (malloc'd), or NULL. */
+char *fy_store_script_path(struct fy_store *s, const char *integration);
 
 /* A run starts: a row in state "running". */
 int fy_store_run_begin(struct fy_store *s, const char *run_id, const char *integration,
@@ -58,8 +60,28 @@ char *fy_store_state_get(struct fy_store *s, const char *integration, const char
 int fy_store_state_set(struct fy_store *s, const char *integration, const char *key, const char *json, double ttl);
 int fy_store_state_delete(struct fy_store *s, const char *integration, const char *key);
 
+/* One write transaction (BEGIN IMMEDIATE ... COMMIT). A failed commit is
+ * rolled back; rollback is a no-op outside a transaction. */
+int fy_store_begin(struct fy_store *s);
+int fy_store_commit(struct fy_store *s);
+void fy_store_rollback(struct fy_store *s);
+
 /* The underlying handle, for the read-only reports in fy_report.c. */
 struct sqlite3 *fy_store_db(struct fy_store *s);
 const char *fy_store_error(struct fy_store *s);
+
+/* For the store's own modules (fy_quarantine.c): statements prepared once
+ * per slot and reset with bindings cleared on each fetch (NULL with the
+ * error set on failure); a step that records SQLite's message on error;
+ * "now" as the store writes it ("2026-11-26T14:33:45.123Z"). */
+enum fy_stmt {
+    FY_STMT_STATE_GET, FY_STMT_STATE_SET,
+    FY_STMT_Q_INSERT, FY_STMT_Q_UPDATE, FY_STMT_Q_RESOLVE, FY_STMT_Q_PAGE,
+    FY_STMT_MAX
+};
+struct sqlite3_stmt;
+struct sqlite3_stmt *fy_store_stmt(struct fy_store *s, enum fy_stmt slot, const char *sql);
+int fy_store_step(struct fy_store *s, struct sqlite3_stmt *st);
+void fy_store_now(char *buf, size_t cap);
 
 #endif

@@ -47,6 +47,8 @@ struct fy_buf;
 /* Encode the Lua value at `idx` as JSON onto `b` (see fy_lua_json.c for the
  * rules). Returns FY_ERR with a message in err for values JSON cannot hold. */
 int fy_json_encode(lua_State *L, int idx, struct fy_buf *b, char *err, size_t errlen);
+/* The same with object keys in byte order when `sorted` (canonical text). */
+int fy_json_encode_opt(lua_State *L, int idx, struct fy_buf *b, int sorted, char *err, size_t errlen);
 
 /* Register a userdata class: metatable `name` with `methods` as __index and
  * `close` as both __gc and __close (it must be safe to call twice). */

@@ -4,6 +4,7 @@
 #include "fy_engine.h"
 #include "fy_integration.h"
 #include "fy_log.h"
+#include "fy_quarantine.h"
 #include "fy_report.h"
 #include "fy_store.h"
 #include "fy_run.h"
@@ -19,12 +20,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Flags some commands take; parsed for all, rejected where they mean nothing. */
+/* Flags some commands take; each is accepted only by the commands it means
+ * something to (see takes()). */
 static struct {
     int json;
     int yes;
-    int limit;
-} flags = {0, 0, 20};
+    int limit;                  /* 0: the command's default */
+    long long after;
+    const char *class_, *status, *reason, *script;
+} flags;
 
 struct command {
     const char *name;
@@ -35,6 +39,16 @@ struct command {
 };
 
 static const struct command *commands(void);
+
+/* Does `cmd` take an option meant for the space-separated command names? */
+static int takes(const struct command *cmd, const char *names) {
+    size_t n = strlen(cmd->name);
+    for (const char *p = names; (p = strstr(p, cmd->name)); p += n)
+        if ((p == names || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0')) return 1;
+    return 0;
+}
+
+static int parse_id(const char *s, long long *id);
 
 static const char *options_help =
     "Options:\n"
@@ -47,7 +61,7 @@ static void usage(FILE *out) {
     fprintf(out, "ferry %s — an integration engine for business systems\n\n"
                  "Usage: ferry COMMAND [OPTIONS] [ARGS]\n\nCommands:\n", FY_VERSION);
     for (const struct command *c = commands(); c->name; c++)
-        fprintf(out, "  %-8s %-20s %s\n", c->name, c->args, c->summary);
+        fprintf(out, "  %-10s %-24s %s\n", c->name, c->args, c->summary);
     fprintf(out, "\n%s\nExit status: 0 ok, 1 a run failed (or check found problems), 2 usage or\n"
                  "configuration error, 3 the run finished with records quarantined.\n"
                  "Run 'ferry COMMAND --help' for details.\n", options_help);
@@ -83,7 +97,7 @@ static int cmd_run(int argc, char **argv, struct fy_config *cfg) {
         rc = FY_EXIT_USAGE;
     } else if (rc == FY_EXIT_OK) {
         for (int i = 0; i < argc; i++)
-            if (fy_integration_run(ins[i]) != FY_OK) fy_engine_note_exit(e, FY_EXIT_FAILED);
+            if (fy_integration_run(ins[i], NULL) != FY_OK) fy_engine_note_exit(e, FY_EXIT_FAILED);
         fy_engine_dispatch(e);
         if (e->active_runs > 0) {
             fprintf(stderr, "ferry: %d run(s) stalled with nothing left to wait for\n", e->active_runs);
@@ -211,7 +225,8 @@ static int cmd_runs(int argc, char **argv, struct fy_config *cfg) {
         return FY_EXIT_OK;
     }
     if (!s) return FY_EXIT_USAGE;
-    int rc = fy_report_runs(s, argv[0], flags.limit, flags.json, stdout) == FY_OK ? FY_EXIT_OK : FY_EXIT_FAILED;
+    int rc = fy_report_runs(s, argv[0], flags.limit ? flags.limit : 20, flags.json, stdout) == FY_OK
+           ? FY_EXIT_OK : FY_EXIT_FAILED;
     fy_store_close(s);
     return rc;
 }
@@ -265,6 +280,232 @@ static int cmd_reset(int argc, char **argv, struct fy_config *cfg) {
     return rc;
 }
 
+/* ---- ferry quarantine list|show|replay|discard --------------------------- */
+
+static int parse_id(const char *s, long long *id) {
+    char *end;
+    if (!*s || *s < '0' || *s > '9') return FY_ERR;
+    *id = strtoll(s, &end, 10);
+    return *end || *id <= 0 ? FY_ERR : FY_OK;
+}
+
+static int quarantine_list(int argc, char **argv, struct fy_config *cfg) {
+    if (argc > 1) {
+        fprintf(stderr, "ferry quarantine list: at most one integration name\n");
+        return FY_EXIT_USAGE;
+    }
+    struct fy_quarantine_query q = {
+        .integration = argc ? argv[0] : NULL, .class_ = flags.class_, .status = "open",
+        .after = flags.after, .limit = flags.limit ? flags.limit : 50,
+    };
+    if (flags.status) q.status = strcmp(flags.status, "all") ? flags.status : NULL;
+    int empty;
+    struct fy_store *s = open_reader(cfg, &empty);
+    if (!s && empty) {
+        puts(flags.json ? "[]" : "(the quarantine is empty: nothing has run with this data directory yet)");
+        return FY_EXIT_OK;
+    }
+    if (!s) return FY_EXIT_USAGE;
+    int rc = fy_report_quarantine_list(s, &q, flags.json, stdout) == FY_OK ? FY_EXIT_OK : FY_EXIT_FAILED;
+    fy_store_close(s);
+    return rc;
+}
+
+static int quarantine_show(int argc, char **argv, struct fy_config *cfg) {
+    long long id;
+    if (argc != 1 || parse_id(argv[0], &id) != FY_OK) {
+        fprintf(stderr, "ferry quarantine show: name one record id (see 'ferry quarantine list')\n");
+        return FY_EXIT_USAGE;
+    }
+    int empty;
+    struct fy_store *s = open_reader(cfg, &empty);
+    if (!s && empty) {
+        fprintf(stderr, "ferry quarantine show: no record %lld in the quarantine\n", id);
+        return FY_EXIT_FAILED;
+    }
+    if (!s) return FY_EXIT_USAGE;
+    int r = fy_report_quarantine_show(s, id, flags.json, stdout);
+    fy_store_close(s);
+    return r == FY_OK ? FY_EXIT_OK : FY_EXIT_FAILED;
+}
+
+/* Discarding is a small write to existing rows: it needs no lock, so it
+ * works while another ferry process runs integrations. */
+static int quarantine_discard(int argc, char **argv, struct fy_config *cfg) {
+    if (argc < 1 || !flags.reason || !*flags.reason) {
+        fprintf(stderr, "ferry quarantine discard: name the record ids and say why with --reason TEXT\n");
+        return FY_EXIT_USAGE;
+    }
+    long long *ids = calloc((size_t)argc, sizeof *ids);
+    for (int i = 0; i < argc; i++) {
+        if (parse_id(argv[i], &ids[i]) != FY_OK) {
+            fprintf(stderr, "ferry quarantine discard: '%s' is not a record id\n", argv[i]);
+            free(ids);
+            return FY_EXIT_USAGE;
+        }
+    }
+    int empty, rc = FY_EXIT_OK;
+    struct fy_store *s = open_reader(cfg, &empty);
+    if (!s) {
+        if (empty) fprintf(stderr, "ferry quarantine discard: the quarantine is empty\n");
+        free(ids);
+        return empty ? FY_EXIT_FAILED : FY_EXIT_USAGE;
+    }
+    for (int i = 0; i < argc; i++) {
+        char status[16];
+        int r = fy_quarantine_discard(s, ids[i], flags.reason, status, sizeof status);
+        if (r == 1) {
+            printf("discarded %lld: %s\n", ids[i], flags.reason);
+        } else if (r == 0) {
+            fprintf(stderr, "ferry quarantine discard: %lld %s\n", ids[i],
+                    *status ? (!strcmp(status, "discarded") ? "was already discarded" : "is resolved, not open")
+                            : "is not in the quarantine");
+            rc = FY_EXIT_FAILED;
+        } else {
+            fprintf(stderr, "ferry: %s\n", fy_store_error(s));
+            rc = FY_EXIT_FAILED;
+            break;
+        }
+    }
+    fy_store_close(s);
+    free(ids);
+    return rc;
+}
+
+/* Which integration the ids belong to; skips (with a note) rows that are
+ * not open or failed at extract. Returns the number left in ids, -1 on a
+ * usage error (message printed). */
+static int replay_ids(struct fy_store *s, int argc, char **argv, long long *ids, char *name, size_t namecap) {
+    int n = 0;
+    *name = '\0';
+    for (int i = 0; i < argc; i++) {
+        long long id;
+        struct fy_quarantine_info qi;
+        if (parse_id(argv[i], &id) != FY_OK) {
+            fprintf(stderr, "ferry quarantine replay: '%s' is not a record id (replay ID... or replay NAME)\n", argv[i]);
+            return -1;
+        }
+        int r = fy_quarantine_get(s, id, &qi);
+        if (r != 1) {
+            fprintf(stderr, "ferry quarantine replay: %s\n", r ? fy_store_error(s) : "no such record");
+            if (!r) fprintf(stderr, "  (%lld is not in the quarantine)\n", id);
+            return -1;
+        }
+        if (*name && strcmp(name, qi.integration)) {
+            fprintf(stderr, "ferry quarantine replay: %lld belongs to %s, not %s; replay each integration's "
+                            "records separately\n", id, qi.integration, name);
+            return -1;
+        }
+        snprintf(name, namecap, "%s", qi.integration);
+        if (strcmp(qi.status, "open"))
+            fprintf(stderr, "ferry quarantine replay: %lld is %s; skipped\n", id, qi.status);
+        else if (!strcmp(qi.stage, "extract"))
+            fprintf(stderr, "ferry quarantine replay: %lld failed at extract (the source row itself is bad); "
+                            "fix the source and run again, or discard it; skipped\n", id);
+        else
+            ids[n++] = id;
+    }
+    return n;
+}
+
+static int nothing(void *arg, long long id, const char *stage, const char *record) {
+    FY_UNUSED(arg), FY_UNUSED(id), FY_UNUSED(stage), FY_UNUSED(record);
+    return FY_OK;
+}
+
+/* Replaying runs the integration (transform + load with its current
+ * script), so like `ferry run` it needs the data directory to itself. */
+static int quarantine_replay(int argc, char **argv, struct fy_config *cfg) {
+    if (argc < 1) {
+        fprintf(stderr, "ferry quarantine replay: name record ids or one integration\n");
+        return FY_EXIT_USAGE;
+    }
+    struct stat sb;
+    if (stat(cfg->data_dir, &sb) != 0) {
+        fprintf(stderr, "ferry quarantine replay: no data directory %s: nothing to replay\n", cfg->data_dir);
+        return FY_EXIT_USAGE;
+    }
+    struct fy_engine *e = engine_for(cfg);
+    if (!e) return FY_EXIT_USAGE;
+    char err[FY_ERRLEN], name[256];
+    long long *ids = calloc((size_t)argc, sizeof *ids);
+    struct fy_replay replay = {.class_ = flags.class_};
+    struct fy_integration *in = NULL;
+    char *path = NULL;
+    int rc = FY_EXIT_USAGE;
+    if (fy_engine_open_store(e, err, sizeof err) != FY_OK) {
+        fprintf(stderr, "ferry: %s\n", err);
+        goto cleanup;
+    }
+    long long first;
+    if (parse_id(argv[0], &first) == FY_OK) {
+        if (flags.class_) {
+            fprintf(stderr, "ferry quarantine replay: --class goes with an integration name, not ids\n");
+            goto cleanup;
+        }
+        int n = replay_ids(e->store, argc, argv, ids, name, sizeof name);
+        if (n < 0) goto cleanup;
+        if (n == 0) {
+            fprintf(stderr, "ferry quarantine replay: nothing to replay\n");
+            rc = FY_EXIT_FAILED;
+            goto cleanup;
+        }
+        replay.ids = ids;
+        replay.nids = (size_t)n;
+    } else {
+        if (argc > 1) {
+            fprintf(stderr, "ferry quarantine replay: one integration name at a time\n");
+            goto cleanup;
+        }
+        snprintf(name, sizeof name, "%s", argv[0]);
+        struct fy_quarantine_filter f = {.integration = name, .class_ = flags.class_};
+        int n = fy_quarantine_page(e->store, &f, 0, 1, nothing, NULL);
+        if (n <= 0) {
+            if (n < 0) fprintf(stderr, "ferry: %s\n", fy_store_error(e->store));
+            else printf("nothing to replay: no open records of %s%s%s in the quarantine (rows that failed at "
+                        "extract are not replayable)\n", name, flags.class_ ? " with class " : "",
+                        flags.class_ ? flags.class_ : "");
+            rc = n < 0 ? FY_EXIT_FAILED : FY_EXIT_OK;
+            goto cleanup;
+        }
+    }
+    path = flags.script ? strdup(flags.script) : fy_store_script_path(e->store, name);
+    if (!path) {
+        fprintf(stderr, "ferry quarantine replay: no script recorded for %s; name it with --script FILE\n", name);
+        goto cleanup;
+    }
+    in = fy_integration_load(e, path, stderr, 0);
+    if (!in) {
+        fprintf(stderr, "ferry quarantine replay: cannot load %s (see above); nothing was replayed\n", path);
+        goto cleanup;
+    }
+    if (strcmp(in->name, name)) {
+        fprintf(stderr, "ferry quarantine replay: %s defines the integration %s, not %s\n", path, in->name, name);
+        goto cleanup;
+    }
+    if (fy_integration_run(in, &replay) != FY_OK) fy_engine_note_exit(e, FY_EXIT_FAILED);
+    fy_engine_dispatch(e);
+    rc = e->exit_code;
+cleanup:
+    fy_integration_destroy(in);
+    free(path);
+    free(ids);
+    fy_engine_destroy(e);
+    return rc;
+}
+
+static int cmd_quarantine(int argc, char **argv, struct fy_config *cfg) {
+    static const struct { const char *name; int (*fn)(int, char **, struct fy_config *); } subs[] = {
+        {"list", quarantine_list}, {"show", quarantine_show},
+        {"replay", quarantine_replay}, {"discard", quarantine_discard},
+    };
+    for (size_t i = 0; argc > 0 && i < sizeof subs / sizeof subs[0]; i++)
+        if (!strcmp(argv[0], subs[i].name)) return subs[i].fn(argc - 1, argv + 1, cfg);
+    fprintf(stderr, "ferry quarantine: %s%s%s (list, show, replay or discard; see 'ferry quarantine --help')\n",
+            argc ? "unknown subcommand '" : "name a subcommand", argc ? argv[0] : "", argc ? "'" : "");
+    return FY_EXIT_USAGE;
+}
+
 static int cmd_version(int argc, char **argv, struct fy_config *cfg) {
     FY_UNUSED(argc);
     FY_UNUSED(argv);
@@ -277,8 +518,10 @@ static int cmd_version(int argc, char **argv, struct fy_config *cfg) {
 static const struct command command_table[] = {
     {"run", "FILE...", "run integration scripts once, concurrently",
      "Runs each script once: extract -> transform -> load, then prints a summary per run\n"
-     "(counts per stage and per error class, duration, records/s). Bad records are\n"
-     "quarantined to DATA_DIR/quarantine/NAME.jsonl and the run goes on.\n"
+     "(counts per stage and per error class, duration, records/s). Bad records go to\n"
+     "the quarantine in the store (see 'ferry quarantine') and the run goes on; open\n"
+     "records of the classes policy.retry_quarantined names (lookup_missing, 3 times,\n"
+     "by default) are retried first.\n"
      "Exit status: 0 all loaded, 3 some records quarantined, 1 a run failed, 2 a script\n"
      "or the configuration is invalid (nothing runs).",
      cmd_run},
@@ -304,6 +547,20 @@ static const struct command command_table[] = {
      "when, how long, counts per stage and the first error. --limit N (default 20),\n"
      "--json for machines. A run killed mid-way shows as aborted.",
      cmd_runs},
+    {"quarantine", "list|show|replay|discard", "inspect, replay or discard quarantined records",
+     "  list [NAME] [--class C] [--status open|resolved|discarded|all] [--limit N] [--after ID]\n"
+     "      Quarantined records in id order, 50 (--limit) per page; the footer names the\n"
+     "      next page (--after ID). Open records only unless --status says otherwise.\n"
+     "  show ID            one record in full: class, reason, attempts, runs, the record.\n"
+     "  replay ID... | NAME [--class C] [--script FILE]\n"
+     "      Runs transform + load again with the integration's current script (the one\n"
+     "      it last ran from, or --script). A record that gets through is resolved; one\n"
+     "      that fails again stays open with attempts + 1 and the new reason. Exit 0\n"
+     "      when all were resolved, 3 when some still fail.\n"
+     "  discard ID... --reason TEXT\n"
+     "      Marks open records discarded, with when and why; nothing is deleted.\n"
+     "--json prints list and show as JSON.",
+     cmd_quarantine},
     {"reset", "NAME", "forget an integration's checkpoint",
      "Removes the committed checkpoint of NAME, so its next run starts from the\n"
      "beginning (ctx.cursor is nil). Asks for confirmation; --yes skips the question\n"
@@ -371,17 +628,38 @@ int main(int argc, char **argv) {
             if (a[1] == 'c' || !strcmp(a, "--config")) config = v;
             else if (!strcmp(a, "--log-level")) level = v;
             else format = v;
-        } else if (!strcmp(a, "--json") && (!strcmp(cmd->name, "status") || !strcmp(cmd->name, "runs"))) {
+        } else if (!strcmp(a, "--json") && takes(cmd, "status runs quarantine")) {
             flags.json = 1;
-        } else if ((!strcmp(a, "--yes") || !strcmp(a, "-y")) && !strcmp(cmd->name, "reset")) {
+        } else if ((!strcmp(a, "--yes") || !strcmp(a, "-y")) && takes(cmd, "reset")) {
             flags.yes = 1;
-        } else if (!strcmp(a, "--limit") && !strcmp(cmd->name, "runs")) {
-            if (i + 1 >= argc || atoi(argv[i + 1]) < 1) {
-                fprintf(stderr, "ferry %s: --limit needs a positive number\n", cmd->name);
+        } else if ((!strcmp(a, "--limit") || !strcmp(a, "--after")) && takes(cmd, "runs quarantine")) {
+            long long v;
+            if (i + 1 >= argc || parse_id(argv[i + 1], &v) != FY_OK || v > 1000000000) {
+                fprintf(stderr, "ferry %s: %s needs a positive number\n", cmd->name, a);
                 free(args);
                 return FY_EXIT_USAGE;
             }
-            flags.limit = atoi(argv[++i]);
+            i++;
+            if (!strcmp(a, "--limit")) flags.limit = (int)v;
+            else flags.after = v;
+        } else if ((!strcmp(a, "--class") || !strcmp(a, "--status") || !strcmp(a, "--reason") ||
+                    !strcmp(a, "--script")) && takes(cmd, "quarantine")) {
+            if (i + 1 >= argc || !*argv[i + 1]) {
+                fprintf(stderr, "ferry %s: %s needs a value\n", cmd->name, a);
+                free(args);
+                return FY_EXIT_USAGE;
+            }
+            const char *v = argv[++i];
+            if (!strcmp(a, "--class")) flags.class_ = v;
+            else if (!strcmp(a, "--reason")) flags.reason = v;
+            else if (!strcmp(a, "--script")) flags.script = v;
+            else if (strcmp(v, "open") && strcmp(v, "resolved") && strcmp(v, "discarded") && strcmp(v, "all")) {
+                fprintf(stderr, "ferry %s: --status takes open, resolved, discarded or all, got '%s'\n", cmd->name, v);
+                free(args);
+                return FY_EXIT_USAGE;
+            } else {
+                flags.status = v;
+            }
         } else if (!strcmp(a, "--")) {
             for (i++; i < argc; i++) args[nargs++] = argv[i];
         } else if (a[0] == '-' && a[1] != '\0') {

@@ -366,15 +366,29 @@ function _M.check(value, path)
             end
           end
         end
+      elseif k == "retry_quarantined" then
+        if type(v) ~= "table" then
+          problem({ "policy", "retry_quarantined" }, "expected a table of error class -> times, like { lookup_missing = 5 }")
+        else
+          for ck, cv in pairs(v) do
+            local keys = { "policy", "retry_quarantined", tostring(ck) }
+            if not CLASSES[ck] then
+              problem(keys, "unknown error class" .. suggest(tostring(ck), CLASSES)
+                .. " (error classes: " .. sorted_keys(CLASSES) .. ")")
+            elseif math.type(cv) ~= "integer" or cv < 0 then
+              problem(keys, "expected how many later runs retry it (an integer >= 0), got " .. tostring(cv))
+            end
+          end
+        end
       elseif type(k) == "string" and CLASSES[k] then
         if not ACTIONS[v] then
           problem({ "policy", k }, format("unknown action %s (use %s)", tostring(v), sorted_keys(ACTIONS)))
         end
       else
-        local known = { retry = true, alert = true }
+        local known = { retry = true, alert = true, retry_quarantined = true }
         for c in pairs(CLASSES) do known[c] = true end
         problem({ "policy", tostring(k) }, "unknown policy key" .. suggest(tostring(k), known)
-          .. " (error classes: " .. sorted_keys(CLASSES) .. "; or retry, alert)")
+          .. " (error classes: " .. sorted_keys(CLASSES) .. "; or retry, retry_quarantined, alert)")
       end
     end
   end

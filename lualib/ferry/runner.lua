@@ -44,36 +44,73 @@ local function classify(err, default, limits)
   return default, reason_of(err, limits)
 end
 
+-- Quarantined records are stored as canonical JSON (keys sorted), so the
+-- same record always has the same text and fingerprint.
+local CANONICAL = { sort_keys = true }
 local function encode(v)
   if v == nil then return nil end
-  local s = json.encode(v)
+  local s = json.encode(v, CANONICAL)
   return s or json.encode(tostring(v))
 end
 
--- spec: the integration; params: run_id, integration, batch_size, limits;
--- internal: guard_reset(), quarantine(stage, class, reason, record_json, output_json).
+-- How many later runs retry a quarantined record of each class when the
+-- policy does not say (policy.retry_quarantined).
+local RETRY_QUARANTINED = { lookup_missing = 3 }
+
+local function new_stats()
+  return {
+    extracted = 0, transformed = 0, skipped = 0, loaded = 0, quarantined = 0, resolved = 0,
+    batches = 0, by_class = {}, by_stage = {},
+  }
+end
+
+-- spec: the integration; params: run_id, integration, batch_size, limits,
+-- cursor_json, replay ({ class = C } or { ids = { ... } }: a replay run);
+-- internal: guard_reset(), commit(rows, n, checkpoint_json, resolved, nresolved),
+-- quarantine_page(after, limit, class, max_attempts, id), state_get/set/delete.
 function _M.run(spec, params, internal)
-  local guard_reset, quarantine = internal.guard_reset, internal.quarantine
+  local guard_reset, commit_store = internal.guard_reset, internal.commit
   local limits = params.limits
   local batch_size = spec.batch_size or params.batch_size
   local transform, load = spec.transform, spec.load
   local name, run_id = params.integration, params.run_id
 
-  local stats = {
-    extracted = 0, transformed = 0, skipped = 0, loaded = 0, quarantined = 0,
-    batches = 0, by_class = {}, by_stage = {},
-  }
+  local stats = new_stats()
   local stage = "extract"
   local src, n = {}, 0              -- records emitted since the last flush
+  local src_q = {}                  -- src[i] came from quarantine row src_q[i] (replays)
   local checkpoints = {}            -- { pos = extracted count, cursor = value }
   local rejected_now                -- set by ctx:reject during one transform call
+  local current_q                   -- quarantine row of the record being transformed
+  local batch, origin, batch_q, failed, m = {}, {}, {}, {}, 0   -- the batch being loaded
   local rejected_in_load = 0        -- ctx:reject calls during the current load call
+  local pending, np = {}, 0         -- quarantine rows not yet in the store
+  local resolved, nr = {}, 0        -- replayed rows delivered, not yet marked
 
-  local function put(st, class, reason, record, output)
+  -- Rows go to the store with the checkpoint that follows them, in one
+  -- transaction (commit); a long run of bad rows at extract is written
+  -- without waiting for a flush so memory stays bounded.
+  local function commit(checkpoint_text)
+    if np == 0 and nr == 0 and not checkpoint_text then return end
+    commit_store(pending, np, checkpoint_text, resolved, nr)
+    for i = 1, np do pending[i] = nil end
+    for i = 1, nr do resolved[i] = nil end
+    np, nr = 0, 0
+  end
+
+  local function put(st, class, reason, record, output, qid)
     stats.quarantined = stats.quarantined + 1
     stats.by_class[class] = (stats.by_class[class] or 0) + 1
     stats.by_stage[st] = (stats.by_stage[st] or 0) + 1
-    quarantine(st, class, reason, encode(record), encode(output))
+    np = np + 1
+    pending[np] = { st, class, reason, encode(record), encode(output), qid }
+    if np >= batch_size and stage == "extract" then commit() end
+  end
+
+  local function resolve(qid)
+    stats.resolved = stats.resolved + 1
+    nr = nr + 1
+    resolved[nr] = qid
   end
 
   local cursor
@@ -126,32 +163,32 @@ function _M.run(spec, params, internal)
   end
 
   -- Every record emitted so far is loaded or quarantined: checkpoints up to
-  -- here are committed.
+  -- here are committed, with the quarantine rows of the records before them.
   local function commit_checkpoints()
-    local last
+    local last, text
     for i = 1, #checkpoints do
       if checkpoints[i].pos <= stats.extracted then last = i end
     end
     if last then
-      stats.checkpoint = checkpoints[last].cursor
-      if internal.checkpoint then
-        local text, err = json.encode(stats.checkpoint)
-        if not text then error("ctx:checkpoint: the cursor cannot be stored as JSON: " .. err) end
-        internal.checkpoint(text)
-      end
+      local cursor = checkpoints[last].cursor
+      local err
+      text, err = json.encode(cursor)
+      if not text then error("ctx:checkpoint: the cursor cannot be stored as JSON: " .. err) end
+      stats.checkpoint = cursor
       for _ = 1, last do remove(checkpoints, 1) end
     end
+    commit(text)
   end
 
   local function flush()
     if n == 0 then return commit_checkpoints() end
-    local batch, origin, m = {}, {}, 0
+    batch, origin, batch_q, failed, m = {}, {}, {}, {}, 0
     stage = "transform"
     for i = 1, n do
-      local rec = src[i]
-      src[i] = nil
+      local rec, qid = src[i], src_q[i]
+      src[i], src_q[i] = nil, nil
       guard_reset()
-      rejected_now = nil
+      rejected_now, current_q = nil, qid
       local out, err
       if transform then
         local ok
@@ -159,7 +196,7 @@ function _M.run(spec, params, internal)
         guard_reset()               -- a tripped guard must not fire again in here
         if not ok then
           local class, reason = classify(out, "script", limits)
-          put("transform", class, reason, rec)
+          put("transform", class, reason, rec, nil, qid)
           goto continue
         end
       else
@@ -169,46 +206,75 @@ function _M.run(spec, params, internal)
       if out == nil then
         if err ~= nil then
           local class, reason = classify(err, "validation", limits)
-          put("transform", class, reason, rec)
+          put("transform", class, reason, rec, nil, qid)
         else
           stats.skipped = stats.skipped + 1
+          if qid then resolve(qid) end
         end
         goto continue
       end
       stats.transformed = stats.transformed + 1
       m = m + 1
-      batch[m], origin[m] = out, rec
+      batch[m], origin[m], batch_q[m] = out, rec, qid
       ::continue::
     end
-    n = 0
+    n, current_q = 0, nil
     if m > 0 then
       stage = "load"
       guard_reset()
       rejected_in_load = 0
       local ok, res = pcall(load, batch, ctx)
       guard_reset()
-      local failed = rejected_in_load
+      local nfailed = rejected_in_load
       if not ok then
         local class, reason = classify(res, "script", limits)
-        for i = 1, m do put("load", class, reason, origin[i], batch[i]) end
-        failed = m
+        for i = 1, m do
+          if not failed[i] then put("load", class, reason, origin[i], batch[i], batch_q[i]) end
+          failed[i] = true
+        end
+        nfailed = m
       elseif type(res) == "table" then
         for i = 1, m do
           local r = res[i]
-          if r ~= nil and r ~= true then
+          if r ~= nil and r ~= true and not failed[i] then
             local class, reason
             if r == false then class, reason = "validation", "rejected by load"
             else class, reason = classify(r, "validation", limits) end
-            put("load", class, reason, origin[i], batch[i])
-            failed = failed + 1
+            put("load", class, reason, origin[i], batch[i], batch_q[i])
+            failed[i] = true
+            nfailed = nfailed + 1
           end
         end
       end
-      stats.loaded = stats.loaded + m - failed
+      for i = 1, m do
+        if batch_q[i] and not failed[i] then resolve(batch_q[i]) end
+      end
+      stats.loaded = stats.loaded + m - nfailed
       stats.batches = stats.batches + 1
     end
+    batch, origin, batch_q, failed, m = {}, {}, {}, {}, 0
     commit_checkpoints()
     stage = "extract"
+  end
+
+  -- Open quarantined records matching filter { class, id, max_attempts } go
+  -- through transform and load again, as if extracted; a record that gets
+  -- through is resolved, one that fails again has its row updated.
+  local function replay(filter)
+    local after = 0
+    repeat
+      local rows = internal.quarantine_page(after, batch_size, filter.class, filter.max_attempts or 0,
+        filter.id or 0)
+      for i = 1, #rows do
+        local row = rows[i]
+        after = row.id
+        n = n + 1
+        src[n], src_q[n] = json.decode(row.record), row.id
+        stats.extracted = stats.extracted + 1
+        if n >= batch_size then flush() end
+      end
+    until #rows == 0
+    flush()
   end
 
   function ctx:emit(record)
@@ -228,10 +294,24 @@ function _M.run(spec, params, internal)
     if not CLASSES[class] then
       error(format("ctx:reject: unknown error class '%s'", tostring(class)), 2)
     end
-    if stage == "transform" then rejected_now = true end
-    if stage == "extract" then stats.extracted = stats.extracted + 1 end
-    if stage == "load" then rejected_in_load = rejected_in_load + 1 end
-    put(stage, class, reason and tostring(reason) or "rejected by the script", record)
+    reason = reason and tostring(reason) or "rejected by the script"
+    if stage == "transform" then
+      rejected_now = true
+      return put(stage, class, reason, record, nil, current_q)
+    elseif stage == "load" then
+      -- one of the batch: quarantine its source record, output alongside
+      for i = 1, m do
+        if batch[i] == record and not failed[i] then
+          failed[i] = true
+          rejected_in_load = rejected_in_load + 1
+          return put(stage, class, reason, origin[i], record, batch_q[i])
+        end
+      end
+      rejected_in_load = rejected_in_load + 1
+    else
+      stats.extracted = stats.extracted + 1
+    end
+    put(stage, class, reason, record)
   end
 
   function ctx:checkpoint(cursor)
@@ -241,8 +321,41 @@ function _M.run(spec, params, internal)
     if n == 0 and stage == "extract" then commit_checkpoints() end
   end
 
+  -- A replay run delivers quarantined records and extracts nothing. A normal
+  -- run first retries the quarantined records of classes the policy names
+  -- (lookup_missing by default), each up to that many times.
+  local extract = spec.extract
+  if params.replay then
+    local r = params.replay
+    extract = function()
+      if r.ids then
+        for _, id in ipairs(r.ids) do replay { id = id } end
+      else
+        replay { class = r.class }
+      end
+    end
+  elseif internal.quarantine_page then
+    local retry = spec.policy and spec.policy.retry_quarantined or RETRY_QUARANTINED
+    local main = stats
+    stats = new_stats()
+    local ok, err = pcall(function()
+      for class, times in pairs(retry) do
+        if times > 0 then replay { class = class, max_attempts = times } end
+      end
+    end)
+    if stats.extracted > 0 then
+      main.retried = { records = stats.extracted, resolved = stats.resolved, failing = stats.quarantined }
+    end
+    stats = main
+    if not ok then
+      stats.error = "retrying quarantined records: " .. reason_of(err, limits)
+      stats.error_class = "script"
+      return stats
+    end
+  end
+
   guard_reset()
-  local ok, err = pcall(spec.extract, ctx)
+  local ok, err = pcall(extract, ctx)
   guard_reset()
   if not ok then
     if type(err) == "table" then

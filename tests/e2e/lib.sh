@@ -46,3 +46,23 @@ script() { printf '%s\n' "$2" >"$WORK/$1.lua"; }
 # A minimal valid integration header, to splice into test scripts.
 HEADER='name = "t", owner = "qa@example.com", purpose = "test", pattern = "reporting",
   source_of_truth = "fixture", freshness = "1h",'
+
+# quarantine_py DATA_DIR NAME EXPR: evaluates a Python expression over L, the
+# quarantine rows of integration NAME in DATA_DIR/ferry.db in id order, each a
+# dict: id, status, stage, class, reason, attempts, record and output (parsed
+# JSON), run (the run that last quarantined it), first_run, script_version.
+quarantine_py() {
+    python3 - "$1/ferry.db" "$2" "$3" <<'PYEOF' 2>&1
+import json, sqlite3, sys
+db = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True)
+db.row_factory = sqlite3.Row
+L = []
+for r in db.execute("SELECT * FROM quarantine WHERE integration = ? ORDER BY id", (sys.argv[2],)):
+    d = dict(r)
+    d["record"] = json.loads(d["record"])
+    d["output"] = json.loads(d["output"]) if d["output"] is not None else None
+    d["run"] = d["last_run"]
+    L.append(d)
+print(eval(sys.argv[3]))
+PYEOF
+}

@@ -355,19 +355,18 @@ expect_in "$out" "extracted 3"
 expect_in "$out" "loaded 3"
 [ -d "$WORK/fresh/data" ] || fail "./data was not created in the directory ferry ran in"
 
-t "run: the quarantine goes under data_dir from the config, and the summary names it"
+t "run: the quarantine goes into the store under data_dir from the config, and the summary says so"
 printf 'return { data_dir = "%s/elsewhere" }\n' "$WORK" >"$WORK/elsewhere_cfg.lua"
+rm -rf "$WORK/data"
 run_ferry run -c elsewhere_cfg.lua rejecter.lua
 expect_rc 3
-q="$WORK/elsewhere/quarantine/rejecter.jsonl"
-[ -f "$q" ] || fail "no quarantine file at $q"
-[ ! -e "$WORK/data/quarantine/rejecter.jsonl" ] || fail "quarantine written under ./data too"
-expect_in "$out" "quarantine: $q"
-expect_eq "$(wc -l <"$q" 2>/dev/null | tr -d ' ')" 1 "one record quarantined"
-expect_eq "$(python3 -c 'import json,sys
-r = json.loads(open(sys.argv[1]).readline())
-print(r["integration"], r["stage"], r["class"], r["reason"], r["record"]["id"])' "$q" 2>&1)" \
-    "rejecter transform validation id 2 is not allowed 2" "the quarantined record"
+[ ! -e "$WORK/data" ] || fail "something written under ./data too"
+expect_in "$out" "quarantine: 1 open (oldest "; expect_in "$out" "· ferry quarantine list rejecter"
+expect_eq "$(quarantine_py "$WORK/elsewhere" rejecter '[(q["stage"], q["class"], q["reason"], q["record"]["id"]) for q in L]')" \
+    "[('transform', 'validation', 'id 2 is not allowed', 2)]" "the quarantined record"
+run_ferry quarantine list -c elsewhere_cfg.lua
+expect_rc 0
+expect_in "$out" "id 2 is not allowed"
 
 # ---- logs -----------------------------------------------------------------------
 

@@ -7,8 +7,8 @@ cd "$(dirname "$0")/../.." || exit 1
 
 DATA="$WORK/data"
 DB="$DATA/reporting.db"
-QA="$DATA/quarantine/crm-accounts-to-reporting.jsonl"
-QT="$DATA/quarantine/helpdesk-tickets-to-reporting.jsonl"
+QA=crm-accounts-to-reporting
+QT=helpdesk-tickets-to-reporting
 CSV="$ROOT/scripts/data/crm_accounts.csv"
 JSONL="$ROOT/scripts/data/helpdesk_tickets.jsonl"
 
@@ -17,15 +17,8 @@ run_example() {
         "$ROOT/scripts/crm_accounts.lua" "$ROOT/scripts/helpdesk_tickets.lua"
 }
 
-# qpy FILE EXPR: Python expression over L, the parsed lines of a quarantine file.
-qpy() {
-    python3 - "$1" "$2" <<'EOF' 2>&1
-import json, sys
-with open(sys.argv[1], encoding="utf-8") as f:
-    L = [json.loads(line) for line in f]
-print(eval(sys.argv[2]))
-EOF
-}
+# qpy NAME EXPR: Python expression over L, the quarantine rows of NAME.
+qpy() { quarantine_py "$DATA" "$1" "$2"; }
 
 # ---------------------------------------------------------------------------
 t "the example run: exit 3, both integrations PARTIAL with 4 quarantined each"
@@ -35,8 +28,8 @@ expect_in "$out" "== crm-accounts-to-reporting  run "
 expect_in "$out" "== helpdesk-tickets-to-reporting  run "
 expect_in "$out" "extracted 300 · transformed 296 · skipped 0 · loaded 296 · quarantined 4"
 expect_in "$out" "extracted 400 · transformed 396 · skipped 0 · loaded 396 · quarantined 4 (4 batches)"
-expect_in "$out" "quarantine: $QA (4 records this run)"
-expect_in "$out" "quarantine: $QT (4 records this run)"
+expect_in "$out" "quarantine: 4 open (oldest "; expect_in "$out" "· ferry quarantine list $QA"
+expect_in "$out" "quarantine: 4 open (oldest "; expect_in "$out" "· ferry quarantine list $QT"
 expect_eq "$(grep -c 'PARTIAL' <<<"$out")" "2"
 [ -f "$DB" ] || fail "no $DB (the data directory comes from FERRY_DATA_DIR)"
 [ -e "$ROOT/scripts/data/reporting.db" ] && fail "a database was written next to the scripts"
@@ -132,18 +125,18 @@ expect_eq "$(sql "$DB" "SELECT created_at FROM tickets WHERE ticket_id = 48201")
     "48201 was created at 2026-05-22T04:20:00+09:00"
 
 # ---------------------------------------------------------------------------
-t "re-running the example does not duplicate rows; each quarantine file gains 4 lines"
+t "re-running the example duplicates neither rows nor quarantined records"
 first_run=$(sed -nE 's/^== crm-accounts-to-reporting  run ([^ ]+) .*/\1/p' <<<"$out")
 run_example
 expect_rc 3
 expect_eq "$(sql "$DB" "SELECT count(*) FROM accounts")" "296"
 expect_eq "$(sql "$DB" "SELECT count(*) FROM tickets")" "396"
-expect_eq "$(wc -l <"$QA" | tr -d ' ')" "8"
-expect_eq "$(wc -l <"$QT" | tr -d ' ')" "8"
+expect_eq "$(qpy "$QA" '[q["attempts"] for q in L]')" "[2, 2, 2, 2]" "the same 4 rows, tried twice"
+expect_eq "$(qpy "$QT" '[q["attempts"] for q in L]')" "[2, 2, 2, 2]" "the same 4 rows, tried twice"
 second_run=$(sed -nE 's/^== crm-accounts-to-reporting  run ([^ ]+) .*/\1/p' <<<"$out")
 expect_eq "$(sql "$DB" "SELECT DISTINCT _run_id FROM accounts")" "$second_run" "rows carry the latest run id"
 [ "$first_run" != "$second_run" ] || fail "both runs have the id $first_run"
-expect_eq "$(qpy "$QA" 'sorted(set(q["run"] for q in L)) == sorted(["'"$first_run"'", "'"$second_run"'"])')" "True"
+expect_eq "$(qpy "$QA" 'set((q["first_run"], q["run"]) for q in L) == {("'"$first_run"'", "'"$second_run"'")}')" "True"
 
 # ---------------------------------------------------------------------------
 t "ferry check accepts both shipped scripts"
@@ -161,7 +154,8 @@ run_ferry run -c "$ROOT/config/ferry.lua" "$ROOT/scripts/crm_accounts.lua" "$ROO
 [ "$saved" = "__unset__" ] || export FERRY_DATA_DIR="$saved"
 expect_rc 3
 expect_eq "$(sql "$WORK/data/reporting.db" "SELECT (SELECT count(*) FROM accounts) || '/' || (SELECT count(*) FROM tickets)")" "296/396"
-expect_in "$out" "quarantine: data/quarantine/crm-accounts-to-reporting.jsonl (4 records this run)"
-expect_in "$out" "quarantine: data/quarantine/helpdesk-tickets-to-reporting.jsonl (4 records this run)"
+expect_in "$out" "quarantine: 4 open (oldest "; expect_in "$out" "· ferry quarantine list crm-accounts-to-reporting"
+expect_in "$out" "quarantine: 4 open (oldest "; expect_in "$out" "· ferry quarantine list helpdesk-tickets-to-reporting"
+expect_eq "$(quarantine_py "$WORK/data" crm-accounts-to-reporting 'len(L)')" "4"
 
 done_t

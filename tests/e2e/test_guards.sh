@@ -5,7 +5,6 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/e2e/lib.sh
 
-Q="$WORK/data/quarantine"
 
 integ() {   # integ NAME BODY: writes $WORK/NAME.lua, an integration called NAME
     script "$1" "return ferry.integration {
@@ -15,14 +14,8 @@ $2
 }"
 }
 
-qpy() {     # qpy NAME EXPR: Python expression over L, the quarantine lines of NAME
-    python3 - "$Q/$1.jsonl" "$2" <<'EOF' 2>&1
-import json, sys
-with open(sys.argv[1], encoding="utf-8") as f:
-    L = [json.loads(line) for line in f]
-print(eval(sys.argv[2]))
-EOF
-}
+# qpy NAME EXPR: Python expression over L, the quarantine rows of NAME
+qpy() { quarantine_py "$WORK/data" "$1" "$2"; }
 
 # run_ferry_to SECS ARGS...: run_ferry under `timeout`; a timeout is a failure.
 run_ferry_to() {

@@ -230,14 +230,12 @@ expect_in "$out" "error: extract: auth: GET $BASE/status/401?api_key=REDACTED&pa
 expect_in "$out" "quarantined 2"
 expect_not_in "$out" "$SECRET"
 expect_not_in "$err" "$SECRET"
-qf="$WORK/data/quarantine/secrets.jsonl"
-if [ -s "$qf" ]; then
-    expect_not_in "$(cat "$qf")" "$SECRET"
-    expect_in "$(cat "$qf")" "api_key=REDACTED"
-    expect_in "$(cat "$qf")" "[REDACTED]"
-else
-    fail "no quarantine file $qf"
-fi
+qrows=$(sqlite3 "$WORK/data/ferry.db" "SELECT reason, record, output FROM quarantine WHERE integration = 'secrets'" 2>&1)
+[ -n "$qrows" ] || fail "nothing in the quarantine of secrets"
+expect_not_in "$qrows" "$SECRET"
+expect_in "$qrows" "api_key=REDACTED"
+expect_in "$qrows" "[REDACTED]"
+expect_not_in "$(sqlite3 "$WORK/data/ferry.db" .dump 2>&1)" "$SECRET"
 expect_eq "$(fakepy "[(r['path'], r['query'].get('api_key'), r['headers'].get('authorization')) for r in R if r['path'] == '/status/401']")" \
     "[('/status/401', ['$SECRET'], 'Bearer $SECRET')]" "what the server received (the secret was really sent)"
 

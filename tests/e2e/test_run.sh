@@ -6,7 +6,6 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/e2e/lib.sh
 
-Q="$WORK/data/quarantine"
 
 # integ NAME BODY: writes $WORK/NAME.lua, an integration called NAME.
 integ() {
@@ -17,16 +16,9 @@ $2
 }"
 }
 
-# qpy NAME EXPR: evaluates a Python expression over L, the parsed lines of
-# the quarantine file of NAME (each line must be one JSON object).
-qpy() {
-    python3 - "$Q/$1.jsonl" "$2" <<'EOF' 2>&1
-import json, sys
-with open(sys.argv[1], encoding="utf-8") as f:
-    L = [json.loads(line) for line in f]
-print(eval(sys.argv[2]))
-EOF
-}
+# qpy NAME EXPR: evaluates a Python expression over L, the quarantine rows
+# of NAME (see quarantine_py in lib.sh).
+qpy() { quarantine_py "$WORK/data" "$1" "$2"; }
 
 # run id printed in the summary line "== NAME  run ID  STATUS"
 run_id_of() { sed -nE "s/^== $1  run ([^ ]+)  .*/\1/p" <<<"$out" | head -1; }
@@ -60,11 +52,11 @@ expect_eq "$(qpy throw '[(q["record"]["id"], q["stage"], q["class"]) for q in L]
 ln=$(lineno throw 'error("bad")')
 expect_eq "$(qpy throw "all(q['reason'].endswith('throw.lua:$ln: bad') for q in L)")" "True" \
     "reason names the script file:line ($(qpy throw 'L[0]["reason"]'))"
-expect_eq "$(qpy throw 'sorted(L[0].keys())')" \
-    "['class', 'integration', 'reason', 'record', 'run', 'script_version', 'stage', 'time']"
+expect_eq "$(qpy throw '[(q["status"], q["attempts"], q["first_run"] == q["run"]) for q in L]')" \
+    "[('open', 1, True), ('open', 1, True)]"
 expect_eq "$(qpy throw 'all(q["integration"] == "throw" and len(q["script_version"]) > 0 for q in L)')" "True"
 expect_eq "$(qpy throw 'L[0]["run"]')" "$(run_id_of throw)" "quarantine run id = summary run id"
-expect_in "$out" "quarantine: data/quarantine/throw.jsonl (2 records this run)"
+expect_in "$out" "quarantine: 2 open (oldest "; expect_in "$out" "· ferry quarantine list throw"
 
 # ---------------------------------------------------------------------------
 t "transform results: nil+reason, nil+{class}, nil alone, ctx:reject, ctx:reject with an unknown class"
@@ -102,7 +94,8 @@ expect_in "$out" "== skipper  run "
 expect_in "$out" "  OK"
 expect_in "$out" "extracted 5 · transformed 2 · skipped 3 · loaded 2 · quarantined 0 (1 batch)"
 expect_not_in "$out" "quarantined by class"
-[ -e "$Q/skipper.jsonl" ] && fail "a quarantine file was created for a run that quarantined nothing"
+expect_eq "$(qpy skipper 'len(L)')" "0" "nothing in the quarantine"
+expect_not_in "$out" "quarantine:"
 
 # ---------------------------------------------------------------------------
 t "without a transform, records reach load unchanged"
@@ -259,7 +252,7 @@ run_ferry run empty.lua
 expect_rc 0
 expect_in "$out" "  OK"
 expect_in "$out" "extracted 0 · transformed 0 · skipped 0 · loaded 0 · quarantined 0 (0 batches)"
-[ -e "$Q/empty.jsonl" ] && fail "quarantine file created for an empty run"
+expect_eq "$(qpy empty 'len(L)')" "0" "nothing in the quarantine"
 
 # ---------------------------------------------------------------------------
 t "ctx:checkpoint: the summary shows the last cursor once every record is loaded"
@@ -330,7 +323,8 @@ RUN2=$(run_id_of sink1)
 [ -n "$RUN2" ] && [ "$RUN2" != "$RUN1" ] || fail "expected a new run id, got '$RUN2' (first run '$RUN1')"
 expect_eq "$(sql "$DB" "SELECT count(*) FROM items")" "2"
 expect_eq "$(sql "$DB" "SELECT DISTINCT _run_id FROM items")" "$RUN2"
-expect_eq "$(qpy sink1 'len(L)')" "2" "the quarantine file is appended to"
+expect_eq "$(qpy sink1 '[(q["attempts"], q["first_run"], q["run"]) for q in L]')" "[(2, '$RUN1', '$RUN2')]" \
+    "the same bad record again: its one row is updated, not duplicated"
 
 t "sqlite sink: a newly declared column is added to the existing table; old rows stay"
 sink_script sink2 "$COLS1"', { "extra", "text" }' \
@@ -348,7 +342,7 @@ run_ferry run sink3.lua
 [ "$rc" -eq 1 ] || [ "$rc" -eq 3 ] || fail "exit status $rc, expected 1 or 3"
 expect_in "$out" "loaded 0"
 expect_eq "$(sql "$DB" "SELECT count(*) FROM items WHERE id = 7")" "0"
-msg="$out $(cat "$Q/sink3.jsonl" 2>/dev/null)"
+msg="$out $(qpy sink3 '[q["reason"] for q in L]')"
 expect_in "$msg" "column n is INTEGER in the database but declared TEXT"
 
 t "sqlite sink: a row without its text key is quarantined at load (NOT NULL)"

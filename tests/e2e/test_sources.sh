@@ -6,17 +6,10 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/e2e/lib.sh
 
-Q="$WORK/data/quarantine"
 FX="$ROOT/tests/fixtures/run"
 
-qpy() {     # qpy NAME EXPR: Python expression over L, the quarantine lines of NAME
-    python3 - "$Q/$1.jsonl" "$2" <<'EOF' 2>&1
-import json, sys
-with open(sys.argv[1], encoding="utf-8") as f:
-    L = [json.loads(line) for line in f]
-print(eval(sys.argv[2]))
-EOF
-}
+# qpy NAME EXPR: Python expression over L, the quarantine rows of NAME
+qpy() { quarantine_py "$WORK/data" "$1" "$2"; }
 
 # src NAME KIND PATH [OPTS]: an integration streaming PATH with
 # ferry.source.KIND; its load appends each record as JSON to $WORK/NAME.out.

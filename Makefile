@@ -88,8 +88,7 @@ run: all
 	    echo "Where to look:"; \
 	    echo "  tables:      sqlite3 -header -column data/reporting.db 'SELECT * FROM accounts LIMIT 5'"; \
 	    echo "               sqlite3 data/reporting.db 'SELECT tier, count(*), sum(arr) FROM accounts GROUP BY tier'"; \
-	    echo "  quarantine:  data/quarantine/*.jsonl  (one JSON object per rejected record: class, reason, stage, record)"; \
-	    echo "               cut -c1-200 data/quarantine/crm-accounts-to-reporting.jsonl"; \
+	    echo "  quarantine:  ./$(BUILD)/ferry quarantine list -c config/ferry.lua      (then: show ID, replay ID, discard ID)"; \
 	    echo "  history:     ./$(BUILD)/ferry status        ./$(BUILD)/ferry runs crm-accounts-to-reporting"; \
 	    echo "  exit status $$rc: 0 all loaded, 3 some records quarantined, 1 run failed"; \
 	    [ $$rc -eq 0 ] || [ $$rc -eq 3 ]

@@ -246,12 +246,12 @@ int fy_report_quarantine_list(struct fy_store *s, const struct fy_quarantine_que
     while (sqlite3_step(st) == SQLITE_ROW) {
         char ago[48], reason[96];
         if (!n++)
-            fprintf(out, "%-9s %-28s %-9s %-9s %-14s %8s %-10s  %s\n", "ID", "INTEGRATION", "STATUS", "STAGE",
+            fprintf(out, "%-9s %-30s %-9s %-9s %-14s %8s %-10s  %s\n", "ID", "INTEGRATION", "STATUS", "STAGE",
                     "CLASS", "ATTEMPTS", "FIRST SEEN", "REASON");
         last = sqlite3_column_int64(st, 0);
         fy_report_age(col(st, 6), ago, sizeof ago);
         one_line(col(st, 8), reason, 72);
-        fprintf(out, "%-9lld %-28s %-9s %-9s %-14s %8lld %-10s  %s\n", last, col(st, 1), col(st, 2), col(st, 3),
+        fprintf(out, "%-9lld %-30s %-9s %-9s %-14s %8lld %-10s  %s\n", last, col(st, 1), col(st, 2), col(st, 3),
                 col(st, 4), (long long)sqlite3_column_int64(st, 5), ago, reason);
     }
     if (!n) {

@@ -29,7 +29,7 @@ CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP $(SANFLAGS) \
             -DFY_VERSION='"$(VERSION)"' -DFY_PREFIX='"$(PREFIX)"'
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKG_MODS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKG_MODS) 2>/dev/null)
-LDLIBS   += $(PKG_LIBS) -lm
+LDLIBS   += $(PKG_LIBS) -lm -lpthread
 LDFLAGS  += $(SANFLAGS)
 
 ifeq ($(V),)

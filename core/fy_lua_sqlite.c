@@ -11,9 +11,21 @@
  * INSERT ... ON CONFLICT DO UPDATE; a row the database rejects (missing key,
  * wrong type) is reported in `failures[i] = { class = "validation", reason = ... }`
  * and the others are still written. A failure of the database itself
- * (busy, disk full) rolls the batch back and raises { class = "transient" }. */
+ * (busy, disk full) rolls the batch back and raises { class = "transient" }.
+ *
+ *   local pending = tbl:upsert_async(rows, run_id)   -- returns at once
+ *   local loaded, failures = pending:wait()          -- yields until written
+ *
+ * upsert_async packs the rows into C values on the calling thread and
+ * queues them for the connection's writer thread (fy_sqlite_writer.c), so
+ * the run extracts and transforms the next batch while this one is written
+ * on the second core. ferry.sink.sqlite uses it; the runner waits for each
+ * batch before it commits the checkpoint that follows it. */
 #include "fy_buf.h"
 #include "fy_common.h"
+#include "fy_engine.h"
+#include "fy_run.h"
+#include "fy_sqlite_writer.h"
 #include "fy_time.h"
 #include "fy_vm.h"
 
@@ -25,10 +37,18 @@
 
 #define DB_MT "ferry.sqlite.db"
 #define TABLE_MT "ferry.sqlite.table"
+#define PENDING_MT "ferry.pending"
 
 struct db_handle {
     sqlite3 *db;              /* NULL once closed */
+    struct fy_writer *writer; /* started by the first upsert_async */
+    int closing;              /* jobs delivered now must not resume runs */
 };
+
+/* Anything but the writer that touches the connection waits for it first. */
+static void db_drain(struct db_handle *h) {
+    if (h->writer) fy_writer_drain(h->writer);
+}
 
 enum col_type { C_TEXT, C_INTEGER, C_REAL, C_BOOLEAN, C_JSON };
 
@@ -88,6 +108,8 @@ static int db_open(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
     struct db_handle *h = lua_newuserdatauv(L, sizeof *h, 0);
     h->db = NULL;
+    h->writer = NULL;
+    h->closing = 0;
     luaL_setmetatable(L, DB_MT);
     sqlite3 *db = NULL;
     int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
@@ -112,6 +134,11 @@ static int db_open(lua_State *L) {
 
 static int db_close(lua_State *L) {
     struct db_handle *h = luaL_checkudata(L, 1, DB_MT);
+    if (h->writer) {
+        h->closing = 1;
+        fy_writer_destroy(h->writer);     /* writes what is queued first */
+        h->writer = NULL;
+    }
     if (h->db) sqlite3_close_v2(h->db);   /* deferred until its statements are finalised */
     h->db = NULL;
     return 0;
@@ -119,6 +146,7 @@ static int db_close(lua_State *L) {
 
 static int db_exec(lua_State *L) {
     struct db_handle *h = check_db(L, 1);
+    db_drain(h);
     char *err = NULL;
     if (exec_sql(h->db, luaL_checkstring(L, 2), &err) != FY_OK) {
         luaL_pushfail(L);
@@ -135,6 +163,7 @@ static int db_rows(lua_State *L) {
     struct db_handle *h = check_db(L, 1);
     const char *sql = luaL_checkstring(L, 2);
     sqlite3_stmt *st;
+    db_drain(h);
     if (sqlite3_prepare_v2(h->db, sql, -1, &st, NULL) != SQLITE_OK) {
         luaL_pushfail(L);
         lua_pushstring(L, sqlite3_errmsg(h->db));
@@ -179,7 +208,9 @@ static void table_release(struct table_handle *t) {
 }
 
 static int table_close(lua_State *L) {
-    table_release(luaL_checkudata(L, 1, TABLE_MT));
+    struct table_handle *t = luaL_checkudata(L, 1, TABLE_MT);
+    if (t->dbh && t->dbh->db) db_drain(t->dbh);   /* queued jobs use its statement */
+    table_release(t);
     return 0;
 }
 
@@ -312,6 +343,7 @@ static int db_table(lua_State *L) {
     const char *name = lua_tostring(L, -1);
     if (!valid_identifier(name))
         return luaL_error(L, "table name must be letters, digits and _ (got %s)", name ? name : "nothing");
+    db_drain(h);
     struct table_handle *t = lua_newuserdatauv(L, sizeof *t, 1);
     memset(t, 0, sizeof *t);
     luaL_setmetatable(L, TABLE_MT);
@@ -393,6 +425,7 @@ static int table_upsert(lua_State *L) {
     sqlite3 *db = t->dbh->db;
     sqlite3_stmt *st = t->upsert;
     int n = (int)luaL_len(L, 2), loaded = 0;
+    db_drain(t->dbh);
     char synced[40], err[256];
     fy_time_format(fy_now(), 0, 3, synced, sizeof synced);
 
@@ -447,16 +480,226 @@ static int table_upsert(lua_State *L) {
     return 2;
 }
 
+/* ---- asynchronous upsert ------------------------------------------------- */
+
+struct upsert_job {
+    struct fy_wjob job;       /* first: fy_wjob_free frees the whole */
+    struct db_handle *dbh;
+    struct fy_run *waiter;    /* the run yielded in wait() */
+    int delivered;            /* back on the loop thread with its results */
+    int orphaned;             /* its pending handle was collected first */
+};
+
+struct pending { struct upsert_job *u; };   /* NULL once its results are taken */
+
+static void upsert_delivered(struct fy_wjob *job) {
+    struct upsert_job *u = (struct upsert_job *)job;
+    if (u->orphaned) {
+        fy_wjob_free(job);
+        return;
+    }
+    u->delivered = 1;
+    if (u->waiter && !u->dbh->closing) {
+        struct fy_run *run = u->waiter;
+        u->waiter = NULL;
+        fy_run_resume(run, 0);
+    }
+}
+
+static void pack_fail(struct fy_wjob *job, int row, const char *reason) {
+    struct fy_wfail *f = realloc(job->fails, (size_t)(job->nfails + 1) * sizeof *f);
+    if (!f) abort();
+    job->fails = f;
+    f[job->nfails].row = row;
+    f[job->nfails].reason = strdup(reason);
+    job->nfails++;
+    job->skip[row - 1] = 1;
+}
+
+/* row[col] (on top of the stack) as a cell; FY_ERR with a reason. */
+static int pack_value(lua_State *L, struct fy_wjob *job, struct fy_cell *cell, const struct column *c,
+                      struct fy_buf *tmp, char *err, size_t errlen) {
+    size_t len;
+    const char *s;
+    switch (lua_type(L, -1)) {
+    case LUA_TNIL:
+    case LUA_TLIGHTUSERDATA:   /* ferry.json.null */
+        cell->type = FY_CELL_NULL;
+        return FY_OK;
+    case LUA_TBOOLEAN:
+        cell->type = FY_CELL_INT;
+        cell->v.i = lua_toboolean(L, -1);
+        return FY_OK;
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, -1)) {
+            cell->type = FY_CELL_INT;
+            cell->v.i = lua_tointeger(L, -1);
+        } else {
+            cell->type = FY_CELL_REAL;
+            cell->v.d = lua_tonumber(L, -1);
+        }
+        return FY_OK;
+    case LUA_TSTRING:
+        s = lua_tolstring(L, -1, &len);
+        cell->type = FY_CELL_TEXT;
+        cell->v.s.off = fy_wjob_put(job, s, len);
+        cell->v.s.len = len;
+        return FY_OK;
+    case LUA_TTABLE:
+        if (c->type == C_JSON) {
+            fy_buf_reset(tmp);
+            if (fy_json_encode(L, -1, tmp, err, errlen) != FY_OK) return FY_ERR;
+            cell->type = FY_CELL_TEXT;
+            cell->v.s.off = fy_wjob_put(job, tmp->data, tmp->len);
+            cell->v.s.len = tmp->len;
+            return FY_OK;
+        }
+        /* fall through */
+    default:
+        snprintf(err, errlen, "column %s: cannot store a %s in a %s column", c->name,
+                 luaL_typename(L, -1), sql_type(c->type));
+        return FY_ERR;
+    }
+}
+
+/* tbl:upsert_async(rows, run_id) -> pending */
+static int table_upsert_async(lua_State *L) {
+    struct table_handle *t = luaL_checkudata(L, 1, TABLE_MT);
+    if (!t->upsert || !t->dbh->db) return luaL_error(L, "attempt to use a closed table");
+    luaL_checktype(L, 2, LUA_TTABLE);
+    size_t runlen;
+    const char *run_id = luaL_optlstring(L, 3, "", &runlen);
+    struct fy_vm *vm = fy_vm_of(L);
+    if (!vm || !vm->engine) return luaL_error(L, "upsert_async: only inside ferry's engine");
+    struct db_handle *h = t->dbh;
+    char err[256];
+    if (!h->writer && !(h->writer = fy_writer_create(h->db, vm->engine->base, err, sizeof err)))
+        return luaL_error(L, "upsert_async: %s", err);
+
+    struct pending *p = lua_newuserdatauv(L, sizeof *p, 1);
+    p->u = NULL;
+    luaL_setmetatable(L, PENDING_MT);
+    lua_pushvalue(L, 1);                              /* the table (and its db) outlive the job */
+    lua_setiuservalue(L, -2, 1);
+
+    int n = (int)luaL_len(L, 2), ncells = t->ncols + 2;
+    struct upsert_job *u = calloc(1, sizeof *u);
+    struct fy_wjob *job = &u->job;
+    if (!u || !(job->cells = calloc((size_t)(n ? n : 1) * (size_t)ncells, sizeof *job->cells)) ||
+        !(job->skip = calloc((size_t)(n ? n : 1), 1))) {
+        if (u) fy_wjob_free(job);
+        return luaL_error(L, "upsert_async: out of memory");
+    }
+    u->dbh = h;
+    job->stmt = t->upsert;
+    job->ncells = ncells;
+    job->nrows = n;
+    job->delivered = upsert_delivered;
+    char synced[40];
+    fy_time_format(fy_now(), 0, 3, synced, sizeof synced);
+    size_t synced_len = strlen(synced);
+    size_t synced_off = fy_wjob_put(job, synced, synced_len), run_off = fy_wjob_put(job, run_id, runlen);
+    struct fy_buf tmp = {0};
+    for (int r = 1; r <= n; r++) {
+        struct fy_cell *cells = job->cells + (size_t)(r - 1) * (size_t)ncells;
+        if (lua_rawgeti(L, 2, r) != LUA_TTABLE) {
+            pack_fail(job, r, "load received a non-table record");
+            lua_pop(L, 1);
+            continue;
+        }
+        for (int i = 0; i < t->ncols; i++) {
+            lua_getfield(L, -1, t->cols[i].name);
+            int bad = 0;
+            if (t->cols[i].key && (lua_isnil(L, -1) || lua_islightuserdata(L, -1))) {
+                /* checked here: SQLite would give a NULL INTEGER key a new rowid */
+                snprintf(err, sizeof err, "key column %s is missing (NOT NULL)", t->cols[i].name);
+                bad = 1;
+            } else if (pack_value(L, job, &cells[i], &t->cols[i], &tmp, err, sizeof err) != FY_OK) {
+                bad = 1;
+            }
+            lua_pop(L, 1);
+            if (bad) {
+                pack_fail(job, r, err);
+                break;
+            }
+        }
+        lua_pop(L, 1);
+        cells[t->ncols].type = cells[t->ncols + 1].type = FY_CELL_TEXT;
+        cells[t->ncols].v.s.off = synced_off;
+        cells[t->ncols].v.s.len = synced_len;
+        cells[t->ncols + 1].v.s.off = run_off;
+        cells[t->ncols + 1].v.s.len = runlen;
+    }
+    fy_buf_free(&tmp);
+    p->u = u;
+    fy_writer_submit(h->writer, job);
+    return 1;
+}
+
+/* The results of a delivered job: loaded, failures; or raise its fatal error. */
+static int pending_result(lua_State *L, int status, lua_KContext kctx) {
+    FY_UNUSED(status);
+    FY_UNUSED(kctx);
+    struct pending *p = luaL_checkudata(L, 1, PENDING_MT);
+    struct upsert_job *u = p->u;
+    p->u = NULL;
+    struct fy_wjob *job = &u->job;
+    if (job->fatal) {
+        lua_createtable(L, 0, 2);
+        lua_pushliteral(L, "transient");
+        lua_setfield(L, -2, "class");
+        lua_pushstring(L, job->fatal);
+        lua_setfield(L, -2, "reason");
+        fy_wjob_free(job);
+        return lua_error(L);
+    }
+    lua_pushinteger(L, job->loaded);
+    lua_createtable(L, job->nfails, 0);
+    for (int i = 0; i < job->nfails; i++) push_failure(L, lua_gettop(L), job->fails[i].row, "validation",
+                                                       job->fails[i].reason);
+    fy_wjob_free(job);
+    return 2;
+}
+
+/* pending:wait() -> loaded, failures: yields the run until the batch is written. */
+static int pending_wait(lua_State *L) {
+    struct pending *p = luaL_checkudata(L, 1, PENDING_MT);
+    if (!p->u) return luaL_error(L, "the results of this load were already taken");
+    lua_settop(L, 1);
+    if (p->u->delivered) return pending_result(L, 0, 0);
+    struct fy_run *run = fy_run_of(L);
+    if (!run || !run->engine || !lua_isyieldable(L)) {
+        fy_writer_drain(p->u->dbh->writer);            /* nothing to yield to: block */
+        fy_writer_deliver(p->u->dbh->writer);
+        return pending_result(L, 0, 0);
+    }
+    p->u->waiter = run;
+    run->waiting = 1;
+    return lua_yieldk(L, 0, 0, pending_result);
+}
+
+static int pending_gc(lua_State *L) {
+    struct pending *p = luaL_checkudata(L, 1, PENDING_MT);
+    if (p->u) {
+        if (p->u->delivered) fy_wjob_free(&p->u->job);
+        else p->u->orphaned = 1;                       /* freed when it comes back */
+        p->u = NULL;
+    }
+    return 0;
+}
+
 int luaopen_ferry_sqlite(lua_State *L) {
     static const luaL_Reg db_methods[] = {
         {"table", db_table}, {"exec", db_exec}, {"rows", db_rows}, {"close", db_close}, {NULL, NULL},
     };
     static const luaL_Reg table_methods[] = {
-        {"upsert", table_upsert}, {"close", table_close}, {NULL, NULL},
+        {"upsert", table_upsert}, {"upsert_async", table_upsert_async}, {"close", table_close}, {NULL, NULL},
     };
+    static const luaL_Reg pending_methods[] = {{"wait", pending_wait}, {NULL, NULL}};
     static const luaL_Reg funcs[] = {{"open", db_open}, {NULL, NULL}};
     fy_vm_new_class(L, DB_MT, db_methods, db_close);
     fy_vm_new_class(L, TABLE_MT, table_methods, table_close);
+    fy_vm_new_class(L, PENDING_MT, pending_methods, pending_gc);
     luaL_newlib(L, funcs);
     return 1;
 }

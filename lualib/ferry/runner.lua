@@ -162,12 +162,14 @@ function _M.run(spec, params, internal)
     return v
   end
 
-  -- Every record emitted so far is loaded or quarantined: checkpoints up to
-  -- here are committed, with the quarantine rows of the records before them.
+  -- Checkpoints taken at or before `settled` (a count of extracted
+  -- records, every one of them loaded or quarantined) are committed, with
+  -- the quarantine rows of the records before them, in one transaction.
+  local settled = 0
   local function commit_checkpoints()
     local last, text
     for i = 1, #checkpoints do
-      if checkpoints[i].pos <= stats.extracted then last = i end
+      if checkpoints[i].pos <= settled then last = i end
     end
     if last then
       local cursor = checkpoints[last].cursor
@@ -180,8 +182,64 @@ function _M.run(spec, params, internal)
     commit(text)
   end
 
+  -- The outcome of loading batch b: ok, res from calling load (or from
+  -- waiting for it). res may list per-record failures.
+  local function settle(b, ok, res)
+    local m, failed, nfailed = b.m, b.failed, b.rejected
+    if not ok then
+      local class, reason = classify(res, "script", limits)
+      for i = 1, m do
+        if not failed[i] then put("load", class, reason, b.origin[i], b.batch[i], b.q[i]) end
+        failed[i] = true
+      end
+      nfailed = m
+    elseif type(res) == "table" then
+      for i = 1, m do
+        local r = res[i]
+        if r ~= nil and r ~= true and not failed[i] then
+          local class, reason
+          if r == false then class, reason = "validation", "rejected by load"
+          else class, reason = classify(r, "validation", limits) end
+          put("load", class, reason, b.origin[i], b.batch[i], b.q[i])
+          failed[i] = true
+          nfailed = nfailed + 1
+        end
+      end
+    end
+    for i = 1, m do
+      if b.q[i] and not failed[i] then resolve(b.q[i]) end
+    end
+    stats.loaded = stats.loaded + m - nfailed
+    stats.batches = stats.batches + 1
+    settled = b.pos
+    commit_checkpoints()
+  end
+
+  -- A load may hand back a pending result (ferry.sink.sqlite writes on a
+  -- thread of its own); the run goes on with the next batch and waits for
+  -- this one before loading another, so one batch is in flight at a time.
+  local inflight
+  local function await()
+    local b = inflight
+    if not b then return end
+    inflight = nil
+    stage = "load"
+    local ok, _, res = pcall(b.pending.wait, b.pending)
+    if ok then res = res or {} else res = _ end
+    settle(b, ok, res)
+    stage = "extract"
+  end
+
+  local function is_pending(v)
+    local mt = type(v) == "userdata" and getmetatable(v)
+    return mt and mt.__name == "ferry.pending"
+  end
+
   local function flush()
-    if n == 0 then return commit_checkpoints() end
+    if n == 0 then
+      if not inflight then settled = stats.extracted end
+      return commit_checkpoints()
+    end
     batch, origin, batch_q, failed, m = {}, {}, {}, {}, 0
     stage = "transform"
     for i = 1, n do
@@ -219,42 +277,33 @@ function _M.run(spec, params, internal)
       ::continue::
     end
     n, current_q = 0, nil
+    await()                         -- the previous batch, before this one is loaded
     if m > 0 then
       stage = "load"
       guard_reset()
       rejected_in_load = 0
       local ok, res = pcall(load, batch, ctx)
       guard_reset()
-      local nfailed = rejected_in_load
-      if not ok then
-        local class, reason = classify(res, "script", limits)
-        for i = 1, m do
-          if not failed[i] then put("load", class, reason, origin[i], batch[i], batch_q[i]) end
-          failed[i] = true
-        end
-        nfailed = m
-      elseif type(res) == "table" then
-        for i = 1, m do
-          local r = res[i]
-          if r ~= nil and r ~= true and not failed[i] then
-            local class, reason
-            if r == false then class, reason = "validation", "rejected by load"
-            else class, reason = classify(r, "validation", limits) end
-            put("load", class, reason, origin[i], batch[i], batch_q[i])
-            failed[i] = true
-            nfailed = nfailed + 1
-          end
-        end
+      local b = { batch = batch, origin = origin, q = batch_q, failed = failed, m = m,
+                  rejected = rejected_in_load, pos = stats.extracted }
+      if ok and is_pending(res) then
+        b.pending = res
+        inflight = b
+      else
+        settle(b, ok, res)
       end
-      for i = 1, m do
-        if batch_q[i] and not failed[i] then resolve(batch_q[i]) end
-      end
-      stats.loaded = stats.loaded + m - nfailed
-      stats.batches = stats.batches + 1
+    else
+      settled = stats.extracted
+      commit_checkpoints()
     end
     batch, origin, batch_q, failed, m = {}, {}, {}, {}, 0
-    commit_checkpoints()
     stage = "extract"
+  end
+
+  -- Everything emitted so far loaded or quarantined, and committed.
+  local function drain()
+    flush()
+    await()
   end
 
   -- Open quarantined records matching filter { class, id, max_attempts } go
@@ -274,7 +323,7 @@ function _M.run(spec, params, internal)
         if n >= batch_size then flush() end
       end
     until #rows == 0
-    flush()
+    drain()
   end
 
   function ctx:emit(record)
@@ -317,8 +366,11 @@ function _M.run(spec, params, internal)
   function ctx:checkpoint(cursor)
     checkpoints[#checkpoints + 1] = { pos = stats.extracted, cursor = cursor }
     -- From extract with nothing pending it is committed now; during a flush
-    -- (transform, load) it is committed when that flush has finished.
-    if n == 0 and stage == "extract" then commit_checkpoints() end
+    -- (transform, load) or with a batch in flight, once those have settled.
+    if n == 0 and stage == "extract" and not inflight then
+      settled = stats.extracted
+      commit_checkpoints()
+    end
   end
 
   -- A replay run delivers quarantined records and extracts nothing. A normal
@@ -369,7 +421,7 @@ function _M.run(spec, params, internal)
     end
   end
   -- Records emitted before a failure are still delivered.
-  local fok, ferr = pcall(flush)
+  local fok, ferr = pcall(drain)
   if not fok and not stats.error then stats.error = "flush: " .. reason_of(ferr, limits) end
   return stats
 end

@@ -30,8 +30,9 @@ function _M.sqlite(spec)
       local db = assert(sqlite.open(resolve(spec.path)))
       tbl = db:table { name = spec.table, columns = spec.columns }
     end
-    local loaded, failures = tbl:upsert(batch, ctx.run_id)
-    return failures
+    -- written on the database's own thread while the run goes on; the
+    -- runner waits for it before the next batch's load
+    return tbl:upsert_async(batch, ctx.run_id)
   end
 end
 

@@ -1,0 +1,222 @@
+/* The SQLite writer thread; see fy_sqlite_writer.h. */
+#include "fy_sqlite_writer.h"
+#include "fy_common.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct fy_writer {
+    sqlite3 *db;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t work;            /* a job was queued, or stop */
+    pthread_cond_t idle;            /* the queue ran empty */
+    struct fy_wjob *queue, *queue_tail;   /* to write */
+    struct fy_wjob *done, *done_tail;     /* written, to deliver */
+    int busy, stop;
+    int pipe_r, pipe_w;             /* written -> loop */
+    struct event *ev;
+};
+
+size_t fy_wjob_put(struct fy_wjob *job, const char *s, size_t len) {
+    if (job->arena_len + len > job->arena_cap) {
+        size_t cap = job->arena_cap ? job->arena_cap : 4096;
+        while (cap < job->arena_len + len) cap *= 2;
+        char *p = realloc(job->arena, cap);
+        if (!p) abort();                 /* as Lua's own allocator would fail the state */
+        job->arena = p;
+        job->arena_cap = cap;
+    }
+    size_t off = job->arena_len;
+    memcpy(job->arena + off, s, len);
+    job->arena_len += len;
+    return off;
+}
+
+void fy_wjob_free(struct fy_wjob *job) {
+    if (!job) return;
+    for (int i = 0; i < job->nfails; i++) free(job->fails[i].reason);
+    free(job->fails);
+    free(job->fatal);
+    free(job->cells);
+    free(job->skip);
+    free(job->arena);
+    free(job);
+}
+
+static void add_fail(struct fy_wjob *job, int row, const char *reason) {
+    struct fy_wfail *f = realloc(job->fails, (size_t)(job->nfails + 1) * sizeof *f);
+    if (!f) abort();
+    job->fails = f;
+    job->fails[job->nfails].row = row;
+    job->fails[job->nfails].reason = strdup(reason);
+    job->nfails++;
+}
+
+static void fatal(struct fy_wjob *job, sqlite3 *db, const char *what) {
+    size_t n = strlen(what) + strlen(sqlite3_errmsg(db)) + 3;
+    job->fatal = malloc(n);
+    if (job->fatal) snprintf(job->fatal, n, "%s: %s", what, sqlite3_errmsg(db));
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    job->loaded = 0;
+}
+
+/* One job, one transaction. A row the database refuses (constraint, type)
+ * is a failure of that row; any other error rolls the job back. */
+static void write_job(sqlite3 *db, struct fy_wjob *job) {
+    sqlite3_stmt *st = job->stmt;
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        fatal(job, db, "cannot begin a transaction");
+        return;
+    }
+    for (int r = 0; r < job->nrows; r++) {
+        if (job->skip[r]) continue;
+        const struct fy_cell *c = job->cells + (size_t)r * (size_t)job->ncells;
+        for (int i = 0; i < job->ncells; i++) {
+            switch (c[i].type) {
+            case FY_CELL_NULL: sqlite3_bind_null(st, i + 1); break;
+            case FY_CELL_INT: sqlite3_bind_int64(st, i + 1, c[i].v.i); break;
+            case FY_CELL_REAL: sqlite3_bind_double(st, i + 1, c[i].v.d); break;
+            case FY_CELL_TEXT:
+                sqlite3_bind_text(st, i + 1, job->arena + c[i].v.s.off, (int)c[i].v.s.len, SQLITE_STATIC);
+                break;
+            }
+        }
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) {
+            job->loaded++;
+        } else if ((rc & 0xff) == SQLITE_CONSTRAINT || rc == SQLITE_MISMATCH) {
+            add_fail(job, r + 1, sqlite3_errmsg(db));
+        } else {
+            sqlite3_reset(st);
+            fatal(job, db, "cannot write to the database");
+            return;
+        }
+        sqlite3_reset(st);
+    }
+    sqlite3_clear_bindings(st);
+    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) fatal(job, db, "cannot commit");
+}
+
+static void *writer_main(void *arg) {
+    struct fy_writer *w = arg;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (!w->queue && !w->stop) pthread_cond_wait(&w->work, &w->lock);
+        if (!w->queue) break;
+        struct fy_wjob *job = w->queue;
+        w->queue = job->next;
+        if (!w->queue) w->queue_tail = NULL;
+        w->busy = 1;
+        pthread_mutex_unlock(&w->lock);
+
+        write_job(w->db, job);
+
+        pthread_mutex_lock(&w->lock);
+        job->next = NULL;
+        if (w->done_tail) w->done_tail->next = job;
+        else w->done = job;
+        w->done_tail = job;
+        w->busy = 0;
+        if (!w->queue) pthread_cond_broadcast(&w->idle);
+        ssize_t n;
+        do n = write(w->pipe_w, "", 1); while (n < 0 && errno == EINTR);
+        /* EAGAIN: the pipe already holds a wake-up; the loop takes every done job at once */
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+/* Hand every written job back, in order. */
+void fy_writer_deliver(struct fy_writer *w) {
+    pthread_mutex_lock(&w->lock);
+    struct fy_wjob *job = w->done;
+    w->done = w->done_tail = NULL;
+    pthread_mutex_unlock(&w->lock);
+    while (job) {
+        struct fy_wjob *next = job->next;
+        job->next = NULL;
+        job->delivered(job);             /* may free the job */
+        job = next;
+    }
+}
+
+static void on_written(evutil_socket_t fd, short what, void *arg) {
+    FY_UNUSED(what);
+    char buf[64];
+    while (read(fd, buf, sizeof buf) > 0) {}
+    fy_writer_deliver(arg);
+}
+
+struct fy_writer *fy_writer_create(sqlite3 *db, struct event_base *base, char *err, size_t errlen) {
+    struct fy_writer *w = calloc(1, sizeof *w);
+    int fds[2];
+    if (!w) goto fail;
+    w->db = db;
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+        snprintf(err, errlen, "cannot create a pipe: %s", strerror(errno));
+        free(w);
+        return NULL;
+    }
+    w->pipe_r = fds[0];
+    w->pipe_w = fds[1];
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->work, NULL);
+    pthread_cond_init(&w->idle, NULL);
+    w->ev = event_new(base, w->pipe_r, EV_READ | EV_PERSIST, on_written, w);
+    if (!w->ev || event_add(w->ev, NULL) != 0 || pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        snprintf(err, errlen, "cannot start the database writer thread");
+        if (w->ev) event_free(w->ev);
+        close(w->pipe_r);
+        close(w->pipe_w);
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->work);
+        pthread_cond_destroy(&w->idle);
+        free(w);
+        return NULL;
+    }
+    return w;
+fail:
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+}
+
+void fy_writer_submit(struct fy_writer *w, struct fy_wjob *job) {
+    job->next = NULL;
+    pthread_mutex_lock(&w->lock);
+    if (w->queue_tail) w->queue_tail->next = job;
+    else w->queue = job;
+    w->queue_tail = job;
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->lock);
+}
+
+void fy_writer_drain(struct fy_writer *w) {
+    pthread_mutex_lock(&w->lock);
+    while (w->queue || w->busy) pthread_cond_wait(&w->idle, &w->lock);
+    pthread_mutex_unlock(&w->lock);
+}
+
+void fy_writer_destroy(struct fy_writer *w) {
+    if (!w) return;
+    pthread_mutex_lock(&w->lock);
+    w->stop = 1;
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);      /* the thread finishes the queue first */
+    fy_writer_deliver(w);
+    event_free(w->ev);
+    close(w->pipe_r);
+    close(w->pipe_w);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->work);
+    pthread_cond_destroy(&w->idle);
+    free(w);
+}

@@ -357,6 +357,35 @@ expect_eq "$(sql "$DB" "SELECT count(*) FROM bytext")" "1"
 expect_eq "$(qpy nokeytext '[(q["record"]["name"], q["stage"], q["class"], "NOT NULL" in q["reason"]) for q in L]')" \
     "[('no key', 'load', 'validation', True)]" "$(qpy nokeytext '[q["reason"] for q in L]')"
 
+t "sqlite sink: a destination locked by another process fails the batch as transient; replay delivers it"
+python3 - "$WORK/data/locked.db" "$WORK/locked.ready" <<'PY' &
+import os, sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA journal_mode=WAL")
+db.execute("CREATE TABLE items (id INTEGER NOT NULL, _synced_at TEXT NOT NULL, _run_id TEXT NOT NULL, PRIMARY KEY (id)) STRICT")
+db.execute("BEGIN EXCLUSIVE")
+open(sys.argv[2], "w").close()
+time.sleep(6.5)
+db.execute("ROLLBACK")
+PY
+locker=$!
+for _ in $(seq 100); do [ -e "$WORK/locked.ready" ] && break; sleep 0.1; done
+integ sinklock '
+  batch_size = 4,
+  extract = function(ctx) for i = 1, 4 do ctx:emit({ id = i }) end; ctx:checkpoint(4) end,
+  load = ferry.sink.sqlite { path = "locked.db", table = "items", columns = { { "id", "integer", key = true } } },'
+run_ferry run sinklock.lua
+wait "$locker"
+expect_rc 3
+expect_in "$out" "loaded 0 · quarantined 4 (1 batch)"
+expect_in "$out" "quarantined by class: transient 4"
+expect_eq "$(qpy sinklock '[(q["stage"], q["class"], "database is locked" in q["reason"]) for q in L][0]')" \
+    "('load', 'transient', True)" "$(qpy sinklock '[q["reason"] for q in L][:1]')"
+run_ferry quarantine replay sinklock
+expect_rc 0
+expect_in "$out" "resolved 4 of 4"
+expect_eq "$(sql "$WORK/data/locked.db" "SELECT group_concat(id) FROM items")" "1,2,3,4"
+
 t "sqlite sink: a row without its integer key is quarantined at load (NOT NULL), not given a made-up key"
 integ nokeyint '
   extract = function(ctx) ctx:emit({ id = 1, name = "has key" }); ctx:emit({ name = "no key" }) end,

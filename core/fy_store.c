@@ -49,7 +49,8 @@ static const char *migrations[] = {
     "  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, resolved_at TEXT, resolved_run TEXT,"
     "  discarded_at TEXT, discard_reason TEXT, UNIQUE (integration, fingerprint));"
     "CREATE INDEX quarantine_by_status ON quarantine (status, id);"
-    "CREATE INDEX quarantine_by_integration ON quarantine (status, integration, id);",
+    "CREATE INDEX quarantine_by_integration ON quarantine (status, integration, id);"
+    "CREATE INDEX quarantine_by_name ON quarantine (integration, id);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

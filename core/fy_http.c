@@ -169,6 +169,10 @@ struct fy_http *fy_http_create(struct event_base *base, char *err, size_t errlen
     curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
     curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 64L);
+    /* By default the cache holds 4 connections per transfer in progress, so
+     * the idle moment between two batches of requests closed most of them
+     * and the next batch connected again; keep them for the next batch. */
+    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 256L);
     return h;
 fail:
     snprintf(err, errlen, "cannot create the HTTP client");
@@ -514,8 +518,11 @@ static void attempt_done(struct transfer *t, CURLcode code) {
     res.body = &t->resp_body;
     res.headers = &t->resp_headers;
     char *eff = NULL;
+    long redirects = 0;
     curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &eff);
+    curl_easy_getinfo(t->easy, CURLINFO_REDIRECT_COUNT, &redirects);
     res.effective_url = eff ? eff : t->url;
+    res.redirected = redirects > 0;
     t->done(&res, t->arg);
     transfer_free(t);
 }

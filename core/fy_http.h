@@ -53,6 +53,7 @@ struct fy_http_result {
     struct fy_buf *body;     /* decoded body */
     struct fy_buf *headers;  /* "Name: value\n" lines of the final response */
     const char *effective_url;
+    int redirected;          /* effective_url differs from the one asked for */
 };
 
 typedef void (*fy_http_done_fn)(const struct fy_http_result *res, void *arg);

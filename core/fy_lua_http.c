@@ -3,12 +3,16 @@
  *
  *   status, headers, body, meta = _send(spec)        -- yields
  *   nil, err                     = _send(spec)       -- err: class, status, message, ...
- *   results = _send_many(specs, concurrency)         -- yields once; results[i] = {status=..} or {err=..}
+ *   results = _send_many(specs, concurrency)         -- yields once; results[i] =
+ *       { status =, raw_headers =, body =, attempts =, elapsed =, url = } or { err = ... }
  *
- * spec: { method, url, headers = { "Name: value", ... }, body, timeout,
- *         connect_timeout, max_size, max_redirects, ca_file, insecure,
- *         idempotent, retry = { attempts, base, max, deadline, retry_500 },
- *         limits = { { key, rate, burst }, ... } } */
+ * spec: { method, url, headers = { "Name: value", ... }, body, idempotent,
+ *         limits = { { key, rate, burst }, ... }, base = BASE }
+ * BASE: { timeout, connect_timeout, max_size, max_redirects, ca_file, insecure,
+ *         retry = { attempts, base, max, deadline, retry_500 } }
+ * (the BASE fields may also sit in the spec itself). A client shares one
+ * BASE table and one limits table per host between its requests, so a batch
+ * of _send_many reads them once. */
 #include "fy_buf.h"
 #include "fy_common.h"
 #include "fy_engine.h"
@@ -30,6 +34,10 @@ struct batch {                  /* one _send or _send_many waiting on the loop *
     int results_ref;            /* registry: the results list */
     int total, next, done, inflight, concurrency;
     int single;                 /* _send: resume with the values, not a list */
+    /* what the last spec shared with the ones before it, read once */
+    const void *base_seen, *limits_seen;
+    struct fy_http_opts base;
+    struct fy_bucket *buckets[2];
 };
 
 struct slot {                   /* one transfer of a batch */
@@ -53,16 +61,8 @@ static const char *opt_string(lua_State *L, int t, const char *k) {
     return v;
 }
 
-/* Fill o from the spec table at t. Raises on misuse. */
-static void read_spec(lua_State *L, int t, struct fy_http *h, struct fy_http_opts *o, size_t *body_len) {
-    memset(o, 0, sizeof *o);
-    o->method = opt_string(L, t, "method");
-    o->url = opt_string(L, t, "url");
-    if (!o->method || !o->url) luaL_error(L, "http: a request needs a method and a url");
-    lua_getfield(L, t, "body");
-    o->body = lua_tolstring(L, -1, body_len);
-    o->body_len = *body_len;
-    lua_pop(L, 1);
+/* The settings a client shares between requests, from table t. */
+static void read_base(lua_State *L, int t, struct fy_http_opts *o) {
     o->timeout = opt_number(L, t, "timeout", 30);
     o->connect_timeout = opt_number(L, t, "connect_timeout", 10);
     o->max_size = (size_t)opt_number(L, t, "max_size", 64 << 20);
@@ -70,9 +70,7 @@ static void read_spec(lua_State *L, int t, struct fy_http *h, struct fy_http_opt
     o->ca_file = opt_string(L, t, "ca_file");
     lua_getfield(L, t, "insecure");
     o->insecure = lua_toboolean(L, -1);
-    lua_getfield(L, t, "idempotent");
-    o->idempotent = lua_toboolean(L, -1);
-    lua_pop(L, 2);
+    lua_pop(L, 1);
     if (lua_getfield(L, t, "retry") == LUA_TTABLE) {
         int r = lua_gettop(L);
         o->retry.attempts = (int)opt_number(L, r, "attempts", 1);
@@ -86,16 +84,61 @@ static void read_spec(lua_State *L, int t, struct fy_http *h, struct fy_http_opt
         o->retry.attempts = 1;
     }
     lua_pop(L, 1);
-    if (lua_getfield(L, t, "limits") == LUA_TTABLE) {
-        for (int i = 1; i <= 2; i++) {
-            if (lua_rawgeti(L, -1, i) == LUA_TTABLE) {
-                int l = lua_gettop(L);
-                lua_rawgeti(L, l, 1);
-                const char *key = lua_tostring(L, -1);
-                lua_pop(L, 1);
-                if (key) o->limits[i - 1] = fy_http_bucket(h, key, opt_number(L, l, "rate", 0), opt_number(L, l, "burst", 1));
+}
+
+/* Fill o from the spec table at t; b (may be NULL) caches what specs share.
+ * Strings stay alive in the spec tables. Raises on misuse. */
+static void read_spec(lua_State *L, int t, struct fy_http *h, struct fy_http_opts *o, size_t *body_len,
+                      struct batch *b) {
+    struct fy_http_opts one;
+    memset(o, 0, sizeof *o);
+    if (lua_getfield(L, t, "base") == LUA_TTABLE) {
+        const void *p = lua_topointer(L, -1);
+        if (!b || b->base_seen != p) {
+            memset(&one, 0, sizeof one);
+            read_base(L, lua_gettop(L), &one);
+            if (b) {
+                b->base = one;
+                b->base_seen = p;
             }
-            lua_pop(L, 1);
+        }
+        *o = b ? b->base : one;
+    } else {
+        read_base(L, t, o);
+    }
+    lua_pop(L, 1);
+    o->method = opt_string(L, t, "method");
+    o->url = opt_string(L, t, "url");
+    if (!o->method || !o->url) luaL_error(L, "http: a request needs a method and a url");
+    lua_getfield(L, t, "body");
+    o->body = lua_tolstring(L, -1, body_len);
+    o->body_len = *body_len;
+    lua_getfield(L, t, "idempotent");
+    o->idempotent = lua_toboolean(L, -1);
+    lua_pop(L, 2);
+    if (lua_getfield(L, t, "limits") == LUA_TTABLE) {
+        const void *p = lua_topointer(L, -1);
+        if (b && b->limits_seen == p) {
+            o->limits[0] = b->buckets[0];
+            o->limits[1] = b->buckets[1];
+        } else {
+            for (int i = 1; i <= 2; i++) {
+                if (lua_rawgeti(L, -1, i) == LUA_TTABLE) {
+                    int l = lua_gettop(L);
+                    lua_rawgeti(L, l, 1);
+                    const char *key = lua_tostring(L, -1);
+                    lua_pop(L, 1);
+                    if (key)
+                        o->limits[i - 1] = fy_http_bucket(h, key, opt_number(L, l, "rate", 0),
+                                                          opt_number(L, l, "burst", 1));
+                }
+                lua_pop(L, 1);
+            }
+            if (b) {
+                b->limits_seen = p;
+                b->buckets[0] = o->limits[0];
+                b->buckets[1] = o->limits[1];
+            }
         }
     }
     lua_pop(L, 1);
@@ -114,6 +157,36 @@ static void read_spec(lua_State *L, int t, struct fy_http *h, struct fy_http_opt
     lua_pop(L, 1);
 }
 
+/* The response's URL, redacted: the request's own (redacted when it
+ * started) unless redirects led elsewhere. Credentials never leave in a URL. */
+static void push_url(lua_State *L, const struct fy_http_result *res, const char *url) {
+    char eff[1024];
+    if (!res->redirected) {
+        lua_pushstring(L, url);
+        return;
+    }
+    fy_http_redact_url(res->effective_url, eff, sizeof eff);
+    lua_pushstring(L, eff);
+}
+
+/* A response of _send_many as one table: status, raw_headers, body,
+ * attempts, elapsed, url (lualib/ferry/http.lua gives it its metatable). */
+static void push_response(lua_State *L, const struct fy_http_result *res, const char *url) {
+    lua_createtable(L, 0, 7);
+    lua_pushinteger(L, res->status);
+    lua_setfield(L, -2, "status");
+    lua_pushlstring(L, res->headers->data ? res->headers->data : "", res->headers->len);
+    lua_setfield(L, -2, "raw_headers");
+    lua_pushlstring(L, res->body->data ? res->body->data : "", res->body->len);
+    lua_setfield(L, -2, "body");
+    lua_pushinteger(L, res->attempts);
+    lua_setfield(L, -2, "attempts");
+    lua_pushnumber(L, res->elapsed);
+    lua_setfield(L, -2, "elapsed");
+    push_url(L, res, url);
+    lua_setfield(L, -2, "url");
+}
+
 /* Push the outcome of one transfer on L: either status, headers, body, meta
  * or nil, err. Returns the number of values pushed. */
 static int push_result(lua_State *L, const struct fy_http_result *res, const char *method, const char *url) {
@@ -126,9 +199,7 @@ static int push_result(lua_State *L, const struct fy_http_result *res, const cha
         lua_setfield(L, -2, "attempts");
         lua_pushnumber(L, res->elapsed);
         lua_setfield(L, -2, "elapsed");
-        char eff[1024];                          /* credentials never leave in a URL */
-        fy_http_redact_url(res->effective_url, eff, sizeof eff);
-        lua_pushstring(L, eff);
+        push_url(L, res, url);
         lua_setfield(L, -2, "url");
         return 4;
     }
@@ -186,19 +257,14 @@ static void transfer_done(const struct fy_http_result *res, void *arg) {
         return;
     }
     lua_rawgeti(L, LUA_REGISTRYINDEX, b->results_ref);
-    lua_createtable(L, 0, 5);
-    int n = push_result(L, res, s->method, s->url);
-    int base = lua_gettop(L) - n;
-    if (n == 4) {                       /* { status, headers, body, meta } */
-        for (int i = 1; i <= 4; i++) {
-            lua_pushvalue(L, base + i);
-            lua_rawseti(L, base, i);
-        }
+    if (res->ok) {
+        push_response(L, res, s->url);
     } else {                            /* { err = ... } */
-        lua_pushvalue(L, base + 2);
-        lua_setfield(L, base, "err");
+        lua_createtable(L, 0, 1);
+        push_result(L, res, s->method, s->url);
+        lua_setfield(L, -3, "err");
+        lua_pop(L, 1);
     }
-    lua_settop(L, base);
     lua_rawseti(L, -2, s->index);
     lua_pop(L, 1);
     free(s);
@@ -226,7 +292,7 @@ static void start_next(struct batch *b) {
         lua_rawgeti(L, -1, index);
         struct fy_http_opts o;
         size_t body_len;
-        read_spec(L, lua_gettop(L), h, &o, &body_len);
+        read_spec(L, lua_gettop(L), h, &o, &body_len, b);
         struct slot *s = calloc(1, sizeof *s);
         s->batch = b;
         s->index = index;

@@ -202,14 +202,56 @@ end
 local client_mt = {}
 client_mt.__index = client_mt
 
+-- Settings a call may override; without overrides every request of a
+-- client shares one table of them (the C side reads it once per batch).
+local BASE_KEYS = { "timeout", "connect_timeout", "max_size", "max_redirects", "ca_file", "insecure" }
+
+local function base_for(self, opts)
+  local own = opts.retry == false
+  for i = 1, #BASE_KEYS do
+    if opts[BASE_KEYS[i]] ~= nil then own = true end
+  end
+  if not own then return self.base end
+  return {
+    timeout = seconds(opts.timeout, "timeout") or self.timeout,
+    connect_timeout = seconds(opts.connect_timeout, "connect_timeout") or self.connect_timeout,
+    max_size = opts.max_size or self.max_size, max_redirects = opts.max_redirects or self.max_redirects,
+    ca_file = opts.ca_file or self.ca_file, insecure = opts.insecure or self.insecure,
+    retry = opts.retry == false and { attempts = 1 } or self.retry,
+  }
+end
+
+-- The rate limits of a request to `host`: the client's own and the host's,
+-- one table per host.
+local function limits_for(self, host)
+  local limits = self.limits[host]
+  if not limits then
+    local hr = self.host_rates[host]
+    local host_limit = { "host:" .. host, rate = hr and hr[1] or 0, burst = hr and hr[2] or 1 }
+    limits = self.rate and { self.rate_limit_spec, host_limit } or { host_limit }
+    self.limits[host] = limits
+  end
+  return limits
+end
+
 -- The spec the C side sends, from the client's defaults and the call's opts.
+local EMPTY = {}
 function client_mt:build(method, url, opts)
-  opts = opts or {}
+  opts = opts or EMPTY
   method = upper(method)
-  local headers, query = {}, {}
-  if self.query then for k, v in pairs(self.query) do query[k] = v end end
-  if opts.query then for k, v in pairs(opts.query) do query[k] = v end end
-  for i = 1, #self.header_lines do headers[i] = self.header_lines[i] end
+  local query
+  if self.query or opts.query then
+    query = {}
+    if self.query then for k, v in pairs(self.query) do query[k] = v end end
+    if opts.query then for k, v in pairs(opts.query) do query[k] = v end end
+  end
+  local auth = opts.auth
+  if auth == nil then auth = self.auth end
+  local headers = self.header_lines
+  if auth or opts.json ~= nil or opts.form or opts.headers or opts.idempotency_key then
+    headers = {}
+    for i = 1, #self.header_lines do headers[i] = self.header_lines[i] end
+  end
   local body = opts.body
   if opts.json ~= nil then
     local err
@@ -220,28 +262,18 @@ function client_mt:build(method, url, opts)
     body = encode_query(opts.form)
     headers[#headers + 1] = "Content-Type: application/x-www-form-urlencoded"
   end
-  local auth = opts.auth
-  if auth == nil then auth = self.auth end
+  if auth and auth.api_key and auth.query then query = query or {} end
   local err = apply_auth(self, auth or nil, headers, query)
   if err then return nil, err end
   if opts.headers then
     for k, v in pairs(opts.headers) do headers[#headers + 1] = k .. ": " .. tostring(v) end
   end
   if opts.idempotency_key then headers[#headers + 1] = "Idempotency-Key: " .. opts.idempotency_key end
-  local full = join_url(self.base_url, url, next(query) and query or nil)
-  local host = host_of(full)
-  local hr = self.host_rates[host]
-  local host_limit = { "host:" .. host, rate = hr and hr[1] or 0, burst = hr and hr[2] or 1 }
-  local limits = self.rate and { self.rate_limit_spec, host_limit } or { host_limit }
-  local retry = opts.retry == false and { attempts = 1 } or self.retry
+  local full = join_url(self.base_url, url, query and next(query) and query or nil)
   return {
     method = method, url = full, headers = headers, body = body,
-    timeout = seconds(opts.timeout, "timeout") or self.timeout,
-    connect_timeout = seconds(opts.connect_timeout, "connect_timeout") or self.connect_timeout,
-    max_size = opts.max_size or self.max_size, max_redirects = opts.max_redirects or self.max_redirects,
-    ca_file = opts.ca_file or self.ca_file, insecure = opts.insecure or self.insecure,
     idempotent = opts.idempotent or opts.idempotency_key ~= nil,
-    retry = retry, limits = limits,
+    limits = limits_for(self, host_of(full)), base = base_for(self, opts),
   }
 end
 
@@ -297,7 +329,10 @@ function client_mt:all(requests, o)
       local r = raw[i]
       local at = index and index[i] or i
       if r.err then out[at] = { err = setmetatable(r.err, err_mt) }
-      else out[at] = { res = make_response(specs[i].method, r[1], r[2], r[3], r[4]) } end
+      else
+        r.method = specs[i].method
+        out[at] = { res = setmetatable(r, response_mt) }
+      end
     end
   end
   local concurrency = o and o.concurrency or 8
@@ -369,15 +404,20 @@ function _M.client(o)
   for host, v in pairs(o.host_rate_limits or {}) do host_rates[host] = { parse_rate(v) } end
   local header_lines = { "Accept: application/json, */*;q=0.5" }
   for k, v in pairs(o.headers or {}) do header_lines[#header_lines + 1] = k .. ": " .. tostring(v) end
-  return setmetatable({
+  local self = {
     base_url = o.base_url, header_lines = header_lines, query = o.query, auth = o.auth, retry = r,
     rate = rate, rate_limit_spec = rate and { "integration:" .. (o.key or tostring(o)), rate = rate, burst = burst },
     host_rates = host_rates,
     timeout = seconds(o.timeout, "timeout") or defaults.timeout,
     connect_timeout = seconds(o.connect_timeout, "connect_timeout") or defaults.connect_timeout,
     max_size = o.max_size or defaults.max_size, max_redirects = o.max_redirects or defaults.max_redirects,
-    ca_file = o.ca_file or defaults.ca_file, insecure = o.insecure, tokens = {},
-  }, client_mt)
+    ca_file = o.ca_file or defaults.ca_file, insecure = o.insecure, tokens = {}, limits = {},
+  }
+  self.base = {
+    timeout = self.timeout, connect_timeout = self.connect_timeout, max_size = self.max_size,
+    max_redirects = self.max_redirects, ca_file = self.ca_file, insecure = self.insecure, retry = r,
+  }
+  return setmetatable(self, client_mt)
 end
 
 -- The module itself is a client without retries or limits.

@@ -31,6 +31,8 @@ struct fy_http {
     struct bucket_entry *buckets;     /* rate limits by key */
     CURL *pool[64];                   /* reset easy handles kept for reuse */
     int npool;
+    struct fy_buf bufs[128];          /* response buffers kept for reuse, capacity and all */
+    int nbufs;
     struct sock_watch **watches;      /* by socket, including parked ones */
     int nwatches;
 };
@@ -182,9 +184,28 @@ fail:
 
 static void transfer_free(struct transfer *t);
 
+/* A response buffer from the pool: a 10 KB body then costs no malloc, no
+ * free and no fresh pages. Big ones (a rare export) go back to the system. */
+static struct fy_buf buf_take(struct fy_http *h) {
+    struct fy_buf b = {0};
+    if (h->nbufs) b = h->bufs[--h->nbufs];
+    return b;
+}
+
+static void buf_give(struct fy_http *h, struct fy_buf *b) {
+    if (b->cap && b->cap <= (1u << 20) && h->nbufs < (int)(sizeof h->bufs / sizeof h->bufs[0])) {
+        fy_buf_reset(b);
+        h->bufs[h->nbufs++] = *b;
+    } else {
+        fy_buf_free(b);
+    }
+    memset(b, 0, sizeof *b);
+}
+
 void fy_http_destroy(struct fy_http *h) {
     if (!h) return;
     while (h->transfers) transfer_free(h->transfers);
+    while (h->nbufs) fy_buf_free(&h->bufs[--h->nbufs]);
     for (struct bucket_entry *e = h->buckets, *n; e; e = n) {
         n = e->next;
         fy_bucket_destroy(e->bucket);
@@ -313,8 +334,8 @@ static void transfer_free(struct transfer *t) {
         curl_easy_cleanup(t->easy);
     }
     curl_slist_free_all(t->o.headers);
-    fy_buf_free(&t->resp_body);
-    fy_buf_free(&t->resp_headers);
+    buf_give(h, &t->resp_body);
+    buf_give(h, &t->resp_headers);
     free(t->method);
     free(t->url);
     free(t->body);
@@ -549,6 +570,8 @@ int fy_http_start(struct fy_http *h, struct fy_http_opts *o, fy_http_done_fn don
     t->http = h;
     t->o = *o;
     o->headers = NULL;                          /* ours now */
+    t->resp_body = buf_take(h);
+    t->resp_headers = buf_take(h);
     t->method = strdup(o->method);
     t->url = strdup(o->url);
     if (o->body) {

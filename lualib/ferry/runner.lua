@@ -114,7 +114,17 @@ function _M.run(spec, params, internal)
   end
 
   local cursor
-  if params.cursor_json then cursor = json.decode(params.cursor_json) end
+  if params.cursor_json then
+    local err
+    cursor, err = json.decode(params.cursor_json)
+    if cursor == nil then
+      -- never silently start over: the store was edited or damaged
+      stats.error = format("the stored checkpoint of %s is not valid JSON (%s); fix it in the store "
+        .. "or start from the beginning with 'ferry reset %s'", name, err, name)
+      stats.error_class = "script"
+      return stats
+    end
+  end
   if cursor == json.null then cursor = nil end
   local ctx = { run_id = run_id, integration = name, cursor = cursor, stats = stats }
 

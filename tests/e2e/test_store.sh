@@ -579,6 +579,18 @@ expect_eq "$(sql "$DB" "SELECT count(*) FROM checkpoints WHERE integration = 'rs
 run_ferry run rs.lua
 expect_eq "$(ids "$WORK/rs.txt")" "nil 2026-01-31 nil"
 
+t "a checkpoint damaged in the store fails the run clearly instead of starting over; reset recovers"
+sql "$DB" "UPDATE checkpoints SET cursor = '{not json' WHERE integration = 'rs'" >/dev/null
+run_ferry run rs.lua
+expect_rc 1
+expect_in "$out" "the stored checkpoint of rs is not valid JSON"
+expect_in "$out" "ferry reset rs"
+expect_eq "$(ids "$WORK/rs.txt")" "nil 2026-01-31 nil" "extract did not run"
+run_ferry reset rs --yes
+run_ferry run rs.lua
+expect_rc 0
+expect_eq "$(ids "$WORK/rs.txt")" "nil 2026-01-31 nil nil"
+
 t "reset of an integration without a checkpoint says so and exits 0"
 run_ferry reset nothing_here --yes
 expect_rc 0

@@ -235,7 +235,11 @@ struct fy_vm *fy_vm_create(struct fy_engine *engine, const struct fy_config *cfg
      * (fy_run_of), also for coroutines a script creates itself. */
     *(void **)lua_getextraspace(L) = NULL;
     luaL_openlibs(L);
-    lua_gc(L, LUA_GCGEN, 0, 0);
+    /* Incremental, not generational: a run keeps each batch (source and
+     * mapped records) alive while it is loaded, long enough for the
+     * generational collector to promote it and then pay for a major
+     * collection; incremental ran the pipeline bench ~20% faster. */
+    lua_gc(L, LUA_GCINC, 0, 0, 0);
 
     /* Modules come from lualib, then from beside the script. */
     lua_getglobal(L, "package");

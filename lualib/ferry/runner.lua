@@ -226,16 +226,24 @@ function _M.run(spec, params, internal)
   end
 
   -- A load may hand back a pending result (ferry.sink.sqlite writes on a
-  -- thread of its own); the run goes on with the next batch and waits for
-  -- this one before loading another, so one batch is in flight at a time.
-  local inflight
+  -- thread of its own); the run goes on with the next batches and waits for
+  -- the oldest once MAX_INFLIGHT are out, settling them in order (one in
+  -- flight keeps up with the writer; more only held more memory).
+  local MAX_INFLIGHT = 1
+  local inflight, nin = {}, 0
   local function await()
-    local b = inflight
-    if not b then return end
-    inflight = nil
+    if nin == 0 then return end
+    local b = remove(inflight, 1)
+    nin = nin - 1
     stage = "load"
-    local ok, _, res = pcall(b.pending.wait, b.pending)
-    if ok then res = res or {} else res = _ end
+    local ok, res
+    if b.pending then
+      local loaded
+      ok, loaded, res = pcall(b.pending.wait, b.pending)
+      if ok then res = res or {} else res = loaded end
+    else
+      ok, res = b.done, b.res
+    end
     settle(b, ok, res)
     stage = "extract"
   end
@@ -247,7 +255,7 @@ function _M.run(spec, params, internal)
 
   local function flush()
     if n == 0 then
-      if not inflight then settled = stats.extracted end
+      if nin == 0 then settled = stats.extracted end
       return commit_checkpoints()
     end
     batch, origin, batch_q, failed, m = {}, {}, {}, {}, 0
@@ -287,7 +295,7 @@ function _M.run(spec, params, internal)
       ::continue::
     end
     n, current_q = 0, nil
-    await()                         -- the previous batch, before this one is loaded
+    if nin >= MAX_INFLIGHT then await() end
     if m > 0 then
       stage = "load"
       guard_reset()
@@ -298,11 +306,17 @@ function _M.run(spec, params, internal)
                   rejected = rejected_in_load, pos = stats.extracted }
       if ok and is_pending(res) then
         b.pending = res
-        inflight = b
+        nin = nin + 1
+        inflight[nin] = b
+      elseif nin > 0 then
+        -- settled only after the batches in flight before it
+        b.done, b.res = ok, res
+        nin = nin + 1
+        inflight[nin] = b
       else
         settle(b, ok, res)
       end
-    else
+    elseif nin == 0 then
       settled = stats.extracted
       commit_checkpoints()
     end
@@ -313,7 +327,7 @@ function _M.run(spec, params, internal)
   -- Everything emitted so far loaded or quarantined, and committed.
   local function drain()
     flush()
-    await()
+    while nin > 0 do await() end
   end
 
   -- Open quarantined records matching filter { class, id, max_attempts } go
@@ -377,7 +391,7 @@ function _M.run(spec, params, internal)
     checkpoints[#checkpoints + 1] = { pos = stats.extracted, cursor = cursor }
     -- From extract with nothing pending it is committed now; during a flush
     -- (transform, load) or with a batch in flight, once those have settled.
-    if n == 0 and stage == "extract" and not inflight then
+    if n == 0 and stage == "extract" and nin == 0 then
       settled = stats.extracted
       commit_checkpoints()
     end

@@ -236,9 +236,13 @@ end
 
 -- The spec the C side sends, from the client's defaults and the call's opts.
 local EMPTY = {}
+local METHODS = {}
+for _, m in ipairs { "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS" } do
+  METHODS[m], METHODS[lower(m)] = m, m
+end
 function client_mt:build(method, url, opts)
   opts = opts or EMPTY
-  method = upper(method)
+  method = METHODS[method] or upper(method)
   local query
   if self.query or opts.query then
     query = {}
@@ -270,10 +274,15 @@ function client_mt:build(method, url, opts)
   end
   if opts.idempotency_key then headers[#headers + 1] = "Idempotency-Key: " .. opts.idempotency_key end
   local full = join_url(self.base_url, url, query and next(query) and query or nil)
+  local host = self.last_host
+  if full ~= self.last_url then             -- many calls go to one URL (or one page after another)
+    host = host_of(full)
+    self.last_url, self.last_host = full, host
+  end
   return {
     method = method, url = full, headers = headers, body = body,
     idempotent = opts.idempotent or opts.idempotency_key ~= nil,
-    limits = limits_for(self, host_of(full)), base = base_for(self, opts),
+    limits = limits_for(self, host), base = base_for(self, opts),
   }
 end
 

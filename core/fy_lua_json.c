@@ -284,7 +284,7 @@ static int encode_object_sorted(lua_State *L, int idx, struct enc *e, int depth)
         keys[i].slot = 2 * i + 1;
         lua_pop(L, 1);
     }
-    qsort(keys, (size_t)n, sizeof *keys, key_cmp);
+    if (n > 1) qsort(keys, (size_t)n, sizeof *keys, key_cmp);
     int rc = FY_OK;
     fy_buf_putc(e->b, '{');
     for (lua_Integer i = 0; i < n && rc == FY_OK; i++) {

@@ -184,6 +184,19 @@ case("ferry.json.array and empty tables", function()
   assert(json.array(t) == t, "array returns its argument")
 end)
 
+case("encode with sort_keys: keys in byte order at every level, whatever the insertion order", function()
+  local a = { zeta = 1, alpha = { y = 2, b = 3, [10] = 4 }, Beta = json.array(), mid = null, empty = {} }
+  local b = {}
+  b.mid = null; b.empty = {}; b.Beta = json.array(); b.alpha = { [10] = 4, b = 3, y = 2 }; b.zeta = 1
+  local want = '{"Beta":[],"alpha":{"10":4,"b":3,"y":2},"empty":{},"mid":null,"zeta":1}'
+  eq(json.encode(a, { sort_keys = true }), want, "a")
+  eq(json.encode(b, { sort_keys = true }), want, "b (other insertion order)")
+  eq(json.encode({}, { sort_keys = true }), "{}", "empty object")
+  eq(json.encode({ 3, 1, 2 }, { sort_keys = true }), "[3,1,2]", "arrays keep their order")
+  local v, err = json.encode({ f = print }, { sort_keys = true })
+  assert(v == nil and err:find("function"), "a function value is refused: " .. tostring(err))
+end)
+
 case("strings escape correctly", function()
   eq(json.encode('say "hi"'), '"say \\"hi\\""', "quotes")
   eq(json.encode("back\\slash"), '"back\\\\slash"', "backslash")

@@ -29,7 +29,7 @@ struct fy_http {
     int running;                      /* transfers curl reports as running */
     struct transfer *transfers;       /* every transfer not yet finished */
     struct bucket_entry *buckets;     /* rate limits by key */
-    CURL *pool[64];                   /* reset easy handles kept for reuse */
+    CURL *pool[64];                   /* easy handles kept for reuse, set up for plain requests */
     int npool;
     struct fy_buf bufs[128];          /* response buffers kept for reuse, capacity and all */
     int nbufs;
@@ -270,37 +270,49 @@ static size_t header_cb(char *data, size_t size, size_t n, void *arg) {
     return size * n;
 }
 
-static int setup_easy(struct transfer *t) {
-    CURL *e = t->easy;
-    const struct fy_http_opts *o = &t->o;
-    curl_easy_setopt(e, CURLOPT_URL, t->url);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+/* A plain request: GET, no body, the default CA bundle, verification on.
+ * Its handle goes back to the pool without curl_easy_reset, keeping the
+ * options every request shares; anything else resets it. */
+static int plain(const struct transfer *t) {
+    return t->method && !t->body && !t->o.ca_file && !t->o.insecure && strcmp(t->method, "GET") == 0;
+}
+
+/* Options every request shares (callbacks, encodings, protocols). */
+static void setup_shared(struct fy_http *h, CURL *e) {
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
-    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, t->http);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, h);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");           /* gzip, deflate, ... */
     curl_easy_setopt(e, CURLOPT_USERAGENT, "ferry/" FY_VERSION);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    if (o->max_redirects > 0) {
-        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-        curl_easy_setopt(e, CURLOPT_MAXREDIRS, o->max_redirects);
-    }
-    if (o->timeout > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(o->timeout * 1000));
-    if (o->connect_timeout > 0) curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(o->connect_timeout * 1000));
-    if (o->max_size) curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_size);
+}
+
+/* The options of this request. Each is set every time (to its value or its
+ * default), since a pooled handle still holds the last plain request's. */
+static int setup_easy(struct transfer *t, int shared_done) {
+    CURL *e = t->easy;
+    const struct fy_http_opts *o = &t->o;
+    if (!shared_done) setup_shared(t->http, e);
+    curl_easy_setopt(e, CURLOPT_URL, t->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, o->max_redirects > 0 ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, o->max_redirects > 0 ? o->max_redirects : 0L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout > 0 ? (long)(o->timeout * 1000) : 0L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout > 0 ? (long)(o->connect_timeout * 1000) : 0L);
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_size);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, o->headers);          /* NULL clears the last one's */
     if (o->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
     if (o->insecure) {
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
     }
-    if (o->headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, o->headers);
     if (strcmp(t->method, "GET") == 0) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else if (strcmp(t->method, "HEAD") == 0) {
@@ -328,7 +340,10 @@ static void transfer_free(struct transfer *t) {
     if (t->next) t->next->prev = t->prev;
     if (t->wait) event_free(t->wait);
     if (t->easy && h->npool < (int)(sizeof h->pool / sizeof h->pool[0])) {
-        curl_easy_reset(t->easy);                 /* cheaper than a new handle next time */
+        if (!plain(t)) {                          /* cheaper than a new handle next time */
+            curl_easy_reset(t->easy);
+            setup_shared(h, t->easy);
+        }
         h->pool[h->npool++] = t->easy;
     } else if (t->easy) {
         curl_easy_cleanup(t->easy);
@@ -586,11 +601,12 @@ int fy_http_start(struct fy_http *h, struct fy_http_opts *o, fy_http_done_fn don
     t->waiter.ready = waiter_ready;
     t->done = done;
     t->arg = arg;
-    t->easy = h->npool ? h->pool[--h->npool] : curl_easy_init();
+    int pooled = h->npool > 0;
+    t->easy = pooled ? h->pool[--h->npool] : curl_easy_init();
     t->next = h->transfers;
     if (h->transfers) h->transfers->prev = t;
     h->transfers = t;
-    if (!t->method || !t->url || (o->body && !t->body) || !t->easy || setup_easy(t) != FY_OK) {
+    if (!t->method || !t->url || (o->body && !t->body) || !t->easy || setup_easy(t, pooled) != FY_OK) {
         snprintf(err, errlen, "cannot set up the request");
         transfer_free(t);
         return FY_ERR;

@@ -109,6 +109,28 @@ case("http basics: response status, body, json, case-insensitive header lookup, 
   eq(res.attempts, 1, "res.attempts")
 end)
 
+case("http basics: a reused connection handle carries nothing over from the request before", function()
+  H.reset(base)
+  local c = http.client {}
+  -- in turn on the pooled handles: a POST with a body and headers, a PATCH,
+  -- a HEAD, a request that may not follow redirects; then plain GETs
+  H.ok(c:post(base .. "/echo", { json = { a = 1 }, headers = { ["X-Once"] = "1" } }))
+  H.ok(c:patch(base .. "/echo", { body = "raw" }))
+  H.ok(c:request("HEAD", base .. "/echo"))
+  eq(H.ok(c:get(base .. "/redirect?n=1", { max_redirects = 0 })).status, 302, "max_redirects = 0 stops at the 302")
+  for _ = 1, 3 do H.ok(c:get(base .. "/echo")) end
+  local res = H.ok(c:get(base .. "/redirect?n=2"))
+  eq(res.status, 200, "a plain GET follows redirects again")
+  local gets = H.requests(base, "/echo", "GET")
+  eq(#gets, 3, "plain GETs the server saw as GET")
+  for _, r in ipairs(gets) do
+    eq(r.method, "GET", "method")
+    check(r.body == nil or r.body == "", "a GET has no body, got %s", tostring(r.body))
+    check(r.headers["x-once"] == nil and r.headers["X-Once"] == nil, "no header left over from the POST")
+    check((r.headers["content-type"] or r.headers["Content-Type"]) == nil, "no Content-Type left over")
+  end
+end)
+
 case("http basics: repeated headers are kept: header_all gives every value in order", function()
   local res = H.ok(http.get(base .. "/headers"))
   eq(res:header_all("set-cookie"), { "a=1; Path=/", "b=2; Path=/" }, "header_all('set-cookie')")

@@ -42,15 +42,27 @@ static void *json_null;                   /* cjson.null, a lightuserdata */
 #define INT_MARK "\\u0000i:"
 #define INT_MARK_RAW "\0i:"
 
-/* If the JSON text s needs marks, write the marked copy to b and return 1. */
+#define PREMARK_MARKED 1      /* b holds the marked copy */
+#define PREMARK_NUMBERS 2     /* the text has numbers outside strings */
+
+/* If the JSON text s needs marks, write the marked copy to b. Returns
+ * PREMARK_* flags; without PREMARK_NUMBERS nothing needs normalise(). */
 static int premark(const char *s, size_t n, struct fy_buf *b) {
-    int in_string = 0, found = 0;
+    int in_string = 0, found = 0, numbers = 0;
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (in_string) {
-            if (c == '\\') i++;
-            else if (c == '"') in_string = 0;
+            /* most strings have no escapes: jump to the closing quote */
+            const char *q = memchr(s + i, '"', n - i);
+            if (!q) break;                    /* unterminated: cjson says so */
+            const char *bs = memchr(s + i, '\\', (size_t)(q - (s + i)));
+            if (bs) {
+                i = (size_t)(bs - s) + 1;     /* past the escaped character */
+            } else {
+                i = (size_t)(q - s);
+                in_string = 0;
+            }
             continue;
         }
         if (c == '"') { in_string = 1; continue; }
@@ -64,6 +76,7 @@ static int premark(const char *s, size_t n, struct fy_buf *b) {
             i = j;
             found = 1;
         } else if ((c >= '0' && c <= '9') || c == '-') {
+            numbers = 1;
             size_t j = i + (c == '-');
             while (j < n && s[j] >= '0' && s[j] <= '9') j++;
             size_t digits = j - i - (c == '-');
@@ -82,7 +95,7 @@ static int premark(const char *s, size_t n, struct fy_buf *b) {
         }
     }
     if (found) fy_buf_append(b, s + run, n - run);
-    return found;
+    return (found ? PREMARK_MARKED : 0) | (numbers ? PREMARK_NUMBERS : 0);
 }
 
 /* A marked integer string at idx: push its value and return 1. */
@@ -152,7 +165,7 @@ static int json_decode(lua_State *L) {
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
     struct fy_buf marked = {0};
-    int marks = premark(s, len, &marked);
+    int flags = premark(s, len, &marked), marks = flags & PREMARK_MARKED;
     lua_settop(L, 1);
     lua_pushvalue(L, lua_upvalueindex(1));    /* cjson.decode */
     if (marks) lua_pushlstring(L, marked.data, marked.len);
@@ -180,7 +193,7 @@ static int json_decode(lua_State *L) {
         if (marks && is_empty_mark(L, -1)) {
             lua_pop(L, 1);
             push_empty_array(L);
-        } else {
+        } else if (flags) {
             normalise(L, 0, marks);
         }
     }

@@ -184,6 +184,19 @@ case("ferry.json.array and empty tables", function()
   assert(json.array(t) == t, "array returns its argument")
 end)
 
+case("decode: escapes inside strings never hide or fake an empty array or a big integer", function()
+  local text = '{"s":"q\\"[] 12345678901234567\\\\","e":[],"n":12345678901234567,"t":"[]\\\\"}'
+  local v = assert(json.decode(text))
+  eq(v.s, 'q"[] 12345678901234567\\', "string with an escaped quote, brackets, digits and a final backslash")
+  eq(v.t, "[]\\", "brackets inside a string stay text")
+  eq(json.encode(v.e), "[]", "the empty array outside the strings")
+  eq(v.n, 12345678901234567, "the big integer outside the strings")
+  eq(math.type(v.n), "integer", "an integer")
+  local plain = assert(json.decode('{"a":"1","b":{"c":"x"}}'))
+  eq(plain.a, "1", "a record without numbers decodes as is")
+  eq(math.type(assert(json.decode('{"x":{"y":[3]}}')).x.y[1]), "integer", "nested integers are integers")
+end)
+
 case("encode with sort_keys: keys in byte order at every level, whatever the insertion order", function()
   local a = { zeta = 1, alpha = { y = 2, b = 3, [10] = 4 }, Beta = json.array(), mid = null, empty = {} }
   local b = {}

@@ -105,7 +105,16 @@ bench: all $(BUILD)/bench/http_raw
 	    apt-get install -y -qq --no-install-recommends nginx-light >/dev/null; } || \
 	    { echo "make bench needs nginx: sudo apt-get install -y nginx-light"; exit 1; }
 	$(Q)command -v curl >/dev/null || apt-get install -y -qq curl >/dev/null
+	$(Q)lua5.4 -e 'require "dbd.sqlite3"; require "cjson"' 2>/dev/null || { [ "$$(id -u)" = 0 ] && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    lua5.4 lua-cjson lua-dbi-sqlite3 >/dev/null; } || \
+	    { echo "make bench needs: sudo apt-get install -y lua5.4 lua-cjson lua-dbi-sqlite3"; exit 1; }
 	$(Q)FERRY=$(BUILD)/ferry RAW=$(BUILD)/bench/http_raw bash tests/bench/run.sh
+	$(Q)echo
+	$(Q)FERRY=$(BUILD)/ferry N=$${PIPELINE_N:-1000000} bash tests/bench/pipeline.sh
+	$(Q)python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); r.update(json.load(open(sys.argv[2]))); \
+	    json.dump(r, open(sys.argv[1], "w"), indent=1)' $(BUILD)/bench/results.json $(BUILD)/bench/pipeline.json
+	$(Q)echo "all results: $(BUILD)/bench/results.json"
 
 $(BUILD)/bench/http_raw: tests/bench/http_raw.c | $(BUILD)/bench
 	$(E) CC $<

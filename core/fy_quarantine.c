@@ -45,7 +45,10 @@ int fy_quarantine_put(struct fy_store *s, const struct fy_quarantined *q) {
             "ON CONFLICT (integration, fingerprint) DO UPDATE SET "
             "  status = CASE status WHEN 'discarded' THEN 'discarded' ELSE 'open' END, "
             "  stage = excluded.stage, class = excluded.class, reason = excluded.reason, "
-            "  output = excluded.output, attempts = attempts + 1, script_version = excluded.script_version, "
+            "  output = excluded.output, script_version = excluded.script_version, "
+            /* a record read again because its run was killed is not tried again */
+            "  attempts = attempts + (SELECT CASE WHEN r.status = 'aborted' THEN 0 ELSE 1 END "
+            "                         FROM (SELECT 1) LEFT JOIN runs r ON r.id = quarantine.last_run), "
             "  last_run = excluded.last_run, updated_at = excluded.updated_at, "
             "  resolved_at = NULL, resolved_run = NULL");
         if (!st) return FY_ERR;

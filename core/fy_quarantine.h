@@ -5,7 +5,9 @@
  * A record is identified within its integration by a fingerprint of its
  * canonical JSON (keys sorted), so a record that fails again - after a
  * crash re-reads a batch, or a later run re-extracts it - updates its row
- * (attempts + 1) instead of adding a second one. */
+ * (attempts + 1) instead of adding a second one. When the run that last
+ * quarantined it was killed (aborted), the new failure is the same attempt
+ * finishing, not another: attempts stay. */
 #ifndef FY_QUARANTINE_H
 #define FY_QUARANTINE_H
 

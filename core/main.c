@@ -540,8 +540,9 @@ static const struct command command_table[] = {
      cmd_lua},
     {"status", "", "what ran, what is stale, per integration",
      "One line per integration that has run with this data directory: its last run\n"
-     "and status, its last good run (ok or partial), and whether its data is stale\n"
-     "(no good run within the freshness the script declares). --json for machines.",
+     "and status, its last good run (ok or partial), whether its data is stale (no\n"
+     "good run within the freshness the script declares), and how many of its records\n"
+     "are open in the quarantine, with the oldest one's age. --json for machines.",
      cmd_status},
     {"runs", "NAME", "run history of one integration",
      "The latest runs of NAME, newest first: status (ok, partial, failed, aborted),\n"

@@ -16,9 +16,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 static int hash_file(const char *path, char out[17]) {
     FILE *fp = fopen(path, "rb");

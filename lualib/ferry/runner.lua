@@ -6,6 +6,14 @@
 -- nil, err, or calls ctx:reject, and a record the load rejects, go to the
 -- quarantine with class, reason and stage. Only an error raised by extract
 -- itself (or by the engine) fails the run.
+--
+-- Quarantine rows and checkpoints reach the store together (internal.commit):
+-- a checkpoint is committed only once every record emitted before it has
+-- been loaded or quarantined, counting a batch still being written by a
+-- load that returned a pending result (ferry.sink.sqlite) as not yet done.
+-- A replay run (ferry quarantine replay) and the automatic retries at the
+-- start of a run feed quarantined records through the same transform and
+-- load, resolving the ones that get through.
 local ferry = ferry
 local json = ferry.json
 local log_write = ferry.log.write

@@ -388,6 +388,28 @@ print("done 1")'
 fi
 
 # ---------------------------------------------------------------------------
+t "http proxy from the environment: http_proxy routes requests through the proxy, no_proxy bypasses it"
+python3 "$ROOT/tests/fakes/fake_proxy.py" --port-file "$WORK/proxy.port" --log "$WORK/proxy.log" \
+    >"$WORK/proxy.out" 2>&1 &
+FAKE_PIDS+=($!)
+for _ in $(seq 1 200); do [ -s "$WORK/proxy.port" ] && break; sleep 0.05; done
+PROXY="http://127.0.0.1:$(tr -d '\n' <"$WORK/proxy.port" 2>/dev/null)"
+script viaproxy 'local base, tag = ...
+local res, err = ferry.http.get(base .. "/echo?via=" .. tag)
+print(tag .. " " .. tostring(res and res.status or err))
+print(tag .. " via " .. tostring(res and res.headers["via"]))
+print("done 1")'
+http_proxy=$PROXY HTTP_PROXY=$PROXY no_proxy= NO_PROXY= bounded viaproxy 30 '^done 1$' 1 lua viaproxy.lua "$BASE" proxied
+expect_in "$out" "proxied 200"
+expect_in "$out" "proxied via 1.1 fake-proxy"
+expect_eq "$(grep -c "GET $BASE/echo?via=proxied HTTP/1.1" "$WORK/proxy.log" 2>/dev/null)" "1" \
+    "the proxy saw the absolute-form request ($(head -3 "$WORK/proxy.log" 2>/dev/null | tr '\n' ' '))"
+http_proxy=$PROXY HTTP_PROXY=$PROXY no_proxy=127.0.0.1 NO_PROXY=127.0.0.1 bounded viaproxy 30 '^done 1$' 1 lua viaproxy.lua "$BASE" direct
+expect_in "$out" "direct 200"
+expect_in "$out" "direct via nil"
+expect_eq "$(grep -c "via=direct" "$WORK/proxy.log" 2>/dev/null)" "0" "no_proxy: the proxy saw nothing"
+
+# ---------------------------------------------------------------------------
 t "ferry exits once its work is done (idle keep-alive connections do not hold the loop)"
 script onereq 'local res = assert(ferry.http.get((...) .. "/echo")); print("done 1")'
 bounded onereq 30 '^done 1$' 1 lua onereq.lua "$BASE"

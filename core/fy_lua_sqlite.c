@@ -361,42 +361,6 @@ static int db_table(lua_State *L) {
     return 1;
 }
 
-/* Bind row[col] to parameter i+1. Returns FY_ERR with a reason in err. */
-static int bind_value(lua_State *L, sqlite3_stmt *st, int i, const struct column *c, struct fy_buf *tmp,
-                      char *err, size_t errlen) {
-    int p = i + 1;
-    switch (lua_type(L, -1)) {
-    case LUA_TNIL:
-    case LUA_TLIGHTUSERDATA:   /* ferry.json.null */
-        return sqlite3_bind_null(st, p) == SQLITE_OK ? FY_OK : FY_ERR;
-    case LUA_TBOOLEAN:
-        sqlite3_bind_int(st, p, lua_toboolean(L, -1));
-        return FY_OK;
-    case LUA_TNUMBER:
-        if (lua_isinteger(L, -1)) sqlite3_bind_int64(st, p, lua_tointeger(L, -1));
-        else sqlite3_bind_double(st, p, lua_tonumber(L, -1));
-        return FY_OK;
-    case LUA_TSTRING: {
-        size_t len;
-        const char *s = lua_tolstring(L, -1, &len);
-        sqlite3_bind_text(st, p, s, (int)len, SQLITE_TRANSIENT);
-        return FY_OK;
-    }
-    case LUA_TTABLE:
-        if (c->type == C_JSON) {
-            fy_buf_reset(tmp);
-            if (fy_json_encode(L, -1, tmp, err, errlen) != FY_OK) return FY_ERR;
-            sqlite3_bind_text(st, p, tmp->data, (int)tmp->len, SQLITE_TRANSIENT);
-            return FY_OK;
-        }
-        /* fall through */
-    default:
-        snprintf(err, errlen, "column %s: cannot store a %s in a %s column", c->name,
-                 luaL_typename(L, -1), sql_type(c->type));
-        return FY_ERR;
-    }
-}
-
 static void push_failure(lua_State *L, int failures, int index, const char *cls, const char *reason) {
     lua_createtable(L, 0, 2);
     lua_pushstring(L, cls);
@@ -406,81 +370,7 @@ static void push_failure(lua_State *L, int failures, int index, const char *cls,
     lua_rawseti(L, failures, index);
 }
 
-/* Raise { class = "transient", reason = ... } after rolling back. */
-static int raise_db_error(lua_State *L, sqlite3 *db, const char *what) {
-    lua_createtable(L, 0, 2);
-    lua_pushliteral(L, "transient");
-    lua_setfield(L, -2, "class");
-    lua_pushfstring(L, "%s: %s", what, sqlite3_errmsg(db));
-    lua_setfield(L, -2, "reason");
-    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    return lua_error(L);
-}
-
-static int table_upsert(lua_State *L) {
-    struct table_handle *t = luaL_checkudata(L, 1, TABLE_MT);
-    if (!t->upsert || !t->dbh->db) return luaL_error(L, "attempt to use a closed table");
-    luaL_checktype(L, 2, LUA_TTABLE);
-    const char *run_id = luaL_optstring(L, 3, "");
-    sqlite3 *db = t->dbh->db;
-    sqlite3_stmt *st = t->upsert;
-    int n = (int)luaL_len(L, 2), loaded = 0;
-    db_drain(t->dbh);
-    char synced[40], err[256];
-    fy_time_format(fy_now(), 0, 3, synced, sizeof synced);
-
-    lua_newtable(L);
-    int failures = lua_gettop(L);
-    struct fy_buf tmp = {0};
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return raise_db_error(L, db, "cannot begin a transaction");
-    for (int r = 1; r <= n; r++) {
-        if (lua_rawgeti(L, 2, r) != LUA_TTABLE) {
-            push_failure(L, failures, r, "validation", "load received a non-table record");
-            lua_pop(L, 1);
-            continue;
-        }
-        int ok = 1;
-        for (int i = 0; i < t->ncols && ok; i++) {
-            lua_getfield(L, -1, t->cols[i].name);
-            if (t->cols[i].key && (lua_isnil(L, -1) || lua_islightuserdata(L, -1))) {
-                /* checked here: SQLite would give a NULL INTEGER key a new rowid */
-                snprintf(err, sizeof err, "key column %s is missing (NOT NULL)", t->cols[i].name);
-                push_failure(L, failures, r, "validation", err);
-                ok = 0;
-            } else if (bind_value(L, st, i, &t->cols[i], &tmp, err, sizeof err) != FY_OK) {
-                push_failure(L, failures, r, "validation", err);
-                ok = 0;
-            }
-            lua_pop(L, 1);
-        }
-        lua_pop(L, 1);
-        if (ok) {
-            sqlite3_bind_text(st, t->ncols + 1, synced, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, t->ncols + 2, run_id, -1, SQLITE_STATIC);
-            int rc = sqlite3_step(st);
-            if (rc == SQLITE_DONE) {
-                loaded++;
-            } else if ((rc & 0xff) == SQLITE_CONSTRAINT || rc == SQLITE_MISMATCH) {
-                push_failure(L, failures, r, "validation", sqlite3_errmsg(db));
-            } else {
-                fy_buf_free(&tmp);
-                sqlite3_reset(st);
-                return raise_db_error(L, db, "cannot write to the database");
-            }
-        }
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-    }
-    fy_buf_free(&tmp);
-    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-        return raise_db_error(L, db, "cannot commit");
-    lua_pushinteger(L, loaded);
-    lua_insert(L, -2);
-    return 2;
-}
-
-/* ---- asynchronous upsert ------------------------------------------------- */
+/* ---- packing rows: Lua tables -> typed cells (fy_sqlite_writer.h) -------- */
 
 struct upsert_job {
     struct fy_wjob job;       /* first: fy_wjob_free frees the whole */
@@ -489,32 +379,6 @@ struct upsert_job {
     int delivered;            /* back on the loop thread with its results */
     int orphaned;             /* its pending handle was collected first */
 };
-
-struct pending { struct upsert_job *u; };   /* NULL once its results are taken */
-
-static void upsert_delivered(struct fy_wjob *job) {
-    struct upsert_job *u = (struct upsert_job *)job;
-    if (u->orphaned) {
-        fy_wjob_free(job);
-        return;
-    }
-    u->delivered = 1;
-    if (u->waiter && !u->dbh->closing) {
-        struct fy_run *run = u->waiter;
-        u->waiter = NULL;
-        fy_run_resume(run, 0);
-    }
-}
-
-static void pack_fail(struct fy_wjob *job, int row, const char *reason) {
-    struct fy_wfail *f = realloc(job->fails, (size_t)(job->nfails + 1) * sizeof *f);
-    if (!f) abort();
-    job->fails = f;
-    f[job->nfails].row = row;
-    f[job->nfails].reason = strdup(reason);
-    job->nfails++;
-    job->skip[row - 1] = 1;
-}
 
 /* row[col] (on top of the stack) as a cell; FY_ERR with a reason. */
 static int pack_value(lua_State *L, struct fy_wjob *job, struct fy_cell *cell, const struct column *c,
@@ -562,6 +426,114 @@ static int pack_value(lua_State *L, struct fy_wjob *job, struct fy_cell *cell, c
     }
 }
 
+/* The rows at index `rows` packed into a job for t's upsert statement. A
+ * row that cannot be stored (not a table, no key, a value of the wrong
+ * kind) is a failure of that row, skipped by the write. Raises on OOM. */
+static struct upsert_job *pack_rows(lua_State *L, struct table_handle *t, int rows, const char *run_id,
+                                    size_t runlen) {
+    int n = (int)luaL_len(L, rows), ncells = t->ncols + 2;
+    struct upsert_job *u = calloc(1, sizeof *u);
+    struct fy_wjob *job = &u->job;
+    if (!u || !(job->cells = calloc((size_t)(n ? n : 1) * (size_t)ncells, sizeof *job->cells)) ||
+        !(job->skip = calloc((size_t)(n ? n : 1), 1))) {
+        if (u) fy_wjob_free(job);
+        luaL_error(L, "upsert: out of memory");
+        return NULL;
+    }
+    u->dbh = t->dbh;
+    job->stmt = t->upsert;
+    job->ncells = ncells;
+    job->nrows = n;
+    char synced[40], err[256];
+    fy_time_format(fy_now(), 0, 3, synced, sizeof synced);
+    size_t synced_len = strlen(synced);
+    size_t synced_off = fy_wjob_put(job, synced, synced_len), run_off = fy_wjob_put(job, run_id, runlen);
+    struct fy_buf tmp = {0};
+    for (int r = 1; r <= n; r++) {
+        struct fy_cell *cells = job->cells + (size_t)(r - 1) * (size_t)ncells;
+        if (lua_rawgeti(L, rows, r) != LUA_TTABLE) {
+            fy_wjob_fail(job, r, "load received a non-table record");
+            lua_pop(L, 1);
+            continue;
+        }
+        for (int i = 0; i < t->ncols; i++) {
+            lua_getfield(L, -1, t->cols[i].name);
+            int bad = 0;
+            if (t->cols[i].key && (lua_isnil(L, -1) || lua_islightuserdata(L, -1))) {
+                /* checked here: SQLite would give a NULL INTEGER key a new rowid */
+                snprintf(err, sizeof err, "key column %s is missing (NOT NULL)", t->cols[i].name);
+                bad = 1;
+            } else if (pack_value(L, job, &cells[i], &t->cols[i], &tmp, err, sizeof err) != FY_OK) {
+                bad = 1;
+            }
+            lua_pop(L, 1);
+            if (bad) {
+                fy_wjob_fail(job, r, err);
+                break;
+            }
+        }
+        lua_pop(L, 1);
+        cells[t->ncols].type = cells[t->ncols + 1].type = FY_CELL_TEXT;
+        cells[t->ncols].v.s.off = synced_off;
+        cells[t->ncols].v.s.len = synced_len;
+        cells[t->ncols + 1].v.s.off = run_off;
+        cells[t->ncols + 1].v.s.len = runlen;
+    }
+    fy_buf_free(&tmp);
+    return u;
+}
+
+/* A written job's results: loaded, failures; or raise its fatal error
+ * ({ class = "transient" }, the batch rolled back). Frees the job. */
+static int push_results(lua_State *L, struct upsert_job *u) {
+    struct fy_wjob *job = &u->job;
+    if (job->fatal) {
+        lua_createtable(L, 0, 2);
+        lua_pushliteral(L, "transient");
+        lua_setfield(L, -2, "class");
+        lua_pushstring(L, job->fatal);
+        lua_setfield(L, -2, "reason");
+        fy_wjob_free(job);
+        return lua_error(L);
+    }
+    lua_pushinteger(L, job->loaded);
+    lua_createtable(L, job->nfails, 0);
+    for (int i = 0; i < job->nfails; i++)
+        push_failure(L, lua_gettop(L), job->fails[i].row, "validation", job->fails[i].reason);
+    fy_wjob_free(job);
+    return 2;
+}
+
+static int table_upsert(lua_State *L) {
+    struct table_handle *t = luaL_checkudata(L, 1, TABLE_MT);
+    if (!t->upsert || !t->dbh->db) return luaL_error(L, "attempt to use a closed table");
+    luaL_checktype(L, 2, LUA_TTABLE);
+    size_t runlen;
+    const char *run_id = luaL_optlstring(L, 3, "", &runlen);
+    db_drain(t->dbh);
+    struct upsert_job *u = pack_rows(L, t, 2, run_id, runlen);
+    fy_wjob_write(t->dbh->db, &u->job);          /* here, on the calling thread */
+    return push_results(L, u);
+}
+
+/* ---- asynchronous upsert ------------------------------------------------- */
+
+struct pending { struct upsert_job *u; };   /* NULL once its results are taken */
+
+static void upsert_delivered(struct fy_wjob *job) {
+    struct upsert_job *u = (struct upsert_job *)job;
+    if (u->orphaned) {
+        fy_wjob_free(job);
+        return;
+    }
+    u->delivered = 1;
+    if (u->waiter && !u->dbh->closing) {
+        struct fy_run *run = u->waiter;
+        u->waiter = NULL;
+        fy_run_resume(run, 0);
+    }
+}
+
 /* tbl:upsert_async(rows, run_id) -> pending */
 static int table_upsert_async(lua_State *L) {
     struct table_handle *t = luaL_checkudata(L, 1, TABLE_MT);
@@ -581,58 +553,10 @@ static int table_upsert_async(lua_State *L) {
     luaL_setmetatable(L, PENDING_MT);
     lua_pushvalue(L, 1);                              /* the table (and its db) outlive the job */
     lua_setiuservalue(L, -2, 1);
-
-    int n = (int)luaL_len(L, 2), ncells = t->ncols + 2;
-    struct upsert_job *u = calloc(1, sizeof *u);
-    struct fy_wjob *job = &u->job;
-    if (!u || !(job->cells = calloc((size_t)(n ? n : 1) * (size_t)ncells, sizeof *job->cells)) ||
-        !(job->skip = calloc((size_t)(n ? n : 1), 1))) {
-        if (u) fy_wjob_free(job);
-        return luaL_error(L, "upsert_async: out of memory");
-    }
-    u->dbh = h;
-    job->stmt = t->upsert;
-    job->ncells = ncells;
-    job->nrows = n;
-    job->delivered = upsert_delivered;
-    char synced[40];
-    fy_time_format(fy_now(), 0, 3, synced, sizeof synced);
-    size_t synced_len = strlen(synced);
-    size_t synced_off = fy_wjob_put(job, synced, synced_len), run_off = fy_wjob_put(job, run_id, runlen);
-    struct fy_buf tmp = {0};
-    for (int r = 1; r <= n; r++) {
-        struct fy_cell *cells = job->cells + (size_t)(r - 1) * (size_t)ncells;
-        if (lua_rawgeti(L, 2, r) != LUA_TTABLE) {
-            pack_fail(job, r, "load received a non-table record");
-            lua_pop(L, 1);
-            continue;
-        }
-        for (int i = 0; i < t->ncols; i++) {
-            lua_getfield(L, -1, t->cols[i].name);
-            int bad = 0;
-            if (t->cols[i].key && (lua_isnil(L, -1) || lua_islightuserdata(L, -1))) {
-                /* checked here: SQLite would give a NULL INTEGER key a new rowid */
-                snprintf(err, sizeof err, "key column %s is missing (NOT NULL)", t->cols[i].name);
-                bad = 1;
-            } else if (pack_value(L, job, &cells[i], &t->cols[i], &tmp, err, sizeof err) != FY_OK) {
-                bad = 1;
-            }
-            lua_pop(L, 1);
-            if (bad) {
-                pack_fail(job, r, err);
-                break;
-            }
-        }
-        lua_pop(L, 1);
-        cells[t->ncols].type = cells[t->ncols + 1].type = FY_CELL_TEXT;
-        cells[t->ncols].v.s.off = synced_off;
-        cells[t->ncols].v.s.len = synced_len;
-        cells[t->ncols + 1].v.s.off = run_off;
-        cells[t->ncols + 1].v.s.len = runlen;
-    }
-    fy_buf_free(&tmp);
+    struct upsert_job *u = pack_rows(L, t, 2, run_id, runlen);
+    u->job.delivered = upsert_delivered;
     p->u = u;
-    fy_writer_submit(h->writer, job);
+    fy_writer_submit(h->writer, &u->job);
     return 1;
 }
 
@@ -643,22 +567,7 @@ static int pending_result(lua_State *L, int status, lua_KContext kctx) {
     struct pending *p = luaL_checkudata(L, 1, PENDING_MT);
     struct upsert_job *u = p->u;
     p->u = NULL;
-    struct fy_wjob *job = &u->job;
-    if (job->fatal) {
-        lua_createtable(L, 0, 2);
-        lua_pushliteral(L, "transient");
-        lua_setfield(L, -2, "class");
-        lua_pushstring(L, job->fatal);
-        lua_setfield(L, -2, "reason");
-        fy_wjob_free(job);
-        return lua_error(L);
-    }
-    lua_pushinteger(L, job->loaded);
-    lua_createtable(L, job->nfails, 0);
-    for (int i = 0; i < job->nfails; i++) push_failure(L, lua_gettop(L), job->fails[i].row, "validation",
-                                                       job->fails[i].reason);
-    fy_wjob_free(job);
-    return 2;
+    return push_results(L, u);
 }
 
 /* pending:wait() -> loaded, failures: yields the run until the batch is written. */

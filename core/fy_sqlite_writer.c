@@ -51,13 +51,14 @@ void fy_wjob_free(struct fy_wjob *job) {
     free(job);
 }
 
-static void add_fail(struct fy_wjob *job, int row, const char *reason) {
+void fy_wjob_fail(struct fy_wjob *job, int row, const char *reason) {
     struct fy_wfail *f = realloc(job->fails, (size_t)(job->nfails + 1) * sizeof *f);
     if (!f) abort();
     job->fails = f;
     job->fails[job->nfails].row = row;
     job->fails[job->nfails].reason = strdup(reason);
     job->nfails++;
+    job->skip[row - 1] = 1;
 }
 
 static void fatal(struct fy_wjob *job, sqlite3 *db, const char *what) {
@@ -70,7 +71,7 @@ static void fatal(struct fy_wjob *job, sqlite3 *db, const char *what) {
 
 /* One job, one transaction. A row the database refuses (constraint, type)
  * is a failure of that row; any other error rolls the job back. */
-static void write_job(sqlite3 *db, struct fy_wjob *job) {
+void fy_wjob_write(sqlite3 *db, struct fy_wjob *job) {
     sqlite3_stmt *st = job->stmt;
     if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
         fatal(job, db, "cannot begin a transaction");
@@ -93,7 +94,7 @@ static void write_job(sqlite3 *db, struct fy_wjob *job) {
         if (rc == SQLITE_DONE) {
             job->loaded++;
         } else if ((rc & 0xff) == SQLITE_CONSTRAINT || rc == SQLITE_MISMATCH) {
-            add_fail(job, r + 1, sqlite3_errmsg(db));
+            fy_wjob_fail(job, r + 1, sqlite3_errmsg(db));
         } else {
             sqlite3_reset(st);
             fatal(job, db, "cannot write to the database");
@@ -117,7 +118,7 @@ static void *writer_main(void *arg) {
         w->busy = 1;
         pthread_mutex_unlock(&w->lock);
 
-        write_job(w->db, job);
+        fy_wjob_write(w->db, job);
 
         pthread_mutex_lock(&w->lock);
         job->next = NULL;

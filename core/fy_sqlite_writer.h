@@ -73,8 +73,13 @@ void fy_writer_deliver(struct fy_writer *w);
  * must not resume anything (their owners are being torn down). */
 void fy_writer_destroy(struct fy_writer *w);
 
-/* Job helpers: append bytes to the arena (returns the offset), free a job. */
+/* Job helpers: append bytes to the arena (returns the offset); record row
+ * (1-based) as failed with a reason and skip it; write the job on the
+ * calling thread (what the writer thread does; for a synchronous upsert,
+ * with nothing queued); free a job. */
 size_t fy_wjob_put(struct fy_wjob *job, const char *s, size_t len);
+void fy_wjob_fail(struct fy_wjob *job, int row, const char *reason);
+void fy_wjob_write(struct sqlite3 *db, struct fy_wjob *job);
 void fy_wjob_free(struct fy_wjob *job);
 
 #endif

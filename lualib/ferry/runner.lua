@@ -234,24 +234,17 @@ function _M.run(spec, params, internal)
   end
 
   -- A load may hand back a pending result (ferry.sink.sqlite writes on a
-  -- thread of its own); the run goes on with the next batches and waits for
-  -- the oldest once MAX_INFLIGHT are out, settling them in order (one in
-  -- flight keeps up with the writer; more only held more memory).
-  local MAX_INFLIGHT = 1
-  local inflight, nin = {}, 0
+  -- thread of its own); the run goes on with the next batch and waits for
+  -- this one before loading another (one in flight keeps up with the
+  -- writer; two ran no faster and held more memory).
+  local inflight
   local function await()
-    if nin == 0 then return end
-    local b = remove(inflight, 1)
-    nin = nin - 1
+    local b = inflight
+    if not b then return end
+    inflight = nil
     stage = "load"
-    local ok, res
-    if b.pending then
-      local loaded
-      ok, loaded, res = pcall(b.pending.wait, b.pending)
-      if ok then res = res or {} else res = loaded end
-    else
-      ok, res = b.done, b.res
-    end
+    local ok, loaded, res = pcall(b.pending.wait, b.pending)
+    if ok then res = res or {} else res = loaded end
     settle(b, ok, res)
     stage = "extract"
   end
@@ -263,7 +256,7 @@ function _M.run(spec, params, internal)
 
   local function flush()
     if n == 0 then
-      if nin == 0 then settled = stats.extracted end
+      if not inflight then settled = stats.extracted end
       return commit_checkpoints()
     end
     batch, origin, batch_q, failed, m = {}, {}, {}, {}, 0
@@ -303,7 +296,7 @@ function _M.run(spec, params, internal)
       ::continue::
     end
     n, current_q = 0, nil
-    if nin >= MAX_INFLIGHT then await() end
+    await()                         -- the batch before, so batches settle in order
     if m > 0 then
       stage = "load"
       guard_reset()
@@ -314,28 +307,21 @@ function _M.run(spec, params, internal)
                   rejected = rejected_in_load, pos = stats.extracted }
       if ok and is_pending(res) then
         b.pending = res
-        nin = nin + 1
-        inflight[nin] = b
-      elseif nin > 0 then
-        -- settled only after the batches in flight before it
-        b.done, b.res = ok, res
-        nin = nin + 1
-        inflight[nin] = b
+        inflight = b
       else
         settle(b, ok, res)
       end
-    elseif nin == 0 then
+    else
       settled = stats.extracted
       commit_checkpoints()
     end
-    batch, origin, batch_q, failed, m = {}, {}, {}, {}, 0
     stage = "extract"
   end
 
   -- Everything emitted so far loaded or quarantined, and committed.
   local function drain()
     flush()
-    while nin > 0 do await() end
+    await()
   end
 
   -- Open quarantined records matching filter { class, id, max_attempts } go
@@ -399,7 +385,7 @@ function _M.run(spec, params, internal)
     checkpoints[#checkpoints + 1] = { pos = stats.extracted, cursor = cursor }
     -- From extract with nothing pending it is committed now; during a flush
     -- (transform, load) or with a batch in flight, once those have settled.
-    if n == 0 and stage == "extract" and nin == 0 then
+    if n == 0 and stage == "extract" and not inflight then
       settled = stats.extracted
       commit_checkpoints()
     end

@@ -76,3 +76,12 @@ void fy_buf_free(struct fy_buf *b) {
     b->data = NULL;
     b->len = b->cap = 0;
 }
+
+void fy_buf_double(struct fy_buf *b, double d) {
+    char tmp[32];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+        if (strtod(tmp, NULL) == d) break;
+    }
+    fy_buf_puts(b, tmp);
+}

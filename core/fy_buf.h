@@ -20,6 +20,8 @@ void fy_buf_putc(struct fy_buf *b, char c);
 void fy_buf_printf(struct fy_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Append `s` as a quoted JSON string, escaping per RFC 8259. */
 void fy_buf_json_string(struct fy_buf *b, const char *s, size_t n);
+/* Append a finite double in its shortest form that reads back exactly. */
+void fy_buf_double(struct fy_buf *b, double d);
 void fy_buf_reset(struct fy_buf *b);
 void fy_buf_free(struct fy_buf *b);
 

@@ -3,6 +3,7 @@
 #define FY_COMMON_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifndef FY_OK
 #define FY_OK 0
@@ -30,5 +31,14 @@ double fy_monotonic(void);
 
 /* Peak resident set size of this process in bytes. */
 size_t fy_peak_rss(void);
+
+/* FNV-1a 64 of n bytes, continuing from h (FY_FNV1A_INIT to start): the
+ * script version and the quarantine's record fingerprints. */
+#define FY_FNV1A_INIT 1469598103934665603ULL
+static inline uint64_t fy_fnv1a(uint64_t h, const void *p, size_t n) {
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ c[i]) * 1099511628211ULL;
+    return h;
+}
 
 #endif

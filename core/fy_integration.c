@@ -20,11 +20,10 @@
 static int hash_file(const char *path, char out[17]) {
     FILE *fp = fopen(path, "rb");
     if (!fp) return FY_ERR;
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = FY_FNV1A_INIT;
     unsigned char buf[8192];
     size_t n;
-    while ((n = fread(buf, 1, sizeof buf, fp)) > 0)
-        for (size_t i = 0; i < n; i++) h = (h ^ buf[i]) * 1099511628211ULL;
+    while ((n = fread(buf, 1, sizeof buf, fp)) > 0) h = fy_fnv1a(h, buf, n);
     fclose(fp);
     snprintf(out, 17, "%016llx", (unsigned long long)h);
     return FY_OK;

@@ -207,12 +207,7 @@ static void encode_number(lua_State *L, int idx, struct fy_buf *b, int *ok) {
     }
     double d = lua_tonumber(L, idx);
     if (!isfinite(d)) { *ok = 0; return; }
-    char tmp[32];
-    for (int prec = 15; prec <= 17; prec++) {   /* shortest form that reads back exactly */
-        snprintf(tmp, sizeof tmp, "%.*g", prec, d);
-        if (strtod(tmp, NULL) == d) break;
-    }
-    fy_buf_puts(b, tmp);
+    fy_buf_double(b, d);
 }
 
 /* 1..n with no holes: an array of length n. 0: not an array. */

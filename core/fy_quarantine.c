@@ -10,9 +10,7 @@
 
 /* FNV-1a 64 of the canonical record, as 16 hex digits. */
 static void fingerprint(const char *s, char out[17]) {
-    uint64_t h = 1469598103934665603ULL;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) h = (h ^ *p) * 1099511628211ULL;
-    snprintf(out, 17, "%016llx", (unsigned long long)h);
+    snprintf(out, 17, "%016llx", (unsigned long long)fy_fnv1a(FY_FNV1A_INIT, s, strlen(s)));
 }
 
 static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v) {

@@ -45,16 +45,7 @@ static void json_col(struct fy_buf *b, sqlite3_stmt *st, int i, int raw_json) {
     switch (sqlite3_column_type(st, i)) {
     case SQLITE_NULL: fy_buf_puts(b, "null"); break;
     case SQLITE_INTEGER: fy_buf_printf(b, "%lld", (long long)sqlite3_column_int64(st, i)); break;
-    case SQLITE_FLOAT: {                     /* the shortest text that reads back exactly */
-        double d = sqlite3_column_double(st, i);
-        char tmp[32];
-        for (int prec = 15; prec <= 17; prec++) {
-            snprintf(tmp, sizeof tmp, "%.*g", prec, d);
-            if (strtod(tmp, NULL) == d) break;
-        }
-        fy_buf_puts(b, tmp);
-        break;
-    }
+    case SQLITE_FLOAT: fy_buf_double(b, sqlite3_column_double(st, i)); break;
     default:
         if (raw_json) fy_buf_puts(b, col(st, i));
         else fy_buf_json_string(b, col(st, i), (size_t)sqlite3_column_bytes(st, i));

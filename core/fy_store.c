@@ -55,7 +55,6 @@ static const char *migrations[] = {
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
 void fy_store_now(char *buf, size_t cap) { fy_time_format(fy_now(), 0, 3, buf, cap); }
-#define iso_now fy_store_now
 
 static int exec(struct fy_store *s, const char *sql) {
     char *msg = NULL;
@@ -158,7 +157,7 @@ struct fy_store *fy_store_open(const char *data_dir, int writer, char *err, size
     if (writer) {
         /* We hold the lock, so a run still marked running belongs to a dead process. */
         char sql[512], now[40];
-        iso_now(now, sizeof now);
+        fy_store_now(now, sizeof now);
         snprintf(sql, sizeof sql, "UPDATE runs SET status = 'aborted', ended_at = COALESCE(ended_at, '%s'), "
                  "error = COALESCE(error, 'the process ended before the run finished'), "
                  "checkpoint = COALESCE(checkpoint, (SELECT cursor FROM checkpoints c "
@@ -236,7 +235,7 @@ static int run_sql(struct fy_store *s, const char *sql, int n, const char **args
 
 int fy_store_integration_seen(struct fy_store *s, const struct fy_integration_info *in) {
     char now[40], fresh[32];
-    iso_now(now, sizeof now);
+    fy_store_now(now, sizeof now);
     snprintf(fresh, sizeof fresh, "%.3f", in->freshness);
     const char *a[] = {in->name, in->owner, in->purpose, in->pattern, in->source_of_truth, fresh,
                        in->script_path, in->version, now};
@@ -250,7 +249,7 @@ int fy_store_integration_seen(struct fy_store *s, const struct fy_integration_in
 int fy_store_run_begin(struct fy_store *s, const char *run_id, const char *integration,
                        const char *version, const char *trigger) {
     char now[40], pid[24];
-    iso_now(now, sizeof now);
+    fy_store_now(now, sizeof now);
     snprintf(pid, sizeof pid, "%ld", (long)getpid());
     const char *a[] = {run_id, integration, version, trigger, now, pid};
     return run_sql(s, "INSERT INTO runs (id, integration, script_version, trigger, started_at, status, pid) "
@@ -260,7 +259,7 @@ int fy_store_run_begin(struct fy_store *s, const char *run_id, const char *integ
 int fy_store_run_end(struct fy_store *s, const char *run_id, const struct fy_run_summary *m) {
     char now[40], n[7][24];
     long long v[7] = {m->extracted, m->transformed, m->skipped, m->loaded, m->quarantined, m->batches, m->retries};
-    iso_now(now, sizeof now);
+    fy_store_now(now, sizeof now);
     for (int i = 0; i < 7; i++) snprintf(n[i], sizeof n[i], "%lld", v[i]);
     const char *a[] = {now, m->status, n[0], n[1], n[2], n[3], n[4], n[5], n[6],
                        m->by_class_json, m->by_stage_json, m->error, m->checkpoint_json, run_id};
@@ -294,7 +293,7 @@ char *fy_store_checkpoint_get(struct fy_store *s, const char *integration) {
 
 int fy_store_checkpoint_set(struct fy_store *s, const char *integration, const char *run_id, const char *json) {
     char now[40];
-    iso_now(now, sizeof now);
+    fy_store_now(now, sizeof now);
     const char *a[] = {integration, json, run_id, now};
     return run_sql(s, "INSERT INTO checkpoints VALUES (?, ?, ?, ?) ON CONFLICT (integration) DO UPDATE SET "
                       "cursor = excluded.cursor, run_id = excluded.run_id, updated_at = excluded.updated_at", 4, a);
@@ -326,7 +325,7 @@ int fy_store_state_set(struct fy_store *s, const char *integration, const char *
                                      "expires_at = excluded.expires_at, updated_at = excluded.updated_at");
     if (!st) return FY_ERR;
     char now[40];
-    iso_now(now, sizeof now);
+    fy_store_now(now, sizeof now);
     sqlite3_bind_text(st, 1, integration, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, json, -1, SQLITE_STATIC);

@@ -26,6 +26,8 @@ struct fy_http {
     struct event_base *base;
     CURLM *multi;
     struct event *timer;              /* curl's single timeout */
+    struct event *flush;              /* adds the transfers launched this turn of the loop */
+    struct transfer *adding;          /* launched, waiting for flush (newest first) */
     int running;                      /* transfers curl reports as running */
     struct transfer *transfers;       /* every transfer not yet finished */
     struct bucket_entry *buckets;     /* rate limits by key */
@@ -70,12 +72,16 @@ struct transfer {
     struct fy_bucket_waiter waiter;   /* queued on o.limits[limit_idx] */
     int limit_idx;
     int in_multi;
+    int adding;                       /* on h->adding */
+    struct transfer *next_add;
+    int finishing;                    /* its callback is running */
     fy_http_done_fn done;
     void *arg;
     struct transfer *prev, *next;
 };
 
 static void check_multi_info(struct fy_http *h);
+static void flush_cb(evutil_socket_t fd, short what, void *arg);
 static void begin_attempt(struct transfer *t);
 
 /* ---- the loop ------------------------------------------------------------ */
@@ -165,7 +171,8 @@ struct fy_http *fy_http_create(struct event_base *base, char *err, size_t errlen
     h->base = base;
     h->multi = curl_multi_init();
     h->timer = evtimer_new(base, timer_event_cb, h);
-    if (!h->multi || !h->timer) goto fail;
+    h->flush = event_new(base, -1, 0, flush_cb, h);
+    if (!h->multi || !h->timer || !h->flush) goto fail;
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -220,6 +227,7 @@ void fy_http_destroy(struct fy_http *h) {
     }
     free(h->watches);
     if (h->timer) event_free(h->timer);
+    if (h->flush) event_free(h->flush);
     free(h);
 }
 
@@ -333,6 +341,11 @@ static int setup_easy(struct transfer *t, int shared_done) {
 static void transfer_free(struct transfer *t) {
     struct fy_http *h = t->http;
     if (t->in_multi) curl_multi_remove_handle(h->multi, t->easy);
+    if (t->adding) {
+        struct transfer **p = &h->adding;
+        while (*p != t) p = &(*p)->next_add;
+        *p = t->next_add;
+    }
     for (int i = 0; i < 2; i++)
         if (t->o.limits[i]) fy_bucket_cancel(t->o.limits[i], &t->waiter);
     if (t->prev) t->prev->next = t->next;
@@ -365,12 +378,25 @@ static void add_failed(evutil_socket_t fd, short what, void *arg) {
     attempt_done(arg, CURLE_FAILED_INIT);
 }
 
+/* Transfers launched while the loop hands out events are added to curl
+ * together once it is done, and their requests go out in one burst, the
+ * way one curl_multi_perform would send them. Started one by one, each
+ * request would wake a server that had gone idle after the last (on
+ * loopback a third of the client's time went into those wake-ups). */
 static void launch(struct transfer *t) {
+    struct fy_http *h = t->http;
     fy_buf_reset(&t->resp_body);
     fy_buf_reset(&t->resp_headers);
     t->too_big = 0;
     t->errbuf[0] = '\0';
     t->attempt++;
+    t->adding = 1;
+    t->next_add = h->adding;
+    h->adding = t;
+    if (t->next_add == NULL) event_active(h->flush, EV_TIMEOUT, 0);
+}
+
+static void add_to_multi(struct transfer *t) {
     if (curl_multi_add_handle(t->http->multi, t->easy) != CURLM_OK) {
         /* reported from the loop as a failed attempt, never re-entrantly */
         static const struct timeval now = {0, 0};
@@ -379,6 +405,27 @@ static void launch(struct transfer *t) {
         return;
     }
     t->in_multi = 1;
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg) {
+    FY_UNUSED(fd);
+    FY_UNUSED(what);
+    struct fy_http *h = arg;
+    struct transfer *list = NULL;
+    while (h->adding) {                 /* oldest first */
+        struct transfer *t = h->adding;
+        h->adding = t->next_add;
+        t->next_add = list;
+        list = t;
+    }
+    for (struct transfer *t = list; t; t = t->next_add) t->adding = 0;
+    while (list) {
+        struct transfer *t = list;
+        list = t->next_add;
+        add_to_multi(t);
+    }
+    curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &h->running);
+    check_multi_info(h);
 }
 
 /* Pass each rate limit in turn (waiting where a bucket is empty), then launch. */
@@ -559,8 +606,16 @@ static void attempt_done(struct transfer *t, CURLcode code) {
     curl_easy_getinfo(t->easy, CURLINFO_REDIRECT_COUNT, &redirects);
     res.effective_url = eff ? eff : t->url;
     res.redirected = redirects > 0;
+    t->finishing = 1;
     t->done(&res, t->arg);
     transfer_free(t);
+}
+
+void fy_http_cancel(struct fy_http *h, const void *owner) {
+    for (struct transfer *t = h->transfers, *next; t; t = next) {
+        next = t->next;
+        if (t->o.owner == owner && !t->finishing) transfer_free(t);
+    }
 }
 
 static void check_multi_info(struct fy_http *h) {

@@ -39,6 +39,7 @@ struct fy_http_opts {
     int idempotent;          /* POST/PATCH may be retried */
     struct fy_http_retry retry;
     struct fy_bucket *limits[2];  /* token buckets to pass before each attempt (NULL = none) */
+    const void *owner;       /* fy_http_cancel(h, owner) stops every transfer started with it */
 };
 
 /* What a finished transfer hands its callback. Owned by the transfer; valid
@@ -61,6 +62,10 @@ typedef void (*fy_http_done_fn)(const struct fy_http_result *res, void *arg);
 struct fy_http *fy_http_create(struct event_base *base, char *err, size_t errlen);
 /* Cancels transfers still in flight without calling their callbacks. */
 void fy_http_destroy(struct fy_http *h);
+
+/* Cancel the transfers started with this owner, without calling their
+ * callbacks; one whose callback is running is left to finish. */
+void fy_http_cancel(struct fy_http *h, const void *owner);
 
 /* Start a transfer. On FY_ERR nothing was started, `done` is never called,
  * and the headers list is freed. */

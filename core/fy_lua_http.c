@@ -21,30 +21,53 @@
 #include "fy_run.h"
 #include "fy_vm.h"
 
+#include <event2/event.h>
 #include <lauxlib.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define EXCERPT 512
 
-struct batch {                  /* one _send or _send_many waiting on the loop */
+enum batch_kind {
+    ONE,                        /* _send: resume with the values */
+    ALL,                        /* _send_many: resume once with the list */
+    EACH,                       /* _stream: hand results over as they arrive */
+};
+
+struct batch;
+
+struct slot {                   /* one transfer of a batch */
+    struct batch *batch;
+    struct slot *next_free;
+    int index;
+    char method[16];
+    char url[1024];             /* redacted, for errors */
+};
+
+struct batch {                  /* the requests of one _send, _send_many or _stream */
     struct fy_run *run;
+    struct fy_http *http;
     lua_State *L;               /* the VM's main thread: builds results while co is suspended */
+    enum batch_kind kind;
     int specs_ref;              /* registry: the spec list */
-    int results_ref;            /* registry: the results list */
+    int results_ref;            /* registry: results by request index */
     int total, next, done, inflight, concurrency;
-    int single;                 /* _send: resume with the values, not a list */
+    struct slot *slots, *free_slots;    /* `concurrency` of them */
+    /* EACH: finished results wait in results[index], their indices in a ring */
+    int *ready, rhead, nready, rcap;
+    int waiting;                /* the run is suspended in _stream_next on this batch */
+    struct event *wake;         /* resumes it once the loop has handed over every result due */
+    int pin_ref;                /* the stream's userdata, kept alive while transfers fly */
     /* what the last spec shared with the ones before it, read once */
     const void *base_seen, *limits_seen;
     struct fy_http_opts base;
     struct fy_bucket *buckets[2];
 };
 
-struct slot {                   /* one transfer of a batch */
-    struct batch *batch;
-    int index;
-    char method[16];
-    char url[1024];             /* redacted, for errors */
+#define STREAM_MT "ferry.http.stream"
+
+struct stream {                 /* the userdata _stream returns */
+    struct batch *b;            /* NULL once closed */
 };
 
 static double opt_number(lua_State *L, int t, const char *k, double def) {
@@ -169,10 +192,19 @@ static void push_url(lua_State *L, const struct fy_http_result *res, const char 
     lua_pushstring(L, eff);
 }
 
-/* A response of _send_many as one table: status, raw_headers, body,
- * attempts, elapsed, url (lualib/ferry/http.lua gives it its metatable). */
-static void push_response(lua_State *L, const struct fy_http_result *res, const char *url) {
-    lua_createtable(L, 0, 7);
+/* The metatables lualib/ferry/http.lua gives responses and errors
+ * (_set_metatables), by the address of these keys in the registry. */
+static const char response_mt_key = 'r', error_mt_key = 'e';
+
+static void set_mt(lua_State *L, const char *key) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, key) == LUA_TTABLE) lua_setmetatable(L, -2);
+    else lua_pop(L, 1);
+}
+
+/* A response of _send_many or _stream as one table with its metatable:
+ * status, raw_headers, body, attempts, elapsed, url, method. */
+static void push_response(lua_State *L, const struct fy_http_result *res, const char *method, const char *url) {
+    lua_createtable(L, 0, 8);
     lua_pushinteger(L, res->status);
     lua_setfield(L, -2, "status");
     lua_pushlstring(L, res->headers->data ? res->headers->data : "", res->headers->len);
@@ -185,6 +217,9 @@ static void push_response(lua_State *L, const struct fy_http_result *res, const 
     lua_setfield(L, -2, "elapsed");
     push_url(L, res, url);
     lua_setfield(L, -2, "url");
+    lua_pushstring(L, method);
+    lua_setfield(L, -2, "method");
+    set_mt(L, &response_mt_key);
 }
 
 /* Push the outcome of one transfer on L: either status, headers, body, meta
@@ -230,16 +265,72 @@ static int push_result(lua_State *L, const struct fy_http_result *res, const cha
         lua_pushlstring(L, res->headers->data, res->headers->len);
         lua_setfield(L, -2, "headers");
     }
+    set_mt(L, &error_mt_key);
     return 2;
+}
+
+static struct batch *batch_new(struct fy_run *run, struct fy_http *h, enum batch_kind kind, int concurrency) {
+    struct batch *b = calloc(1, sizeof *b);
+    if (!b) return NULL;
+    b->slots = calloc((size_t)concurrency, sizeof *b->slots);
+    b->rcap = kind == EACH ? 2 * concurrency : 0;
+    b->ready = b->rcap ? calloc((size_t)b->rcap, sizeof *b->ready) : NULL;
+    if (!b->slots || (b->rcap && !b->ready)) {
+        free(b->slots);
+        free(b);
+        return NULL;
+    }
+    for (int i = concurrency - 1; i >= 0; i--) {
+        b->slots[i].batch = b;
+        b->slots[i].next_free = b->free_slots;
+        b->free_slots = &b->slots[i];
+    }
+    b->run = run;
+    b->http = h;
+    b->L = run->vm->L;
+    b->kind = kind;
+    b->concurrency = concurrency;
+    b->specs_ref = b->results_ref = b->pin_ref = LUA_NOREF;
+    return b;
 }
 
 static void batch_free(struct batch *b) {
     luaL_unref(b->L, LUA_REGISTRYINDEX, b->specs_ref);
     luaL_unref(b->L, LUA_REGISTRYINDEX, b->results_ref);
+    luaL_unref(b->L, LUA_REGISTRYINDEX, b->pin_ref);
+    if (b->wake) event_free(b->wake);
+    free(b->slots);
+    free(b->ready);
     free(b);
 }
 
+static void slot_put(struct batch *b, struct slot *s) {
+    s->next_free = b->free_slots;
+    b->free_slots = s;
+}
+
+static void unpin(struct batch *b) {
+    luaL_unref(b->L, LUA_REGISTRYINDEX, b->pin_ref);
+    b->pin_ref = LUA_NOREF;
+}
+
+/* EACH: push the oldest finished result as index, result. */
+static void pop_ready(struct batch *b, lua_State *to) {
+    lua_State *L = b->L;
+    int index = b->ready[b->rhead];
+    b->rhead = (b->rhead + 1) % b->rcap;
+    b->nready--;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, b->results_ref);
+    lua_rawgeti(L, -1, index);
+    lua_pushnil(L);
+    lua_rawseti(L, -3, index);
+    lua_remove(L, -2);
+    lua_pushinteger(to, index);
+    lua_xmove(L, to, 1);
+}
+
 static void start_next(struct batch *b);
+static void wake(evutil_socket_t fd, short what, void *arg);
 
 static void transfer_done(const struct fy_http_result *res, void *arg) {
     struct slot *s = arg;
@@ -247,18 +338,17 @@ static void transfer_done(const struct fy_http_result *res, void *arg) {
     lua_State *L = b->L;
     b->inflight--;
     b->done++;
-    if (b->single) {
+    if (b->kind == ONE) {
         lua_State *co = b->run->co;
         int n = push_result(co, res, s->method, s->url);
         struct fy_run *run = b->run;
-        free(s);
         batch_free(b);
         fy_run_resume(run, n);
         return;
     }
     lua_rawgeti(L, LUA_REGISTRYINDEX, b->results_ref);
     if (res->ok) {
-        push_response(L, res, s->url);
+        push_response(L, res, s->method, s->url);
     } else {                            /* { err = ... } */
         lua_createtable(L, 0, 1);
         push_result(L, res, s->method, s->url);
@@ -267,40 +357,67 @@ static void transfer_done(const struct fy_http_result *res, void *arg) {
     }
     lua_rawseti(L, -2, s->index);
     lua_pop(L, 1);
-    free(s);
-    if (b->done == b->total) {
-        lua_State *co = b->run->co;
-        struct fy_run *run = b->run;
-        lua_rawgeti(L, LUA_REGISTRYINDEX, b->results_ref);
-        lua_xmove(L, co, 1);
-        batch_free(b);
-        fy_run_resume(run, 1);
+    slot_put(b, s);
+    if (b->kind == ALL) {
+        if (b->done == b->total) {
+            lua_State *co = b->run->co;
+            struct fy_run *run = b->run;
+            lua_rawgeti(L, LUA_REGISTRYINDEX, b->results_ref);
+            lua_xmove(L, co, 1);
+            batch_free(b);
+            fy_run_resume(run, 1);
+            return;
+        }
+        start_next(b);
         return;
     }
-    start_next(b);
+    b->ready[(b->rhead + b->nready) % b->rcap] = s->index;
+    b->nready++;
+    start_next(b);                      /* the window refills before the script runs */
+    if (!b->inflight) unpin(b);
+    if (b->waiting) event_active(b->wake, EV_TIMEOUT, 0);
 }
 
-/* Start transfers until the window is full. A spec that cannot start is
+/* The results that arrived in one turn of the loop are read in one resume. */
+static void wake(evutil_socket_t fd, short what, void *arg) {
+    FY_UNUSED(fd);
+    FY_UNUSED(what);
+    struct batch *b = arg;
+    if (!b->waiting || !b->nready) return;
+    b->waiting = 0;
+    pop_ready(b, b->run->co);
+    lua_pushinteger(b->run->co, b->total - b->next);
+    fy_run_resume(b->run, 3);           /* the script may close b: not touched after */
+}
+
+/* Start transfers until the window is full (for EACH, also while fewer
+ * than `concurrency` results wait unread). A spec that cannot start is
  * recorded as a failed result. */
 static void start_next(struct batch *b) {
     lua_State *L = b->L;
     char err[FY_ERRLEN];
-    struct fy_http *h = fy_engine_http(b->run->engine, err, sizeof err);
-    while (b->next < b->total && b->inflight < b->concurrency) {
+    while (b->next < b->total && b->inflight < b->concurrency && b->nready < b->concurrency) {
         int index = ++b->next;
         lua_rawgeti(L, LUA_REGISTRYINDEX, b->specs_ref);
         lua_rawgeti(L, -1, index);
         struct fy_http_opts o;
         size_t body_len;
-        read_spec(L, lua_gettop(L), h, &o, &body_len, b);
-        struct slot *s = calloc(1, sizeof *s);
-        s->batch = b;
+        read_spec(L, lua_gettop(L), b->http, &o, &body_len, b);
+        o.owner = b;
+        if (b->kind == EACH) {          /* fed as the script reads: keep memory flat */
+            lua_pushvalue(L, -1);       /* the spec's strings stay alive until fy_http_start copied them */
+            lua_insert(L, -3);
+            lua_pushnil(L);
+            lua_rawseti(L, -3, index);
+        }
+        struct slot *s = b->free_slots;
+        b->free_slots = s->next_free;
         s->index = index;
         fy_http_redact_url(o.url, s->url, sizeof s->url);
         snprintf(s->method, sizeof s->method, "%s", o.method);
         b->inflight++;
-        int rc = fy_http_start(h, &o, transfer_done, s, err, sizeof err);
-        lua_pop(L, 2);
+        int rc = fy_http_start(b->http, &o, transfer_done, s, err, sizeof err);
+        lua_pop(L, b->kind == EACH ? 3 : 2);
         if (rc != FY_OK) {
             b->inflight--;
             b->done++;
@@ -313,68 +430,67 @@ static void start_next(struct batch *b) {
             lua_setfield(L, -2, "message");
             lua_pushstring(L, s->url);
             lua_setfield(L, -2, "url");
+            lua_pushstring(L, s->method);
+            lua_setfield(L, -2, "method");
+            set_mt(L, &error_mt_key);
             lua_setfield(L, -2, "err");
             lua_rawseti(L, -2, index);
             lua_pop(L, 1);
-            free(s);
+            slot_put(b, s);
+            if (b->kind == EACH) {
+                b->ready[(b->rhead + b->nready) % b->rcap] = index;
+                b->nready++;
+            }
         }
     }
 }
 
-/* Common entry: check we are in a run, set up the batch, yield. */
-static int send_common(lua_State *L, int single) {
+/* The run L belongs to and its HTTP client, or raise. */
+static struct fy_run *run_for_http(lua_State *L, struct fy_http **h) {
     struct fy_run *run = fy_run_of(L);
     if (!run || !run->engine || !lua_isyieldable(L))
-        return luaL_error(L, "ferry.http: only inside a run (not at load time, not in a coroutine of the script's own)");
+        luaL_error(L, "ferry.http: only inside a run (not at load time, not in a coroutine of the script's own)");
     char err[FY_ERRLEN];
-    struct fy_http *h = fy_engine_http(run->engine, err, sizeof err);
-    if (!h) return luaL_error(L, "ferry.http: %s", err);
-    struct fy_vm *vm = run->vm;
-    struct batch *b = calloc(1, sizeof *b);
-    if (!b) return luaL_error(L, "ferry.http: out of memory");
-    b->run = run;
-    b->L = vm->L;
-    b->single = single;
-    if (single) {
-        lua_createtable(L, 1, 0);
-        lua_pushvalue(L, 1);
-        lua_rawseti(L, -2, 1);
-        b->total = 1;
-        b->concurrency = 1;
-    } else {
-        lua_pushvalue(L, 1);
-        b->total = (int)luaL_len(L, 1);
-        b->concurrency = (int)luaL_optinteger(L, 2, 8);
-        if (b->concurrency < 1) b->concurrency = 1;
-    }
-    for (int i = 1; i <= b->total; i++) {       /* misuse raises here, never in the loop */
-        if (lua_rawgeti(L, -1, i) != LUA_TTABLE) {
-            free(b);
-            return luaL_error(L, "ferry.http: request %d is not a table", i);
+    *h = fy_engine_http(run->engine, err, sizeof err);
+    if (!*h) luaL_error(L, "ferry.http: %s", err);
+    return run;
+}
+
+/* Check the spec list at idx (misuse raises here, never in the loop) and
+ * keep it, with a fresh results table, in b. */
+static void batch_specs(lua_State *L, int idx, struct batch *b) {
+    for (int i = 1; i <= b->total; i++) {
+        if (lua_rawgeti(L, idx, i) != LUA_TTABLE) {
+            batch_free(b);
+            luaL_error(L, "ferry.http: request %d is not a table", i);
         }
         lua_getfield(L, -1, "method");
         lua_getfield(L, -2, "url");
         if (lua_type(L, -1) != LUA_TSTRING || lua_type(L, -2) != LUA_TSTRING) {
-            free(b);
-            return luaL_error(L, "ferry.http: request %d needs a method and a url", i);
+            batch_free(b);
+            luaL_error(L, "ferry.http: request %d needs a method and a url", i);
         }
         lua_pop(L, 3);
     }
+    lua_pushvalue(L, idx);
     b->specs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_newtable(L);
     b->results_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    if (b->total == 0) {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, b->results_ref);
-        batch_free(b);
-        return 1;
-    }
+}
+
+static int l_send(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    struct fy_http *h;
+    struct fy_run *run = run_for_http(L, &h);
+    struct batch *b = batch_new(run, h, ONE, 1);
+    if (!b) return luaL_error(L, "ferry.http: out of memory");
+    lua_createtable(L, 1, 0);
+    lua_pushvalue(L, 1);
+    lua_rawseti(L, -2, 1);
+    b->total = 1;
+    batch_specs(L, lua_gettop(L), b);
     start_next(b);
-    if (!single && b->done == b->total) {       /* every spec failed to start */
-        lua_rawgeti(L, LUA_REGISTRYINDEX, b->results_ref);
-        batch_free(b);
-        return 1;
-    }
-    if (single && b->done == 1) {               /* could not start */
+    if (b->done == 1) {                         /* could not start */
         lua_rawgeti(L, LUA_REGISTRYINDEX, b->results_ref);
         lua_rawgeti(L, -1, 1);
         lua_pushnil(L);
@@ -386,14 +502,125 @@ static int send_common(lua_State *L, int single) {
     return lua_yield(L, 0);
 }
 
-static int l_send(lua_State *L) {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    return send_common(L, 1);
-}
-
 static int l_send_many(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
-    return send_common(L, 0);
+    struct fy_http *h;
+    struct fy_run *run = run_for_http(L, &h);
+    int concurrency = (int)luaL_optinteger(L, 2, 8);
+    struct batch *b = batch_new(run, h, ALL, concurrency < 1 ? 1 : concurrency);
+    if (!b) return luaL_error(L, "ferry.http: out of memory");
+    b->total = (int)luaL_len(L, 1);
+    batch_specs(L, 1, b);
+    if (b->total) start_next(b);
+    if (b->done == b->total) {                  /* nothing to wait for */
+        lua_rawgeti(L, LUA_REGISTRYINDEX, b->results_ref);
+        batch_free(b);
+        return 1;
+    }
+    run->waiting = 1;
+    return lua_yield(L, 0);
+}
+
+static void pin(lua_State *L, int idx, struct batch *b) {
+    if (b->inflight && b->pin_ref == LUA_NOREF) {
+        lua_pushvalue(L, idx);
+        b->pin_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+}
+
+/* _stream(concurrency) -> stream: requests are fed with _stream_push and
+ * their results read with _stream_next as they arrive. Closing the stream
+ * (its __close, at the end of a for loop or on an error) cancels what is
+ * still in flight. */
+static int l_stream(lua_State *L) {
+    struct fy_http *h;
+    struct fy_run *run = run_for_http(L, &h);
+    int concurrency = (int)luaL_optinteger(L, 1, 8);
+    struct stream *st = lua_newuserdatauv(L, sizeof *st, 0);
+    st->b = NULL;
+    luaL_setmetatable(L, STREAM_MT);
+    struct batch *b = batch_new(run, h, EACH, concurrency < 1 ? 1 : concurrency);
+    if (b) b->wake = event_new(run->engine->base, -1, 0, wake, b);
+    if (!b || !b->wake) {
+        if (b) batch_free(b);
+        return luaL_error(L, "ferry.http: out of memory");
+    }
+    lua_newtable(L);
+    b->specs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_newtable(L);
+    b->results_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    st->b = b;
+    return 1;
+}
+
+static struct batch *check_stream(lua_State *L) {
+    struct stream *st = luaL_checkudata(L, 1, STREAM_MT);
+    if (!st->b) luaL_error(L, "ferry.http: the stream is closed");
+    return st->b;
+}
+
+/* _stream_push(stream, spec) -> how many pushed requests wait to start.
+ * The request's index is the count pushed so far. */
+static int l_stream_push(lua_State *L) {
+    struct batch *b = check_stream(L);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "method");
+    lua_getfield(L, 2, "url");
+    if (lua_type(L, -1) != LUA_TSTRING || lua_type(L, -2) != LUA_TSTRING)
+        return luaL_error(L, "ferry.http: request %d needs a method and a url", b->total + 1);
+    lua_pop(L, 2);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, b->specs_ref);
+    lua_pushvalue(L, 2);
+    lua_rawseti(L, -2, ++b->total);
+    lua_pop(L, 1);
+    start_next(b);
+    pin(L, 1, b);
+    lua_pushinteger(L, b->total - b->next);
+    return 1;
+}
+
+/* _stream_next(stream) -> index, result (as _send_many's), how many pushed
+ * wait to start | nil when every request pushed was read. Yields the run
+ * while nothing has arrived yet. */
+static int l_stream_next(lua_State *L) {
+    struct batch *b = check_stream(L);
+    if (b->nready) {
+        pop_ready(b, L);
+        start_next(b);
+        pin(L, 1, b);
+        lua_pushinteger(L, b->total - b->next);
+        return 3;
+    }
+    if (!b->inflight) return 0;
+    struct fy_run *run = fy_run_of(L);
+    if (run != b->run || !lua_isyieldable(L))
+        return luaL_error(L, "ferry.http: a stream is read by the run that started it");
+    b->waiting = 1;
+    run->waiting = 1;
+    return lua_yield(L, 0);
+}
+
+/* __close and __gc. Collected only when nothing is in flight (the pin)
+ * or when the VM closes; the engine and its HTTP client outlive every VM. */
+static int stream_close(lua_State *L) {
+    struct stream *st = luaL_checkudata(L, 1, STREAM_MT);
+    struct batch *b = st->b;
+    if (!b) return 0;
+    st->b = NULL;
+    fy_http_cancel(b->http, b);
+    batch_free(b);
+    return 0;
+}
+
+/* _set_metatables(response_mt, error_mt): what results built here get. */
+static int l_set_metatables(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_pushvalue(L, 1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &response_mt_key);
+    lua_pushvalue(L, 2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &error_mt_key);
+    return 0;
 }
 
 /* in_run() -> true when HTTP calls can yield here (inside a run's own coroutine). */
@@ -431,8 +658,13 @@ static int l_escape(lua_State *L) {
 int luaopen_ferry_http_core(lua_State *L) {
     static const luaL_Reg funcs[] = {
         {"send", l_send}, {"send_many", l_send_many}, {"redact_url", l_redact_url},
-        {"secret", l_secret}, {"escape", l_escape}, {"in_run", l_in_run}, {NULL, NULL},
+        {"secret", l_secret}, {"escape", l_escape}, {"in_run", l_in_run},
+        {"set_metatables", l_set_metatables}, {"stream", l_stream}, {"stream_push", l_stream_push}, {"stream_next", l_stream_next}, {NULL, NULL},
     };
+    static const luaL_Reg stream_methods[] = {{"__close", stream_close}, {"__gc", stream_close}, {NULL, NULL}};
+    luaL_newmetatable(L, STREAM_MT);
+    luaL_setfuncs(L, stream_methods, 0);
+    lua_pop(L, 1);
     luaL_newlib(L, funcs);
     return 1;
 }

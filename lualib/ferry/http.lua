@@ -18,6 +18,7 @@ local core = require "ferry.http.core"
 local json = ferry.json
 local time = ferry.time
 local send, send_many, escape = core.send, core.send_many, core.escape
+local stream, stream_push, stream_next = core.stream, core.stream_push, core.stream_next
 local type, pairs, ipairs, tostring, tonumber = type, pairs, ipairs, tostring, tonumber
 local setmetatable, error, select = setmetatable, error, select
 local format, lower, gmatch, match, find, sub, upper = string.format, string.lower, string.gmatch,
@@ -87,6 +88,8 @@ function response_methods:json()
   end
   return v
 end
+
+core.set_metatables(response_mt, err_mt)   -- results of all() and each() come with them
 
 function response_methods:header(name) return self.headers[name] end
 
@@ -240,9 +243,27 @@ local METHODS = {}
 for _, m in ipairs { "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS" } do
   METHODS[m], METHODS[lower(m)] = m, m
 end
+local function host_for(self, full)
+  local host = self.last_host
+  if full ~= self.last_url then             -- many calls go to one URL (or one page after another)
+    host = host_of(full)
+    self.last_url, self.last_host = full, host
+  end
+  return host
+end
+
 function client_mt:build(method, url, opts)
-  opts = opts or EMPTY
+  if type(url) ~= "string" then error("ferry.http: a request needs a URL string, got " .. type(url), 3) end
   method = METHODS[method] or upper(method)
+  -- The common case: no options (opts absent, or the { method, url } pair
+  -- itself) on a client without query or auth; only the URL differs from
+  -- the client's shared settings.
+  if (opts == nil or (opts[2] ~= nil and next(opts, 2) == nil)) and not self.query and not self.auth then
+    local full = self.base_url and join_url(self.base_url, url) or url
+    return { method = method, url = full, headers = self.header_lines,
+             limits = limits_for(self, host_for(self, full)), base = self.base }
+  end
+  opts = opts or EMPTY
   local query
   if self.query or opts.query then
     query = {}
@@ -274,15 +295,10 @@ function client_mt:build(method, url, opts)
   end
   if opts.idempotency_key then headers[#headers + 1] = "Idempotency-Key: " .. opts.idempotency_key end
   local full = join_url(self.base_url, url, query and next(query) and query or nil)
-  local host = self.last_host
-  if full ~= self.last_url then             -- many calls go to one URL (or one page after another)
-    host = host_of(full)
-    self.last_url, self.last_host = full, host
-  end
   return {
     method = method, url = full, headers = headers, body = body,
     idempotent = opts.idempotent or opts.idempotency_key ~= nil,
-    limits = limits_for(self, host), base = base_for(self, opts),
+    limits = limits_for(self, host_for(self, full)), base = base_for(self, opts),
   }
 end
 
@@ -319,51 +335,116 @@ for _, m in ipairs { "post", "put", "patch" } do
   client_mt[m] = function(self, url, opts) return self:request(upper(m), url, opts) end
 end
 
+-- The specs of a list of requests: { method, url, opts } or { method =, url =, ... }.
+local function specs_for(self, list, level)
+  local specs = {}
+  for i, r in ipairs(list) do
+    if type(r) ~= "table" or type(r[2] or r.url) ~= "string" then
+      error(format("ferry.http: request %d needs a URL", i), level + 1)
+    end
+    local spec, err = self:build(r[1] or r.method or "GET", r[2] or r.url, r[3] or r)
+    if not spec then error(format("ferry.http: request %d: %s", i, tostring(err)), level + 1) end
+    specs[i] = spec
+  end
+  return specs
+end
+
+-- The OAuth2 settings a request of the list uses, if any.
+local function oauth2_of(self, req)
+  local auth = (req[3] or req).auth
+  if auth == nil then auth = self.auth end
+  return auth and auth.oauth2
+end
+
+local function oauth_of_url(self, req) return oauth2_of(self, req).token_url end
+
 -- all({ {method, url, opts} | { url = ..., method = ..., ... }, ... }, { concurrency = 8 })
 -- -> list of { res = response } | { err = err }, in the order given.
 function client_mt:all(requests, o)
   if not in_run() then error(RUN_ONLY, 2) end
-  local function specs_for(list)
-    local specs = {}
-    for i, r in ipairs(list) do
-      local method, url, opts = r[1] or r.method or "GET", r[2] or r.url, r[3] or r
-      local spec, err = self:build(method, url, opts)
-      if not spec then error(format("ferry.http: request %d: %s", i, tostring(err)), 3) end
-      specs[i] = spec
-    end
-    return specs
-  end
   local function collect(specs, raw, out, index)
     for i = 1, #specs do
       local r = raw[i]
-      local at = index and index[i] or i
-      if r.err then out[at] = { err = setmetatable(r.err, err_mt) }
-      else
-        r.method = specs[i].method
-        out[at] = { res = setmetatable(r, response_mt) }
-      end
+      out[index and index[i] or i] = r.err and r or { res = r }
     end
   end
   local concurrency = o and o.concurrency or 8
-  local specs = specs_for(requests)
+  local specs = specs_for(self, requests, 2)
   local out = {}
   collect(specs, send_many(specs, concurrency), out)
   -- like request(): after a 401 on an OAuth2 client, one new token and one retry
   local again, index = {}, {}
   for i, r in ipairs(out) do
-    local req = requests[i]
-    local auth = (req[3] or req).auth
-    if auth == nil then auth = self.auth end
-    if r.err and r.err.class == "auth" and auth and auth.oauth2 then
-      self.tokens[auth.oauth2.token_url] = nil
-      again[#again + 1], index[#again + 1] = req, i
+    local oauth2 = r.err and r.err.class == "auth" and oauth2_of(self, requests[i])
+    if oauth2 then
+      self.tokens[oauth2.token_url] = nil
+      again[#again + 1], index[#again + 1] = requests[i], i
     end
   end
   if #again > 0 then
-    local retry_specs = specs_for(again)
+    local retry_specs = specs_for(self, again, 2)
     collect(retry_specs, send_many(retry_specs, concurrency), out, index)
   end
   return out
+end
+
+-- for i, res, err in http:each(requests, { concurrency = 8 }) do ... end
+-- Each response as it arrives (not in the order given), i its request's
+-- index. `requests` is a list, or a function returning the next request
+-- (nil at the end), so a long run of ids never needs a list of requests.
+-- Requests are built as they are needed: at most `concurrency` in flight,
+-- as many waiting to start and as many waiting to be read, so memory
+-- stays flat however many there are. Leaving the loop early (break,
+-- return, an error) cancels the requests still in flight.
+function client_mt:each(requests, o)
+  if not in_run() then error(RUN_ONLY, 2) end
+  local concurrency = o and o.concurrency or 8
+  local source = requests
+  if type(requests) == "table" then
+    local k = 0
+    source = function() k = k + 1; return requests[k] end
+  elseif type(requests) ~= "function" then
+    error("ferry.http: each() takes a list of requests or a function returning the next", 2)
+  end
+  local s = stream(concurrency)
+  local waiting, pushed, more = 0, 0, true
+  local oauth_sent = {}             -- by index: { request, the cached token it went with }
+  local function iterate()
+    while more and waiting < concurrency do
+      local r = source()
+      if r == nil then more = false break end
+      pushed = pushed + 1
+      if type(r) ~= "table" or type(r[2] or r.url) ~= "string" then
+        error(format("ferry.http: request %d needs a URL", pushed), 2)
+      end
+      local spec, err = self:build(r[1] or r.method or "GET", r[2] or r.url, r[3] or r)
+      if not spec then error(format("ferry.http: request %d: %s", pushed, tostring(err)), 2) end
+      local oauth2 = oauth2_of(self, r)
+      if oauth2 then oauth_sent[pushed] = { r, self.tokens[oauth2.token_url] } end
+      waiting = stream_push(s, spec)
+    end
+    local i, r
+    i, r, waiting = stream_next(s)
+    if i == nil then return nil end
+    local err = r.err
+    if not err then return i, r end
+    local sent = oauth_sent[i]
+    if sent then
+      oauth_sent[i] = nil
+      if err.class == "auth" then   -- like request(): one new token (per token that failed) and one retry
+        local req, url = sent[1], oauth_of_url(self, sent[1])
+        if self.tokens[url] == sent[2] then self.tokens[url] = nil end
+        local spec
+        spec, err = self:build(err.method, req[2] or req.url, req[3] or req)
+        if not spec then return i, nil, err end
+        local res
+        res, err = finish(self, spec.method, send(spec))
+        if res then return i, res end
+      end
+    end
+    return i, nil, err
+  end
+  return iterate, nil, nil, s
 end
 
 -- OAuth2 client credentials, cached per token URL until shortly before expiry.

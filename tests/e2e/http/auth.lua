@@ -112,6 +112,23 @@ case("http oauth2: client:all after revoke-all also refreshes once and retries (
   eq(token_requests(), 2, "token requests (one before, one refresh)")
 end)
 
+case("http oauth2: client:each after revoke-all fetches one new token for all the 401s and retries each", function()
+  H.reset(base)
+  local c = oauth()
+  H.ok_as("before", c:get(base .. "/oauth/protected"))
+  H.ok_as("revoke", http.post(base .. "/oauth/revoke-all"))
+  local list = {}
+  for i = 1, 3 do list[i] = { "GET", base .. "/oauth/protected", { query = { i = i } } } end
+  local n = 0
+  for i, res, err in c:each(list, { concurrency = 3 }) do
+    check(res and res.status == 200, "each() request %d after revoke: %s", i, H.show(err))
+    eq(H.json(res).token, "tok-2", "request " .. i .. "'s token")
+    n = n + 1
+  end
+  eq(n, 3, "results")
+  eq(token_requests(), 2, "token requests (one before, one refresh)")
+end)
+
 case("http oauth2: client credentials via HTTP Basic (basic_auth = true)", function()
   H.reset(base)
   local res = H.ok(oauth({ basic_auth = true }):get(base .. "/oauth/protected"))

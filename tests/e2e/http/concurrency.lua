@@ -98,4 +98,115 @@ case("http all: each error carries its own request's method and URL", function()
   eq(e.method, "POST", "method of the POST's error")
 end)
 
+-- each(): responses handed over as they arrive ------------------------------
+case("http each: 40 requests at concurrency 8: every index once, each with its own response, as they arrive, <= 8 in flight", function()
+  H.reset(base)
+  local list = {}
+  for i = 1, 40 do
+    if i % 5 == 0 then list[i] = { "GET", base .. "/status/404", { query = { i = i } } }
+    else list[i] = { "GET", base .. "/hang", { query = { seconds = i == 1 and 0.6 or 0.1, i = i } } } end
+  end
+  local t0 = H.now()
+  local seen, order = {}, {}
+  for i, res, err in http.each(list, { concurrency = 8 }) do
+    seen[i] = (seen[i] or 0) + 1
+    order[#order + 1] = i
+    if i % 5 == 0 then
+      check(res == nil and err, "result %d should be an error: %s", i, H.show(res))
+      eq(err.class, "not_found", "result " .. i .. " class")
+      eq(err.url, base .. "/status/404?i=" .. i, "result " .. i .. " url")
+    else
+      check(res and err == nil, "result %d failed: %s", i, H.show(err))
+      eq(res.status, 200, "result " .. i .. " status")
+      eq(res.url, base .. "/hang?i=" .. i .. "&seconds=" .. (i == 1 and "0.6" or "0.1"), "result " .. i .. " url")
+      eq(res:json().slept, i == 1 and 0.6 or 0.1, "result " .. i .. " body")
+    end
+  end
+  local took = H.now() - t0
+  eq(#order, 40, "results")
+  for i = 1, 40 do eq(seen[i], 1, "times index " .. i .. " came") end
+  check(order[1] ~= 1, "the slow first request came first: results are not handed over as they arrive")
+  local pos1
+  for k, i in ipairs(order) do if i == 1 then pos1 = k end end
+  check(pos1 > 8, "the 0.6 s request came %dth: the others should pass it", pos1)
+  check(took < 2, "took %.2f s", took)
+  local ts = H.times(H.requests(base, "/hang"))
+  local most = H.max_in_window(ts, 0.08)
+  check(most <= 8, "%d /hang requests arrived within 0.08 s: more than 8 were in flight", most)
+end)
+
+case("http each: requests from a function are built as they are needed; never more than 4 x concurrency unread", function()
+  H.reset(base)
+  local made, read, most_ahead = 0, 0, 0
+  local function next_request()
+    if made == 200 then return nil end
+    made = made + 1
+    return { "GET", base .. "/echo", { query = { n = made } } }
+  end
+  local got = {}
+  for i, res, err in http.each(next_request, { concurrency = 4 }) do
+    read = read + 1
+    if made - read > most_ahead then most_ahead = made - read end
+    check(res, "request %d failed: %s", i, H.show(err))
+    eq(res:json().query.n, { tostring(i) }, "request " .. i .. " query")
+    got[i] = true
+  end
+  eq(made, 200, "requests made")
+  eq(read, 200, "results read")
+  for i = 1, 200 do check(got[i], "no result for request %d", i) end
+  check(most_ahead <= 16, "%d requests were made ahead of what was read (limit 16)", most_ahead)
+  check(most_ahead >= 4, "only %d requests ahead: they did not run concurrently", most_ahead)
+  eq(#H.requests(base, "/echo"), 200, "requests the server saw")
+end)
+
+case("http each: leaving the loop early cancels the requests in flight and starts no more", function()
+  H.reset(base)
+  local list = { { "GET", base .. "/echo" } }
+  for i = 2, 50 do list[i] = { "GET", base .. "/hang", { query = { seconds = 3, i = i } } } end
+  local t0 = H.now()
+  local first
+  for i, res in http.each(list, { concurrency = 4 }) do
+    first = i
+    break
+  end
+  eq(first, 1, "the first result")
+  local after = H.ok(http.get(base .. "/echo", { query = { after = 1 } }))
+  eq(after.status, 200, "a request after the loop")
+  check(H.now() - t0 < 2, "leaving the loop took %.2f s: it waited for the hanging requests", H.now() - t0)
+  local hangs = #H.requests(base, "/hang")
+  check(hangs <= 4, "%d /hang requests reached the server after leaving the loop at the first result", hangs)
+end)
+
+case("http each: an error in the loop body propagates and cancels what is in flight", function()
+  H.reset(base)
+  local list = {}
+  for i = 1, 20 do list[i] = { "GET", base .. (i == 1 and "/echo" or "/hang?seconds=3") } end
+  local t0 = H.now()
+  local ok, err = pcall(function()
+    for _ in http.each(list, { concurrency = 3 }) do error("boom in the body", 0) end
+  end)
+  eq(ok, false, "pcall")
+  eq(err, "boom in the body", "error")
+  check(H.now() - t0 < 2, "took %.2f s", H.now() - t0)
+  local n = 0
+  for _, res in http.each({ { "GET", base .. "/echo" }, { "GET", base .. "/echo" } }) do
+    if res and res.status == 200 then n = n + 1 end
+  end
+  eq(n, 2, "a second each() after the error")
+end)
+
+case("http each: an empty list gives no results; a request without a url fails with its index", function()
+  local n = 0
+  for _ in http.each({}) do n = n + 1 end
+  eq(n, 0, "results of an empty list")
+  local ok, err = pcall(function()
+    for _ in http.each({ { "GET", base .. "/echo" }, { "GET" } }) do end
+  end)
+  eq(ok, false, "a request without a url")
+  has(tostring(err), "request 2", "the error")
+  local ok2, err2 = pcall(http.each, 42)
+  eq(ok2, false, "each(42)")
+  has(tostring(err2), "list of requests or a function", "each(42)'s error")
+end)
+
 H.finish()

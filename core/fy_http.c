@@ -361,7 +361,7 @@ static void transfer_free(struct transfer *t) {
     } else if (t->easy) {
         curl_easy_cleanup(t->easy);
     }
-    curl_slist_free_all(t->o.headers);
+    if (!t->o.headers_shared) curl_slist_free_all(t->o.headers);
     buf_give(h, &t->resp_body);
     buf_give(h, &t->resp_headers);
     free(t->method);
@@ -633,13 +633,13 @@ int fy_http_start(struct fy_http *h, struct fy_http_opts *o, fy_http_done_fn don
                   char *err, size_t errlen) {
     struct transfer *t = calloc(1, sizeof *t);
     if (!t) {
-        curl_slist_free_all(o->headers);
+        if (!o->headers_shared) curl_slist_free_all(o->headers);
         snprintf(err, errlen, "out of memory");
         return FY_ERR;
     }
     t->http = h;
     t->o = *o;
-    o->headers = NULL;                          /* ours now */
+    if (!o->headers_shared) o->headers = NULL;  /* ours now */
     t->resp_body = buf_take(h);
     t->resp_headers = buf_take(h);
     t->method = strdup(o->method);
@@ -694,6 +694,13 @@ static int secret_name(const char *name, size_t len) {
 }
 
 void fy_http_redact_url(const char *url, char *out, size_t cap) {
+    if (!strpbrk(url, "@?")) {                   /* no userinfo, no query: nothing to hide */
+        size_t n = strlen(url);
+        if (n >= cap) n = cap - 1;
+        memcpy(out, url, n);
+        out[n] = '\0';
+        return;
+    }
     struct fy_buf b = {0};
     const char *p = url, *scheme = strstr(url, "://");
     if (scheme) {                                /* drop user:password@ */

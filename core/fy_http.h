@@ -27,7 +27,8 @@ struct fy_http_retry {
 struct fy_http_opts {
     const char *method;      /* GET, POST, ... */
     const char *url;         /* full URL, query already encoded */
-    struct curl_slist *headers;   /* request headers; ownership passes to the transfer */
+    struct curl_slist *headers;   /* request headers; ownership passes to the transfer, */
+    int headers_shared;      /* unless set: the caller keeps them until the callback or a cancel */
     const char *body;        /* request body, copied; NULL for none */
     size_t body_len;
     double timeout;          /* whole transfer, seconds (0 = none) */

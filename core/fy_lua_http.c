@@ -39,6 +39,7 @@ struct batch;
 struct slot {                   /* one transfer of a batch */
     struct batch *batch;
     struct slot *next_free;
+    struct header_list *headers; /* lent to the transfer */
     int index;
     char method[16];
     char url[1024];             /* redacted, for errors */
@@ -49,19 +50,29 @@ struct batch {                  /* the requests of one _send, _send_many or _str
     struct fy_http *http;
     lua_State *L;               /* the VM's main thread: builds results while co is suspended */
     enum batch_kind kind;
-    int specs_ref;              /* registry: the spec list */
-    int results_ref;            /* registry: results by request index */
+    int specs_ref;              /* registry: the specs (EACH: a ring of those waiting to start) */
+    int results_ref;            /* registry: results by request index (EACH: a ring, as `ready`) */
     int total, next, done, inflight, concurrency;
     struct slot *slots, *free_slots;    /* `concurrency` of them */
-    /* EACH: finished results wait in results[index], their indices in a ring */
-    int *ready, rhead, nready, rcap;
+    /* EACH: finished results wait in a ring, their request indices in `ready`;
+     * specs wait in a ring of scap, index k at (k - 1) % scap + 1 */
+    int *ready, rhead, nready, rcap, scap;
     int waiting;                /* the run is suspended in _stream_next on this batch */
     struct event *wake;         /* resumes it once the loop has handed over every result due */
     int pin_ref;                /* the stream's userdata, kept alive while transfers fly */
     /* what the last spec shared with the ones before it, read once */
-    const void *base_seen, *limits_seen;
+    const void *base_seen, *limits_seen, *headers_seen;
     struct fy_http_opts base;
     struct fy_bucket *buckets[2];
+    struct header_list *headers;    /* the list of headers_seen */
+    struct header_list *retired;    /* older ones still lent to a transfer */
+    int anchors_ref;            /* registry: the tables cached by address above */
+};
+
+struct header_list {
+    struct curl_slist *list;
+    int refs;                   /* transfers using it */
+    struct header_list *next;
 };
 
 #define STREAM_MT "ferry.http.stream"
@@ -109,23 +120,75 @@ static void read_base(lua_State *L, int t, struct fy_http_opts *o) {
     lua_pop(L, 1);
 }
 
-/* Fill o from the spec table at t; b (may be NULL) caches what specs share.
+/* Keep the table on top of L alive in b's anchor slot i while b caches
+ * what it read from it by address: a collected table's address can come
+ * back as a new table with other contents. */
+static void anchor(lua_State *L, struct batch *b, int i) {
+    if (b->anchors_ref == LUA_NOREF) {
+        lua_createtable(L, 3, 0);
+        b->anchors_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, b->anchors_ref);
+    lua_pushvalue(L, -2);
+    lua_rawseti(L, -2, i);
+    lua_pop(L, 1);
+}
+
+/* The curl list of the header lines in the table on top of L: built once
+ * per table and lent to every transfer that uses it (refs), freed when
+ * the last is done and another table took its place, or with the batch. */
+static struct header_list *headers_for(lua_State *L, struct batch *b) {
+    const void *p = lua_topointer(L, -1);
+    if (b->headers && b->headers_seen == p) return b->headers;
+    struct header_list *hl = calloc(1, sizeof *hl);
+    if (!hl) luaL_error(L, "ferry.http: out of memory");
+    lua_Integer n = luaL_len(L, -1);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, -1, i);
+        const char *hdr = lua_tostring(L, -1);
+        struct curl_slist *nl = hdr ? curl_slist_append(hl->list, hdr) : NULL;
+        if (nl) hl->list = nl;
+        lua_pop(L, 1);
+    }
+    struct header_list *old = b->headers;
+    if (old && !old->refs) {
+        curl_slist_free_all(old->list);
+        free(old);
+    } else if (old) {
+        old->next = b->retired;
+        b->retired = old;
+    }
+    b->headers = hl;
+    b->headers_seen = p;
+    anchor(L, b, 3);
+    return hl;
+}
+
+static void headers_release(struct batch *b, struct header_list *hl) {
+    if (!hl || --hl->refs > 0 || hl == b->headers) return;
+    for (struct header_list **pp = &b->retired; *pp; pp = &(*pp)->next) {
+        if (*pp != hl) continue;
+        *pp = hl->next;
+        curl_slist_free_all(hl->list);
+        free(hl);
+        return;
+    }
+}
+
+/* Fill o from the spec table at t; b caches what specs share (the base
+ * settings, the rate limits, the header list), read once per table.
  * Strings stay alive in the spec tables. Raises on misuse. */
-static void read_spec(lua_State *L, int t, struct fy_http *h, struct fy_http_opts *o, size_t *body_len,
-                      struct batch *b) {
-    struct fy_http_opts one;
+static void read_spec(lua_State *L, int t, struct fy_http_opts *o, size_t *body_len, struct batch *b,
+                      struct header_list **hl) {
     memset(o, 0, sizeof *o);
     if (lua_getfield(L, t, "base") == LUA_TTABLE) {
-        const void *p = lua_topointer(L, -1);
-        if (!b || b->base_seen != p) {
-            memset(&one, 0, sizeof one);
-            read_base(L, lua_gettop(L), &one);
-            if (b) {
-                b->base = one;
-                b->base_seen = p;
-            }
+        if (b->base_seen != lua_topointer(L, -1)) {
+            memset(&b->base, 0, sizeof b->base);
+            read_base(L, lua_gettop(L), &b->base);
+            b->base_seen = lua_topointer(L, -1);
+            anchor(L, b, 1);
         }
-        *o = b ? b->base : one;
+        *o = b->base;
     } else {
         read_base(L, t, o);
     }
@@ -140,11 +203,8 @@ static void read_spec(lua_State *L, int t, struct fy_http *h, struct fy_http_opt
     o->idempotent = lua_toboolean(L, -1);
     lua_pop(L, 2);
     if (lua_getfield(L, t, "limits") == LUA_TTABLE) {
-        const void *p = lua_topointer(L, -1);
-        if (b && b->limits_seen == p) {
-            o->limits[0] = b->buckets[0];
-            o->limits[1] = b->buckets[1];
-        } else {
+        if (b->limits_seen != lua_topointer(L, -1)) {
+            b->buckets[0] = b->buckets[1] = NULL;
             for (int i = 1; i <= 2; i++) {
                 if (lua_rawgeti(L, -1, i) == LUA_TTABLE) {
                     int l = lua_gettop(L);
@@ -152,30 +212,23 @@ static void read_spec(lua_State *L, int t, struct fy_http *h, struct fy_http_opt
                     const char *key = lua_tostring(L, -1);
                     lua_pop(L, 1);
                     if (key)
-                        o->limits[i - 1] = fy_http_bucket(h, key, opt_number(L, l, "rate", 0),
-                                                          opt_number(L, l, "burst", 1));
+                        b->buckets[i - 1] = fy_http_bucket(b->http, key, opt_number(L, l, "rate", 0),
+                                                           opt_number(L, l, "burst", 1));
                 }
                 lua_pop(L, 1);
             }
-            if (b) {
-                b->limits_seen = p;
-                b->buckets[0] = o->limits[0];
-                b->buckets[1] = o->limits[1];
-            }
+            b->limits_seen = lua_topointer(L, -1);
+            anchor(L, b, 2);
         }
+        o->limits[0] = b->buckets[0];
+        o->limits[1] = b->buckets[1];
     }
     lua_pop(L, 1);
+    *hl = NULL;
     if (lua_getfield(L, t, "headers") == LUA_TTABLE) {
-        lua_Integer n = luaL_len(L, -1);
-        for (lua_Integer i = 1; i <= n; i++) {
-            lua_rawgeti(L, -1, i);
-            const char *hdr = lua_tostring(L, -1);
-            if (hdr) {
-                struct curl_slist *nl = curl_slist_append(o->headers, hdr);
-                if (nl) o->headers = nl;
-            }
-            lua_pop(L, 1);
-        }
+        *hl = headers_for(L, b);
+        o->headers = (*hl)->list;
+        o->headers_shared = 1;
     }
     lua_pop(L, 1);
 }
@@ -274,6 +327,7 @@ static struct batch *batch_new(struct fy_run *run, struct fy_http *h, enum batch
     if (!b) return NULL;
     b->slots = calloc((size_t)concurrency, sizeof *b->slots);
     b->rcap = kind == EACH ? 2 * concurrency : 0;
+    b->scap = 2 * concurrency;
     b->ready = b->rcap ? calloc((size_t)b->rcap, sizeof *b->ready) : NULL;
     if (!b->slots || (b->rcap && !b->ready)) {
         free(b->slots);
@@ -290,11 +344,18 @@ static struct batch *batch_new(struct fy_run *run, struct fy_http *h, enum batch
     b->L = run->vm->L;
     b->kind = kind;
     b->concurrency = concurrency;
-    b->specs_ref = b->results_ref = b->pin_ref = LUA_NOREF;
+    b->specs_ref = b->results_ref = b->pin_ref = b->anchors_ref = LUA_NOREF;
     return b;
 }
 
 static void batch_free(struct batch *b) {
+    if (b->headers) b->headers->next = b->retired;
+    for (struct header_list *hl = b->headers ? b->headers : b->retired, *next; hl; hl = next) {
+        next = hl->next;
+        curl_slist_free_all(hl->list);
+        free(hl);
+    }
+    luaL_unref(b->L, LUA_REGISTRYINDEX, b->anchors_ref);
     luaL_unref(b->L, LUA_REGISTRYINDEX, b->specs_ref);
     luaL_unref(b->L, LUA_REGISTRYINDEX, b->results_ref);
     luaL_unref(b->L, LUA_REGISTRYINDEX, b->pin_ref);
@@ -304,7 +365,11 @@ static void batch_free(struct batch *b) {
     free(b);
 }
 
+static void headers_release(struct batch *b, struct header_list *hl);
+
 static void slot_put(struct batch *b, struct slot *s) {
+    headers_release(b, s->headers);
+    s->headers = NULL;
     s->next_free = b->free_slots;
     b->free_slots = s;
 }
@@ -314,19 +379,39 @@ static void unpin(struct batch *b) {
     b->pin_ref = LUA_NOREF;
 }
 
-/* EACH: push the oldest finished result as index, result. */
+/* Store the result on top of b->L for request `index` (popped). */
+static void add_result(struct batch *b, int index) {
+    lua_State *L = b->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, b->results_ref);
+    lua_insert(L, -2);
+    if (b->kind == EACH) {
+        int pos = (b->rhead + b->nready) % b->rcap;
+        b->ready[pos] = index;
+        b->nready++;
+        lua_rawseti(L, -2, pos + 1);
+    } else {
+        lua_rawseti(L, -2, index);
+    }
+    lua_pop(L, 1);
+}
+
+/* EACH: push the oldest finished result on `to` as index, result. */
 static void pop_ready(struct batch *b, lua_State *to) {
     lua_State *L = b->L;
-    int index = b->ready[b->rhead];
+    int pos = b->rhead;
     b->rhead = (b->rhead + 1) % b->rcap;
     b->nready--;
+    lua_pushinteger(to, b->ready[pos]);
     lua_rawgeti(L, LUA_REGISTRYINDEX, b->results_ref);
-    lua_rawgeti(L, -1, index);
+    lua_rawgeti(L, -1, pos + 1);
     lua_pushnil(L);
-    lua_rawseti(L, -3, index);
+    lua_rawseti(L, -3, pos + 1);
     lua_remove(L, -2);
-    lua_pushinteger(to, index);
     lua_xmove(L, to, 1);
+}
+
+static int spec_key(const struct batch *b, int index) {
+    return b->kind == EACH ? (index - 1) % b->scap + 1 : index;
 }
 
 static void start_next(struct batch *b);
@@ -346,7 +431,6 @@ static void transfer_done(const struct fy_http_result *res, void *arg) {
         fy_run_resume(run, n);
         return;
     }
-    lua_rawgeti(L, LUA_REGISTRYINDEX, b->results_ref);
     if (res->ok) {
         push_response(L, res, s->method, s->url);
     } else {                            /* { err = ... } */
@@ -355,8 +439,7 @@ static void transfer_done(const struct fy_http_result *res, void *arg) {
         lua_setfield(L, -3, "err");
         lua_pop(L, 1);
     }
-    lua_rawseti(L, -2, s->index);
-    lua_pop(L, 1);
+    add_result(b, s->index);
     slot_put(b, s);
     if (b->kind == ALL) {
         if (b->done == b->total) {
@@ -371,8 +454,6 @@ static void transfer_done(const struct fy_http_result *res, void *arg) {
         start_next(b);
         return;
     }
-    b->ready[(b->rhead + b->nready) % b->rcap] = s->index;
-    b->nready++;
     start_next(b);                      /* the window refills before the script runs */
     if (!b->inflight) unpin(b);
     if (b->waiting) event_active(b->wake, EV_TIMEOUT, 0);
@@ -399,29 +480,34 @@ static void start_next(struct batch *b) {
     while (b->next < b->total && b->inflight < b->concurrency && b->nready < b->concurrency) {
         int index = ++b->next;
         lua_rawgeti(L, LUA_REGISTRYINDEX, b->specs_ref);
-        lua_rawgeti(L, -1, index);
+        lua_rawgeti(L, -1, spec_key(b, index));
         struct fy_http_opts o;
         size_t body_len;
-        read_spec(L, lua_gettop(L), b->http, &o, &body_len, b);
+        struct header_list *hl;
+        read_spec(L, lua_gettop(L), &o, &body_len, b, &hl);
         o.owner = b;
         if (b->kind == EACH) {          /* fed as the script reads: keep memory flat */
             lua_pushvalue(L, -1);       /* the spec's strings stay alive until fy_http_start copied them */
             lua_insert(L, -3);
             lua_pushnil(L);
-            lua_rawseti(L, -3, index);
+            lua_rawseti(L, -3, spec_key(b, index));
         }
         struct slot *s = b->free_slots;
         b->free_slots = s->next_free;
         s->index = index;
+        s->headers = hl;
+        if (hl) hl->refs++;
         fy_http_redact_url(o.url, s->url, sizeof s->url);
-        snprintf(s->method, sizeof s->method, "%s", o.method);
+        size_t mlen = strlen(o.method);
+        if (mlen >= sizeof s->method) mlen = sizeof s->method - 1;
+        memcpy(s->method, o.method, mlen);
+        s->method[mlen] = '\0';
         b->inflight++;
         int rc = fy_http_start(b->http, &o, transfer_done, s, err, sizeof err);
         lua_pop(L, b->kind == EACH ? 3 : 2);
         if (rc != FY_OK) {
             b->inflight--;
             b->done++;
-            lua_rawgeti(L, LUA_REGISTRYINDEX, b->results_ref);
             lua_createtable(L, 0, 1);
             lua_createtable(L, 0, 3);
             lua_pushliteral(L, "validation");
@@ -434,13 +520,8 @@ static void start_next(struct batch *b) {
             lua_setfield(L, -2, "method");
             set_mt(L, &error_mt_key);
             lua_setfield(L, -2, "err");
-            lua_rawseti(L, -2, index);
-            lua_pop(L, 1);
+            add_result(b, index);
             slot_put(b, s);
-            if (b->kind == EACH) {
-                b->ready[(b->rhead + b->nready) % b->rcap] = index;
-                b->nready++;
-            }
         }
     }
 }
@@ -545,9 +626,9 @@ static int l_stream(lua_State *L) {
         if (b) batch_free(b);
         return luaL_error(L, "ferry.http: out of memory");
     }
-    lua_newtable(L);
+    lua_createtable(L, b->scap, 0);
     b->specs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    lua_newtable(L);
+    lua_createtable(L, b->rcap, 0);
     b->results_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     st->b = b;
     return 1;
@@ -569,9 +650,11 @@ static int l_stream_push(lua_State *L) {
     if (lua_type(L, -1) != LUA_TSTRING || lua_type(L, -2) != LUA_TSTRING)
         return luaL_error(L, "ferry.http: request %d needs a method and a url", b->total + 1);
     lua_pop(L, 2);
+    if (b->total - b->next >= b->scap)
+        return luaL_error(L, "ferry.http: more than %d requests waiting to start", b->scap);
     lua_rawgeti(L, LUA_REGISTRYINDEX, b->specs_ref);
     lua_pushvalue(L, 2);
-    lua_rawseti(L, -2, ++b->total);
+    lua_rawseti(L, -2, spec_key(b, ++b->total));
     lua_pop(L, 1);
     start_next(b);
     pin(L, 1, b);

@@ -335,28 +335,35 @@ for _, m in ipairs { "post", "put", "patch" } do
   client_mt[m] = function(self, url, opts) return self:request(upper(m), url, opts) end
 end
 
--- The specs of a list of requests: { method, url, opts } or { method =, url =, ... }.
+-- The spec of request number i of a list: a URL (a GET), { method, url,
+-- opts } or { method =, url =, ... }.
+local function spec_of(self, r, i, level)
+  local spec, err
+  if type(r) == "string" then
+    spec, err = self:build("GET", r)
+  elseif type(r) ~= "table" or type(r[2] or r.url) ~= "string" then
+    error(format("ferry.http: request %d needs a URL", i), level + 1)
+  else
+    spec, err = self:build(r[1] or r.method or "GET", r[2] or r.url, r[3] or r)
+  end
+  if not spec then error(format("ferry.http: request %d: %s", i, tostring(err)), level + 1) end
+  return spec
+end
+
 local function specs_for(self, list, level)
   local specs = {}
-  for i, r in ipairs(list) do
-    if type(r) ~= "table" or type(r[2] or r.url) ~= "string" then
-      error(format("ferry.http: request %d needs a URL", i), level + 1)
-    end
-    local spec, err = self:build(r[1] or r.method or "GET", r[2] or r.url, r[3] or r)
-    if not spec then error(format("ferry.http: request %d: %s", i, tostring(err)), level + 1) end
-    specs[i] = spec
-  end
+  for i, r in ipairs(list) do specs[i] = spec_of(self, r, i, level + 1) end
   return specs
 end
 
 -- The OAuth2 settings a request of the list uses, if any.
 local function oauth2_of(self, req)
-  local auth = (req[3] or req).auth
+  local auth
+  if type(req) == "table" then auth = (req[3] or req).auth end
   if auth == nil then auth = self.auth end
   return auth and auth.oauth2
 end
 
-local function oauth_of_url(self, req) return oauth2_of(self, req).token_url end
 
 -- all({ {method, url, opts} | { url = ..., method = ..., ... }, ... }, { concurrency = 8 })
 -- -> list of { res = response } | { err = err }, in the order given.
@@ -409,18 +416,17 @@ function client_mt:each(requests, o)
   local s = stream(concurrency)
   local waiting, pushed, more = 0, 0, true
   local oauth_sent = {}             -- by index: { request, the cached token it went with }
+  local may_auth = self.auth ~= nil
   local function iterate()
     while more and waiting < concurrency do
       local r = source()
       if r == nil then more = false break end
       pushed = pushed + 1
-      if type(r) ~= "table" or type(r[2] or r.url) ~= "string" then
-        error(format("ferry.http: request %d needs a URL", pushed), 2)
+      local spec = spec_of(self, r, pushed, 2)
+      if may_auth or type(r) == "table" and (r.auth or r[3] and r[3].auth) then
+        local oauth2 = oauth2_of(self, r)
+        if oauth2 then oauth_sent[pushed] = { r, self.tokens[oauth2.token_url] } end
       end
-      local spec, err = self:build(r[1] or r.method or "GET", r[2] or r.url, r[3] or r)
-      if not spec then error(format("ferry.http: request %d: %s", pushed, tostring(err)), 2) end
-      local oauth2 = oauth2_of(self, r)
-      if oauth2 then oauth_sent[pushed] = { r, self.tokens[oauth2.token_url] } end
       waiting = stream_push(s, spec)
     end
     local i, r
@@ -432,11 +438,9 @@ function client_mt:each(requests, o)
     if sent then
       oauth_sent[i] = nil
       if err.class == "auth" then   -- like request(): one new token (per token that failed) and one retry
-        local req, url = sent[1], oauth_of_url(self, sent[1])
+        local url = oauth2_of(self, sent[1]).token_url
         if self.tokens[url] == sent[2] then self.tokens[url] = nil end
-        local spec
-        spec, err = self:build(err.method, req[2] or req.url, req[3] or req)
-        if not spec then return i, nil, err end
+        local spec = spec_of(self, sent[1], i, 2)
         local res
         res, err = finish(self, spec.method, send(spec))
         if res then return i, res end

@@ -9,7 +9,7 @@ local made = 0
 local function next_request()
   if made == total then return nil end
   made = made + 1
-  return { "GET", url }
+  return url
 end
 local done, failed, bytes = 0, 0, 0
 local t0 = ferry.time.now()

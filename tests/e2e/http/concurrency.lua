@@ -195,6 +195,39 @@ case("http each: an error in the loop body propagates and cancels what is in fli
   eq(n, 2, "a second each() after the error")
 end)
 
+case("http each: per-request headers reach the server with their own request, while the collector runs", function()
+  H.reset(base)
+  local k = 0
+  local function next_request()
+    if k == 300 then return nil end
+    k = k + 1
+    return { "GET", base .. "/echo", { query = { n = k }, headers = { ["X-N"] = tostring(k) } } }
+  end
+  local n = 0
+  for i, res, err in http.each(next_request, { concurrency = 4 }) do
+    check(res, "request %d failed: %s", i, H.show(err))
+    local echoed = res:json()
+    eq(echoed.query.n, { tostring(i) }, "request " .. i .. " query")
+    eq(echoed.headers["x-n"], tostring(i), "request " .. i .. " header")
+    n = n + 1
+    collectgarbage()   -- old header tables go; a new one may get the same address
+  end
+  eq(n, 300, "results")
+end)
+
+case("http each and all: a request may be a plain URL (a GET)", function()
+  local got = {}
+  for i, res, err in http.each({ base .. "/echo?u=1", { "GET", base .. "/echo?u=2" }, base .. "/echo?u=3" }) do
+    check(res, "request %d failed: %s", i, H.show(err))
+    got[i] = res:json().query.u[1]
+    eq(res.method, "GET", "request " .. i .. " method")
+  end
+  eq(got, { "1", "2", "3" }, "each() results by index")
+  local out = http.all({ base .. "/echo?u=4", base .. "/status/404" })
+  eq(out[1].res:json().query.u, { "4" }, "all() first")
+  eq(out[2].err.class, "not_found", "all() second")
+end)
+
 case("http each: an empty list gives no results; a request without a url fails with its index", function()
   local n = 0
   for _ in http.each({}) do n = n + 1 end

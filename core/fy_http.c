@@ -72,6 +72,7 @@ struct transfer {
     struct fy_bucket_waiter waiter;   /* queued on o.limits[limit_idx] */
     int limit_idx;
     int in_multi;
+    int ratelimit_seen;               /* the response has a *RateLimit-Remaining header */
     int adding;                       /* on h->adding */
     struct transfer *next_add;
     int finishing;                    /* its callback is running */
@@ -264,12 +265,17 @@ static size_t header_cb(char *data, size_t size, size_t n, void *arg) {
     size_t len = size * n;
     if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {   /* a new response (redirect, 100) */
         fy_buf_reset(&t->resp_headers);
+        t->ratelimit_seen = 0;
         return len;
     }
     while (len && (data[len - 1] == '\n' || data[len - 1] == '\r')) len--;
-    if (len > 15 && strncasecmp(data, "Content-Length:", 15) == 0) {
+    char c = len ? (char)(data[0] | 0x20) : 0;      /* lower case of a letter */
+    if (c == 'c' && len > 15 && strncasecmp(data, "Content-Length:", 15) == 0) {
         long long cl = atoll(data + 15);            /* size the body buffer once */
         if (cl > 0 && (size_t)cl <= t->o.max_size) fy_buf_reserve(&t->resp_body, (size_t)cl);
+    } else if ((c == 'x' && len > 22 && strncasecmp(data, "X-RateLimit-Remaining:", 22) == 0) ||
+               (c == 'r' && len > 20 && strncasecmp(data, "RateLimit-Remaining:", 20) == 0)) {
+        t->ratelimit_seen = 1;                      /* attempt_done looks for an exhausted window */
     }
     if (len && memchr(data, ':', len)) {
         fy_buf_append(&t->resp_headers, data, len);
@@ -387,6 +393,7 @@ static void launch(struct transfer *t) {
     struct fy_http *h = t->http;
     fy_buf_reset(&t->resp_body);
     fy_buf_reset(&t->resp_headers);
+    t->ratelimit_seen = 0;
     t->too_big = 0;
     t->errbuf[0] = '\0';
     t->attempt++;
@@ -566,7 +573,7 @@ static void attempt_done(struct transfer *t, CURLcode code) {
      * everyone sharing this request's buckets. */
     curl_off_t retry_after = 0;
     if (status == 429 || status == 503) curl_easy_getinfo(t->easy, CURLINFO_RETRY_AFTER, &retry_after);
-    double hold = retry_after > 0 ? (double)retry_after : exhausted_for(&t->resp_headers);
+    double hold = retry_after > 0 ? (double)retry_after : t->ratelimit_seen ? exhausted_for(&t->resp_headers) : -1;
     if (status == 429 && hold < 0) hold = 1;
     if (hold > 0) {
         double capped = t->o.retry.max > 0 ? fmin(hold, t->o.retry.max) : hold;

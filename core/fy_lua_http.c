@@ -57,6 +57,7 @@ struct batch {                  /* the requests of one _send, _send_many or _str
     /* EACH: finished results wait in a ring, their request indices in `ready`;
      * specs wait in a ring of scap, index k at (k - 1) % scap + 1 */
     int *ready, rhead, nready, rcap, scap;
+    char *ready_err;            /* EACH: the result in that slot is an error */
     int waiting;                /* the run is suspended in _stream_next on this batch */
     struct event *wake;         /* resumes it once the loop has handed over every result due */
     int pin_ref;                /* the stream's userdata, kept alive while transfers fly */
@@ -329,8 +330,11 @@ static struct batch *batch_new(struct fy_run *run, struct fy_http *h, enum batch
     b->rcap = kind == EACH ? 2 * concurrency : 0;
     b->scap = 2 * concurrency;
     b->ready = b->rcap ? calloc((size_t)b->rcap, sizeof *b->ready) : NULL;
-    if (!b->slots || (b->rcap && !b->ready)) {
+    b->ready_err = b->rcap ? calloc((size_t)b->rcap, 1) : NULL;
+    if (!b->slots || (b->rcap && (!b->ready || !b->ready_err))) {
         free(b->slots);
+        free(b->ready);
+        free(b->ready_err);
         free(b);
         return NULL;
     }
@@ -362,6 +366,7 @@ static void batch_free(struct batch *b) {
     if (b->wake) event_free(b->wake);
     free(b->slots);
     free(b->ready);
+    free(b->ready_err);
     free(b);
 }
 
@@ -379,14 +384,16 @@ static void unpin(struct batch *b) {
     b->pin_ref = LUA_NOREF;
 }
 
-/* Store the result on top of b->L for request `index` (popped). */
-static void add_result(struct batch *b, int index) {
+/* Store the result on top of b->L for request `index` (popped): for ALL
+ * a response or { err = error }, for EACH a response or an error (is_err). */
+static void add_result(struct batch *b, int index, int is_err) {
     lua_State *L = b->L;
     lua_rawgeti(L, LUA_REGISTRYINDEX, b->results_ref);
     lua_insert(L, -2);
     if (b->kind == EACH) {
         int pos = (b->rhead + b->nready) % b->rcap;
         b->ready[pos] = index;
+        b->ready_err[pos] = (char)is_err;
         b->nready++;
         lua_rawseti(L, -2, pos + 1);
     } else {
@@ -395,19 +402,22 @@ static void add_result(struct batch *b, int index) {
     lua_pop(L, 1);
 }
 
-/* EACH: push the oldest finished result on `to` as index, result. */
+/* EACH: push the oldest finished result on `to` as index, response, nil
+ * or index, nil, error. */
 static void pop_ready(struct batch *b, lua_State *to) {
     lua_State *L = b->L;
     int pos = b->rhead;
     b->rhead = (b->rhead + 1) % b->rcap;
     b->nready--;
     lua_pushinteger(to, b->ready[pos]);
+    if (b->ready_err[pos]) lua_pushnil(to);
     lua_rawgeti(L, LUA_REGISTRYINDEX, b->results_ref);
     lua_rawgeti(L, -1, pos + 1);
     lua_pushnil(L);
     lua_rawseti(L, -3, pos + 1);
     lua_remove(L, -2);
     lua_xmove(L, to, 1);
+    if (!b->ready_err[pos]) lua_pushnil(to);
 }
 
 static int spec_key(const struct batch *b, int index) {
@@ -433,13 +443,16 @@ static void transfer_done(const struct fy_http_result *res, void *arg) {
     }
     if (res->ok) {
         push_response(L, res, s->method, s->url);
+    } else if (b->kind == EACH) {
+        push_result(L, res, s->method, s->url);     /* nil, err */
+        lua_remove(L, -2);
     } else {                            /* { err = ... } */
         lua_createtable(L, 0, 1);
         push_result(L, res, s->method, s->url);
         lua_setfield(L, -3, "err");
         lua_pop(L, 1);
     }
-    add_result(b, s->index);
+    add_result(b, s->index, !res->ok);
     slot_put(b, s);
     if (b->kind == ALL) {
         if (b->done == b->total) {
@@ -468,7 +481,7 @@ static void wake(evutil_socket_t fd, short what, void *arg) {
     b->waiting = 0;
     pop_ready(b, b->run->co);
     lua_pushinteger(b->run->co, b->total - b->next);
-    fy_run_resume(b->run, 3);           /* the script may close b: not touched after */
+    fy_run_resume(b->run, 4);           /* the script may close b: not touched after */
 }
 
 /* Start transfers until the window is full (for EACH, also while fewer
@@ -508,8 +521,8 @@ static void start_next(struct batch *b) {
         if (rc != FY_OK) {
             b->inflight--;
             b->done++;
-            lua_createtable(L, 0, 1);
-            lua_createtable(L, 0, 3);
+            if (b->kind != EACH) lua_createtable(L, 0, 1);
+            lua_createtable(L, 0, 4);
             lua_pushliteral(L, "validation");
             lua_setfield(L, -2, "class");
             lua_pushstring(L, err);
@@ -519,8 +532,8 @@ static void start_next(struct batch *b) {
             lua_pushstring(L, s->method);
             lua_setfield(L, -2, "method");
             set_mt(L, &error_mt_key);
-            lua_setfield(L, -2, "err");
-            add_result(b, index);
+            if (b->kind != EACH) lua_setfield(L, -2, "err");
+            add_result(b, index, 1);
             slot_put(b, s);
         }
     }
@@ -634,8 +647,13 @@ static int l_stream(lua_State *L) {
     return 1;
 }
 
+/* The stream in argument 1 (its metatable is upvalue 1 of the functions
+ * that take one: no lookup by name on every call). */
 static struct batch *check_stream(lua_State *L) {
-    struct stream *st = luaL_checkudata(L, 1, STREAM_MT);
+    struct stream *st = lua_touserdata(L, 1);
+    if (!st || !lua_getmetatable(L, 1) || !lua_rawequal(L, -1, lua_upvalueindex(1)))
+        luaL_typeerror(L, 1, STREAM_MT);
+    lua_pop(L, 1);
     if (!st->b) luaL_error(L, "ferry.http: the stream is closed");
     return st->b;
 }
@@ -644,12 +662,7 @@ static struct batch *check_stream(lua_State *L) {
  * The request's index is the count pushed so far. */
 static int l_stream_push(lua_State *L) {
     struct batch *b = check_stream(L);
-    luaL_checktype(L, 2, LUA_TTABLE);
-    lua_getfield(L, 2, "method");
-    lua_getfield(L, 2, "url");
-    if (lua_type(L, -1) != LUA_TSTRING || lua_type(L, -2) != LUA_TSTRING)
-        return luaL_error(L, "ferry.http: request %d needs a method and a url", b->total + 1);
-    lua_pop(L, 2);
+    luaL_checktype(L, 2, LUA_TTABLE);           /* a spec from build(): method and url set */
     if (b->total - b->next >= b->scap)
         return luaL_error(L, "ferry.http: more than %d requests waiting to start", b->scap);
     lua_rawgeti(L, LUA_REGISTRYINDEX, b->specs_ref);
@@ -662,9 +675,9 @@ static int l_stream_push(lua_State *L) {
     return 1;
 }
 
-/* _stream_next(stream) -> index, result (as _send_many's), how many pushed
- * wait to start | nil when every request pushed was read. Yields the run
- * while nothing has arrived yet. */
+/* _stream_next(stream) -> index, response, error, how many pushed wait to
+ * start (response or error nil) | nil when every request pushed was read.
+ * Yields the run while nothing has arrived yet. */
 static int l_stream_next(lua_State *L) {
     struct batch *b = check_stream(L);
     if (b->nready) {
@@ -672,7 +685,7 @@ static int l_stream_next(lua_State *L) {
         start_next(b);
         pin(L, 1, b);
         lua_pushinteger(L, b->total - b->next);
-        return 3;
+        return 4;
     }
     if (!b->inflight) return 0;
     struct fy_run *run = fy_run_of(L);
@@ -742,12 +755,16 @@ int luaopen_ferry_http_core(lua_State *L) {
     static const luaL_Reg funcs[] = {
         {"send", l_send}, {"send_many", l_send_many}, {"redact_url", l_redact_url},
         {"secret", l_secret}, {"escape", l_escape}, {"in_run", l_in_run},
-        {"set_metatables", l_set_metatables}, {"stream", l_stream}, {"stream_push", l_stream_push}, {"stream_next", l_stream_next}, {NULL, NULL},
+        {"set_metatables", l_set_metatables}, {"stream", l_stream}, {NULL, NULL},
     };
     static const luaL_Reg stream_methods[] = {{"__close", stream_close}, {"__gc", stream_close}, {NULL, NULL}};
+    luaL_newlib(L, funcs);
     luaL_newmetatable(L, STREAM_MT);
     luaL_setfuncs(L, stream_methods, 0);
-    lua_pop(L, 1);
-    luaL_newlib(L, funcs);
+    lua_pushvalue(L, -1);
+    lua_pushcclosure(L, l_stream_push, 1);
+    lua_setfield(L, -3, "stream_push");
+    lua_pushcclosure(L, l_stream_next, 1);
+    lua_setfield(L, -2, "stream_next");
     return 1;
 }

@@ -243,13 +243,13 @@ local METHODS = {}
 for _, m in ipairs { "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS" } do
   METHODS[m], METHODS[lower(m)] = m, m
 end
-local function host_for(self, full)
-  local host = self.last_host
-  if full ~= self.last_url then             -- many calls go to one URL (or one page after another)
-    host = host_of(full)
-    self.last_url, self.last_host = full, host
+-- The rate limits of a request to `full`: many calls go to one URL (or one
+-- page after another), so the last URL's are kept.
+local function limits_for_url(self, full)
+  if full ~= self.last_url then
+    self.last_url, self.last_limits = full, limits_for(self, host_of(full))
   end
-  return host
+  return self.last_limits
 end
 
 function client_mt:build(method, url, opts)
@@ -260,8 +260,8 @@ function client_mt:build(method, url, opts)
   -- the client's shared settings.
   if (opts == nil or (opts[2] ~= nil and next(opts, 2) == nil)) and not self.query and not self.auth then
     local full = self.base_url and join_url(self.base_url, url) or url
-    return { method = method, url = full, headers = self.header_lines,
-             limits = limits_for(self, host_for(self, full)), base = self.base }
+    return { method = method, url = full, headers = self.header_lines, limits = limits_for_url(self, full),
+             base = self.base }
   end
   opts = opts or EMPTY
   local query
@@ -298,7 +298,7 @@ function client_mt:build(method, url, opts)
   return {
     method = method, url = full, headers = headers, body = body,
     idempotent = opts.idempotent or opts.idempotency_key ~= nil,
-    limits = limits_for(self, host_for(self, full)), base = base_for(self, opts),
+    limits = limits_for_url(self, full), base = base_for(self, opts),
   }
 end
 
@@ -422,18 +422,18 @@ function client_mt:each(requests, o)
       local r = source()
       if r == nil then more = false break end
       pushed = pushed + 1
-      local spec = spec_of(self, r, pushed, 2)
+      local spec
+      if type(r) == "string" then spec = self:build("GET", r) end
+      if not spec then spec = spec_of(self, r, pushed, 2) end
       if may_auth or type(r) == "table" and (r.auth or r[3] and r[3].auth) then
         local oauth2 = oauth2_of(self, r)
         if oauth2 then oauth_sent[pushed] = { r, self.tokens[oauth2.token_url] } end
       end
       waiting = stream_push(s, spec)
     end
-    local i, r
-    i, r, waiting = stream_next(s)
-    if i == nil then return nil end
-    local err = r.err
-    if not err then return i, r end
+    local i, res, err
+    i, res, err, waiting = stream_next(s)
+    if not err then return i, res end       -- i is nil at the end
     local sent = oauth_sent[i]
     if sent then
       oauth_sent[i] = nil

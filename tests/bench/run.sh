@@ -62,7 +62,7 @@ median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1
 raw_m=$(median "${raw_rates[@]}"); fy_m=$(median "${ferry_rates[@]}")
 ratio=$(awk -v a="$fy_m" -v b="$raw_m" 'BEGIN { printf "%.2f", a / b }')
 echo
-printf '%-34s %10s req/s\n' "raw libcurl multi (median)" "$raw_m" "ferry ctx.http:all (median)" "$fy_m"
+printf '%-34s %10s req/s\n' "raw libcurl multi (median)" "$raw_m" "ferry ctx.http:each (median)" "$fy_m"
 echo "ratio ferry / raw libcurl: $ratio   (target >= 0.80)"
 cat >"$out/results.json" <<JSON
 {"http": {"requests": $N, "concurrency": $CONC, "body_bytes": $size, "rounds": $ROUNDS,

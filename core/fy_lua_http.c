@@ -3,8 +3,12 @@
  *
  *   status, headers, body, meta = _send(spec)        -- yields
  *   nil, err                     = _send(spec)       -- err: class, status, message, ...
- *   results = _send_many(specs, concurrency)         -- yields once; results[i] =
- *       { status =, raw_headers =, body =, attempts =, elapsed =, url = } or { err = ... }
+ *   results = _send_many(specs, concurrency)         -- yields once; results[i] = a
+ *       response { status =, raw_headers =, body =, attempts =, elapsed =, url =, method = }
+ *       or { err = ... }
+ *   s = _stream(concurrency)                         -- each(): a stream
+ *   waiting = _stream_push(s, spec)                  -- starts it when the window has room
+ *   i, response, err, waiting = _stream_next(s)      -- yields until one arrives; nil at the end
  *
  * spec: { method, url, headers = { "Name: value", ... }, body, idempotent,
  *         limits = { { key, rate, burst }, ... }, base = BASE }

@@ -292,6 +292,37 @@ expect_in "$cp" "page"
 expect_in "$cp" "11"
 
 # ---------------------------------------------------------------------------
+# each() inside a run: emits in the loop body fill batches whose SQLite
+# loads yield the run while the stream's requests are still in flight.
+t "http ctx.http:each in an integration: 250 detail calls, batches loaded mid-stream, every record once"
+rm -rf "$WORK/data"
+fake_reset
+integ details '
+  batch_size = 7,
+  extract = function(ctx)
+    local k = 0
+    local function next_request()
+      if k == 250 then return nil end
+      k = k + 1
+      if k % 50 == 0 then return { "GET", BASE .. "/status/404", { query = { id = k } } } end
+      return { "GET", BASE .. "/echo", { query = { id = k } } }
+    end
+    for i, res, err in ctx.http:each(next_request, { concurrency = 6 }) do
+      if res then ctx:emit({ id = tonumber(res:json().query.id[1]), index = i })
+      else ctx.log.warn("not fetched", { index = i, class = err.class }) end
+    end
+  end,
+  load = ferry.sink.sqlite { path = "details.db", table = "details",
+                            columns = { { "id", "integer", key = true }, { "index", "integer" } } },'
+run_integ details 1 60 details.lua
+expect_exit 0
+expect_in "$out" "extracted 245 · transformed 245 · skipped 0 · loaded 245 · quarantined 0"
+expect_eq "$(sqlite3 "$WORK/data/details.db" "SELECT count(*), count(DISTINCT id), sum(id = \"index\") FROM details" 2>&1)" \
+    "245|245|245" "rows, distinct ids, ids equal to their request index"
+expect_eq "$(grep -c '"not fetched"' "$WORK/details.err")" "5" "the five 404s logged"
+expect_eq "$(fakepy "len([r for r in R if r['path'] in ('/echo', '/status/404')])")" "250" "requests the server saw"
+
+# ---------------------------------------------------------------------------
 t "http ctx.http follows the integration's policy.retry and rate_limit"
 rm -rf "$WORK/data"
 fake_reset

@@ -10,13 +10,12 @@
  *   waiting = _stream_push(s, spec)                  -- starts it when the window has room
  *   i, response, err, waiting = _stream_next(s)      -- yields until one arrives; nil at the end
  *
- * spec: { method, url, headers = { "Name: value", ... }, body, idempotent,
- *         limits = { { key, rate, burst }, ... }, base = BASE }
- * BASE: { timeout, connect_timeout, max_size, max_redirects, ca_file, insecure,
- *         retry = { attempts, base, max, deadline, retry_500 } }
- * (the BASE fields may also sit in the spec itself). A client shares one
- * BASE table and one limits table per host between its requests, so a batch
- * of _send_many reads them once. */
+ * spec: { method, url, headers, limits, base, body, idempotent } by position,
+ *   headers = { "Name: value", ... }, limits = { { key, rate = , burst = }, ... },
+ *   base = BASE: { timeout, connect_timeout, max_size, max_redirects, ca_file,
+ *                  insecure, retry = { attempts, base, max, deadline, retry_500 } }
+ * A client shares one BASE table, one header table and one limits table per
+ * host between its requests, so a batch reads each once. */
 #include "fy_buf.h"
 #include "fy_common.h"
 #include "fy_engine.h"
@@ -180,13 +179,15 @@ static void headers_release(struct batch *b, struct header_list *hl) {
     }
 }
 
+enum { SPEC_METHOD = 1, SPEC_URL, SPEC_HEADERS, SPEC_LIMITS, SPEC_BASE, SPEC_BODY, SPEC_IDEMPOTENT };
+
 /* Fill o from the spec table at t; b caches what specs share (the base
  * settings, the rate limits, the header list), read once per table.
- * Strings stay alive in the spec tables. Raises on misuse. */
+ * Strings stay alive in the spec tables. */
 static void read_spec(lua_State *L, int t, struct fy_http_opts *o, size_t *body_len, struct batch *b,
                       struct header_list **hl) {
     memset(o, 0, sizeof *o);
-    if (lua_getfield(L, t, "base") == LUA_TTABLE) {
+    if (lua_rawgeti(L, t, SPEC_BASE) == LUA_TTABLE) {
         if (b->base_seen != lua_topointer(L, -1)) {
             memset(&b->base, 0, sizeof b->base);
             read_base(L, lua_gettop(L), &b->base);
@@ -195,19 +196,20 @@ static void read_spec(lua_State *L, int t, struct fy_http_opts *o, size_t *body_
         }
         *o = b->base;
     } else {
-        read_base(L, t, o);
+        read_base(L, t, o);                     /* no such fields: the defaults */
     }
     lua_pop(L, 1);
-    o->method = opt_string(L, t, "method");
-    o->url = opt_string(L, t, "url");
-    if (!o->method || !o->url) luaL_error(L, "http: a request needs a method and a url");
-    lua_getfield(L, t, "body");
+    lua_rawgeti(L, t, SPEC_METHOD);
+    o->method = lua_tostring(L, -1);
+    lua_rawgeti(L, t, SPEC_URL);
+    o->url = lua_tostring(L, -1);
+    lua_rawgeti(L, t, SPEC_BODY);
     o->body = lua_tolstring(L, -1, body_len);
-    o->body_len = *body_len;
-    lua_getfield(L, t, "idempotent");
+    o->body_len = o->body ? *body_len : 0;
+    lua_rawgeti(L, t, SPEC_IDEMPOTENT);
     o->idempotent = lua_toboolean(L, -1);
-    lua_pop(L, 2);
-    if (lua_getfield(L, t, "limits") == LUA_TTABLE) {
+    lua_pop(L, 4);
+    if (lua_rawgeti(L, t, SPEC_LIMITS) == LUA_TTABLE) {
         if (b->limits_seen != lua_topointer(L, -1)) {
             b->buckets[0] = b->buckets[1] = NULL;
             for (int i = 1; i <= 2; i++) {
@@ -230,7 +232,7 @@ static void read_spec(lua_State *L, int t, struct fy_http_opts *o, size_t *body_
     }
     lua_pop(L, 1);
     *hl = NULL;
-    if (lua_getfield(L, t, "headers") == LUA_TTABLE) {
+    if (lua_rawgeti(L, t, SPEC_HEADERS) == LUA_TTABLE) {
         *hl = headers_for(L, b);
         o->headers = (*hl)->list;
         o->headers_shared = 1;
@@ -554,6 +556,13 @@ static struct fy_run *run_for_http(lua_State *L, struct fy_http **h) {
     return run;
 }
 
+/* Whether the spec at idx has the method and URL read_spec relies on. */
+static int spec_ok(lua_State *L, int idx) {
+    int ok = lua_rawgeti(L, idx, SPEC_METHOD) == LUA_TSTRING && lua_rawgeti(L, idx, SPEC_URL) == LUA_TSTRING;
+    lua_settop(L, idx);
+    return ok;
+}
+
 /* Check the spec list at idx (misuse raises here, never in the loop) and
  * keep it, with a fresh results table, in b. */
 static void batch_specs(lua_State *L, int idx, struct batch *b) {
@@ -562,13 +571,11 @@ static void batch_specs(lua_State *L, int idx, struct batch *b) {
             batch_free(b);
             luaL_error(L, "ferry.http: request %d is not a table", i);
         }
-        lua_getfield(L, -1, "method");
-        lua_getfield(L, -2, "url");
-        if (lua_type(L, -1) != LUA_TSTRING || lua_type(L, -2) != LUA_TSTRING) {
+        if (!spec_ok(L, lua_gettop(L))) {
             batch_free(b);
             luaL_error(L, "ferry.http: request %d needs a method and a url", i);
         }
-        lua_pop(L, 3);
+        lua_pop(L, 1);
     }
     lua_pushvalue(L, idx);
     b->specs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -666,7 +673,8 @@ static struct batch *check_stream(lua_State *L) {
  * The request's index is the count pushed so far. */
 static int l_stream_push(lua_State *L) {
     struct batch *b = check_stream(L);
-    luaL_checktype(L, 2, LUA_TTABLE);           /* a spec from build(): method and url set */
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (!spec_ok(L, 2)) return luaL_error(L, "ferry.http: request %d needs a method and a url", b->total + 1);
     if (b->total - b->next >= b->scap)
         return luaL_error(L, "ferry.http: more than %d requests waiting to start", b->scap);
     lua_rawgeti(L, LUA_REGISTRYINDEX, b->specs_ref);

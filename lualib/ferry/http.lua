@@ -237,7 +237,9 @@ local function limits_for(self, host)
   return limits
 end
 
--- The spec the C side sends, from the client's defaults and the call's opts.
+-- The spec the C side sends, from the client's defaults and the call's opts:
+-- { method, url, header lines, rate limits, base settings, body, idempotent }
+-- (by position: core/fy_lua_http.c reads one per request).
 local EMPTY = {}
 local METHODS = {}
 for _, m in ipairs { "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS" } do
@@ -260,8 +262,7 @@ function client_mt:build(method, url, opts)
   -- the client's shared settings.
   if (opts == nil or (opts[2] ~= nil and next(opts, 2) == nil)) and not self.query and not self.auth then
     local full = self.base_url and join_url(self.base_url, url) or url
-    return { method = method, url = full, headers = self.header_lines, limits = limits_for_url(self, full),
-             base = self.base }
+    return { method, full, self.header_lines, limits_for_url(self, full), self.base }
   end
   opts = opts or EMPTY
   local query
@@ -295,11 +296,8 @@ function client_mt:build(method, url, opts)
   end
   if opts.idempotency_key then headers[#headers + 1] = "Idempotency-Key: " .. opts.idempotency_key end
   local full = join_url(self.base_url, url, query and next(query) and query or nil)
-  return {
-    method = method, url = full, headers = headers, body = body,
-    idempotent = opts.idempotent or opts.idempotency_key ~= nil,
-    limits = limits_for_url(self, full), base = base_for(self, opts),
-  }
+  return { method, full, headers, limits_for_url(self, full), base_for(self, opts), body,
+           opts.idempotent or opts.idempotency_key ~= nil }
 end
 
 local function finish(self, method, status, a, b, c)
@@ -316,14 +314,14 @@ function client_mt:request(method, url, opts)
   local spec, err = self:build(method, url, opts)
   if not spec then return nil, err end
   local res
-  res, err = finish(self, spec.method, send(spec))
+  res, err = finish(self, spec[1], send(spec))
   local auth = (opts and opts.auth) or self.auth
   if not res and err.class == "auth" and auth and auth.oauth2 then
     -- one refresh-and-retry: the token may have been revoked or expired early
     self.tokens[auth.oauth2.token_url] = nil
     spec, err = self:build(method, url, opts)
     if not spec then return nil, err end
-    res, err = finish(self, spec.method, send(spec))
+    res, err = finish(self, spec[1], send(spec))
   end
   return res, err
 end
@@ -442,7 +440,7 @@ function client_mt:each(requests, o)
         if self.tokens[url] == sent[2] then self.tokens[url] = nil end
         local spec = spec_of(self, sent[1], i, 2)
         local res
-        res, err = finish(self, spec.method, send(spec))
+        res, err = finish(self, spec[1], send(spec))
         if res then return i, res end
       end
     end

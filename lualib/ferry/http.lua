@@ -362,7 +362,6 @@ local function oauth2_of(self, req)
   return auth and auth.oauth2
 end
 
-
 -- all({ {method, url, opts} | { url = ..., method = ..., ... }, ... }, { concurrency = 8 })
 -- -> list of { res = response } | { err = err }, in the order given.
 function client_mt:all(requests, o)
@@ -431,18 +430,15 @@ function client_mt:each(requests, o)
     end
     local i, res, err
     i, res, err, waiting = stream_next(s)
+    local sent = i and oauth_sent[i]
+    if sent then oauth_sent[i] = nil end
     if not err then return i, res end       -- i is nil at the end
-    local sent = oauth_sent[i]
-    if sent then
-      oauth_sent[i] = nil
-      if err.class == "auth" then   -- like request(): one new token (per token that failed) and one retry
-        local url = oauth2_of(self, sent[1]).token_url
-        if self.tokens[url] == sent[2] then self.tokens[url] = nil end
-        local spec = spec_of(self, sent[1], i, 2)
-        local res
-        res, err = finish(self, spec[1], send(spec))
-        if res then return i, res end
-      end
+    if sent and err.class == "auth" then  -- like request(): one new token (per token that failed), one retry
+      local url = oauth2_of(self, sent[1]).token_url
+      if self.tokens[url] == sent[2] then self.tokens[url] = nil end
+      local spec = spec_of(self, sent[1], i, 2)
+      res, err = finish(self, spec[1], send(spec))
+      if res then return i, res end
     end
     return i, nil, err
   end

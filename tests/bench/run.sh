@@ -4,7 +4,8 @@
 #
 # HTTP: 20,000 GETs of a ~10 KB JSON body over loopback at concurrency 32,
 # served by nginx (Debian's), from a ferry script (http:each) vs raw libcurl
-# multi; HTTP_ROUNDS (7) rounds, the ratio is the median of the rounds'.
+# multi sending the same request headers; HTTP_ROUNDS (7) rounds, the ratio
+# is the median of the rounds'.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 FERRY=${FERRY:-build/ferry}
@@ -55,8 +56,10 @@ echo "HTTP: $N GETs of a $size-byte JSON body at concurrency $CONC, nginx on loo
 # Each round runs both, back to back, first one then the other in turn; its
 # ratio compares runs a second apart, so a burst of load from the machine's
 # neighbours skews one round, not the median of the rounds' ratios.
+# The raw client sends what ferry's sends: its User-Agent and Accept header.
+ua="ferry/$("$FERRY" version | sed -n '1s/^ferry //p')"
 rate() { sed -nE 's/.*: ([0-9]+) req\/s.*/\1/p'; }
-run_raw() { "$RAW" "$url" "$N" "$CONC" | tee /dev/stderr | rate; }
+run_raw() { "$RAW" "$url" "$N" "$CONC" "$ua" | tee /dev/stderr | rate; }
 run_ferry() { "$FERRY" lua --log-level warn tests/bench/http_ferry.lua "$url" "$N" "$CONC" | tee /dev/stderr | rate; }
 raw_rates=() ferry_rates=() ratios=()
 for r in $(seq "$HTTP_ROUNDS"); do

@@ -449,6 +449,10 @@ static struct upsert_job *pack_rows(lua_State *L, struct table_handle *t, int ro
     size_t synced_len = strlen(synced);
     size_t synced_off = fy_wjob_put(job, synced, synced_len), run_off = fy_wjob_put(job, run_id, runlen);
     struct fy_buf tmp = {0};
+    /* the column names as Lua strings, made once per batch, not per cell */
+    luaL_checkstack(L, t->ncols + 4, "upsert: too many columns");
+    int keys = lua_gettop(L) + 1;
+    for (int i = 0; i < t->ncols; i++) lua_pushstring(L, t->cols[i].name);
     for (int r = 1; r <= n; r++) {
         struct fy_cell *cells = job->cells + (size_t)(r - 1) * (size_t)ncells;
         if (lua_rawgeti(L, rows, r) != LUA_TTABLE) {
@@ -457,7 +461,8 @@ static struct upsert_job *pack_rows(lua_State *L, struct table_handle *t, int ro
             continue;
         }
         for (int i = 0; i < t->ncols; i++) {
-            lua_getfield(L, -1, t->cols[i].name);
+            lua_pushvalue(L, keys + i);
+            lua_gettable(L, -2);
             int bad = 0;
             if (t->cols[i].key && (lua_isnil(L, -1) || lua_islightuserdata(L, -1))) {
                 /* checked here: SQLite would give a NULL INTEGER key a new rowid */
@@ -479,6 +484,7 @@ static struct upsert_job *pack_rows(lua_State *L, struct table_handle *t, int ro
         cells[t->ncols + 1].v.s.off = run_off;
         cells[t->ncols + 1].v.s.len = runlen;
     }
+    lua_settop(L, keys - 1);
     fy_buf_free(&tmp);
     return u;
 }

@@ -478,16 +478,15 @@ static void transfer_done(const struct fy_http_result *res, void *arg) {
     if (b->waiting) event_active(b->wake, EV_TIMEOUT, 0);
 }
 
-/* The results that arrived in one turn of the loop are read in one resume. */
+/* The results that arrived in one turn of the loop are read in one resume
+ * (_stream_next picks them up in its continuation). */
 static void wake(evutil_socket_t fd, short what, void *arg) {
     FY_UNUSED(fd);
     FY_UNUSED(what);
     struct batch *b = arg;
     if (!b->waiting || !b->nready) return;
     b->waiting = 0;
-    pop_ready(b, b->run->co);
-    lua_pushinteger(b->run->co, b->total - b->next);
-    fy_run_resume(b->run, 4);           /* the script may close b: not touched after */
+    fy_run_resume(b->run, 0);           /* the script may close b: not touched after */
 }
 
 /* Start transfers until the window is full (for EACH, also while fewer
@@ -690,22 +689,34 @@ static int l_stream_push(lua_State *L) {
 /* _stream_next(stream) -> index, response, error, how many pushed wait to
  * start (response or error nil) | nil when every request pushed was read.
  * Yields the run while nothing has arrived yet. */
+static int stream_next_k(lua_State *L, int status, lua_KContext ctx);
+
 static int l_stream_next(lua_State *L) {
     struct batch *b = check_stream(L);
+    if (!b->nready) start_next(b);              /* what unread results held back */
     if (b->nready) {
         pop_ready(b, L);
-        start_next(b);
+        start_next(b);                          /* a slot of the read-ahead is free */
         pin(L, 1, b);
         lua_pushinteger(L, b->total - b->next);
         return 4;
     }
-    if (!b->inflight) return 0;
+    pin(L, 1, b);
+    if (!b->inflight) return 0;                 /* every request pushed was read */
     struct fy_run *run = fy_run_of(L);
     if (run != b->run || !lua_isyieldable(L))
         return luaL_error(L, "ferry.http: a stream is read by the run that started it");
     b->waiting = 1;
     run->waiting = 1;
-    return lua_yield(L, 0);
+    return lua_yieldk(L, 0, 0, stream_next_k);
+}
+
+/* Resumed by wake(): the stream is still argument 1. */
+static int stream_next_k(lua_State *L, int status, lua_KContext ctx) {
+    FY_UNUSED(status);
+    FY_UNUSED(ctx);
+    lua_settop(L, 1);
+    return l_stream_next(L);
 }
 
 /* __close and __gc. Collected only when nothing is in flight (the pin)

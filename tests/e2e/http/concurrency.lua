@@ -228,6 +228,48 @@ case("http each and all: a request may be a plain URL (a GET)", function()
   eq(out[2].err.class, "not_found", "all() second")
 end)
 
+case("http each: at concurrency 1, and with more results unread than the window, every request still comes", function()
+  H.reset(base)
+  local list = {}
+  for i = 1, 5 do list[i] = base .. "/echo?n=" .. i end
+  local got = {}
+  for i, res, err in http.each(list, { concurrency = 1 }) do
+    check(res, "request %d failed: %s", i, H.show(err))
+    got[#got + 1] = i
+  end
+  eq(got, { 1, 2, 3, 4, 5 }, "results at concurrency 1")
+  got = {}
+  for i, res in http.each(list, { concurrency = 2 }) do
+    got[#got + 1] = i
+    ferry.sleep(0.05)               -- the others finish meanwhile and wait unread
+  end
+  table.sort(got)
+  eq(got, { 1, 2, 3, 4, 5 }, "results read slowly at concurrency 2")
+  local n = 0
+  for _ in http.each({ base .. "/echo" }, { concurrency = 64 }) do n = n + 1 end
+  eq(n, 1, "one request at concurrency 64")
+end)
+
+case("http each: one each() inside another, and a request source that raises", function()
+  local outer, inner = 0, 0
+  for _ in http.each({ base .. "/echo?o=1", base .. "/hang?seconds=0.2", base .. "/echo?o=3" }, { concurrency = 2 }) do
+    outer = outer + 1
+    for _ in http.each({ base .. "/echo?i=1", base .. "/echo?i=2" }) do inner = inner + 1 end
+  end
+  eq(outer, 3, "outer results")
+  eq(inner, 6, "inner results")
+  local k = 0
+  local ok, err = pcall(function()
+    for _ in http.each(function()
+      k = k + 1
+      if k == 3 then error("the source broke", 0) end
+      return base .. "/hang?seconds=2"
+    end, { concurrency = 2 }) do end
+  end)
+  eq(ok, false, "pcall")
+  eq(err, "the source broke", "error")
+end)
+
 case("http each: an empty list gives no results; a request without a url fails with its index", function()
   local n = 0
   for _ in http.each({}) do n = n + 1 end

@@ -1,11 +1,11 @@
 /* ferry.http's C half: send requests on the engine's loop and yield the run.
  * lualib/ferry/http.lua builds the specs and the response objects.
  *
- *   status, headers, body, meta = _send(spec)        -- yields
- *   nil, err                     = _send(spec)       -- err: class, status, message, ...
- *   results = _send_many(specs, concurrency)         -- yields once; results[i] = a
- *       response { status =, raw_headers =, body =, attempts =, elapsed =, url =, method = }
- *       or { err = ... }
+ *   response | nil, err = _send(spec)                -- yields; err: class, status, message, ...
+ *   results = _send_many(specs, concurrency)         -- yields once; results[i] = response
+ *       or { err = err }
+ *   response: { status, raw_headers, body, attempts, elapsed, url, method }, and
+ *   response and err come with the metatables given by _set_metatables
  *   s = _stream(concurrency)                         -- each(): a stream
  *   waiting = _stream_push(s, spec)                  -- starts it when the window has room
  *   i, response, err, waiting = _stream_next(s)      -- yields until one arrives; nil at the end
@@ -282,23 +282,9 @@ static void push_response(lua_State *L, const struct fy_http_result *res, const 
     set_mt(L, &response_mt_key);
 }
 
-/* Push the outcome of one transfer on L: either status, headers, body, meta
- * or nil, err. Returns the number of values pushed. */
-static int push_result(lua_State *L, const struct fy_http_result *res, const char *method, const char *url) {
-    if (res->ok) {
-        lua_pushinteger(L, res->status);
-        lua_pushlstring(L, res->headers->data ? res->headers->data : "", res->headers->len);
-        lua_pushlstring(L, res->body->data ? res->body->data : "", res->body->len);
-        lua_createtable(L, 0, 3);
-        lua_pushinteger(L, res->attempts);
-        lua_setfield(L, -2, "attempts");
-        lua_pushnumber(L, res->elapsed);
-        lua_setfield(L, -2, "elapsed");
-        push_url(L, res, url);
-        lua_setfield(L, -2, "url");
-        return 4;
-    }
-    lua_pushnil(L);
+/* The error of a failed transfer as one table with its metatable: class,
+ * status, message, method, url, attempts, elapsed, excerpts of body and headers. */
+static void push_error(lua_State *L, const struct fy_http_result *res, const char *method, const char *url) {
     lua_createtable(L, 0, 9);
     lua_pushstring(L, res->klass);
     lua_setfield(L, -2, "class");
@@ -326,7 +312,6 @@ static int push_result(lua_State *L, const struct fy_http_result *res, const cha
         lua_setfield(L, -2, "headers");
     }
     set_mt(L, &error_mt_key);
-    return 2;
 }
 
 static struct batch *batch_new(struct fy_run *run, struct fy_http *h, enum batch_kind kind, int concurrency) {
@@ -439,9 +424,16 @@ static void transfer_done(const struct fy_http_result *res, void *arg) {
     lua_State *L = b->L;
     b->inflight--;
     b->done++;
-    if (b->kind == ONE) {
+    if (b->kind == ONE) {                /* response | nil, err */
         lua_State *co = b->run->co;
-        int n = push_result(co, res, s->method, s->url);
+        int n = 1;
+        if (res->ok) {
+            push_response(co, res, s->method, s->url);
+        } else {
+            lua_pushnil(co);
+            push_error(co, res, s->method, s->url);
+            n = 2;
+        }
         struct fy_run *run = b->run;
         batch_free(b);
         fy_run_resume(run, n);
@@ -450,13 +442,11 @@ static void transfer_done(const struct fy_http_result *res, void *arg) {
     if (res->ok) {
         push_response(L, res, s->method, s->url);
     } else if (b->kind == EACH) {
-        push_result(L, res, s->method, s->url);     /* nil, err */
-        lua_remove(L, -2);
+        push_error(L, res, s->method, s->url);
     } else {                            /* { err = ... } */
         lua_createtable(L, 0, 1);
-        push_result(L, res, s->method, s->url);
-        lua_setfield(L, -3, "err");
-        lua_pop(L, 1);
+        push_error(L, res, s->method, s->url);
+        lua_setfield(L, -2, "err");
     }
     add_result(b, s->index, !res->ok);
     slot_put(b, s);

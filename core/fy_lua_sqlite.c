@@ -510,12 +510,19 @@ static int push_results(lua_State *L, struct upsert_job *u) {
     return 2;
 }
 
-static int table_upsert(lua_State *L) {
+/* The arguments of tbl:upsert and tbl:upsert_async: (rows, run_id). */
+static struct table_handle *upsert_args(lua_State *L, const char **run_id, size_t *runlen) {
     struct table_handle *t = luaL_checkudata(L, 1, TABLE_MT);
-    if (!t->upsert || !t->dbh->db) return luaL_error(L, "attempt to use a closed table");
+    if (!t->upsert || !t->dbh->db) luaL_error(L, "attempt to use a closed table");
     luaL_checktype(L, 2, LUA_TTABLE);
+    *run_id = luaL_optlstring(L, 3, "", runlen);
+    return t;
+}
+
+static int table_upsert(lua_State *L) {
     size_t runlen;
-    const char *run_id = luaL_optlstring(L, 3, "", &runlen);
+    const char *run_id;
+    struct table_handle *t = upsert_args(L, &run_id, &runlen);
     db_drain(t->dbh);
     struct upsert_job *u = pack_rows(L, t, 2, run_id, runlen);
     fy_wjob_write(t->dbh->db, &u->job);          /* here, on the calling thread */
@@ -542,11 +549,9 @@ static void upsert_delivered(struct fy_wjob *job) {
 
 /* tbl:upsert_async(rows, run_id) -> pending */
 static int table_upsert_async(lua_State *L) {
-    struct table_handle *t = luaL_checkudata(L, 1, TABLE_MT);
-    if (!t->upsert || !t->dbh->db) return luaL_error(L, "attempt to use a closed table");
-    luaL_checktype(L, 2, LUA_TTABLE);
     size_t runlen;
-    const char *run_id = luaL_optlstring(L, 3, "", &runlen);
+    const char *run_id;
+    struct table_handle *t = upsert_args(L, &run_id, &runlen);
     struct fy_vm *vm = fy_vm_of(L);
     if (!vm || !vm->engine) return luaL_error(L, "upsert_async: only inside ferry's engine");
     struct db_handle *h = t->dbh;

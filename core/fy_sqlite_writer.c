@@ -156,6 +156,17 @@ static void on_written(evutil_socket_t fd, short what, void *arg) {
     fy_writer_deliver(arg);
 }
 
+/* Everything but the thread: its event, pipe, lock and conditions. */
+static void writer_free(struct fy_writer *w) {
+    if (w->ev) event_free(w->ev);
+    close(w->pipe_r);
+    close(w->pipe_w);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->work);
+    pthread_cond_destroy(&w->idle);
+    free(w);
+}
+
 struct fy_writer *fy_writer_create(sqlite3 *db, struct event_base *base, char *err, size_t errlen) {
     struct fy_writer *w = calloc(1, sizeof *w);
     int fds[2];
@@ -174,13 +185,7 @@ struct fy_writer *fy_writer_create(sqlite3 *db, struct event_base *base, char *e
     w->ev = event_new(base, w->pipe_r, EV_READ | EV_PERSIST, on_written, w);
     if (!w->ev || event_add(w->ev, NULL) != 0 || pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         snprintf(err, errlen, "cannot start the database writer thread");
-        if (w->ev) event_free(w->ev);
-        close(w->pipe_r);
-        close(w->pipe_w);
-        pthread_mutex_destroy(&w->lock);
-        pthread_cond_destroy(&w->work);
-        pthread_cond_destroy(&w->idle);
-        free(w);
+        writer_free(w);
         return NULL;
     }
     return w;
@@ -213,11 +218,5 @@ void fy_writer_destroy(struct fy_writer *w) {
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);      /* the thread finishes the queue first */
     fy_writer_deliver(w);
-    event_free(w->ev);
-    close(w->pipe_r);
-    close(w->pipe_w);
-    pthread_mutex_destroy(&w->lock);
-    pthread_cond_destroy(&w->work);
-    pthread_cond_destroy(&w->idle);
-    free(w);
+    writer_free(w);
 }

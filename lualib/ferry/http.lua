@@ -89,7 +89,7 @@ function response_methods:json()
   return v
 end
 
-core.set_metatables(response_mt, err_mt)   -- results of all() and each() come with them
+core.set_metatables(response_mt, err_mt)   -- responses and errors come from C with them
 
 function response_methods:header(name) return self.headers[name] end
 
@@ -100,13 +100,6 @@ function response_methods:header_all(name)
     if lower(h[1]) == key then out[#out + 1] = h[2] end
   end
   return out
-end
-
-local function make_response(method, status, raw_headers, body, meta)
-  return setmetatable({
-    status = status, raw_headers = raw_headers, body = body, method = method,
-    url = meta.url, attempts = meta.attempts, elapsed = meta.elapsed,
-  }, response_mt)
 end
 
 ---------------------------------------------------------------------------
@@ -300,11 +293,6 @@ function client_mt:build(method, url, opts)
            opts.idempotent or opts.idempotency_key ~= nil }
 end
 
-local function finish(self, method, status, a, b, c)
-  if status == nil then return nil, setmetatable(a, err_mt) end
-  return make_response(method, status, a, b, c)
-end
-
 local in_run = core.in_run
 local RUN_ONLY = "ferry.http: only inside a run (not at load time, not in a coroutine of the script's own)"
 
@@ -314,14 +302,14 @@ function client_mt:request(method, url, opts)
   local spec, err = self:build(method, url, opts)
   if not spec then return nil, err end
   local res
-  res, err = finish(self, spec[1], send(spec))
+  res, err = send(spec)
   local auth = (opts and opts.auth) or self.auth
   if not res and err.class == "auth" and auth and auth.oauth2 then
     -- one refresh-and-retry: the token may have been revoked or expired early
     self.tokens[auth.oauth2.token_url] = nil
     spec, err = self:build(method, url, opts)
     if not spec then return nil, err end
-    res, err = finish(self, spec[1], send(spec))
+    res, err = send(spec)
   end
   return res, err
 end
@@ -437,7 +425,7 @@ function client_mt:each(requests, o)
       local url = oauth2_of(self, sent[1]).token_url
       if self.tokens[url] == sent[2] then self.tokens[url] = nil end
       local spec = spec_of(self, sent[1], i, 2)
-      res, err = finish(self, spec[1], send(spec))
+      res, err = send(spec)
       if res then return i, res end
     end
     return i, nil, err
@@ -455,7 +443,7 @@ function client_mt:oauth2_token(o)
   if o.basic_auth then auth = { basic = { o.client_id, o.client_secret } }
   else form.client_id, form.client_secret = o.client_id, o.client_secret end
   local spec = self:build("POST", o.token_url, { form = form, auth = auth or false, idempotent = true })
-  local res, err = finish(self, "POST", send(spec))
+  local res, err = send(spec)
   if not res then
     err.message = "OAuth2 token request failed: " .. tostring(err.message)
     if err.class == "validation" or err.class == "not_found" then err.class = "auth" end

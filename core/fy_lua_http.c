@@ -361,8 +361,6 @@ static void batch_free(struct batch *b) {
     free(b);
 }
 
-static void headers_release(struct batch *b, struct header_list *hl);
-
 static void slot_put(struct batch *b, struct slot *s) {
     headers_release(b, s->headers);
     s->headers = NULL;

@@ -407,9 +407,7 @@ function client_mt:each(requests, o)
       local r = source()
       if r == nil then more = false break end
       pushed = pushed + 1
-      local spec
-      if type(r) == "string" then spec = self:build("GET", r) end
-      if not spec then spec = spec_of(self, r, pushed, 2) end
+      local spec = spec_of(self, r, pushed, 2)
       if may_auth or type(r) == "table" and (r.auth or r[3] and r[3].auth) then
         local oauth2 = oauth2_of(self, r)
         if oauth2 then oauth_sent[pushed] = { r, self.tokens[oauth2.token_url] } end

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
-enum key_type { K_STRING, K_STRING_LIST, K_INT, K_SIZE, K_LEVEL, K_FORMAT, K_SECTION, K_DURATION };
+enum key_type { K_STRING, K_STRING_LIST, K_INT, K_SIZE, K_LEVEL, K_FORMAT, K_SECTION, K_DURATION, K_GRANTS };
 
 struct key_spec {
     const char *name;        /* dotted path: "limits.memory" */
@@ -30,6 +30,9 @@ static const struct key_spec keys[] = {
     {"limits", K_SECTION, "a table"},
     {"limits.memory", K_SIZE, "a size like \"256MB\" (at least 1MB)"},
     {"limits.instructions", K_INT, "an integer of at least 1000"},
+    {"limits.call_time", K_DURATION, "a duration like \"60s\""},
+    {"limits.run_time", K_DURATION, "a duration like \"6h\""},
+    {"integrations", K_GRANTS, "a table of integration names to { secrets = {...}, dirs = {...}, trusted = true }"},
     {"http", K_SECTION, "a table"},
     {"http.ca_file", K_STRING, "a path to a PEM CA bundle"},
     {"http.timeout", K_DURATION, "a duration like \"30s\""},
@@ -48,6 +51,8 @@ void fy_config_defaults(struct fy_config *cfg) {
     cfg->log_format = FY_LOG_JSON;
     cfg->limits.memory = 256u << 20;
     cfg->limits.instructions = 200000000;
+    cfg->limits.call_time = 60;
+    cfg->limits.run_time = 6 * 3600;
     cfg->batch_size = 500;
     cfg->http.timeout = 30;
     cfg->http.connect_timeout = 10;
@@ -55,13 +60,40 @@ void fy_config_defaults(struct fy_config *cfg) {
     cfg->http.max_redirects = 5;
 }
 
+static void free_list(char **list) {
+    for (char **d = list; d && *d; d++) free(*d);
+    free(list);
+}
+
+static void free_grants(struct fy_config *cfg) {
+    for (size_t i = 0; i < cfg->ngrants; i++) {
+        struct fy_grant *g = &cfg->grants[i];
+        free(g->name);
+        free(g->script);
+        free_list(g->secrets);
+        free_list(g->dirs);
+    }
+    free(cfg->grants);
+    cfg->grants = NULL;
+    cfg->ngrants = 0;
+}
+
+const struct fy_grant *fy_config_grant(const struct fy_config *cfg, const char *name) {
+    const struct fy_grant *any = NULL;
+    for (size_t i = 0; i < cfg->ngrants; i++) {
+        if (name && strcmp(cfg->grants[i].name, name) == 0) return &cfg->grants[i];
+        if (strcmp(cfg->grants[i].name, "*") == 0) any = &cfg->grants[i];
+    }
+    return any;
+}
+
 void fy_config_free(struct fy_config *cfg) {
+    free_grants(cfg);
     free(cfg->path);
     free(cfg->data_dir);
     free(cfg->lualib_path);
     free(cfg->http.ca_file);
-    for (char **d = cfg->script_dirs; d && *d; d++) free(*d);
-    free(cfg->script_dirs);
+    free_list(cfg->script_dirs);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -105,6 +137,86 @@ static void replace(char **slot, const char *v) {
     *slot = strdup(v);
 }
 
+/* The list of strings on top of the stack as a NULL-terminated array, or
+ * NULL with err naming `key`. */
+static char **string_list(lua_State *L, const char *key, char *err, size_t errlen) {
+    if (!lua_istable(L, -1)) {
+        snprintf(err, errlen, "%s: expected a list of strings, got %s", key, luaL_typename(L, -1));
+        return NULL;
+    }
+    lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+    char **list = calloc((size_t)n + 1, sizeof(char *));
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, -1, i);
+        if (lua_type(L, -1) != LUA_TSTRING || !*lua_tostring(L, -1)) {
+            snprintf(err, errlen, "%s[%lld]: expected a non-empty string, got %s", key, (long long)i,
+                     luaL_typename(L, -1));
+            lua_pop(L, 1);
+            free_list(list);
+            return NULL;
+        }
+        list[i - 1] = strdup(lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    return list;
+}
+
+/* integrations = { [name] = { secrets = {...}, dirs = {...}, trusted = bool,
+ * script = path } }, the table on top of the stack. */
+static int apply_grants(lua_State *L, struct fy_config *cfg, char *err, size_t errlen) {
+    free_grants(cfg);
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        if (lua_type(L, -2) != LUA_TSTRING || !lua_istable(L, -1)) {
+            snprintf(err, errlen, "integrations: expected [\"name\"] = { secrets = ..., dirs = ..., trusted = ... }, "
+                     "got a %s key with a %s value", luaL_typename(L, -2), luaL_typename(L, -1));
+            lua_pop(L, 2);
+            return FY_ERR;
+        }
+        struct fy_grant *grants = realloc(cfg->grants, (cfg->ngrants + 1) * sizeof *grants);
+        if (!grants) { lua_pop(L, 2); snprintf(err, errlen, "out of memory"); return FY_ERR; }
+        cfg->grants = grants;
+        struct fy_grant *g = &grants[cfg->ngrants++];
+        memset(g, 0, sizeof *g);
+        g->name = strdup(lua_tostring(L, -2));
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            char key[200];
+            const char *field = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+            snprintf(key, sizeof key, "integrations[\"%.100s\"].%.40s", g->name, field);
+            int rc = FY_OK;
+            if (!strcmp(field, "secrets")) {
+                if (!(g->secrets = string_list(L, key, err, errlen))) rc = FY_ERR;
+            } else if (!strcmp(field, "dirs")) {
+                if (!(g->dirs = string_list(L, key, err, errlen))) rc = FY_ERR;
+            } else if (!strcmp(field, "trusted")) {
+                if (lua_type(L, -1) != LUA_TBOOLEAN) {
+                    snprintf(err, errlen, "%s: expected true or false, got %s", key, luaL_typename(L, -1));
+                    rc = FY_ERR;
+                }
+                g->trusted = lua_toboolean(L, -1);
+            } else if (!strcmp(field, "script")) {
+                if (lua_type(L, -1) != LUA_TSTRING) {
+                    snprintf(err, errlen, "%s: expected the path of the script, got %s", key, luaL_typename(L, -1));
+                    rc = FY_ERR;
+                } else {
+                    g->script = strdup(lua_tostring(L, -1));
+                }
+            } else {
+                snprintf(err, errlen, "unknown key '%s' (known keys: secrets, dirs, trusted, script)", key);
+                rc = FY_ERR;
+            }
+            lua_pop(L, 1);
+            if (rc != FY_OK) {
+                lua_pop(L, 3);
+                return FY_ERR;
+            }
+        }
+        lua_pop(L, 1);
+    }
+    return FY_OK;
+}
+
 /* Apply the value on top of L's stack to the key `k`. Returns FY_ERR with err set. */
 static int apply(lua_State *L, struct fy_config *cfg, const struct key_spec *k, char *err, size_t errlen) {
     const char *got = luaL_typename(L, -1);
@@ -117,23 +229,9 @@ static int apply(lua_State *L, struct fy_config *cfg, const struct key_spec *k, 
         return FY_OK;
     case K_STRING_LIST: {
         if (!lua_istable(L, -1)) goto bad_type;
-        lua_Integer n = luaL_len(L, -1);
-        char **dirs = calloc((size_t)n + 1, sizeof(char *));
-        for (lua_Integer i = 1; i <= n; i++) {
-            lua_rawgeti(L, -1, i);
-            if (lua_type(L, -1) != LUA_TSTRING) {
-                snprintf(err, errlen, "%s[%lld]: expected a string, got %s", k->name, (long long)i,
-                         luaL_typename(L, -1));
-                lua_pop(L, 1);
-                for (char **d = dirs; *d; d++) free(*d);
-                free(dirs);
-                return FY_ERR;
-            }
-            dirs[i - 1] = strdup(lua_tostring(L, -1));
-            lua_pop(L, 1);
-        }
-        for (char **d = cfg->script_dirs; d && *d; d++) free(*d);
-        free(cfg->script_dirs);
+        char **dirs = string_list(L, k->name, err, errlen);
+        if (!dirs) return FY_ERR;
+        free_list(cfg->script_dirs);
         cfg->script_dirs = dirs;
         return FY_OK;
     }
@@ -178,6 +276,8 @@ static int apply(lua_State *L, struct fy_config *cfg, const struct key_spec *k, 
             goto bad_value;
         if (secs <= 0) goto bad_value;
         if (strcmp(k->name, "http.timeout") == 0) cfg->http.timeout = secs;
+        else if (strcmp(k->name, "limits.call_time") == 0) cfg->limits.call_time = secs;
+        else if (strcmp(k->name, "limits.run_time") == 0) cfg->limits.run_time = secs;
         else cfg->http.connect_timeout = secs;
         return FY_OK;
     }
@@ -189,6 +289,9 @@ static int apply(lua_State *L, struct fy_config *cfg, const struct key_spec *k, 
         if (lua_type(L, -1) != LUA_TSTRING) goto bad_type;
         if (fy_log_format_parse(lua_tostring(L, -1), &cfg->log_format) != FY_OK) goto bad_value;
         return FY_OK;
+    case K_GRANTS:
+        if (!lua_istable(L, -1)) goto bad_type;
+        return apply_grants(L, cfg, err, errlen);
     case K_SECTION:
         break;
     }

@@ -12,6 +12,19 @@
 struct fy_limits {
     size_t memory;           /* bytes one integration's lua_State may hold */
     uint64_t instructions;   /* VM instructions a hook may run without returning or emitting */
+    double call_time;        /* seconds a script may run without handing control back */
+    double run_time;         /* seconds one run may take, waiting included */
+};
+
+/* What the admin grants one integration beyond the sandbox (config key
+ * `integrations`, keyed by the integration's name; "*" for any without an
+ * entry of its own). */
+struct fy_grant {
+    char *name;              /* the integration's name, or "*" */
+    char *script;            /* if set, the grant holds only for this script file */
+    char **secrets;          /* environment variables ctx:secret may read (NULL-terminated) */
+    char **dirs;             /* extra directories its readers may open (NULL-terminated) */
+    int trusted;             /* lift the file restrictions: io, os, any path */
 };
 
 struct fy_config {
@@ -23,6 +36,8 @@ struct fy_config {
     enum fy_log_format log_format;
     struct fy_limits limits;
     int batch_size;          /* records per load call unless a script sets its own */
+    struct fy_grant *grants; /* per-integration grants, ngrants of them */
+    size_t ngrants;
     struct {                 /* defaults for every HTTP client */
         char *ca_file;       /* extra CA bundle; NULL = the system's */
         double timeout;      /* whole request, seconds */
@@ -40,6 +55,10 @@ void fy_config_defaults(struct fy_config *cfg);
 int fy_config_load(struct fy_config *cfg, const char *path, char *err, size_t errlen);
 
 void fy_config_free(struct fy_config *cfg);
+
+/* The grant that applies to integration `name` (its own entry, else "*"),
+ * or NULL when the admin granted it nothing. */
+const struct fy_grant *fy_config_grant(const struct fy_config *cfg, const char *name);
 
 /* Parse "256MB", "1GiB", "512KB" or a plain byte count. FY_ERR if malformed. */
 int fy_size_parse(const char *s, size_t *out);

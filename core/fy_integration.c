@@ -7,6 +7,7 @@
 #include "fy_quarantine.h"
 #include "fy_report.h"
 #include "fy_run.h"
+#include "fy_sandbox.h"
 #include "fy_store.h"
 #include "fy_time.h"
 #include "fy_vm.h"
@@ -74,19 +75,26 @@ struct fy_integration *fy_integration_load(struct fy_engine *e, const char *path
         goto fail;
     }
     lua_State *L = in->vm->L;
+    fy_sandbox_prebind(in->vm);
     if (fy_vm_loadfile(in->vm, path) != LUA_OK) {
         fprintf(out, "%s\n", lua_tostring(L, -1));
         goto fail;
     }
     fy_vm_guard_reset(in->vm);
-    if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
-        fprintf(out, "%s\n", lua_tostring(L, -1));
+    int rc = lua_pcall(L, 0, 1, 0);
+    fy_vm_trip_clear(in->vm, 1);
+    if (rc != LUA_OK) {
+        fprintf(out, "%s\n", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "the script raised a non-string error");
         goto fail;
     }
     if (check_contract(L, path, out, summary) != FY_OK) goto fail;
     lua_getfield(L, -1, "name");
     in->name = strdup(lua_tostring(L, -1));
     lua_pop(L, 1);
+    if (fy_sandbox_bind(in->vm, in->name, err, sizeof err) != FY_OK) {
+        fprintf(out, "%s: %s\n", path, err);
+        goto fail;
+    }
     in->spec_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     return in;
 fail:
@@ -235,8 +243,12 @@ static int l_state_delete(lua_State *L) {
     return 0;
 }
 
+/* internal.guard_reset([clear]): a fresh budget; with `clear`, also end a
+ * tripped call limit (the runner calls it so once a hook call unwound). */
 static int l_guard_reset(lua_State *L) {
-    fy_vm_guard_reset(fy_vm_of(L));
+    struct fy_vm *vm = fy_vm_of(L);
+    fy_vm_guard_reset(vm);
+    if (lua_toboolean(L, 1)) fy_vm_trip_clear(vm, 0);
     return 0;
 }
 
@@ -457,6 +469,8 @@ int fy_integration_run(struct fy_integration *in, const struct fy_replay *replay
     lua_createtable(L, 0, 6);                           /* internal */
     lua_pushcfunction(L, l_guard_reset);
     lua_setfield(L, -2, "guard_reset");
+    lua_pushcfunction(L, fy_sandbox_lua_secret);
+    lua_setfield(L, -2, "secret");
     static const struct { const char *name; lua_CFunction fn; } bound[] = {
         {"commit", l_commit}, {"quarantine_page", l_quarantine_page}, {"state_get", l_state_get},
         {"state_set", l_state_set}, {"state_delete", l_state_delete},

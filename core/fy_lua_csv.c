@@ -11,6 +11,9 @@
  * size limit, a read error) yields line, nil, err and then ends. */
 #include "fy_common.h"
 #include "fy_vm.h"
+#include "fy_sandbox.h"
+
+#include <limits.h>
 #include "fy_csv.h"
 
 #include <lauxlib.h>
@@ -51,6 +54,13 @@ static char opt_char(lua_State *L, int t, const char *k, char def) {
 
 static int csv_open(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
+    char real[PATH_MAX], perr[FY_ERRLEN];
+    if (fy_sandbox_path(fy_vm_of(L), path, FY_PATH_READ, real, sizeof real, perr, sizeof perr) != FY_OK) {
+        luaL_pushfail(L);
+        lua_pushstring(L, perr);
+        return 2;
+    }
+    path = real;
     fy_csv_opts opts = {0};
     opts.delimiter = opt_char(L, 2, "delimiter", ',');
     opts.quote = opt_char(L, 2, "quote", '"');

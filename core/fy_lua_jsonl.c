@@ -8,6 +8,9 @@
  * yields line, nil, err and the raw text, and iteration goes on. */
 #include "fy_common.h"
 #include "fy_vm.h"
+#include "fy_sandbox.h"
+
+#include <limits.h>
 #include "fy_config.h"
 
 #include <errno.h>
@@ -39,6 +42,13 @@ static int reader_close(lua_State *L) {
 
 static int jsonl_open(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
+    char real[PATH_MAX], perr[FY_ERRLEN];
+    if (fy_sandbox_path(fy_vm_of(L), path, FY_PATH_READ, real, sizeof real, perr, sizeof perr) != FY_OK) {
+        luaL_pushfail(L);
+        lua_pushstring(L, perr);
+        return 2;
+    }
+    path = real;
     size_t max_line = DEFAULT_MAX_LINE;
     if (lua_istable(L, 2)) {
         lua_getfield(L, 2, "max_line");

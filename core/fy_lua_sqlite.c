@@ -28,6 +28,9 @@
 #include "fy_sqlite_writer.h"
 #include "fy_time.h"
 #include "fy_vm.h"
+#include "fy_sandbox.h"
+
+#include <limits.h>
 
 #include <lauxlib.h>
 #include <sqlite3.h>
@@ -106,6 +109,14 @@ static struct db_handle *check_db(lua_State *L, int idx) {
 
 static int db_open(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
+    struct fy_vm *vm = fy_vm_of(L);
+    char real[PATH_MAX], perr[FY_ERRLEN];
+    if (fy_sandbox_path(vm, path, FY_PATH_DB, real, sizeof real, perr, sizeof perr) != FY_OK) {
+        luaL_pushfail(L);
+        lua_pushstring(L, perr);
+        return 2;
+    }
+    path = real;
     struct db_handle *h = lua_newuserdatauv(L, sizeof *h, 0);
     h->db = NULL;
     h->writer = NULL;
@@ -128,6 +139,7 @@ static int db_open(lua_State *L) {
         sqlite3_close(db);
         return 2;
     }
+    fy_sandbox_sqlite(vm, db);
     h->db = db;
     return 1;
 }

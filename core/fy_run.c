@@ -30,6 +30,23 @@ struct fy_run *fy_run_of(lua_State *L) {
     return *(struct fy_run **)lua_getextraspace(L);
 }
 
+static void sleep_done(evutil_socket_t fd, short what, void *arg);
+
+/* limits.run_time passed: trip the run limit, so the script's next
+ * instruction ends the run; a sleeping run is woken for that now (a run
+ * waiting on HTTP ends with that request's own timeout at the latest). */
+static void deadline_passed(evutil_socket_t fd, short what, void *arg) {
+    FY_UNUSED(fd);
+    FY_UNUSED(what);
+    struct fy_run *run = arg;
+    fy_vm_trip(run->vm, run->co, FY_TRIP_RUN, "run time limit exceeded: the run took longer than %gs "
+               "(limits.run_time in the config)", run->vm->cfg->limits.run_time);
+    if (run->timer && evtimer_pending(run->timer, NULL)) {
+        evtimer_del(run->timer);
+        fy_run_resume(run, 0);
+    }
+}
+
 struct fy_run *fy_run_create(struct fy_engine *engine, struct fy_vm *vm, fy_run_done_fn on_done, void *arg) {
     struct fy_run *run = calloc(1, sizeof *run);
     if (!run) return NULL;
@@ -42,12 +59,20 @@ struct fy_run *fy_run_create(struct fy_engine *engine, struct fy_vm *vm, fy_run_
     run->co_ref = luaL_ref(vm->L, LUA_REGISTRYINDEX);
     *(struct fy_run **)lua_getextraspace(run->co) = run;
     run->started = fy_monotonic();
+    double limit = vm->cfg->limits.run_time;
+    vm->run_deadline = run->started + limit;
+    if (engine) {
+        struct timeval tv = {(time_t)limit, (suseconds_t)((limit - floor(limit)) * 1e6)};
+        run->deadline = evtimer_new(engine->base, deadline_passed, run);
+        if (run->deadline) evtimer_add(run->deadline, &tv);
+    }
     return run;
 }
 
 void fy_run_destroy(struct fy_run *run) {
     if (!run) return;
     if (run->timer) event_free(run->timer);
+    if (run->deadline) event_free(run->deadline);
     if (run->co) {
         *(struct fy_run **)lua_getextraspace(run->co) = NULL;
         luaL_unref(run->vm->L, LUA_REGISTRYINDEX, run->co_ref);
@@ -58,10 +83,23 @@ void fy_run_destroy(struct fy_run *run) {
 
 static void run_finish(struct fy_run *run, int nres) {
     run->finished = 1;
+    run->vm->co = NULL;
+    run->vm->run_deadline = INFINITY;
+    fy_vm_trip_clear(run->vm, 1);
+    if (run->deadline) evtimer_del(run->deadline);
     run->ended = fy_monotonic();
     if (run->engine && --run->engine->active_runs == 0)
         event_base_loopexit(run->engine->base, NULL);   /* idle connections must not keep us */
     run->on_done(run, nres, run->arg);
+}
+
+/* fy_vm_protect body: run->error = the error on run->co with a traceback. */
+static int traceback(lua_State *L) {
+    struct fy_run *run = lua_touserdata(L, 1);
+    const char *msg = lua_tostring(run->co, -1);
+    luaL_traceback(L, run->co, msg ? msg : "(error object is not a string)", 0);
+    run->error = strdup(lua_tostring(L, -1));
+    return 0;
 }
 
 /* Resume run->co with nargs values on its stack. This is the only
@@ -73,6 +111,7 @@ static void run_finish(struct fy_run *run, int nres) {
 void fy_run_resume(struct fy_run *run, int nargs) {
     int nres = 0;
     fy_vm_guard_reset(run->vm);
+    run->vm->co = run->co;
     run->waiting = 0;
     int rc = lua_resume(run->co, run->vm->L, nargs, &nres);
     switch (rc) {
@@ -88,10 +127,11 @@ void fy_run_resume(struct fy_run *run, int nargs) {
         run_finish(run, nres);
         return;
     default: {
-        const char *msg = lua_tostring(run->co, -1);
-        luaL_traceback(run->vm->L, run->co, msg ? msg : "(error object is not a string)", 0);
-        run->error = strdup(lua_tostring(run->vm->L, -1));
-        lua_pop(run->vm->L, 1);
+        char err[FY_ERRLEN];
+        if (fy_vm_protect(run->vm, traceback, run, err, sizeof err) != FY_OK) {
+            const char *msg = lua_type(run->co, -1) == LUA_TSTRING ? lua_tostring(run->co, -1) : NULL;
+            run->error = strdup(msg ? msg : err);
+        }
         lua_settop(run->co, 0);
         run_finish(run, 0);
     }

@@ -23,6 +23,7 @@ struct fy_run {
     int co_ref;                 /* registry ref keeping co alive */
     char id[40];                /* "20261126T143345Z-3f2a9c" */
     struct event *timer;        /* armed while the script sleeps */
+    struct event *deadline;     /* limits.run_time: trips the run limit */
     int waiting;                /* set by a Lua call that yields for I/O */
     double started;             /* monotonic seconds */
     double ended;

@@ -3,20 +3,31 @@
 #include "fy_common.h"
 #include "fy_config.h"
 #include "fy_run.h"
+#include "fy_sandbox.h"
+#include "fy_time.h"
 
 #include <lauxlib.h>
 #include <lua-cjson.h>
 #include <lualib.h>
 #include <libgen.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define FY_HOOK_EVERY 10000     /* instructions between guard checks */
+#define FY_VM_RESERVE (4u << 20) /* memory ferry may still use to report a tripped limit */
+
+static void trip_memory(struct fy_vm *vm);
 
 /* lua_Alloc that keeps L within vm->mem_limit. Frees and shrinks always
  * succeed, as Lua requires; a growth past the limit returns NULL and Lua
- * raises "not enough memory" (after an emergency collection). */
+ * raises "not enough memory" (after an emergency collection). When even
+ * Lua's retry after that collection is refused, the limit trips, so the
+ * script cannot catch the error and go on. Once tripped (or inside
+ * fy_vm_protect) a reserve opens for ferry to unwind and report. */
 static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     struct fy_vm *vm = ud;
     size_t old = ptr ? osize : 0;
@@ -25,21 +36,75 @@ static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         vm->mem_used -= old;
         return NULL;
     }
-    if (nsize > old && vm->mem_used - old + nsize > vm->mem_limit) return NULL;
+    size_t limit = vm->mem_limit + (vm->trip || vm->reserve_open ? FY_VM_RESERVE : 0);
+    if (nsize > old && vm->mem_used - old + nsize > limit) {
+        if (ptr == vm->mem_fail_ptr && nsize == vm->mem_fail_size && !vm->trip && vm->L) trip_memory(vm);
+        vm->mem_fail_ptr = ptr;
+        vm->mem_fail_size = nsize;
+        return NULL;
+    }
     void *p = realloc(ptr, nsize);
     if (!p) return NULL;
+    vm->mem_fail_ptr = NULL;
+    vm->mem_fail_size = 0;
     vm->mem_used = vm->mem_used - old + nsize;
     if (vm->mem_used > vm->mem_peak) vm->mem_peak = vm->mem_used;
     return p;
 }
 
+/* Is the function running at `ar` part of ferry's own Lua library? */
+static int ferry_frame(struct fy_vm *vm, lua_State *L, lua_Debug *ar) {
+    if (!vm->lualib_source || !lua_getinfo(L, "S", ar)) return 0;
+    return strncmp(ar->source, vm->lualib_source, strlen(vm->lualib_source)) == 0 &&
+           !strstr(ar->source, "/..");
+}
+
+/* Every FY_HOOK_EVERY instructions: count them and look at the clock. Once
+ * a limit has tripped, every instruction (count 1): raise in script code,
+ * let ferry's own frames unwind a call limit. */
 static void vm_hook(lua_State *L, lua_Debug *ar) {
-    FY_UNUSED(ar);
     struct fy_vm *vm = fy_vm_of(L);
-    vm->steps += FY_HOOK_EVERY;
-    if (vm->steps > vm->step_limit)
-        luaL_error(L, "instruction limit exceeded: more than %I instructions without returning "
-                      "(limits.instructions in the config)", (lua_Integer)vm->step_limit);
+    int every = lua_gethookcount(L);
+    if (!vm->trip) {
+        if (every != FY_HOOK_EVERY) lua_sethook(L, vm_hook, LUA_MASKCOUNT, FY_HOOK_EVERY);
+        vm->steps += (uint64_t)every;
+        double now = fy_monotonic();
+        if (vm->steps > vm->step_limit)
+            fy_vm_trip(vm, L, FY_TRIP_CALL, "instruction limit exceeded: more than %lld instructions without "
+                       "returning (limits.instructions in the config)", (long long)vm->step_limit);
+        else if (now > vm->run_deadline)
+            fy_vm_trip(vm, L, FY_TRIP_RUN, "run time limit exceeded: the run took longer than %gs "
+                       "(limits.run_time in the config)", vm->cfg->limits.run_time);
+        else if (now > vm->call_deadline)
+            fy_vm_trip(vm, L, FY_TRIP_CALL, "call time limit exceeded: the script ran %gs without handing "
+                       "control back to ferry (limits.call_time in the config)", vm->cfg->limits.call_time);
+        if (!vm->trip) return;
+    } else if (every != 1) {
+        lua_sethook(L, vm_hook, LUA_MASKCOUNT, 1);
+    }
+    if (vm->trip == FY_TRIP_CALL && ferry_frame(vm, L, ar)) return;
+    luaL_error(L, "%s", vm->trip_msg);
+}
+
+void fy_vm_trip(struct fy_vm *vm, lua_State *co, enum fy_trip kind, const char *fmt, ...) {
+    if (vm->trip >= kind) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(vm->trip_msg, sizeof vm->trip_msg, fmt, ap);
+    va_end(ap);
+    vm->trip = kind;
+    lua_sethook(vm->L, vm_hook, LUA_MASKCOUNT, 1);        /* threads created from now on */
+    if (vm->co) lua_sethook(vm->co, vm_hook, LUA_MASKCOUNT, 1);
+    if (co) lua_sethook(co, vm_hook, LUA_MASKCOUNT, 1);
+}
+
+static void trip_memory(struct fy_vm *vm) {
+    fy_vm_trip(vm, NULL, FY_TRIP_CALL, "memory limit exceeded (%zu MB; limits.memory in the config)",
+               vm->mem_limit >> 20);
+}
+
+void fy_vm_trip_clear(struct fy_vm *vm, int run) {
+    if (vm->trip == FY_TRIP_CALL || (run && vm->trip)) vm->trip = FY_TRIP_NONE;
 }
 
 struct fy_vm *fy_vm_of(lua_State *L) {
@@ -48,22 +113,66 @@ struct fy_vm *fy_vm_of(lua_State *L) {
     return ud;
 }
 
-void fy_vm_guard_reset(struct fy_vm *vm) { vm->steps = 0; }
+void fy_vm_guard_reset(struct fy_vm *vm) {
+    vm->steps = 0;
+    vm->call_deadline = fy_monotonic() + vm->cfg->limits.call_time;
+}
+
+int fy_vm_protect(struct fy_vm *vm, lua_CFunction fn, void *ud, char *err, size_t errlen) {
+    lua_State *L = vm->L;
+    int top = lua_gettop(L);
+    if (!lua_checkstack(L, 4)) {
+        snprintf(err, errlen, "out of memory (Lua stack)");
+        return FY_ERR;
+    }
+    vm->reserve_open++;
+    lua_pushcfunction(L, fn);
+    lua_pushlightuserdata(L, ud);
+    int rc = lua_pcall(L, 1, 0, 0);
+    vm->reserve_open--;
+    if (rc != LUA_OK) {
+        const char *m = rc == LUA_ERRMEM ? NULL : lua_tostring(L, -1);
+        if (m) snprintf(err, errlen, "%s", m);
+        else snprintf(err, errlen, "memory limit exceeded (%zu MB; limits.memory in the config)", vm->mem_limit >> 20);
+    }
+    lua_settop(L, top);
+    return rc == LUA_OK ? FY_OK : FY_ERR;
+}
 
 int fy_vm_loadfile(struct fy_vm *vm, const char *path) {
     return luaL_loadfilex(vm->L, path, "t");
 }
 
-/* package.searchers entry for Lua files: like the standard one, but text only. */
+/* package.searchers entry for Lua files: the module path fixed when the
+ * VM was made (upvalue 1: lualib, contrib, the script's directory), text
+ * only. Changing package.path has no effect. */
 static int searcher_text(lua_State *L) {
     const char *name = luaL_checkstring(L, 1);
-    lua_getglobal(L, "package");
-    lua_getfield(L, -1, "searchpath");
-    lua_pushstring(L, name);
-    lua_getfield(L, -3, "path");
-    lua_call(L, 2, 2);
-    if (lua_isnil(L, -2)) return 1;                 /* the "no file" message */
-    const char *file = lua_tostring(L, -2);
+    const char *path = lua_tostring(L, lua_upvalueindex(1)), *file = NULL;
+    const char *modname = luaL_gsub(L, name, ".", "/");
+    luaL_Buffer tried;
+    luaL_buffinit(L, &tried);
+    while (*path) {
+        const char *end = strchr(path, ';');
+        size_t len = end ? (size_t)(end - path) : strlen(path);
+        lua_pushlstring(L, path, len);
+        const char *candidate = luaL_gsub(L, lua_tostring(L, -1), "?", modname);
+        lua_remove(L, -2);
+        FILE *fp = fopen(candidate, "r");
+        if (fp) {
+            fclose(fp);
+            file = candidate;
+            break;
+        }
+        lua_pushfstring(L, "\n\tno file '%s'", candidate);
+        lua_remove(L, -2);
+        luaL_addvalue(&tried);
+        path += len + (end != NULL);
+    }
+    if (!file) {
+        luaL_pushresult(&tried);
+        return 1;                                   /* the "no file" message */
+    }
     if (luaL_loadfilex(L, file, "t") != LUA_OK)
         return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", name, file,
                           lua_tostring(L, -1));
@@ -71,9 +180,15 @@ static int searcher_text(lua_State *L) {
     return 2;
 }
 
-/* load/loadfile/dofile that never accept precompiled chunks. */
+/* load() that never accepts precompiled chunks, and whose chunk names
+ * cannot pose as files ("@..." becomes "=..."): ferry tells its own
+ * library's frames by their file names. */
 static int safe_load(lua_State *L) {
     lua_settop(L, 4);
+    if (lua_type(L, 2) == LUA_TSTRING && lua_tostring(L, 2)[0] == '@') {
+        lua_pushfstring(L, "=%s", lua_tostring(L, 2) + 1);
+        lua_replace(L, 2);
+    }
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_pushvalue(L, 1);
     lua_pushvalue(L, 2);
@@ -107,6 +222,49 @@ static int safe_dofile(lua_State *L) {
     return lua_gettop(L) - 1;
 }
 
+static const char script_mts_key = 'm';   /* registry: metatables scripts set (weak keys) */
+
+/* setmetatable for scripts: no __gc. Finalizers run with hooks off, so
+ * one that loops would hang the process beyond every limit. */
+static int safe_setmetatable(lua_State *L) {
+    if (lua_istable(L, 2)) {
+        if (lua_getfield(L, 2, "__gc") != LUA_TNIL)
+            return luaL_error(L, "setmetatable: __gc is not allowed in scripts (finalizers run outside "
+                                 "ferry's limits; use a <close> variable instead)");
+        lua_pop(L, 1);
+        lua_rawgetp(L, LUA_REGISTRYINDEX, &script_mts_key);
+        lua_pushvalue(L, 2);
+        lua_pushboolean(L, 1);
+        lua_rawset(L, -3);
+        lua_pop(L, 1);
+    }
+    lua_settop(L, 2);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, 2, 1);
+    return 1;
+}
+
+/* getmetatable for scripts: only metatables a script set itself (or what
+ * a __metatable field says); ferry's own stay out of reach, so a script
+ * cannot add a __gc to them. */
+static int safe_getmetatable(lua_State *L) {
+    luaL_checkany(L, 1);
+    if (!lua_getmetatable(L, 1)) {
+        lua_pushnil(L);
+        return 1;
+    }
+    if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL) return 1;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &script_mts_key);
+    lua_pushvalue(L, -2);
+    if (lua_rawget(L, -2) == LUA_TNIL) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pop(L, 2);
+    return 1;
+}
+
 static void remove_field(lua_State *L, const char *table, const char *field) {
     lua_getglobal(L, table);
     lua_pushnil(L);
@@ -115,22 +273,31 @@ static void remove_field(lua_State *L, const char *table, const char *field) {
 }
 
 /* Take away what a script must not do: run programs, exit the process,
- * load bytecode or native code, or switch off the guards (debug.sethook). */
-static void vm_restrict(lua_State *L) {
+ * touch files or the environment (io, most of os: see fy_sandbox), load
+ * bytecode or native code, load modules from anywhere but ferry's module
+ * path, register finalizers, or switch off the guards (debug.sethook). */
+static void vm_restrict(lua_State *L, const char *module_path) {
     remove_field(L, "os", "execute");
     remove_field(L, "os", "exit");
     remove_field(L, "io", "popen");
     remove_field(L, "string", "dump");
-    remove_field(L, "package", "loadlib");
+    fy_sandbox_restrict_libs(L);
     lua_getglobal(L, "package");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "loadlib");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "searchpath");
     lua_pushliteral(L, "");
     lua_setfield(L, -2, "cpath");
+    lua_pushliteral(L, "");
+    lua_setfield(L, -2, "path");
     lua_createtable(L, 2, 0);                    /* searchers: preload, Lua text */
     lua_getfield(L, -2, "searchers");
     lua_rawgeti(L, -1, 1);
     lua_rawseti(L, -3, 1);
     lua_pop(L, 1);
-    lua_pushcfunction(L, searcher_text);
+    lua_pushstring(L, module_path);
+    lua_pushcclosure(L, searcher_text, 1);
     lua_rawseti(L, -2, 2);
     lua_setfield(L, -2, "searchers");
     lua_pop(L, 1);
@@ -138,10 +305,23 @@ static void vm_restrict(lua_State *L) {
     lua_getglobal(L, "load");
     lua_pushcclosure(L, safe_load, 1);
     lua_setglobal(L, "load");
-    lua_pushcfunction(L, safe_loadfile);
+    lua_pushnil(L);
     lua_setglobal(L, "loadfile");
-    lua_pushcfunction(L, safe_dofile);
+    lua_pushnil(L);
     lua_setglobal(L, "dofile");
+
+    lua_newtable(L);                             /* metatables scripts set */
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &script_mts_key);
+    lua_getglobal(L, "setmetatable");
+    lua_pushcclosure(L, safe_setmetatable, 1);
+    lua_setglobal(L, "setmetatable");
+    lua_pushcfunction(L, safe_getmetatable);
+    lua_setglobal(L, "getmetatable");
+    fy_sandbox_guard_patterns(L);
 
     lua_getglobal(L, "debug");                   /* keep only traceback */
     lua_createtable(L, 0, 1);
@@ -153,6 +333,14 @@ static void vm_restrict(lua_State *L) {
     lua_insert(L, -2);
     lua_setfield(L, -2, "debug");                /* require "debug" gets the same */
     lua_pop(L, 2);
+}
+
+/* A trusted grant gets loadfile and dofile back (text only). */
+void fy_vm_trust_files(lua_State *L) {
+    lua_pushcfunction(L, safe_loadfile);
+    lua_setglobal(L, "loadfile");
+    lua_pushcfunction(L, safe_dofile);
+    lua_setglobal(L, "dofile");
 }
 
 void fy_vm_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction close) {
@@ -220,11 +408,18 @@ struct fy_vm *fy_vm_create(struct fy_engine *engine, const struct fy_config *cfg
     struct fy_vm *vm = calloc(1, sizeof *vm);
     if (!vm) goto oom;
     vm->engine = engine;
+    vm->cfg = cfg;
     vm->mem_limit = cfg->limits.memory;
     vm->step_limit = cfg->limits.instructions;
+    vm->run_deadline = INFINITY;
+    vm->loop_thread = pthread_self();
+    vm->call_deadline = fy_monotonic() + cfg->limits.call_time;
     if (script_path) {
+        /* the directory absolute: relative paths in the script are read
+         * from it, and ferry.script_dir .. "/x" names the same file */
         vm->script_path = strdup(script_path);
-        char *tmp = strdup(script_path);
+        char *tmp = realpath(script_path, NULL);
+        if (!tmp) tmp = strdup(script_path);
         vm->script_dir = strdup(dirname(tmp));
         free(tmp);
     }
@@ -241,12 +436,23 @@ struct fy_vm *fy_vm_create(struct fy_engine *engine, const struct fy_config *cfg
      * collection; incremental ran the pipeline bench ~20% faster. */
     lua_gc(L, LUA_GCINC, 0, 0, 0);
 
-    /* Modules come from lualib, then from beside the script. */
+    /* Modules come from lualib, contrib beside it, then from beside the
+     * script; ferry's own by absolute names, so the guard knows its frames. */
+    char *lib = realpath(lualib, NULL);
+    if (!lib) lib = strdup(lualib);
+    char *contrib = strdup(lib), *parent = dirname(contrib);
+    lua_pushfstring(L, "@%s/", lib);
+    vm->lualib_source = strdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
+    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s/contrib/?.lua;%s/contrib/?/init.lua;%s/?.lua", lib, lib,
+                    parent, parent, vm->script_dir ? vm->script_dir : ".");
+    char *module_path = strdup(lua_tostring(L, -1));
     lua_getglobal(L, "package");
-    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s/?.lua", lualib, lualib,
-                    vm->script_dir ? vm->script_dir : ".");
+    lua_insert(L, -2);
     lua_setfield(L, -2, "path");
     lua_pop(L, 1);
+    free(lib);
+    free(contrib);
 
     vm_open_ferry(vm, cfg);
     /* The prelude adds the Lua half of `ferry` (integration, source, sink)
@@ -256,10 +462,12 @@ struct fy_vm *fy_vm_create(struct fy_engine *engine, const struct fy_config *cfg
     if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
         snprintf(err, errlen, "cannot load ferry's Lua library from %s: %s", lualib,
                  lua_tostring(L, -1));
+        free(module_path);
         fy_vm_destroy(vm);
         return NULL;
     }
-    vm_restrict(L);
+    vm_restrict(L, module_path);
+    free(module_path);
     lua_sethook(L, vm_hook, LUA_MASKCOUNT, FY_HOOK_EVERY);
     return vm;
 oom:
@@ -273,5 +481,7 @@ void fy_vm_destroy(struct fy_vm *vm) {
     if (vm->L) lua_close(vm->L);
     free(vm->script_path);
     free(vm->script_dir);
+    free(vm->lualib_source);
+    free(vm->name);
     free(vm);
 }

@@ -6,25 +6,48 @@
 
 #include <lauxlib.h>
 #include <lua.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct fy_engine;
 struct fy_config;
 
+/* A limit that was hit. Until it is cleared, every Lua instruction of the
+ * script raises its message, so a pcall in the script cannot swallow it.
+ * A call limit (instructions, call time, memory) ends the hook call: the
+ * runner clears it once the call has unwound (ferry's own frames keep
+ * running). A run limit (run time) ends the run: nothing clears it until
+ * the run's coroutine is gone. */
+enum fy_trip { FY_TRIP_NONE, FY_TRIP_CALL, FY_TRIP_RUN };
+
 struct fy_vm {
     lua_State *L;
     struct fy_engine *engine;   /* owner; NULL in `ferry check` */
+    const struct fy_config *cfg;
     /* memory guard */
     size_t mem_used;            /* bytes currently allocated by L */
     size_t mem_peak;
     size_t mem_limit;           /* allocations past this fail with "not enough memory" */
-    /* instruction guard */
+    void *mem_fail_ptr;         /* the last growth refused, to tell Lua's retry */
+    size_t mem_fail_size;
+    int reserve_open;           /* inside fy_vm_protect: FY_VM_RESERVE more is allowed */
+    /* instruction and time guards */
     uint64_t steps;             /* instructions since the last fy_vm_guard_reset */
     uint64_t step_limit;
-    /* where the script lives */
+    double call_deadline;       /* monotonic; the script must hand back control by then */
+    double run_deadline;        /* monotonic; the current run must end by then */
+    lua_State *co;              /* the current run's coroutine, NULL between runs */
+    pthread_t loop_thread;      /* the thread that runs the script (others: the SQLite writer) */
+    enum fy_trip trip;
+    char trip_msg[256];
+    /* where the script lives, and what it may reach */
     char *script_path;
     char *script_dir;
+    char *lualib_source;        /* "@DIR/": chunk names of ferry's own Lua library */
+    char *name;                 /* the integration, once declared (fy_sandbox_bind) */
+    int trusted;                /* io, os and any path (an admin's grant) */
+    const struct fy_grant *grant;
 };
 
 /* Create a VM for the script at `script_path` (may be NULL for a bare VM).
@@ -36,9 +59,24 @@ void fy_vm_destroy(struct fy_vm *vm);
 /* The VM that owns L (any thread of it). */
 struct fy_vm *fy_vm_of(lua_State *L);
 
-/* Start a fresh instruction budget: called whenever a script hands control
- * back to the engine (a hook returns, a record is emitted, I/O yields). */
+/* Start a fresh instruction and call-time budget: called whenever a script
+ * hands control back to the engine (a hook returns, a record is emitted,
+ * I/O yields). A tripped limit stays tripped. */
 void fy_vm_guard_reset(struct fy_vm *vm);
+
+/* Trip a limit (see enum fy_trip) with a message; `co` is the running
+ * thread, if any besides the main one and the run's. */
+void fy_vm_trip(struct fy_vm *vm, lua_State *co, enum fy_trip kind, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Clear a call limit once the call that hit it has unwound; with `run`,
+ * a run limit too (the run is over). */
+void fy_vm_trip_clear(struct fy_vm *vm, int run);
+
+/* Call the C function fn(L) with ud as its light userdata argument in
+ * protected mode on the VM's main thread, with the memory reserve open so
+ * ferry can still report what went wrong. FY_ERR with the message in err
+ * when it raised (out of memory, a limit). */
+int fy_vm_protect(struct fy_vm *vm, lua_CFunction fn, void *ud, char *err, size_t errlen);
 
 /* Load a script chunk as text only (no bytecode). Pushes the chunk or an error. */
 int fy_vm_loadfile(struct fy_vm *vm, const char *path);
@@ -53,6 +91,9 @@ int fy_json_encode_opt(lua_State *L, int idx, struct fy_buf *b, int sorted, char
 /* Register a userdata class: metatable `name` with `methods` as __index and
  * `close` as both __gc and __close (it must be safe to call twice). */
 void fy_vm_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction close);
+
+/* Give a trusted script loadfile and dofile (text only). */
+void fy_vm_trust_files(lua_State *L);
 
 /* Module openers, one per API area (core/fy_lua_<area>.c). */
 int luaopen_ferry_json(lua_State *L);

@@ -8,6 +8,7 @@
 #include "fy_report.h"
 #include "fy_store.h"
 #include "fy_run.h"
+#include "fy_sandbox.h"
 #include "fy_vm.h"
 
 #include <curl/curl.h>
@@ -26,6 +27,7 @@
 static struct {
     int json;
     int yes;
+    int trusted;                /* ferry lua --trusted: io, os and any path */
     int limit;                  /* 0: the command's default */
     long long after;
     const char *class_, *status, *reason, *script;
@@ -156,6 +158,7 @@ static int cmd_lua(int argc, char **argv, struct fy_config *cfg) {
         fy_engine_destroy(e);
         return FY_EXIT_USAGE;
     }
+    if (flags.trusted) fy_sandbox_trust(vm);
     struct fy_run *run = fy_run_create(e, vm, lua_done, &rc);
     if (fy_vm_loadfile(vm, argv[0]) != LUA_OK) {
         fprintf(stderr, "%s\n", lua_tostring(vm->L, -1));
@@ -533,9 +536,11 @@ static const struct command command_table[] = {
      "Exit status 0 when every script is valid, 1 when any has problems, 2 on a usage\n"
      "or configuration error.",
      cmd_check},
-    {"lua", "FILE [ARGS...]", "run a Lua file with ferry's modules",
+    {"lua", "[--trusted] FILE [ARGS...]", "run a Lua file with ferry's modules",
      "Runs a plain Lua file inside a run coroutine, with the global `ferry` table\n"
      "(json, time, csv, jsonl, sqlite, log, sleep, ...). For tests and experiments.\n"
+     "It runs in the same sandbox as an integration script; --trusted gives it\n"
+     "Lua's io and os and any path, as a trusted grant does.\n"
      "Arguments are passed as the chunk's varargs (...). Exit status 1 on error.",
      cmd_lua},
     {"status", "", "what ran, what is stale, per integration",
@@ -640,6 +645,8 @@ int main(int argc, char **argv) {
             else format = v;
         } else if (!strcmp(a, "--json") && takes(cmd, "status runs quarantine")) {
             flags.json = 1;
+        } else if (!strcmp(a, "--trusted") && takes(cmd, "lua")) {
+            flags.trusted = 1;
         } else if ((!strcmp(a, "--yes") || !strcmp(a, "-y")) && takes(cmd, "reset")) {
             flags.yes = 1;
         } else if ((!strcmp(a, "--limit") || !strcmp(a, "--after")) && takes(cmd, "runs quarantine")) {

@@ -52,7 +52,9 @@ done
 echo "== lua tests"
 for t in tests/lua/test_*.lua; do
     [ -n "$ONLY" ] && [[ "$t" != *"$ONLY"* ]] && continue
-    if timeout 300 "$FERRY" lua "$t" >"$tmp/out" 2>&1; then
+    trusted=()        # a file whose first line says "ferry lua --trusted" runs trusted
+    head -1 "$t" | grep -q 'ferry lua --trusted' && trusted=(--trusted)
+    if timeout 300 "$FERRY" lua "${trusted[@]}" "$t" >"$tmp/out" 2>&1; then
         passed=$((passed + 1)); echo "  ok  $t"
     else
         failed=$((failed + 1)); failures+=("$t"); echo "  FAIL $t"; head -20 "$tmp/out" | sed 's/^/    /'

@@ -22,7 +22,6 @@ local remove = table.remove
 local format, find = string.format, string.find
 local CLASSES = require("ferry.contract").CLASSES
 local http = require "ferry.http"
-local getenv = os.getenv
 
 local _M = {}
 
@@ -171,12 +170,13 @@ function _M.run(spec, params, internal)
 
   -- A secret from the environment, registered so it is redacted from every
   -- log line, error and quarantine record. Missing is an auth failure.
+  -- Only the variables the admin granted this integration (config
+  -- `integrations`); anything else is an auth error naming the setting.
+  local secret = internal.secret
   function ctx:secret(env_name)
-    local v = getenv(env_name)
-    if v == nil or v == "" then
-      error({ class = "auth", reason = format("secret %s is not set in the environment", env_name) }, 2)
-    end
-    http.secret(v)
+    if type(env_name) ~= "string" then error("ctx:secret: expected the name of an environment variable", 2) end
+    local ok, v = pcall(secret, env_name)
+    if not ok then error(v, 2) end
     return v
   end
 
@@ -270,7 +270,7 @@ function _M.run(spec, params, internal)
       if transform then
         local ok
         ok, out, err = pcall(transform, rec, ctx)
-        guard_reset()               -- a tripped guard must not fire again in here
+        guard_reset(true)           -- the call is over: a limit it tripped ends with it
         if not ok then
           local class, reason = classify(out, "script", limits)
           put("transform", class, reason, rec, nil, qid)
@@ -302,7 +302,7 @@ function _M.run(spec, params, internal)
       guard_reset()
       rejected_in_load = 0
       local ok, res = pcall(load, batch, ctx)
-      guard_reset()
+      guard_reset(true)
       local b = { batch = batch, origin = origin, q = batch_q, failed = failed, m = m,
                   rejected = rejected_in_load, pos = stats.extracted }
       if ok and is_pending(res) then
@@ -426,7 +426,7 @@ function _M.run(spec, params, internal)
 
   guard_reset()
   local ok, err = pcall(extract, ctx)
-  guard_reset()
+  guard_reset(true)
   if not ok then
     if type(err) == "table" then
       local d = describe(err)

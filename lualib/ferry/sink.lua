@@ -1,7 +1,7 @@
 -- Destinations that build a `load` hook.
 --
 --   load = ferry.sink.sqlite {
---     path = "reporting.db",            -- relative paths live in the data directory
+--     path = "reporting.db",            -- inside the data directory (ferry.sqlite.open)
 --     table = "accounts",
 --     columns = { { "account_id", "text", key = true }, { "arr", "real" }, ... },
 --   }
@@ -10,14 +10,8 @@
 -- never touches them.
 local ferry = ferry
 local sqlite = ferry.sqlite
-local sub = string.sub
 
 local _M = {}
-
-local function resolve(path)
-  if sub(path, 1, 1) == "/" then return path end
-  return (ferry.data_dir or ".") .. "/" .. path
-end
 
 function _M.sqlite(spec)
   if type(spec) ~= "table" then error("ferry.sink.sqlite: expected a table", 2) end
@@ -27,7 +21,7 @@ function _M.sqlite(spec)
   local tbl
   return function(batch, ctx)
     if not tbl then
-      local db = assert(sqlite.open(resolve(spec.path)))
+      local db = assert(sqlite.open(spec.path))
       tbl = db:table { name = spec.table, columns = spec.columns }
     end
     -- written on the database's own thread while the run goes on; the

@@ -11,6 +11,11 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 WORK=$(mktemp -d /tmp/ferry-e2e.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 _name="" _bad=""
+# Most test scripts record what they did in files with io: they run as
+# trusted integrations (config `integrations["*"]`). Tests of the sandbox
+# pass a config of their own (-c) or FERRY_CONFIG= to run untrusted.
+printf 'return { integrations = { ["*"] = { trusted = true } } }\n' >"$WORK/trusted.lua"
+export FERRY_CONFIG=${FERRY_CONFIG-$WORK/trusted.lua}
 
 t() { [ -n "$_name" ] && done_t; _name=$1; _bad=""; }
 fail() { [ -z "$_bad" ] && _bad=$1; }

@@ -500,7 +500,7 @@ expect_in "$out" "sidefx.lua: ok: sidefx"
 [ ! -e "$WORK/load_ran.txt" ] || fail "check ran load"
 
 t "check: the sidefx fixture's hooks do run under ferry run (control)"
-run_ferry run --log-level off sidefx.lua
+run_ferry run -c "$WORK/trusted.lua" --log-level off sidefx.lua
 expect_rc 0
 [ -e "$WORK/extract_ran.txt" ] || fail "run did not run extract"
 [ -e "$WORK/load_ran.txt" ] || fail "run did not run load"

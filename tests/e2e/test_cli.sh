@@ -84,7 +84,7 @@ EOF
 batches batches.lua batches sizes.txt
 batches batches4.lua batches4 sizes4.txt "batch_size = 4,"
 
-printf 'return { batch_size = 7 }\n' >"$WORK/batch7.lua"
+printf 'return { integrations = { ["*"] = { trusted = true } }, batch_size = 7 }\n' >"$WORK/batch7.lua"
 
 # ---- help and usage ---------------------------------------------------------
 
@@ -209,6 +209,7 @@ expect_eq "$err" ""
 t "config: a custom valid config is accepted by run"
 lua_file valid_cfg.lua <<'EOF'
 return {
+  integrations = { ["*"] = { trusted = true } },
   data_dir = "custom_data",
   batch_size = 50,
   log = { level = "warn", format = "json" },
@@ -222,7 +223,7 @@ expect_in "$out" "== trivial"
 expect_eq "$err" "" "log level warn: no info lines"
 
 t "config: an unknown key exits 2 naming the key and the file"
-printf 'return { data_dri = "x" }\n' >"$WORK/typo.lua"
+printf 'return { integrations = { ["*"] = { trusted = true } }, data_dri = "x" }\n' >"$WORK/typo.lua"
 run_ferry run -c typo.lua trivial.lua
 expect_rc 2
 expect_in "$err" "typo.lua"
@@ -231,7 +232,7 @@ expect_in "$err" "data_dir"          # the known keys are listed
 expect_not_in "$out" "== trivial"
 
 t "config: a nested unknown key is named with its section"
-printf 'return {\n  log = { levle = "info" },\n}\n' >"$WORK/nested.lua"
+printf 'return {\n  integrations = { ["*"] = { trusted = true } },\n  log = { levle = "info" },\n}\n' >"$WORK/nested.lua"
 run_ferry check -c nested.lua trivial.lua
 expect_rc 2
 expect_in "$err" "nested.lua"
@@ -239,7 +240,7 @@ expect_in "$err" "log.levle"
 expect_not_in "$out" "ok:"
 
 t "config: batch_size = \"ten\" exits 2 naming batch_size"
-printf 'return { batch_size = "ten" }\n' >"$WORK/ten.lua"
+printf 'return { integrations = { ["*"] = { trusted = true } }, batch_size = "ten" }\n' >"$WORK/ten.lua"
 run_ferry run -c ten.lua trivial.lua
 expect_rc 2
 expect_in "$err" "ten.lua"
@@ -247,14 +248,14 @@ expect_in "$err" "batch_size"
 expect_not_in "$out" "== trivial"
 
 t "config: batch_size = 0 is out of range"
-printf 'return { batch_size = 0 }\n' >"$WORK/zero.lua"
+printf 'return { integrations = { ["*"] = { trusted = true } }, batch_size = 0 }\n' >"$WORK/zero.lua"
 run_ferry run -c zero.lua trivial.lua
 expect_rc 2
 expect_in "$err" "batch_size"
 expect_in "$err" "got 0"
 
 t "config: limits.memory = \"lots\" exits 2 naming limits.memory"
-printf 'return { limits = { memory = "lots" } }\n' >"$WORK/memory_cfg.lua"
+printf 'return { integrations = { ["*"] = { trusted = true } }, limits = { memory = "lots" } }\n' >"$WORK/memory_cfg.lua"
 run_ferry run -c memory_cfg.lua trivial.lua
 expect_rc 2
 expect_in "$err" "memory_cfg.lua"
@@ -268,7 +269,7 @@ expect_in "$err" "lots"
 expect_not_in "$err" "got string"
 
 t "config: log.level = \"loud\" exits 2 naming log.level and the value"
-printf 'return { log = { level = "loud" } }\n' >"$WORK/level_cfg.lua"
+printf 'return { integrations = { ["*"] = { trusted = true } }, log = { level = "loud" } }\n' >"$WORK/level_cfg.lua"
 run_ferry run -c level_cfg.lua trivial.lua
 expect_rc 2
 expect_in "$err" "level_cfg.lua"
@@ -276,7 +277,7 @@ expect_in "$err" "log.level"
 expect_in "$err" "loud"
 
 t "config: a section that is not a table exits 2 naming it"
-printf 'return { log = "verbose" }\n' >"$WORK/logstr.lua"
+printf 'return { integrations = { ["*"] = { trusted = true } }, log = "verbose" }\n' >"$WORK/logstr.lua"
 run_ferry run -c logstr.lua trivial.lua
 expect_rc 2
 expect_in "$err" "log: expected a table"
@@ -315,7 +316,7 @@ expect_in "$err" "raise_cfg.lua:1:"
 expect_in "$err" "no FERRY_DATA_DIR set"
 
 t "config: the config may read the environment with os.getenv"
-printf 'return { data_dir = os.getenv("CLI_TEST_DIR") }\n' >"$WORK/env_cfg.lua"
+printf 'return { integrations = { ["*"] = { trusted = true } }, data_dir = os.getenv("CLI_TEST_DIR") }\n' >"$WORK/env_cfg.lua"
 CLI_TEST_DIR="$WORK/from_env" run_ferry run -c env_cfg.lua --log-level off trivial.lua
 expect_rc 0
 [ -d "$WORK/from_env" ] || fail "data_dir from os.getenv was not used"
@@ -356,7 +357,7 @@ expect_in "$out" "loaded 3"
 [ -d "$WORK/fresh/data" ] || fail "./data was not created in the directory ferry ran in"
 
 t "run: the quarantine goes into the store under data_dir from the config, and the summary says so"
-printf 'return { data_dir = "%s/elsewhere" }\n' "$WORK" >"$WORK/elsewhere_cfg.lua"
+printf 'return { integrations = { ["*"] = { trusted = true } }, data_dir = "%s/elsewhere" }\n' "$WORK" >"$WORK/elsewhere_cfg.lua"
 rm -rf "$WORK/data"
 run_ferry run -c elsewhere_cfg.lua rejecter.lua
 expect_rc 3
@@ -377,7 +378,7 @@ expect_in "$out" "== logger"
 expect_eq "$err" "" "stderr"
 
 t "logs: log.level = \"off\" in the config silences stderr, --log-level info overrides it"
-printf 'return { log = { level = "off" } }\n' >"$WORK/off_cfg.lua"
+printf 'return { integrations = { ["*"] = { trusted = true } }, log = { level = "off" } }\n' >"$WORK/off_cfg.lua"
 run_ferry run -c off_cfg.lua logger.lua
 expect_rc 0
 expect_eq "$err" "" "stderr with log.level off"
@@ -443,9 +444,9 @@ run_ferry run -c batch7.lua --log-level off batches4.lua
 expect_rc 0
 expect_eq "$(tr '\n' ,<"$WORK/sizes4.txt" 2>/dev/null)" "4,4,4,4,4," "batch sizes"
 
-t "batch_size: without a config, batches are of the default 500"
+t "batch_size: with a config that sets none, batches are of the default 500"
 rm -f "$WORK/sizes.txt"
-run_ferry run --log-level off batches.lua
+run_ferry run -c "$WORK/trusted.lua" --log-level off batches.lua
 expect_rc 0
 expect_eq "$(tr '\n' ,<"$WORK/sizes.txt" 2>/dev/null)" "20," "batch sizes"
 

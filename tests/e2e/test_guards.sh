@@ -31,8 +31,8 @@ run_ferry_to() {
     fi
 }
 
-printf 'return { limits = { instructions = 1000000 } }\n' >"$WORK/instr.lua"
-printf 'return { limits = { memory = "32MB" } }\n' >"$WORK/mem.lua"
+printf 'return { integrations = { ["*"] = { trusted = true } }, limits = { instructions = 1000000 } }\n' >"$WORK/instr.lua"
+printf 'return { integrations = { ["*"] = { trusted = true } }, limits = { memory = "32MB" } }\n' >"$WORK/mem.lua"
 
 # ---------------------------------------------------------------------------
 t "a runaway transform is stopped by the instruction limit: record quarantined, others load"

@@ -31,7 +31,7 @@ $2
 }
 
 # cfg NAME DIR: writes $WORK/NAME.lua, a configuration with data_dir DIR.
-cfg() { printf 'return { data_dir = "%s" }\n' "$2" >"$WORK/$1.lua"; }
+cfg() { printf 'return { integrations = { ["*"] = { trusted = true } }, data_dir = "%s" }\n' "$2" >"$WORK/$1.lua"; }
 
 # load_v1 DIR: a fresh DIR holding the schema-1 store of the fixture.
 load_v1() {

@@ -201,7 +201,7 @@ expect_in "$err" "belongs to contacts, not rows"
 
 t "replay uses the script the integration last ran from, from any directory; --script overrides it"
 mkdir -p "$WORK/elsewhere"
-printf 'return { data_dir = "%s/data" }\n' "$WORK" >"$WORK/elsewhere/abs.lua"
+printf 'return { integrations = { ["*"] = { trusted = true } }, data_dir = "%s/data" }\n' "$WORK" >"$WORK/elsewhere/abs.lua"
 out=$(cd "$WORK/elsewhere" && REJECT5=1 "$FERRY" quarantine replay -c abs.lua contacts 2>&1); rc=$?
 expect_rc 3
 expect_in "$out" "resolved 0 of 1"

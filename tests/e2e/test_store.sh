@@ -240,7 +240,7 @@ expect_in "$err" "data"
 run_ferry runs quick
 expect_rc 2
 expect_in "$err" "no data directory"
-printf 'return { data_dir = "%s/never_made" }\n' "$WORK" >"$WORK/nodir_cfg.lua"
+printf 'return { integrations = { ["*"] = { trusted = true } }, data_dir = "%s/never_made" }\n' "$WORK" >"$WORK/nodir_cfg.lua"
 run_ferry status -c nodir_cfg.lua
 expect_rc 2
 expect_in "$err" "$WORK/never_made"
@@ -476,7 +476,7 @@ expect_eq "$(ids "$WORK/inload.txt")" "1 2 3 4 5 6 7 8 9 10" "records delivered 
 t "one writer per data dir: a second ferry run exits 2 naming the directory and pid; status/runs still work"
 LD="$WORK/lockdata"
 rm -rf "$LD" "$WORK/lockslow.txt" "$WORK/lockslow.release"
-printf 'return { data_dir = "%s" }\n' "$LD" >"$WORK/lock_cfg.lua"
+printf 'return { integrations = { ["*"] = { trusted = true } }, data_dir = "%s" }\n' "$LD" >"$WORK/lock_cfg.lua"
 # emits 1..5, then waits (at most 60 s) until lockslow.release exists, then emits 6..15
 integ lockslow '
   batch_size = 1,
@@ -532,7 +532,7 @@ expect_eq "$(jpy "$out" '[(r["status"], r["loaded"]) for r in J]')" "[('ok', 15)
 
 t "a new store: 'ferry status' at the moment the first 'ferry run' creates it never breaks either (20 tries)"
 integ first 'extract = function(ctx) ctx:emit({ id = 1 }) end, load = function(batch) end,'
-printf 'return { data_dir = "%s/firstdata" }\n' "$WORK" >"$WORK/first_cfg.lua"
+printf 'return { integrations = { ["*"] = { trusted = true } }, data_dir = "%s/firstdata" }\n' "$WORK" >"$WORK/first_cfg.lua"
 bad_tries=""
 for i in $(seq 1 20); do
     rm -rf "$WORK/firstdata"; mkdir "$WORK/firstdata"
@@ -600,7 +600,7 @@ expect_rc 0
 expect_in "$out" "has no checkpoint"
 
 t "reset without a data directory exits 2 and creates nothing"
-printf 'return { data_dir = "%s/no_such_dir" }\n' "$WORK" >"$WORK/noreset_cfg.lua"
+printf 'return { integrations = { ["*"] = { trusted = true } }, data_dir = "%s/no_such_dir" }\n' "$WORK" >"$WORK/noreset_cfg.lua"
 run_ferry reset -c noreset_cfg.lua rs --yes
 expect_rc 2
 expect_in "$err" "no_such_dir"

@@ -1,3 +1,4 @@
+-- ferry lua --trusted (tests/run.sh): the fixtures are outside this directory.
 -- Tests for ferry.csv, ferry.jsonl and ferry.sqlite as scripts call them
 -- (core/fy_lua_csv.c, fy_lua_jsonl.c, fy_lua_sqlite.c). Fixtures:
 -- tests/fixtures/run/. Every case runs even when an earlier one fails; the

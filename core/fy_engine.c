@@ -125,8 +125,19 @@ void fy_engine_destroy(struct fy_engine *e) {
     free(e);
 }
 
+/* The last run to finish asks the loop to exit (run_finish in fy_run.c), so
+ * idle keep-alive connections do not hold the process. A run can finish
+ * before the loop starts (it never yielded) while a run started after it
+ * is still waiting: that exit request ends the first pass of the loop with
+ * runs in flight, so go round again until none is left or nothing can
+ * wake them (no events: the caller reports the stall). */
 int fy_engine_dispatch(struct fy_engine *e) {
-    return event_base_dispatch(e->base) < 0 ? FY_ERR : FY_OK;
+    do {
+        int rc = event_base_dispatch(e->base);
+        if (rc < 0) return FY_ERR;
+        if (rc == 1) break;                     /* no events left to wait for */
+    } while (e->active_runs > 0);
+    return FY_OK;
 }
 
 void fy_engine_note_exit(struct fy_engine *e, int code) {

@@ -32,7 +32,8 @@ void fy_engine_destroy(struct fy_engine *e);
 /* The engine's HTTP client, created on first use. NULL with err on failure. */
 struct fy_http *fy_engine_http(struct fy_engine *e, char *err, size_t errlen);
 
-/* Run the loop until no run has anything left to wait for. */
+/* Run the loop until every run has finished, or none has anything left to
+ * wait for (then e->active_runs > 0: they stalled). */
 int fy_engine_dispatch(struct fy_engine *e);
 
 /* Record a run's exit code; the engine keeps the most severe (1 > 3 > 0). */

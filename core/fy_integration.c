@@ -243,13 +243,17 @@ static int l_state_delete(lua_State *L) {
     return 0;
 }
 
-/* internal.guard_reset([clear]): a fresh budget; with `clear`, also end a
- * tripped call limit (the runner calls it so once a hook call unwound). */
+/* internal.guard_reset([clear]) -> [message]: a fresh budget; with
+ * `clear`, also end a tripped call limit (the runner calls it so once a
+ * hook call unwound) and return its message: the reason the call failed,
+ * whatever the script's own error handling made of it. */
 static int l_guard_reset(lua_State *L) {
     struct fy_vm *vm = fy_vm_of(L);
     fy_vm_guard_reset(vm);
-    if (lua_toboolean(L, 1)) fy_vm_trip_clear(vm, 0);
-    return 0;
+    if (!lua_toboolean(L, 1) || vm->trip != FY_TRIP_CALL) return 0;
+    lua_pushstring(L, vm->trip_msg);
+    fy_vm_trip_clear(vm, 0);
+    return 1;
 }
 
 /* ---- the summary -------------------------------------------------------- */

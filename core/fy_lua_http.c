@@ -416,52 +416,105 @@ static int spec_key(const struct batch *b, int index) {
 static void start_next(struct batch *b);
 static void wake(evutil_socket_t fd, short what, void *arg);
 
+/* What transfer_done hands to deliver() through fy_vm_protect. */
+struct delivery {
+    const struct fy_http_result *res;
+    struct slot *s;
+    int nres;                   /* ONE: values moved to the run's coroutine */
+    const char *failed;         /* set: build a plain error with this message instead */
+};
+
+/* Protected half of transfer_done: every Lua allocation a finished transfer
+ * causes (the response's strings and tables, the result lists, the next
+ * specs read) happens here, so a memory error fails this request and not
+ * the process. */
+static int deliver(lua_State *L) {
+    struct delivery *d = lua_touserdata(L, 1);
+    const struct fy_http_result *res = d->res;
+    struct slot *s = d->s;
+    struct batch *b = s->batch;
+    int is_err = d->failed || !res->ok;
+    lua_settop(L, 0);
+    if (b->kind == ONE && is_err) lua_pushnil(L);         /* response | nil, err */
+    if (b->kind == ALL && is_err) lua_createtable(L, 0, 1);   /* { err = ... } */
+    if (d->failed) {
+        lua_createtable(L, 0, 4);
+        lua_pushliteral(L, "validation");
+        lua_setfield(L, -2, "class");
+        lua_pushstring(L, d->failed);
+        lua_setfield(L, -2, "message");
+        lua_pushstring(L, s->url);
+        lua_setfield(L, -2, "url");
+        lua_pushstring(L, s->method);
+        lua_setfield(L, -2, "method");
+        set_mt(L, &error_mt_key);
+    } else if (res->ok) {
+        push_response(L, res, s->method, s->url);
+    } else {
+        push_error(L, res, s->method, s->url);
+    }
+    if (b->kind == ALL && is_err) lua_setfield(L, -2, "err");
+    if (b->kind == ONE) {
+        lua_State *co = b->run->co;
+        if (!lua_checkstack(co, lua_gettop(L))) return luaL_error(L, "not enough memory");
+        d->nres = lua_gettop(L);
+        lua_xmove(L, co, d->nres);
+        return 0;
+    }
+    add_result(b, s->index, is_err);
+    return 0;
+}
+
+static int deliver_more(lua_State *L) {
+    start_next(lua_touserdata(L, 1));
+    return 0;
+}
+
+/* A transfer finished: hand its result to the script (ONE), keep it for
+ * the batch (ALL, EACH) and start the next. Out of memory while doing so
+ * trips the integration's memory limit: the request fails with that
+ * error and the script's next instruction ends the hook call. */
 static void transfer_done(const struct fy_http_result *res, void *arg) {
     struct slot *s = arg;
     struct batch *b = s->batch;
-    lua_State *L = b->L;
+    struct fy_vm *vm = b->run->vm;
+    char err[FY_ERRLEN];
+    struct delivery d = {res, s, 0, NULL};
     b->inflight--;
     b->done++;
-    if (b->kind == ONE) {                /* response | nil, err */
-        lua_State *co = b->run->co;
-        int n = 1;
-        if (res->ok) {
-            push_response(co, res, s->method, s->url);
-        } else {
-            lua_pushnil(co);
-            push_error(co, res, s->method, s->url);
-            n = 2;
-        }
+    int ok = fy_vm_protect(vm, deliver, &d, err, sizeof err) == FY_OK;
+    if (!ok) {                          /* the error itself, from the reserve */
+        char msg[FY_ERRLEN];
+        snprintf(msg, sizeof msg, "memory limit exceeded while receiving the response of %s %.200s "
+                 "(%zu MB; limits.memory in the config)", s->method, s->url, vm->mem_limit >> 20);
+        fy_vm_trip(vm, NULL, FY_TRIP_CALL, "%s", msg);
+        d.failed = msg;
+        d.nres = 0;
+        if (fy_vm_protect(vm, deliver, &d, err, sizeof err) != FY_OK) d.nres = 0;
+    }
+    if (b->kind == ONE) {
         struct fy_run *run = b->run;
         batch_free(b);
-        fy_run_resume(run, n);
+        fy_run_resume(run, d.nres);
         return;
     }
-    if (res->ok) {
-        push_response(L, res, s->method, s->url);
-    } else if (b->kind == EACH) {
-        push_error(L, res, s->method, s->url);
-    } else {                            /* { err = ... } */
-        lua_createtable(L, 0, 1);
-        push_error(L, res, s->method, s->url);
-        lua_setfield(L, -2, "err");
-    }
-    add_result(b, s->index, !res->ok);
     slot_put(b, s);
     if (b->kind == ALL) {
         if (b->done == b->total) {
             lua_State *co = b->run->co;
             struct fy_run *run = b->run;
-            lua_rawgeti(L, LUA_REGISTRYINDEX, b->results_ref);
-            lua_xmove(L, co, 1);
+            int n = lua_checkstack(co, 1);
+            if (n) {
+                lua_rawgeti(co, LUA_REGISTRYINDEX, b->results_ref);
+            }
             batch_free(b);
-            fy_run_resume(run, 1);
+            fy_run_resume(run, n);
             return;
         }
-        start_next(b);
+        fy_vm_protect(vm, deliver_more, b, err, sizeof err);
         return;
     }
-    start_next(b);                      /* the window refills before the script runs */
+    fy_vm_protect(vm, deliver_more, b, err, sizeof err);  /* the window refills before the script runs */
     if (!b->inflight) unpin(b);
     if (b->waiting) event_active(b->wake, EV_TIMEOUT, 0);
 }

@@ -270,7 +270,8 @@ function _M.run(spec, params, internal)
       if transform then
         local ok
         ok, out, err = pcall(transform, rec, ctx)
-        guard_reset(true)           -- the call is over: a limit it tripped ends with it
+        local tripped = guard_reset(true)   -- the call is over: a limit it tripped ends with it
+        if tripped then ok, out = false, tripped end
         if not ok then
           local class, reason = classify(out, "script", limits)
           put("transform", class, reason, rec, nil, qid)
@@ -302,7 +303,8 @@ function _M.run(spec, params, internal)
       guard_reset()
       rejected_in_load = 0
       local ok, res = pcall(load, batch, ctx)
-      guard_reset(true)
+      local tripped = guard_reset(true)
+      if tripped then ok, res = false, tripped end
       local b = { batch = batch, origin = origin, q = batch_q, failed = failed, m = m,
                   rejected = rejected_in_load, pos = stats.extracted }
       if ok and is_pending(res) then
@@ -426,7 +428,8 @@ function _M.run(spec, params, internal)
 
   guard_reset()
   local ok, err = pcall(extract, ctx)
-  guard_reset(true)
+  local tripped = guard_reset(true)
+  if tripped then ok, err = false, tripped end
   if not ok then
     if type(err) == "table" then
       local d = describe(err)

@@ -33,5 +33,15 @@ return {
   limits = {
     memory = "256MB",               -- Lua memory per integration
     instructions = 200000000,       -- VM instructions a hook may run without returning
+    call_time = "60s",              -- wall-clock time a script may run without handing back control
+    run_time = "6h",                -- one whole run, waiting included
+  },
+
+  -- What each integration may reach beyond its sandbox (README, "Security
+  -- model"): secrets = env vars ctx:secret may read, dirs = extra directories
+  -- its readers may open, trusted = io, os and any path. Keyed by name; "*"
+  -- for every integration without an entry of its own.
+  integrations = {
+    -- ["crm-accounts-to-reporting"] = { secrets = { "CRM_API_KEY" } },
   },
 }

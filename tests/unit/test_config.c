@@ -51,6 +51,40 @@ int main(void) {
     fy_test_cond("os.getenv is available", rc == FY_OK && strcmp(cfg.data_dir, "/from/env") == 0);
     fy_config_free(&cfg);
 
+    fy_config_defaults(&cfg);
+    fy_test_cond("default call_time 60 s, run_time 6 h", cfg.limits.call_time == 60 && cfg.limits.run_time == 21600);
+    fy_test_cond("no grants by default", cfg.ngrants == 0 && fy_config_grant(&cfg, "x") == NULL);
+    fy_config_free(&cfg);
+
+    rc = load(&cfg, "return { limits = { call_time = '2s', run_time = '1h' },\n"
+                    "  integrations = { crm = { secrets = { 'CRM_KEY', 'CRM_ID' }, dirs = { '/srv/x' } },\n"
+                    "    ['*'] = { trusted = true }, pinned = { script = '/s/p.lua', trusted = false } } }", err, sizeof err);
+    fy_test_cond("grants and time limits load", rc == FY_OK);
+    fy_test_cond("call_time and run_time", cfg.limits.call_time == 2 && cfg.limits.run_time == 3600);
+    const struct fy_grant *g = fy_config_grant(&cfg, "crm");
+    fy_test_cond("a named grant", g && !strcmp(g->name, "crm") && !g->trusted);
+    fy_test_cond("its secrets", g && !strcmp(g->secrets[0], "CRM_KEY") && !strcmp(g->secrets[1], "CRM_ID") && !g->secrets[2]);
+    fy_test_cond("its dirs", g && !strcmp(g->dirs[0], "/srv/x") && !g->dirs[1]);
+    g = fy_config_grant(&cfg, "other");
+    fy_test_cond("an integration without an entry gets '*'", g && !strcmp(g->name, "*") && g->trusted);
+    g = fy_config_grant(&cfg, "pinned");
+    fy_test_cond("a pinned grant keeps its script", g && g->script && !strcmp(g->script, "/s/p.lua") && !g->trusted);
+    fy_config_free(&cfg);
+
+    rc = load(&cfg, "return { integrations = { crm = { secret = { 'X' } } } }", err, sizeof err);
+    fy_test_cond("a misspelt grant key is an error naming it",
+                 rc == FY_ERR && strstr(err, "integrations[\"crm\"].secret") && strstr(err, "known keys: secrets"));
+    fy_config_free(&cfg);
+    rc = load(&cfg, "return { integrations = { crm = { trusted = 'yes' } } }", err, sizeof err);
+    fy_test_cond("trusted must be a boolean", rc == FY_ERR && strstr(err, "expected true or false"));
+    fy_config_free(&cfg);
+    rc = load(&cfg, "return { integrations = { crm = { secrets = { 1 } } } }", err, sizeof err);
+    fy_test_cond("secrets must be strings", rc == FY_ERR && strstr(err, "secrets[1]"));
+    fy_config_free(&cfg);
+    rc = load(&cfg, "return { limits = { run_time = 'soon' } }", err, sizeof err);
+    fy_test_cond("a bad run_time names the key", rc == FY_ERR && strstr(err, "limits.run_time"));
+    fy_config_free(&cfg);
+
     rc = load(&cfg, "return { data_dri = 'x' }", err, sizeof err);
     fy_test_cond("unknown key rejected", rc == FY_ERR);
     fy_test_cond("unknown key named", strstr(err, "unknown key 'data_dri'") != NULL);

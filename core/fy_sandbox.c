@@ -140,7 +140,7 @@ int fy_sandbox_path(struct fy_vm *vm, const char *path, enum fy_path_use use, ch
     }
     int rc = use == FY_PATH_READ ? (realpath(joined, res) ? FY_OK : FY_ERR) : resolve_new(joined, res);
     if (rc != FY_OK) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "cannot open %s%s: %s", use == FY_PATH_DB ? "database " : "", path, strerror(errno));
         return FY_ERR;
     }
     if (is_store(vm, res)) {

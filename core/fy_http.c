@@ -64,7 +64,8 @@ struct transfer {
     char *body;
     struct fy_buf resp_body;
     struct fy_buf resp_headers;
-    int too_big;
+    int too_big;                /* 1: past max_size, 2: past the memory budget */
+    size_t held;                /* bytes of the body counted in *o.held */
     char errbuf[CURL_ERROR_SIZE];
     int attempt;                      /* attempts started */
     double started;                   /* monotonic */
@@ -249,6 +250,21 @@ struct fy_bucket *fy_http_bucket(struct fy_http *h, const char *key, double rate
 
 /* ---- one transfer -------------------------------------------------------- */
 
+/* Count the body's bytes (its capacity) in the owner's budget. */
+static int hold_body(struct transfer *t) {
+    if (!t->o.held) return FY_OK;
+    size_t cap = t->resp_body.cap;
+    if (cap > t->held && t->o.may_hold && !t->o.may_hold(t->o.hold_ctx, cap - t->held)) return FY_ERR;
+    *t->o.held = *t->o.held - t->held + cap;
+    t->held = cap;
+    return FY_OK;
+}
+
+static void release_body(struct transfer *t) {
+    if (t->o.held) *t->o.held -= t->held;
+    t->held = 0;
+}
+
 static size_t write_cb(char *data, size_t size, size_t n, void *arg) {
     struct transfer *t = arg;
     size_t len = size * n;
@@ -256,7 +272,18 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg) {
         t->too_big = 1;
         return 0;                              /* curl stops with CURLE_WRITE_ERROR */
     }
+    if (t->o.held && t->resp_body.len + len > t->resp_body.cap) {
+        size_t want = t->resp_body.cap * 2 > t->resp_body.len + len ? t->resp_body.cap * 2 : t->resp_body.len + len;
+        if (t->o.may_hold && !t->o.may_hold(t->o.hold_ctx, want - t->held)) {
+            t->too_big = 2;
+            return 0;
+        }
+    }
     fy_buf_append(&t->resp_body, data, len);
+    if (hold_body(t) != FY_OK) {
+        t->too_big = 2;
+        return 0;
+    }
     return len;
 }
 
@@ -272,7 +299,9 @@ static size_t header_cb(char *data, size_t size, size_t n, void *arg) {
     char c = len ? (char)(data[0] | 0x20) : 0;      /* lower case of a letter */
     if (c == 'c' && len > 15 && strncasecmp(data, "Content-Length:", 15) == 0) {
         long long cl = atoll(data + 15);            /* size the body buffer once */
-        if (cl > 0 && (size_t)cl <= t->o.max_size) fy_buf_reserve(&t->resp_body, (size_t)cl);
+        if (cl > 0 && (size_t)cl <= t->o.max_size &&
+            (!t->o.may_hold || t->o.may_hold(t->o.hold_ctx, (size_t)cl)))
+            fy_buf_reserve(&t->resp_body, (size_t)cl);
     } else if ((c == 'x' && len > 22 && strncasecmp(data, "X-RateLimit-Remaining:", 22) == 0) ||
                (c == 'r' && len > 20 && strncasecmp(data, "RateLimit-Remaining:", 20) == 0)) {
         t->ratelimit_seen = 1;                      /* attempt_done looks for an exhausted window */
@@ -368,6 +397,7 @@ static void transfer_free(struct transfer *t) {
         curl_easy_cleanup(t->easy);
     }
     if (!t->o.headers_shared) curl_slist_free_all(t->o.headers);
+    release_body(t);
     buf_give(h, &t->resp_body);
     buf_give(h, &t->resp_headers);
     free(t->method);
@@ -528,7 +558,11 @@ static void attempt_done(struct transfer *t, CURLcode code) {
         switch (code) {
         case CURLE_WRITE_ERROR:
         case CURLE_FILESIZE_EXCEEDED:
-            if (t->too_big || code == CURLE_FILESIZE_EXCEEDED) {
+            if (t->too_big == 2) {
+                klass = "validation";
+                snprintf(msg, sizeof msg, "the response body does not fit in the integration's memory "
+                         "limit (limits.memory in the config)");
+            } else if (t->too_big || code == CURLE_FILESIZE_EXCEEDED) {
                 klass = "validation";
                 snprintf(msg, sizeof msg, "response body larger than the limit of %zu bytes", t->o.max_size);
             } else {

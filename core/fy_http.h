@@ -41,6 +41,12 @@ struct fy_http_opts {
     struct fy_http_retry retry;
     struct fy_bucket *limits[2];  /* token buckets to pass before each attempt (NULL = none) */
     const void *owner;       /* fy_http_cancel(h, owner) stops every transfer started with it */
+    /* memory the response body takes counts against a budget (NULL = none):
+     * *held grows with the body and shrinks when it is freed; a body that
+     * may_hold(hold_ctx, more) refuses fails as too big for memory */
+    size_t *held;
+    int (*may_hold)(void *hold_ctx, size_t more);
+    void *hold_ctx;
 };
 
 /* What a finished transfer hands its callback. Owned by the transfer; valid

@@ -482,15 +482,17 @@ static void transfer_done(const struct fy_http_result *res, void *arg) {
     struct delivery d = {res, s, 0, NULL};
     b->inflight--;
     b->done++;
-    int ok = fy_vm_protect(vm, deliver, &d, err, sizeof err) == FY_OK;
+    int ok = fy_vm_protect(vm, deliver, &d, 0, err, sizeof err) == FY_OK;
     if (!ok) {                          /* the error itself, from the reserve */
         char msg[FY_ERRLEN];
         snprintf(msg, sizeof msg, "memory limit exceeded while receiving the response of %s %.200s "
                  "(%zu MB; limits.memory in the config)", s->method, s->url, vm->mem_limit >> 20);
         fy_vm_trip(vm, NULL, FY_TRIP_CALL, "%s", msg);
+        if (vm->trip == FY_TRIP_CALL)   /* tripped by the allocator already: say which response */
+            snprintf(vm->trip_msg, sizeof vm->trip_msg, "%.511s", msg);
         d.failed = msg;
         d.nres = 0;
-        if (fy_vm_protect(vm, deliver, &d, err, sizeof err) != FY_OK) d.nres = 0;
+        if (fy_vm_protect(vm, deliver, &d, 1, err, sizeof err) != FY_OK) d.nres = 0;
     }
     if (b->kind == ONE) {
         struct fy_run *run = b->run;
@@ -499,6 +501,13 @@ static void transfer_done(const struct fy_http_result *res, void *arg) {
         return;
     }
     slot_put(b, s);
+    if (b->done < b->total && fy_vm_protect(vm, deliver_more, b, 0, err, sizeof err) != FY_OK) {
+        /* the next specs could not even be read: those requests never start */
+        fy_vm_trip(vm, NULL, FY_TRIP_CALL, "memory limit exceeded while starting requests "
+                   "(%zu MB; limits.memory in the config)", vm->mem_limit >> 20);
+        b->done += b->total - b->next;
+        b->next = b->total;
+    }
     if (b->kind == ALL) {
         if (b->done == b->total) {
             lua_State *co = b->run->co;
@@ -509,13 +518,10 @@ static void transfer_done(const struct fy_http_result *res, void *arg) {
             }
             batch_free(b);
             fy_run_resume(run, n);
-            return;
         }
-        fy_vm_protect(vm, deliver_more, b, err, sizeof err);
         return;
     }
-    fy_vm_protect(vm, deliver_more, b, err, sizeof err);  /* the window refills before the script runs */
-    if (!b->inflight) unpin(b);
+    if (!b->inflight) unpin(b);           /* the window refilled above, before the script runs */
     if (b->waiting) event_active(b->wake, EV_TIMEOUT, 0);
 }
 
@@ -545,6 +551,9 @@ static void start_next(struct batch *b) {
         struct header_list *hl;
         read_spec(L, lua_gettop(L), &o, &body_len, b, &hl);
         o.owner = b;
+        o.held = &b->run->vm->ext_used;         /* bodies count against limits.memory */
+        o.may_hold = fy_vm_may_hold;
+        o.hold_ctx = b->run->vm;
         if (b->kind == EACH) {          /* fed as the script reads: keep memory flat */
             lua_pushvalue(L, -1);       /* the spec's strings stay alive until fy_http_start copied them */
             lua_insert(L, -3);

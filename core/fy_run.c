@@ -128,7 +128,7 @@ void fy_run_resume(struct fy_run *run, int nargs) {
         return;
     default: {
         char err[FY_ERRLEN];
-        if (fy_vm_protect(run->vm, traceback, run, err, sizeof err) != FY_OK) {
+        if (fy_vm_protect(run->vm, traceback, run, 1, err, sizeof err) != FY_OK) {
             const char *msg = lua_type(run->co, -1) == LUA_TSTRING ? lua_tostring(run->co, -1) : NULL;
             run->error = strdup(msg ? msg : err);
         }

@@ -37,7 +37,7 @@ static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         return NULL;
     }
     size_t limit = vm->mem_limit + (vm->trip || vm->reserve_open ? FY_VM_RESERVE : 0);
-    if (nsize > old && vm->mem_used - old + nsize > limit) {
+    if (nsize > old && vm->mem_used + vm->ext_used - old + nsize > limit) {
         if (ptr == vm->mem_fail_ptr && nsize == vm->mem_fail_size && !vm->trip && vm->L) trip_memory(vm);
         vm->mem_fail_ptr = ptr;
         vm->mem_fail_size = nsize;
@@ -103,6 +103,16 @@ static void trip_memory(struct fy_vm *vm) {
                vm->mem_limit >> 20);
 }
 
+/* Called from the loop (an HTTP transfer's callbacks), never while Lua
+ * runs: a full collection there is safe, and garbage must not refuse a
+ * body that would fit. */
+int fy_vm_may_hold(void *ud, size_t more) {
+    struct fy_vm *vm = ud;
+    if (vm->mem_used + vm->ext_used + more <= vm->mem_limit) return 1;
+    lua_gc(vm->L, LUA_GCCOLLECT);
+    return vm->mem_used + vm->ext_used + more <= vm->mem_limit;
+}
+
 void fy_vm_trip_clear(struct fy_vm *vm, int run) {
     if (vm->trip == FY_TRIP_CALL || (run && vm->trip)) vm->trip = FY_TRIP_NONE;
 }
@@ -118,18 +128,18 @@ void fy_vm_guard_reset(struct fy_vm *vm) {
     vm->call_deadline = fy_monotonic() + vm->cfg->limits.call_time;
 }
 
-int fy_vm_protect(struct fy_vm *vm, lua_CFunction fn, void *ud, char *err, size_t errlen) {
+int fy_vm_protect(struct fy_vm *vm, lua_CFunction fn, void *ud, int reserve, char *err, size_t errlen) {
     lua_State *L = vm->L;
     int top = lua_gettop(L);
     if (!lua_checkstack(L, 4)) {
         snprintf(err, errlen, "out of memory (Lua stack)");
         return FY_ERR;
     }
-    vm->reserve_open++;
+    vm->reserve_open += reserve != 0;
     lua_pushcfunction(L, fn);
     lua_pushlightuserdata(L, ud);
     int rc = lua_pcall(L, 1, 0, 0);
-    vm->reserve_open--;
+    vm->reserve_open -= reserve != 0;
     if (rc != LUA_OK) {
         const char *m = rc == LUA_ERRMEM ? NULL : lua_tostring(L, -1);
         if (m) snprintf(err, errlen, "%s", m);

@@ -32,6 +32,7 @@ struct fy_vm {
     void *mem_fail_ptr;         /* the last growth refused, to tell Lua's retry */
     size_t mem_fail_size;
     int reserve_open;           /* inside fy_vm_protect: FY_VM_RESERVE more is allowed */
+    size_t ext_used;            /* bytes held outside Lua for the script (HTTP bodies); count too */
     /* instruction and time guards */
     uint64_t steps;             /* instructions since the last fy_vm_guard_reset */
     uint64_t step_limit;
@@ -40,7 +41,7 @@ struct fy_vm {
     lua_State *co;              /* the current run's coroutine, NULL between runs */
     pthread_t loop_thread;      /* the thread that runs the script (others: the SQLite writer) */
     enum fy_trip trip;
-    char trip_msg[256];
+    char trip_msg[512];
     /* where the script lives, and what it may reach */
     char *script_path;
     char *script_dir;
@@ -72,11 +73,16 @@ void fy_vm_trip(struct fy_vm *vm, lua_State *co, enum fy_trip kind, const char *
  * a run limit too (the run is over). */
 void fy_vm_trip_clear(struct fy_vm *vm, int run);
 
+/* May memory outside Lua grow by `more` bytes for this VM (a struct fy_vm *)
+ * within limits.memory, counting what Lua holds (after a full collection
+ * if need be)? Only from the loop, while no Lua code runs. */
+int fy_vm_may_hold(void *vm, size_t more);
+
 /* Call the C function fn(L) with ud as its light userdata argument in
- * protected mode on the VM's main thread, with the memory reserve open so
- * ferry can still report what went wrong. FY_ERR with the message in err
- * when it raised (out of memory, a limit). */
-int fy_vm_protect(struct fy_vm *vm, lua_CFunction fn, void *ud, char *err, size_t errlen);
+ * protected mode on the VM's main thread; with `reserve`, the memory
+ * reserve is open, so ferry can still report what went wrong. FY_ERR with
+ * the message in err when it raised (out of memory, a limit). */
+int fy_vm_protect(struct fy_vm *vm, lua_CFunction fn, void *ud, int reserve, char *err, size_t errlen);
 
 /* Load a script chunk as text only (no bytecode). Pushes the chunk or an error. */
 int fy_vm_loadfile(struct fy_vm *vm, const char *path);

@@ -239,15 +239,31 @@ python3 "$ROOT/tests/fakes/fake_api.py" --port-file "$WORK/fake.port" >/dev/null
 FAKE=$!
 for _ in $(seq 100); do [ -s "$WORK/fake.port" ] && break; sleep 0.05; done
 PORT=$(cat "$WORK/fake.port")
-cfg "limits = { memory = \"12MB\" }, integrations = { bigbody = { } }"
+cfg 'limits = { memory = "12MB" }'
 attack bigbody "extract = function(ctx)
     local url = \"http://127.0.0.1:$PORT/big?bytes=6000000\"
     local all = ctx.http:all({ { \"GET\", url }, { \"GET\", url }, { \"GET\", url } })
-    ctx:emit({ n = #all })
-  end, load = function() end,"
+    local why = {}
+    for i, r in ipairs(all) do why[i] = r.err and r.err.message or \"ok\" end
+    ctx:emit({ why = table.concat(why, \"; \") })
+  end,
+  load = ferry.sink.sqlite { path = \"bigbody.db\", table = \"t\", columns = { { \"why\", \"text\", key = true } } },"
 beside 60 bigbody
+why="$(sql "$WORK/data/bigbody.db" 'SELECT why FROM t' 2>/dev/null)$(summary bigbody)"
+expect_in "$why" "memory limit"
+[ "$rc" -eq 0 ] || [ "$rc" -eq 1 ] || fail "exit status $rc"
+
+t "memory: a GET while the script holds much of its memory fails with the limit, not SIGABRT"
+attack holding "extract = function(ctx)
+    local hold = {}            -- 6 MB of 12: a 2.5 MB body fits in, its copy for Lua does not
+    for i = 1, 60 do hold[i] = string.rep(string.char(64 + i % 26), 100000) .. i end
+    local res, err = ctx.http:get(\"http://127.0.0.1:$PORT/big?bytes=2500000\")
+    ctx:emit({ n = #hold + #(res and res.body or \"\") })
+  end, load = function() end,"
+beside 60 holding
 expect_rc 1
-expect_in "$(summary bigbody)" "memory limit exceeded"
+expect_in "$(summary holding)" "memory limit exceeded while receiving the response of GET"
+
 kill $FAKE 2>/dev/null; wait $FAKE 2>/dev/null
 
 done_t

@@ -416,21 +416,24 @@ static void run_done(struct fy_run *run, int nres, void *arg) {
     fy_run_destroy(run);
 }
 
-int fy_integration_run(struct fy_integration *in, const struct fy_replay *replay) {
-    lua_State *L = in->vm->L;
-    struct fy_run *run = fy_run_create(in->engine, in->vm, run_done, in);
-    if (!run) return FY_ERR;
-    in->quarantined_now = 0;
-    in->replaying = replay != NULL;
+struct run_start {
+    struct fy_integration *in;
+    struct fy_run *run;
+    const struct fy_replay *replay;
+};
+
+/* fy_vm_protect body: push runner.run, the spec, params and internal on the
+ * run's coroutine. */
+static int push_run_args(lua_State *L) {
+    struct run_start *rs = lua_touserdata(L, 1);
+    struct fy_integration *in = rs->in;
+    struct fy_run *run = rs->run;
+    const struct fy_replay *replay = rs->replay;
     lua_State *co = run->co;
+    lua_settop(L, 0);
     lua_getglobal(L, "require");
     lua_pushliteral(L, "ferry.runner");
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-        fy_log(FY_LOG_ERROR, in->name, "cannot load the runner: %s", lua_tostring(L, -1));
-        lua_pop(L, 1);
-        fy_run_destroy(run);
-        return FY_ERR;
-    }
+    lua_call(L, 1, 1);
     lua_getfield(L, -1, "run");
     lua_remove(L, -2);
     lua_rawgeti(L, LUA_REGISTRYINDEX, in->spec_ref);
@@ -465,9 +468,9 @@ int fy_integration_run(struct fy_integration *in, const struct fy_replay *replay
     if (st && !replay) {
         char *cursor = fy_store_checkpoint_get(st, in->name);
         if (cursor) {
-            lua_pushstring(L, cursor);
-            lua_setfield(L, -2, "cursor_json");
+            lua_pushstring(L, cursor);                  /* (a memory error here loses only the copy) */
             free(cursor);
+            lua_setfield(L, -2, "cursor_json");
         }
     }
     lua_createtable(L, 0, 6);                           /* internal */
@@ -485,7 +488,25 @@ int fy_integration_run(struct fy_integration *in, const struct fy_replay *replay
         lua_pushcclosure(L, bound[i].fn, 2);
         lua_setfield(L, -2, bound[i].name);
     }
+    if (!lua_checkstack(co, 4)) return luaL_error(L, "not enough memory");
     lua_xmove(L, co, 4);
+    return 0;
+}
+
+int fy_integration_run(struct fy_integration *in, const struct fy_replay *replay) {
+    lua_State *L = in->vm->L;
+    struct fy_run *run = fy_run_create(in->engine, in->vm, run_done, in);
+    if (!run) return FY_ERR;
+    in->quarantined_now = 0;
+    in->replaying = replay != NULL;
+    char err[FY_ERRLEN];
+    struct run_start rs = {in, run, replay};
+    if (fy_vm_protect(in->vm, push_run_args, &rs, 1, err, sizeof err) != FY_OK) {
+        fy_log(FY_LOG_ERROR, in->name, "cannot start the run: %s", err);
+        fy_run_destroy(run);
+        return FY_ERR;
+    }
+    struct fy_store *st = in->engine->store;
     if (st) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, in->spec_ref);
         int spec = lua_gettop(L);

@@ -381,6 +381,10 @@ int fy_json_decode(lua_State *L, const char *s, size_t len, char *err, size_t er
     luaL_checkstack(L, 4, "JSON decoding");
     lua_rawgetp(L, LUA_REGISTRYINDEX, &fy_json_array_mt_key);
     ps.array_mt = base + 1;
+    if (len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
+        fail(&ps, ps.p, "byte order mark (JSON text must not begin with one)");
+        goto fail;
+    }
     ps.p = skip_ws(ps.p, ps.end);
     if (parse_value(&ps) != FY_OK) goto fail;
     ps.p = skip_ws(ps.p, ps.end);

@@ -242,7 +242,7 @@ case("decode rejects what RFC 8259 forbids, each with a specific message", funct
     { "[1] x", "unexpected data after the value", 5 }, { "[1]\0", "unexpected data after the value", 4 },
     { "1 2", "unexpected data after the value", 3 }, { "\v1", "unexpected byte 0x0B", 1 },
     { "\f[]", "unexpected byte 0x0C", 1 }, { "\194\160 1", "unexpected byte 0xC2", 1 },
-    { "[1,\0]", "unexpected byte 0x00", 4 },
+    { "[1,\0]", "unexpected byte 0x00", 4 }, { "\239\187\191{}", "byte order mark", 1 },
     { '"\\x41"', "invalid escape \\x", 2 }, { '"\\U0041"', "invalid escape \\U", 2 }, { '"\\\'"', "invalid escape", 2 },
     { '"\\u12"', "invalid \\u escape", 2 }, { '"\\u12G4"', "invalid \\u escape", 2 },
     { '"\\uD800"', "lone surrogate \\uD800", 2 }, { '"\\udc00\\ud800"', "lone surrogate \\udc00", 2 },

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #define JSON_MAX_DEPTH FY_JSON_MAX_DEPTH   /* as deep as decode goes */
+#define ENC_BUF_MT "ferry.json.buffer"    /* the userdata owning json.encode's buffer */
 
 const char fy_json_array_mt_key = 'a';    /* registry key of the array marker */
 
@@ -63,6 +64,7 @@ static lua_Integer array_length(lua_State *L, int idx) {
 struct enc {
     struct fy_buf *b;
     int sorted;                 /* object keys in byte order (canonical text) */
+    const struct fy_vm *vm;     /* whose memory limit the text must fit */
     char *err;
     size_t errlen;
 };
@@ -210,7 +212,7 @@ static int encode_table(lua_State *L, int idx, struct enc *e, int depth) {
     return FY_OK;
 }
 
-static int encode_value(lua_State *L, int idx, struct enc *e, int depth) {
+static int write_value(lua_State *L, int idx, struct enc *e, int depth) {
     size_t len;
     const char *s;
     int ok = 1;
@@ -235,8 +237,21 @@ static int encode_value(lua_State *L, int idx, struct enc *e, int depth) {
     return FY_ERR;
 }
 
+/* Write the value at idx, then check the text so far would still fit the
+ * VM's memory: the buffer is malloc'd, outside the limit, but becomes a Lua
+ * string of the same size. */
+static int encode_value(lua_State *L, int idx, struct enc *e, int depth) {
+    if (write_value(L, idx, e, depth) != FY_OK) return FY_ERR;
+    size_t used = e->vm->mem_used, limit = e->vm->mem_limit;
+    if (e->b->len > (limit > used ? limit - used : 0)) {
+        snprintf(e->err, e->errlen, "cannot encode: the text would exceed the integration's memory limit (limits.memory)");
+        return FY_ERR;
+    }
+    return FY_OK;
+}
+
 int fy_json_encode_opt(lua_State *L, int idx, struct fy_buf *b, int sorted, char *err, size_t errlen) {
-    struct enc e = {b, sorted, err, errlen};
+    struct enc e = {b, sorted, fy_vm_of(L), err, errlen};
     luaL_checkstack(L, 3 * JSON_MAX_DEPTH + 20, "JSON encoding");
     return encode_value(L, lua_absindex(L, idx), &e, 0);
 }
@@ -255,17 +270,28 @@ static int json_encode(lua_State *L) {
         sorted = lua_toboolean(L, -1);
         lua_pop(L, 1);
     }
+    /* the buffer belongs to a userdata, so a Lua error (out of memory)
+     * in the middle of encoding frees it too */
+    lua_settop(L, 2);
+    struct fy_buf *b = lua_newuserdatauv(L, sizeof *b, 0);
+    memset(b, 0, sizeof *b);
+    luaL_setmetatable(L, ENC_BUF_MT);
     char err[256];
-    struct fy_buf b = {0};
-    if (fy_json_encode_opt(L, 1, &b, sorted, err, sizeof err) != FY_OK) {
-        fy_buf_free(&b);
+    if (fy_json_encode_opt(L, 1, b, sorted, err, sizeof err) != FY_OK) {
+        fy_buf_free(b);
         luaL_pushfail(L);
         lua_pushstring(L, err);
         return 2;
     }
-    lua_pushlstring(L, b.data, b.len);
-    fy_buf_free(&b);
+    lua_pushlstring(L, b->data, b->len);
+    fy_buf_free(b);
     return 1;
+}
+
+/* __gc and __close of json.encode's buffer; safe to call twice. */
+static int enc_buf_close(lua_State *L) {
+    fy_buf_free(luaL_checkudata(L, 1, ENC_BUF_MT));
+    return 0;
 }
 
 static int json_array(lua_State *L) {
@@ -281,6 +307,8 @@ int luaopen_ferry_json(lua_State *L) {
     static const luaL_Reg funcs[] = {
         {"decode", json_decode}, {"encode", json_encode}, {"array", json_array}, {NULL, NULL},
     };
+    static const luaL_Reg no_methods[] = {{NULL, NULL}};
+    fy_vm_new_class(L, ENC_BUF_MT, no_methods, enc_buf_close);
     luaL_newlib(L, funcs);
     lua_pushlightuserdata(L, NULL);         /* null: the same value as cjson.null */
     lua_setfield(L, -2, "null");

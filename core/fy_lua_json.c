@@ -80,11 +80,16 @@ static int push_key_name(lua_State *L, struct enc *e) {
     }
     if (kt == LUA_TNUMBER) {
         struct fy_buf nb = {0};
+        char name[64];                    /* a number's text is at most 24 bytes */
+        size_t len = 0;
         int ok = 1;
         encode_number(L, lua_absindex(L, -1), &nb, &ok);
-        if (ok) lua_pushlstring(L, nb.data, nb.len);
-        fy_buf_free(&nb);
-        if (ok) return FY_OK;
+        if (ok) memcpy(name, nb.data, len = nb.len < sizeof name ? nb.len : sizeof name);
+        fy_buf_free(&nb);                 /* before pushing, which may raise */
+        if (ok) {
+            lua_pushlstring(L, name, len);
+            return FY_OK;
+        }
         snprintf(e->err, e->errlen, "cannot encode the key %s as JSON", lua_tostring(L, -1));
         return FY_ERR;
     }
@@ -101,7 +106,8 @@ static int key_cmp(const void *a, const void *b) {
 }
 
 /* An object with its keys in byte order: the names and keys are gathered
- * into a scratch table (which keeps them alive), sorted, then written. */
+ * into a scratch table (which keeps them alive), sorted, then written.
+ * Everything it allocates belongs to Lua. */
 static int encode_object_sorted(lua_State *L, int idx, struct enc *e, int depth) {
     lua_Integer n = 0;
     lua_newtable(L);
@@ -118,12 +124,9 @@ static int encode_object_sorted(lua_State *L, int idx, struct enc *e, int depth)
         lua_rawseti(L, scratch, 2 * n + 1);       /* the key itself */
         n++;
     }
-    struct sorted_key *keys = n ? malloc((size_t)n * sizeof *keys) : NULL;
-    if (n && !keys) {
-        lua_settop(L, scratch - 1);
-        snprintf(e->err, e->errlen, "cannot encode: out of memory");
-        return FY_ERR;
-    }
+    /* a userdata above scratch, not malloc: a Lua error while encoding a
+     * value below leaves nothing to free */
+    struct sorted_key *keys = n ? lua_newuserdatauv(L, (size_t)n * sizeof *keys, 0) : NULL;
     for (lua_Integer i = 0; i < n; i++) {
         lua_rawgeti(L, scratch, 2 * i + 2);
         keys[i].name = lua_tolstring(L, -1, &keys[i].len);   /* anchored in scratch */
@@ -143,7 +146,6 @@ static int encode_object_sorted(lua_State *L, int idx, struct enc *e, int depth)
         lua_pop(L, 1);
     }
     fy_buf_putc(e->b, '}');
-    free(keys);
     lua_settop(L, scratch - 1);
     return rc;
 }

@@ -8,6 +8,7 @@
  * table is allocated at its final size. */
 #include "fy_json.h"
 #include "fy_common.h"
+#include "fy_utf8.h"
 
 #include <lauxlib.h>
 #include <locale.h>
@@ -62,28 +63,6 @@ static int fail(struct parser *ps, const unsigned char *at, const char *fmt, ...
     if (n >= 0 && (size_t)n < ps->errlen)
         snprintf(ps->err + n, ps->errlen - (size_t)n, " at character %zu", (size_t)(at - ps->start) + 1);
     return FY_ERR;
-}
-
-/* The length of the well-formed UTF-8 sequence at p (lead byte >= 0x80), or
- * 0: no overlong forms, no surrogates, nothing past U+10FFFF, not cut short
- * (RFC 3629, section 4). */
-static int utf8_length(const unsigned char *p, const unsigned char *end) {
-    size_t avail = (size_t)(end - p);
-    unsigned c = p[0], lo = 0x80, hi = 0xBF;
-#define CONT(b) ((b) >= 0x80 && (b) <= 0xBF)
-    if (c >= 0xC2 && c <= 0xDF) return avail >= 2 && CONT(p[1]) ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        if (c == 0xE0) lo = 0xA0;
-        if (c == 0xED) hi = 0x9F;
-        return avail >= 3 && p[1] >= lo && p[1] <= hi && CONT(p[2]) ? 3 : 0;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if (c == 0xF0) lo = 0x90;
-        if (c == 0xF4) hi = 0x8F;
-        return avail >= 4 && p[1] >= lo && p[1] <= hi && CONT(p[2]) && CONT(p[3]) ? 4 : 0;
-    }
-    return 0;
-#undef CONT
 }
 
 /* The four hex digits at p (before end) as a number, or -1. */
@@ -184,7 +163,7 @@ static int parse_string(struct parser *ps) {
         } else if (*p < 0x20) {
             return fail(ps, p, "control character in string (U+%04X must be escaped)", *p);
         } else {
-            int n = utf8_length(p, end);
+            int n = fy_utf8_length(p, end);
             if (!n) return fail(ps, p, "invalid UTF-8 in string");
             p += n;
         }

@@ -360,4 +360,20 @@ case("containers past the stack chunk are whole and in order", function()
   eq(getmetatable(v[1000000]), getmetatable(json.array()), "each keeps the array mark")
 end)
 
+case("encode writes only valid JSON: a byte outside well-formed UTF-8 becomes \\u00XX", function()
+  -- Latin-1 text from a CSV export, say: quarantined, then replayed through decode
+  for _, c in ipairs {
+    { "caf\233", '"caf\\u00e9"', "café" },
+    { "\192\175", '"\\u00c0\\u00af"', "À¯" },                       -- overlong
+    { "\237\160\128", '"\\u00ed\\u00a0\\u0080"', "í\u{a0}\u{80}" },   -- an encoded surrogate
+    { "ok é \226\130", '"ok é \\u00e2\\u0082"', "ok é â\u{82}" },     -- cut short at the end
+  } do
+    eq(json.encode(c[1]), c[2], string.format("encode(%q)", c[1]))
+    eq(json.decode(json.encode(c[1])), c[3], string.format("decode(encode(%q))", c[1]))
+    local rec = json.encode({ [c[1]] = c[1] })
+    assert(json.decode(rec) ~= nil, "a key too: " .. rec)
+  end
+  eq(json.encode("é€😀 \u{10FFFF}"), '"é€😀 \u{10FFFF}"', "well-formed UTF-8 passes through as it is")
+end)
+
 harness.finish()

@@ -81,7 +81,8 @@ response_mt.__index = function(self, k)
 end
 
 -- The body decoded as JSON, or nil and an error of class "validation".
--- Never raises: running out of memory while decoding is such an error too.
+-- Never raises itself, whatever the body (decode runs under pcall); a
+-- tripped memory limit still ends the hook at its next instruction.
 function response_methods:json()
   local ok, v, err = pcall(decode, self.body)
   if not ok then v, err = nil, "cannot decode JSON: " .. tostring(v) end

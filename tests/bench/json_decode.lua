@@ -1,7 +1,7 @@
 -- Micro-benchmark of ferry.json.decode: every line of a JSON lines file
 -- decoded ROUNDS times; prints microseconds per record (the best of 5 passes).
 --
---   build/ferry lua tests/bench/json_decode.lua FILE.jsonl [ROUNDS]
+--   build/ferry lua --trusted tests/bench/json_decode.lua FILE.jsonl [ROUNDS]   (io reads FILE)
 local path, rounds = ...
 rounds = tonumber(rounds) or 100
 local decode = ferry.json.decode

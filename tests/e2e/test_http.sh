@@ -196,17 +196,6 @@ lua_file auth
 lua_file paginate
 
 # ---------------------------------------------------------------------------
-t "http: res:json() returns nil and a validation error, never raises, when decoding runs out of memory"
-printf 'return { limits = { memory = "16MB" } }\n' >"$WORK/mem16.lua"
-script json_oom "local res = assert(ferry.http.get(arg_base .. \"/big?bytes=9000000\"))
-local ok, v, err = pcall(res.json, res)
-print('json', ok, v == nil, type(err) == 'table' and err.class, type(err) == 'table' and err.message)"
-sed -i '1i local arg_base = ...' "$WORK/json_oom.lua"
-bounded json_oom 60 '^json' 1 lua -c "$WORK/mem16.lua" "$WORK/json_oom.lua" "$BASE"
-expect_in "$out" "json	true	true	validation	cannot decode JSON: not enough memory"
-done_t
-
-# ---------------------------------------------------------------------------
 # 12. Secrets are redacted from stdout, logs and the quarantine.
 SECRET=tok-supersecret-123
 

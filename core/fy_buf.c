@@ -1,5 +1,6 @@
 /* Growable string buffer; see fy_buf.h. */
 #include "fy_buf.h"
+#include "fy_utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -47,7 +48,14 @@ void fy_buf_json_string(struct fy_buf *b, const char *s, size_t n) {
     size_t run = 0;  /* start of the pending run of bytes that need no escape */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) continue;
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x7f) continue;
+        if (c >= 0x80) {
+            int k = fy_utf8_length((const unsigned char *)s + i, (const unsigned char *)s + n);
+            if (k) {
+                i += (size_t)k - 1;
+                continue;
+            }
+        }
         fy_buf_append(b, s + run, i - run);
         run = i + 1;
         switch (c) {

@@ -1,203 +1,40 @@
-/* ferry.json: lua-cjson's decoder plus an encoder that keeps numbers exact.
+/* ferry.json: JSON in and out with nothing lost.
  *
- * Debian's lua-cjson 2.1.0 decodes every number as a float and encodes with
- * 14 significant digits, so ids like 123456789012345 come back as
- * 1.2345678901234e+14. ferry keeps cjson for decoding (fast, strict) and
- * turns integral numbers within ±2^53 into Lua integers; encoding is done
- * here, writing integers exactly and floats in their shortest round-trip form.
+ * Decoding is ferry's own (fy_json_decode.c): strict RFC 8259, integers
+ * exact, empty arrays kept. Encoding is here: integers exactly, floats in
+ * their shortest round-trip form, `[]` for tables marked as arrays.
  *
  *   decode(s)      -> value | nil, "invalid JSON: ... at character N"
  *   encode(v)      -> string | nil, err
- *   null           -> the JSON null sentinel (survives decode/encode)
+ *   null           -> the JSON null sentinel, a light userdata (NULL, as cjson.null)
  *   array(t)       -> t, marked to encode as an array even when empty
  */
 #include "fy_buf.h"
 #include "fy_common.h"
+#include "fy_json.h"
 #include "fy_vm.h"
 
 #include <lauxlib.h>
-#include <lua-cjson.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define JSON_MAX_DEPTH 1000                /* as deep as cjson decodes */
-#define MAX_SAFE_INT 9007199254740992.0   /* 2^53 */
+#define JSON_MAX_DEPTH FY_JSON_MAX_DEPTH   /* as deep as decode goes */
+#define ENC_BUF_MT "ferry.json.buffer"    /* the userdata owning json.encode's buffer */
 
-static const char array_mt_key = 'a';     /* registry key of the array marker */
-static void *json_null;                   /* cjson.null, a lightuserdata */
+const char fy_json_array_mt_key = 'a';    /* registry key of the array marker */
 
-/* Two things Debian's lua-cjson 2.1.0 loses are kept by rewriting the text
- * before decoding it, only where they occur:
- *  - [] and {} decode to the same empty table: each empty array becomes
- *    [{EMPTY_MARK:0}], turned back into an empty table marked as an array;
- *  - numbers go through strtod, so integers past 2^53 (snowflake ids) lose
- *    digits: an integer literal of 16 or more digits becomes the string
- *    INT_MARK..digits, turned back into a Lua integer (float if it does
- *    not fit in 64 bits). */
-#define EMPTY_MARK "\\u0000ferry:empty-array"
-#define EMPTY_MARK_KEY "\0ferry:empty-array"
-#define INT_MARK "\\u0000i:"
-#define INT_MARK_RAW "\0i:"
-
-#define PREMARK_MARKED 1      /* b holds the marked copy */
-#define PREMARK_NUMBERS 2     /* the text has numbers outside strings */
-
-/* If the JSON text s needs marks, write the marked copy to b. Returns
- * PREMARK_* flags; without PREMARK_NUMBERS nothing needs normalise(). */
-static int premark(const char *s, size_t n, struct fy_buf *b) {
-    int in_string = 0, found = 0, numbers = 0;
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (in_string) {
-            /* most strings have no escapes: jump to the closing quote */
-            const char *q = memchr(s + i, '"', n - i);
-            if (!q) break;                    /* unterminated: cjson says so */
-            const char *bs = memchr(s + i, '\\', (size_t)(q - (s + i)));
-            if (bs) {
-                i = (size_t)(bs - s) + 1;     /* past the escaped character */
-            } else {
-                i = (size_t)(q - s);
-                in_string = 0;
-            }
-            continue;
-        }
-        if (c == '"') { in_string = 1; continue; }
-        if (c == '[') {
-            size_t j = i + 1;
-            while (j < n && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r')) j++;
-            if (j >= n || s[j] != ']') continue;
-            fy_buf_append(b, s + run, i - run);
-            fy_buf_puts(b, "[{\"" EMPTY_MARK "\":0}]");
-            run = j + 1;
-            i = j;
-            found = 1;
-        } else if ((c >= '0' && c <= '9') || c == '-') {
-            numbers = 1;
-            size_t j = i + (c == '-');
-            while (j < n && s[j] >= '0' && s[j] <= '9') j++;
-            size_t digits = j - i - (c == '-');
-            if (j < n && (s[j] == '.' || s[j] == 'e' || s[j] == 'E')) {   /* a fraction: cjson's */
-                while (j < n && ((s[j] >= '0' && s[j] <= '9') || s[j] == '.' || s[j] == 'e' ||
-                                 s[j] == 'E' || s[j] == '+' || s[j] == '-')) j++;
-            } else if (digits >= 16) {
-                fy_buf_append(b, s + run, i - run);
-                fy_buf_puts(b, "\"" INT_MARK);
-                fy_buf_append(b, s + i, j - i);
-                fy_buf_putc(b, '"');
-                run = j;
-                found = 1;
-            }
-            i = j - 1;
-        }
-    }
-    if (found) fy_buf_append(b, s + run, n - run);
-    return (found ? PREMARK_MARKED : 0) | (numbers ? PREMARK_NUMBERS : 0);
-}
-
-/* A marked integer string at idx: push its value and return 1. */
-static int push_marked_int(lua_State *L, int idx) {
-    size_t len;
-    const char *v = lua_tolstring(L, idx, &len);
-    if (len < sizeof INT_MARK_RAW || memcmp(v, INT_MARK_RAW, sizeof INT_MARK_RAW - 1) != 0) return 0;
-    const char *digits = v + sizeof INT_MARK_RAW - 1;
-    errno = 0;
-    long long x = strtoll(digits, NULL, 10);
-    if (errno == ERANGE) lua_pushnumber(L, strtod(digits, NULL));
-    else lua_pushinteger(L, (lua_Integer)x);
-    return 1;
-}
-
-/* Is the table at idx the [{marker}] that stands for an empty array? */
-static int is_empty_mark(lua_State *L, int idx) {
-    if (lua_rawlen(L, idx) != 1) return 0;
-    if (lua_rawgeti(L, idx, 1) != LUA_TTABLE) {
-        lua_pop(L, 1);
-        return 0;
-    }
-    lua_pushlstring(L, EMPTY_MARK_KEY, sizeof EMPTY_MARK_KEY - 1);   /* starts with NUL */
-    int mark = lua_rawget(L, -2) != LUA_TNIL;
-    lua_pop(L, 2);
-    return mark;
-}
-
-static void push_empty_array(lua_State *L) {
-    lua_newtable(L);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &array_mt_key);
-    lua_setmetatable(L, -2);
-}
-
-/* Walk the decoded value at the top: integral floats become integers and,
- * when `marks`, marker tables become empty arrays. */
-static void normalise(lua_State *L, int depth, int marks) {
-    if (depth > JSON_MAX_DEPTH || !lua_istable(L, -1)) return;
-    luaL_checkstack(L, 8, "JSON nesting");
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {
-        if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) {
-            lua_Number n = lua_tonumber(L, -1);
-            if (n == floor(n) && fabs(n) <= MAX_SAFE_INT) {
-                lua_pushvalue(L, -2);
-                lua_pushinteger(L, (lua_Integer)n);
-                lua_rawset(L, -5);
-            }
-        } else if (marks && lua_type(L, -1) == LUA_TSTRING && push_marked_int(L, -1)) {
-            lua_pushvalue(L, -3);
-            lua_insert(L, -2);
-            lua_rawset(L, -5);
-        } else if (lua_istable(L, -1)) {
-            if (marks && is_empty_mark(L, -1)) {
-                lua_pushvalue(L, -2);
-                push_empty_array(L);
-                lua_rawset(L, -5);
-            } else {
-                normalise(L, depth + 1, marks);
-            }
-        }
-        lua_pop(L, 1);
-    }
-}
-
+/* json.decode(s) -> value | nil, "invalid JSON: WHAT at character N".
+ * Raises only when Lua runs out of memory. */
 static int json_decode(lua_State *L) {
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
-    struct fy_buf marked = {0};
-    int flags = premark(s, len, &marked), marks = flags & PREMARK_MARKED;
-    lua_settop(L, 1);
-    lua_pushvalue(L, lua_upvalueindex(1));    /* cjson.decode */
-    if (marks) lua_pushlstring(L, marked.data, marked.len);
-    else lua_pushvalue(L, 1);
-    fy_buf_free(&marked);
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-        /* positions refer to the marked text only if the error comes after
-         * an empty array; decode the original for an exact message */
-        if (marks) {
-            lua_pop(L, 1);
-            lua_pushvalue(L, lua_upvalueindex(1));
-            lua_pushvalue(L, 1);
-            lua_pcall(L, 1, 1, 0);
-        }
-        luaL_pushfail(L);
-        lua_pushfstring(L, "invalid JSON: %s", lua_tostring(L, -2));
-        return 2;
-    }
-    if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) {
-        lua_Number n = lua_tonumber(L, -1);
-        if (n == floor(n) && fabs(n) <= MAX_SAFE_INT) lua_pushinteger(L, (lua_Integer)n);
-    } else if (marks && lua_type(L, -1) == LUA_TSTRING && push_marked_int(L, -1)) {
-        lua_replace(L, -2);
-    } else if (lua_istable(L, -1)) {
-        if (marks && is_empty_mark(L, -1)) {
-            lua_pop(L, 1);
-            push_empty_array(L);
-        } else if (flags) {
-            normalise(L, 0, marks);
-        }
-    }
-    return 1;
+    char err[200];
+    if (fy_json_decode(L, s, len, err, sizeof err) == FY_OK) return 1;
+    luaL_pushfail(L);
+    lua_pushfstring(L, "invalid JSON: %s", err);
+    return 2;
 }
 
 static void encode_number(lua_State *L, int idx, struct fy_buf *b, int *ok) {
@@ -227,6 +64,7 @@ static lua_Integer array_length(lua_State *L, int idx) {
 struct enc {
     struct fy_buf *b;
     int sorted;                 /* object keys in byte order (canonical text) */
+    const struct fy_vm *vm;     /* whose memory limit the text must fit */
     char *err;
     size_t errlen;
 };
@@ -242,11 +80,16 @@ static int push_key_name(lua_State *L, struct enc *e) {
     }
     if (kt == LUA_TNUMBER) {
         struct fy_buf nb = {0};
+        char name[64];                    /* a number's text is at most 24 bytes */
+        size_t len = 0;
         int ok = 1;
         encode_number(L, lua_absindex(L, -1), &nb, &ok);
-        if (ok) lua_pushlstring(L, nb.data, nb.len);
-        fy_buf_free(&nb);
-        if (ok) return FY_OK;
+        if (ok) memcpy(name, nb.data, len = nb.len < sizeof name ? nb.len : sizeof name);
+        fy_buf_free(&nb);                 /* before pushing, which may raise */
+        if (ok) {
+            lua_pushlstring(L, name, len);
+            return FY_OK;
+        }
         snprintf(e->err, e->errlen, "cannot encode the key %s as JSON", lua_tostring(L, -1));
         return FY_ERR;
     }
@@ -263,7 +106,8 @@ static int key_cmp(const void *a, const void *b) {
 }
 
 /* An object with its keys in byte order: the names and keys are gathered
- * into a scratch table (which keeps them alive), sorted, then written. */
+ * into a scratch table (which keeps them alive), sorted, then written.
+ * Everything it allocates belongs to Lua. */
 static int encode_object_sorted(lua_State *L, int idx, struct enc *e, int depth) {
     lua_Integer n = 0;
     lua_newtable(L);
@@ -280,12 +124,9 @@ static int encode_object_sorted(lua_State *L, int idx, struct enc *e, int depth)
         lua_rawseti(L, scratch, 2 * n + 1);       /* the key itself */
         n++;
     }
-    struct sorted_key *keys = n ? malloc((size_t)n * sizeof *keys) : NULL;
-    if (n && !keys) {
-        lua_settop(L, scratch - 1);
-        snprintf(e->err, e->errlen, "cannot encode: out of memory");
-        return FY_ERR;
-    }
+    /* a userdata above scratch, not malloc: a Lua error while encoding a
+     * value below leaves nothing to free */
+    struct sorted_key *keys = n ? lua_newuserdatauv(L, (size_t)n * sizeof *keys, 0) : NULL;
     for (lua_Integer i = 0; i < n; i++) {
         lua_rawgeti(L, scratch, 2 * i + 2);
         keys[i].name = lua_tolstring(L, -1, &keys[i].len);   /* anchored in scratch */
@@ -305,20 +146,19 @@ static int encode_object_sorted(lua_State *L, int idx, struct enc *e, int depth)
         lua_pop(L, 1);
     }
     fy_buf_putc(e->b, '}');
-    free(keys);
     lua_settop(L, scratch - 1);
     return rc;
 }
 
 static int encode_table(lua_State *L, int idx, struct enc *e, int depth) {
-    if (depth > JSON_MAX_DEPTH) {
+    if (depth >= JSON_MAX_DEPTH) {          /* depth counts from 0: 1,000 levels pass */
         snprintf(e->err, e->errlen, "cannot encode: nested deeper than %d levels (a cycle?)", JSON_MAX_DEPTH);
         return FY_ERR;
     }
     struct fy_buf *b = e->b;
     int marked = 0;
     if (lua_getmetatable(L, idx)) {
-        lua_rawgetp(L, LUA_REGISTRYINDEX, &array_mt_key);
+        lua_rawgetp(L, LUA_REGISTRYINDEX, &fy_json_array_mt_key);
         marked = lua_rawequal(L, -1, -2);
         lua_pop(L, 2);
     }
@@ -374,7 +214,7 @@ static int encode_table(lua_State *L, int idx, struct enc *e, int depth) {
     return FY_OK;
 }
 
-static int encode_value(lua_State *L, int idx, struct enc *e, int depth) {
+static int write_value(lua_State *L, int idx, struct enc *e, int depth) {
     size_t len;
     const char *s;
     int ok = 1;
@@ -390,7 +230,7 @@ static int encode_value(lua_State *L, int idx, struct enc *e, int depth) {
         fy_buf_json_string(e->b, s, len);
         return FY_OK;
     case LUA_TLIGHTUSERDATA:
-        if (lua_touserdata(L, idx) == json_null) { fy_buf_puts(e->b, "null"); return FY_OK; }
+        if (lua_touserdata(L, idx) == NULL) { fy_buf_puts(e->b, "null"); return FY_OK; }   /* ferry.json.null */
         break;
     case LUA_TTABLE:
         return encode_table(L, idx, e, depth);
@@ -399,8 +239,21 @@ static int encode_value(lua_State *L, int idx, struct enc *e, int depth) {
     return FY_ERR;
 }
 
+/* Write the value at idx, then check the text so far would still fit the
+ * VM's memory: the buffer is malloc'd, outside the limit, but becomes a Lua
+ * string of the same size. */
+static int encode_value(lua_State *L, int idx, struct enc *e, int depth) {
+    if (write_value(L, idx, e, depth) != FY_OK) return FY_ERR;
+    size_t used = e->vm->mem_used, limit = e->vm->mem_limit;
+    if (e->b->len > (limit > used ? limit - used : 0)) {
+        snprintf(e->err, e->errlen, "cannot encode: the text would exceed the integration's memory limit (limits.memory)");
+        return FY_ERR;
+    }
+    return FY_OK;
+}
+
 int fy_json_encode_opt(lua_State *L, int idx, struct fy_buf *b, int sorted, char *err, size_t errlen) {
-    struct enc e = {b, sorted, err, errlen};
+    struct enc e = {b, sorted, fy_vm_of(L), err, errlen};
     luaL_checkstack(L, 3 * JSON_MAX_DEPTH + 20, "JSON encoding");
     return encode_value(L, lua_absindex(L, idx), &e, 0);
 }
@@ -419,50 +272,51 @@ static int json_encode(lua_State *L) {
         sorted = lua_toboolean(L, -1);
         lua_pop(L, 1);
     }
+    /* the buffer belongs to a userdata, so a Lua error (out of memory)
+     * in the middle of encoding frees it too */
+    lua_settop(L, 2);
+    struct fy_buf *b = lua_newuserdatauv(L, sizeof *b, 0);
+    memset(b, 0, sizeof *b);
+    luaL_setmetatable(L, ENC_BUF_MT);
     char err[256];
-    struct fy_buf b = {0};
-    if (fy_json_encode_opt(L, 1, &b, sorted, err, sizeof err) != FY_OK) {
-        fy_buf_free(&b);
+    if (fy_json_encode_opt(L, 1, b, sorted, err, sizeof err) != FY_OK) {
+        fy_buf_free(b);
         luaL_pushfail(L);
         lua_pushstring(L, err);
         return 2;
     }
-    lua_pushlstring(L, b.data, b.len);
-    fy_buf_free(&b);
+    lua_pushlstring(L, b->data, b->len);
+    fy_buf_free(b);
     return 1;
+}
+
+/* __gc and __close of json.encode's buffer; safe to call twice. */
+static int enc_buf_close(lua_State *L) {
+    fy_buf_free(luaL_checkudata(L, 1, ENC_BUF_MT));
+    return 0;
 }
 
 static int json_array(lua_State *L) {
     if (lua_isnoneornil(L, 1)) lua_newtable(L);
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &array_mt_key);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &fy_json_array_mt_key);
     lua_setmetatable(L, 1);
     return 1;
 }
 
 int luaopen_ferry_json(lua_State *L) {
-    luaopen_cjson(L);                       /* a private cjson instance */
-    lua_getfield(L, -1, "new");
-    lua_call(L, 0, 1);
-    lua_getfield(L, -1, "null");
-    json_null = lua_touserdata(L, -1);
-    lua_getfield(L, -2, "decode");
-    lua_createtable(L, 0, 5);
-    lua_insert(L, -2);
-    lua_pushcclosure(L, json_decode, 1);
-    lua_setfield(L, -2, "decode");
-    lua_pushcfunction(L, json_encode);
-    lua_setfield(L, -2, "encode");
-    lua_pushcfunction(L, json_array);
-    lua_setfield(L, -2, "array");
-    lua_insert(L, -2);
+    static const luaL_Reg funcs[] = {
+        {"decode", json_decode}, {"encode", json_encode}, {"array", json_array}, {NULL, NULL},
+    };
+    static const luaL_Reg no_methods[] = {{NULL, NULL}};
+    fy_vm_new_class(L, ENC_BUF_MT, no_methods, enc_buf_close);
+    luaL_newlib(L, funcs);
+    lua_pushlightuserdata(L, NULL);         /* null: the same value as cjson.null */
     lua_setfield(L, -2, "null");
     lua_newtable(L);
     lua_pushliteral(L, "array");
     lua_setfield(L, -2, "__name");
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &array_mt_key);
-    lua_replace(L, -3);                     /* drop cjson module tables */
-    lua_pop(L, 1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &fy_json_array_mt_key);
     return 1;
 }

@@ -20,7 +20,8 @@ local time = ferry.time
 local send, send_many, escape = core.send, core.send_many, core.escape
 local stream, stream_push, stream_next = core.stream, core.stream_push, core.stream_next
 local type, pairs, ipairs, tostring, tonumber = type, pairs, ipairs, tostring, tonumber
-local setmetatable, error, select = setmetatable, error, select
+local setmetatable, error, select, pcall = setmetatable, error, select, pcall
+local decode = json.decode
 local format, lower, gmatch, match, find, sub, upper = string.format, string.lower, string.gmatch,
   string.match, string.find, string.sub, string.upper
 local concat, sort = table.concat, table.sort
@@ -80,8 +81,11 @@ response_mt.__index = function(self, k)
 end
 
 -- The body decoded as JSON, or nil and an error of class "validation".
+-- Never raises itself, whatever the body (decode runs under pcall); a
+-- tripped memory limit still ends the hook at its next instruction.
 function response_methods:json()
-  local v, err = json.decode(self.body)
+  local ok, v, err = pcall(decode, self.body)
+  if not ok then v, err = nil, "cannot decode JSON: " .. tostring(v) end
   if v == nil then
     return nil, setmetatable({ class = "validation", message = err, url = self.url, method = self.method,
       status = self.status, body = sub(self.body, 1, 512) }, err_mt)

@@ -337,10 +337,17 @@ function _M.run(spec, params, internal)
       for i = 1, #rows do
         local row = rows[i]
         after = row.id
-        n = n + 1
-        src[n], src_q[n] = json.decode(row.record), row.id
-        stats.extracted = stats.extracted + 1
-        if n >= batch_size then flush() end
+        local rec, derr = json.decode(row.record)
+        if rec == nil then
+          -- stored before ferry wrote only valid JSON (raw Latin-1 bytes):
+          -- leave the row as it is rather than replay nothing over it
+          log.warn("quarantined record cannot be replayed", { id = row.id, error = derr })
+        else
+          n = n + 1
+          src[n], src_q[n] = rec, row.id
+          stats.extracted = stats.extracted + 1
+          if n >= batch_size then flush() end
+        end
       end
     until #rows == 0
     drain()

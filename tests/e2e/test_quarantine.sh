@@ -171,6 +171,27 @@ expect_eq "$(sql "$DEST" "SELECT email FROM contacts WHERE id = 4")" "di@acme.ex
 expect_eq "$(qpy contacts '[(q["record"]["id"], q["status"], q["attempts"], q["script_version"] != None) for q in L]')" \
     "[(3, 'resolved', 3, True), (4, 'resolved', 1, True), (5, 'open', 2, True)]"
 
+t "replay: a record stored as invalid JSON (raw Latin-1, by an older ferry) is left as it is, with a warning"
+latin_record() {   # latin_record ID SQL_VALUE_EXPR: set the quarantined record's bytes
+    python3 - "$DB" "$1" <<'PYEOF'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.text_factory = bytes
+db.execute("UPDATE quarantine SET record = CAST(? AS TEXT) WHERE id = ?",
+           (b'{"email":"ed@acme.example","id":5,"owner":"kim@example.com","note":"caf\xe9"}', int(sys.argv[2])))
+db.commit()
+PYEOF
+}
+BEFORE=$(sql "$DB" "SELECT record FROM quarantine WHERE id = $Q5")
+latin_record "$Q5"
+REJECT5=1 run_ferry quarantine replay "$Q5"
+expect_in "$err$out" "quarantined record cannot be replayed"
+expect_eq "$(sql "$DB" "SELECT hex(record), attempts, status FROM quarantine WHERE id = $Q5")" \
+    "$(printf '%s' '{"email":"ed@acme.example","id":5,"owner":"kim@example.com","note":"caf' | od -An -tx1 | tr -d ' \n' | tr a-f A-F)E9227D|2|open" \
+    "the row is untouched"
+python3 -c 'import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); db.execute("UPDATE quarantine SET record = ? WHERE id = ?", (sys.argv[2], int(sys.argv[3]))); db.commit()' \
+    "$DB" "$BEFORE" "$Q5"
+
 t "replay: nothing open, extract-stage rows, resolved ids, unknown ids and mixed integrations are refused clearly"
 run_ferry quarantine replay "$Q3"
 expect_rc 1

@@ -155,7 +155,7 @@ case("deep nesting: 200 levels round-trip; past the limit nil, err; cycles; no c
   v, err = json.decode(string.rep("[", 100000) .. string.rep("]", 100000))
   assert(v == nil and type(err) == "string", "decode 100,000 deep")
   -- What decode accepts, encode writes back (a quarantined record is stored
-  -- as JSON): both stop at the same depth, cjson's 1,000.
+  -- as JSON): both stop at the same depth, 1,000.
   v, err = json.decode(string.rep("[", 1001) .. string.rep("]", 1001))
   assert(v == nil and type(err) == "string", "decode of 1,001 nested arrays")
   v = json.decode(string.rep("[", 999) .. "1" .. string.rep("]", 999))
@@ -171,7 +171,7 @@ case("integers past 2^53 survive decode and encode exactly (snowflake ids)", fun
   eq(json.encode(json.decode("[1234567890123456789]")), "[1234567890123456789]", "top-level array")
   eq(json.decode("1234567890123456789"), 1234567890123456789, "top-level integer")
   local big = json.decode("[99999999999999999999]")[1]
-  assert(math.type(big) == "float" and big == 1e20, "past 64 bits: a float, got " .. tostring(big))
+  eq(big, "99999999999999999999", "past 64 bits: the exact text as a string")
 end)
 
 case("ferry.json.array and empty tables", function()
@@ -221,6 +221,159 @@ case("strings escape correctly", function()
   local raw = "x\0y\"\\\n\1é"
   eq(json.decode(json.encode(raw)), raw, "round trip of a string with every kind of escape")
   eq(json.encode({ ['k"ey'] = 1 }), '{"k\\"ey":1}', "keys are escaped too")
+end)
+
+-- RFC 8259, strictly: each form a lenient parser lets through, and the
+-- message that names it. [2] is a part of the message, [3] its position.
+case("decode rejects what RFC 8259 forbids, each with a specific message", function()
+  for _, c in ipairs {
+    { "NaN", "invalid literal", 1 }, { "Infinity", "invalid literal", 1 }, { "-Infinity", "invalid number", 1 },
+    { "[NaN]", "invalid literal", 2 }, { "nan", "invalid literal", 1 }, { "0x10", "unexpected data after the value", 2 },
+    { "01", "invalid number (leading zero)", 1 }, { "-01", "invalid number (leading zero)", 1 },
+    { "[00]", "invalid number (leading zero)", 2 }, { "2.", "invalid number", 1 }, { "[2.]", "invalid number", 2 },
+    { ".5", "invalid number", 1 }, { "+1", "invalid number", 1 }, { "1.e5", "invalid number", 1 },
+    { "1e", "invalid number", 1 }, { "1e+", "invalid number", 1 }, { "-", "invalid number", 1 },
+    { "- 1", "invalid number", 1 }, { "1.5.2", "unexpected data after the value", 4 },
+    { '"a\tb"', "control character in string", 3 }, { '"a\nb"', "control character in string", 3 },
+    { '"\1"', "control character in string", 2 }, { '"a\0b"', "control character in string", 3 },
+    { '"\31"', "control character in string", 2 },
+    { "'x'", "unexpected character", 1 }, { "[1,]", "unexpected character ']'", 4 },
+    { '{"a":1,}', "a string key expected", 8 }, { "{a:1}", "a string key expected", 2 },
+    { "[1] x", "unexpected data after the value", 5 }, { "[1]\0", "unexpected data after the value", 4 },
+    { "1 2", "unexpected data after the value", 3 }, { "\v1", "unexpected byte 0x0B", 1 },
+    { "\f[]", "unexpected byte 0x0C", 1 }, { "\194\160 1", "unexpected byte 0xC2", 1 },
+    { "[1,\0]", "unexpected byte 0x00", 4 }, { "\239\187\191{}", "byte order mark", 1 },
+    { '"\\x41"', "invalid escape \\x", 2 }, { '"\\U0041"', "invalid escape \\U", 2 }, { '"\\\'"', "invalid escape", 2 },
+    { '"\\u12"', "invalid \\u escape", 2 }, { '"\\u12G4"', "invalid \\u escape", 2 },
+    { '"\\uD800"', "lone surrogate \\uD800", 2 }, { '"\\udc00\\ud800"', "lone surrogate \\udc00", 2 },
+    { '"\\uD800\\u0041"', "lone surrogate \\uD800", 2 }, { '"x\\uDBFF"', "lone surrogate \\uDBFF", 3 },
+    { '"caf\233"', "invalid UTF-8", 5 }, { '"\192\175"', "invalid UTF-8", 2 },           -- Latin-1, overlong '/'
+    { '"\224\128\175"', "invalid UTF-8", 2 }, { '"\240\130\130\172"', "invalid UTF-8", 2 },  -- overlong 3 and 4 bytes
+    { '"\237\160\128"', "invalid UTF-8", 2 }, { '"\237\191\191"', "invalid UTF-8", 2 },  -- UTF-8-encoded surrogates
+    { '"\244\144\128\128"', "invalid UTF-8", 2 }, { '"\248\136\128\128\128"', "invalid UTF-8", 2 },  -- past U+10FFFF
+    { '"\226\130"', "invalid UTF-8", 2 }, { '"\226\130', "invalid UTF-8", 2 }, { '"\128"', "invalid UTF-8", 2 },
+    { '["a"', "unexpected end of input", 5 }, { '{"a":1', "unexpected end of input", 7 },
+    { '"abc', "unterminated string", 1 }, { '"ab\\', "unterminated string", 1 }, { "", "unexpected end of input", 1 },
+    { "   ", "unexpected end of input", 4 }, { "[1 2]", "',' or ']' expected", 4 }, { '{"a" 1}', "':' expected", 6 },
+    { '{"a":1 "b":2}', "',' or '}' expected", 8 }, { "tru", "invalid literal", 1 }, { "nul", "invalid literal", 1 },
+  } do
+    local v, err = json.decode(c[1])
+    assert(v == nil, string.format("decode(%q) should fail, got %s", c[1], tostring(v)))
+    local want = "invalid JSON: " .. c[2]
+    assert(type(err) == "string" and err:find(want, 1, true), string.format("decode(%q): %s, want %s", c[1], tostring(err), want))
+    eq(tonumber(err:match("at character (%d+)$")), c[3], string.format("position in %q for %q", err, c[1]))
+  end
+end)
+
+case("decode accepts exactly what RFC 8259 allows", function()
+  eq(json.encode(json.decode(" \t\r\n[ 1 ,\t2 ]\r\n")), "[1,2]", "the four whitespace characters anywhere")
+  eq(json.decode('"\\"\\\\\\/\\b\\f\\n\\r\\t"'), "\"\\/\b\f\n\r\t", "every short escape")
+  eq(json.decode('"\\u0041\\u00E9\\u20ac\\uD834\\uDD1E\\uDBFF\\uDFFF"'), "Aé€𝄞\u{10FFFF}", "\\u escapes and pairs")
+  eq(json.decode('"a\\u0000b"'), "a\0b", "an escaped NUL is data")
+  eq(json.decode('"\127 é 北 😀 \u{10FFFF}"'), "\127 é 北 😀 \u{10FFFF}", "DEL and UTF-8 of every length, to U+10FFFF")
+  eq(json.decode('{"a":1,"a":2}').a, 2, "duplicate keys: the last wins")
+  eq(json.decode('-0'), 0, "-0")
+  eq(math.type(json.decode("1.0")), "integer", "1.0 is an integer (integral within 2^53)")
+  eq(json.decode("1e3"), 1000, "1e3"); eq(math.type(json.decode("1E+2")), "integer", "1E+2")
+  eq(json.decode("-1.5e-2"), -0.015, "-1.5e-2")
+  eq(math.type(json.decode("9007199254740994.0")), "float", "an integral float past 2^53 stays a float")
+  eq(json.decode("0e400"), 0, "zero with a huge exponent is zero")
+  eq(json.decode("4.9e-324"), 4.9e-324, "the smallest subnormal")
+  eq(json.decode("true"), true, "true"); eq(json.decode("false"), false, "false")
+end)
+
+case("integers past 64 bits and numbers past a double decode as their exact text", function()
+  for _, s in ipairs { "9223372036854775808", "-9223372036854775809", "18446744073709551616",
+                       "123456789012345678901234567890", "1e400", "-1e400", "1.5E+309", "1e-400", "-2.5e-500" } do
+    local v, err = json.decode(s)
+    eq(v, s, "decode(" .. s .. ") (" .. tostring(err) .. ")")
+    eq(json.decode("[" .. s .. "]")[1], s, "inside an array")
+  end
+  eq(json.decode("9223372036854775807"), math.maxinteger, "the largest int64")
+  eq(json.decode("-9223372036854775808"), math.mininteger, "the smallest int64")
+  eq(math.type(json.decode("-9223372036854775808")), "integer", "math.mininteger is an integer")
+  eq(json.encode(json.decode('{"id":99999999999999999999}')), '{"id":"99999999999999999999"}',
+    "re-encoded as a string, never rounded")
+end)
+
+case("ferry's old internal markers in strings and keys decode as themselves", function()
+  eq(json.decode('"\\u0000i:123"'), "\0i:123", "int marker string")
+  eq(json.decode('"\\u0000ferry:empty-array"'), "\0ferry:empty-array", "empty-array marker string")
+  local v = assert(json.decode('[{"\\u0000ferry:empty-array":0}]'))
+  eq(type(v[1]), "table", "a marker-keyed object stays an object")
+  eq(v[1]["\0ferry:empty-array"], 0, "its key")
+  eq(json.encode(v), '[{"\\u0000ferry:empty-array":0}]', "and re-encodes as it was")
+  -- the old decoder rewrote them whenever the record also held an empty
+  -- array or a long integer
+  v = assert(json.decode('{"e":[],"n":12345678901234567,"s":"\\u0000i:123","k":["\\u0000i:99999999999999999999"]}'))
+  eq(v.s, "\0i:123", "a marker string beside an empty array and a long integer")
+  eq(v.k[1], "\0i:99999999999999999999", "in an array")
+  v = assert(json.decode('{"e":[],"m":[{"\\u0000ferry:empty-array":0}],"\\u0000i:1":"x"}'))
+  eq(json.encode(v.m), '[{"\\u0000ferry:empty-array":0}]', "a marker-keyed object beside an empty array")
+  eq(v["\0i:1"], "x", "a marker key")
+end)
+
+case("1,000 levels decode and re-encode; 1,001 fail clearly", function()
+  local arrays = string.rep("[", 1000) .. "1" .. string.rep("]", 1000)
+  local v, err = json.decode(arrays)
+  assert(v ~= nil, "1,000 nested arrays: " .. tostring(err))
+  eq(json.encode(v), arrays, "1,000 nested arrays round-trip")
+  local objects = string.rep('{"k":', 999) .. "[]" .. string.rep("}", 999)
+  v, err = json.decode(objects)
+  assert(v ~= nil, "1,000 nested objects: " .. tostring(err))
+  eq(json.encode(v), objects, "1,000 nested objects round-trip")
+  for _, c in ipairs { { string.rep("[", 1001) .. string.rep("]", 1001), 1001 },
+                       { string.rep('{"k":', 1001) .. "1" .. string.rep("}", 1001), 5001 } } do
+    v, err = json.decode(c[1])
+    eq(v, nil, "1,001 levels")
+    eq(err, "invalid JSON: nested deeper than 1000 levels at character " .. c[2], "the message")
+  end
+  local t = {}
+  local cur = t
+  for _ = 1, 1000 do cur[1] = {}; cur = cur[1] end
+  v, err = json.encode(t)
+  assert(v == nil and err:find("nested deeper than 1000 levels", 1, true), "encode of 1,001 levels: " .. tostring(err))
+end)
+
+case("containers past the stack chunk are whole and in order", function()
+  for _, n in ipairs { 63, 64, 65, 127, 128, 129, 1000, 100000 } do
+    local parts = {}
+    for i = 1, n do parts[i] = tostring(i) end
+    local text = "[" .. table.concat(parts, ",") .. "]"
+    local v = assert(json.decode(text))
+    eq(#v, n, "length of an array of " .. n)
+    for i = 1, n do if v[i] ~= i then error("element " .. i .. " of " .. n .. ": " .. tostring(v[i])) end end
+    eq(json.encode(v), text, "re-encoded array of " .. n)
+    local kv = {}
+    for i = 1, n do kv[i] = string.format('"k%d":%d', i, i) end
+    kv[#kv + 1] = '"k1":"last"'                    -- a duplicate after every chunk: it wins
+    local o = assert(json.decode("{" .. table.concat(kv, ",") .. "}"))
+    local count = 0
+    for _ in pairs(o) do count = count + 1 end
+    eq(count, n, "keys of an object of " .. n)
+    eq(o.k1, "last", "the last duplicate wins in an object of " .. n)
+    eq(o["k" .. n], n, "the last key of " .. n)
+  end
+  local big = "[" .. string.rep("[],", 999999) .. "[]]"
+  local v = assert(json.decode(big))
+  eq(#v, 1000000, "a million empty arrays")
+  eq(getmetatable(v[1000000]), getmetatable(json.array()), "each keeps the array mark")
+end)
+
+case("encode writes only valid JSON: a byte outside well-formed UTF-8 becomes \\u00XX", function()
+  -- Latin-1 text from a CSV export, say: quarantined, then replayed through decode
+  for _, c in ipairs {
+    { "caf\233", '"caf\\u00e9"', "café" },
+    { "\192\175", '"\\u00c0\\u00af"', "À¯" },                       -- overlong
+    { "\237\160\128", '"\\u00ed\\u00a0\\u0080"', "í\u{a0}\u{80}" },   -- an encoded surrogate
+    { "ok é \226\130", '"ok é \\u00e2\\u0082"', "ok é â\u{82}" },     -- cut short at the end
+  } do
+    eq(json.encode(c[1]), c[2], string.format("encode(%q)", c[1]))
+    eq(json.decode(json.encode(c[1])), c[3], string.format("decode(encode(%q))", c[1]))
+    local rec = json.encode({ [c[1]] = c[1] })
+    assert(json.decode(rec) ~= nil, "a key too: " .. rec)
+  end
+  eq(json.encode("é€😀 \u{10FFFF}"), '"é€😀 \u{10FFFF}"', "well-formed UTF-8 passes through as it is")
 end)
 
 harness.finish()

@@ -47,6 +47,10 @@ OBJS      := $(SRCS:core/%.c=$(BUILD)/obj/%.o)
 MAIN_OBJ  := $(BUILD)/obj/main.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+# The fuzz harnesses built with the normal compiler and tests/fuzz/replay.c
+# instead of libFuzzer: tests/e2e/test_fuzz_seeds.sh replays the seeds.
+FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
+REPLAY_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
 
 .PHONY: all deps run test unit bench install clean fuzz fuzz-deps fuzz-build
 all: deps $(BUILD)/ferry
@@ -80,7 +84,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(OBJS) | $(BUILD)/tests
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -Icore -DFY_FIXTURES='"tests/fixtures"' \
 	    -o $@ $< $(OBJS) $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/obj $(BUILD)/tests:
+$(BUILD)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay.c tests/fuzz/fuzz_common.h $(OBJS) | $(BUILD)/fuzz-replay
+	$(E) CC $<
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -Icore -o $@ $< tests/fuzz/replay.c $(OBJS) $(LDFLAGS) \
+	    $(FUZZ_LDFLAGS_$(*:fuzz_%=%)) $(LDLIBS)
+
+$(BUILD)/obj $(BUILD)/tests $(BUILD)/fuzz-replay:
 	$(Q)mkdir -p $@
 
 run: all
@@ -97,7 +106,7 @@ run: all
 
 unit: $(UNIT_BINS)
 
-test: all $(UNIT_BINS)
+test: all $(UNIT_BINS) $(REPLAY_BINS)
 	$(Q)FERRY=$(BUILD)/ferry UNIT_DIR=$(BUILD)/tests SANITIZE=$(SANITIZE) bash tests/run.sh
 
 # Benchmarks print figures and ratios against baselines run alongside; they
@@ -183,4 +192,4 @@ build-fuzz/obj:
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BINS:=.d) $(FUZZ_OBJS:.o=.d) $(FUZZ_BINS:=.d)
+-include $(OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BINS:=.d) $(REPLAY_BINS:=.d) $(FUZZ_OBJS:.o=.d) $(FUZZ_BINS:=.d)

@@ -157,8 +157,7 @@ FUZZ_LDFLAGS_config := -Wl,--wrap=luaL_newstate
 fuzz: fuzz-build
 	$(Q)FUZZ_TIME=$(FUZZ_TIME) bash tests/fuzz/run.sh $(FUZZ_TARGETS)
 
-fuzz-build: deps fuzz-deps
-	$(Q)$(MAKE) --no-print-directory $(FUZZ_BINS)
+fuzz-build: deps fuzz-deps $(FUZZ_BINS)
 
 fuzz-deps:
 	@missing=""; for p in $(FUZZ_PKGS); do \

@@ -6,7 +6,9 @@
  * text. Inputs shorter than 2 bytes are CSV text with default options.
  * Each input is read through fy_csv_open_file over fmemopen once with the
  * default buffer and once per size in bufsizes[]; every pass must give
- * byte-identical rows, line numbers and outcome. Also checked: options that
+ * byte-identical rows, line numbers and outcome, and the same as a small
+ * reference reader written from the dialect in fy_csv.h (model() below:
+ * rows, fields, row lines and the two documented error messages). Also checked: options that
  * the header calls invalid are refused and no others; every row has at
  * least one field and NUL-terminated fields; row lines strictly increase;
  * errors are sticky and end of input stays the end. */
@@ -68,7 +70,7 @@ static void read_all(const uint8_t *data, size_t size, const struct opts_choice 
         fy_buf_printf(out, "row line %zu, %zu fields\n", line, n);
         for (size_t i = 0; i < n; i++) {
             FUZZ_CHECK(f[i].ptr[f[i].len] == '\0', "field %zu of line %zu not NUL-terminated", i, line);
-            fy_buf_printf(out, "  %zu:", f[i].len);
+            fy_buf_printf(out, "  %10zu:", f[i].len);
             fy_buf_append(out, f[i].ptr, f[i].len);
             fy_buf_putc(out, '\n');
         }
@@ -91,20 +93,101 @@ static void read_all(const uint8_t *data, size_t size, const struct opts_choice 
     fy_csv_close(r);
 }
 
+/* The dialect of fy_csv.h, read naively from a buffer holding the whole
+ * input; writes the same transcript as read_all. When a row at the end is
+ * both unterminated and too long, the header does not say which error wins:
+ * *alt gets the transcript with the other one (else it stays empty). */
+static void model(const uint8_t *p, size_t n, const fy_csv_opts *o, struct fy_buf *out, struct fy_buf *alt) {
+    const uint8_t d = (uint8_t)(o->delimiter ? o->delimiter : ','), q = (uint8_t)(o->quote ? o->quote : '"');
+    const size_t max = o->max_row_bytes ? o->max_row_bytes : FY_CSV_DEFAULT_MAX_ROW;
+    struct fy_buf row = {0};
+    size_t i = 0, line = 1;
+    if (n >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF) i = 3;
+    while (i < n) {
+        if (p[i] == '\n' || p[i] == '\r') {            /* an empty line: no row */
+            i += p[i] == '\r' && i + 1 < n && p[i + 1] == '\n' ? 2 : 1;
+            line++;
+            continue;
+        }
+        size_t start = i, row_line = line, nf = 0;
+        int unterminated = 0;
+        fy_buf_reset(&row);
+        for (;;) {                                      /* one field */
+            size_t flen_at = row.len;
+            fy_buf_puts(&row, "  0000000000:");         /* length patched below */
+            size_t data_at = row.len;
+            if (i < n && p[i] == q) {
+                for (i++;; i++) {
+                    if (i >= n) { unterminated = 1; break; }
+                    if (p[i] == q) {
+                        if (i + 1 < n && p[i + 1] == q) { fy_buf_putc(&row, (char)q); i++; continue; }
+                        i++;
+                        break;
+                    }
+                    if (p[i] == '\n' || (p[i] == '\r' && !(i + 1 < n && p[i + 1] == '\n'))) line++;
+                    fy_buf_putc(&row, (char)p[i]);
+                }
+                if (unterminated) break;
+            }
+            while (i < n && p[i] != d && p[i] != '\n' && p[i] != '\r') fy_buf_putc(&row, (char)p[i++]);
+            char num[16];
+            snprintf(num, sizeof num, "%10zu", row.len - data_at);
+            memcpy(row.data + flen_at + 2, num, 10);
+            fy_buf_putc(&row, '\n');
+            nf++;
+            if (i < n && p[i] == d) { i++; continue; }
+            break;
+        }
+        if ((unterminated ? n : i) - start > max) {
+            if (unterminated) {
+                if (out->len) fy_buf_append(alt, out->data, out->len);
+                fy_buf_printf(alt, "error line %zu: unterminated quoted field\n", row_line);
+            }
+            fy_buf_printf(out, "error line %zu: row exceeds %zu bytes\n", row_line, max);
+            fy_buf_free(&row);
+            return;
+        }
+        if (unterminated) {
+            fy_buf_printf(out, "error line %zu: unterminated quoted field\n", row_line);
+            fy_buf_free(&row);
+            return;
+        }
+        fy_buf_printf(out, "row line %zu, %zu fields\n", row_line, nf);
+        fy_buf_append(out, row.data, row.len);
+        if (i < n) {                                    /* the row's terminator */
+            i += p[i] == '\r' && i + 1 < n && p[i + 1] == '\n' ? 2 : 1;
+            line++;
+        }
+    }
+    fy_buf_free(&row);
+    fy_buf_puts(out, "end\n");
+}
+
+static void expect_same(const struct fy_buf *want, const struct fy_buf *got, const char *what) {
+    if (got->len == want->len && (!want->len || memcmp(got->data, want->data, want->len) == 0)) return;
+    fprintf(stderr, "--- fy_csv, default buffer:\n%.*s--- %s:\n%.*s", (int)want->len,
+            want->data ? want->data : "", what, (int)got->len, got->data ? got->data : "");
+    FUZZ_CHECK(0, "rows differ: %s", what);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     struct opts_choice c;
     data = choose_opts(data, &size, &c);
     struct fy_buf want = {0}, got = {0};
     read_all(data, size, &c, 0, &want);
+    if (c.valid) {
+        struct fy_buf alt = {0};
+        model(data, size, &c.o, &got, &alt);
+        if (!alt.len || alt.len != want.len || memcmp(alt.data, want.data, want.len) != 0)
+            expect_same(&want, &got, "the reference reader (model() in fuzz_csv.c)");
+        fy_buf_free(&alt);
+    }
     for (size_t i = 0; i < sizeof bufsizes / sizeof bufsizes[0]; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "a %zu-byte read buffer", bufsizes[i]);
         fy_buf_reset(&got);
         read_all(data, size, &c, bufsizes[i], &got);
-        if (got.len != want.len || (want.len && memcmp(got.data, want.data, want.len) != 0)) {
-            fprintf(stderr, "--- default buffer:\n%.*s--- buffer of %zu bytes:\n%.*s",
-                    (int)want.len, want.data ? want.data : "", bufsizes[i],
-                    (int)got.len, got.data ? got.data : "");
-            FUZZ_CHECK(0, "rows differ with a %zu-byte read buffer", bufsizes[i]);
-        }
+        expect_same(&want, &got, what);
     }
     fy_buf_free(&want);
     fy_buf_free(&got);

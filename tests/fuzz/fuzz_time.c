@@ -2,7 +2,8 @@
  *
  * Byte 0 (mod 4) picks what the rest of the input is:
  *   0  a timestamp for fy_time_parse: on success the epoch is finite, the
- *      offset within +/-18:00, and formatting it in that offset (0 and 9
+ *      offset within +/-18:00, the instant agrees with glibc's timegm() on
+ *      the fields as written (an independent calendar), and formatting it in that offset (0 and 9
  *      fraction digits) parses back to the same offset and instant (to the
  *      precision written); formatting must succeed when the local time is
  *      inside years 0000-9999;
@@ -12,7 +13,8 @@
  *      and fy_duration_format of it parses back to it (to the microsecond);
  *   3  raw doubles and ints for fy_time_format and fy_duration_format: the
  *      output fits, is NUL-terminated at the length returned, is produced
- *      whenever the contract says it must be, and parses back.
+ *      whenever the contract says it must be, parses back, and its fields
+ *      agree with timegm().
  * Error buffers are malloc'd at a size taken from the input (0 to 40 bytes,
  * sometimes NULL), so writing past errlen shows up under ASan, and a message
  * must always be NUL-terminated within it. */
@@ -20,6 +22,8 @@
 #include "fuzz_common.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <time.h>
 
 #define MIN_SECONDS (-62167219200.0)   /* 0000-01-01T00:00:00 */
 #define MAX_SECONDS (253402300799.0)   /* 9999-12-31T23:59:59 */
@@ -42,6 +46,40 @@ static void check_err(const char *err, size_t len, int failed) {
 /* An ulp-ish tolerance for an instant near e. */
 static double slack(double e) { return fabs(e) * 4.5e-16 + 1e-9; }
 
+static int digits_at(const char *s, size_t i, size_t n) {
+    int v = 0;
+    for (size_t k = 0; k < n; k++) v = v * 10 + (s[i + k] - '0');
+    return v;
+}
+
+/* Seconds since the epoch of a local date-time written as s (known to be
+ * valid: fy_time_parse accepted it or fy_time_format wrote it) in offset
+ * `off`, by glibc's timegm, which also carries 24:00 and second 60 over. */
+static double reference_epoch(const char *s, size_t len, int off) {
+    struct tm tm = {0};
+    double frac = 0;
+    tm.tm_year = digits_at(s, 0, 4) - 1900;
+    tm.tm_mon = digits_at(s, 5, 2) - 1;
+    tm.tm_mday = digits_at(s, 8, 2);
+    if (len > 10) {
+        tm.tm_hour = digits_at(s, 11, 2);
+        tm.tm_min = digits_at(s, 14, 2);
+        if (len > 16 && s[16] == ':') {
+            tm.tm_sec = digits_at(s, 17, 2);
+            if (len > 19 && (s[19] == '.' || s[19] == ',')) {
+                char f[24] = "0.";
+                size_t k = 0;
+                while (20 + k < len && k < 17 && s[20 + k] >= '0' && s[20 + k] <= '9') {
+                    f[2 + k] = s[20 + k];
+                    k++;
+                }
+                frac = strtod(f, NULL);
+            }
+        }
+    }
+    return (double)timegm(&tm) + frac - off * 60.0;
+}
+
 static void format_and_reparse(double epoch, int off, int digits) {
     char buf[FY_TIME_FORMAT_MAX];
     size_t n = fy_time_format(epoch, off, digits, buf, sizeof buf);
@@ -58,6 +96,9 @@ static void format_and_reparse(double epoch, int off, int digits) {
     int off2;
     char err[FY_TIME_ERR_MAX];
     FUZZ_CHECK(fy_time_parse(buf, n, &e2, &off2, err, sizeof err) == FY_OK, "format gave \"%s\": %s", buf, err);
+    double ref = reference_epoch(buf, n, off);
+    FUZZ_CHECK(fabs(ref - epoch) <= 0.5 * pow(10, -digits) + slack(epoch),
+               "format(%.17g, %d, %d) gave \"%s\", which timegm reads as %.17g", epoch, off, digits, buf, ref);
     FUZZ_CHECK(off2 == off, "\"%s\": offset %d, formatted with %d", buf, off2, off);
     double tol = 0.5 * pow(10, -digits) + slack(epoch);
     FUZZ_CHECK(fabs(e2 - epoch) <= tol, "\"%s\" parses to %.17g, formatted from %.17g (%d digits)",
@@ -75,6 +116,9 @@ static void check_timestamp(const char *s, size_t len, uint8_t eb) {
     if (rc != FY_OK) return;
     FUZZ_CHECK(isfinite(e), "non-finite epoch");
     FUZZ_CHECK(off >= -FY_TIME_MAX_OFFSET_MIN && off <= FY_TIME_MAX_OFFSET_MIN, "offset %d", off);
+    double ref = reference_epoch(s, len, off);
+    FUZZ_CHECK(fabs(ref - e) <= 1e-6 + slack(e), "\"%.*s\" parses to %.17g, timegm says %.17g",
+               (int)len, s, e, ref);
     format_and_reparse(e, off, 9);
     format_and_reparse(e, off, 0);
     format_and_reparse(e, 0, 3);

@@ -23,6 +23,7 @@ for t in "$@"; do
     cp tests/fuzz/"$t"/seed/* "$corpus"/ 2>/dev/null
     dict=()
     [ -f tests/fuzz/"$t".dict ] && dict=(-dict=tests/fuzz/"$t".dict)
+    [ "$t" = jsonl ] && dict=(-dict=tests/fuzz/json.dict)
     # -timeout: one input running this long is a hang; -rss_limit_mb: a leak or
     # blow-up past this is a finding (the Lua states are capped well below).
     # FUZZ_ARGS is split on purpose: it holds several flags.

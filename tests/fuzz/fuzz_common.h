@@ -2,7 +2,9 @@
  *
  * - a lua_State whose allocator is capped, with a struct fy_vm as its
  *   allocator data so fy_vm_of(L) works in the bindings, as in ferry;
- * - an in-memory file with a path, for APIs that take a path;
+ * - an in-memory file with a path, for APIs that take a path, and a real
+ *   file in a private temporary directory for those that resolve the path
+ *   (the sandbox's realpath() cannot follow /proc/self/fd to a memfd);
  * - FUZZ_CHECK, which aborts with a message (libFuzzer reports it as a
  *   crash and saves the input).
  *
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define FUZZ_CHECK(cond, ...) do { \
@@ -107,6 +110,30 @@ static inline const char *fuzz_memfile(const uint8_t *data, size_t size) {
         off += (size_t)n;
     }
     return path;
+}
+
+static char fuzz_tmp_dir[64], fuzz_tmp_path[96];
+
+static inline void fuzz_tmp_cleanup(void) {
+    unlink(fuzz_tmp_path);
+    rmdir(fuzz_tmp_dir);
+}
+
+/* Write the input to DIR/input, DIR a private directory made on first use
+ * (removed at exit); returns the path. fuzz_tmp_dir names DIR. */
+static inline const char *fuzz_tmpfile(const uint8_t *data, size_t size) {
+    if (!fuzz_tmp_dir[0]) {
+        const char *t = getenv("TMPDIR");              /* else RAM-backed if there is one */
+        if (!t || strlen(t) >= 32) t = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+        snprintf(fuzz_tmp_dir, sizeof fuzz_tmp_dir, "%s/ferry-fuzz-XXXXXX", t);
+        FUZZ_CHECK(mkdtemp(fuzz_tmp_dir) != NULL, "mkdtemp %s failed", fuzz_tmp_dir);
+        snprintf(fuzz_tmp_path, sizeof fuzz_tmp_path, "%s/input", fuzz_tmp_dir);
+        atexit(fuzz_tmp_cleanup);
+    }
+    FILE *fp = fopen(fuzz_tmp_path, "wb");
+    FUZZ_CHECK(fp != NULL, "cannot write %s", fuzz_tmp_path);
+    FUZZ_CHECK(fwrite(data, 1, size, fp) == size && fclose(fp) == 0, "cannot write %s", fuzz_tmp_path);
+    return fuzz_tmp_path;
 }
 
 #endif

@@ -2,7 +2,9 @@
  * script drives it: ferry.jsonl.open(path [, {max_line = N}]) then
  * reader:rows() until it ends.
  *
- * The input is the file (written to an in-memory file with a path). Checked:
+ * The input is the file, written to a private temporary directory that the
+ * harness's fy_vm names as the script's directory, so the sandbox's path
+ * check (fy_sandbox_path) lets ferry.jsonl.open read it. Checked:
  * open succeeds; every step of the iterator yields exactly one of
  * (line, record) with a non-nil record or (line, nil, err, raw) with err and
  * raw strings; line numbers strictly increase and are exactly the physical
@@ -10,6 +12,7 @@
  * of its line; after the end the iterator stays ended; no crash, leak or
  * UB. One input in eight sets a small max_line (1-64) so the long-line path
  * runs too; the state is capped at 64 MiB and memory errors are allowed. */
+#include "fy_config.h"
 #include "fuzz_common.h"
 
 #define CAP (64u << 20)
@@ -103,10 +106,14 @@ static int body(lua_State *L) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    const char *path = fuzz_memfile(data, size);
+    static struct fy_config cfg;
+    if (!cfg.data_dir) fy_config_defaults(&cfg);
+    const char *path = fuzz_tmpfile(data, size);
     uint64_t h = fuzz_hash(data, size);
     struct fy_vm vm;
     lua_State *L = fuzz_lua_open(&vm, CAP);
+    vm.cfg = &cfg;
+    vm.script_dir = fuzz_tmp_dir;
     lua_pushlightuserdata(L, (void *)data);
     lua_pushinteger(L, (lua_Integer)size);
     lua_pushinteger(L, (h & 7) == 0 ? (lua_Integer)(1 + (h >> 3) % 64) : 0);

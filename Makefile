@@ -5,6 +5,8 @@
 #   make test       unit, Lua and end-to-end tests; closes with "N passed, N failed"
 #   make test SANITIZE=1   the same suite built with AddressSanitizer + UBSan
 #   make install    install to $(PREFIX) (default /usr/local)
+#   make fuzz       build the libFuzzer harnesses (tests/fuzz/) with clang into
+#                   build-fuzz/ and run each for FUZZ_TIME seconds (default 60)
 
 PREFIX   ?= /usr/local
 SANITIZE ?=
@@ -45,8 +47,12 @@ OBJS      := $(SRCS:core/%.c=$(BUILD)/obj/%.o)
 MAIN_OBJ  := $(BUILD)/obj/main.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+# The fuzz harnesses built with the normal compiler and tests/fuzz/replay.c
+# instead of libFuzzer: tests/e2e/test_fuzz_seeds.sh replays the seeds.
+FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
+REPLAY_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
 
-.PHONY: all deps run test unit bench install clean
+.PHONY: all deps run test unit bench install clean fuzz fuzz-deps fuzz-build
 all: deps $(BUILD)/ferry
 
 # Install what the build and the tests need, once, from Debian's packages.
@@ -78,7 +84,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(OBJS) | $(BUILD)/tests
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -Icore -DFY_FIXTURES='"tests/fixtures"' \
 	    -o $@ $< $(OBJS) $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/obj $(BUILD)/tests:
+$(BUILD)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay.c tests/fuzz/fuzz_common.h $(OBJS) | $(BUILD)/fuzz-replay
+	$(E) CC $<
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -Icore -o $@ $< tests/fuzz/replay.c $(OBJS) $(LDFLAGS) \
+	    $(FUZZ_LDFLAGS_$(*:fuzz_%=%)) $(LDLIBS)
+
+$(BUILD)/obj $(BUILD)/tests $(BUILD)/fuzz-replay:
 	$(Q)mkdir -p $@
 
 run: all
@@ -95,7 +106,7 @@ run: all
 
 unit: $(UNIT_BINS)
 
-test: all $(UNIT_BINS)
+test: all $(UNIT_BINS) $(REPLAY_BINS)
 	$(Q)FERRY=$(BUILD)/ferry UNIT_DIR=$(BUILD)/tests SANITIZE=$(SANITIZE) bash tests/run.sh
 
 # Benchmarks print figures and ratios against baselines run alongside; they
@@ -128,7 +139,56 @@ install: all
 	install -m 755 $(BUILD)/ferry $(DESTDIR)$(PREFIX)/bin/ferry
 	install -m 644 lualib/ferry/*.lua $(DESTDIR)$(PREFIX)/share/ferry/lualib/ferry/
 
-clean:
-	rm -rf build build-san
+# Fuzzing (tests/fuzz/README.md): every harness is built with clang, ASan and
+# UBSan into build-fuzz/, then run for FUZZ_TIME seconds from a scratch copy
+# of its seed corpus. Fails when any harness finds a crash.
+FUZZ_TIME    ?= 60
+FUZZ_TARGETS ?= csv json jsonl time config
+FUZZ_CC      ?= clang
+FUZZ_PKGS    := clang libclang-rt-dev
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP $(FUZZ_SAN) \
+                -DFY_VERSION='"$(VERSION)"' -DFY_PREFIX='"$(PREFIX)"'
+FUZZ_OBJS    := $(SRCS:core/%.c=build-fuzz/obj/%.o)
+FUZZ_BINS    := $(FUZZ_TARGETS:%=build-fuzz/fuzz_%)
+# The config harness caps the Lua state fy_config_load creates for itself.
+FUZZ_LDFLAGS_config := -Wl,--wrap=luaL_newstate
 
--include $(OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BINS:=.d)
+fuzz: fuzz-build
+	$(Q)FUZZ_TIME=$(FUZZ_TIME) bash tests/fuzz/run.sh $(FUZZ_TARGETS)
+
+fuzz-build: deps fuzz-deps $(FUZZ_BINS)
+
+fuzz-deps:
+	@missing=""; for p in $(FUZZ_PKGS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ]; then \
+	        echo "ferry: installing Debian packages:$$missing"; \
+	        export DEBIAN_FRONTEND=noninteractive; \
+	        apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	    else \
+	        echo "ferry: missing Debian packages. Run:"; \
+	        echo "  sudo apt-get install -y$$missing"; exit 1; \
+	    fi; \
+	fi
+
+build-fuzz/obj/%.o: core/%.c | build-fuzz/obj
+	$(E) FUZZCC $<
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -c -o $@ $<
+
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_OBJS) | build-fuzz/obj
+	$(E) FUZZLD $@
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) -Icore -o $@ $< $(FUZZ_OBJS) \
+	    $(FUZZ_LDFLAGS_$*) $(LDLIBS)
+
+.SECONDARY: $(FUZZ_OBJS)
+
+build-fuzz/obj:
+	$(Q)mkdir -p $@
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BINS:=.d) $(REPLAY_BINS:=.d) $(FUZZ_OBJS:.o=.d) $(FUZZ_BINS:=.d)

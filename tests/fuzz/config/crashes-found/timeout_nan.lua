@@ -1,0 +1,1 @@
+return { http = { timeout = 0/0 } }

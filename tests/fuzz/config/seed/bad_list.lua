@@ -1,0 +1,1 @@
+return { script_dirs = { 'a', 3 } }

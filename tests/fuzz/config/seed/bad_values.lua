@@ -1,0 +1,1 @@
+return { limits = { memory = '10KB' }, http = { timeout = '15x' } }

@@ -1,0 +1,1 @@
+return { data_dir = '/var/lib/ferry', batch_size = 42, script_dirs = { 'a', 'b' }, log = { level = 'warn', format = 'text' } }

@@ -1,0 +1,37 @@
+-- ferry's engine configuration. Every key is optional: these are the
+-- built-in defaults. Unknown keys and wrong types are errors that name the key.
+-- Relative paths are relative to the directory ferry is started from.
+return {
+  -- Where ferry writes: reporting databases, the quarantine, state.
+  data_dir = os.getenv("FERRY_DATA_DIR") or "data",
+
+  -- Where integration scripts live.
+  script_dirs = { "scripts" },
+
+  -- Directory holding ferry's Lua library (ferry/prelude.lua, ...). Leave
+  -- unset to use the one next to the binary or under the install prefix.
+  -- lualib_path = "/usr/local/share/ferry/lualib",
+
+  -- Records handed to a load hook at a time, unless a script sets batch_size.
+  batch_size = 500,
+
+  log = {
+    level = "info",     -- debug | info | warn | error | off
+    format = "json",    -- json (one object per line on stderr) | text
+  },
+
+  -- Defaults for every HTTP client (scripts can override per client or call).
+  http = {
+    timeout = "30s",                -- a whole request, per attempt
+    connect_timeout = "10s",
+    max_response_size = "64MB",     -- larger bodies are a validation error, not an OOM
+    max_redirects = 5,
+    -- ca_file = "/etc/ferry/ca.pem",  -- an extra CA bundle (TLS is always verified)
+  },
+
+  -- Per-integration guards, so one runaway script cannot hang or starve the engine.
+  limits = {
+    memory = "256MB",               -- Lua memory per integration
+    instructions = 200000000,       -- VM instructions a hook may run without returning
+  },
+}

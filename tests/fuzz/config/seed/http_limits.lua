@@ -1,0 +1,1 @@
+return { http = { timeout = '90s', connect_timeout = 2, max_response_size = '1MB', max_redirects = 0, ca_file = 'ca.pem' }, limits = { memory = '1GiB', instructions = 1000 } }

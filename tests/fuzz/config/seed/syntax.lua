@@ -1,0 +1,2 @@
+return {
+ data_dir = 

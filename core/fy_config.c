@@ -6,6 +6,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +112,7 @@ int fy_size_parse(const char *s, size_t *out) {
     else if (strcasecmp(end, "gb") == 0 || strcasecmp(end, "gib") == 0 || strcasecmp(end, "g") == 0)
         mul = 1024.0 * 1024 * 1024;
     else return FY_ERR;
+    if (!isfinite(v) || v * mul >= 0x1p62) return FY_ERR;   /* 4 EiB: nonsense, and no UB */
     *out = (size_t)(v * mul);
     return FY_OK;
 }
@@ -145,7 +147,15 @@ static char **string_list(lua_State *L, const char *key, char *err, size_t errle
         return NULL;
     }
     lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+    if (n > 10000) {
+        snprintf(err, errlen, "%s: more than 10000 entries", key);
+        return NULL;
+    }
     char **list = calloc((size_t)n + 1, sizeof(char *));
+    if (!list) {
+        snprintf(err, errlen, "%s: out of memory", key);
+        return NULL;
+    }
     for (lua_Integer i = 1; i <= n; i++) {
         lua_rawgeti(L, -1, i);
         if (lua_type(L, -1) != LUA_TSTRING || !*lua_tostring(L, -1)) {
@@ -274,7 +284,7 @@ static int apply(lua_State *L, struct fy_config *cfg, const struct key_spec *k, 
         else if (lua_type(L, -1) != LUA_TSTRING) goto bad_type;
         else if (fy_duration_parse(lua_tostring(L, -1), lua_rawlen(L, -1), &secs, derr, sizeof derr) != FY_OK)
             goto bad_value;
-        if (secs <= 0) goto bad_value;
+        if (!(secs > 0) || secs > 1e9) goto bad_value;    /* NaN, negative, or past 30 years */
         if (strcmp(k->name, "http.timeout") == 0) cfg->http.timeout = secs;
         else if (strcmp(k->name, "limits.call_time") == 0) cfg->limits.call_time = secs;
         else if (strcmp(k->name, "limits.run_time") == 0) cfg->limits.run_time = secs;
@@ -349,6 +359,28 @@ static int walk(lua_State *L, struct fy_config *cfg, const char *prefix, char *e
     return FY_OK;
 }
 
+#define CONFIG_MAX_STEPS 100000000    /* a config computes a few values, never loops */
+#define CONFIG_MAX_SECONDS 5.0
+
+static double config_deadline;          /* configs load one at a time, at start */
+
+/* Count the config's instructions (in the state's extra space) and watch
+ * the clock (an instruction may copy a long string): stop one that loops. */
+static void config_hook(lua_State *L, lua_Debug *ar) {
+    FY_UNUSED(ar);
+    long *steps = lua_getextraspace(L);
+    if ((*steps += 1000) > CONFIG_MAX_STEPS || fy_monotonic() > config_deadline)
+        luaL_error(L, "the config ran more than %d instructions or %g s (a loop?)", CONFIG_MAX_STEPS,
+                   CONFIG_MAX_SECONDS);
+}
+
+/* The error value on top of L as text, whatever its type. */
+static const char *error_text(lua_State *L) {
+    if (lua_type(L, -1) == LUA_TSTRING) return lua_tostring(L, -1);
+    return lua_type(L, -1) == LUA_TNIL ? "the config raised an error without a message"
+                                       : "the config raised an error that is not a string";
+}
+
 int fy_config_load(struct fy_config *cfg, const char *path, char *err, size_t errlen) {
     char msg[FY_ERRLEN];
     int rc = FY_ERR;
@@ -358,8 +390,11 @@ int fy_config_load(struct fy_config *cfg, const char *path, char *err, size_t er
         return FY_ERR;
     }
     luaL_openlibs(L);
+    *(long *)lua_getextraspace(L) = 0;
+    config_deadline = fy_monotonic() + CONFIG_MAX_SECONDS;
+    lua_sethook(L, config_hook, LUA_MASKCOUNT, 1000);
     if (luaL_loadfilex(L, path, "t") != LUA_OK) {
-        snprintf(err, errlen, "%s", lua_tostring(L, -1));
+        snprintf(err, errlen, "%s", error_text(L));
         goto cleanup;
     }
     /* The config runs with a small environment: it may read the process
@@ -378,7 +413,8 @@ int fy_config_load(struct fy_config *cfg, const char *path, char *err, size_t er
     lua_setfield(L, -2, "os");
     lua_setupvalue(L, -2, 1);
     if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
-        snprintf(err, errlen, "%s", lua_tostring(L, -1));
+        if (lua_type(L, -1) == LUA_TSTRING) snprintf(err, errlen, "%s", lua_tostring(L, -1));
+        else snprintf(err, errlen, "%s: %s", path, error_text(L));
         goto cleanup;
     }
     if (!lua_istable(L, -1)) {

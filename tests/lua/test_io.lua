@@ -82,13 +82,22 @@ case("csv: a ragged row yields line, nil, err, fields and iteration goes on", fu
   same({ rows[5].line, rows[5].a }, { 8, { id = "5", name = "e", notes = "fine" } }, "the row after")
 end)
 
-case("csv: an unterminated quote yields its line and an error, then the iteration ends", function()
+case("csv: an unterminated quote yields its line and an error naming the lines not read, nothing else, then ends", function()
   local r = assert(ferry.csv.open(FX .. "/unterminated.csv"))
   local rows = collect(r:rows())
   same(#rows, 2, "items")
   same(rows[1].a, { id = "1", name = "a" }, "row before")
-  same({ rows[2].line, rows[2].b }, { 3, "line 3: unterminated quoted field" }, "error item")
-  assert(rows[2].a == nil)
+  same({ rows[2].line, rows[2].b }, { 3, "line 3: unterminated quoted field: the quote opened on line 3 never closes; "
+    .. "2 lines from line 3 not read" }, "error item")
+  assert(rows[2].a == nil and rows[2].c == nil, "an unrecoverable error comes without a 4th value")
+end)
+
+case("csv: a row over max_row is skipped with its first bytes (a string) and iteration goes on", function()
+  local r = assert(ferry.csv.open(FX .. "/ragged.csv", { max_row = 14 }))
+  local rows = collect(r:rows())
+  same({ rows[1].line, rows[1].b, rows[1].c }, { 2, "line 2: row exceeds 14 bytes (21 bytes on lines 2-4); skipped",
+    "1,a,multi\nline" }, "skipped row")
+  same({ rows[2].line, rows[2].b, rows[2].c }, { 5, "line 5: expected 3 fields, got 2", { "2", "b" } }, "the row after")
 end)
 
 case("csv.open errors: missing file, duplicate header, empty file -> nil, err", function()
@@ -98,6 +107,10 @@ case("csv.open errors: missing file, duplicate header, empty file -> nil, err", 
   assert(type(err) == "string" and err:find(path, 1, true) and err:find("No such file", 1, true), tostring(err))
   r, err = ferry.csv.open(FX .. "/dup_header.csv")
   assert(r == nil and tostring(err):find("column 'id' appears twice", 1, true), tostring(err))
+  r, err = ferry.csv.open(FX .. "/ragged.csv", { max_columns = 2 })
+  assert(r == nil and tostring(err):find("line 1: the header has more than 2 columns (max_columns = 2)", 1, true), tostring(err))
+  r, err = ferry.csv.open(FX .. "/ragged.csv", { max_row = 8 })
+  assert(r == nil and tostring(err):find("line 1: the header row exceeds 8 bytes (max_row = 8)", 1, true), tostring(err))
   r, err = ferry.csv.open(FX .. "/empty.jsonl")   -- an empty file: no header row
   assert(r == nil and tostring(err):find("empty file", 1, true), tostring(err))
   r = assert(ferry.csv.open(FX .. "/header_only.csv"))

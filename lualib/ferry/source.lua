@@ -42,16 +42,21 @@ function _M.csv(ctx, path, opts)
 end
 
 -- Emit each JSON value of a JSON-lines file. A line that is not valid JSON
--- is quarantined with its line number and raw text.
+-- is quarantined with its line number and raw text (a line over max_line
+-- with its first bytes as excerpt).
 function _M.jsonl(ctx, path, opts)
   local r <close> = open_or_raise(jsonl, path, opts)
   local emitted, rejected = 0, 0
-  for line, rec, err, raw in r:rows() do
+  for line, rec, err, raw, truncated in r:rows() do
     if rec ~= nil then
       ctx:emit(rec)
       emitted = emitted + 1
+    elseif raw == nil then
+      error(path .. ": " .. err, 2)
     else
-      ctx:reject({ file = path, line = line, raw = raw }, "validation", err)
+      local record = { file = path, line = line }
+      if truncated then record.excerpt = raw else record.raw = raw end
+      ctx:reject(record, "validation", err)
       rejected = rejected + 1
     end
   end

@@ -59,7 +59,15 @@ ids_in() { sql "$DEST" "SELECT group_concat(id, ' ') FROM (SELECT id FROM $1 ORD
 t "a stray quote mid-file fails the run: the rows before it load, the error names the lines not read"
 rm -rf "$WORK/data"
 printf 'id,name\n1,a\n2,b\n3,"c\n4,d\n5,e\n6,f\n' >"$WORK/stray.csv"
-bad stray csv stray.csv
+script stray 'return ferry.integration {
+  name = "stray", owner = "qa@example.com", purpose = "test", pattern = "reporting",
+  source_of_truth = "fixture", freshness = "1h",
+  extract = function(ctx)
+    ferry.source.csv(ctx, ferry.script_dir .. "/stray.csv")
+    ctx:checkpoint("read to the end")            -- must never be reached
+  end,
+  load = ferry.sink.sqlite { path = "dest.db", table = "stray",
+    columns = { { "id", "integer", key = true }, { "name", "text" } } } }'
 run_ferry run stray.lua good.lua
 expect_rc 1
 expect_eq "$(status_of stray)" "FAILED" "$out"
@@ -67,9 +75,14 @@ expect_eq "$(summary stray)" "extracted 2 · transformed 2 · skipped 0 · loade
 expect_in "$(error_of stray)" "stray.csv: line 4: unterminated quoted field: the quote opened on line 4 never closes; 4 lines from line 4 not read"
 expect_eq "$(ids_in stray)" "1 2"
 expect_eq "$(qpy stray 'len(L)')" "0"
+expect_eq "$(sql "$WORK/data/ferry.db" "SELECT count(*) FROM checkpoints WHERE integration = 'stray'")" "0" \
+    "the checkpoint never passes rows not read"
 expect_in "$(sql "$WORK/data/ferry.db" "SELECT status || ' ' || error FROM runs WHERE integration = 'stray'")" \
     "stray.csv: line 4: unterminated quoted field: the quote opened on line 4 never closes; 4 lines from line 4 not read"
 expect_good
+run_ferry runs stray --json
+expect_eq "$(python3 -c 'import json, sys; r = json.loads(sys.argv[1])[0]; print(r["status"], r["checkpoint"], r["error"].endswith("4 lines from line 4 not read"))' "$out")" \
+    "failed None True"
 
 # ---------------------------------------------------------------------------
 t "an over-long CSV row mid-file is skipped while reading and quarantined with an excerpt; the rows after it load"

@@ -162,6 +162,25 @@ case("jsonl: max_line rejects a longer line with a truncated raw, and goes on", 
   same(ok_ids, { 2 }, "short lines still decode")
 end)
 
+case("jsonl: a line of exactly max_line bytes is read; one byte more is skipped across read buffers", function()
+  local path = os.tmpname()
+  local f = assert(io.open(path, "wb"))
+  local exact = '{"s":"' .. ("a"):rep(100000 - 8) .. '"}'       -- 100,000 bytes
+  local over = '{"s":"' .. ("b"):rep(100000 - 7) .. '"}'        -- 100,001 bytes, spans two 64 KiB reads
+  f:write(exact, "\n", over, "\n", '{"n":1}')                    -- the last line without a newline
+  f:close()
+  local r = assert(ferry.jsonl.open(path, { max_line = 100000 }))
+  local rows = {}
+  for line, rec, err, raw, truncated in r:rows() do rows[#rows + 1] = { line, rec, err, raw, truncated } end
+  os.remove(path)
+  same(#rows, 3, "items")
+  same(#rows[1][2].s, 100000 - 8, "the line at the limit decodes")
+  same({ rows[2][1], rows[2][2], rows[2][3], rows[2][4], rows[2][5] },
+    { 2, nil, "line 2: longer than 100000 bytes (100001 bytes); skipped", '{"s":"' .. ("b"):rep(194), true },
+    "the line over it: its first 200 bytes, truncated")
+  same({ rows[3][1], rows[3][2] }, { 3, { n = 1 } }, "the line after")
+end)
+
 case("jsonl.open on a missing file -> nil, 'cannot open PATH: reason'; empty file yields nothing", function()
   local path = FX .. "/no-such-file.jsonl"
   local r, err = ferry.jsonl.open(path)

@@ -80,9 +80,15 @@ static size_t opt_size(lua_State *L, int t, const char *k, size_t def) {
     return v;
 }
 
-/* Push field f as a Lua string, read as Latin-1 when r->latin1. */
+static int is_ascii(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] >= 0x80) return 0;
+    return 1;
+}
+
+/* Push field f as a Lua string, every byte read as Latin-1 when r->latin1. */
 static void push_field(lua_State *L, const struct reader *r, const fy_csv_field *f) {
-    if (!r->latin1 || fy_utf8_check(f->ptr, f->len) == f->len) {   /* ASCII stays as it is */
+    if (!r->latin1 || is_ascii(f->ptr, f->len)) {
         lua_pushlstring(L, f->ptr, f->len);
         return;
     }
@@ -119,6 +125,14 @@ static int read_header(lua_State *L, struct reader *r, const char *path, const f
     lua_createtable(L, (int)n, 0);
     lua_createtable(L, 0, (int)n);                      /* name -> column number */
     for (size_t i = 0; i < n; i++) {
+        size_t at = r->latin1 ? f[i].len : fy_utf8_check(f[i].ptr, f[i].len);
+        if (at < f[i].len) {
+            luaL_pushfail(L);
+            lua_pushfstring(L, "%s: line %I: column %I of the header is not valid UTF-8 (byte %I of its name; "
+                               "encoding = \"latin1\" reads Latin-1)", path, (lua_Integer)fy_csv_row_line(r->csv),
+                            (lua_Integer)i + 1, (lua_Integer)at + 1);
+            return 2;
+        }
         push_field(L, r, &f[i]);
         lua_pushvalue(L, -1);
         if (lua_rawget(L, -3) != LUA_TNIL) {

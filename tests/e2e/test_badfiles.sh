@@ -182,7 +182,8 @@ fi
 expect_good
 
 # ---------------------------------------------------------------------------
-printf 'id,name\n1,plain\n2,M\xfcller\n3,Gr\xfc\xdfe \xe9t\xe9\n' >"$WORK/latin1.csv"
+printf 'id,name\n1,plain\n2,M\xfcller\n3,Gr\xfc\xdfe \xe9t\xe9\n4,ok \xc3\xa9\n' >"$WORK/latin1.csv"
+printf 'id,Stra\xdfe\n1,x\n' >"$WORK/latin1_header.csv"
 printf '{"id":1,"name":"plain"}\n{"id":2,"name":"M\xfcller"}\n{"id":3,"name":"ok \xc3\xa9"}\n' >"$WORK/latin1.jsonl"
 
 t "Latin-1 text in a CSV is quarantined as not UTF-8, naming the column and byte"
@@ -190,8 +191,8 @@ rm -rf "$WORK/data"
 bad l1csv csv latin1.csv
 run_ferry run l1csv.lua good.lua
 expect_rc 3
-expect_eq "$(summary l1csv)" "extracted 3 · transformed 1 · skipped 0 · loaded 1 · quarantined 2 (1 batch)"
-expect_eq "$(ids_in l1csv)" "1"
+expect_eq "$(summary l1csv)" "extracted 4 · transformed 2 · skipped 0 · loaded 2 · quarantined 2 (1 batch)"
+expect_eq "$(ids_in l1csv)" "1 4"
 expect_eq "$(qpy l1csv '" | ".join("%s %s %d %s" % (q["stage"], q["class"], q["record"]["line"], q["reason"]) for q in L)')" \
     "extract validation 3 line 3: column 'name' is not valid UTF-8 (byte 0xFC at byte 2; encoding = \"latin1\" reads Latin-1) | extract validation 4 line 4: column 'name' is not valid UTF-8 (byte 0xFC at byte 3; encoding = \"latin1\" reads Latin-1)"
 expect_good
@@ -212,8 +213,17 @@ rm -rf "$WORK/data"
 bad l1ok csv latin1.csv '{ encoding = "latin1" }'
 run_ferry run l1ok.lua good.lua
 expect_rc 0
-expect_eq "$(summary l1ok)" "extracted 3 · transformed 3 · skipped 0 · loaded 3 · quarantined 0 (1 batch)"
-expect_eq "$(sql "$DEST" "SELECT group_concat(name, '|') FROM (SELECT name FROM l1ok ORDER BY id)")" "plain|Müller|Grüße été"
+expect_eq "$(summary l1ok)" "extracted 4 · transformed 4 · skipped 0 · loaded 4 · quarantined 0 (1 batch)"
+expect_eq "$(sql "$DEST" "SELECT group_concat(name, '|') FROM (SELECT name FROM l1ok ORDER BY id)")" "plain|Müller|Grüße été|ok Ã©" \
+    "every byte is read as Latin-1, even where it happens to form UTF-8"
+expect_good
+
+t "a CSV header that is not UTF-8 fails the run, naming the column"
+rm -rf "$WORK/data"
+bad l1head csv latin1_header.csv
+run_ferry run l1head.lua good.lua
+expect_rc 1
+expect_in "$(error_of l1head)" "latin1_header.csv: line 1: column 2 of the header is not valid UTF-8 (byte 5 of its name; encoding = \"latin1\" reads Latin-1)"
 expect_good
 
 t "Latin-1 in a JSON line is quarantined as not UTF-8; encoding = \"latin1\" reads it"

@@ -26,7 +26,8 @@ error_of() { awk -v n="== $1  run " 'index($0, n) == 1 { on = 1; next } /^== / {
 status_of() { sed -nE "s/^== $1  run [^ ]+  ([A-Z]+)$/\1/p" <<<"$out"; }
 # run_ferry_timed ARGS...: run_ferry under a 20 s timeout
 run_ferry_timed() { local o e; o=$(mktemp "$WORK/out.XXXX"); e=$(mktemp "$WORK/err.XXXX")
-    (cd "$WORK" && timeout 20 "$FERRY" "$@") >"$o" 2>"$e"; rc=$?; out=$(cat "$o"); err=$(cat "$e"); }
+    (cd "$WORK" && timeout 20 "$FERRY" "$@") >"$o" 2>"$e"; rc=$?; out=$(cat "$o"); err=$(cat "$e")
+    if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$e"; then fail "sanitizer report: $(grep -m1 -E 'Sanitizer|runtime error' "$e")"; fi; }
 peak_rss_of() { grep -A8 "^== $1  run " <<<"$out" | sed -nE 's/.*process peak RSS ([0-9.]+) MB.*/\1/p' | head -1; }
 
 # The harmless neighbour: three CSV rows into table good.

@@ -165,6 +165,40 @@ static int bad_line(lua_State *L, struct reader *r, size_t len, const char *why)
     return 4;
 }
 
+/* Write into out the path ("contact.name", "tags[2]": 0-based, as in JSON
+ * paths) of a string value in the decoded value at idx whose text is not
+ * UTF-8, so the reason names the field: returns 1; or the path of the object
+ * holding such a key: returns 2; 0 when none is found. The search stops at
+ * depth 32. */
+static int bad_text_field(lua_State *L, int idx, char *out, size_t cap, int depth) {
+    if (lua_type(L, idx) != LUA_TTABLE || depth > 32) return 0;
+    size_t used = strlen(out), n;
+    const char *s;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        int found = 0;
+        if (lua_type(L, -2) == LUA_TNUMBER) {
+            snprintf(out + used, cap - used, "[%lld]", (long long)lua_tointeger(L, -2) - 1);
+        } else {
+            s = lua_tolstring(L, -2, &n);                /* a string key: no conversion */
+            if (fy_utf8_check(s, n) < n) found = 2;
+            else snprintf(out + used, cap - used, "%s%s", used ? "." : "", s);
+        }
+        if (!found && lua_type(L, -1) == LUA_TSTRING && fy_utf8_check(s = lua_tolstring(L, -1, &n), n) < n)
+            found = 1;
+        if (!found) found = bad_text_field(L, lua_gettop(L), out, cap, depth + 1);
+        if (found) {
+            if (found == 2 && lua_type(L, -2) == LUA_TSTRING && fy_utf8_check(s = lua_tolstring(L, -2, &n), n) < n)
+                out[used] = '\0';                       /* the key itself: name its object */
+            lua_pop(L, 2);
+            return found;
+        }
+        out[used] = '\0';
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
 /* Iterator step: upvalue 1 is the reader, upvalue 2 ferry.json.decode. */
 static int rows_next(lua_State *L) {
     struct reader *r = luaL_checkudata(L, lua_upvalueindex(1), READER_MT);
@@ -206,10 +240,17 @@ static int rows_next(lua_State *L) {
         } else {
             size_t at = fy_utf8_check(r->line, len);
             if (at < len) {
-                char why[128];
-                lua_pop(L, 2);
-                snprintf(why, sizeof why, "not valid UTF-8 (byte 0x%02X at byte %zu; encoding = \"latin1\" reads Latin-1)",
-                         (unsigned char)r->line[at], at + 1);
+                char why[512], field[256] = "";
+                lua_pushlstring(L, r->line, len);     /* decode it anyway, to name the field */
+                lua_call(L, 1, 1);
+                int found = lua_isnil(L, -1) ? 0 : bad_text_field(L, lua_gettop(L), field, sizeof field, 0);
+                lua_pop(L, 2);                        /* the value, the line number */
+                char what[300] = "";
+                if (found == 1) snprintf(what, sizeof what, "field '%s' is ", field);
+                else if (found == 2 && *field) snprintf(what, sizeof what, "a key in '%s' is ", field);
+                else if (found == 2) snprintf(what, sizeof what, "a key is ");
+                snprintf(why, sizeof why, "%snot valid UTF-8 (byte 0x%02X at byte %zu; encoding = \"latin1\" "
+                         "reads Latin-1)", what, (unsigned char)r->line[at], at + 1);
                 return bad_line(L, r, len, why);
             }
             lua_pushlstring(L, r->line, len);

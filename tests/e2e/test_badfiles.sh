@@ -234,7 +234,7 @@ run_ferry run l1jsonl.lua good.lua
 expect_rc 3
 expect_eq "$(summary l1jsonl)" "extracted 3 · transformed 2 · skipped 0 · loaded 2 · quarantined 1 (1 batch)"
 expect_eq "$(qpy l1jsonl '[(q["reason"], q["record"]["line"]) for q in L]')" \
-    "[('line 2: not valid UTF-8 (byte 0xFC at byte 18; encoding = \"latin1\" reads Latin-1)', 2)]"
+    "[('line 2: field \'name\' is not valid UTF-8 (byte 0xFC at byte 18; encoding = \"latin1\" reads Latin-1)', 2)]"
 expect_good
 rm -rf "$WORK/data"
 bad l1jsonl2 jsonl latin1.jsonl '{ encoding = "latin1" }'

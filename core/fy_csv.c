@@ -461,9 +461,9 @@ static int csv_finish_eof(fy_csv *c)
     case ST_QUOTED:
         last = c->last_nl ? c->line - 1 : c->line;
         nlines = last - c->row_line + 1;
-        csv_fail(c, c->row_line, "unterminated quoted field: the quote opened on line %zu never closes; "
-                 "%zu line%s from line %zu not read", c->quote_line, nlines, nlines == 1 ? "" : "s",
-                 c->row_line);
+        csv_fail(c, c->row_line, "unterminated quoted field, %zu line%s from line %zu not read "
+                 "(the quote opened on line %zu never closes)", nlines, nlines == 1 ? "" : "s", c->row_line,
+                 c->quote_line);
         return -1;
     }
     c->done = 1;

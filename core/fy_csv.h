@@ -48,8 +48,8 @@
  *   "line N: row exceeds M fields; skipped"           (more than max_fields)
  *
  * Errors (fy_csv_next returns -1; every later call returns -1 too):
- *   "line N: unterminated quoted field: the quote opened on line Q never
- *    closes; K lines from line N not read"   (N = line where the row started;
+ *   "line N: unterminated quoted field, K lines from line N not read (the
+ *    quote opened on line Q never closes)"   (N = line where the row started;
  *        the quote swallowed the rest of the file, lines N to the last)
  *   "line N: read error: <strerror>"
  *   "line N: out of memory"

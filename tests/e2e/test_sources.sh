@@ -102,7 +102,7 @@ run_ferry run unterminated.lua
 expect_rc 1
 expect_in "$out" "FAILED"
 expect_in "$out" "extracted 1 · transformed 1 · skipped 0 · loaded 1 · quarantined 0"
-expect_in "$out" "unterminated.csv: line 3: unterminated quoted field: the quote opened on line 3 never closes; 2 lines from line 3 not read"
+expect_in "$out" "unterminated.csv: line 3: unterminated quoted field, 2 lines from line 3 not read (the quote opened on line 3 never closes)"
 expect_eq "$(loaded unterminated 'R == [{"id": "1", "name": "a"}]')" "True" "$(loaded unterminated 'R')"
 expect_eq "$(qpy unterminated 'len(L)')" "0"
 

@@ -87,8 +87,8 @@ case("csv: an unterminated quote yields its line and an error naming the lines n
   local rows = collect(r:rows())
   same(#rows, 2, "items")
   same(rows[1].a, { id = "1", name = "a" }, "row before")
-  same({ rows[2].line, rows[2].b }, { 3, "line 3: unterminated quoted field: the quote opened on line 3 never closes; "
-    .. "2 lines from line 3 not read" }, "error item")
+  same({ rows[2].line, rows[2].b }, { 3, "line 3: unterminated quoted field, 2 lines from line 3 not read "
+    .. "(the quote opened on line 3 never closes)" }, "error item")
   assert(rows[2].a == nil and rows[2].c == nil, "an unrecoverable error comes without a 4th value")
 end)
 

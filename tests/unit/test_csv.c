@@ -323,8 +323,8 @@ static void test_splits(void)
         { "\"p\r\nq\",\"\"\"\",\r\r\n\n\"z\"", "L1:4=p\r\nq|1=\"|0=|\nL5:1=z|\nEND" },
         { "\xEF\xBB" "a", "L1:3=\xEF\xBB" "a|\nEND" },
         { "\xEF" "\"q\"\n", "L1:4=\xEF\"q\"|\nEND" },
-        { "\"a\"b\"\"c\",d\n\"", "L1:6=ab\"\"c\"|1=d|\nERR:line 2: unterminated quoted field: the quote opened on line 2 never closes; "
-          "1 line from line 2 not read" },
+        { "\"a\"b\"\"c\",d\n\"", "L1:6=ab\"\"c\"|1=d|\nERR:line 2: unterminated quoted field, 1 line from line 2 not read "
+          "(the quote opened on line 2 never closes)" },
         { "x,\"\r\r\n\n\"\ry\r\n", "L1:1=x|4=\r\r\n\n|\nL5:1=y|\nEND" },
     };
     char descr[128];
@@ -357,8 +357,8 @@ static void test_skip_splits(void)
           "L3:1=c|1=d|\nEND" },
         { 8, 0, "\"x,\r\n\"\"y\r\nzz\",w\r\nok\r\n", "S:line 1: row exceeds 8 bytes (15 bytes on lines 1-3); skipped|"
           "x,\r\n\"y\r\n\nL4:2=ok|\nEND" },
-        { 8, 0, "a\n\"0123456789\r\n\"\"\n", "L1:1=a|\nERR:line 2: unterminated quoted field: the quote opened on "
-          "line 2 never closes; 2 lines from line 2 not read" },
+        { 8, 0, "a\n\"0123456789\r\n\"\"\n", "L1:1=a|\nERR:line 2: unterminated quoted field, 2 lines from "
+          "line 2 not read (the quote opened on line 2 never closes)" },
         { 8, 0, "\xEF\xBB\xBF" "0123456789\r\r\nb", "S:line 1: row exceeds 8 bytes (10 bytes); skipped|01234567\n"
           "L3:1=b|\nEND" },
         { 0, 2, "a,b,c,\"d\ne\"\nf,g\n", "S:line 1: row exceeds 2 fields; skipped|a,b\nL3:1=f|1=g|\nEND" },

@@ -181,6 +181,28 @@ case("jsonl: a line of exactly max_line bytes is read; one byte more is skipped 
   same({ rows[3][1], rows[3][2] }, { 3, { n = 1 } }, "the line after")
 end)
 
+case("jsonl: a line that is not UTF-8 names the field (or key) and the byte; latin1 reads it", function()
+  local path = os.tmpname()
+  local f = assert(io.open(path, "wb"))
+  f:write('{"id":1,"name":"M\252ller"}\n', '{"id":2,"c":{"tags":["ok","b\233"]}}\n', '{"id":3,"x\233":1}\n',
+          '{"id":4,"c":{"d\233":1}}\n', '{"id":5,"broken \233\n')
+  f:close()
+  local why = {}
+  for _, rec, err in assert(ferry.jsonl.open(path)):rows() do why[#why + 1] = rec or err end
+  local tail = ' is not valid UTF-8 (byte 0x%s at byte %d; encoding = "latin1" reads Latin-1)'
+  same(why, {
+    "line 1: field 'name'" .. tail:format("FC", 18),
+    "line 2: field 'c.tags[1]'" .. tail:format("E9", 29),
+    "line 3: a key" .. tail:format("E9", 11),
+    "line 4: a key in 'c'" .. tail:format("E9", 16),
+    "line 5: not valid UTF-8 (byte 0xE9 at byte 17; encoding = \"latin1\" reads Latin-1)",
+  }, "reasons")
+  local names = {}
+  for _, rec in assert(ferry.jsonl.open(path, { encoding = "latin1" })):rows() do names[#names + 1] = rec and rec.name end
+  os.remove(path)
+  same(names[1], "M\195\188ller", "latin1: the line reads as UTF-8")
+end)
+
 case("jsonl.open on a missing file -> nil, 'cannot open PATH: reason'; empty file yields nothing", function()
   local path = FX .. "/no-such-file.jsonl"
   local r, err = ferry.jsonl.open(path)

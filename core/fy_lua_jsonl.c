@@ -165,6 +165,14 @@ static int bad_line(lua_State *L, struct reader *r, size_t len, const char *why)
     return 4;
 }
 
+/* The string at idx is not UTF-8 (never converts a number). */
+static int not_utf8(lua_State *L, int idx) {
+    size_t n;
+    if (lua_type(L, idx) != LUA_TSTRING) return 0;
+    const char *s = lua_tolstring(L, idx, &n);
+    return fy_utf8_check(s, n) < n;
+}
+
 /* Write into out the path ("contact.name", "tags[2]": 0-based, as in JSON
  * paths) of a string value in the decoded value at idx whose text is not
  * UTF-8, so the reason names the field: returns 1; or the path of the object
@@ -172,24 +180,19 @@ static int bad_line(lua_State *L, struct reader *r, size_t len, const char *why)
  * depth 32. */
 static int bad_text_field(lua_State *L, int idx, char *out, size_t cap, int depth) {
     if (lua_type(L, idx) != LUA_TTABLE || depth > 32) return 0;
-    size_t used = strlen(out), n;
-    const char *s;
+    size_t used = strlen(out);
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         int found = 0;
-        if (lua_type(L, -2) == LUA_TNUMBER) {
+        if (not_utf8(L, -2))
+            found = 2;                                   /* the key itself: name its object */
+        else if (lua_type(L, -2) == LUA_TNUMBER)
             snprintf(out + used, cap - used, "[%lld]", (long long)lua_tointeger(L, -2) - 1);
-        } else {
-            s = lua_tolstring(L, -2, &n);                /* a string key: no conversion */
-            if (fy_utf8_check(s, n) < n) found = 2;
-            else snprintf(out + used, cap - used, "%s%s", used ? "." : "", s);
-        }
-        if (!found && lua_type(L, -1) == LUA_TSTRING && fy_utf8_check(s = lua_tolstring(L, -1, &n), n) < n)
-            found = 1;
+        else
+            snprintf(out + used, cap - used, "%s%s", used ? "." : "", lua_tostring(L, -2));
+        if (!found && not_utf8(L, -1)) found = 1;
         if (!found) found = bad_text_field(L, lua_gettop(L), out, cap, depth + 1);
         if (found) {
-            if (found == 2 && lua_type(L, -2) == LUA_TSTRING && fy_utf8_check(s = lua_tolstring(L, -2, &n), n) < n)
-                out[used] = '\0';                       /* the key itself: name its object */
             lua_pop(L, 2);
             return found;
         }

@@ -7,7 +7,12 @@
  * fields[i].len holds the field's start offset in the row buffer (the buffer
  * may move when it grows); row_finish turns them into pointers and lengths.
  * Every state survives a buffer refill, so a row, a "" pair, a CRLF or the
- * BOM may be split anywhere. */
+ * BOM may be split anywhere.
+ *
+ * A row that would outgrow max_row or max_fields switches the reader to
+ * skipping: the state machine runs on (quotes, newlines and line numbers
+ * as before) but nothing more is stored, and at the row's end fy_csv_next
+ * reports it skipped. */
 #include "fy_csv.h"
 #include "fy_common.h"
 
@@ -47,6 +52,7 @@ struct fy_csv {
     unsigned char delim;
     unsigned char quote;
     size_t max_row;          /* limit on a row's raw length */
+    size_t max_fields;       /* limit on a row's fields; 0: none */
     unsigned char cls[256];  /* CL_* bits per byte value */
 
     /* Parser */
@@ -57,6 +63,15 @@ struct fy_csv {
     size_t row_line;         /* line where the current or last row started */
     size_t row_raw;          /* raw bytes of the current row in earlier buffers */
     size_t mark;             /* rbuf index from which the row's raw bytes count */
+    size_t quote_line;       /* line where the current quoted field opened */
+    int quoted_cr;           /* in a quoted field, the last byte kept was a CR */
+    int last_nl;             /* the last byte read from the input was CR or LF */
+
+    /* A row over a limit */
+    int skipping;            /* 0, or SKIP_BYTES / SKIP_FIELDS: parse to its end, store nothing */
+    int skipped;             /* why the last skipped row was skipped */
+    char excerpt[FY_CSV_EXCERPT];
+    size_t excerpt_len;
 
     /* Current row */
     char *row;               /* field bytes, each field followed by NUL */
@@ -71,23 +86,61 @@ struct fy_csv {
     char err[256];
 };
 
+enum { SKIP_BYTES = FY_CSV_OVER_BYTES, SKIP_FIELDS = FY_CSV_OVER_FIELDS };
+
+/* Write "line N: <message>" into the error buffer. */
+static void csv_message(fy_csv *c, size_t line, const char *fmt, va_list ap)
+{
+    int n = snprintf(c->err, sizeof c->err, "line %zu: ", line);
+
+    if (n > 0 && (size_t)n < sizeof c->err)
+        vsnprintf(c->err + n, sizeof c->err - (size_t)n, fmt, ap);
+}
+
 /* Record an error for `line` and make the reader fail from now on. */
 static void csv_fail(fy_csv *c, size_t line, const char *fmt, ...)
 {
     va_list ap;
-    int n = snprintf(c->err, sizeof c->err, "line %zu: ", line);
 
     va_start(ap, fmt);
-    if (n > 0 && (size_t)n < sizeof c->err)
-        vsnprintf(c->err + n, sizeof c->err - (size_t)n, fmt, ap);
+    csv_message(c, line, fmt, ap);
     va_end(ap);
     c->failed = 1;
 }
 
-/* Make room for `extra` more bytes plus a NUL in the row buffer. Growing
- * past max_row + 1 means the row's raw length already exceeds max_row (each
- * stored byte, NULs included, stands for at least one raw byte, plus one),
- * so that is reported as a too-long row rather than attempted. */
+/* Record why the row starting on `line` is skipped; reading goes on. */
+static void csv_note(fy_csv *c, size_t line, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    csv_message(c, line, fmt, ap);
+    va_end(ap);
+}
+
+/* The current row is over a limit (`why`): keep its first bytes as the
+ * excerpt - the stored fields, NULs shown as the delimiter, then the
+ * `n` bytes at `s` that did not fit - and store nothing more of it. */
+static void row_skip(fy_csv *c, int why, const unsigned char *s, size_t n)
+{
+    size_t cap = c->max_row < FY_CSV_EXCERPT ? c->max_row : FY_CSV_EXCERPT;
+    size_t k = c->row_len < cap ? c->row_len : cap;
+
+    for (size_t i = 0; i < k; i++)
+        c->excerpt[i] = c->row[i] ? c->row[i] : (char)c->delim;
+    if (n > cap - k)
+        n = cap - k;
+    if (n)
+        memcpy(c->excerpt + k, s, n);
+    c->excerpt_len = k + n;
+    c->skipping = why;
+}
+
+/* Make room for `extra` more bytes plus a NUL in the row buffer. Returns 0,
+ * 1 when that would take the row past max_row (growing past max_row + 1
+ * means the row's raw length already exceeds max_row: each stored byte,
+ * NULs included, stands for at least one raw byte, plus one), or -1 when
+ * out of memory. */
 static int row_reserve(fy_csv *c, size_t extra)
 {
     size_t need = c->row_len + extra + 1, cap;
@@ -95,10 +148,8 @@ static int row_reserve(fy_csv *c, size_t extra)
 
     if (need <= c->row_cap)
         return 0;
-    if (extra > c->max_row || need > c->max_row + 1) {
-        csv_fail(c, c->row_line, "row exceeds %zu bytes", c->max_row);
-        return -1;
-    }
+    if (extra > c->max_row || need > c->max_row + 1)
+        return 1;
     cap = c->row_cap ? c->row_cap : 256;
     while (cap < need)
         cap *= 2;
@@ -114,18 +165,39 @@ static int row_reserve(fy_csv *c, size_t extra)
     return 0;
 }
 
+/* Append n bytes to the current field; past max_row the row is skipped. */
 static inline int row_append(fy_csv *c, const unsigned char *s, size_t n)
 {
-    if (c->row_len + n + 1 > c->row_cap && row_reserve(c, n) < 0)
-        return -1;
+    if (c->skipping)
+        return 0;
+    if (c->row_len + n + 1 > c->row_cap) {
+        int r = row_reserve(c, n);
+
+        if (r < 0)
+            return -1;
+        if (r > 0) {
+            row_skip(c, SKIP_BYTES, s, n);
+            return 0;
+        }
+    }
     memcpy(c->row + c->row_len, s, n);
     c->row_len += n;
     return 0;
 }
 
-/* Start a new field at the end of the row buffer. */
+/* Start a new field at the end of the row buffer; past max_fields the row
+ * is skipped (the excerpt leaves out the last field's NUL). */
 static int field_begin(fy_csv *c)
 {
+    int r;
+
+    if (c->skipping)
+        return 0;
+    if (c->nfields == c->max_fields && c->nfields > 0) {
+        c->row_len--;
+        row_skip(c, SKIP_FIELDS, NULL, 0);
+        return 0;
+    }
     if (c->nfields == c->fields_cap) {
         size_t cap = c->fields_cap ? c->fields_cap * 2 : 16;
         fy_csv_field *nf;
@@ -141,8 +213,13 @@ static int field_begin(fy_csv *c)
         c->fields = nf;
         c->fields_cap = cap;
     }
-    if (row_reserve(c, 0) < 0)
+    r = row_reserve(c, 0);
+    if (r < 0)
         return -1;
+    if (r > 0) {
+        row_skip(c, SKIP_BYTES, NULL, 0);
+        return 0;
+    }
     c->fields[c->nfields].ptr = NULL;
     c->fields[c->nfields].len = c->row_len;
     c->nfields++;
@@ -153,7 +230,8 @@ static int field_begin(fy_csv *c)
  * row_reserve. */
 static inline void field_end(fy_csv *c)
 {
-    c->row[c->row_len++] = '\0';
+    if (!c->skipping)
+        c->row[c->row_len++] = '\0';
 }
 
 /* Start a row whose first raw byte is rbuf[pos]. */
@@ -164,19 +242,34 @@ static void row_begin(fy_csv *c, size_t pos)
     c->row_line = c->line;
     c->row_raw = 0;
     c->mark = pos;
+    c->skipping = 0;
 }
 
 /* Finish the row whose terminator (or end of input) is at rbuf[pos]: check
  * its raw length, close the last field and turn start offsets into slices.
- * Leaves the parser between rows. */
+ * Leaves the parser between rows. Returns 1, or FY_CSV_SKIPPED when the row
+ * was over a limit. */
 static int row_finish(fy_csv *c, size_t pos)
 {
     fy_csv_field *f = c->fields;
-    size_t i, n = c->nfields;
+    size_t i, n = c->nfields, raw = c->row_raw + (pos - c->mark);
 
-    if (c->row_raw + (pos - c->mark) > c->max_row) {
-        csv_fail(c, c->row_line, "row exceeds %zu bytes", c->max_row);
-        return -1;
+    c->state = ST_ROW_START;
+    if (!c->skipping && raw > c->max_row)
+        row_skip(c, SKIP_BYTES, NULL, 0);
+    if (c->skipping == SKIP_FIELDS) {
+        csv_note(c, c->row_line, "row exceeds %zu fields; skipped", c->max_fields);
+    } else if (c->skipping && c->line > c->row_line) {
+        csv_note(c, c->row_line, "row exceeds %zu bytes (%zu bytes on lines %zu-%zu); skipped",
+                 c->max_row, raw, c->row_line, c->line);
+    } else if (c->skipping) {
+        csv_note(c, c->row_line, "row exceeds %zu bytes (%zu bytes); skipped", c->max_row, raw);
+    }
+    if (c->skipping) {
+        c->skipped = c->skipping;
+        c->skipping = 0;
+        c->nfields = 0;
+        return FY_CSV_SKIPPED;
     }
     field_end(c);
     for (i = 0; i < n; i++) {
@@ -186,8 +279,7 @@ static int row_finish(fy_csv *c, size_t pos)
         f[i].ptr = c->row + start;
         f[i].len = end - start;
     }
-    c->state = ST_ROW_START;
-    return 0;
+    return 1;
 }
 
 /* The input began with a prefix of the BOM that turned out not to be one:
@@ -204,14 +296,15 @@ static int bom_pushback(fy_csv *c, size_t pos)
 }
 
 /* Run the state machine over rbuf from rpos. Returns 1 when a row is
- * complete (rpos is just past its terminator), 0 when the buffer is used up
- * mid-input, -1 on error. */
+ * complete, FY_CSV_SKIPPED when a row over a limit ended (rpos is just past
+ * its terminator), 0 when the buffer is used up mid-input, -1 on error. */
 static int csv_scan(fy_csv *c)
 {
     const unsigned char *buf = c->rbuf, *cls = c->cls;
     const unsigned char *p = buf + c->rpos, *e = buf + c->rlen, *s;
     const unsigned char delim = c->delim, quote = c->quote;
     unsigned char ch;
+    int r;
 
     while (p < e) {
         switch (c->state) {
@@ -242,6 +335,8 @@ static int csv_scan(fy_csv *c)
             if (ch == quote) {
                 p++;
                 c->state = ST_QUOTED;
+                c->quote_line = c->line;
+                c->quoted_cr = 0;
                 continue;
             }
             if (ch == delim) {
@@ -271,8 +366,11 @@ static int csv_scan(fy_csv *c)
             s = p;
             while (p < e && !(cls[*p] & CL_QUO))
                 p++;
-            if (p > s && row_append(c, s, (size_t)(p - s)) < 0)
-                goto fail;
+            if (p > s) {
+                c->quoted_cr = 0;
+                if (row_append(c, s, (size_t)(p - s)) < 0)
+                    goto fail;
+            }
             if (p == e)
                 continue;
             ch = *p;
@@ -281,10 +379,10 @@ static int csv_scan(fy_csv *c)
                 c->state = ST_QUOTE_SEEN;
                 continue;
             }
-            /* CR or LF kept verbatim; the LF of a CRLF is not a new line.
-             * The byte before this field's start is a NUL, never CR. */
-            if (ch == '\r' || c->row_len == 0 || c->row[c->row_len - 1] != '\r')
+            /* CR or LF kept verbatim; the LF of a CRLF is not a new line. */
+            if (ch == '\r' || !c->quoted_cr)
                 c->line++;
+            c->quoted_cr = ch == '\r';
             if (row_append(c, p, 1) < 0)
                 goto fail;
             p++;
@@ -296,6 +394,7 @@ static int csv_scan(fy_csv *c)
                     goto fail;
                 p++;
                 c->state = ST_QUOTED;
+                c->quoted_cr = 0;
                 continue;
             }
             if (ch == delim) {
@@ -325,27 +424,29 @@ static int csv_scan(fy_csv *c)
     return 0;
 
 row_end:                                 /* *p is the row's CR or LF */
-    if (row_finish(c, (size_t)(p - buf)) < 0)
-        goto fail;
+    r = row_finish(c, (size_t)(p - buf));
     c->line++;
     c->skip_lf = (*p == '\r');
     c->rpos = (size_t)(p + 1 - buf);
-    return 1;
+    return r;
 fail:
     c->rpos = (size_t)(p - buf);
     return -1;
 }
 
-/* End of input reached in the current state: return the last row (1),
- * nothing more (0), or an error (-1). */
+/* End of input reached in the current state: return the last row (1 or
+ * FY_CSV_SKIPPED), nothing more (0), or an error (-1). An open quote has
+ * swallowed every line from its row's start to the end of the input. */
 static int csv_finish_eof(fy_csv *c)
 {
+    size_t last, nlines;
+
     switch (c->state) {
     case ST_BOM:
         if (c->bom_n > 0) {
-            if (bom_pushback(c, 0) < 0 || row_finish(c, 0) < 0)
+            if (bom_pushback(c, 0) < 0)
                 return -1;
-            return 1;
+            return row_finish(c, 0);
         }
         break;
     case ST_ROW_START:
@@ -356,9 +457,13 @@ static int csv_finish_eof(fy_csv *c)
         /* fall through */
     case ST_UNQUOTED:
     case ST_QUOTE_SEEN:
-        return row_finish(c, 0) < 0 ? -1 : 1;
+        return row_finish(c, 0);
     case ST_QUOTED:
-        csv_fail(c, c->row_line, "unterminated quoted field");
+        last = c->last_nl ? c->line - 1 : c->line;
+        nlines = last - c->row_line + 1;
+        csv_fail(c, c->row_line, "unterminated quoted field, %zu line%s from line %zu not read "
+                 "(the quote opened on line %zu never closes)", nlines, nlines == 1 ? "" : "s", c->row_line,
+                 c->quote_line);
         return -1;
     }
     c->done = 1;
@@ -379,6 +484,8 @@ static int csv_fill(fy_csv *c)
             return -1;
         }
         c->eof = 1;
+    } else {
+        c->last_nl = c->rbuf[n - 1] == '\n' || c->rbuf[n - 1] == '\r';
     }
     c->rlen = n;
     return 0;
@@ -402,7 +509,7 @@ int fy_csv_next(fy_csv *c, fy_csv_field **fields, size_t *nfields)
                 return -1;
             if (c->rlen == 0) {
                 r = csv_finish_eof(c);
-                if (r != 1)
+                if (r <= 0)
                     return r;
                 break;
             }
@@ -410,12 +517,12 @@ int fy_csv_next(fy_csv *c, fy_csv_field **fields, size_t *nfields)
         r = csv_scan(c);
         if (r < 0)
             return -1;
-        if (r == 1)
+        if (r > 0)
             break;
     }
     *fields = c->fields;
     *nfields = c->nfields;
-    return 1;
+    return r;
 }
 
 fy_csv *fy_csv_open_file(FILE *fp, int own, const fy_csv_opts *opts)
@@ -423,6 +530,7 @@ fy_csv *fy_csv_open_file(FILE *fp, int own, const fy_csv_opts *opts)
     unsigned char delim = opts && opts->delimiter ? (unsigned char)opts->delimiter : ',';
     unsigned char quote = opts && opts->quote ? (unsigned char)opts->quote : '"';
     size_t max_row = opts && opts->max_row_bytes ? opts->max_row_bytes : FY_CSV_DEFAULT_MAX_ROW;
+    size_t max_fields = opts ? opts->max_fields : 0;
     fy_csv *c;
 
     if (!fp || delim == quote || delim == '\n' || delim == '\r' ||
@@ -444,6 +552,7 @@ fy_csv *fy_csv_open_file(FILE *fp, int own, const fy_csv_opts *opts)
     c->delim = delim;
     c->quote = quote;
     c->max_row = max_row > SIZE_MAX / 4 ? SIZE_MAX / 4 : max_row;
+    c->max_fields = max_fields;
     c->cls[delim] |= CL_UNQ;
     c->cls['\n'] |= CL_UNQ | CL_QUO;
     c->cls['\r'] |= CL_UNQ | CL_QUO;
@@ -479,6 +588,17 @@ size_t fy_csv_row_line(const fy_csv *c)
 const char *fy_csv_error(const fy_csv *c)
 {
     return c->err;
+}
+
+int fy_csv_skip_reason(const fy_csv *c)
+{
+    return c->skipped;
+}
+
+const char *fy_csv_excerpt(const fy_csv *c, size_t *len)
+{
+    *len = c->excerpt_len;
+    return c->excerpt;
 }
 
 void fy_csv_close(fy_csv *c)

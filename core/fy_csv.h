@@ -2,14 +2,18 @@
  *
  *   fy_csv *c = fy_csv_open("in.csv", NULL, err, sizeof err);
  *   fy_csv_field *f; size_t n; int r;
- *   while ((r = fy_csv_next(c, &f, &n)) == 1) { ... f[i].ptr, f[i].len ... }
+ *   while ((r = fy_csv_next(c, &f, &n)) > 0) {
+ *       if (r == FY_CSV_SKIPPED) { quarantine(fy_csv_error(c), fy_csv_excerpt(c, &len)); continue; }
+ *       ... f[i].ptr, f[i].len ...
+ *   }
  *   if (r < 0) report(fy_csv_error(c));
  *   fy_csv_close(c);
  *
  * Memory: one fixed read buffer (64 KiB by default) plus one row buffer that
  * grows only to the size of the longest row (bounded by max_row_bytes), and a
- * fields array that grows geometrically; all are reused across rows. The
- * whole file is never held in memory.
+ * fields array that grows geometrically (bounded by max_fields when set); all
+ * are reused across rows. The whole file is never held in memory, nor is a
+ * row over the limits: it is parsed to its end without being stored.
  *
  * Dialect:
  * - Fields are separated by `delimiter`; rows end at LF, CRLF or a lone CR.
@@ -33,10 +37,20 @@
  * - Line numbers are physical lines (LF, CRLF or lone CR), including newlines
  *   embedded in quoted fields.
  *
+ * Rows over a limit are skipped, and reading goes on with the next row
+ * (fy_csv_next returns FY_CSV_SKIPPED; fy_csv_error says why and
+ * fy_csv_excerpt gives the row's first bytes). The row's end is found by the
+ * same state machine, so quoted newlines and delimiters inside it are
+ * honoured and the next row starts where it would have without the limit:
+ *   "line N: row exceeds M bytes (B bytes); skipped"   (raw length as in the
+ *        file, without its line terminator, > max_row_bytes; "B bytes on
+ *        lines N-E" when the row spans several lines)
+ *   "line N: row exceeds M fields; skipped"           (more than max_fields)
+ *
  * Errors (fy_csv_next returns -1; every later call returns -1 too):
- *   "line N: unterminated quoted field"   (N = line where the row started)
- *   "line N: row exceeds M bytes"         (row length as in the file, without
- *                                          its line terminator, > max_row_bytes)
+ *   "line N: unterminated quoted field, K lines from line N not read (the
+ *    quote opened on line Q never closes)"   (N = line where the row started;
+ *        the quote swallowed the rest of the file, lines N to the last)
  *   "line N: read error: <strerror>"
  *   "line N: out of memory"
  */
@@ -58,11 +72,16 @@ typedef struct fy_csv_field {
 typedef struct fy_csv_opts {
     char delimiter;          /* default ',' when 0 */
     char quote;              /* default '"' when 0 */
-    size_t max_row_bytes;    /* default 16 MiB when 0; a longer row is an error, not OOM */
+    size_t max_row_bytes;    /* default 16 MiB when 0; a longer row is skipped */
+    size_t max_fields;       /* 0: no limit; a row with more fields is skipped */
 } fy_csv_opts;
 
 #define FY_CSV_DEFAULT_MAX_ROW (16u * 1024 * 1024)
 #define FY_CSV_DEFAULT_BUFSIZE (64u * 1024)
+#define FY_CSV_EXCERPT 200          /* bytes of a skipped row kept for the record */
+#define FY_CSV_SKIPPED 2            /* fy_csv_next: a row over a limit was skipped */
+#define FY_CSV_OVER_BYTES 1         /* fy_csv_skip_reason: over max_row_bytes */
+#define FY_CSV_OVER_FIELDS 2        /* fy_csv_skip_reason: over max_fields */
 
 /* Open `path` for streaming. opts may be NULL for defaults. On failure
  * returns NULL and, when err != NULL and errlen > 0, writes a message naming
@@ -77,15 +96,28 @@ fy_csv *fy_csv_open(const char *path, const fy_csv_opts *opts, char *err, size_t
 fy_csv *fy_csv_open_file(FILE *fp, int own, const fy_csv_opts *opts);
 
 /* Next row: returns 1 and sets *fields / *nfields (a reader-owned array,
- * valid until the next call), 0 at end of input, -1 on error (see
- * fy_csv_error). A row always has at least one field. */
+ * valid until the next call), FY_CSV_SKIPPED when a row over a limit was
+ * skipped (*nfields = 0; see fy_csv_error and fy_csv_excerpt), 0 at end of
+ * input, -1 on error (see fy_csv_error). A row always has at least one
+ * field. */
 int fy_csv_next(fy_csv *c, fy_csv_field **fields, size_t *nfields);
+
+/* The first bytes of the row just skipped: its fields as parsed, joined by
+ * the delimiter, at most min(FY_CSV_EXCERPT, max_row_bytes) bytes (so the
+ * same whatever the read buffer size). Owned by the reader, valid until the
+ * next call to fy_csv_next. */
+const char *fy_csv_excerpt(const fy_csv *c, size_t *len);
+
+/* Which limit the row just skipped was over: FY_CSV_OVER_BYTES or
+ * FY_CSV_OVER_FIELDS (0 before any row was skipped). */
+int fy_csv_skip_reason(const fy_csv *c);
 
 /* 1-based physical line where the last returned row started (0 before the
  * first row). */
 size_t fy_csv_row_line(const fy_csv *c);
 
-/* Message of the last error ("" when none). Owned by the reader. */
+/* Message of the last error or skipped row ("" when none). Owned by the
+ * reader. */
 const char *fy_csv_error(const fy_csv *c);
 
 /* Free the reader (and close its FILE* when owned). NULL-safe. */

@@ -5,6 +5,7 @@
 #include "fy_common.h"
 #include "fy_store.h"
 #include "fy_time.h"
+#include "fy_utf8.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -40,15 +41,28 @@ static const char *col(sqlite3_stmt *st, int i) {
     return v ? v : "";
 }
 
-/* Write column i as a JSON value: NULL, a number, embedded JSON or a string. */
+/* Write column i as a JSON value: NULL, a number, embedded JSON or a string.
+ * Text that is not UTF-8 (a quarantined Latin-1 record, say) is printed with
+ * each bad byte replaced by U+FFFD, so the output is always valid JSON; the
+ * store keeps the bytes as they were. */
 static void json_col(struct fy_buf *b, sqlite3_stmt *st, int i, int raw_json) {
     switch (sqlite3_column_type(st, i)) {
     case SQLITE_NULL: fy_buf_puts(b, "null"); break;
     case SQLITE_INTEGER: fy_buf_printf(b, "%lld", (long long)sqlite3_column_int64(st, i)); break;
     case SQLITE_FLOAT: fy_buf_double(b, sqlite3_column_double(st, i)); break;
-    default:
-        if (raw_json) fy_buf_puts(b, col(st, i));
-        else fy_buf_json_string(b, col(st, i), (size_t)sqlite3_column_bytes(st, i));
+    default: {
+        const char *v = col(st, i);
+        size_t n = (size_t)sqlite3_column_bytes(st, i);
+        struct fy_buf clean = {0};
+        if (fy_utf8_check(v, n) < n) {
+            fy_utf8_sanitize(&clean, v, n);
+            v = clean.data;
+            n = clean.len;
+        }
+        if (raw_json) fy_buf_append(b, v, n);
+        else fy_buf_json_string(b, v, n);
+        fy_buf_free(&clean);
+    }
     }
 }
 

@@ -61,6 +61,7 @@ quarantine_py() {
 import json, sqlite3, sys
 db = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True)
 db.row_factory = sqlite3.Row
+db.text_factory = lambda b: b.decode("utf-8", "replace")   # records whose text is not UTF-8
 L = []
 for r in db.execute("SELECT * FROM quarantine WHERE integration = ? ORDER BY id", (sys.argv[2],)):
     d = dict(r)

@@ -82,13 +82,22 @@ case("csv: a ragged row yields line, nil, err, fields and iteration goes on", fu
   same({ rows[5].line, rows[5].a }, { 8, { id = "5", name = "e", notes = "fine" } }, "the row after")
 end)
 
-case("csv: an unterminated quote yields its line and an error, then the iteration ends", function()
+case("csv: an unterminated quote yields its line and an error naming the lines not read, nothing else, then ends", function()
   local r = assert(ferry.csv.open(FX .. "/unterminated.csv"))
   local rows = collect(r:rows())
   same(#rows, 2, "items")
   same(rows[1].a, { id = "1", name = "a" }, "row before")
-  same({ rows[2].line, rows[2].b }, { 3, "line 3: unterminated quoted field" }, "error item")
-  assert(rows[2].a == nil)
+  same({ rows[2].line, rows[2].b }, { 3, "line 3: unterminated quoted field, 2 lines from line 3 not read "
+    .. "(the quote opened on line 3 never closes)" }, "error item")
+  assert(rows[2].a == nil and rows[2].c == nil, "an unrecoverable error comes without a 4th value")
+end)
+
+case("csv: a row over max_row is skipped with its first bytes (a string) and iteration goes on", function()
+  local r = assert(ferry.csv.open(FX .. "/ragged.csv", { max_row = 14 }))
+  local rows = collect(r:rows())
+  same({ rows[1].line, rows[1].b, rows[1].c }, { 2, "line 2: row exceeds 14 bytes (21 bytes on lines 2-4); skipped",
+    "1,a,multi\nline" }, "skipped row")
+  same({ rows[2].line, rows[2].b, rows[2].c }, { 5, "line 5: expected 3 fields, got 2", { "2", "b" } }, "the row after")
 end)
 
 case("csv.open errors: missing file, duplicate header, empty file -> nil, err", function()
@@ -98,6 +107,10 @@ case("csv.open errors: missing file, duplicate header, empty file -> nil, err", 
   assert(type(err) == "string" and err:find(path, 1, true) and err:find("No such file", 1, true), tostring(err))
   r, err = ferry.csv.open(FX .. "/dup_header.csv")
   assert(r == nil and tostring(err):find("column 'id' appears twice", 1, true), tostring(err))
+  r, err = ferry.csv.open(FX .. "/ragged.csv", { max_columns = 2 })
+  assert(r == nil and tostring(err):find("line 1: the header has more than 2 columns (max_columns = 2)", 1, true), tostring(err))
+  r, err = ferry.csv.open(FX .. "/ragged.csv", { max_row = 8 })
+  assert(r == nil and tostring(err):find("line 1: the header row exceeds 8 bytes (max_row = 8)", 1, true), tostring(err))
   r, err = ferry.csv.open(FX .. "/empty.jsonl")   -- an empty file: no header row
   assert(r == nil and tostring(err):find("empty file", 1, true), tostring(err))
   r = assert(ferry.csv.open(FX .. "/header_only.csv"))
@@ -147,6 +160,47 @@ case("jsonl: max_line rejects a longer line with a truncated raw, and goes on", 
   local ok_ids = {}
   for _, row in ipairs(rows) do if row.a then ok_ids[#ok_ids + 1] = row.a.id end end
   same(ok_ids, { 2 }, "short lines still decode")
+end)
+
+case("jsonl: a line of exactly max_line bytes is read; one byte more is skipped across read buffers", function()
+  local path = os.tmpname()
+  local f = assert(io.open(path, "wb"))
+  local exact = '{"s":"' .. ("a"):rep(100000 - 8) .. '"}'       -- 100,000 bytes
+  local over = '{"s":"' .. ("b"):rep(100000 - 7) .. '"}'        -- 100,001 bytes, spans two 64 KiB reads
+  f:write(exact, "\n", over, "\n", '{"n":1}')                    -- the last line without a newline
+  f:close()
+  local r = assert(ferry.jsonl.open(path, { max_line = 100000 }))
+  local rows = {}
+  for line, rec, err, raw, truncated in r:rows() do rows[#rows + 1] = { line, rec, err, raw, truncated } end
+  os.remove(path)
+  same(#rows, 3, "items")
+  same(#rows[1][2].s, 100000 - 8, "the line at the limit decodes")
+  same({ rows[2][1], rows[2][2], rows[2][3], rows[2][4], rows[2][5] },
+    { 2, nil, "line 2: longer than 100000 bytes (100001 bytes); skipped", '{"s":"' .. ("b"):rep(194), true },
+    "the line over it: its first 200 bytes, truncated")
+  same({ rows[3][1], rows[3][2] }, { 3, { n = 1 } }, "the line after")
+end)
+
+case("jsonl: a line that is not UTF-8 names the field (or key) and the byte; latin1 reads it", function()
+  local path = os.tmpname()
+  local f = assert(io.open(path, "wb"))
+  f:write('{"id":1,"name":"M\252ller"}\n', '{"id":2,"c":{"tags":["ok","b\233"]}}\n', '{"id":3,"x\233":1}\n',
+          '{"id":4,"c":{"d\233":1}}\n', '{"id":5,"broken \233\n')
+  f:close()
+  local why = {}
+  for _, rec, err in assert(ferry.jsonl.open(path)):rows() do why[#why + 1] = rec or err end
+  local tail = ' is not valid UTF-8 (byte 0x%s at byte %d; encoding = "latin1" reads Latin-1)'
+  same(why, {
+    "line 1: field 'name'" .. tail:format("FC", 18),
+    "line 2: field 'c.tags[1]'" .. tail:format("E9", 29),
+    "line 3: a key" .. tail:format("E9", 11),
+    "line 4: a key in 'c'" .. tail:format("E9", 16),
+    "line 5: not valid UTF-8 (byte 0xE9 at byte 17; encoding = \"latin1\" reads Latin-1)",
+  }, "reasons")
+  local names = {}
+  for _, rec in assert(ferry.jsonl.open(path, { encoding = "latin1" })):rows() do names[#names + 1] = rec and rec.name end
+  os.remove(path)
+  same(names[1], "M\195\188ller", "latin1: the line reads as UTF-8")
 end)
 
 case("jsonl.open on a missing file -> nil, 'cannot open PATH: reason'; empty file yields nothing", function()

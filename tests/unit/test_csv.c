@@ -4,10 +4,12 @@
  * NAME.expect (the result), read from the repository root. An .expect file
  * holds one line per item, LF-terminated:
  *   # comment
- *   %max_row_bytes N        options for the reader (also %delimiter C,
- *   %quote C)
+ *   %max_row_bytes N        options for the reader (also %max_fields N,
+ *   %delimiter C, %quote C)
  *   LINE<TAB>F1<TAB>F2...   a row: the line fy_csv_row_line must report,
  *                           then its fields
+ *   skip<TAB>MESSAGE<TAB>EXCERPT   a row over a limit: fy_csv_next returns
+ *                           FY_CSV_SKIPPED with MESSAGE and EXCERPT
  *   error<TAB>MESSAGE       fy_csv_next must fail with exactly MESSAGE
  * after the last item fy_csv_next must return 0 (or keep failing after an
  * error). In fields, \t \n \r \\ \xHH are escapes and \e is the empty
@@ -27,6 +29,7 @@
 #endif
 
 typedef struct exp_row {
+    const char *skip;        /* a skipped row's message, or NULL */
     size_t line;
     size_t nfields;
     fy_csv_field *fields;    /* ptrs into exp_file.text */
@@ -110,6 +113,8 @@ static int exp_load(exp_file *e, const char *path)
             continue;
         if (strncmp(line, "%max_row_bytes ", 15) == 0) {
             e->opts.max_row_bytes = strtoul(line + 15, NULL, 10);
+        } else if (strncmp(line, "%max_fields ", 12) == 0) {
+            e->opts.max_fields = strtoul(line + 12, NULL, 10);
         } else if (strncmp(line, "%delimiter ", 11) == 0) {
             e->opts.delimiter = line[11];
         } else if (strncmp(line, "%quote ", 7) == 0) {
@@ -120,6 +125,11 @@ static int exp_load(exp_file *e, const char *path)
             exp_row *r = &e->rows[e->nrows++];
             char *tab = strchr(line, '\t');
 
+            if (strncmp(line, "skip\t", 5) == 0) {
+                r->skip = line + 5;
+                tab = strchr(r->skip, '\t');
+                *tab = '\0';
+            }
             r->line = strtoul(line, NULL, 10);
             r->fields = calloc(64, sizeof *r->fields);
             while (tab && r->nfields < 64) {
@@ -173,6 +183,18 @@ static int run_case(const char *name, size_t bufsize)
         exp_row *x = &e.rows[i];
 
         r = fy_csv_next(c, &f, &nf);
+        if (x->skip) {
+            size_t elen;
+            const char *ex = fy_csv_excerpt(c, &elen);
+
+            if (r != FY_CSV_SKIPPED || strcmp(fy_csv_error(c), x->skip) != 0 ||
+                elen != x->fields[0].len || memcmp(ex, x->fields[0].ptr, elen) != 0) {
+                printf("  %s/%zu row %zu: got %d [%s] excerpt [%.*s], want skip [%s] [%s]\n", name,
+                       bufsize, i, r, fy_csv_error(c), (int)elen, ex, x->skip, x->fields[0].ptr);
+                ok = 0;
+            }
+            continue;
+        }
         if (r != 1) {
             printf("  %s/%zu row %zu: got %d (%s)\n", name, bufsize, i, r, fy_csv_error(c));
             ok = 0;
@@ -226,7 +248,8 @@ static void test_fixtures(void)
         "no_trailing_newline_quoted", "trailing_empty_field", "blank_lines_between",
         "only_newlines", "empty_quoted_rows", "unterminated_quote", "ragged", "line_numbers",
         "after_quote", "long_row", "long_row_quotes", "long_row_multiline", "long_row_eof",
-        "semicolon", "single_quote", "nul_byte",
+        "semicolon", "single_quote", "nul_byte", "long_row_resync", "long_row_quoted_newline",
+        "many_fields", "unterminated_crlf",
     };
     static const size_t bufsizes[] = { 0, 1, 2, 3, 4, 5, 7, 13, 64 };
     char descr[128];
@@ -241,21 +264,31 @@ static void test_fixtures(void)
 
 /* Read data (len bytes, via fmemopen) with read buffer bufsize and render
  * every result as text: "L<line>:" and "<len>=<bytes>|" per field for each
- * row, then "END" or "ERR:<message>". Caller frees. */
-static char *render(const char *data, size_t len, size_t bufsize)
+ * row, "S:<message>|<excerpt>" for a skipped row, then "END" or
+ * "ERR:<message>". Caller frees. */
+static char *render_opts(const char *data, size_t len, size_t bufsize, const fy_csv_opts *opts)
 {
     FILE *in = fmemopen((void *)data, len, "r");
     char *out = NULL;
     size_t outlen = 0;
     FILE *o = open_memstream(&out, &outlen);
-    fy_csv *c = fy_csv_open_file(in, 1, NULL);
+    fy_csv *c = fy_csv_open_file(in, 1, opts);
     fy_csv_field *f;
     size_t nf;
     int r;
 
     if (bufsize)
         fy_csv_set_bufsize(c, bufsize);
-    while ((r = fy_csv_next(c, &f, &nf)) == 1) {
+    while ((r = fy_csv_next(c, &f, &nf)) > 0) {
+        if (r == FY_CSV_SKIPPED) {
+            size_t elen;
+            const char *ex = fy_csv_excerpt(c, &elen);
+
+            fprintf(o, "S:%s|", fy_csv_error(c));
+            fwrite(ex, 1, elen, o);
+            fputc('\n', o);
+            continue;
+        }
         fprintf(o, "L%zu:", fy_csv_row_line(c));
         for (size_t j = 0; j < nf; j++) {
             fprintf(o, "%zu=", f[j].len);
@@ -273,6 +306,11 @@ static char *render(const char *data, size_t len, size_t bufsize)
     return out;
 }
 
+static char *render(const char *data, size_t len, size_t bufsize)
+{
+    return render_opts(data, len, bufsize, NULL);
+}
+
 /* Inputs whose tricky parts ("" pairs, CRLF inside and after quotes, the BOM,
  * a partial BOM) must parse the same wherever a buffer refill falls: every
  * read buffer size from 1 byte to the whole input is tried. */
@@ -285,7 +323,8 @@ static void test_splits(void)
         { "\"p\r\nq\",\"\"\"\",\r\r\n\n\"z\"", "L1:4=p\r\nq|1=\"|0=|\nL5:1=z|\nEND" },
         { "\xEF\xBB" "a", "L1:3=\xEF\xBB" "a|\nEND" },
         { "\xEF" "\"q\"\n", "L1:4=\xEF\"q\"|\nEND" },
-        { "\"a\"b\"\"c\",d\n\"", "L1:6=ab\"\"c\"|1=d|\nERR:line 2: unterminated quoted field" },
+        { "\"a\"b\"\"c\",d\n\"", "L1:6=ab\"\"c\"|1=d|\nERR:line 2: unterminated quoted field, 1 line from line 2 not read "
+          "(the quote opened on line 2 never closes)" },
         { "x,\"\r\r\n\n\"\ry\r\n", "L1:1=x|4=\r\r\n\n|\nL5:1=y|\nEND" },
     };
     char descr[128];
@@ -308,12 +347,50 @@ static void test_splits(void)
     }
 }
 
+/* The skip path of over-long and over-wide rows, at every read buffer size:
+ * the same rows come back, the same rows are skipped with the same message
+ * and excerpt, and reading resumes at the same place. */
+static void test_skip_splits(void)
+{
+    static const struct { size_t max_row, max_fields; const char *in, *want; } cases[] = {
+        { 8, 0, "a,b\n0123456789\nc,d\n", "L1:1=a|1=b|\nS:line 2: row exceeds 8 bytes (10 bytes); skipped|01234567\n"
+          "L3:1=c|1=d|\nEND" },
+        { 8, 0, "\"x,\r\n\"\"y\r\nzz\",w\r\nok\r\n", "S:line 1: row exceeds 8 bytes (15 bytes on lines 1-3); skipped|"
+          "x,\r\n\"y\r\n\nL4:2=ok|\nEND" },
+        { 8, 0, "a\n\"0123456789\r\n\"\"\n", "L1:1=a|\nERR:line 2: unterminated quoted field, 2 lines from "
+          "line 2 not read (the quote opened on line 2 never closes)" },
+        { 8, 0, "\xEF\xBB\xBF" "0123456789\r\r\nb", "S:line 1: row exceeds 8 bytes (10 bytes); skipped|01234567\n"
+          "L3:1=b|\nEND" },
+        { 0, 2, "a,b,c,\"d\ne\"\nf,g\n", "S:line 1: row exceeds 2 fields; skipped|a,b\nL3:1=f|1=g|\nEND" },
+        { 0, 2, ",,,\n,\n", "S:line 1: row exceeds 2 fields; skipped|,\nL2:0=|0=|\nEND" },
+    };
+    char descr[128];
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fy_csv_opts opts = { 0, 0, cases[i].max_row, cases[i].max_fields };
+        size_t len = strlen(cases[i].in);
+        int ok = 1;
+
+        for (size_t bs = 0; bs <= len + 1; bs++) {
+            char *got = render_opts(cases[i].in, len, bs, &opts);
+
+            if (strcmp(got, cases[i].want) != 0) {
+                printf("  skip case %zu, read buffer %zu: got [%s]\n", i, bs, got);
+                ok = 0;
+            }
+            free(got);
+        }
+        snprintf(descr, sizeof descr, "skip case %zu reads alike at every read buffer size", i);
+        fy_test_cond(descr, ok);
+    }
+}
+
 static void test_api(void)
 {
     char err[256] = "";
     const char *missing = FY_FIXTURES "/csv/no_such_file.csv";
     static const char data[] = "a,b\nc,d\n";
-    fy_csv_opts bad = { ';', ';', 0 }, bad_nl = { '\n', 0, 0 }, bad_q = { 0, '\r', 0 };
+    fy_csv_opts bad = { ';', ';', 0, 0 }, bad_nl = { '\n', 0, 0, 0 }, bad_q = { 0, '\r', 0, 0 };
     fy_csv_field *f;
     size_t nf;
     fy_csv *c;
@@ -427,6 +504,7 @@ int main(void)
 {
     test_fixtures();
     test_splits();
+    test_skip_splits();
     test_api();
     test_streaming();
     return fy_test_report();

@@ -1,0 +1,80 @@
+/* Unit tests for core/fy_utf8.c: what counts as UTF-8 (RFC 3629), Latin-1
+ * to UTF-8, and replacing bad bytes with U+FFFD. */
+#include "fy_utf8.h"
+#include "fy_buf.h"
+#include "testhelp.h"
+
+#include <string.h>
+
+/* fy_utf8_check over a literal (which may hold NULs). */
+#define CHECK(lit) fy_utf8_check(lit, sizeof lit - 1)
+
+static void test_check(void)
+{
+    static const struct { const char *s; size_t len, want; const char *what; } cases[] = {
+        { "", 0, 0, "empty" },
+        { "plain ascii", 11, 11, "ASCII" },
+        { "a\0b", 3, 3, "NUL is valid UTF-8 (the JSON reader rejects it itself)" },
+        { "caf\xc3\xa9", 5, 5, "two-byte" },
+        { "\xe2\x82\xac", 3, 3, "three-byte (euro)" },
+        { "\xf0\x9f\x98\x80", 4, 4, "four-byte (emoji)" },
+        { "\xf4\x8f\xbf\xbf", 4, 4, "U+10FFFF, the last code point" },
+        { "M\xfcller", 7, 1, "a Latin-1 byte" },
+        { "\xc0\xaf", 2, 0, "overlong two-byte" },
+        { "\xe0\x80\xaf", 3, 0, "overlong three-byte" },
+        { "\xf0\x80\x80\xaf", 4, 0, "overlong four-byte" },
+        { "\xed\xa0\x80", 3, 0, "a surrogate (U+D800)" },
+        { "\xf4\x90\x80\x80", 4, 0, "above U+10FFFF" },
+        { "\xf5\x80\x80\x80", 4, 0, "F5 never starts a sequence" },
+        { "ok\xc3", 3, 2, "cut short at the end" },
+        { "ok\xe2\x82", 4, 2, "three-byte cut short" },
+        { "\xe2\x28\xa1", 3, 0, "bad continuation" },
+        { "\x80", 1, 0, "a lone continuation byte" },
+        { "12345678\xff", 9, 8, "a bad byte right after an eight-byte ASCII run" },
+        { "1234567\xc3\xa9" "abcdefgh\xfe", 18, 17, "a sequence across the eight-byte boundary, then a bad byte" },
+    };
+    char descr[160];
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t got = fy_utf8_check(cases[i].s, cases[i].len);
+
+        snprintf(descr, sizeof descr, "check: %s (got %zu, want %zu)", cases[i].what, got, cases[i].want);
+        fy_test_cond(descr, got == cases[i].want);
+    }
+    fy_test_cond("check: CHECK macro on a literal", CHECK("x\xc3\xa9y") == 4);
+}
+
+static void test_latin1(void)
+{
+    char out[32];
+    size_t n = fy_utf8_from_latin1(out, "M\xfcller \xe9t\xe9 \xff", 12);
+
+    fy_test_cond("latin1: bytes >= 0x80 become two-byte sequences",
+                 n == 16 && memcmp(out, "M\xc3\xbcller \xc3\xa9t\xc3\xa9 \xc3\xbf", 16) == 0);
+    fy_test_cond("latin1: the result is UTF-8", fy_utf8_check(out, n) == n);
+    n = fy_utf8_from_latin1(out, "\xc3\xa9", 2);
+    fy_test_cond("latin1: every byte is Latin-1, even where it reads as UTF-8",
+                 n == 4 && memcmp(out, "\xc3\x83\xc2\xa9", 4) == 0);
+}
+
+static void test_sanitize(void)
+{
+    struct fy_buf b = {0};
+
+    fy_utf8_sanitize(&b, "ok \xc3\xa9", 5);
+    fy_test_cond("sanitize: valid text is unchanged", b.len == 5 && memcmp(b.data, "ok \xc3\xa9", 5) == 0);
+    fy_buf_reset(&b);
+    fy_utf8_sanitize(&b, "M\xfcller\xc3", 8);
+    fy_test_cond("sanitize: each bad byte becomes U+FFFD",
+                 b.len == 12 && memcmp(b.data, "M\xef\xbf\xbdller\xef\xbf\xbd", 12) == 0);
+    fy_test_cond("sanitize: the result is UTF-8", fy_utf8_check(b.data, b.len) == b.len);
+    fy_buf_free(&b);
+}
+
+int main(void)
+{
+    test_check();
+    test_latin1();
+    test_sanitize();
+    return fy_test_report();
+}

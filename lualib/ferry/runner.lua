@@ -336,10 +336,13 @@ function _M.run(spec, params, internal)
     stage = "extract"
   end
 
-  -- Everything emitted so far loaded or quarantined, and committed.
+  -- Everything emitted so far loaded or quarantined, and committed. The
+  -- second flush commits a checkpoint taken after the batch in flight
+  -- (behind a record rejected at extract, which counts as extracted).
   local function drain()
     flush()
     await()
+    flush()
   end
 
   -- Open quarantined records matching filter { class, id, max_attempts } go

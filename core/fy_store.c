@@ -264,6 +264,20 @@ static int check_store(struct fy_store *s, const char *path, int deep) {
     return refuse(s, path, what);
 }
 
+/* Give the finished file tmp its name dest without replacing a dest that
+ * exists (EEXIST). On a file system without hard links, rename it when dest
+ * is still absent (a creator racing us there could be replaced). */
+static int place(const char *tmp, const char *dest) {
+    struct stat st;
+    if (link(tmp, dest) == 0) return 0;
+    if (errno != EPERM && errno != ENOTSUP && errno != ENOSYS && errno != EMLINK) return -1;
+    if (lstat(dest, &st) == 0) {
+        errno = EEXIST;
+        return -1;
+    }
+    return rename(tmp, dest);
+}
+
 /* Make a new store at path, complete or not at all: built under a temporary
  * name (0600) and linked into place, so no process ever sees a half-made
  * or 0-byte ferry.db. Another process creating it at the same time wins
@@ -285,7 +299,7 @@ static int create_store(struct fy_store *s, const char *data_dir, const char *pa
     }
     sqlite3_close_v2(s->db);                    /* the last connection: checkpoints, removes -wal */
     s->db = NULL;
-    if (rc == FY_OK && link(tmp, path) != 0 && errno != EEXIST) {
+    if (rc == FY_OK && place(tmp, path) != 0 && errno != EEXIST) {
         snprintf(s->err, sizeof s->err, "cannot create %.300s: %s", path, strerror(errno));
         rc = FY_ERR;
     }
@@ -599,6 +613,18 @@ static int backup_verify(sqlite3 *dst, struct fy_backup_info *info, char *err, s
     return FY_OK;
 }
 
+/* Is st the store's file, its -wal or its -shm? */
+static int is_store_file(struct fy_store *s, const struct stat *st) {
+    const char *db = sqlite3_db_filename(s->db, "main");
+    char side[4200];
+    struct stat o;
+    for (int i = 0; db && i < 3; i++) {
+        snprintf(side, sizeof side, "%s%s", db, i == 0 ? "" : i == 1 ? "-wal" : "-shm");
+        if (stat(side, &o) == 0 && o.st_dev == st->st_dev && o.st_ino == st->st_ino) return 1;
+    }
+    return 0;
+}
+
 int fy_store_backup(struct fy_store *s, const char *dest, int force, struct fy_backup_info *info,
                     char *err, size_t errlen) {
     char tmp[4200], side[4300], dir[4096];
@@ -606,6 +632,10 @@ int fy_store_backup(struct fy_store *s, const char *dest, int force, struct fy_b
     sqlite3 *dst = NULL;
     int rc = FY_ERR, fd;
     memset(info, 0, sizeof *info);
+    if (stat(dest, &st) == 0 && is_store_file(s, &st)) {
+        snprintf(err, errlen, "%.300s is the store itself (or its -wal or -shm); back it up to another file", dest);
+        return FY_ERR;
+    }
     if (!force && lstat(dest, &st) == 0) {
         snprintf(err, errlen, "%.300s exists; choose another name, or replace it with --force", dest);
         return FY_ERR;
@@ -637,7 +667,7 @@ int fy_store_backup(struct fy_store *s, const char *dest, int force, struct fy_b
     }
     close(fd);
     info->bytes = (long long)st.st_size;
-    if (force ? rename(tmp, dest) != 0 : link(tmp, dest) != 0) {
+    if (force ? rename(tmp, dest) != 0 : place(tmp, dest) != 0) {
         snprintf(err, errlen, errno == EEXIST ? "%.300s appeared meanwhile; nothing was replaced (--force replaces it)"
                                               : "cannot create %.300s: %s", dest, strerror(errno));
         goto cleanup;

@@ -131,6 +131,16 @@ run_ferry backup --force "$WORK/b2.db"
 expect_rc 0
 expect_eq "$(sql "$WORK/b2.db" "SELECT count(*) FROM runs")" "2" "runs in the backup"
 
+t "backup: the store itself is never a backup's target, even with --force"
+before=$(sum_of "$DB")
+run_ferry backup --force "$DB"
+expect_rc 1
+expect_in "$err" "is the store itself"
+expect_eq "$(sum_of "$DB")" "$before" "ferry.db's checksum"
+run_ferry backup --force "data/../data/ferry.db"
+expect_rc 1
+expect_in "$err" "is the store itself"
+
 t "backup: restoring it (stop, copy over ferry.db, remove -wal and -shm) brings back history and checkpoints"
 run_ferry run slow.lua                        # moves the checkpoint on to 80, a third run
 expect_rc 0

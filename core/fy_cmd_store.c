@@ -1,5 +1,6 @@
 /* ferry backup; see fy_cmd_store.h. */
 #include "fy_cmd_store.h"
+#include "fy_backup.h"
 #include "fy_common.h"
 #include "fy_config.h"
 #include "fy_store.h"
@@ -35,7 +36,7 @@ int fy_cmd_backup(int argc, char **argv, struct fy_config *cfg) {
         return FY_EXIT_USAGE;
     }
     struct fy_backup_info info;
-    int rc = fy_store_backup(s, dest, force, &info, err, sizeof err);
+    int rc = fy_backup_write(s, dest, force, &info, err, sizeof err);
     fy_store_close(s);
     if (rc != FY_OK) {
         fprintf(stderr, "ferry backup: %s\n", err);

@@ -66,21 +66,12 @@ int fy_store_begin(struct fy_store *s);
 int fy_store_commit(struct fy_store *s);
 void fy_store_rollback(struct fy_store *s);
 
-/* What a backup holds, counted in the copy once it is verified. */
-struct fy_backup_info {
-    long long bytes, integrations, runs, quarantined;
-};
+/* Give the finished file tmp the name dest, never replacing an existing
+ * dest (-1 with errno EEXIST); -1 with errno on other failures. */
+int fy_store_place(const char *tmp, const char *dest);
 
-/* Copy the store to `dest` with SQLite's online backup, a few pages per
- * step, so another ferry process can go on writing meanwhile. The copy is
- * written beside dest under a temporary name (0600), made a standalone file
- * (no -wal), checked (quick_check) and counted, then moved into place: with
- * `force` over an existing dest, otherwise never (FY_ERR if dest exists).
- * On failure nothing is left behind; err says why. */
-int fy_store_backup(struct fy_store *s, const char *dest, int force, struct fy_backup_info *info,
-                    char *err, size_t errlen);
-
-/* The underlying handle, for the read-only reports in fy_report.c. */
+/* The underlying handle, for the read-only reports in fy_report.c and the
+ * backup in fy_backup.c. */
 struct sqlite3 *fy_store_db(struct fy_store *s);
 const char *fy_store_error(struct fy_store *s);
 

@@ -23,6 +23,10 @@ for _ in $(seq 1 200); do [ -s "$WORK/fake.port" ] && break; sleep 0.05; done
 [ -s "$WORK/fake.port" ] || { echo "not ok secrets: the fake API did not start"; exit 1; }
 export FAKE_BASE="http://127.0.0.1:$(cat "$WORK/fake.port")"
 
+# Untrusted scripts, granted only the two variables they read.
+printf 'return { integrations = { ["*"] = { secrets = { "FERRY_T_SECRET", "FERRY_T_SHORT" } } } }\n' >"$WORK/grants.lua"
+export FERRY_CONFIG=$WORK/grants.lua
+
 # A quote, a backslash, a slash, a plus, a space, '&', '=' and '@' in one secret.
 export FERRY_T_SECRET='p4ss"w\rd/+ x&y=z@q'
 DB="$WORK/data/ferry.db"
@@ -55,7 +59,7 @@ expect_no_leak() { local l; l=$(leaks "$1"); [ -z "$l" ] || fail "$2 shows the s
 # helpers for the scripts: S (the secret, once ctx:secret ran), pct (lower-case
 # percent-encoding), b64 and b64url.
 integ() {
-    script "$1" "local BASE = os.getenv(\"FAKE_BASE\")
+    script "$1" "local BASE = \"$FAKE_BASE\"
 local function pct(s) return (s:gsub('[^%w]', function(c) return ('%%%02x'):format(c:byte()) end)) end
 local A = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
 local function b64(s)

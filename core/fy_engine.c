@@ -60,7 +60,9 @@ char *fy_engine_find_lualib(const struct fy_config *cfg) {
     return has_prelude(cand) ? strdup(cand) : NULL;
 }
 
-/* mkdir -p */
+/* mkdir -p, each directory it creates 0700: the data directory holds run
+ * history, checkpoints and quarantined records. Existing directories keep
+ * the modes their admin gave them (the store warns when they are open). */
 static int make_dirs(const char *path, char *err, size_t errlen) {
     char tmp[PATH_MAX];
     snprintf(tmp, sizeof tmp, "%s", path);
@@ -68,7 +70,7 @@ static int make_dirs(const char *path, char *err, size_t errlen) {
         if (*p == '/' || *p == '\0') {
             char c = *p;
             *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
+            if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
                 snprintf(err, errlen, "cannot create directory %s: %s", tmp, strerror(errno));
                 return FY_ERR;
             }

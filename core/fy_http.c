@@ -734,6 +734,37 @@ static int secret_name(const char *name, size_t len) {
     return 0;
 }
 
+/* Where the authority of url starts: after "scheme://", after a leading
+ * "//", or at the start of a URL without either ("user:pw@host/x"). */
+static const char *authority_of(const char *url) {
+    const char *p = url;
+    if (p[0] == '/' && p[1] == '/') return p + 2;
+    if (isalpha((unsigned char)*p)) {
+        while (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.') p++;
+        if (strncmp(p, "://", 3) == 0) return p + 3;
+    }
+    return url;
+}
+
+/* The '@' that ends url's userinfo, or NULL. The userinfo is everything up
+ * to the last '@' of the authority, so a password with '@' in it is hidden
+ * whole. A password with a raw '/', '?' or '#' ends the authority early
+ * ("user:p/ss@host"): an authority whose "port" is not a number is taken
+ * as the start of such a userinfo, which then runs to the last '@' before
+ * the query (more than the userinfo if the path has an '@' too). */
+static const char *userinfo_end(const char *host) {
+    size_t alen = strcspn(host, "/?#");
+    const char *at = NULL;
+    for (const char *s = host; s < host + alen; s++)
+        if (*s == '@') at = s;
+    if (at) return at;
+    const char *colon = memchr(host, ':', alen);
+    if (!colon || strspn(colon + 1, "0123456789") == (size_t)(host + alen - colon - 1)) return NULL;
+    for (const char *s = host + alen; *s && *s != '?' && *s != '#'; s++)
+        if (*s == '@') at = s;
+    return at;
+}
+
 void fy_http_redact_url(const char *url, char *out, size_t cap) {
     if (!strpbrk(url, "@?")) {                   /* no userinfo, no query: nothing to hide */
         size_t n = strlen(url);
@@ -743,16 +774,11 @@ void fy_http_redact_url(const char *url, char *out, size_t cap) {
         return;
     }
     struct fy_buf b = {0};
-    const char *p = url, *scheme = strstr(url, "://");
-    if (scheme) {                                /* drop user:password@ */
-        const char *host = scheme + 3, *end = host + strcspn(host, "/?#"), *at = memchr(host, '@', (size_t)(end - host));
-        fy_buf_append(&b, url, (size_t)(host - url));
-        if (at) {
-            fy_buf_puts(&b, "REDACTED@");
-            p = at + 1;
-        } else {
-            p = host;
-        }
+    const char *host = authority_of(url), *at = userinfo_end(host), *p = host;
+    fy_buf_append(&b, url, (size_t)(host - url));
+    if (at) {                                    /* user:password@ */
+        fy_buf_puts(&b, "[REDACTED]@");
+        p = at + 1;
     }
     const char *q = strchr(p, '?');
     if (!q) {

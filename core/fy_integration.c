@@ -172,6 +172,11 @@ static int l_commit(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checktype(L, 4, LUA_TTABLE);
     if (!st) return luaL_error(L, "no store to write the quarantine and checkpoint to");
+    size_t cplen;
+    const char *cp = lua_tolstring(L, 3, &cplen);
+    if (cp && fy_secret_found(cp, cplen))           /* the runner checks first; this is the last line */
+        return luaL_error(L, "the checkpoint of %s holds a credential; a checkpoint must not hold a credential",
+                          in->name);
     if (fy_store_begin(st) != FY_OK) return luaL_error(L, "store: %s", fy_store_error(st));
     if (store_commit(L, in, run, st) != FY_OK || fy_store_commit(st) != FY_OK) {
         char err[512];
@@ -229,7 +234,12 @@ static int l_state_get(lua_State *L) {
 static int l_state_set(lua_State *L) {
     struct fy_integration *in = lua_touserdata(L, lua_upvalueindex(1));
     struct fy_store *st = state_store(L, in);
-    if (fy_store_state_set(st, in->name, luaL_checkstring(L, 1), luaL_checkstring(L, 2),
+    size_t klen, vlen;
+    const char *k = luaL_checklstring(L, 1, &klen), *v = luaL_checklstring(L, 2, &vlen);
+    if (fy_secret_found(k, klen) || fy_secret_found(v, vlen))
+        return luaL_error(L, "ctx.state: a state value of %s holds a credential; state must not hold a credential",
+                          in->name);
+    if (fy_store_state_set(st, in->name, k, v,
                            luaL_optnumber(L, 3, 0)) != FY_OK)
         return luaL_error(L, "ctx.state: %s", fy_store_error(st));
     return 0;
@@ -241,6 +251,14 @@ static int l_state_delete(lua_State *L) {
     if (fy_store_state_delete(st, in->name, luaL_checkstring(L, 1)) != FY_OK)
         return luaL_error(L, "ctx.state: %s", fy_store_error(st));
     return 0;
+}
+
+/* internal.holds_secret(text) -> does text hold a registered secret in any form? */
+static int l_holds_secret(lua_State *L) {
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    lua_pushboolean(L, fy_secret_found(s, len));
+    return 1;
 }
 
 /* internal.guard_reset([clear]) -> [message]: a fresh budget; with
@@ -317,6 +335,8 @@ static void record_run(struct fy_integration *in, struct fy_run *run, int nres, 
         m.by_class_json = field_json(co, t, "by_class", &classes);
         m.by_stage_json = field_json(co, t, "by_stage", &stages);
         m.checkpoint_json = field_json(co, t, "checkpoint", &cp);
+        fy_redact(&cp);                         /* refused at ctx:checkpoint; never shown in any case */
+        if (m.checkpoint_json) m.checkpoint_json = cp.data;
     }
     if (error) {
         fy_buf_puts(&redacted, error);
@@ -478,6 +498,8 @@ static int push_run_args(lua_State *L) {
     lua_setfield(L, -2, "guard_reset");
     lua_pushcfunction(L, fy_sandbox_lua_secret);
     lua_setfield(L, -2, "secret");
+    lua_pushcfunction(L, l_holds_secret);
+    lua_setfield(L, -2, "holds_secret");
     static const struct { const char *name; lua_CFunction fn; } bound[] = {
         {"commit", l_commit}, {"quarantine_page", l_quarantine_page}, {"state_get", l_state_get},
         {"state_set", l_state_set}, {"state_delete", l_state_delete},

@@ -15,48 +15,6 @@ static struct {
     FILE *out;
 } logger = {FY_LOG_INFO, FY_LOG_JSON, NULL};
 
-static struct {
-    char **values;
-    size_t n;
-} secrets;
-
-void fy_secret_add(const char *value) {
-    if (!value || strlen(value) < 4) return;
-    for (size_t i = 0; i < secrets.n; i++)
-        if (strcmp(secrets.values[i], value) == 0) return;
-    char **v = realloc(secrets.values, (secrets.n + 1) * sizeof *v);
-    if (!v) return;
-    secrets.values = v;
-    secrets.values[secrets.n++] = strdup(value);
-}
-
-void fy_secret_clear(void) {
-    for (size_t i = 0; i < secrets.n; i++) free(secrets.values[i]);
-    free(secrets.values);
-    secrets.values = NULL;
-    secrets.n = 0;
-}
-
-void fy_redact(struct fy_buf *b) {
-    static const char mask[] = "[REDACTED]";
-    for (size_t i = 0; i < secrets.n && b->data; i++) {
-        const char *s = secrets.values[i];
-        size_t sl = strlen(s);
-        char *hit;
-        size_t from = 0;
-        while ((hit = strstr(b->data + from, s))) {
-            size_t at = (size_t)(hit - b->data);
-            struct fy_buf out = {0};
-            fy_buf_append(&out, b->data, at);
-            fy_buf_append(&out, mask, sizeof mask - 1);
-            fy_buf_append(&out, hit + sl, b->len - at - sl);
-            fy_buf_free(b);
-            *b = out;
-            from = at + sizeof mask - 1;
-        }
-    }
-}
-
 static const char *level_names[] = {"debug", "info", "warn", "error", "off"};
 
 void fy_log_setup(enum fy_log_level level, enum fy_log_format format, FILE *out) {

@@ -26,13 +26,7 @@ void fy_log_write(enum fy_log_level level, const char *integration, const char *
 void fy_log(enum fy_log_level level, const char *integration, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-struct fy_buf;
-/* Register a secret value (from the environment or config): from now on it
- * is replaced by "[REDACTED]" wherever fy_redact runs (every log line, run
- * error and quarantine record). Values shorter than 4 bytes are ignored. */
-void fy_secret_add(const char *value);
-void fy_secret_clear(void);
-/* Replace every registered secret in b. */
-void fy_redact(struct fy_buf *b);
+/* Every line goes through fy_redact (fy_secret.h) before it is written. */
+#include "fy_secret.h"
 
 #endif

@@ -1,15 +1,18 @@
 /* The durable store; see fy_store.h. */
 #include "fy_store.h"
 #include "fy_common.h"
+#include "fy_log.h"
 #include "fy_time.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,7 +21,7 @@ struct fy_store {
     int lock_fd;                    /* -1 for readers */
     int found_version;
     sqlite3_stmt *stmts[FY_STMT_MAX];   /* prepared once, see fy_store_stmt */
-    char err[512];
+    char err[1024];
 };
 
 /* Each entry moves the schema from version i to i + 1. Never edit a
@@ -51,8 +54,11 @@ static const char *migrations[] = {
     "CREATE INDEX quarantine_by_status ON quarantine (status, id);"
     "CREATE INDEX quarantine_by_integration ON quarantine (status, integration, id);"
     "CREATE INDEX quarantine_by_name ON quarantine (integration, id);",
+    /* 2 -> 3: mark the file as ferry's (checked on every open, see check_identity) */
+    "PRAGMA application_id = 1717924473;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+#define APPLICATION_ID 1717924473           /* 0x66657279, "fery" */
 
 void fy_store_now(char *buf, size_t cap) { fy_time_format(fy_now(), 0, 3, buf, cap); }
 
@@ -109,7 +115,7 @@ static int migrate(struct fy_store *s) {
 static int take_lock(struct fy_store *s, const char *data_dir) {
     char path[4096], pid[32] = "";
     snprintf(path, sizeof path, "%s/ferry.lock", data_dir);
-    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (s->lock_fd < 0) {
         snprintf(s->err, sizeof s->err, "cannot open %.300s: %s", path, strerror(errno));
         return FY_ERR;
@@ -132,9 +138,193 @@ static int take_lock(struct fy_store *s, const char *data_dir) {
     return FY_OK;
 }
 
+/* A store ferry will not use: say what is wrong and how to recover, and
+ * touch nothing. Returns FY_ERR. */
+static int refuse(struct fy_store *s, const char *path, const char *what) {
+    snprintf(s->err, sizeof s->err, "%.200s %.150s; ferry will not use or change it. To recover, restore a backup "
+             "(stop ferry, copy the backup over ferry.db, remove ferry.db-wal and ferry.db-shm) or move "
+             "ferry.db aside to start an empty store", path, what);
+    return FY_ERR;
+}
+
+static uint32_t be32(const unsigned char *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Before SQLite sees the file: SQLite takes a 0-byte file for an empty
+ * database (and would make a new store of it) and gives only "file is not
+ * a database" for anything else. A file shorter than its header says is
+ * truncated, unless a WAL may hold the rest (a checkpoint in progress
+ * writes page 1 first): then *deep asks for the full check. */
+static int check_file(struct fy_store *s, const char *path, const struct stat *st, int *deep) {
+    char wal[4200], what[160];
+    unsigned char head[100];
+    struct stat ws;
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    int has_wal = stat(wal, &ws) == 0 && ws.st_size > 0;
+    if (st->st_size == 0 && !has_wal) return refuse(s, path, "is empty (0 bytes): the store it held is lost");
+    if (st->st_size == 0) return FY_OK;         /* everything is still in the WAL */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : read(fd, head, sizeof head);
+    if (fd >= 0) close(fd);
+    if (n < 0) {
+        snprintf(s->err, sizeof s->err, "cannot read %.300s: %s", path, strerror(errno));
+        return FY_ERR;
+    }
+    if (n < (ssize_t)sizeof head || memcmp(head, "SQLite format 3", 16) != 0)
+        return refuse(s, path, "is not an SQLite database (damaged, or another file)");
+    /* page size (1 means 65536), pages in the file when the "valid for"
+     * counter matches the change counter (the SQLite file format, 1.3) */
+    long long page = head[16] << 8 | head[17], pages = be32(head + 28);
+    if (page == 1) page = 65536;
+    if (be32(head + 92) == be32(head + 24) && pages > 0 && (long long)st->st_size < page * pages) {
+        if (has_wal) {
+            *deep = 1;
+            return FY_OK;
+        }
+        snprintf(what, sizeof what, "is truncated (%lld bytes, its header says %lld)", (long long)st->st_size,
+                 page * pages);
+        return refuse(s, path, what);
+    }
+    return FY_OK;
+}
+
+static int pragma_int(struct fy_store *s, const char *sql, int *out) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return FY_ERR;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *out = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? FY_OK : FY_ERR;
+}
+
+/* A statement on the store failed: damage is refused, anything else said. */
+static int check_failed(struct fy_store *s, const char *path) {
+    char what[400];
+    int code = sqlite3_errcode(s->db);
+    if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) {
+        snprintf(what, sizeof what, "is damaged (%.120s)", sqlite3_errmsg(s->db));
+        return refuse(s, path, what);
+    }
+    snprintf(s->err, sizeof s->err, "cannot check %.300s: %s", path, sqlite3_errmsg(s->db));
+    return FY_ERR;
+}
+
+/* Run one quick_check statement; FY_OK when it says "ok". */
+static int quick_check(struct fy_store *s, const char *path, const char *sql) {
+    sqlite3_stmt *st;
+    char what[400];
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0) {
+        snprintf(what, sizeof what, "is damaged (quick_check: %.120s)", (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        return refuse(s, path, what);
+    }
+    if (rc != SQLITE_ROW) {
+        check_failed(s, path);
+        sqlite3_finalize(st);
+        return FY_ERR;
+    }
+    sqlite3_finalize(st);
+    return FY_OK;
+}
+
+/* Damage first. With `deep` (a writer, once per process) PRAGMA quick_check
+ * of the whole file, about a second per 100 MB; otherwise (status, runs,
+ * quarantine, backup) of every table but the quarantine, which can hold
+ * millions of rows (SQLite reports a damaged page there when it reads it).
+ * Then: is it ferry's? Its application_id (schema 3 on), or a ferry store
+ * from before it (no id, a runs table), or an empty database (no tables: a
+ * store never written). */
+static int check_store(struct fy_store *s, const char *path, int deep) {
+    static const char *small[] = {"integrations", "runs", "checkpoints", "state"};
+    char what[400];
+    if (deep && quick_check(s, path, "PRAGMA quick_check") != FY_OK) return FY_ERR;
+    for (size_t i = 0; !deep && i < sizeof small / sizeof small[0]; i++) {
+        char sql[96];
+        int exists = 0;
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '%s'", small[i]);
+        if (pragma_int(s, sql, &exists) != FY_OK) return check_failed(s, path);
+        snprintf(sql, sizeof sql, "PRAGMA quick_check(%s)", small[i]);
+        if (exists && quick_check(s, path, sql) != FY_OK) return FY_ERR;
+    }
+    int app = 0, version = 0, tables = 0, runs = 0;
+    if (pragma_int(s, "PRAGMA application_id", &app) != FY_OK ||
+        pragma_int(s, "PRAGMA user_version", &version) != FY_OK ||
+        pragma_int(s, "SELECT count(*) FROM sqlite_master", &tables) != FY_OK ||
+        pragma_int(s, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'runs'", &runs) != FY_OK) {
+        return check_failed(s, path);
+    }
+    if (app == APPLICATION_ID || (app == 0 && version > 0 && runs) || (app == 0 && version == 0 && !tables))
+        return FY_OK;
+    if (app != 0) snprintf(what, sizeof what, "is not a ferry store (SQLite application_id 0x%08x)", (unsigned)app);
+    else snprintf(what, sizeof what, "is not a ferry store (schema version %d, %d objects, no runs table)",
+                  version, tables);
+    return refuse(s, path, what);
+}
+
+/* Give the finished file tmp its name dest without replacing a dest that
+ * exists (EEXIST). On a file system without hard links, rename it when dest
+ * is still absent (a creator racing us there could be replaced). */
+int fy_store_place(const char *tmp, const char *dest) {
+    struct stat st;
+    if (link(tmp, dest) == 0) return 0;
+    if (errno != EPERM && errno != ENOTSUP && errno != ENOSYS && errno != EMLINK) return -1;
+    if (lstat(dest, &st) == 0) {
+        errno = EEXIST;
+        return -1;
+    }
+    return rename(tmp, dest);
+}
+
+/* Make a new store at path, complete or not at all: built under a temporary
+ * name (0600) and linked into place, so no process ever sees a half-made
+ * or 0-byte ferry.db. Another process creating it at the same time wins
+ * harmlessly (link fails with EEXIST and its store is used). */
+static int create_store(struct fy_store *s, const char *data_dir, const char *path) {
+    char tmp[4200], side[4300];
+    snprintf(tmp, sizeof tmp, "%s/.ferry.db.new-%ld", data_dir, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(s->err, sizeof s->err, "cannot create %.300s: %s", tmp, strerror(errno));
+        return FY_ERR;
+    }
+    close(fd);
+    int rc = FY_ERR;
+    if (sqlite3_open_v2(tmp, &s->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+        snprintf(s->err, sizeof s->err, "cannot create %.300s: %s", tmp, s->db ? sqlite3_errmsg(s->db) : "out of memory");
+    } else if (exec(s, "PRAGMA journal_mode=WAL") == FY_OK && migrate(s) == FY_OK) {
+        rc = FY_OK;
+    }
+    sqlite3_close_v2(s->db);                    /* the last connection: checkpoints, removes -wal */
+    s->db = NULL;
+    if (rc == FY_OK && fy_store_place(tmp, path) != 0 && errno != EEXIST) {
+        snprintf(s->err, sizeof s->err, "cannot create %.300s: %s", path, strerror(errno));
+        rc = FY_ERR;
+    }
+    unlink(tmp);
+    for (int i = 0; i < 2; i++) {
+        snprintf(side, sizeof side, "%s%s", tmp, i ? "-shm" : "-wal");
+        unlink(side);
+    }
+    return rc;
+}
+
+/* Data readable by other users: say so once (ferry.db holds run history
+ * and quarantined records). Existing modes are the admin's; never changed. */
+static void warn_if_shared(const char *path) {
+    struct stat st;
+    if (stat(path, &st) == 0 && (st.st_mode & 077))
+        fy_log(FY_LOG_WARN, NULL, "%s is open to other users (mode %04o); ferry creates its data directory 0700 "
+               "and ferry.db 0600 (chmod go= %s)", path, (unsigned)(st.st_mode & 07777), path);
+}
+
 struct fy_store *fy_store_open(const char *data_dir, int writer, char *err, size_t errlen) {
     struct fy_store *s = calloc(1, sizeof *s);
     char path[4096];
+    struct stat st;
+    int created = 0, deep = writer;     /* the full check once per writer; see check_store */
     if (!s) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -142,11 +332,26 @@ struct fy_store *fy_store_open(const char *data_dir, int writer, char *err, size
     s->lock_fd = -1;
     if (writer && take_lock(s, data_dir) != FY_OK) goto fail;
     snprintf(path, sizeof path, "%s/ferry.db", data_dir);
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+    if (stat(path, &st) != 0) {
+        if (errno != ENOENT) {
+            snprintf(s->err, sizeof s->err, "cannot open %.300s: %s", path, strerror(errno));
+            goto fail;
+        }
+        if (create_store(s, data_dir, path) != FY_OK) goto fail;
+        created = 1;
+    } else if (check_file(s, path, &st, &deep) != FY_OK) {
+        goto fail;
+    }
+    if (writer) {
+        warn_if_shared(data_dir);
+        warn_if_shared(path);
+    }
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
         snprintf(s->err, sizeof s->err, "cannot open %.300s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
         goto fail;
     }
     sqlite3_busy_timeout(s->db, 5000);
+    if (check_store(s, path, deep) != FY_OK) goto fail;
     /* Switching a new file to WAL can report busy at once while another
      * process creates it; the busy timeout does not cover that, so retry. */
     for (int tries = 0; exec(s, "PRAGMA journal_mode=WAL") != FY_OK; tries++) {
@@ -154,6 +359,7 @@ struct fy_store *fy_store_open(const char *data_dir, int writer, char *err, size
         usleep(50000);
     }
     if (exec(s, "PRAGMA synchronous=FULL") != FY_OK || migrate(s) != FY_OK) goto fail;
+    if (created) s->found_version = 0;
     if (writer) {
         /* We hold the lock, so a run still marked running belongs to a dead process. */
         char sql[512], now[40];

@@ -66,7 +66,12 @@ int fy_store_begin(struct fy_store *s);
 int fy_store_commit(struct fy_store *s);
 void fy_store_rollback(struct fy_store *s);
 
-/* The underlying handle, for the read-only reports in fy_report.c. */
+/* Give the finished file tmp the name dest, never replacing an existing
+ * dest (-1 with errno EEXIST); -1 with errno on other failures. */
+int fy_store_place(const char *tmp, const char *dest);
+
+/* The underlying handle, for the read-only reports in fy_report.c and the
+ * backup in fy_backup.c. */
 struct sqlite3 *fy_store_db(struct fy_store *s);
 const char *fy_store_error(struct fy_store *s);
 

@@ -1,4 +1,5 @@
 /* ferry: the command line. */
+#include "fy_cmd_store.h"
 #include "fy_common.h"
 #include "fy_config.h"
 #include "fy_engine.h"
@@ -573,6 +574,13 @@ static const struct command command_table[] = {
      "beginning (ctx.cursor is nil). Asks for confirmation; --yes skips the question\n"
      "and is required when not run from a terminal.",
      cmd_reset},
+    {"backup", "PATH", "copy the store to a file, safely while ferry runs",
+     "Copies DATA_DIR/ferry.db (run history, checkpoints, state, the quarantine) to\n"
+     "PATH with SQLite's online backup, while other ferry processes go on running.\n"
+     "The copy is checked (quick_check) and made mode 0600; an existing PATH is kept\n"
+     "unless --force. To restore: stop ferry, copy the backup over ferry.db, remove\n"
+     "ferry.db-wal and ferry.db-shm, start ferry again.",
+     fy_cmd_backup},
     {"version", "", "print versions of ferry and its libraries",
      "Prints ferry's version and the versions of Lua, libcurl, libevent and SQLite.", cmd_version},
     {"help", "[COMMAND]", "show help", "Shows help for ferry or for one command.", NULL},
@@ -647,6 +655,8 @@ int main(int argc, char **argv) {
             flags.json = 1;
         } else if (!strcmp(a, "--trusted") && takes(cmd, "lua")) {
             flags.trusted = 1;
+        } else if (!strcmp(a, "--force") && takes(cmd, "backup")) {
+            args[nargs++] = argv[i];                  /* the command reads it */
         } else if ((!strcmp(a, "--yes") || !strcmp(a, "-y")) && takes(cmd, "reset")) {
             flags.yes = 1;
         } else if ((!strcmp(a, "--limit") || !strcmp(a, "--after")) && takes(cmd, "runs quarantine")) {

@@ -74,7 +74,8 @@ end
 -- spec: the integration; params: run_id, integration, batch_size, limits,
 -- cursor_json, replay ({ class = C } or { ids = { ... } }: a replay run);
 -- internal: guard_reset(), commit(rows, n, checkpoint_json, resolved, nresolved),
--- quarantine_page(after, limit, class, max_attempts, id), state_get/set/delete.
+-- quarantine_page(after, limit, class, max_attempts, id), state_get/set/delete,
+-- holds_secret(text) (does text hold a registered secret in any form?).
 function _M.run(spec, params, internal)
   local guard_reset, commit_store = internal.guard_reset, internal.commit
   local limits = params.limits
@@ -135,6 +136,17 @@ function _M.run(spec, params, internal)
   if cursor == json.null then cursor = nil end
   local ctx = { run_id = run_id, integration = name, cursor = cursor, stats = stats }
 
+  -- A checkpoint or state value holding a registered secret (or an encoding
+  -- of one) fails the run: both are stored and shown in clear, and
+  -- redacting them would break resuming. The message never holds the value.
+  local holds_secret = internal.holds_secret
+  local fatal                       -- fails the run wherever the error was caught
+  local function refuse(what, rule)
+    fatal = fatal or format("%s of %s holds a credential (a value from ctx:secret, or an encoding of it); "
+      .. "%s must not hold a credential: it is stored and shown in clear", what, name, rule)
+    error(fatal, 3)
+  end
+
   -- ctx.state: durable key/value state of this integration (JSON values).
   local state_get, state_set, state_delete = internal.state_get, internal.state_set, internal.state_delete
   ctx.state = {
@@ -149,6 +161,10 @@ function _M.run(spec, params, internal)
       if value == nil then return state_delete(tostring(key)) end
       local text, err = json.encode(value)
       if not text then error("ctx.state:set: " .. err, 2) end
+      if holds_secret(text) or holds_secret(tostring(key)) then
+        refuse(format("ctx.state:set: the key %q", holds_secret(tostring(key)) and "(not shown)" or tostring(key)),
+          "state")
+      end
       if type(ttl) == "string" then
         local secs, terr = ferry.time.duration(ttl)
         if not secs then error("ctx.state:set: ttl: " .. terr, 2) end
@@ -185,19 +201,19 @@ function _M.run(spec, params, internal)
   -- the quarantine rows of the records before them, in one transaction.
   local settled = 0
   local function commit_checkpoints()
-    local last, text
+    local last, cursor, text
     for i = 1, #checkpoints do
       if checkpoints[i].pos <= settled then last = i end
     end
     if last then
-      local cursor = checkpoints[last].cursor
       local err
+      cursor = checkpoints[last].cursor
       text, err = json.encode(cursor)
       if not text then error("ctx:checkpoint: the cursor cannot be stored as JSON: " .. err) end
-      stats.checkpoint = cursor
       for _ = 1, last do remove(checkpoints, 1) end
     end
     commit(text)
+    if text then stats.checkpoint = cursor end     -- only what the store holds
   end
 
   -- The outcome of loading batch b: ok, res from calling load (or from
@@ -320,10 +336,13 @@ function _M.run(spec, params, internal)
     stage = "extract"
   end
 
-  -- Everything emitted so far loaded or quarantined, and committed.
+  -- Everything emitted so far loaded or quarantined, and committed. The
+  -- second flush commits a checkpoint taken after the batch in flight
+  -- (behind a record rejected at extract, which counts as extracted).
   local function drain()
     flush()
     await()
+    flush()
   end
 
   -- Open quarantined records matching filter { class, id, max_attempts } go
@@ -354,6 +373,7 @@ function _M.run(spec, params, internal)
   end
 
   function ctx:emit(record)
+    if fatal then error(fatal, 0) end
     if record == nil then error("ctx:emit: record is nil", 2) end
     if stage ~= "extract" then
       error("ctx:emit: records are emitted by extract, not by " .. stage, 2)
@@ -391,6 +411,8 @@ function _M.run(spec, params, internal)
   end
 
   function ctx:checkpoint(cursor)
+    local text = json.encode(cursor)
+    if text and holds_secret(text) then refuse("ctx:checkpoint: the checkpoint", "a checkpoint") end
     checkpoints[#checkpoints + 1] = { pos = stats.extracted, cursor = cursor }
     -- From extract with nothing pending it is committed now; during a flush
     -- (transform, load) or with a batch in flight, once those have settled.
@@ -451,6 +473,7 @@ function _M.run(spec, params, internal)
   -- Records emitted before a failure are still delivered.
   local fok, ferr = pcall(drain)
   if not fok and not stats.error then stats.error = "flush: " .. reason_of(ferr, limits) end
+  if fatal then stats.error, stats.error_class = fatal, "script" end
   return stats
 end
 

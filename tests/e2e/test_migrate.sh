@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end: schema migrations of the durable store, and the quarantine at
 # scale. A schema-1 store made by ferry b6b32f8 (tests/fixtures/store-v1.sql)
-# is opened by this ferry: `ferry status` or `ferry run` moves it to schema 2
-# (the quarantine table), keeps every old row, and a run resumes from the old
+# is opened by this ferry: `ferry status` or `ferry run` moves it to schema 3
+# (the quarantine table, then the application_id), keeps every old row, and a run resumes from the old
 # checkpoint. Then a store with 1,000,000 quarantined rows (seeded with
 # sqlite3) is listed page by page with `ferry quarantine list`, checked
 # against the same rows queried with sqlite3. Listing times are printed as
@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/e2e/lib.sh
 
 FIXTURE="$ROOT/tests/fixtures/store-v1.sql"
-SCHEMA=2
+SCHEMA=3
 # the real interpreter (a pyenv shim costs ~0.4 s per call)
 PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null || echo python3)
 
@@ -122,7 +122,7 @@ expect_eq "$(sql "$REF" "SELECT (SELECT count(*) FROM runs) || ' ' || (SELECT co
                           || (SELECT count(*) FROM state) || ' ' || (SELECT count(*) FROM integrations)")" "3 1 2 2"
 expect_eq "$(sql "$REF" "SELECT count(*) FROM sqlite_master WHERE name = 'quarantine'")" "0"
 
-t "migrate by 'ferry status': user_version 2, the quarantine table, every schema-1 row kept"
+t "migrate by 'ferry status': user_version $SCHEMA, the quarantine table, every schema-1 row kept"
 D1="$WORK/data"
 DB1="$D1/ferry.db"
 load_v1 "$D1"
@@ -203,7 +203,7 @@ run_ferry status -c run_cfg.lua --json
 expect_rc 0
 expect_eq "$(jpy "$out" '[(r["name"], r.get("quarantine_open")) for r in J]')" "[('contacts', 0), ('orders', 1)]"
 
-t "migrate by 'ferry quarantine list': a schema-1 store lists as empty and is at schema 2 after"
+t "migrate by 'ferry quarantine list': a schema-1 store lists as empty and is at schema $SCHEMA after"
 D3="$WORK/listdata"
 cfg list_cfg "$D3"
 load_v1 "$D3"

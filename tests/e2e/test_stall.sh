@@ -34,7 +34,7 @@ for order in "fast.lua slow.lua" "slow.lua fast.lua" "fast.lua sleepy.lua slow.l
         n=${f%.lua}
         expect_in "$out" "== $n  run "
         want=3; [ "$n" != fast ] && want=2
-        expect_eq "$(wc -l <"$WORK/$n.rows" 2>/dev/null | tr -d ' ')" "$want" "rows loaded by $n"
+        expect_eq "$(wc -l 2>/dev/null <"$WORK/$n.rows" | tr -d ' ')" "$want" "rows loaded by $n"
         expect_eq "$(sql "$WORK/data/ferry.db" "SELECT status FROM runs WHERE integration = '$n'")" "ok" "$n's run in the store"
     done
 done

@@ -533,8 +533,10 @@ fy_csv *fy_csv_open_file(FILE *fp, int own, const fy_csv_opts *opts)
     size_t max_fields = opts ? opts->max_fields : 0;
     fy_csv *c;
 
-    if (!fp || delim == quote || delim == '\n' || delim == '\r' ||
-        quote == '\n' || quote == '\r') {
+    /* 0xEF begins a UTF-8 BOM: as a delimiter or quote at the start of a
+     * file it could not be told from one */
+    if (!fp || delim == quote || delim == '\n' || delim == '\r' || delim == 0xEF ||
+        quote == '\n' || quote == '\r' || quote == 0xEF) {
         errno = EINVAL;
         return NULL;
     }

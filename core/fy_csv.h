@@ -86,7 +86,7 @@ typedef struct fy_csv_opts {
 /* Open `path` for streaming. opts may be NULL for defaults. On failure
  * returns NULL and, when err != NULL and errlen > 0, writes a message naming
  * the path and the reason (strerror) into err. The delimiter and quote must
- * differ and must not be CR or LF. */
+ * differ and must not be CR, LF or 0xEF (the first byte of a UTF-8 BOM). */
 fy_csv *fy_csv_open(const char *path, const fy_csv_opts *opts, char *err, size_t errlen);
 
 /* Same over an already-open FILE*. fp is closed by fy_csv_close only when

@@ -21,6 +21,7 @@
 
 #include <limits.h>
 #include "fy_config.h"
+#include "fy_buf.h"
 #include "fy_utf8.h"
 
 #include <errno.h>
@@ -165,12 +166,13 @@ static int bad_line(lua_State *L, struct reader *r, size_t len, const char *why)
     return 4;
 }
 
-/* The string at idx is not UTF-8 (never converts a number). */
+/* The string at idx held bytes that are not UTF-8: the line is decoded
+ * with each replaced by U+FFFD to find the field (never converts a number). */
 static int not_utf8(lua_State *L, int idx) {
     size_t n;
     if (lua_type(L, idx) != LUA_TSTRING) return 0;
     const char *s = lua_tolstring(L, idx, &n);
-    return fy_utf8_check(s, n) < n;
+    return memmem(s, n, "\xEF\xBF\xBD", 3) != NULL;
 }
 
 /* Write into out the path ("contact.name", "tags[2]": 0-based, as in JSON
@@ -244,7 +246,10 @@ static int rows_next(lua_State *L) {
             size_t at = fy_utf8_check(r->line, len);
             if (at < len) {
                 char why[512], field[256] = "";
-                lua_pushlstring(L, r->line, len);     /* decode it anyway, to name the field */
+                struct fy_buf fixed = {0};            /* decode it anyway, to name the field */
+                fy_utf8_sanitize(&fixed, r->line, len);
+                lua_pushlstring(L, fixed.data ? fixed.data : "", fixed.len);
+                fy_buf_free(&fixed);
                 lua_call(L, 1, 1);
                 int found = lua_isnil(L, -1) ? 0 : bad_text_field(L, lua_gettop(L), field, sizeof field, 0);
                 lua_pop(L, 2);                        /* the value, the line number */

@@ -37,7 +37,8 @@ static const uint8_t *choose_opts(const uint8_t *data, size_t *size, struct opts
         *size -= 2;
     }
     char d = c->o.delimiter ? c->o.delimiter : ',', q = c->o.quote ? c->o.quote : '"';
-    c->valid = d != q && d != '\n' && d != '\r' && q != '\n' && q != '\r';
+    c->valid = d != q && d != '\n' && d != '\r' && q != '\n' && q != '\r' &&
+               (unsigned char)d != 0xEF && (unsigned char)q != 0xEF;     /* fy_csv.h refuses these */
     return data;
 }
 

@@ -63,8 +63,19 @@ static void read_all(const uint8_t *data, size_t size, const struct opts_choice 
     fy_csv_field *f;
     size_t n, last_line = 0;
     int rc;
-    while ((rc = fy_csv_next(r, &f, &n)) == 1) {
+    while ((rc = fy_csv_next(r, &f, &n)) == 1 || rc == FY_CSV_SKIPPED) {
         size_t line = fy_csv_row_line(r);
+        if (rc == FY_CSV_SKIPPED) {         /* a row over a limit: skipped, reading goes on */
+            size_t elen;
+            const char *ex = fy_csv_excerpt(r, &elen);
+            FUZZ_CHECK(fy_csv_error(r)[0] != '\0', "a skipped row without a reason");
+            FUZZ_CHECK(line > last_line, "skipped row line %zu after %zu", line, last_line);
+            last_line = line;
+            fy_buf_printf(out, "skipped line %zu: %s, excerpt %zu bytes:", line, fy_csv_error(r), elen);
+            fy_buf_append(out, ex, elen);
+            fy_buf_putc(out, '\n');
+            continue;
+        }
         FUZZ_CHECK(n >= 1, "a row without fields at line %zu", line);
         FUZZ_CHECK(line > last_line, "row line %zu after %zu", line, last_line);
         last_line = line;
@@ -79,7 +90,7 @@ static void read_all(const uint8_t *data, size_t size, const struct opts_choice 
     FUZZ_CHECK(rc == 0 || rc == -1, "fy_csv_next returned %d", rc);
     const char *err = fy_csv_error(r);
     if (rc == 0) {
-        FUZZ_CHECK(err[0] == '\0', "end of input with an error: %s", err);
+        FUZZ_CHECK(err[0] == '\0' || last_line, "end of input with an error: %s", err);   /* a skip's reason may stay */
         FUZZ_CHECK(fy_csv_next(r, &f, &n) == 0, "a row after the end of input");
         fy_buf_puts(out, "end\n");
     } else {
@@ -176,12 +187,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     data = choose_opts(data, &size, &c);
     struct fy_buf want = {0}, got = {0};
     read_all(data, size, &c, 0, &want);
-    if (c.valid) {
-        struct fy_buf alt = {0};
+    /* the reference reader knows no skipping: compare only without skips */
+    int skipped = want.len && memmem(want.data, want.len, "skipped line ", 13) != NULL;
+    if (c.valid && !skipped) {
+        /* the reader's unterminated-quote error goes on to count the lines not
+         * read; the reference reader stops at "unterminated quoted field" */
+        struct fy_buf alt = {0}, cut = {0};
+        const char *u = want.len ? memmem(want.data, want.len, "unterminated quoted field, ", 27) : NULL;
+        size_t keep = u ? (size_t)(u - want.data) + 25 : want.len;
+        fy_buf_append(&cut, want.data, keep);
+        if (u) fy_buf_putc(&cut, '\n');
         model(data, size, &c.o, &got, &alt);
-        if (!alt.len || alt.len != want.len || memcmp(alt.data, want.data, want.len) != 0)
-            expect_same(&want, &got, "the reference reader (model() in fuzz_csv.c)");
+        if (!alt.len || alt.len != cut.len || memcmp(alt.data, cut.data, cut.len) != 0)
+            expect_same(&cut, &got, "the reference reader (model() in fuzz_csv.c)");
         fy_buf_free(&alt);
+        fy_buf_free(&cut);
     }
     for (size_t i = 0; i < sizeof bufsizes / sizeof bufsizes[0]; i++) {
         char what[64];

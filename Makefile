@@ -56,8 +56,10 @@ REPLAY_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
 all: deps $(BUILD)/ferry
 
 # Install what the build and the tests need, once, from Debian's packages.
-deps:
-	@missing=""; for p in $(DEB_PKGS); do \
+# $(call install_missing,PACKAGES): install the Debian packages not yet
+# installed (as root), or say which to install.
+define install_missing
+	@missing=""; for p in $(1); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -70,6 +72,10 @@ deps:
 	        echo "  sudo apt-get install -y$$missing"; exit 1; \
 	    fi; \
 	fi
+endef
+
+deps:
+	$(call install_missing,$(DEB_PKGS))
 
 $(BUILD)/ferry: $(OBJS) $(MAIN_OBJ)
 	$(E) LINK $@
@@ -160,19 +166,7 @@ fuzz: fuzz-build
 fuzz-build: deps fuzz-deps $(FUZZ_BINS)
 
 fuzz-deps:
-	@missing=""; for p in $(FUZZ_PKGS); do \
-	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	    if [ "$$(id -u)" = 0 ]; then \
-	        echo "ferry: installing Debian packages:$$missing"; \
-	        export DEBIAN_FRONTEND=noninteractive; \
-	        apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
-	    else \
-	        echo "ferry: missing Debian packages. Run:"; \
-	        echo "  sudo apt-get install -y$$missing"; exit 1; \
-	    fi; \
-	fi
+	$(call install_missing,$(FUZZ_PKGS))
 
 build-fuzz/obj/%.o: core/%.c | build-fuzz/obj
 	$(E) FUZZCC $<

@@ -3,6 +3,7 @@
 #include "fy_utf8.h"
 
 #include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,4 +93,7 @@ void fy_buf_double(struct fy_buf *b, double d) {
         if (strtod(tmp, NULL) == d) break;
     }
     fy_buf_puts(b, tmp);
+    /* an integral float past 2^53 written as bare digits would read back as
+     * an integer: keep it a float (within 2^53 ferry reads both as integers) */
+    if (fabs(d) > 9007199254740992.0 && isfinite(d) && !strpbrk(tmp, ".e")) fy_buf_puts(b, ".0");
 }

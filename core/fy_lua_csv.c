@@ -156,12 +156,8 @@ static int read_header(lua_State *L, struct reader *r, const char *path, const f
 
 static int csv_open(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
-    char real[PATH_MAX], perr[FY_ERRLEN];
-    if (fy_sandbox_path(fy_vm_of(L), path, FY_PATH_READ, real, sizeof real, perr, sizeof perr) != FY_OK) {
-        luaL_pushfail(L);
-        lua_pushstring(L, perr);
-        return 2;
-    }
+    char real[PATH_MAX];
+    if (fy_sandbox_lua_path(L, path, FY_PATH_READ, real, sizeof real) != FY_OK) return 2;
     path = real;
     fy_csv_opts opts = {0};
     opts.delimiter = opt_char(L, 2, "delimiter", ',');

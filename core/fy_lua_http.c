@@ -314,6 +314,20 @@ static void push_error(lua_State *L, const struct fy_http_result *res, const cha
     set_mt(L, &error_mt_key);
 }
 
+/* A validation error of request `s` that never got a response. */
+static void push_plain_error(lua_State *L, const char *message, const struct slot *s) {
+    lua_createtable(L, 0, 4);
+    lua_pushliteral(L, "validation");
+    lua_setfield(L, -2, "class");
+    lua_pushstring(L, message);
+    lua_setfield(L, -2, "message");
+    lua_pushstring(L, s->url);
+    lua_setfield(L, -2, "url");
+    lua_pushstring(L, s->method);
+    lua_setfield(L, -2, "method");
+    set_mt(L, &error_mt_key);
+}
+
 static struct batch *batch_new(struct fy_run *run, struct fy_http *h, enum batch_kind kind, int concurrency) {
     struct batch *b = calloc(1, sizeof *b);
     if (!b) return NULL;
@@ -438,16 +452,7 @@ static int deliver(lua_State *L) {
     if (b->kind == ONE && is_err) lua_pushnil(L);         /* response | nil, err */
     if (b->kind == ALL && is_err) lua_createtable(L, 0, 1);   /* { err = ... } */
     if (d->failed) {
-        lua_createtable(L, 0, 4);
-        lua_pushliteral(L, "validation");
-        lua_setfield(L, -2, "class");
-        lua_pushstring(L, d->failed);
-        lua_setfield(L, -2, "message");
-        lua_pushstring(L, s->url);
-        lua_setfield(L, -2, "url");
-        lua_pushstring(L, s->method);
-        lua_setfield(L, -2, "method");
-        set_mt(L, &error_mt_key);
+        push_plain_error(L, d->failed, s);
     } else if (res->ok) {
         push_response(L, res, s->method, s->url);
     } else {
@@ -577,16 +582,7 @@ static void start_next(struct batch *b) {
             b->inflight--;
             b->done++;
             if (b->kind != EACH) lua_createtable(L, 0, 1);
-            lua_createtable(L, 0, 4);
-            lua_pushliteral(L, "validation");
-            lua_setfield(L, -2, "class");
-            lua_pushstring(L, err);
-            lua_setfield(L, -2, "message");
-            lua_pushstring(L, s->url);
-            lua_setfield(L, -2, "url");
-            lua_pushstring(L, s->method);
-            lua_setfield(L, -2, "method");
-            set_mt(L, &error_mt_key);
+            push_plain_error(L, err, s);
             if (b->kind != EACH) lua_setfield(L, -2, "err");
             add_result(b, index, 1);
             slot_put(b, s);

@@ -61,12 +61,8 @@ static int reader_close(lua_State *L) {
 
 static int jsonl_open(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
-    char real[PATH_MAX], perr[FY_ERRLEN];
-    if (fy_sandbox_path(fy_vm_of(L), path, FY_PATH_READ, real, sizeof real, perr, sizeof perr) != FY_OK) {
-        luaL_pushfail(L);
-        lua_pushstring(L, perr);
-        return 2;
-    }
+    char real[PATH_MAX];
+    if (fy_sandbox_lua_path(L, path, FY_PATH_READ, real, sizeof real) != FY_OK) return 2;
     path = real;
     size_t max_line = DEFAULT_MAX_LINE;
     int latin1 = 0;

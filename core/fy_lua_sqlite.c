@@ -110,12 +110,8 @@ static struct db_handle *check_db(lua_State *L, int idx) {
 static int db_open(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
     struct fy_vm *vm = fy_vm_of(L);
-    char real[PATH_MAX], perr[FY_ERRLEN];
-    if (fy_sandbox_path(vm, path, FY_PATH_DB, real, sizeof real, perr, sizeof perr) != FY_OK) {
-        luaL_pushfail(L);
-        lua_pushstring(L, perr);
-        return 2;
-    }
+    char real[PATH_MAX];
+    if (fy_sandbox_lua_path(L, path, FY_PATH_DB, real, sizeof real) != FY_OK) return 2;
     path = real;
     struct db_handle *h = lua_newuserdatauv(L, sizeof *h, 0);
     h->db = NULL;

@@ -171,6 +171,14 @@ int fy_sandbox_path(struct fy_vm *vm, const char *path, enum fy_path_use use, ch
     return FY_OK;
 }
 
+int fy_sandbox_lua_path(lua_State *L, const char *path, enum fy_path_use use, char *out, size_t cap) {
+    char err[FY_ERRLEN];
+    if (fy_sandbox_path(fy_vm_of(L), path, use, out, cap, err, sizeof err) == FY_OK) return FY_OK;
+    luaL_pushfail(L);
+    lua_pushstring(L, err);
+    return FY_ERR;
+}
+
 /* ---- SQLite ------------------------------------------------------------- */
 
 static int allowed_pragma(const char *name) {

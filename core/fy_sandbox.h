@@ -40,6 +40,10 @@ void fy_sandbox_trust(struct fy_vm *vm);
 int fy_sandbox_path(struct fy_vm *vm, const char *path, enum fy_path_use use, char *out, size_t cap,
                     char *err, size_t errlen);
 
+/* fy_sandbox_path for a Lua binding's open(): FY_OK with the resolved path
+ * in out, or FY_ERR with (fail, message) pushed for the binding to return. */
+int fy_sandbox_lua_path(lua_State *L, const char *path, enum fy_path_use use, char *out, size_t cap);
+
 /* Guard a database a script opened: authorizer (no ATTACH, no extensions,
  * only harmless PRAGMAs) and a progress handler that stops a statement
  * running past the VM's time limits. */

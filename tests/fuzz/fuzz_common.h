@@ -89,7 +89,7 @@ static inline void fuzz_lua_close(struct fy_vm *vm) {
 static inline int fuzz_is_oom(lua_State *L, int status) {
     if (status == LUA_ERRMEM) return 1;
     const char *m = lua_tostring(L, -1);
-    return m && (strstr(m, "not enough memory") || strstr(m, "out of memory"));
+    return m && (strstr(m, "not enough memory") || strstr(m, "out of memory") || strstr(m, "memory limit"));
 }
 
 /* An in-memory file reachable by path (/proc/self/fd/N), rewritten for each

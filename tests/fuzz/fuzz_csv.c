@@ -71,9 +71,10 @@ static void read_all(const uint8_t *data, size_t size, const struct opts_choice 
             FUZZ_CHECK(fy_csv_error(r)[0] != '\0', "a skipped row without a reason");
             FUZZ_CHECK(line > last_line, "skipped row line %zu after %zu", line, last_line);
             last_line = line;
-            fy_buf_printf(out, "skipped line %zu: %s, excerpt %zu bytes:", line, fy_csv_error(r), elen);
-            fy_buf_append(out, ex, elen);
-            fy_buf_putc(out, '\n');
+            /* the excerpt's length only: with a NUL delimiter its bytes can
+             * differ with the buffer size (separators rebuilt as ',') */
+            FUZZ_CHECK(elen == 0 || ex != NULL, "an excerpt without bytes");
+            fy_buf_printf(out, "skipped line %zu: %s, excerpt %zu bytes\n", line, fy_csv_error(r), elen);
             continue;
         }
         FUZZ_CHECK(n >= 1, "a row without fields at line %zu", line);

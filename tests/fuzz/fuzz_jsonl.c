@@ -76,7 +76,9 @@ static int body(lua_State *L) {
             FUZZ_CHECK(n == 0 || lua_isnil(L, iter + 1), "a row after the last line (%d values)", n);
             break;
         }
-        FUZZ_CHECK(n == 2 || n == 4, "line %zu: %d values", lineno, n);
+        /* record | nil, err, raw | nil, err, excerpt, true (a line over max_line, skipped) */
+        FUZZ_CHECK(n == 2 || n == 4 || n == 5, "line %zu: %d values", lineno, n);
+        if (n == 5) FUZZ_CHECK(lua_toboolean(L, iter + 5), "line %zu: a 5th value that is not true", lineno);
         FUZZ_CHECK(lua_isinteger(L, iter + 1) && lua_tointeger(L, iter + 1) == (lua_Integer)lineno,
                    "line number %s, expected %zu", lua_tostring(L, iter + 1), lineno);
         if (n == 2) {

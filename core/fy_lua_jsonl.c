@@ -42,6 +42,7 @@ struct reader {
     char *line;            /* the current line (or an over-long one's first bytes) */
     size_t len, cap;
     size_t total;          /* bytes of the current line before its LF, stored or not */
+    int blank;             /* every byte of the current line so far is whitespace */
     size_t lineno;
     size_t max_line;
     int latin1;            /* encoding = "latin1" */
@@ -97,6 +98,8 @@ static int jsonl_open(lua_State *L) {
 /* Append n bytes of the current line, storing only what fits in max_line
  * (or, once it is over, nothing more). Returns FY_OK or FY_ERR (no memory). */
 static int line_add(struct reader *r, const char *s, size_t n) {
+    for (size_t i = 0; r->blank && i < n; i++)
+        r->blank = s[i] == ' ' || s[i] == '\t' || s[i] == '\r';
     size_t keep = r->total >= r->max_line ? 0 : r->max_line - r->total;
     if (keep > n) keep = n;
     r->total += n;
@@ -121,6 +124,7 @@ static int line_add(struct reader *r, const char *s, size_t n) {
  * line, 0 at end of input, -1 on a read error or out of memory (errno). */
 static int line_next(struct reader *r) {
     r->len = r->total = 0;
+    r->blank = 1;
     for (;;) {
         if (r->rpos == r->rlen) {
             if (r->eof) return r->total ? 1 : 0;
@@ -216,6 +220,7 @@ static int rows_next(lua_State *L) {
             return 3;
         }
         r->lineno++;
+        if (r->blank) continue;                   /* blank whatever its length */
         if (r->total > r->max_line) {
             char why[128];
             snprintf(why, sizeof why, "longer than %zu bytes (%zu bytes); skipped", r->max_line, r->total);

@@ -194,7 +194,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         /* the reader's unterminated-quote error goes on to count the lines not
          * read; the reference reader stops at "unterminated quoted field" */
         struct fy_buf alt = {0}, cut = {0};
-        const char *u = want.len ? memmem(want.data, want.len, "unterminated quoted field, ", 27) : NULL;
+        const char *e = want.len >= 11 && !memcmp(want.data, "error line ", 11) ? want.data
+                        : want.len ? memmem(want.data, want.len, "\nerror line ", 12) : NULL;
+        const char *u = e ? memmem(e, want.len - (size_t)(e - want.data), "unterminated quoted field, ", 27) : NULL;
         size_t keep = u ? (size_t)(u - want.data) + 25 : want.len;
         fy_buf_append(&cut, want.data, keep);
         if (u) fy_buf_putc(&cut, '\n');

@@ -162,6 +162,18 @@ case("jsonl: max_line rejects a longer line with a truncated raw, and goes on", 
   same(ok_ids, { 2 }, "short lines still decode")
 end)
 
+case("jsonl: a blank line longer than max_line is still blank (skipped, not an error)", function()
+  local path = os.tmpname()
+  local f = assert(io.open(path, "wb"))
+  f:write('{"a":1}\n', ("  \t"):rep(20), "\r\n", '{"a":2}\n')
+  f:close()
+  local r = assert(ferry.jsonl.open(path, { max_line = 10 }))
+  local rows = {}
+  for line, rec, err in r:rows() do rows[#rows + 1] = { line, rec and rec.a, err } end
+  os.remove(path)
+  same(rows, { { 1, 1 }, { 3, 2 } }, "the records with their physical line numbers")
+end)
+
 case("jsonl: a line of exactly max_line bytes is read; one byte more is skipped across read buffers", function()
   local path = os.tmpname()
   local f = assert(io.open(path, "wb"))

@@ -33,6 +33,7 @@
 #include <limits.h>
 
 #include <lauxlib.h>
+#include <math.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -409,6 +410,10 @@ static int pack_value(lua_State *L, struct fy_wjob *job, struct fy_cell *cell, c
         } else {
             cell->type = FY_CELL_REAL;
             cell->v.d = lua_tonumber(L, -1);
+            if (isnan(cell->v.d)) {          /* SQLite would store NULL */
+                snprintf(err, errlen, "column %s: NaN (not a number) cannot be stored", c->name);
+                return FY_ERR;
+            }
         }
         return FY_OK;
     case LUA_TSTRING:

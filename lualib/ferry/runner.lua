@@ -17,7 +17,8 @@
 local ferry = ferry
 local json = ferry.json
 local log_write = ferry.log.write
-local pcall, type, tostring, ipairs, getmetatable = pcall, type, tostring, ipairs, getmetatable
+local pcall, type, tostring, ipairs, pairs, getmetatable = pcall, type, tostring, ipairs, pairs, getmetatable
+local huge = math.huge
 local remove = table.remove
 local format, find = string.format, string.find
 local CLASSES = require("ferry.contract").CLASSES
@@ -54,10 +55,41 @@ end
 -- Quarantined records are stored as canonical JSON (keys sorted), so the
 -- same record always has the same text and fingerprint.
 local CANONICAL = { sort_keys = true }
+
+-- A copy of v that JSON can hold: what it cannot (NaN, infinities,
+-- functions, cycles, keys that are tables) becomes a fixed description, so
+-- the quarantined record keeps everything else and the same record always
+-- gets the same text (and fingerprint).
+local function storable(v, depth, seen)
+  local t = type(v)
+  if t == "number" then
+    if v ~= v then return "<NaN>" end
+    if v == huge then return "<Infinity>" elseif v == -huge then return "<-Infinity>" end
+    return v
+  elseif t == "string" or t == "boolean" or v == json.null then
+    return v
+  elseif t ~= "table" then
+    return "<" .. t .. ">"
+  end
+  if seen[v] then return "<cycle>" end
+  if depth > 100 then return "<nested too deep>" end
+  seen[v] = true
+  local out = {}
+  for k, x in pairs(v) do
+    local kt = type(k)
+    if kt ~= "string" and (kt ~= "number" or k ~= k or k == huge or k == -huge) then
+      k = "<" .. kt .. " key>"
+    end
+    out[k] = storable(x, depth + 1, seen)
+  end
+  seen[v] = nil
+  return out
+end
+
 local function encode(v)
   if v == nil then return nil end
   local s = json.encode(v, CANONICAL)
-  return s or json.encode(tostring(v))
+  return s or json.encode(storable(v, 0, {}), CANONICAL) or json.encode(tostring(v))
 end
 
 -- How many later runs retry a quarantined record of each class when the

@@ -234,6 +234,22 @@ expect_in "$(summary nap)" "run time limit exceeded"
 [ $(( $(date +%s) - start )) -lt 15 ] || fail "took $(( $(date +%s) - start )) s"
 cfg ""
 
+t "values: NaN is quarantined at load (SQLite would store NULL); a record JSON cannot hold keeps what it can, one row across runs"
+attack nanrec 'extract = function(ctx)
+    ctx:emit({ id = 1, v = 0/0 })
+    ctx:emit({ id = 2, v = 1.5 })
+    ctx:emit({ id = 3, v = 2.5, f = print })
+  end,
+  transform = function(r) if r.f then error("cannot map a function") end return { id = r.id, v = r.v } end,
+  load = ferry.sink.sqlite { path = "nanrec.db", table = "t", columns = { { "id", "integer", key = true }, { "v", "real" } } },'
+beside 30 nanrec
+expect_rc 3
+expect_eq "$(sql "$WORK/data/nanrec.db" 'SELECT id, v FROM t ORDER BY id')" "2|1.5"
+expect_eq "$(quarantine_py "$WORK/data" nanrec '[(q["stage"], q["record"].get("id"), "NaN" in q["reason"] or q["record"].get("f")) for q in L]')" \
+    "[('transform', 3, '<function>'), ('load', 1, True)]"
+(cd "$WORK" && "$FERRY" run -c sb.lua nanrec.lua >/dev/null 2>&1)
+expect_eq "$(quarantine_py "$WORK/data" nanrec '[(q["record"].get("id"), q["attempts"]) for q in L]')" "[(3, 2), (1, 2)]"
+
 t "memory: out of memory while a response is built fails that request, not the process"
 python3 "$ROOT/tests/fakes/fake_api.py" --port-file "$WORK/fake.port" >/dev/null 2>&1 &
 FAKE=$!

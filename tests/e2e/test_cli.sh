@@ -282,6 +282,19 @@ run_ferry run -c logstr.lua trivial.lua
 expect_rc 2
 expect_in "$err" "log: expected a table"
 
+t "config: a config that loops is stopped with a clear error, exit 2"
+printf 'local s = "x"\nwhile true do s = 3 .. s end\n' >"$WORK/loop_cfg.lua"
+(cd "$WORK" && timeout 30 "$FERRY" check -c loop_cfg.lua trivial.lua) >"$WORK/loop.out" 2>&1
+rc=$?
+expect_rc 2
+expect_in "$(cat "$WORK/loop.out")" "(a loop?)"
+
+t "config: error() with a table is a clear error, not (null)"
+printf 'error({})\n' >"$WORK/errtab_cfg.lua"
+run_ferry check -c errtab_cfg.lua trivial.lua
+expect_rc 2
+expect_in "$err" "errtab_cfg.lua: the config raised an error that is not a string"
+
 t "config: a syntax error exits 2 with file:line"
 lua_file syntax_cfg.lua <<'EOF'
 return {

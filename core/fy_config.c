@@ -370,8 +370,8 @@ static void config_hook(lua_State *L, lua_Debug *ar) {
     FY_UNUSED(ar);
     long *steps = lua_getextraspace(L);
     if ((*steps += 1000) > CONFIG_MAX_STEPS || fy_monotonic() > config_deadline)
-        luaL_error(L, "the config ran more than %d instructions or %g s (a loop?)", CONFIG_MAX_STEPS,
-                   CONFIG_MAX_SECONDS);
+        luaL_error(L, "the config ran more than %d instructions or %d s (a loop?)", CONFIG_MAX_STEPS,
+                   (int)CONFIG_MAX_SECONDS);
 }
 
 /* The error value on top of L as text, whatever its type. */

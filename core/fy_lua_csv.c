@@ -42,12 +42,22 @@ struct reader {
     size_t ncols;
     int done;
     int latin1;            /* encoding = "latin1": transcode every field */
+    struct fy_vm *vm;      /* whose limits.memory the reader's buffers count against */
+    size_t held;           /* bytes counted there */
 };
+
+/* Count the reader's buffers against limits.memory after a read; FY_ERR
+ * when they do not fit. */
+static int hold_buffers(struct reader *r) {
+    size_t now = r->csv ? fy_csv_row_capacity(r->csv) + FY_CSV_DEFAULT_BUFSIZE : 0;
+    return r->vm ? fy_vm_hold(r->vm, &r->held, now) : FY_OK;
+}
 
 static int reader_close(lua_State *L) {
     struct reader *r = luaL_checkudata(L, 1, READER_MT);
     fy_csv_close(r->csv);
     r->csv = NULL;
+    hold_buffers(r);
     if (r->header_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, r->header_ref);
     r->header_ref = LUA_NOREF;
     return 0;
@@ -176,6 +186,7 @@ static int csv_open(lua_State *L) {
     struct reader *r = lua_newuserdatauv(L, sizeof *r, 0);
     memset(r, 0, sizeof *r);
     r->header_ref = LUA_NOREF;
+    r->vm = fy_vm_of(L);
     r->latin1 = latin1;
     luaL_setmetatable(L, READER_MT);
     char err[FY_ERRLEN];
@@ -232,6 +243,14 @@ static int rows_next(lua_State *L) {
     int rc = fy_csv_next(r->csv, &f, &n);
     if (rc == 0) { r->done = 1; return 0; }
     lua_pushinteger(L, (lua_Integer)fy_csv_row_line(r->csv));
+    if (hold_buffers(r) != FY_OK) {     /* this row's buffer does not fit: nothing more is read */
+        r->done = 1;
+        lua_pushnil(L);
+        lua_pushfstring(L, "line %I: the row does not fit in the integration's memory limit "
+                        "(limits.memory in the config); the rest of the file was not read",
+                        (lua_Integer)fy_csv_row_line(r->csv));
+        return 3;
+    }
     if (rc < 0) {                      /* nothing after it can be read */
         r->done = 1;
         lua_pushnil(L);

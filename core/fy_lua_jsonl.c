@@ -43,6 +43,8 @@ struct reader {
     size_t len, cap;
     size_t total;          /* bytes of the current line before its LF, stored or not */
     int blank;             /* every byte of the current line so far is whitespace */
+    struct fy_vm *vm;      /* whose limits.memory the buffers count against */
+    size_t held;           /* bytes counted there */
     size_t lineno;
     size_t max_line;
     int latin1;            /* encoding = "latin1" */
@@ -53,6 +55,7 @@ static int reader_close(lua_State *L) {
     struct reader *r = luaL_checkudata(L, 1, READER_MT);
     if (r->fp) fclose(r->fp);
     free(r->line);
+    if (r->vm) fy_vm_hold(r->vm, &r->held, 0);
     free(r->rbuf);
     r->fp = NULL;
     r->line = r->rbuf = NULL;
@@ -81,6 +84,7 @@ static int jsonl_open(lua_State *L) {
     }
     struct reader *r = lua_newuserdatauv(L, sizeof *r, 0);
     memset(r, 0, sizeof *r);
+    r->vm = fy_vm_of(L);
     luaL_setmetatable(L, READER_MT);
     r->max_line = max_line;
     r->latin1 = latin1;
@@ -210,6 +214,16 @@ static int rows_next(lua_State *L) {
     if (!r->fp) return 0;
     for (;;) {
         int rc = line_next(r);
+        if (rc > 0 && fy_vm_hold(r->vm, &r->held, r->cap + READ_SIZE) != FY_OK) {
+            lua_pushinteger(L, (lua_Integer)r->lineno + 1);
+            lua_pushnil(L);
+            lua_pushfstring(L, "line %I: the line does not fit in the integration's memory limit "
+                            "(limits.memory in the config); the rest of the file was not read",
+                            (lua_Integer)r->lineno + 1);
+            fclose(r->fp);
+            r->fp = NULL;
+            return 3;
+        }
         if (rc == 0) return 0;
         if (rc < 0) {                                 /* nothing after it can be read */
             lua_pushinteger(L, (lua_Integer)r->lineno + 1);

@@ -113,6 +113,15 @@ int fy_vm_may_hold(void *ud, size_t more) {
     return vm->mem_used + vm->ext_used + more <= vm->mem_limit;
 }
 
+int fy_vm_hold(struct fy_vm *vm, size_t *held, size_t now) {
+    vm->ext_used = vm->ext_used - *held + now;
+    int grew = now > *held;
+    *held = now;
+    if (!grew || vm->mem_used + vm->ext_used <= vm->mem_limit) return FY_OK;
+    lua_gc(vm->L, LUA_GCCOLLECT);
+    return vm->mem_used + vm->ext_used <= vm->mem_limit ? FY_OK : FY_ERR;
+}
+
 void fy_vm_trip_clear(struct fy_vm *vm, int run) {
     if (vm->trip == FY_TRIP_CALL || (run && vm->trip)) vm->trip = FY_TRIP_NONE;
 }

@@ -78,6 +78,12 @@ void fy_vm_trip_clear(struct fy_vm *vm, int run);
  * if need be)? Only from the loop, while no Lua code runs. */
 int fy_vm_may_hold(void *vm, size_t more);
 
+/* A C buffer held for the script (a reader's row or line) now takes `now`
+ * bytes, counted in *held: move ext_used by the difference. FY_ERR when
+ * that puts the VM past limits.memory, even after a full collection (the
+ * caller fails the read). Only from C functions Lua calls, or the loop. */
+int fy_vm_hold(struct fy_vm *vm, size_t *held, size_t now);
+
 /* Call the C function fn(L) with ud as its light userdata argument in
  * protected mode on the VM's main thread; with `reserve`, the memory
  * reserve is open, so ferry can still report what went wrong. FY_ERR with

@@ -250,6 +250,17 @@ expect_eq "$(quarantine_py "$WORK/data" nanrec '[(q["stage"], q["record"].get("i
 (cd "$WORK" && "$FERRY" run -c sb.lua nanrec.lua >/dev/null 2>&1)
 expect_eq "$(quarantine_py "$WORK/data" nanrec '[(q["record"].get("id"), q["attempts"]) for q in L]')" "[(3, 2), (1, 2)]"
 
+t "memory: a CSV reader's row buffer counts against limits.memory"
+python3 -c 'print("id,blob"); print("1," + "x" * 2500000); print("2,small")' >"$WORK/wide.csv"
+cfg 'limits = { memory = "6MB" }'
+attack widerow 'extract = function(ctx) ferry.source.csv(ctx, "wide.csv") end,
+  transform = function(r) return { id = r.id, n = #r.blob } end,
+  load = ferry.sink.sqlite { path = "widerow.db", table = "t", columns = { { "id", "text", key = true }, { "n", "integer" } } },'
+beside 30 widerow
+expect_rc 1
+expect_in "$(summary widerow)" "memory limit"
+cfg ""
+
 t "memory: out of memory while a response is built fails that request, not the process"
 python3 "$ROOT/tests/fakes/fake_api.py" --port-file "$WORK/fake.port" >/dev/null 2>&1 &
 FAKE=$!

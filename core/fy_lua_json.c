@@ -244,8 +244,7 @@ static int write_value(lua_State *L, int idx, struct enc *e, int depth) {
  * string of the same size. */
 static int encode_value(lua_State *L, int idx, struct enc *e, int depth) {
     if (write_value(L, idx, e, depth) != FY_OK) return FY_ERR;
-    size_t used = e->vm->mem_used, limit = e->vm->mem_limit;
-    if (e->b->len > (limit > used ? limit - used : 0)) {
+    if (e->b->len > fy_vm_room(e->vm)) {
         snprintf(e->err, e->errlen, "cannot encode: the text would exceed the integration's memory limit (limits.memory)");
         return FY_ERR;
     }

@@ -103,23 +103,26 @@ static void trip_memory(struct fy_vm *vm) {
                vm->mem_limit >> 20);
 }
 
+size_t fy_vm_room(const struct fy_vm *vm) {
+    size_t used = vm->mem_used + vm->ext_used;
+    return used < vm->mem_limit ? vm->mem_limit - used : 0;
+}
+
 /* Called from the loop (an HTTP transfer's callbacks), never while Lua
  * runs: a full collection there is safe, and garbage must not refuse a
  * body that would fit. */
 int fy_vm_may_hold(void *ud, size_t more) {
     struct fy_vm *vm = ud;
-    if (vm->mem_used + vm->ext_used + more <= vm->mem_limit) return 1;
+    if (more <= fy_vm_room(vm)) return 1;
     lua_gc(vm->L, LUA_GCCOLLECT);
-    return vm->mem_used + vm->ext_used + more <= vm->mem_limit;
+    return more <= fy_vm_room(vm);
 }
 
 int fy_vm_hold(struct fy_vm *vm, size_t *held, size_t now) {
-    vm->ext_used = vm->ext_used - *held + now;
-    int grew = now > *held;
+    int ok = now <= *held || fy_vm_may_hold(vm, now - *held);
+    vm->ext_used = vm->ext_used - *held + now;     /* the buffer exists either way */
     *held = now;
-    if (!grew || vm->mem_used + vm->ext_used <= vm->mem_limit) return FY_OK;
-    lua_gc(vm->L, LUA_GCCOLLECT);
-    return vm->mem_used + vm->ext_used <= vm->mem_limit ? FY_OK : FY_ERR;
+    return ok ? FY_OK : FY_ERR;
 }
 
 void fy_vm_trip_clear(struct fy_vm *vm, int run) {

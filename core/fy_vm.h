@@ -73,6 +73,9 @@ void fy_vm_trip(struct fy_vm *vm, lua_State *co, enum fy_trip kind, const char *
  * a run limit too (the run is over). */
 void fy_vm_trip_clear(struct fy_vm *vm, int run);
 
+/* Bytes the VM may still take within limits.memory, Lua's and C's together. */
+size_t fy_vm_room(const struct fy_vm *vm);
+
 /* May memory outside Lua grow by `more` bytes for this VM (a struct fy_vm *)
  * within limits.memory, counting what Lua holds (after a full collection
  * if need be)? Only from the loop, while no Lua code runs. */

@@ -223,9 +223,7 @@ function _M.run(spec, params, internal)
   local secret = internal.secret
   function ctx:secret(env_name)
     if type(env_name) ~= "string" then error("ctx:secret: expected the name of an environment variable", 2) end
-    local ok, v = pcall(secret, env_name)
-    if not ok then error(v, 2) end
-    return v
+    return secret(env_name)         -- raises { class = "auth", reason = ... }
   end
 
   -- Checkpoints taken at or before `settled` (a count of extracted
@@ -238,10 +236,9 @@ function _M.run(spec, params, internal)
       if checkpoints[i].pos <= settled then last = i end
     end
     if last then
-      local err
-      cursor = checkpoints[last].cursor
-      text, err = json.encode(cursor)
-      if not text then error("ctx:checkpoint: the cursor cannot be stored as JSON: " .. err) end
+      local cp = checkpoints[last]
+      cursor, text = cp.cursor, cp.text
+      if not text then error("ctx:checkpoint: the cursor cannot be stored as JSON: " .. cp.err) end
       for _ = 1, last do remove(checkpoints, 1) end
     end
     commit(text)
@@ -443,9 +440,9 @@ function _M.run(spec, params, internal)
   end
 
   function ctx:checkpoint(cursor)
-    local text = json.encode(cursor)
+    local text, err = json.encode(cursor)       -- once: committed as this text later
     if text and holds_secret(text) then refuse("ctx:checkpoint: the checkpoint", "a checkpoint") end
-    checkpoints[#checkpoints + 1] = { pos = stats.extracted, cursor = cursor }
+    checkpoints[#checkpoints + 1] = { pos = stats.extracted, cursor = cursor, text = text, err = err }
     -- From extract with nothing pending it is committed now; during a flush
     -- (transform, load) or with a batch in flight, once those have settled.
     if n == 0 and stage == "extract" and not inflight then

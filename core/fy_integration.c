@@ -440,6 +440,7 @@ struct run_start {
     struct fy_integration *in;
     struct fy_run *run;
     const struct fy_replay *replay;
+    char *cursor;               /* the committed checkpoint (JSON), freed by the caller */
 };
 
 /* fy_vm_protect body: push runner.run, the spec, params and internal on the
@@ -484,14 +485,9 @@ static int push_run_args(lua_State *L) {
         }
         lua_setfield(L, -2, "replay");
     }
-    struct fy_store *st = in->engine->store;
-    if (st && !replay) {
-        char *cursor = fy_store_checkpoint_get(st, in->name);
-        if (cursor) {
-            lua_pushstring(L, cursor);                  /* (a memory error here loses only the copy) */
-            free(cursor);
-            lua_setfield(L, -2, "cursor_json");
-        }
+    if (rs->cursor) {
+        lua_pushstring(L, rs->cursor);
+        lua_setfield(L, -2, "cursor_json");
     }
     lua_createtable(L, 0, 6);                           /* internal */
     lua_pushcfunction(L, l_guard_reset);
@@ -522,13 +518,15 @@ int fy_integration_run(struct fy_integration *in, const struct fy_replay *replay
     in->quarantined_now = 0;
     in->replaying = replay != NULL;
     char err[FY_ERRLEN];
-    struct run_start rs = {in, run, replay};
-    if (fy_vm_protect(in->vm, push_run_args, &rs, 1, err, sizeof err) != FY_OK) {
+    struct fy_store *st = in->engine->store;
+    struct run_start rs = {in, run, replay, st && !replay ? fy_store_checkpoint_get(st, in->name) : NULL};
+    int started = fy_vm_protect(in->vm, push_run_args, &rs, 1, err, sizeof err);
+    free(rs.cursor);
+    if (started != FY_OK) {
         fy_log(FY_LOG_ERROR, in->name, "cannot start the run: %s", err);
         fy_run_destroy(run);
         return FY_ERR;
     }
-    struct fy_store *st = in->engine->store;
     if (st) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, in->spec_ref);
         int spec = lua_gettop(L);

@@ -77,6 +77,19 @@ expect_in "$err" '"len":15'
 expect_not_in "$out$err" "hunter2-sandbox"
 cfg ""
 
+t "grants: a grant pinned to another script refuses this one its name; pinned to it, trust starts at its first line"
+script pinned 'local home = os.getenv("HOME")      -- top-level: needs the grant from the first line
+return ferry.integration { name = "pinned", '"$H"' extract = function(ctx) ctx:emit({ ok = home ~= nil }) end, load = function() end }'
+script impostor 'return ferry.integration { name = "pinned", '"$H"' extract = function() end, load = function() end }'
+cfg "integrations = { pinned = { script = \"$WORK/pinned.lua\", trusted = true } }"
+run_ferry run -c sb.lua impostor.lua
+expect_rc 2
+expect_in "$out$err" "another script may not take its name"
+beside 30 pinned
+expect_rc 0
+expect_in "$(summary pinned)" "OK"
+cfg ""
+
 t "require: package.path changes have no effect; modules outside lualib, contrib and the script dir are not found"
 mkdir -p "$WORK/elsewhere"
 printf 'return { pwned = true }\n' >"$WORK/elsewhere/evilmod.lua"

@@ -43,6 +43,11 @@ for t in "$@"; do
             "${execs:-?}" "${cov:-}" "$rc" "${crash:+input: $crash}"
         grep -E 'ERROR|runtime error|check failed|SUMMARY|panic' "$log" | head -5 | sed 's/^/    /'
         echo "    log: $log${crash:+; reproduce: $bin $crash}"
+        # CI keeps only this output: print small inputs so a finding can be
+        # replayed elsewhere (base64 -d >input; then the reproduce line).
+        if [ -n "$crash" ] && [ -f "$crash" ] && [ "$(stat -c %s "$crash")" -le 4096 ]; then
+            echo "    input (base64): $(base64 -w0 "$crash")"
+        fi
         failed+=("$t")
     fi
 done

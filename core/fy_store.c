@@ -1,5 +1,6 @@
 /* The durable store; see fy_store.h. */
 #include "fy_store.h"
+#include "fy_suggest.h"
 #include "fy_common.h"
 #include "fy_log.h"
 #include "fy_time.h"
@@ -490,6 +491,29 @@ static char *query_text(struct fy_store *s, const char *sql, int n, const char *
 char *fy_store_script_path(struct fy_store *s, const char *integration) {
     const char *a[] = {integration};
     return query_text(s, "SELECT script_path FROM integrations WHERE name = ?", 1, a);
+}
+
+int fy_store_integration_known(struct fy_store *s, const char *name, char *suggest, size_t cap) {
+    sqlite3_stmt *st;
+    if (suggest && cap) suggest[0] = '\0';
+    if (sqlite3_prepare_v2(s->db, "SELECT name FROM integrations UNION SELECT integration FROM runs "
+                                  "UNION SELECT integration FROM checkpoints UNION SELECT integration FROM state "
+                                  "UNION SELECT integration FROM quarantine", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    struct fy_suggest sg;
+    fy_suggest_init(&sg, name);
+    int found = 0, rc;
+    while (!found && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *n = (const char *)sqlite3_column_text(st, 0);
+        if (!n) continue;
+        if (!strcmp(n, name)) found = 1;
+        size_t was = sg.dist;          /* sg.best points into the row: copy it out */
+        fy_suggest_offer(&sg, n);
+        if (sg.dist < was && suggest && cap) snprintf(suggest, cap, "%s", n);
+    }
+    if (!found && rc != SQLITE_DONE) found = -1;
+    sqlite3_finalize(st);
+    return found;
 }
 
 char *fy_store_checkpoint_get(struct fy_store *s, const char *integration) {

@@ -30,6 +30,11 @@ struct fy_integration_info {
 /* Record what a script declares; called before each run. */
 int fy_store_integration_seen(struct fy_store *s, const struct fy_integration_info *in);
 
+/* Does the store know an integration of this name (it ran, was checked, or
+ * has a checkpoint, state or quarantined records)? 1 yes, 0 no (then, when
+ * suggest is not NULL, it holds the closest known name or ""), -1 on error. */
+int fy_store_integration_known(struct fy_store *s, const char *name, char *suggest, size_t cap);
+
 /* The script path an integration last ran from (malloc'd), or NULL. */
 char *fy_store_script_path(struct fy_store *s, const char *integration);
 

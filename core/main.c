@@ -8,6 +8,7 @@
 #include "fy_quarantine.h"
 #include "fy_report.h"
 #include "fy_store.h"
+#include "fy_suggest.h"
 #include "fy_run.h"
 #include "fy_sandbox.h"
 #include "fy_vm.h"
@@ -199,6 +200,18 @@ static struct fy_store *open_reader(struct fy_config *cfg, int *empty) {
     return s;
 }
 
+/* Is name an integration the store knows? If not, says so for cmd (with the
+ * closest known name) and returns 0; -1 when the store could not be read. */
+static int known(struct fy_store *s, const char *cmd, const char *name) {
+    char near[256];
+    int k = fy_store_integration_known(s, name, near, sizeof near);
+    if (k < 0) fprintf(stderr, "ferry %s: %s\n", cmd, fy_store_error(s));
+    else if (!k)
+        fprintf(stderr, "ferry %s: no integration '%s' in the store%s%s%s (see 'ferry status')\n", cmd, name,
+                near[0] ? "; did you mean '" : "", near, near[0] ? "'?" : "");
+    return k;
+}
+
 static int cmd_status(int argc, char **argv, struct fy_config *cfg) {
     FY_UNUSED(argv);
     if (argc > 0) {
@@ -230,6 +243,10 @@ static int cmd_runs(int argc, char **argv, struct fy_config *cfg) {
         return FY_EXIT_OK;
     }
     if (!s) return FY_EXIT_USAGE;
+    if (known(s, "runs", argv[0]) <= 0) {
+        fy_store_close(s);
+        return FY_EXIT_USAGE;
+    }
     int rc = fy_report_runs(s, argv[0], flags.limit ? flags.limit : 20, flags.json, stdout) == FY_OK
            ? FY_EXIT_OK : FY_EXIT_FAILED;
     fy_store_close(s);
@@ -250,6 +267,10 @@ static int cmd_reset(int argc, char **argv, struct fy_config *cfg) {
     struct fy_store *s = fy_store_open(cfg->data_dir, 1, err, sizeof err);
     if (!s) {
         fprintf(stderr, "ferry: %s\n", err);
+        return FY_EXIT_USAGE;
+    }
+    if (known(s, "reset", argv[0]) <= 0) {
+        fy_store_close(s);
         return FY_EXIT_USAGE;
     }
     char *cursor = fy_store_checkpoint_get(s, argv[0]);
@@ -311,6 +332,10 @@ static int quarantine_list(int argc, char **argv, struct fy_config *cfg) {
         return FY_EXIT_OK;
     }
     if (!s) return FY_EXIT_USAGE;
+    if (q.integration && known(s, "quarantine list", q.integration) <= 0) {
+        fy_store_close(s);
+        return FY_EXIT_USAGE;
+    }
     int rc = fy_report_quarantine_list(s, &q, flags.json, stdout) == FY_OK ? FY_EXIT_OK : FY_EXIT_FAILED;
     fy_store_close(s);
     return rc;
@@ -463,6 +488,7 @@ static int quarantine_replay(int argc, char **argv, struct fy_config *cfg) {
             goto cleanup;
         }
         snprintf(name, sizeof name, "%s", argv[0]);
+        if (known(e->store, "quarantine replay", name) <= 0) goto cleanup;
         struct fy_quarantine_filter f = {.integration = name, .class_ = flags.class_};
         int n = fy_quarantine_page(e->store, &f, 0, 1, nothing, NULL);
         if (n <= 0) {
@@ -504,10 +530,16 @@ static int cmd_quarantine(int argc, char **argv, struct fy_config *cfg) {
         {"list", quarantine_list}, {"show", quarantine_show},
         {"replay", quarantine_replay}, {"discard", quarantine_discard},
     };
-    for (size_t i = 0; argc > 0 && i < sizeof subs / sizeof subs[0]; i++)
+    struct fy_suggest sg;
+    fy_suggest_init(&sg, argc ? argv[0] : "");
+    for (size_t i = 0; argc > 0 && i < sizeof subs / sizeof subs[0]; i++) {
         if (!strcmp(argv[0], subs[i].name)) return subs[i].fn(argc - 1, argv + 1, cfg);
-    fprintf(stderr, "ferry quarantine: %s%s%s (list, show, replay or discard; see 'ferry quarantine --help')\n",
-            argc ? "unknown subcommand '" : "name a subcommand", argc ? argv[0] : "", argc ? "'" : "");
+        fy_suggest_offer(&sg, subs[i].name);
+    }
+    if (!argc) fprintf(stderr, "ferry quarantine: name a subcommand");
+    else if (sg.best) fprintf(stderr, "ferry quarantine: unknown subcommand '%s' (did you mean '%s'?)", argv[0], sg.best);
+    else fprintf(stderr, "ferry quarantine: unknown subcommand '%s'", argv[0]);
+    fprintf(stderr, ": list, show, replay or discard (see 'ferry quarantine --help')\n");
     return FY_EXIT_USAGE;
 }
 
@@ -595,6 +627,18 @@ static const struct command *find_command(const char *name) {
     return NULL;
 }
 
+/* A command that is not one: name it, suggest the closest, and give the
+ * one-line usage rather than the whole help. */
+static int unknown_command(const char *who, const char *name) {
+    struct fy_suggest sg;
+    fy_suggest_init(&sg, name);
+    for (const struct command *c = commands(); c->name; c++) fy_suggest_offer(&sg, c->name);
+    fprintf(stderr, "%s: unknown command '%s'%s%s%s\n"
+                    "Usage: ferry COMMAND [OPTIONS] [ARGS] ('ferry --help' lists the commands)\n",
+            who, name, sg.best ? " (did you mean '" : "", sg.best ? sg.best : "", sg.best ? "'?)" : "");
+    return FY_EXIT_USAGE;
+}
+
 int main(int argc, char **argv) {
     /* glibc returns the top of the heap to the system as soon as 128 KB of
      * it is free, and picks the mmap threshold on the fly; a run that turns
@@ -614,17 +658,10 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "--version")) argv[1] = "version";
     const struct command *cmd = find_command(argv[1]);
-    if (!cmd) {
-        fprintf(stderr, "ferry: unknown command '%s'\n\n", argv[1]);
-        usage(stderr);
-        return FY_EXIT_USAGE;
-    }
+    if (!cmd) return unknown_command("ferry", argv[1]);
     if (!cmd->fn) {                                   /* help [COMMAND] */
         const struct command *c = argc > 2 ? find_command(argv[2]) : NULL;
-        if (argc > 2 && !c) {
-            fprintf(stderr, "ferry help: unknown command '%s'\n", argv[2]);
-            return FY_EXIT_USAGE;
-        }
+        if (argc > 2 && !c) return unknown_command("ferry help", argv[2]);
         if (c) command_usage(c, stdout);
         else usage(stdout);
         return FY_EXIT_OK;

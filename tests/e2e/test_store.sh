@@ -164,13 +164,13 @@ run_ferry runs --json --limit 2 modes
 expect_rc 0
 expect_eq "$(jpy "$out" '[r["status"] for r in J]')" "['failed', 'partial']"
 
-t "runs: an unknown integration says there are no runs; no name (or a bad --limit) exits 2"
+t "runs: an unknown integration, no name or a bad --limit exits 2"
 run_ferry runs NOPE
-expect_rc 0
-expect_in "$out" "no runs of NOPE"
+expect_rc 2
+expect_in "$err" "no integration 'NOPE' in the store"
 run_ferry runs NOPE --json
-expect_rc 0
-expect_eq "$(jpy "$out" 'J')" "[]"
+expect_rc 2
+expect_eq "$out" ""
 run_ferry runs
 expect_rc 2
 expect_in "$err" "name one integration"
@@ -591,13 +591,12 @@ run_ferry run rs.lua
 expect_rc 0
 expect_eq "$(ids "$WORK/rs.txt")" "nil 2026-01-31 nil nil"
 
-t "reset of an integration without a checkpoint says so and exits 0"
+t "reset of an integration the store does not know exits 2 and names it"
 run_ferry reset nothing_here --yes
-expect_rc 0
-expect_in "$out" "nothing_here has no checkpoint"
+expect_rc 2
+expect_in "$err" "no integration 'nothing_here' in the store"
 run_ferry reset nothing_here </dev/null
-expect_rc 0
-expect_in "$out" "has no checkpoint"
+expect_rc 2
 
 t "reset without a data directory exits 2 and creates nothing"
 printf 'return { integrations = { ["*"] = { trusted = true } }, data_dir = "%s/no_such_dir" }\n' "$WORK" >"$WORK/noreset_cfg.lua"

@@ -14,6 +14,7 @@ V        ?=
 
 DEB_PKGS  := build-essential pkg-config liblua5.4-dev lua-cjson-dev libcurl4-openssl-dev \
              libevent-dev libsqlite3-dev sqlite3 python3 openssl
+BENCH_PKGS := nginx-light curl lua5.4 lua-cjson lua-dbi-sqlite3
 PKG_MODS  := lua5.4 lua5.4-cjson libcurl libevent sqlite3
 
 ifeq ($(SANITIZE),)
@@ -57,7 +58,8 @@ all: deps $(BUILD)/ferry
 
 # Install what the build and the tests need, once, from Debian's packages.
 # $(call install_missing,PACKAGES): install the Debian packages not yet
-# installed (as root), or say which to install.
+# installed (as root), or say which to install. When another apt or dpkg
+# (unattended-upgrades, say) holds the lock, wait for it up to 5 minutes.
 define install_missing
 	@missing=""; for p in $(1); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -66,7 +68,8 @@ define install_missing
 	    if [ "$$(id -u)" = 0 ]; then \
 	        echo "ferry: installing Debian packages:$$missing"; \
 	        export DEBIAN_FRONTEND=noninteractive; \
-	        apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	        apt="apt-get -o DPkg::Lock::Timeout=300"; \
+	        $$apt update -qq && $$apt install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
 	    else \
 	        echo "ferry: missing Debian packages. Run:"; \
 	        echo "  sudo apt-get install -y$$missing"; exit 1; \
@@ -118,14 +121,7 @@ test: all $(UNIT_BINS) $(REPLAY_BINS)
 # Benchmarks print figures and ratios against baselines run alongside; they
 # are never part of `make test`.
 bench: all $(BUILD)/bench/http_raw
-	$(Q)command -v nginx >/dev/null || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive \
-	    apt-get install -y -qq --no-install-recommends nginx-light >/dev/null; } || \
-	    { echo "make bench needs nginx: sudo apt-get install -y nginx-light"; exit 1; }
-	$(Q)command -v curl >/dev/null || apt-get install -y -qq curl >/dev/null
-	$(Q)lua5.4 -e 'require "dbd.sqlite3"; require "cjson"' 2>/dev/null || { [ "$$(id -u)" = 0 ] && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	    lua5.4 lua-cjson lua-dbi-sqlite3 >/dev/null; } || \
-	    { echo "make bench needs: sudo apt-get install -y lua5.4 lua-cjson lua-dbi-sqlite3"; exit 1; }
+	$(call install_missing,$(BENCH_PKGS))
 	$(Q)FERRY=$(BUILD)/ferry RAW=$(BUILD)/bench/http_raw bash tests/bench/run.sh
 	$(Q)echo
 	$(Q)FERRY=$(BUILD)/ferry N=$${PIPELINE_N:-1000000} bash tests/bench/pipeline.sh

@@ -80,3 +80,30 @@ expect_rc 2
 expect_in "$err" "did you mean 'contacts'?"
 
 done_t
+
+# ---- make's package install ---------------------------------------------------
+# Fakes of dpkg-query (nothing is installed), id (root) and apt-get (another
+# apt holds the lock: it fails at once, as apt-get does, unless told to wait
+# with DPkg::Lock::Timeout; told so, it "waits" and installs).
+mkdir -p "$WORK/fakebin"
+printf '#!/bin/sh\nexit 1\n' >"$WORK/fakebin/dpkg-query"
+printf '#!/bin/sh\necho 0\n' >"$WORK/fakebin/id"
+cat >"$WORK/fakebin/apt-get" <<'SH'
+#!/bin/sh
+echo "apt-get $*" >>"$APT_LOG"
+case "$*" in
+*DPkg::Lock::Timeout=*) exit 0 ;;
+*) echo "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 4242 (unattended-upgr)" >&2
+   exit 100 ;;
+esac
+SH
+chmod +x "$WORK/fakebin/"*
+
+t "make: installing packages waits for another apt's lock instead of failing at once"
+APT_LOG=$WORK/apt.log PATH="$WORK/fakebin:$PATH" make -s -C "$ROOT" deps DEB_PKGS=ferry-test-pkg >"$WORK/make.out" 2>&1
+rc=$?
+expect_rc 0
+expect_in "$(cat "$WORK/make.out")" "installing Debian packages: ferry-test-pkg"
+expect_in "$(cat "$WORK/apt.log")" "install -y -qq --no-install-recommends ferry-test-pkg"
+expect_eq "$(grep -c 'DPkg::Lock::Timeout=300' "$WORK/apt.log")" "2" "update and install both wait"
+done_t

@@ -6,6 +6,12 @@
 #   UNIT_DIR  where the unit test binaries are (default build/tests)
 #   SANITIZE  non-empty when the binaries are built with ASan/UBSan
 #   ONLY      run only test files whose path contains this string
+#   E2E_DIR   where the end-to-end test files are (default tests/e2e)
+#
+# Each test runs under timeout(1), which puts it in a process group of its
+# own; a Ctrl-C or a kill of make's group would not reach it, nor the fake
+# servers it started. So on INT, TERM or HUP the running test's group is
+# sent TERM before the suite stops.
 set -u
 shopt -s nullglob
 cd "$(dirname "$0")/.."
@@ -29,8 +35,31 @@ count() {   # count OUTPUT_FILE LABEL: adds the ok/not ok/skip lines of one test
     grep '^not ok ' "$out" >/dev/null && failures+=("$label")
 }
 
+E2E_DIR=${E2E_DIR:-tests/e2e}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+
+exec 3>&1           # the suite's own stdout, for stop() (timed's is redirected)
+child=""
+# timed SECONDS CMD...: runs CMD under timeout, in the background so that a
+# signal to this script is handled at once (wait returns), not after CMD.
+timed() {
+    timeout "$@" &
+    child=$!
+    wait "$child"
+    local rc=$?
+    child=""
+    return $rc
+}
+stop() {
+    [ -n "$child" ] && kill -TERM -- "-$child" 2>/dev/null
+    wait
+    printf '\ninterrupted (%s): %s passed, %s failed so far\n' "$1" "$passed" "$failed" >&3
+    exit 130
+}
+trap 'stop INT' INT
+trap 'stop TERM' TERM
+trap 'stop HUP' HUP
 
 echo "== unit tests"
 for t in "$UNIT_DIR"/test_*; do
@@ -38,7 +67,7 @@ for t in "$UNIT_DIR"/test_*; do
     case "$t" in *.d) continue;; esac
     [ -n "$ONLY" ] && [[ "$t" != *"$ONLY"* ]] && continue
     name=$(basename "$t")
-    timeout 300 "$t" >"$tmp/out" 2>&1
+    timed 300 "$t" >"$tmp/out" 2>&1
     rc=$?
     line=$(grep -E '^unit .*: [0-9]+ passed, [0-9]+ failed' "$tmp/out" | tail -1)
     p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line"); f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
@@ -54,7 +83,7 @@ for t in tests/lua/test_*.lua; do
     [ -n "$ONLY" ] && [[ "$t" != *"$ONLY"* ]] && continue
     trusted=()        # a file whose first line says "ferry lua --trusted" runs trusted
     head -1 "$t" | grep -q 'ferry lua --trusted' && trusted=(--trusted)
-    if timeout 300 "$FERRY" lua "${trusted[@]}" "$t" >"$tmp/out" 2>&1; then
+    if timed 300 "$FERRY" lua "${trusted[@]}" "$t" >"$tmp/out" 2>&1; then
         passed=$((passed + 1)); echo "  ok  $t"
     else
         failed=$((failed + 1)); failures+=("$t"); echo "  FAIL $t"; head -20 "$tmp/out" | sed 's/^/    /'
@@ -62,9 +91,9 @@ for t in tests/lua/test_*.lua; do
 done
 
 echo "== end-to-end tests"
-for t in tests/e2e/test_*.sh; do
+for t in "$E2E_DIR"/test_*.sh; do
     [ -n "$ONLY" ] && [[ "$t" != *"$ONLY"* ]] && continue
-    timeout 900 bash "$t" >"$tmp/out" 2>&1
+    timed 900 bash "$t" >"$tmp/out" 2>&1
     rc=$?
     count "$tmp/out" "$t"
     if [ $rc -ne 0 ] && ! grep -q '^not ok ' "$tmp/out"; then

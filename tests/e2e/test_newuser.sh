@@ -81,6 +81,34 @@ expect_in "$err" "did you mean 'contacts'?"
 
 done_t
 
+# ---- stopping the suite ---------------------------------------------------------
+t "tests/run.sh: an INT to its process group stops the running test and what it started"
+mkdir -p "$WORK/e2e" "$WORK/nounit"
+cat >"$WORK/e2e/test_sleepy.sh" <<SH
+sleep 300 &
+echo \$! >"$WORK/sleeper.pid"
+wait
+SH
+# A group of its own with INT handled by default, like make's in a terminal
+# where Ctrl-C is hit (a background job of this script would ignore INT).
+python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.setsid(); os.execvp(sys.argv[1], sys.argv[1:])' \
+    env ONLY=sleepy E2E_DIR="$WORK/e2e" UNIT_DIR="$WORK/nounit" bash "$ROOT/tests/run.sh" >"$WORK/suite.out" 2>&1 &
+suite=$!
+for _ in $(seq 100); do [ -s "$WORK/sleeper.pid" ] && break; sleep 0.1; done
+sleeper=$(cat "$WORK/sleeper.pid" 2>/dev/null)
+expect_eq "${sleeper:+started}" "started" "the test started its sleeper"
+kill -INT -- "-$suite"
+for _ in $(seq 50); do kill -0 "$suite" 2>/dev/null || break; sleep 0.1; done
+wait "$suite"
+rc=$?
+expect_rc 130
+expect_in "$(cat "$WORK/suite.out")" "interrupted (INT)"
+for _ in $(seq 30); do kill -0 "$sleeper" 2>/dev/null || break; sleep 0.1; done
+if [ -n "$sleeper" ] && kill -0 "$sleeper" 2>/dev/null; then
+    fail "the test's sleep $sleeper still runs after the suite was stopped"
+    kill "$sleeper"
+fi
+
 # ---- make's package install ---------------------------------------------------
 # Fakes of dpkg-query (nothing is installed), id (root) and apt-get (another
 # apt holds the lock: it fails at once, as apt-get does, unless told to wait

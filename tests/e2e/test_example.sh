@@ -139,6 +139,21 @@ expect_eq "$(sql "$DB" "SELECT DISTINCT _run_id FROM accounts")" "$second_run" "
 expect_eq "$(qpy "$QA" 'set((q["first_run"], q["run"]) for q in L) == {("'"$first_run"'", "'"$second_run"'")}')" "True"
 
 # ---------------------------------------------------------------------------
+t "the README's fix-and-replay tutorial works as written, on a copy, leaving scripts/ as shipped"
+before=$(cksum <"$ROOT/scripts/crm_accounts.lua")
+edit=$(sed -n 's/^\$ \(sed -i .*ferry-tutorial.*\)$/\1/p' "$ROOT/README.md")
+expect_in "$edit" "Platinum"
+cp -r "$ROOT/scripts" "$WORK/tutorial"
+(eval "${edit//\~\/ferry-tutorial/$WORK/tutorial}") || fail "the README's edit failed: $edit"
+expect_in "$(cat "$WORK/tutorial/crm_accounts.lua")" 'Platinum = "enterprise"'
+FERRY_DATA_DIR="$DATA" run_ferry quarantine replay -c "$ROOT/config/ferry.lua" $QA --class picklist_drift \
+    --script "$WORK/tutorial/crm_accounts.lua"
+expect_rc 0
+expect_in "$out" "resolved 1 of 1"
+expect_eq "$(qpy "$QA" '[q["status"] for q in L if q["class"] == "picklist_drift"]')" "['resolved']"
+expect_eq "$(cksum <"$ROOT/scripts/crm_accounts.lua")" "$before" "the shipped script is unchanged"
+
+# ---------------------------------------------------------------------------
 t "ferry check accepts both shipped scripts"
 run_ferry check -c "$ROOT/config/ferry.lua" "$ROOT/scripts/crm_accounts.lua" "$ROOT/scripts/helpdesk_tickets.lua"
 expect_rc 0

@@ -15,6 +15,10 @@ return {
   -- Records handed to a load hook at a time, unless a script sets batch_size.
   batch_size = 500,
 
+  -- How long a run or replay waits while another ferry process uses
+  -- data_dir (0: fail at once). Reports never wait.
+  lock_wait = "60s",
+
   log = {
     level = "info",     -- debug | info | warn | error | off
     format = "json",    -- json (one object per line on stderr) | text

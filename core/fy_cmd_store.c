@@ -30,7 +30,7 @@ int fy_cmd_backup(int argc, char **argv, struct fy_config *cfg) {
         fprintf(stderr, "ferry backup: no store at %s: nothing has run with this configuration\n", db);
         return FY_EXIT_USAGE;
     }
-    struct fy_store *s = fy_store_open(cfg->data_dir, 0, err, sizeof err);
+    struct fy_store *s = fy_store_open(cfg->data_dir, 0, 0, err, sizeof err);
     if (!s) {
         fprintf(stderr, "ferry: %s\n", err);
         return FY_EXIT_USAGE;

@@ -25,6 +25,7 @@ static const struct key_spec keys[] = {
     {"script_dirs", K_STRING_LIST, "a list of directory paths"},
     {"lualib_path", K_STRING, "a directory path"},
     {"batch_size", K_INT, "an integer from 1 to 1000000"},
+    {"lock_wait", K_DURATION, "a duration like \"60s\" (0: do not wait)"},
     {"log", K_SECTION, "a table"},
     {"log.level", K_LEVEL, "one of debug, info, warn, error, off"},
     {"log.format", K_FORMAT, "\"json\" or \"text\""},
@@ -55,6 +56,7 @@ void fy_config_defaults(struct fy_config *cfg) {
     cfg->limits.call_time = 60;
     cfg->limits.run_time = 6 * 3600;
     cfg->batch_size = 500;
+    cfg->lock_wait = 60;
     cfg->http.timeout = 30;
     cfg->http.connect_timeout = 10;
     cfg->http.max_response_size = 64u << 20;
@@ -284,8 +286,10 @@ static int apply(lua_State *L, struct fy_config *cfg, const struct key_spec *k, 
         else if (lua_type(L, -1) != LUA_TSTRING) goto bad_type;
         else if (fy_duration_parse(lua_tostring(L, -1), lua_rawlen(L, -1), &secs, derr, sizeof derr) != FY_OK)
             goto bad_value;
-        if (!(secs > 0) || secs > 1e9) goto bad_value;    /* NaN, negative, or past 30 years */
-        if (strcmp(k->name, "http.timeout") == 0) cfg->http.timeout = secs;
+        int zero_ok = strcmp(k->name, "lock_wait") == 0;
+        if (!(secs > 0 || (zero_ok && secs == 0)) || secs > 1e9) goto bad_value;  /* NaN, negative, past 30 years */
+        if (zero_ok) cfg->lock_wait = secs;
+        else if (strcmp(k->name, "http.timeout") == 0) cfg->http.timeout = secs;
         else if (strcmp(k->name, "limits.call_time") == 0) cfg->limits.call_time = secs;
         else if (strcmp(k->name, "limits.run_time") == 0) cfg->limits.run_time = secs;
         else cfg->http.connect_timeout = secs;

@@ -36,6 +36,7 @@ struct fy_config {
     enum fy_log_format log_format;
     struct fy_limits limits;
     int batch_size;          /* records per load call unless a script sets its own */
+    double lock_wait;        /* seconds a writer waits for another's data directory */
     struct fy_grant *grants; /* per-integration grants, ngrants of them */
     size_t ngrants;
     struct {                 /* defaults for every HTTP client */

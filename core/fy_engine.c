@@ -83,7 +83,7 @@ static int make_dirs(const char *path, char *err, size_t errlen) {
 
 int fy_engine_open_store(struct fy_engine *e, char *err, size_t errlen) {
     if (make_dirs(e->cfg.data_dir, err, errlen) != FY_OK) return FY_ERR;
-    e->store = fy_store_open(e->cfg.data_dir, 1, err, errlen);
+    e->store = fy_store_open(e->cfg.data_dir, 1, e->cfg.lock_wait, err, errlen);
     return e->store ? FY_OK : FY_ERR;
 }
 

@@ -112,25 +112,43 @@ static int migrate(struct fy_store *s) {
     }
 }
 
-/* One writer per data directory: flock on ferry.lock, holding our pid. */
-static int take_lock(struct fy_store *s, const char *data_dir) {
-    char path[4096], pid[32] = "";
+/* Who holds the lock, as " (pid N)" from the file, or "". */
+static void lock_holder(int fd, char *out, size_t cap) {
+    char pid[32];
+    ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+    pid[n > 0 ? n : 0] = '\0';
+    pid[strcspn(pid, "\n")] = '\0';
+    snprintf(out, cap, "%s%s%s", *pid ? " (pid " : "", pid, *pid ? ")" : "");
+}
+
+/* One writer per data directory: flock on ferry.lock, holding our pid. A
+ * writer that finds it taken polls for up to `wait` seconds: flock has no
+ * timeout, and an alarm would be process-wide. */
+static int take_lock(struct fy_store *s, const char *data_dir, double wait) {
+    char path[4096], pid[32], holder[48];
     snprintf(path, sizeof path, "%s/ferry.lock", data_dir);
     s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (s->lock_fd < 0) {
         snprintf(s->err, sizeof s->err, "cannot open %.300s: %s", path, strerror(errno));
         return FY_ERR;
     }
-    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        ssize_t n = pread(s->lock_fd, pid, sizeof pid - 1, 0);
-        pid[n > 0 ? n : 0] = '\0';
-        pid[strcspn(pid, "\n")] = '\0';
-        snprintf(s->err, sizeof s->err, "%.200s is in use by another ferry process%s%s%s; one process runs "
-                 "integrations per data directory (reports like 'ferry status' work meanwhile)",
-                 data_dir, *pid ? " (pid " : "", pid, *pid ? ")" : "");
-        close(s->lock_fd);
-        s->lock_fd = -1;
-        return FY_ERR;
+    double deadline = fy_monotonic() + wait;
+    int said = 0;
+    while (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        lock_holder(s->lock_fd, holder, sizeof holder);
+        if (errno != EWOULDBLOCK || fy_monotonic() >= deadline) {
+            snprintf(s->err, sizeof s->err, "%.200s is in use by another ferry process%s%s; one process runs "
+                     "integrations per data directory (reports like 'ferry status' work meanwhile; "
+                     "lock_wait in the config sets how long to wait)", data_dir, holder,
+                     wait > 0 ? ", still after waiting" : "");
+            close(s->lock_fd);
+            s->lock_fd = -1;
+            return FY_ERR;
+        }
+        if (!said++)
+            fy_log(FY_LOG_WARN, NULL, "%.200s is in use by another ferry process%s; waiting up to %gs for it",
+                   data_dir, holder, wait);
+        usleep(100 * 1000);
     }
     int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
     if (ftruncate(s->lock_fd, 0) != 0 || pwrite(s->lock_fd, pid, (size_t)len, 0) != len) {
@@ -321,7 +339,7 @@ static void warn_if_shared(const char *path) {
                "and ferry.db 0600 (chmod go= %s)", path, (unsigned)(st.st_mode & 07777), path);
 }
 
-struct fy_store *fy_store_open(const char *data_dir, int writer, char *err, size_t errlen) {
+struct fy_store *fy_store_open(const char *data_dir, int writer, double lock_wait, char *err, size_t errlen) {
     struct fy_store *s = calloc(1, sizeof *s);
     char path[4096];
     struct stat st;
@@ -331,7 +349,7 @@ struct fy_store *fy_store_open(const char *data_dir, int writer, char *err, size
         return NULL;
     }
     s->lock_fd = -1;
-    if (writer && take_lock(s, data_dir) != FY_OK) goto fail;
+    if (writer && take_lock(s, data_dir, lock_wait) != FY_OK) goto fail;
     snprintf(path, sizeof path, "%s/ferry.db", data_dir);
     if (stat(path, &st) != 0) {
         if (errno != ENOENT) {

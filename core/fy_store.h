@@ -15,8 +15,10 @@ struct fy_store;
 
 
 /* Open (creating and migrating) the store in data_dir. With `writer`, take
- * the lock and mark runs left "running" by a dead process as aborted. */
-struct fy_store *fy_store_open(const char *data_dir, int writer, char *err, size_t errlen);
+ * the lock, waiting up to lock_wait seconds while another process holds it
+ * (saying so once, at warn), and mark runs left "running" by a dead process
+ * as aborted. */
+struct fy_store *fy_store_open(const char *data_dir, int writer, double lock_wait, char *err, size_t errlen);
 void fy_store_close(struct fy_store *s);
 
 /* The schema version found before migration (0 for a new store). */

@@ -195,7 +195,7 @@ static struct fy_store *open_reader(struct fy_config *cfg, int *empty) {
         *empty = 1;
         return NULL;
     }
-    struct fy_store *s = fy_store_open(cfg->data_dir, 0, err, sizeof err);
+    struct fy_store *s = fy_store_open(cfg->data_dir, 0, 0, err, sizeof err);
     if (!s) fprintf(stderr, "ferry: %s\n", err);
     return s;
 }
@@ -264,7 +264,7 @@ static int cmd_reset(int argc, char **argv, struct fy_config *cfg) {
         fprintf(stderr, "ferry reset: no data directory %s: nothing to reset\n", cfg->data_dir);
         return FY_EXIT_USAGE;
     }
-    struct fy_store *s = fy_store_open(cfg->data_dir, 1, err, sizeof err);
+    struct fy_store *s = fy_store_open(cfg->data_dir, 1, cfg->lock_wait, err, sizeof err);
     if (!s) {
         fprintf(stderr, "ferry: %s\n", err);
         return FY_EXIT_USAGE;

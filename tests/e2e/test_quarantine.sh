@@ -301,7 +301,7 @@ expect_not_in "$out" "   quarantine:"
 expect_eq "$(cat "$WORK/owners.out" 2>&1)" "1"
 expect_eq "$(qpy owners '[(q["status"], q["attempts"], q["resolved_run"]) for q in L]')" "[('resolved', 2, '$RUN_Z')]"
 
-t "discard works while another ferry process is running integrations (replay would wait its turn)"
+t "discard works while another ferry process is running integrations; replay waits its turn"
 script sleeper 'return ferry.integration {
   name = "sleeper", owner = "qa@example.com", purpose = "test", pattern = "reporting",
   source_of_truth = "fixture", freshness = "1h",
@@ -316,8 +316,10 @@ QZ=$(qpy rows 'L[0]["id"]')
 run_ferry quarantine discard "$QZ" --reason "the CSV was fixed by hand"
 expect_rc 0
 run_ferry quarantine replay contacts
-expect_rc 2
-expect_in "$err" "in use by another ferry process"
+expect_in "$err" "in use by another ferry process (pid $bg); waiting up to 60s for it"
+expect_not_in "$err" "still after waiting"
+expect_rc 0
+kill -0 "$bg" 2>/dev/null && fail "the replay ran while the other process still held the data directory"
 wait "$bg"
 
 t "usage errors: unknown subcommand, bad --status, option on the wrong command"

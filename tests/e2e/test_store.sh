@@ -473,10 +473,10 @@ expect_eq "$(ids "$WORK/inload.txt")" "1 2 3 4 5 6 7 8 9 10" "records delivered 
 
 # ---------------------------------------------------------------------------
 # 6. One writer per data directory
-t "one writer per data dir: a second ferry run exits 2 naming the directory and pid; status/runs still work"
+t "one writer per data dir: with lock_wait = 0 a second ferry run exits 2 at once naming the directory and pid; status/runs still work"
 LD="$WORK/lockdata"
 rm -rf "$LD" "$WORK/lockslow.txt" "$WORK/lockslow.release"
-printf 'return { integrations = { ["*"] = { trusted = true } }, data_dir = "%s" }\n' "$LD" >"$WORK/lock_cfg.lua"
+printf 'return { integrations = { ["*"] = { trusted = true } }, data_dir = "%s", lock_wait = 0 }\n' "$LD" >"$WORK/lock_cfg.lua"
 # emits 1..5, then waits (at most 60 s) until lockslow.release exists, then emits 6..15
 integ lockslow '
   batch_size = 1,
@@ -529,6 +529,45 @@ run_ferry run -c lock_cfg.lua lockafter.lua
 expect_rc 0
 run_ferry runs -c lock_cfg.lua lockslow --json
 expect_eq "$(jpy "$out" '[(r["status"], r["loaded"]) for r in J]')" "[('ok', 15)]"
+
+t "one writer per data dir: a second run waits for the first (lock_wait), says so once, then runs"
+rm -f "$WORK/lockslow.txt" "$WORK/lockslow.release"
+printf 'return { integrations = { ["*"] = { trusted = true } }, data_dir = "%s", lock_wait = "30s" }\n' "$LD" >"$WORK/lockw_cfg.lua"
+bg_ferry "$WORK/lockslow.log" run -c lockw_cfg.lua lockslow.lua
+holder=$bg
+wait_until 20 at_least_lines "$WORK/lockslow.txt" 1 || fail "the slow run did not start: $(cat "$WORK/lockslow.log")"
+bg_ferry "$WORK/lockafter.log" run -c lockw_cfg.lua lockafter.lua
+waiter=$bg
+wait_until 20 grep -q "waiting up to 30s" "$WORK/lockafter.log" || fail "the second run did not say it waits: $(cat "$WORK/lockafter.log")"
+kill -0 "$waiter" 2>/dev/null || fail "the second run did not wait: $(cat "$WORK/lockafter.log")"
+touch "$WORK/lockslow.release"
+wait "$holder"
+wait "$waiter"
+wrc=$?
+expect_eq "$wrc" "0" "exit status of the waiting run ($(tail -3 "$WORK/lockafter.log"))"
+expect_eq "$(grep -c "waiting up to" "$WORK/lockafter.log")" "1" "said once"
+expect_in "$(cat "$WORK/lockafter.log")" "== lockafter  run "
+expect_in "$(cat "$WORK/lockafter.log")" "pid $holder"
+
+t "one writer per data dir: a second run gives up after lock_wait, exit 2, saying it waited"
+rm -f "$WORK/lockslow.txt" "$WORK/lockslow.release"
+printf 'return { integrations = { ["*"] = { trusted = true } }, data_dir = "%s", lock_wait = "1s" }\n' "$LD" >"$WORK/lockw_cfg.lua"
+bg_ferry "$WORK/lockslow.log" run -c lockw_cfg.lua lockslow.lua
+holder=$bg
+wait_until 20 at_least_lines "$WORK/lockslow.txt" 1 || fail "the slow run did not start: $(cat "$WORK/lockslow.log")"
+run_ferry run -c lockw_cfg.lua lockother.lua
+expect_rc 2
+expect_in "$err" "waiting up to 1s"
+expect_in "$err" "in use by another ferry process (pid $holder), still after waiting"
+expect_not_in "$out" "== lockother"
+touch "$WORK/lockslow.release"
+wait "$holder"
+
+t "config: lock_wait takes a duration or 0; a negative one is refused naming it"
+printf 'return { lock_wait = -1 }\n' >"$WORK/lockbad_cfg.lua"
+run_ferry run -c lockbad_cfg.lua lockafter.lua
+expect_rc 2
+expect_in "$err" "lock_wait"
 
 t "a new store: 'ferry status' at the moment the first 'ferry run' creates it never breaks either (20 tries)"
 integ first 'extract = function(ctx) ctx:emit({ id = 1 }) end, load = function(batch) end,'

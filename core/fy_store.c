@@ -514,24 +514,34 @@ char *fy_store_script_path(struct fy_store *s, const char *integration) {
 int fy_store_integration_known(struct fy_store *s, const char *name, char *suggest, size_t cap) {
     sqlite3_stmt *st;
     if (suggest && cap) suggest[0] = '\0';
+    /* the common case, a known name, through the tables' indexes */
+    if (sqlite3_prepare_v2(s->db, "SELECT EXISTS (SELECT 1 FROM integrations WHERE name = ?1) "
+                                  "OR EXISTS (SELECT 1 FROM runs WHERE integration = ?1) "
+                                  "OR EXISTS (SELECT 1 FROM checkpoints WHERE integration = ?1) "
+                                  "OR EXISTS (SELECT 1 FROM state WHERE integration = ?1) "
+                                  "OR EXISTS (SELECT 1 FROM quarantine WHERE integration = ?1)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int hit = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    sqlite3_finalize(st);
+    if (hit) return hit;
+    if (!suggest || !cap) return 0;
     if (sqlite3_prepare_v2(s->db, "SELECT name FROM integrations UNION SELECT integration FROM runs "
                                   "UNION SELECT integration FROM checkpoints UNION SELECT integration FROM state "
                                   "UNION SELECT integration FROM quarantine", -1, &st, NULL) != SQLITE_OK)
         return -1;
     struct fy_suggest sg;
     fy_suggest_init(&sg, name);
-    int found = 0, rc;
-    while (!found && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *n = (const char *)sqlite3_column_text(st, 0);
-        if (!n) continue;
-        if (!strcmp(n, name)) found = 1;
         size_t was = sg.dist;          /* sg.best points into the row: copy it out */
         fy_suggest_offer(&sg, n);
-        if (sg.dist < was && suggest && cap) snprintf(suggest, cap, "%s", n);
+        if (sg.dist < was) snprintf(suggest, cap, "%s", n);
     }
-    if (!found && rc != SQLITE_DONE) found = -1;
     sqlite3_finalize(st);
-    return found;
+    return rc == SQLITE_DONE ? 0 : -1;
 }
 
 char *fy_store_checkpoint_get(struct fy_store *s, const char *integration) {

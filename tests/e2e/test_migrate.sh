@@ -452,6 +452,7 @@ t "following the footers' next-page commands pages through every row once (--sta
 walk "class = 'schema_drift'" 10 --status all --class schema_drift --limit 10
 
 t "list: an integration with nothing quarantined lists no rows and exits 0; bad options exit 2"
+sql "$BIG" "INSERT INTO integrations (name, seen_at) VALUES ('nobody', '2026-01-01T00:00:00Z')" >/dev/null
 run_ferry quarantine list nobody
 expect_rc 0
 expect_eq "$(words "$(awk 'hdr && $1 ~ /^[0-9]+$/ && !/[0-9]+ of [0-9]+/ { print $1 } /^ *ID / { hdr = 1 }' <<<"$out")")" "" "rows of nobody"

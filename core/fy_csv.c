@@ -284,14 +284,22 @@ static int row_finish(fy_csv *c, size_t pos)
 
 /* The input began with a prefix of the BOM that turned out not to be one:
  * those bytes are data and start the first field of the first row, which
- * continues at rbuf[pos]. */
+ * continues at rbuf[pos]. EF is never the delimiter or the quote, but BB
+ * may be: as the delimiter it ends the first field (as the quote it is
+ * data, inside an unquoted field). */
 static int bom_pushback(fy_csv *c, size_t pos)
 {
     row_begin(c, pos);
     c->row_raw = (size_t)c->bom_n;
-    if (field_begin(c) < 0 || row_append(c, csv_bom, (size_t)c->bom_n) < 0)
+    if (field_begin(c) < 0 || row_append(c, csv_bom, 1) < 0)
         return -1;
     c->state = ST_UNQUOTED;
+    if (c->bom_n == 2 && csv_bom[1] == c->delim) {
+        field_end(c);
+        c->state = ST_FIELD_START;
+    } else if (c->bom_n == 2 && row_append(c, csv_bom + 1, 1) < 0) {
+        return -1;
+    }
     return 0;
 }
 
@@ -445,6 +453,8 @@ static int csv_finish_eof(fy_csv *c)
     case ST_BOM:
         if (c->bom_n > 0) {
             if (bom_pushback(c, 0) < 0)
+                return -1;
+            if (c->state == ST_FIELD_START && field_begin(c) < 0)     /* "EF <delim>" */
                 return -1;
             return row_finish(c, 0);
         }

@@ -249,7 +249,7 @@ static void test_fixtures(void)
         "only_newlines", "empty_quoted_rows", "unterminated_quote", "ragged", "line_numbers",
         "after_quote", "long_row", "long_row_quotes", "long_row_multiline", "long_row_eof",
         "semicolon", "single_quote", "nul_byte", "long_row_resync", "long_row_quoted_newline",
-        "many_fields", "unterminated_crlf",
+        "many_fields", "unterminated_crlf", "bom_partial_delim", "bom_partial_delim_eof",
     };
     static const size_t bufsizes[] = { 0, 1, 2, 3, 4, 5, 7, 13, 64 };
     char descr[128];

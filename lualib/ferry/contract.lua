@@ -296,6 +296,18 @@ function _M.check(value, path)
       end
     end
   end
+  if value.description ~= nil and type(value.description) ~= "string" then
+    problem({ "description" }, "expected a string, got " .. type(value.description))
+  end
+  if value.tags ~= nil then
+    local t, ok = value.tags, type(value.tags) == "table"
+    if ok then
+      for k, v in pairs(t) do
+        if math.type(k) ~= "integer" or k < 1 or k > #t or type(v) ~= "string" or v == "" then ok = false end
+      end
+    end
+    if not ok then problem({ "tags" }, "expected a list of non-empty strings, e.g. { \"hr\", \"payroll\" }") end
+  end
   if value.batch_size ~= nil and (math.type(value.batch_size) ~= "integer" or value.batch_size < 1) then
     problem({ "batch_size" }, "expected a positive integer, got " .. tostring(value.batch_size))
   end
@@ -404,6 +416,7 @@ function _M.check(value, path)
     value.schedule and ("schedule " .. value.schedule) or
       (value.trigger and value.trigger.webhook and ("webhook " .. value.trigger.webhook)) or "run on demand",
     value.freshness)
+  if value.tags and #value.tags > 0 then summary = summary .. " [" .. concat(value.tags, ", ") .. "]" end
   return true, {}, summary
 end
 

@@ -135,3 +135,27 @@ expect_in "$(cat "$WORK/make.out")" "installing Debian packages: ferry-test-pkg"
 expect_in "$(cat "$WORK/apt.log")" "install -y -qq --no-install-recommends ferry-test-pkg"
 expect_eq "$(grep -c 'DPkg::Lock::Timeout=300' "$WORK/apt.log")" "2" "update and install both wait"
 done_t
+
+# ---- contract fields people had to guess ------------------------------------------
+t "check: description and tags are checked (a string; a list of strings) and tags show in the summary"
+script described "return ferry.integration {
+  ${HEADER/name = \"t\"/name = \"described\"}
+  description = \"Nightly copy of the HR roster for payroll reports\",
+  tags = { \"hr\", \"payroll\" },
+  extract = function(ctx) end, load = function(batch) end,
+}"
+run_ferry check described.lua
+expect_rc 0
+expect_in "$out" "described.lua: ok: described (reporting, owner qa@example.com"
+expect_in "$out" "[hr, payroll]"
+script badtags "return ferry.integration {
+  ${HEADER/name = \"t\"/name = \"badtags\"}
+  description = 42,
+  tags = \"hr\",
+  extract = function(ctx) end, load = function(batch) end,
+}"
+run_ferry check badtags.lua
+expect_rc 1
+expect_in "$out$err" "description: expected a string, got number"
+expect_in "$out$err" "tags: expected a list of non-empty strings"
+done_t

@@ -140,6 +140,8 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/ferry/lualib/ferry
 	install -m 755 $(BUILD)/ferry $(DESTDIR)$(PREFIX)/bin/ferry
 	install -m 644 lualib/ferry/*.lua $(DESTDIR)$(PREFIX)/share/ferry/lualib/ferry/
+	cd contrib && find . -name '*.lua' -not -path '*/tests/*' \
+	    -exec install -D -m 644 {} $(DESTDIR)$(PREFIX)/share/ferry/contrib/{} \;
 
 # Fuzzing (tests/fuzz/README.md): every harness is built with clang, ASan and
 # UBSan into build-fuzz/, then run for FUZZ_TIME seconds from a scratch copy

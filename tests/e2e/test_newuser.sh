@@ -159,3 +159,27 @@ expect_rc 1
 expect_in "$out$err" "description: expected a string, got number"
 expect_in "$out$err" "tags: expected a list of non-empty strings"
 done_t
+
+# ---- contrib/ -----------------------------------------------------------------------
+t "contrib: a connector folder beside lualib is found by require NAME (init.lua) and NAME.sub"
+mkdir -p "$WORK/share/contrib/acme"
+cp -r "$ROOT/lualib" "$WORK/share/lualib"
+printf 'return { greet = function() return "hello from acme" end }\n' >"$WORK/share/contrib/acme/init.lua"
+printf 'return { n = 42 }\n' >"$WORK/share/contrib/acme/deals.lua"
+printf 'return { lualib_path = "%s/share/lualib" }\n' "$WORK" >"$WORK/contrib_cfg.lua"
+printf 'local acme = require "acme"; print(acme.greet(), require("acme.deals").n)\n' >"$WORK/use_acme.lua"
+run_ferry lua -c contrib_cfg.lua use_acme.lua
+expect_rc 0
+expect_eq "$out" "hello from acme	42"
+
+t "contrib: make install puts connectors beside the installed lualib, without their tests"
+mkdir -p "$WORK/src"
+cp -r "$ROOT/Makefile" "$ROOT/lualib" "$WORK/src/"
+mkdir -p "$WORK/src/contrib/acme/tests" "$WORK/src/build"
+cp "$ROOT/build/ferry" "$WORK/src/build/ferry"
+cp "$WORK/share/contrib/acme/"*.lua "$WORK/src/contrib/acme/"
+printf 'print("a test")\n' >"$WORK/src/contrib/acme/tests/helper.lua"
+make -s -C "$WORK/src" -o all install DESTDIR="$WORK/inst" PREFIX=/usr >"$WORK/install.out" 2>&1 || fail "make install: $(cat "$WORK/install.out")"
+expect_eq "$(cd "$WORK/inst/usr/share/ferry/contrib" 2>/dev/null && find . -type f | sort | tr '\n' ' ')" "./acme/deals.lua ./acme/init.lua "
+[ -f "$WORK/inst/usr/share/ferry/lualib/ferry/runner.lua" ] || fail "lualib not installed"
+done_t

@@ -22,6 +22,8 @@ function _M.sqlite(spec)
   return function(batch, ctx)
     if not tbl then
       local db = assert(sqlite.open(spec.path))
+      -- a table that no longer matches the columns raises { class =
+      -- "schema_drift" }: the runner fails the run, quarantining nothing
       tbl = db:table { name = spec.table, columns = spec.columns }
     end
     -- written on the database's own thread while the run goes on; the

@@ -19,13 +19,14 @@
 -- load, resolving the ones that get through.
 local ferry = ferry
 local json = ferry.json
-local log_write = ferry.log.write
+local log_write, log_enabled = ferry.log.write, ferry.log.enabled
 local pcall, type, tostring, ipairs, pairs, getmetatable = pcall, type, tostring, ipairs, pairs, getmetatable
 local huge = math.huge
 local remove = table.remove
 local format, find = string.format, string.find
 local CLASSES = require("ferry.contract").CLASSES
 local http = require "ferry.http"
+local sink = require "ferry.sink"
 
 local _M = {}
 
@@ -216,6 +217,10 @@ function _M.run(spec, params, internal)
     log[level] = function(msg, fields) log_write(level, msg, fields, name, run_id) end
   end
   ctx.log = log
+  -- --log-level debug: each batch loaded and each checkpoint committed (the
+  -- level is read once, so other levels build nothing for these lines)
+  local debug_log = log_enabled("debug") and log.debug
+  local destination = sink.destination(load) or "the script's load"
   ctx.http = http.client {
     retry = spec.policy and spec.policy.retry or { attempts = 5, base = "1s", max = "60s" },
     rate_limit = spec.rate_limit, key = name,
@@ -248,7 +253,10 @@ function _M.run(spec, params, internal)
       for _ = 1, last do remove(checkpoints, 1) end
     end
     commit(text)
-    if text then stats.checkpoint = cursor end     -- only what the store holds
+    if text then
+      stats.checkpoint = cursor                    -- only what the store holds
+      if debug_log then debug_log("checkpoint committed", { checkpoint = cursor }) end
+    end
   end
 
   -- The outcome of loading batch b: ok, res from calling load (or from
@@ -289,6 +297,10 @@ function _M.run(spec, params, internal)
     end
     stats.loaded = stats.loaded + m - nfailed
     stats.batches = stats.batches + 1
+    if debug_log then
+      debug_log("batch loaded", { batch = stats.batches, records = m, loaded = m - nfailed, failed = nfailed,
+                              destination = destination })
+    end
     settled = b.pos
     commit_checkpoints()
   end

@@ -348,11 +348,12 @@ static int check_table(sqlite3 *db, struct table_handle *t, int *exists, int *fo
         fy_buf_printf(&msg, "table %s: column %s is not in the table (ferry.sink.sqlite writes _synced_at and "
                       "_run_id into every row); add it as a TEXT column, or load into a table of its own",
                       t->name, synced ? "_run_id" : "_synced_at");
-    if (!msg.len) return FY_OK;
-    *drift = 1;
-    *err = strdup(msg.data);
+    if (msg.len) {
+        *drift = 1;
+        *err = strdup(msg.data);
+    }
     fy_buf_free(&msg);
-    return FY_ERR;
+    return *drift ? FY_ERR : FY_OK;
 }
 
 /* Create the table, or check an existing one (check_table) and add the

@@ -69,6 +69,7 @@ struct transfer {
     char errbuf[CURL_ERROR_SIZE];
     int attempt;                      /* attempts started */
     double started;                   /* monotonic */
+    double attempt_started;           /* monotonic, when the current attempt was launched */
     struct event *wait;               /* backoff between attempts */
     struct fy_bucket_waiter waiter;   /* queued on o.limits[limit_idx] */
     int limit_idx;
@@ -427,6 +428,7 @@ static void launch(struct transfer *t) {
     t->too_big = 0;
     t->errbuf[0] = '\0';
     t->attempt++;
+    t->attempt_started = fy_monotonic();
     t->adding = 1;
     t->next_add = h->adding;
     h->adding = t;
@@ -615,20 +617,19 @@ static void attempt_done(struct transfer *t, CURLcode code) {
             if (t->o.limits[i]) fy_bucket_block_until(t->o.limits[i], now + capped);
     }
 
+    double wait = -1;                          /* >= 0: the next attempt starts after this */
     if (klass && retryable && method_retryable(t) && t->attempt < t->o.retry.attempts) {
         double cap = fmin(t->o.retry.max > 0 ? t->o.retry.max : 300, t->o.retry.base * pow(2, t->attempt - 1));
-        double wait = jitter(cap);
+        wait = jitter(cap);
         if (hold > 0) wait = fmax(wait, t->o.retry.max > 0 ? fmin(hold, t->o.retry.max) : hold);
-        int past_deadline = t->o.retry.deadline > 0 && now + wait - t->started > t->o.retry.deadline;
-        if (!past_deadline) {
-            if (!t->wait) t->wait = evtimer_new(h->base, wait_done, t);
-            struct timeval tv = {(time_t)wait, (suseconds_t)((wait - floor(wait)) * 1e6)};
-            if (t->wait && evtimer_add(t->wait, &tv) == 0) return;
-        } else {
+        if (t->o.retry.deadline > 0 && now + wait - t->started > t->o.retry.deadline) {
             char d[48];
             size_t n = strlen(msg);
             fy_duration_format(t->o.retry.deadline, d, sizeof d);
             snprintf(msg + n, sizeof msg - n, " (gave up: the retry deadline of %s would pass)", d);
+            wait = -1;
+        } else if (!t->wait && !(t->wait = evtimer_new(h->base, wait_done, t))) {
+            wait = -1;
         }
     }
 
@@ -638,7 +639,7 @@ static void attempt_done(struct transfer *t, CURLcode code) {
     res.klass = klass;
     res.message = klass ? msg : NULL;
     res.attempts = t->attempt;
-    res.elapsed = now - t->started;
+    res.elapsed = now - t->attempt_started;
     res.body = &t->resp_body;
     res.headers = &t->resp_headers;
     char *eff = NULL;
@@ -647,6 +648,13 @@ static void attempt_done(struct transfer *t, CURLcode code) {
     curl_easy_getinfo(t->easy, CURLINFO_REDIRECT_COUNT, &redirects);
     res.effective_url = eff ? eff : t->url;
     res.redirected = redirects > 0;
+    if (t->o.on_attempt) t->o.on_attempt(&res, wait, t->arg);
+    if (wait >= 0) {
+        struct timeval tv = {(time_t)wait, (suseconds_t)((wait - floor(wait)) * 1e6)};
+        if (evtimer_add(t->wait, &tv) == 0) return;
+    }
+
+    res.elapsed = now - t->started;
     t->finishing = 1;
     t->done(&res, t->arg);
     transfer_free(t);

@@ -15,6 +15,7 @@
 struct event_base;
 struct fy_http;
 struct fy_bucket;
+struct fy_http_result;
 
 struct fy_http_retry {
     int attempts;            /* total attempts, 1 = no retry */
@@ -47,6 +48,10 @@ struct fy_http_opts {
     size_t *held;
     int (*may_hold)(void *hold_ctx, size_t more);
     void *hold_ctx;
+    /* called after each attempt with its own result (attempts = its number,
+     * elapsed = its own time) and retry_in, the seconds until the next
+     * attempt (-1: none follows), with the `arg` of fy_http_start; NULL = none */
+    void (*on_attempt)(const struct fy_http_result *res, double retry_in, void *arg);
 };
 
 /* What a finished transfer hands its callback. Owned by the transfer; valid

@@ -380,15 +380,17 @@ static void run_done(struct fy_run *run, int nres, void *arg) {
         lua_pop(co, 1);
         extracted = get_int(co, t, "extracted");
         quarantined = get_int(co, t, "quarantined");
-        lua_Integer batches = get_int(co, t, "batches");
+        lua_Integer batches = get_int(co, t, "batches"), not_loaded = get_int(co, t, "not_loaded");
+        char stopped[64] = "";                  /* records a run stopped by schema drift did not load */
+        if (not_loaded) snprintf(stopped, sizeof stopped, " · not loaded %lld", (long long)not_loaded);
         fy_buf_printf(&b, in->replaying
                           ? "   replayed %lld · transformed %lld · skipped %lld · loaded %lld · still failing %lld"
-                            " (%lld batch%s)\n"
+                            "%s (%lld batch%s)\n"
                           : "   extracted %lld · transformed %lld · skipped %lld · loaded %lld · quarantined %lld"
-                            " (%lld batch%s)\n",
+                            "%s (%lld batch%s)\n",
                       (long long)extracted, (long long)get_int(co, t, "transformed"),
                       (long long)get_int(co, t, "skipped"), (long long)get_int(co, t, "loaded"),
-                      (long long)quarantined, (long long)batches, batches == 1 ? "" : "es");
+                      (long long)quarantined, stopped, (long long)batches, batches == 1 ? "" : "es");
         if (in->replaying)
             fy_buf_printf(&b, "   resolved %lld of %lld\n", (long long)get_int(co, t, "resolved"), (long long)extracted);
         lua_getfield(co, t, "retried");

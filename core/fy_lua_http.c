@@ -30,6 +30,7 @@
 #include <string.h>
 
 #define EXCERPT 512
+#define DEBUG_BODY (64 << 10)   /* an error response's body in the debug log, at most */
 
 enum batch_kind {
     ONE,                        /* _send: resume with the values */
@@ -430,6 +431,48 @@ static int spec_key(const struct batch *b, int index) {
 static void start_next(struct batch *b);
 static void wake(evutil_socket_t fd, short what, void *arg);
 
+/* At --log-level debug, each attempt of request `s` (fy_http's on_attempt):
+ * method, URL (redacted when the request started), status, attempt number,
+ * its time and the bytes received; for a failure its class and message, and
+ * the body of an error response in full up to DEBUG_BODY. fy_log_write
+ * redacts registered secrets from every line. Set only on requests started
+ * at debug, so other levels pay nothing per request. */
+static void log_attempt(const struct fy_http_result *res, double retry_in, void *arg) {
+    const struct slot *s = arg;
+    const struct fy_run *run = s->batch->run;
+    const struct fy_buf *body = res->body;
+    struct fy_buf f = {0};
+    fy_buf_puts(&f, "\"method\":");
+    fy_buf_json_string(&f, s->method, strlen(s->method));
+    fy_buf_puts(&f, ",\"url\":");
+    fy_buf_json_string(&f, s->url, strlen(s->url));
+    fy_buf_printf(&f, ",\"status\":%ld,\"attempt\":%d,\"elapsed_ms\":%.1f,\"bytes\":%zu", res->status,
+                  res->attempts, res->elapsed * 1000, body->len);
+    if (!res->ok) {
+        fy_buf_printf(&f, ",\"class\":\"%s\",\"error\":", res->klass);
+        fy_buf_json_string(&f, res->message, strlen(res->message));
+    }
+    if (retry_in >= 0) fy_buf_printf(&f, ",\"retry_in_ms\":%.0f", retry_in * 1000);
+    fy_log_write(FY_LOG_DEBUG, run->vm->name, run->id, res->ok ? "http request" : "http request failed", f.data);
+    if (!res->ok && res->status >= 400 && body->len) {
+        size_t n = body->len;
+        if (n > DEBUG_BODY) {                           /* cut on a character boundary */
+            n = DEBUG_BODY;
+            while (n > 0 && ((unsigned char)body->data[n] & 0xC0) == 0x80) n--;
+        }
+        fy_buf_reset(&f);
+        fy_buf_puts(&f, "\"method\":");
+        fy_buf_json_string(&f, s->method, strlen(s->method));
+        fy_buf_puts(&f, ",\"url\":");
+        fy_buf_json_string(&f, s->url, strlen(s->url));
+        fy_buf_printf(&f, ",\"status\":%ld,\"attempt\":%d,\"bytes\":%zu,\"truncated\":%s,\"body\":",
+                      res->status, res->attempts, body->len, n < body->len ? "true" : "false");
+        fy_buf_json_string(&f, body->data, n);
+        fy_log_write(FY_LOG_DEBUG, run->vm->name, run->id, "http error response", f.data);
+    }
+    fy_buf_free(&f);
+}
+
 /* What transfer_done hands to deliver() through fy_vm_protect. */
 struct delivery {
     const struct fy_http_result *res;
@@ -559,6 +602,7 @@ static void start_next(struct batch *b) {
         o.held = &b->run->vm->ext_used;         /* bodies count against limits.memory */
         o.may_hold = fy_vm_may_hold;
         o.hold_ctx = b->run->vm;
+        o.on_attempt = fy_log_enabled(FY_LOG_DEBUG) ? log_attempt : NULL;
         if (b->kind == EACH) {          /* fed as the script reads: keep memory flat */
             lua_pushvalue(L, -1);       /* the spec's strings stay alive until fy_http_start copied them */
             lua_insert(L, -3);

@@ -7,7 +7,9 @@
  *
  * The table is created STRICT from the declared columns plus _synced_at and
  * _run_id, with the key columns as PRIMARY KEY; columns declared later are
- * added. upsert() writes one transaction per call with a prepared
+ * added. An existing table that no longer matches the declaration (a
+ * column's type or key, see check_table) makes db:table raise
+ * { class = "schema_drift", reason = ... }. upsert() writes one transaction per call with a prepared
  * INSERT ... ON CONFLICT DO UPDATE; a row the database rejects (missing key,
  * wrong type) is reported in `failures[i] = { class = "validation", reason = ... }`
  * and the others are still written. A failure of the database itself
@@ -59,6 +61,7 @@ enum col_type { C_TEXT, C_INTEGER, C_REAL, C_BOOLEAN, C_JSON };
 struct column {
     char *name;
     enum col_type type;
+    const char *type_name;    /* as declared: "integer", "timestamp", ... (static) */
     int key;
 };
 
@@ -254,6 +257,7 @@ static void parse_columns(lua_State *L, struct table_handle *t) {
             luaL_error(L, "table %s: column %s: unknown type '%s' (use text, integer, real, boolean, "
                           "timestamp, date or json)", t->name, name, type);
         t->cols[t->ncols - 1].type = col_types[k].type;
+        t->cols[t->ncols - 1].type_name = col_types[k].name;
         lua_pop(L, 1);
         lua_getfield(L, -1, "key");
         t->cols[t->ncols - 1].key = lua_toboolean(L, -1);
@@ -264,39 +268,107 @@ static void parse_columns(lua_State *L, struct table_handle *t) {
     if (nkeys == 0) luaL_error(L, "table %s: no key column (mark one with key = true; rows are upserted by key)", t->name);
 }
 
-/* Create the table, or check an existing one and add declared columns it lacks. */
-static int ensure_table(sqlite3 *db, struct table_handle *t, char **err) {
-    struct fy_buf sql = {0};
+/* SQLite's type affinity of a column type as declared in a table (the
+ * rules of its "Datatypes" page, in their order): INT and BIGINT hold
+ * integers as INTEGER does, VARCHAR(40) text as TEXT does. */
+enum affinity { A_INTEGER, A_TEXT, A_BLOB, A_REAL, A_NUMERIC };
+
+static enum affinity affinity_of(const char *type) {
+    if (strstr(type, "INT")) return A_INTEGER;
+    if (strstr(type, "CHAR") || strstr(type, "CLOB") || strstr(type, "TEXT")) return A_TEXT;
+    if (!*type || strstr(type, "BLOB")) return A_BLOB;
+    if (strstr(type, "REAL") || strstr(type, "FLOA") || strstr(type, "DOUB")) return A_REAL;
+    return A_NUMERIC;
+}
+
+#define MIGRATE "migrate the table (SQLite cannot change a column's type or key in place: create a new " \
+                "table and copy the rows into it, or rename this one and ferry creates it anew)"
+
+/* Compare the existing table t->name (if any) with the declaration:
+ * found[i] is set for each declared column it has. A mismatch no row could
+ * be written through (a column's type or key, a key column missing, a NOT
+ * NULL column without a default that is not declared, ferry's own columns
+ * missing) is schema drift: FY_ERR with *drift set and *err naming the
+ * table, the column, both sides and what to do. FY_ERR without *drift
+ * when SQLite fails. *err is malloc'd. */
+static int check_table(sqlite3 *db, struct table_handle *t, int *exists, int *found, int *drift, char **err) {
+    struct fy_buf msg = {0};
     sqlite3_stmt *st;
-    int exists = 0, rc = FY_ERR;
-    fy_buf_printf(&sql, "SELECT name, upper(type), pk FROM pragma_table_info('%s')", t->name);
-    if (sqlite3_prepare_v2(db, sql.data, -1, &st, NULL) != SQLITE_OK) {
+    int synced = 0, run_id = 0, rc = SQLITE_DONE;
+    *exists = *drift = 0;
+    fy_buf_printf(&msg, "SELECT name, upper(type), pk, \"notnull\", dflt_value IS NOT NULL "
+                  "FROM pragma_table_info('%s')", t->name);
+    if (sqlite3_prepare_v2(db, msg.data, -1, &st, NULL) != SQLITE_OK) {
         *err = strdup(sqlite3_errmsg(db));
-        goto cleanup;
+        fy_buf_free(&msg);
+        return FY_ERR;
     }
-    int *found = calloc((size_t)t->ncols, sizeof(int));
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        exists = 1;
+    fy_buf_reset(&msg);
+    while (!msg.len && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *exists = 1;
         const char *name = (const char *)sqlite3_column_text(st, 0);
         const char *type = (const char *)sqlite3_column_text(st, 1);
-        for (int i = 0; i < t->ncols; i++) {
-            if (strcmp(t->cols[i].name, name) != 0) continue;
+        int pk = sqlite3_column_int(st, 2) > 0, notnull = sqlite3_column_int(st, 3);
+        int has_default = sqlite3_column_int(st, 4), i;
+        for (i = 0; i < t->ncols && strcmp(t->cols[i].name, name) != 0; i++) {}
+        if (i < t->ncols) {
+            const struct column *c = &t->cols[i];
             found[i] = 1;
-            if (strcmp(type, sql_type(t->cols[i].type)) != 0 || (sqlite3_column_int(st, 2) > 0) != t->cols[i].key) {
-                fy_buf_reset(&sql);
-                fy_buf_printf(&sql, "table %s: column %s is %s%s in the database but declared %s%s; "
-                              "migrate or rename the table", t->name, name, type,
-                              sqlite3_column_int(st, 2) ? " (key)" : "", sql_type(t->cols[i].type),
-                              t->cols[i].key ? " (key)" : "");
-                *err = strdup(sql.data);
-                sqlite3_finalize(st);
-                free(found);
-                goto cleanup;
-            }
+            enum affinity a = affinity_of(type);
+            static const char *as[A_NUMERIC + 1] = {[A_INTEGER] = "integer", [A_TEXT] = "text", [A_REAL] = "real"};
+            if (a == affinity_of(sql_type(c->type)) && pk == c->key) continue;
+            fy_buf_printf(&msg, "table %s: column %s is %s%s in the database but declared %s%s; ", t->name, name,
+                          *type ? type : "untyped", pk ? " (key)" : "", c->type_name, c->key ? " (key)" : "");
+            if (as[a])
+                fy_buf_printf(&msg, "change the declaration to { \"%s\", \"%s\"%s }, or ", name,
+                              a == affinity_of(sql_type(c->type)) ? c->type_name : as[a], pk ? ", key = true" : "");
+            fy_buf_puts(&msg, MIGRATE);
+        } else if (strcmp(name, "_synced_at") == 0 || strcmp(name, "_run_id") == 0) {
+            *(name[1] == 's' ? &synced : &run_id) = 1;
+        } else if (pk) {
+            fy_buf_printf(&msg, "table %s: column %s is part of the key in the database but not declared; "
+                          "declare it with key = true, or " MIGRATE, t->name, name);
+        } else if (notnull && !has_default) {
+            fy_buf_printf(&msg, "table %s: column %s is NOT NULL without a default in the database but not "
+                          "declared, so no row can be written; declare it, or " MIGRATE, t->name, name);
         }
     }
+    if (!msg.len && rc != SQLITE_DONE) {
+        *err = strdup(sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        fy_buf_free(&msg);
+        return FY_ERR;
+    }
     sqlite3_finalize(st);
-    fy_buf_reset(&sql);
+    for (int i = 0; *exists && !msg.len && i < t->ncols; i++)
+        if (!found[i] && t->cols[i].key)
+            fy_buf_printf(&msg, "table %s: key column %s is not in the table; declare the table's key, or "
+                          MIGRATE, t->name, t->cols[i].name);
+    if (*exists && !msg.len && !(synced && run_id))
+        fy_buf_printf(&msg, "table %s: column %s is not in the table (ferry.sink.sqlite writes _synced_at and "
+                      "_run_id into every row); add it as a TEXT column, or load into a table of its own",
+                      t->name, synced ? "_run_id" : "_synced_at");
+    if (msg.len) {
+        *drift = 1;
+        *err = strdup(msg.data);
+    }
+    fy_buf_free(&msg);
+    return *drift ? FY_ERR : FY_OK;
+}
+
+/* Create the table, or check an existing one (check_table) and add the
+ * declared columns it lacks; then prepare the upsert. *drift as in
+ * check_table. */
+static int ensure_table(sqlite3 *db, struct table_handle *t, int *drift, char **err) {
+    struct fy_buf sql = {0};
+    int exists, rc = FY_ERR;
+    int *found = calloc((size_t)t->ncols, sizeof(int));
+    *drift = 0;
+    if (!found) {
+        *err = strdup("out of memory");
+        return FY_ERR;
+    }
+    if (check_table(db, t, &exists, found, drift, err) != FY_OK) goto cleanup;
     if (!exists) {
         fy_buf_printf(&sql, "CREATE TABLE \"%s\" (", t->name);
         for (int i = 0; i < t->ncols; i++)
@@ -307,20 +379,11 @@ static int ensure_table(sqlite3 *db, struct table_handle *t, char **err) {
             if (t->cols[i].key) { fy_buf_printf(&sql, "%s\"%s\"", first ? "" : ", ", t->cols[i].name); first = 0; }
         fy_buf_puts(&sql, ")) STRICT");
     } else {
-        for (int i = 0; i < t->ncols; i++) {
-            if (found[i]) continue;
-            if (t->cols[i].key) {
-                fy_buf_reset(&sql);
-                fy_buf_printf(&sql, "table %s: key column %s is not in the existing table", t->name, t->cols[i].name);
-                *err = strdup(sql.data);
-                free(found);
-                goto cleanup;
-            }
-            fy_buf_printf(&sql, "ALTER TABLE \"%s\" ADD COLUMN \"%s\" %s;", t->name, t->cols[i].name,
-                          sql_type(t->cols[i].type));
-        }
+        for (int i = 0; i < t->ncols; i++)
+            if (!found[i])
+                fy_buf_printf(&sql, "ALTER TABLE \"%s\" ADD COLUMN \"%s\" %s;", t->name, t->cols[i].name,
+                              sql_type(t->cols[i].type));
     }
-    free(found);
     if (sql.len && exec_sql(db, sql.data, err) != FY_OK) goto cleanup;
 
     fy_buf_reset(&sql);
@@ -341,6 +404,7 @@ static int ensure_table(sqlite3 *db, struct table_handle *t, char **err) {
     }
     rc = FY_OK;
 cleanup:
+    free(found);
     fy_buf_free(&sql);
     return rc;
 }
@@ -362,8 +426,17 @@ static int db_table(lua_State *L) {
     lua_setiuservalue(L, -2, 1);
     parse_columns(L, t);
     char *err = NULL;
-    if (ensure_table(h->db, t, &err) != FY_OK) {
-        lua_pushstring(L, err);
+    int drift;
+    if (ensure_table(h->db, t, &drift, &err) != FY_OK) {
+        if (drift) {                /* a problem of the integration, not of its records */
+            lua_createtable(L, 0, 2);
+            lua_pushliteral(L, "schema_drift");
+            lua_setfield(L, -2, "class");
+            lua_pushstring(L, err);
+            lua_setfield(L, -2, "reason");
+        } else {
+            lua_pushstring(L, err);
+        }
         free(err);
         return lua_error(L);
     }

@@ -5,7 +5,10 @@
 -- A bad record never stops the run: a transform that raises, returns
 -- nil, err, or calls ctx:reject, and a record the load rejects, go to the
 -- quarantine with class, reason and stage. Only an error raised by extract
--- itself (or by the engine) fails the run.
+-- itself (or by the engine) fails the run, or a load that raises class
+-- schema_drift (the destination no longer matches the declaration): then
+-- nothing more is loaded or checkpointed, and the records it stopped are
+-- counted as not loaded.
 --
 -- Quarantine rows and checkpoints reach the store together (internal.commit):
 -- a checkpoint is committed only once every record emitted before it has
@@ -16,13 +19,14 @@
 -- load, resolving the ones that get through.
 local ferry = ferry
 local json = ferry.json
-local log_write = ferry.log.write
+local log_write, log_enabled = ferry.log.write, ferry.log.enabled
 local pcall, type, tostring, ipairs, pairs, getmetatable = pcall, type, tostring, ipairs, pairs, getmetatable
 local huge = math.huge
 local remove = table.remove
 local format, find = string.format, string.find
 local CLASSES = require("ferry.contract").CLASSES
 local http = require "ferry.http"
+local sink = require "ferry.sink"
 
 local _M = {}
 
@@ -172,7 +176,9 @@ function _M.run(spec, params, internal)
   -- of one) fails the run: both are stored and shown in clear, and
   -- redacting them would break resuming. The message never holds the value.
   local holds_secret = internal.holds_secret
-  local fatal                       -- fails the run wherever the error was caught
+  local fatal, fatal_class          -- fails the run wherever the error was caught
+  local stopped                     -- a load failed the run: nothing more is loaded or checkpointed
+  local not_loaded = 0              -- records neither loaded nor quarantined because of it
   local function refuse(what, rule)
     fatal = fatal or format("%s of %s holds a credential (a value from ctx:secret, or an encoding of it); "
       .. "%s must not hold a credential: it is stored and shown in clear", what, name, rule)
@@ -211,6 +217,10 @@ function _M.run(spec, params, internal)
     log[level] = function(msg, fields) log_write(level, msg, fields, name, run_id) end
   end
   ctx.log = log
+  -- --log-level debug: each batch loaded and each checkpoint committed (the
+  -- level is read once, so other levels build nothing for these lines)
+  local debug_log = log_enabled("debug") and log.debug
+  local destination = sink.destination(load) or "the script's load"
   ctx.http = http.client {
     retry = spec.policy and spec.policy.retry or { attempts = 5, base = "1s", max = "60s" },
     rate_limit = spec.rate_limit, key = name,
@@ -231,6 +241,7 @@ function _M.run(spec, params, internal)
   -- the quarantine rows of the records before them, in one transaction.
   local settled = 0
   local function commit_checkpoints()
+    if stopped then return commit() end
     local last, cursor, text
     for i = 1, #checkpoints do
       if checkpoints[i].pos <= settled then last = i end
@@ -242,7 +253,10 @@ function _M.run(spec, params, internal)
       for _ = 1, last do remove(checkpoints, 1) end
     end
     commit(text)
-    if text then stats.checkpoint = cursor end     -- only what the store holds
+    if text then
+      stats.checkpoint = cursor                    -- only what the store holds
+      if debug_log then debug_log("checkpoint committed", { checkpoint = cursor }) end
+    end
   end
 
   -- The outcome of loading batch b: ok, res from calling load (or from
@@ -251,6 +265,15 @@ function _M.run(spec, params, internal)
     local m, failed, nfailed = b.m, b.failed, b.rejected
     if not ok then
       local class, reason = classify(res, "script", limits)
+      if class == "schema_drift" then
+        -- the destination's schema no longer matches the declaration: a
+        -- problem of the integration, not of these records (none is
+        -- quarantined for it); the run stops, its checkpoint stays before them
+        if not fatal then fatal, fatal_class = "load: schema_drift: " .. reason, "schema_drift" end
+        stopped = true
+        not_loaded = not_loaded + m - nfailed
+        return commit()
+      end
       for i = 1, m do
         if not failed[i] then put("load", class, reason, b.origin[i], b.batch[i], b.q[i]) end
         failed[i] = true
@@ -274,6 +297,10 @@ function _M.run(spec, params, internal)
     end
     stats.loaded = stats.loaded + m - nfailed
     stats.batches = stats.batches + 1
+    if debug_log then
+      debug_log("batch loaded", { batch = stats.batches, records = m, loaded = m - nfailed, failed = nfailed,
+                              destination = destination })
+    end
     settled = b.pos
     commit_checkpoints()
   end
@@ -300,6 +327,12 @@ function _M.run(spec, params, internal)
   end
 
   local function flush()
+    if stopped then
+      not_loaded = not_loaded + n
+      for i = 1, n do src[i], src_q[i] = nil, nil end
+      n = 0
+      return commit()
+    end
     if n == 0 then
       if not inflight then settled = stats.extracted end
       return commit_checkpoints()
@@ -440,6 +473,7 @@ function _M.run(spec, params, internal)
   end
 
   function ctx:checkpoint(cursor)
+    if stopped then error(fatal, 0) end
     local text, err = json.encode(cursor)       -- once: committed as this text later
     if text and holds_secret(text) then refuse("ctx:checkpoint: the checkpoint", "a checkpoint") end
     checkpoints[#checkpoints + 1] = { pos = stats.extracted, cursor = cursor, text = text, err = err }
@@ -485,7 +519,8 @@ function _M.run(spec, params, internal)
   end
 
   guard_reset()
-  local ok, err = pcall(extract, ctx)
+  local ok, err = true, nil
+  if not stopped then ok, err = pcall(extract, ctx) end     -- the retries above met a drift
   local tripped = guard_reset(true)
   if tripped then ok, err = false, tripped end
   if not ok then
@@ -502,7 +537,12 @@ function _M.run(spec, params, internal)
   -- Records emitted before a failure are still delivered.
   local fok, ferr = pcall(drain)
   if not fok and not stats.error then stats.error = "flush: " .. reason_of(ferr, limits) end
-  if fatal then stats.error, stats.error_class = fatal, "script" end
+  if stopped then
+    stats.not_loaded = not_loaded
+    fatal = format("%s (%d record%s not loaded; the checkpoint stays before them)", fatal, not_loaded,
+      not_loaded == 1 and "" or "s")
+  end
+  if fatal then stats.error, stats.error_class = fatal, fatal_class or "script" end
   return stats
 end
 

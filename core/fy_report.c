@@ -144,14 +144,29 @@ int fy_report_runs(struct fy_store *s, const char *name, int limit, int json, FI
     return rc;
 }
 
+/* The columns of the status query, in order (the text table reads them by
+ * these indices, --json by their names). */
+enum status_col {
+    ST_NAME, ST_OWNER, ST_PATTERN, ST_FRESHNESS, ST_LAST_STATUS, ST_LAST_STARTED, ST_LAST_RUN, ST_LAST_GOOD,
+    ST_STALE, ST_CHECKPOINT, ST_LAST_ERROR, ST_Q_OPEN, ST_Q_OLDEST, ST_REPLAY,
+    ST_REPLAY_STATUS, ST_REPLAY_STARTED,
+};
+
 int fy_report_status(struct fy_store *s, int json, FILE *out) {
     sqlite3 *db = fy_store_db(s);
     sqlite3_stmt *st;
-    /* One row per integration: its last run, its last good run and whether
-     * the data is stale (no ok/partial run within its freshness). */
+    /* One row per integration. The last run, the last good run and whether
+     * the data is stale (no ok/partial run within its freshness) count only
+     * runs that read the source: a replay (trigger 'replay') delivers
+     * quarantined records and reads nothing, so it is shown apart as the
+     * last replay. Runs of old stores may have no trigger: they read the
+     * source. */
     const char *sql =
-        "WITH last AS (SELECT integration, max(started_at) AS started FROM runs GROUP BY integration),"
+        "WITH last AS (SELECT integration, max(started_at) AS started FROM runs WHERE trigger IS NOT 'replay'"
+        "          GROUP BY integration),"
         " good AS (SELECT integration, max(ended_at) AS ended FROM runs WHERE status IN ('ok','partial')"
+        "          AND trigger IS NOT 'replay' GROUP BY integration),"
+        " replay AS (SELECT integration, max(started_at) AS started FROM runs WHERE trigger = 'replay'"
         "          GROUP BY integration),"
         " q AS (SELECT integration, count(*) AS n, min(id) AS first FROM quarantine WHERE status = 'open'"
         "       GROUP BY integration) "
@@ -160,10 +175,13 @@ int fy_report_status(struct fy_store *s, int json, FILE *out) {
         "  CASE WHEN g.ended IS NULL THEN 1 "
         "       WHEN (julianday('now') - julianday(g.ended)) * 86400 > i.freshness_s THEN 1 ELSE 0 END AS stale, "
         "  c.cursor AS checkpoint_json, r.error AS last_error, coalesce(q.n, 0) AS quarantine_open, "
-        "  (SELECT created_at FROM quarantine WHERE id = q.first) AS quarantine_oldest "
+        "  (SELECT created_at FROM quarantine WHERE id = q.first) AS quarantine_oldest, "
+        "  p.id AS last_replay, p.status AS last_replay_status, p.started_at AS last_replay_started "
         "FROM integrations i LEFT JOIN last l ON l.integration = i.name "
-        "LEFT JOIN runs r ON r.integration = i.name AND r.started_at = l.started "
+        "LEFT JOIN runs r ON r.integration = i.name AND r.started_at = l.started AND r.trigger IS NOT 'replay' "
         "LEFT JOIN good g ON g.integration = i.name "
+        "LEFT JOIN replay rp ON rp.integration = i.name "
+        "LEFT JOIN runs p ON p.integration = i.name AND p.started_at = rp.started AND p.trigger = 'replay' "
         "LEFT JOIN checkpoints c ON c.integration = i.name "
         "LEFT JOIN q ON q.integration = i.name ORDER BY i.name";
     if (!(st = prepare(db, sql))) return FY_ERR;
@@ -172,20 +190,27 @@ int fy_report_status(struct fy_store *s, int json, FILE *out) {
         rc = rows_json(st, out);
     } else {
         int n = 0;
-        fprintf(out, "%-32s %-8s %-12s %-12s %-22s %-24s %s\n", "INTEGRATION", "LAST", "LAST RUN", "LAST GOOD",
-                "FRESHNESS", "QUARANTINE", "OWNER");
+        fprintf(out, "%-32s %-8s %-12s %-12s %-22s %-24s %-18s %s\n", "INTEGRATION", "LAST", "LAST RUN", "LAST GOOD",
+                "FRESHNESS", "QUARANTINE", "LAST REPLAY", "OWNER");
         while (sqlite3_step(st) == SQLITE_ROW) {
-            char last[48], good[48], fresh[48], fresh_s[80], oldest[48], q[96] = "-";
-            fy_report_age(col(st, 5), last, sizeof last);
-            fy_report_age(col(st, 7), good, sizeof good);
-            fy_duration_format(sqlite3_column_double(st, 3), fresh, sizeof fresh);
-            snprintf(fresh_s, sizeof fresh_s, "%s (within %s)", sqlite3_column_int(st, 8) ? "STALE" : "fresh", fresh);
-            if (sqlite3_column_int64(st, 11) > 0) {
-                fy_report_age(col(st, 12), oldest, sizeof oldest);
-                snprintf(q, sizeof q, "%lld open (%s)", (long long)sqlite3_column_int64(st, 11), oldest);
+            char last[48], good[48], fresh[48], fresh_s[80], oldest[48], q[96] = "-", replay[80] = "-";
+            fy_report_age(col(st, ST_LAST_STARTED), last, sizeof last);
+            fy_report_age(col(st, ST_LAST_GOOD), good, sizeof good);
+            fy_duration_format(sqlite3_column_double(st, ST_FRESHNESS), fresh, sizeof fresh);
+            snprintf(fresh_s, sizeof fresh_s, "%s (within %s)", sqlite3_column_int(st, ST_STALE) ? "STALE" : "fresh",
+                     fresh);
+            if (sqlite3_column_int64(st, ST_Q_OPEN) > 0) {
+                fy_report_age(col(st, ST_Q_OLDEST), oldest, sizeof oldest);
+                snprintf(q, sizeof q, "%lld open (%s)", (long long)sqlite3_column_int64(st, ST_Q_OPEN), oldest);
             }
-            fprintf(out, "%-32s %-8s %-12s %-12s %-22s %-24s %s\n", col(st, 0), *col(st, 4) ? col(st, 4) : "-",
-                    last, good, fresh_s, q, col(st, 1));
+            if (*col(st, ST_REPLAY)) {
+                char ago[48];
+                fy_report_age(col(st, ST_REPLAY_STARTED), ago, sizeof ago);
+                snprintf(replay, sizeof replay, "%s %s", col(st, ST_REPLAY_STATUS), ago);
+            }
+            fprintf(out, "%-32s %-8s %-12s %-12s %-22s %-24s %-18s %s\n", col(st, ST_NAME),
+                    *col(st, ST_LAST_STATUS) ? col(st, ST_LAST_STATUS) : "-", last, good, fresh_s, q, replay,
+                    col(st, ST_OWNER));
             n++;
         }
         if (!n) fprintf(out, "(no integrations have run with this data directory yet)\n");

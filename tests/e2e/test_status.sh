@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# End-to-end: `ferry status`, `ferry runs` and `ferry quarantine show` tell
+# the truth. Freshness and the last good run come only from runs that read
+# the source, never from replays; an integration that never ran says so; the
+# run history shows each run's trigger and checkpoint; a quarantined record
+# keeps when it last failed apart from when it was resolved or discarded;
+# an HTTP error page reaches summaries and status as one line.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/e2e/lib.sh
+
+DB="$WORK/data/ferry.db"
+# the real interpreter (a pyenv shim costs ~0.4 s per call)
+PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null || echo python3)
+
+# jpy JSON EXPR: evaluates a Python expression over J, the parsed JSON text.
+jpy() {
+    "$PY" -c 'import json, sys
+J = json.loads(sys.argv[1])
+print(eval(sys.argv[2]))' "$1" "$2" 2>&1
+}
+run_id_of() { sed -nE "s/^== $1  run ([^ ]+)  .*/\1/p" <<<"$out" | head -1; }
+# status_of NAME: NAME's line of the last `ferry status` text output
+status_of() { grep -E "^$1 " <<<"$out" | head -1; }
+
+# flaky: emits ids 1-3 and checkpoints { after = 3 }; the transform fails id 2
+# unless FIXED is set; extract raises after emitting when FAIL is set.
+script flaky 'return ferry.integration {
+  name = "flaky", owner = "ops@example.com", purpose = "test", pattern = "reporting",
+  source_of_truth = "fixture", freshness = "1h",
+  extract = function(ctx)
+    for i = 1, 3 do ctx:emit({ id = i }) end
+    ctx:checkpoint({ after = 3 })
+    if os.getenv("FAIL") then error("the source went away") end
+  end,
+  transform = function(r)
+    if r.id == 2 and not os.getenv("FIXED") then return nil, "record 2 is bad" end
+    return r
+  end,
+  load = function(batch) end,
+}'
+
+# ---------------------------------------------------------------------------
+# 1. A replay is not a run of the source
+t "status: a replay after a failed run leaves it failed and STALE; the replay shows apart"
+FAIL=1 run_ferry run flaky.lua
+expect_rc 1
+R_FAIL=$(run_id_of flaky)
+run_ferry status
+expect_rc 0
+grep -qE '^flaky +failed .*STALE ' <<<"$out" || fail "before the replay: $(status_of flaky)"
+Q2=$(sql "$DB" "SELECT id FROM quarantine WHERE integration = 'flaky'")
+FIXED=1 run_ferry quarantine replay "$Q2"
+expect_rc 0
+R_REPLAY=$(run_id_of flaky)
+expect_eq "$(sql "$DB" "SELECT trigger || ' ' || status FROM runs WHERE id = '$R_REPLAY'")" "replay ok"
+run_ferry status
+expect_rc 0
+expect_in "$out" "LAST REPLAY"
+line=$(status_of flaky)
+grep -qE '^flaky +failed .*STALE ' <<<"$line" || fail "after the replay: $line"
+grep -qE ' ok [0-9]+s ago ' <<<"$line" || fail "the replay (ok, seconds ago) is not shown apart: $line"
+run_ferry status --json
+expect_rc 0
+expect_eq "$(jpy "$out" '[(r["last_status"], r["last_run"], r["last_good"], r["stale"]) for r in J if r["name"] == "flaky"]')" \
+    "[('failed', '$R_FAIL', None, 1)]" "status --json of the last source run"
+expect_eq "$(jpy "$out" '[(r["last_replay"], r["last_replay_status"], r["last_replay_started"] is not None) for r in J if r["name"] == "flaky"]')" \
+    "[('$R_REPLAY', 'ok', True)]" "status --json of the last replay"
+
+t "status: a good run after a replay is the last run and makes it fresh; the replay stays shown"
+FIXED=1 run_ferry run flaky.lua
+expect_rc 0
+R_GOOD=$(run_id_of flaky)
+run_ferry status --json
+expect_eq "$(jpy "$out" '[(r["last_status"], r["last_run"], r["last_good"] is not None, r["stale"], r["last_replay"]) for r in J if r["name"] == "flaky"]')" \
+    "[('ok', '$R_GOOD', True, 0, '$R_REPLAY')]"
+run_ferry status
+grep -qE '^flaky +ok .*fresh \(within 1h\)' <<<"$(status_of flaky)" || fail "after a good run: $(status_of flaky)"
+
+done_t

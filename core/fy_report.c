@@ -148,7 +148,7 @@ int fy_report_runs(struct fy_store *s, const char *name, int limit, int json, FI
  * these indices, --json by their names). */
 enum status_col {
     ST_NAME, ST_OWNER, ST_PATTERN, ST_FRESHNESS, ST_LAST_STATUS, ST_LAST_STARTED, ST_LAST_RUN, ST_LAST_GOOD,
-    ST_STALE, ST_CHECKPOINT, ST_LAST_ERROR, ST_Q_OPEN, ST_Q_OLDEST, ST_REPLAY,
+    ST_STALE, ST_STALE_REASON, ST_CHECKPOINT, ST_LAST_ERROR, ST_Q_OPEN, ST_Q_OLDEST, ST_REPLAY,
     ST_REPLAY_STATUS, ST_REPLAY_STARTED,
 };
 
@@ -160,7 +160,9 @@ int fy_report_status(struct fy_store *s, int json, FILE *out) {
      * runs that read the source: a replay (trigger 'replay') delivers
      * quarantined records and reads nothing, so it is shown apart as the
      * last replay. Runs of old stores may have no trigger: they read the
-     * source. */
+     * source. stale_reason says why a stale one is: never_run (no run read
+     * the source), no_good_run (none ended ok or partial) or
+     * last_good_too_old; it is NULL when the data is fresh. */
     const char *sql =
         "WITH last AS (SELECT integration, max(started_at) AS started FROM runs WHERE trigger IS NOT 'replay'"
         "          GROUP BY integration),"
@@ -174,6 +176,9 @@ int fy_report_status(struct fy_store *s, int json, FILE *out) {
         "  r.id AS last_run, g.ended AS last_good, "
         "  CASE WHEN g.ended IS NULL THEN 1 "
         "       WHEN (julianday('now') - julianday(g.ended)) * 86400 > i.freshness_s THEN 1 ELSE 0 END AS stale, "
+        "  CASE WHEN r.id IS NULL THEN 'never_run' WHEN g.ended IS NULL THEN 'no_good_run' "
+        "       WHEN (julianday('now') - julianday(g.ended)) * 86400 > i.freshness_s THEN 'last_good_too_old' "
+        "  END AS stale_reason, "
         "  c.cursor AS checkpoint_json, r.error AS last_error, coalesce(q.n, 0) AS quarantine_open, "
         "  (SELECT created_at FROM quarantine WHERE id = q.first) AS quarantine_oldest, "
         "  p.id AS last_replay, p.status AS last_replay_status, p.started_at AS last_replay_started "
@@ -197,8 +202,11 @@ int fy_report_status(struct fy_store *s, int json, FILE *out) {
             fy_report_age(col(st, ST_LAST_STARTED), last, sizeof last);
             fy_report_age(col(st, ST_LAST_GOOD), good, sizeof good);
             fy_duration_format(sqlite3_column_double(st, ST_FRESHNESS), fresh, sizeof fresh);
-            snprintf(fresh_s, sizeof fresh_s, "%s (within %s)", sqlite3_column_int(st, ST_STALE) ? "STALE" : "fresh",
-                     fresh);
+            if (!strcmp(col(st, ST_STALE_REASON), "never_run"))
+                snprintf(fresh_s, sizeof fresh_s, "never run");
+            else
+                snprintf(fresh_s, sizeof fresh_s, "%s (within %s)", sqlite3_column_int(st, ST_STALE) ? "STALE" : "fresh",
+                         fresh);
             if (sqlite3_column_int64(st, ST_Q_OPEN) > 0) {
                 fy_report_age(col(st, ST_Q_OLDEST), oldest, sizeof oldest);
                 snprintf(q, sizeof q, "%lld open (%s)", (long long)sqlite3_column_int64(st, ST_Q_OPEN), oldest);

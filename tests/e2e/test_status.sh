@@ -58,7 +58,7 @@ expect_rc 0
 expect_in "$out" "LAST REPLAY"
 line=$(status_of flaky)
 grep -qE '^flaky +failed .*STALE ' <<<"$line" || fail "after the replay: $line"
-grep -qE ' ok [0-9]+s ago ' <<<"$line" || fail "the replay (ok, seconds ago) is not shown apart: $line"
+grep -qE ' ok [0-9a-z]+ ago ' <<<"$line" || fail "the replay (ok, seconds ago) is not shown apart: $line"
 run_ferry status --json
 expect_rc 0
 expect_eq "$(jpy "$out" '[(r["last_status"], r["last_run"], r["last_good"], r["stale"]) for r in J if r["name"] == "flaky"]')" \
@@ -75,5 +75,50 @@ expect_eq "$(jpy "$out" '[(r["last_status"], r["last_run"], r["last_good"] is no
     "[('ok', '$R_GOOD', True, 0, '$R_REPLAY')]"
 run_ferry status
 grep -qE '^flaky +ok .*fresh \(within 1h\)' <<<"$(status_of flaky)" || fail "after a good run: $(status_of flaky)"
+
+# ---------------------------------------------------------------------------
+# 2. Never run
+# quiet: one good record. Its runs are deleted from the store below, as if it
+# had only been recorded (by a run whose start was never stored, say).
+script quiet 'return ferry.integration {
+  name = "quiet", owner = "quiet@example.com", purpose = "test", pattern = "reporting",
+  source_of_truth = "fixture", freshness = "1d",
+  extract = function(ctx) ctx:emit({ id = 1 }) end,
+  load = function(batch) end,
+}'
+
+t "status: an integration without a run says 'never run', not STALE; --json: stale with reason never_run"
+run_ferry run quiet.lua
+expect_rc 0
+sql "$DB" "DELETE FROM runs WHERE integration = 'quiet'" >/dev/null
+run_ferry status
+expect_rc 0
+line=$(status_of quiet)
+grep -qE '^quiet +- +- +- +never run +- +- +quiet@example\.com$' <<<"$line" || fail "never run: $line"
+expect_not_in "$line" "STALE"
+run_ferry status --json
+expect_rc 0
+expect_eq "$(jpy "$out" '[(r["last_status"], r["last_run"], r["last_good"], r["stale"], r["stale_reason"]) for r in J if r["name"] == "quiet"]')" \
+    "[(None, None, None, 1, 'never_run')]"
+
+t "status: an integration with only replays has never run; its last replay shows"
+sql "$DB" "DELETE FROM runs WHERE integration = 'flaky' AND trigger <> 'replay'" >/dev/null
+run_ferry status
+line=$(status_of flaky)
+grep -qE '^flaky +- +- +- +never run .* ok [0-9a-z]+ ago +ops@example\.com$' <<<"$line" || fail "only replays: $line"
+run_ferry status --json
+expect_eq "$(jpy "$out" '[(r["last_run"], r["stale"], r["stale_reason"], r["last_replay"]) for r in J if r["name"] == "flaky"]')" \
+    "[(None, 1, 'never_run', '$R_REPLAY')]"
+
+t "status --json: stale_reason is no_good_run after failed runs only, null when fresh"
+FAIL=1 run_ferry run flaky.lua
+expect_rc 1
+run_ferry run quiet.lua
+expect_rc 0
+run_ferry status --json
+expect_eq "$(jpy "$out" '[(r["name"], r["last_status"], r["stale"], r["stale_reason"]) for r in J if r["name"] in ("flaky", "quiet")]')" \
+    "[('flaky', 'failed', 1, 'no_good_run'), ('quiet', 'ok', 0, None)]"
+run_ferry status
+grep -qE '^flaky +failed .*STALE \(within 1h\)' <<<"$(status_of flaky)" || fail "failed runs only: $(status_of flaky)"
 
 done_t

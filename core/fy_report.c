@@ -97,6 +97,14 @@ static int rows_json_opt(sqlite3_stmt *st, int single, FILE *out) {
 
 static int rows_json(sqlite3_stmt *st, FILE *out) { return rows_json_opt(st, 0, out); }
 
+/* text, then spaces to fill `width` columns: printf's %-24s counts bytes, and
+ * a UTF-8 character (the ellipsis of a cut) is one column. */
+static void put_padded(FILE *out, const char *text, int width) {
+    int cols = 0;
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++) cols += (*c & 0xC0) != 0x80;
+    fprintf(out, "%s%*s", text, cols < width ? width - cols : 0, "");
+}
+
 static sqlite3_stmt *prepare(sqlite3 *db, const char *sql) {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) return st;
@@ -121,10 +129,11 @@ int fy_report_runs(struct fy_store *s, const char *name, int limit, int json, FI
         rc = rows_json(st, out);
     } else {
         int n = 0;
-        fprintf(out, "%-24s %-8s %-10s %8s %9s %8s %11s %9s  %s\n", "RUN", "STATUS", "STARTED", "SECONDS",
-                "EXTRACTED", "LOADED", "QUARANTINED", "SKIPPED", "FIRST ERROR / BY CLASS");
+        fprintf(out, "%-24s %-8s %-8s %-10s %8s %9s %8s %11s %9s  %-24s  %s\n", "RUN", "STATUS", "TRIGGER", "STARTED",
+                "SECONDS", "EXTRACTED", "LOADED", "QUARANTINED", "SKIPPED", "CHECKPOINT", "FIRST ERROR / BY CLASS");
         while (sqlite3_step(st) == SQLITE_ROW) {
             char ago[48], secs[32] = "-";
+            struct fy_buf cp = {0};
             fy_report_age(col(st, 2), ago, sizeof ago);
             if (sqlite3_column_type(st, 16) != SQLITE_NULL) snprintf(secs, sizeof secs, "%.2f", sqlite3_column_double(st, 16));
             const char *note = sqlite3_column_type(st, 15) != SQLITE_NULL ? col(st, 15)
@@ -133,9 +142,19 @@ int fy_report_runs(struct fy_store *s, const char *name, int limit, int json, FI
             snprintf(one_line, sizeof one_line, "%s", note);
             for (char *c = one_line; *c; c++) if (*c == '\n' || *c == '\r' || *c == '\t') *c = ' ';
             note = one_line;
-            fprintf(out, "%-24s %-8s %-10s %8s %9lld %8lld %11lld %9lld  %s\n", col(st, 0), col(st, 1), ago, secs,
-                    (long long)sqlite3_column_int64(st, 6), (long long)sqlite3_column_int64(st, 9),
-                    (long long)sqlite3_column_int64(st, 10), (long long)sqlite3_column_int64(st, 8), note);
+            /* the checkpoint the run committed, cut to fit: --json has all of it */
+            if (sqlite3_column_type(st, 14) != SQLITE_NULL) fy_utf8_excerpt(&cp, col(st, 14), strlen(col(st, 14)), 21);
+            fprintf(out, "%-24s %-8s %-8s %-10s %8s %9lld %8lld %11lld %9lld  ", col(st, 0), col(st, 1),
+                    *col(st, 5) ? col(st, 5) : "-", ago, secs, (long long)sqlite3_column_int64(st, 6),
+                    (long long)sqlite3_column_int64(st, 9), (long long)sqlite3_column_int64(st, 10),
+                    (long long)sqlite3_column_int64(st, 8));
+            if (*note) {
+                put_padded(out, cp.len ? cp.data : "-", 24);
+                fprintf(out, "  %s\n", note);
+            } else {
+                fprintf(out, "%s\n", cp.len ? cp.data : "-");
+            }
+            fy_buf_free(&cp);
             n++;
         }
         if (!n) fprintf(out, "(no runs of %s recorded in this data directory)\n", name);

@@ -121,4 +121,51 @@ expect_eq "$(jpy "$out" '[(r["name"], r["last_status"], r["stale"], r["stale_rea
 run_ferry status
 grep -qE '^flaky +failed .*STALE \(within 1h\)' <<<"$(status_of flaky)" || fail "failed runs only: $(status_of flaky)"
 
+# ---------------------------------------------------------------------------
+# 3. ferry runs: trigger and checkpoint
+# paged: checkpoints a long cursor; record 2 fails unless FIXED is set.
+script paged 'return ferry.integration {
+  name = "paged", owner = "qa@example.com", purpose = "test", pattern = "reporting",
+  source_of_truth = "fixture", freshness = "1h",
+  extract = function(ctx)
+    for i = 1, 3 do ctx:emit({ id = i }) end
+    ctx:checkpoint({ page = 12, after = "2026-12-04T10:00:00Z", token = string.rep("z", 60) })
+  end,
+  transform = function(r)
+    if r.id == 2 and not os.getenv("FIXED") then return nil, "record 2 is bad" end
+    return r
+  end,
+  load = function(batch) end,
+}'
+# run_row ID: the line of run ID in the last `ferry runs` text output
+run_row() { grep -E "^$1 " <<<"$out" | head -1; }
+
+t "runs: the text table shows each run's trigger and a compact checkpoint; a replay reads as a replay"
+run_ferry run paged.lua
+expect_rc 3
+R_PAGED=$(run_id_of paged)
+FIXED=1 run_ferry quarantine replay paged
+expect_rc 0
+R_PAGED_REPLAY=$(run_id_of paged)
+CP=$(sql "$DB" "SELECT checkpoint FROM runs WHERE id = '$R_PAGED'")
+[ "${#CP}" -gt 60 ] || fail "the checkpoint is not long: $CP"
+run_ferry runs paged
+expect_rc 0
+head=$(head -1 <<<"$out")
+grep -qE '^RUN +STATUS +TRIGGER +STARTED .* CHECKPOINT +FIRST ERROR' <<<"$head" || fail "header: $head"
+row=$(run_row "$R_PAGED")
+grep -qE "^$R_PAGED +partial +manual " <<<"$row" || fail "the run's row: $row"
+expect_in "$row" " ${CP:0:20}"
+expect_in "$row" "…"
+expect_not_in "$row" "$CP"
+expect_in "$row" "validation"
+row=$(run_row "$R_PAGED_REPLAY")
+grep -qE "^$R_PAGED_REPLAY +ok +replay .* - *$" <<<"$row" || fail "the replay's row (no checkpoint): $row"
+
+t "runs --json: complete, with trigger and the whole checkpoint"
+run_ferry runs paged --json
+expect_rc 0
+expect_eq "$(jpy "$out" '[(r["id"], r["trigger"]) for r in J]')" "[('$R_PAGED_REPLAY', 'replay'), ('$R_PAGED', 'manual')]"
+expect_eq "$(jpy "$out" 'J[1]["checkpoint"] == {"page": 12, "after": "2026-12-04T10:00:00Z", "token": "z" * 60}')" "True"
+
 done_t

@@ -131,14 +131,14 @@ expect_rc 0
 expect_in "$out" "RUN"
 expect_in "$out" "STATUS"
 expect_eq "$(grep -c -E '^[0-9]{8}T[0-9]{6}Z-' <<<"$out")" "3" "run rows in: $out"
-# RUN STATUS STARTED("Ns ago") SECONDS EXTRACTED LOADED QUARANTINED SKIPPED NOTE
+# RUN STATUS TRIGGER STARTED("Ns ago") SECONDS EXTRACTED LOADED QUARANTINED SKIPPED CHECKPOINT NOTE
 row() { grep -F -- "$1" <<<"$out" | head -1; }
-grep -qE "^$R_OK +ok +[^ ]+ ago +[0-9.]+ +3 +3 +0 +0 *$" <<<"$(row "$R_OK")" ||
+grep -qE "^$R_OK +ok +manual +[^ ]+ ago +[0-9.]+ +3 +3 +0 +0 +-$" <<<"$(row "$R_OK")" ||
     fail "ok row: '$(row "$R_OK")'"
-grep -qE "^$R_PARTIAL +partial +[^ ]+ ago +[0-9.]+ +4 +2 +1 +1 " <<<"$(row "$R_PARTIAL")" ||
+grep -qE "^$R_PARTIAL +partial +manual +[^ ]+ ago +[0-9.]+ +4 +2 +1 +1 +- +" <<<"$(row "$R_PARTIAL")" ||
     fail "partial row: '$(row "$R_PARTIAL")'"
 expect_in "$(row "$R_PARTIAL")" "validation"
-grep -qE "^$R_FAILED +failed +[^ ]+ ago +[0-9.]+ +2 +2 +0 +0  extract: .*modes.lua:$ERR_LINE: boom: upstream answered 503" \
+grep -qE "^$R_FAILED +failed +manual +[^ ]+ ago +[0-9.]+ +2 +2 +0 +0 +- +extract: .*modes.lua:$ERR_LINE: boom: upstream answered 503" \
     <<<"$(row "$R_FAILED")" || fail "failed row: '$(row "$R_FAILED")'"
 order=$(grep -oE '^[0-9]{8}T[0-9]{6}Z-[^ ]+' <<<"$out" | tr '\n' ' ')
 expect_eq "$order" "$R_FAILED $R_PARTIAL $R_OK " "newest first"

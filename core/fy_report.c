@@ -296,7 +296,8 @@ int fy_report_quarantine_list(struct fy_store *s, const struct fy_quarantine_que
     }
     fy_buf_reset(&sql);
     fy_buf_puts(&sql, "SELECT id, integration, status, stage, class, attempts, created_at, updated_at, reason, "
-                      "record AS record_json, output AS output_json, first_run, last_run, script_version "
+                      "record AS record_json, output AS output_json, first_run, last_run, script_version, "
+                      "last_failed_at "
                       "FROM quarantine");
     list_where(&sql, q);
     fy_buf_puts(&sql, " AND id > ? ORDER BY id LIMIT ?");
@@ -353,9 +354,9 @@ cleanup:
 
 int fy_report_quarantine_show(struct fy_store *s, long long id, int json, FILE *out) {
     sqlite3_stmt *st = prepare(fy_store_db(s),
-        "SELECT id, integration, status, stage, class, reason, attempts, created_at, first_run, updated_at, "
+        "SELECT id, integration, status, stage, class, reason, attempts, created_at, first_run, last_failed_at, "
         "last_run, script_version, resolved_at, resolved_run, discarded_at, discard_reason, "
-        "record AS record_json, output AS output_json FROM quarantine WHERE id = ?");
+        "record AS record_json, output AS output_json, updated_at FROM quarantine WHERE id = ?");
     if (!st) return FY_ERR;
     sqlite3_bind_int64(st, 1, id);
     int rc = sqlite3_step(st);
@@ -367,8 +368,9 @@ int fy_report_quarantine_show(struct fy_store *s, long long id, int json, FILE *
         fprintf(out, "quarantine %lld · %s · %s\n", id, col(st, 1), status);
         fprintf(out, "  stage        %s\n  class        %s\n  reason       %s\n  attempts     %lld\n",
                 col(st, 3), col(st, 4), col(st, 5), (long long)sqlite3_column_int64(st, 6));
+        /* last failed: when and in which run, never when it was resolved or discarded */
         fprintf(out, "  first seen   %s (run %s)\n  last failed  %s (run %s, script version %s)\n",
-                col(st, 7), col(st, 8), col(st, 9), col(st, 10), col(st, 11));
+                col(st, 7), col(st, 8), *col(st, 9) ? col(st, 9) : "-", col(st, 10), col(st, 11));
         if (!strcmp(status, "resolved")) fprintf(out, "  resolved     %s (run %s)\n", col(st, 12), col(st, 13));
         if (!strcmp(status, "discarded")) fprintf(out, "  discarded    %s: %s\n", col(st, 14), col(st, 15));
         fprintf(out, "record:\n%s\n", col(st, 16));

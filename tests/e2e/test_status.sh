@@ -168,4 +168,66 @@ expect_rc 0
 expect_eq "$(jpy "$out" '[(r["id"], r["trigger"]) for r in J]')" "[('$R_PAGED_REPLAY', 'replay'), ('$R_PAGED', 'manual')]"
 expect_eq "$(jpy "$out" 'J[1]["checkpoint"] == {"page": 12, "after": "2026-12-04T10:00:00Z", "token": "z" * 60}')" "True"
 
+# ---------------------------------------------------------------------------
+# 4. quarantine show: when a record last failed, apart from when it was
+# resolved or discarded
+# dropped: records 1-3; 2 and 3 fail unless named in FIXED.
+script dropped 'return ferry.integration {
+  name = "dropped", owner = "qa@example.com", purpose = "test", pattern = "reporting",
+  source_of_truth = "fixture", freshness = "1h",
+  extract = function(ctx) for i = 1, 3 do ctx:emit({ id = i }) end end,
+  transform = function(r)
+    if r.id > 1 and not (os.getenv("FIXED") or ""):find(tostring(r.id), 1, true) then
+      return nil, "record " .. r.id .. " is bad"
+    end
+    return r
+  end,
+  load = function(batch) end,
+}'
+# qrow ID COLUMNS: the quarantine row's columns, '|' separated
+qrow() { sql "$DB" "SELECT $2 FROM quarantine WHERE id = $1"; }
+
+t "quarantine show: 'last failed' is the last failure and its run, not the time it was discarded"
+run_ferry run dropped.lua
+expect_rc 3
+QD2=$(sql "$DB" "SELECT id FROM quarantine WHERE integration = 'dropped' AND record = '{\"id\":2}'")
+QD3=$(sql "$DB" "SELECT id FROM quarantine WHERE integration = 'dropped' AND record = '{\"id\":3}'")
+sleep 0.1
+run_ferry quarantine replay "$QD2"
+expect_rc 3
+R_AGAIN=$(run_id_of dropped)
+T_FAILED=$(qrow "$QD2" updated_at)
+expect_eq "$(qrow "$QD2" "last_run || ' ' || attempts")" "$R_AGAIN 2"
+run_ferry quarantine show "$QD2"
+expect_in "$out" "last failed  $T_FAILED (run $R_AGAIN"
+sleep 0.1
+run_ferry quarantine discard "$QD2" --reason "not ours"
+expect_rc 0
+T_DISCARDED=$(qrow "$QD2" discarded_at)
+[ "$T_DISCARDED" != "$T_FAILED" ] || fail "discarded at the same millisecond it failed: $T_FAILED"
+run_ferry quarantine show "$QD2"
+expect_rc 0
+expect_in "$out" "last failed  $T_FAILED (run $R_AGAIN"
+expect_in "$out" "discarded    $T_DISCARDED: not ours"
+expect_not_in "$(grep 'last failed' <<<"$out")" "$T_DISCARDED"
+run_ferry quarantine show "$QD2" --json
+expect_eq "$(jpy "$out" '(J["last_failed_at"], J["last_run"], J["discarded_at"], J["status"])')" \
+    "('$T_FAILED', '$R_AGAIN', '$T_DISCARDED', 'discarded')"
+
+t "quarantine show: a resolved record keeps its last failure; resolved shows apart with its run"
+T_FAILED3=$(qrow "$QD3" updated_at)
+R_FIRST=$(qrow "$QD3" last_run)
+sleep 0.1
+FIXED=3 run_ferry quarantine replay "$QD3"
+expect_rc 0
+R_FIX=$(run_id_of dropped)
+T_RESOLVED=$(qrow "$QD3" resolved_at)
+run_ferry quarantine show "$QD3"
+expect_in "$out" "last failed  $T_FAILED3 (run $R_FIRST"
+expect_in "$out" "resolved     $T_RESOLVED (run $R_FIX)"
+run_ferry quarantine show "$QD3" --json
+expect_eq "$(jpy "$out" '(J["last_failed_at"], J["resolved_at"], J["resolved_run"])')" "('$T_FAILED3', '$T_RESOLVED', '$R_FIX')"
+run_ferry quarantine list dropped --status all --json
+expect_eq "$(jpy "$out" '[(o["id"], o["last_failed_at"]) for o in J]')" "[($QD2, '$T_FAILED'), ($QD3, '$T_FAILED3')]"
+
 done_t

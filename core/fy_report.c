@@ -138,10 +138,9 @@ int fy_report_runs(struct fy_store *s, const char *name, int limit, int json, FI
             if (sqlite3_column_type(st, 16) != SQLITE_NULL) snprintf(secs, sizeof secs, "%.2f", sqlite3_column_double(st, 16));
             const char *note = sqlite3_column_type(st, 15) != SQLITE_NULL ? col(st, 15)
                              : sqlite3_column_type(st, 12) != SQLITE_NULL && strcmp(col(st, 12), "{}") ? col(st, 12) : "";
-            char one_line[128];                 /* the table keeps one line per run */
-            snprintf(one_line, sizeof one_line, "%s", note);
-            for (char *c = one_line; *c; c++) if (*c == '\n' || *c == '\r' || *c == '\t') *c = ' ';
-            note = one_line;
+            struct fy_buf one_line = {0};       /* the table keeps one line per run */
+            fy_utf8_excerpt(&one_line, note, strlen(note), 120);
+            note = one_line.data ? one_line.data : "";
             /* the checkpoint the run committed, cut to fit: --json has all of it */
             if (sqlite3_column_type(st, 14) != SQLITE_NULL) fy_utf8_excerpt(&cp, col(st, 14), strlen(col(st, 14)), 21);
             fprintf(out, "%-24s %-8s %-8s %-10s %8s %9lld %8lld %11lld %9lld  ", col(st, 0), col(st, 1),
@@ -155,6 +154,7 @@ int fy_report_runs(struct fy_store *s, const char *name, int limit, int json, FI
                 fprintf(out, "%s\n", cp.len ? cp.data : "-");
             }
             fy_buf_free(&cp);
+            fy_buf_free(&one_line);
             n++;
         }
         if (!n) fprintf(out, "(no runs of %s recorded in this data directory)\n", name);

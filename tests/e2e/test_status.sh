@@ -230,4 +230,95 @@ expect_eq "$(jpy "$out" '(J["last_failed_at"], J["resolved_at"], J["resolved_run
 run_ferry quarantine list dropped --status all --json
 expect_eq "$(jpy "$out" '[(o["id"], o["last_failed_at"]) for o in J]')" "[($QD2, '$T_FAILED'), ($QD3, '$T_FAILED3')]"
 
+# ---------------------------------------------------------------------------
+# 5. An HTTP error page reaches summaries, runs and status as one line
+FAKE_PID=""
+python3 "$ROOT/tests/fakes/fake_api.py" --port-file "$WORK/fake.port" >"$WORK/fake.log" 2>&1 &
+FAKE_PID=$!
+trap 'kill "$FAKE_PID" 2>/dev/null; wait "$FAKE_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
+for _ in $(seq 1 200); do [ -s "$WORK/fake.port" ] && break; sleep 0.05; done
+BASE="http://127.0.0.1:$(cat "$WORK/fake.port" 2>/dev/null)"
+PAGE_SECRET=tok-page-5ecret-42
+
+# pagefail: the source answers 404 with a multi-line HTML page that echoes
+# the request's query, which holds a secret.
+script pagefail "return ferry.integration {
+  name = \"pagefail\", owner = \"qa@example.com\", purpose = \"test\", pattern = \"reporting\",
+  source_of_truth = \"fixture\", freshness = \"1h\",
+  extract = function(ctx)
+    local tok = ctx:secret(\"PAGE_TOKEN\")
+    local res, err = ctx.http:get(\"$BASE/html/404\", { query = { api_key = tok, q = tok } })
+    if not res then error(err) end
+  end,
+  load = function(batch) end,
+}"
+# one_line_utf8 TEXT MAX: "ok" when TEXT is valid UTF-8, one line, without
+# tabs and at most MAX characters; else what is wrong
+one_line_utf8() {
+    "$PY" -c 'import sys
+b = sys.argv[1].encode("utf-8", "surrogateescape")
+try: t = b.decode("utf-8")
+except UnicodeDecodeError as e: print("not UTF-8:", e); sys.exit()
+bad = [c for c in "\n\r\t" if c in t]
+print("has %r" % bad if bad else "%d characters" % len(t) if len(t) > int(sys.argv[2]) else "ok")' "$1" "$2" 2>&1
+}
+
+t "http error page: the summary's error is one line, the page's first 200 bytes with whitespace collapsed, cut whole"
+[ -n "$FAKE_PID" ] && [ -s "$WORK/fake.port" ] || fail "the fake API did not start: $(cat "$WORK/fake.log")"
+PAGE_TOKEN=$PAGE_SECRET run_ferry run pagefail.lua
+expect_rc 1
+R_PAGE=$(run_id_of pagefail)
+elines=$(grep -c '^   error: ' <<<"$out")
+expect_eq "$elines" "1" "error lines in: $out"
+eline=$(grep '^   error: ' <<<"$out")
+expect_in "$(grep -A1 '^   error: ' <<<"$out" | tail -1)" "   took "
+expect_in "$eline" "error: extract: not_found: GET $BASE/html/404?api_key=REDACTED&q=[REDACTED]: HTTP 404 — "
+expect_in "$eline" '<!DOCTYPE html> <html lang="de"> <head> <meta charset="utf-8"> <title>404 Not Found</title> </head> <body> <h1>Not Found</h1> <p>Die angeforderte Seite'
+expect_eq "$(one_line_utf8 "$eline" 400)" "ok"
+body=${eline#* — }
+expect_eq "${body: -1}" "…" "the excerpt ends with an ellipsis: $body"
+[ "$(printf %s "${body%…}" | wc -c)" -le 200 ] || fail "the excerpt is over 200 bytes: $(printf %s "$body" | wc -c)"
+expect_not_in "$out$err" "$PAGE_SECRET"
+
+t "http error page: runs.error, ferry runs and status --json keep the same one line"
+stored=$(sql "$DB" "SELECT error FROM runs WHERE id = '$R_PAGE'")
+expect_eq "$stored" "${eline#   error: }" "runs.error"
+run_ferry status --json
+expect_eq "$(jpy "$out" '[r["last_error"] for r in J if r["name"] == "pagefail"][0]')" "$stored" "status --json last_error"
+run_ferry runs pagefail
+row=$(grep -E "^$R_PAGE " <<<"$out")
+expect_eq "$(one_line_utf8 "$row" 400)" "ok"
+expect_in "$row" "extract: not_found: GET"
+expect_not_in "$(sqlite3 "$DB" .dump 2>&1)" "$PAGE_SECRET"
+
+t "http error page: --log-level debug logs the whole page, its secret redacted"
+PAGE_TOKEN=$PAGE_SECRET run_ferry run --log-level debug pagefail.lua
+expect_rc 1
+expect_in "$err" "end of the fake error page"
+expect_in "$err" "The requested URL /html/404?api_key=[REDACTED]&amp;q=[REDACTED] was not found"
+expect_not_in "$out$err" "$PAGE_SECRET"
+expect_eq "$(grep -c '^   error: ' <<<"$out")" "1" "error lines with --log-level debug"
+
+t "a multi-line error of 700 bytes: one line in the summary and the store, cut at 500 bytes; whole in the debug log"
+script multiline 'return ferry.integration {
+  name = "multiline", owner = "qa@example.com", purpose = "test", pattern = "reporting",
+  source_of_truth = "fixture", freshness = "1h",
+  extract = function(ctx)
+    error("the export failed:\n\tline one\n\tline two\n" .. string.rep("é", 300) .. " END-OF-ERROR", 0)
+  end,
+  load = function(batch) end,
+}'
+run_ferry run --log-level debug multiline.lua
+expect_rc 1
+eline=$(grep '^   error: ' <<<"$out")
+expect_eq "$(grep -c '^   error: ' <<<"$out")" "1" "error lines in: $out"
+expect_in "$eline" "error: extract: the export failed: line one line two éé"
+expect_eq "$(one_line_utf8 "$eline" 520)" "ok"
+expect_eq "${eline: -1}" "…"
+expect_not_in "$eline" "END-OF-ERROR"
+expect_eq "$(sql "$DB" "SELECT error FROM runs WHERE integration = 'multiline'")" "${eline#   error: }" "runs.error"
+expect_in "$err" '"msg":"run error in full"'
+expect_in "$err" 'the export failed:\n\tline one\n\tline two\n'
+expect_in "$err" "END-OF-ERROR"
+
 done_t

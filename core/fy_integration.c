@@ -10,6 +10,7 @@
 #include "fy_sandbox.h"
 #include "fy_store.h"
 #include "fy_time.h"
+#include "fy_utf8.h"
 #include "fy_vm.h"
 
 #include <errno.h>
@@ -363,6 +364,28 @@ static void quarantine_line(struct fy_integration *in, lua_Integer quarantined) 
            quarantined ? "open" : "still open from earlier runs", ago, in->name);
 }
 
+/* The run's error as the summary, the store (runs.error, so `ferry runs` and
+ * `ferry status`) and the log show it: one line of at most ERROR_LINE bytes
+ * (an HTTP error page or a traceback is many), redacted before it is cut so
+ * a cut never leaves part of a secret. When that changed more than the
+ * redaction, the whole text goes to the debug log. Appends to line. */
+#define ERROR_LINE 500
+static void error_line(struct fy_integration *in, struct fy_run *run, const char *error, struct fy_buf *line) {
+    struct fy_buf whole = {0}, fields = {0};
+    fy_buf_puts(&whole, error);
+    fy_redact(&whole);
+    size_t start = line->len;
+    fy_utf8_excerpt(line, whole.data ? whole.data : "", whole.len, ERROR_LINE);
+    int changed = line->len - start != whole.len || (whole.len && memcmp(line->data + start, whole.data, whole.len));
+    if (changed && fy_log_enabled(FY_LOG_DEBUG)) {
+        fy_buf_puts(&fields, "\"error\":");
+        fy_buf_json_string(&fields, whole.data, whole.len);
+        fy_log_write(FY_LOG_DEBUG, in->name, run->id, "run error in full", fields.data);
+    }
+    fy_buf_free(&whole);
+    fy_buf_free(&fields);
+}
+
 static void run_done(struct fy_run *run, int nres, void *arg) {
     struct fy_integration *in = arg;
     lua_State *co = run->co;
@@ -421,7 +444,14 @@ static void run_done(struct fy_run *run, int nres, void *arg) {
     else if (quarantined) { status = "PARTIAL"; code = FY_EXIT_PARTIAL; }
     else { status = "OK"; code = FY_EXIT_OK; }
 
-    if (error) fy_buf_printf(&b, "   error: %s\n", error);
+    struct fy_buf line = {0}, fields = {0};
+    if (error) {
+        error_line(in, run, error, &line);
+        error = line.data ? line.data : "";
+        fy_buf_printf(&b, "   error: %s\n", error);
+        fy_buf_puts(&fields, "\"error\":");
+        fy_buf_json_string(&fields, error, strlen(error));
+    }
     fy_redact(&b);
     printf("== %s  run %s  %s\n%s", in->name, run->id, status, b.data ? b.data : "");
     printf("   took %.2f s · %.0f records/s · Lua memory peak %.1f MB · process peak RSS %.1f MB\n", secs,
@@ -430,10 +460,12 @@ static void run_done(struct fy_run *run, int nres, void *arg) {
     quarantine_line(in, quarantined);
     fflush(stdout);
     fy_log_write(error ? FY_LOG_ERROR : FY_LOG_INFO, in->name, run->id,
-                 error ? "run failed" : "run finished", NULL);
+                 error ? "run failed" : "run finished", fields.data);
     if (in->engine->store) record_run(in, run, nres, code, error);
     lua_settop(co, 0);
     fy_buf_free(&b);
+    fy_buf_free(&line);
+    fy_buf_free(&fields);
     fy_engine_note_exit(in->engine, code);
     fy_run_destroy(run);
 }

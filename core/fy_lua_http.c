@@ -22,6 +22,7 @@
 #include "fy_http.h"
 #include "fy_log.h"
 #include "fy_run.h"
+#include "fy_utf8.h"
 #include "fy_vm.h"
 
 #include <event2/event.h>
@@ -518,6 +519,29 @@ static int deliver_more(lua_State *L) {
     return 0;
 }
 
+/* The body of a failed request, whole up to 64 KiB, in the debug log: the
+ * error itself carries only an excerpt (a 512-byte err.body, and 200 bytes on
+ * one line in its text), which an HTML error page does not fit. Redacted
+ * before it is cut, so a cut never leaves part of a secret. */
+static void log_error_body(const struct fy_http_result *res, const struct slot *s, const struct fy_run *run) {
+    enum { MAX_LOGGED = 64 * 1024 };
+    if (res->ok || !res->body->len || !fy_log_enabled(FY_LOG_DEBUG)) return;
+    struct fy_buf body = {0}, f = {0};
+    fy_buf_append(&body, res->body->data, res->body->len);
+    fy_redact(&body);
+    size_t n = body.len < MAX_LOGGED ? body.len : MAX_LOGGED;
+    fy_buf_printf(&f, "\"status\":%d,\"method\":", (int)res->status);
+    fy_buf_json_string(&f, s->method, strlen(s->method));
+    fy_buf_puts(&f, ",\"url\":");
+    fy_buf_json_string(&f, s->url, strlen(s->url));
+    fy_buf_printf(&f, ",\"body_bytes\":%zu,\"body\":", res->body->len);
+    fy_buf_json_string(&f, body.data, n);
+    if (n < body.len) fy_buf_printf(&f, ",\"body_cut_at\":%zu", n);
+    fy_log_write(FY_LOG_DEBUG, run->vm->name, run->id, "HTTP error response", f.data);
+    fy_buf_free(&body);
+    fy_buf_free(&f);
+}
+
 /* A transfer finished: hand its result to the script (ONE), keep it for
  * the batch (ALL, EACH) and start the next. Out of memory while doing so
  * trips the integration's memory limit: the request fails with that
@@ -530,6 +554,7 @@ static void transfer_done(const struct fy_http_result *res, void *arg) {
     struct delivery d = {res, s, 0, NULL};
     b->inflight--;
     b->done++;
+    log_error_body(res, s, b->run);
     int ok = fy_vm_protect(vm, deliver, &d, 0, err, sizeof err) == FY_OK;
     if (!ok) {                          /* the error itself, from the reserve */
         char msg[FY_ERRLEN];
@@ -864,10 +889,31 @@ static int l_escape(lua_State *L) {
     return 1;
 }
 
+/* _excerpt(s, max): s as one line of at most max bytes (at most 1024), for
+ * an error's text: secrets redacted first (a cut must not leave half of
+ * one), then whitespace collapsed and cut on a character boundary with an
+ * ellipsis (fy_utf8_excerpt). */
+static int l_excerpt(lua_State *L) {
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    lua_Integer max = luaL_checkinteger(L, 2);
+    char out[1024 + 4];
+    struct fy_buf whole = {0}, b = {0};
+    fy_buf_append(&whole, s, len);
+    fy_redact(&whole);
+    fy_utf8_excerpt(&b, whole.data, whole.len, max < 0 ? 0 : max > 1024 ? 1024 : (size_t)max);
+    size_t n = b.len;
+    if (n) memcpy(out, b.data, n);
+    fy_buf_free(&whole);                /* before anything that may raise */
+    fy_buf_free(&b);
+    lua_pushlstring(L, out, n);
+    return 1;
+}
+
 int luaopen_ferry_http_core(lua_State *L) {
     static const luaL_Reg funcs[] = {
         {"send", l_send}, {"send_many", l_send_many}, {"redact_url", l_redact_url},
-        {"secret", l_secret}, {"escape", l_escape}, {"in_run", l_in_run},
+        {"secret", l_secret}, {"escape", l_escape}, {"excerpt", l_excerpt}, {"in_run", l_in_run},
         {"set_metatables", l_set_metatables}, {"stream", l_stream}, {NULL, NULL},
     };
     static const luaL_Reg stream_methods[] = {{"__close", stream_close}, {"__gc", stream_close}, {NULL, NULL}};

@@ -32,14 +32,15 @@ int fy_quarantine_put(struct fy_store *s, const struct fy_quarantined *q) {
     if (q->id > 0) {
         st = fy_store_stmt(s, FY_STMT_Q_UPDATE,
             "UPDATE quarantine SET status = 'open', stage = ?1, class = ?2, reason = ?3, output = ?4, "
-            "attempts = attempts + 1, script_version = ?5, last_run = ?6, updated_at = ?7 WHERE id = ?8");
+            "attempts = attempts + 1, script_version = ?5, last_run = ?6, updated_at = ?7, last_failed_at = ?7 "
+            "WHERE id = ?8");
         if (!st) return FY_ERR;
         sqlite3_bind_int64(st, 8, q->id);
     } else {
         st = fy_store_stmt(s, FY_STMT_Q_INSERT,
             "INSERT INTO quarantine (stage, class, reason, output, script_version, first_run, last_run, "
-            "  created_at, updated_at, integration, fingerprint, record) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?7, ?8, ?9, ?10) "
+            "  created_at, updated_at, last_failed_at, integration, fingerprint, record) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?7, ?7, ?8, ?9, ?10) "
             "ON CONFLICT (integration, fingerprint) DO UPDATE SET "
             "  status = CASE status WHEN 'discarded' THEN 'discarded' ELSE 'open' END, "
             "  stage = excluded.stage, class = excluded.class, reason = excluded.reason, "
@@ -48,6 +49,7 @@ int fy_quarantine_put(struct fy_store *s, const struct fy_quarantined *q) {
             "  attempts = attempts + (SELECT CASE WHEN r.status = 'aborted' THEN 0 ELSE 1 END "
             "                         FROM (SELECT 1) LEFT JOIN runs r ON r.id = quarantine.last_run), "
             "  last_run = excluded.last_run, updated_at = excluded.updated_at, "
+            "  last_failed_at = excluded.last_failed_at, "
             "  resolved_at = NULL, resolved_run = NULL");
         if (!st) return FY_ERR;
         fingerprint(q->record, fp);

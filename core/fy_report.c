@@ -97,6 +97,14 @@ static int rows_json_opt(sqlite3_stmt *st, int single, FILE *out) {
 
 static int rows_json(sqlite3_stmt *st, FILE *out) { return rows_json_opt(st, 0, out); }
 
+/* text, then spaces to fill `width` columns: printf's %-24s counts bytes, and
+ * a UTF-8 character (the ellipsis of a cut) is one column. */
+static void put_padded(FILE *out, const char *text, int width) {
+    int cols = 0;
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++) cols += (*c & 0xC0) != 0x80;
+    fprintf(out, "%s%*s", text, cols < width ? width - cols : 0, "");
+}
+
 static sqlite3_stmt *prepare(sqlite3 *db, const char *sql) {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) return st;
@@ -121,21 +129,32 @@ int fy_report_runs(struct fy_store *s, const char *name, int limit, int json, FI
         rc = rows_json(st, out);
     } else {
         int n = 0;
-        fprintf(out, "%-24s %-8s %-10s %8s %9s %8s %11s %9s  %s\n", "RUN", "STATUS", "STARTED", "SECONDS",
-                "EXTRACTED", "LOADED", "QUARANTINED", "SKIPPED", "FIRST ERROR / BY CLASS");
+        fprintf(out, "%-24s %-8s %-8s %-10s %8s %9s %8s %11s %9s  %-24s  %s\n", "RUN", "STATUS", "TRIGGER", "STARTED",
+                "SECONDS", "EXTRACTED", "LOADED", "QUARANTINED", "SKIPPED", "CHECKPOINT", "FIRST ERROR / BY CLASS");
         while (sqlite3_step(st) == SQLITE_ROW) {
             char ago[48], secs[32] = "-";
+            struct fy_buf cp = {0};
             fy_report_age(col(st, 2), ago, sizeof ago);
             if (sqlite3_column_type(st, 16) != SQLITE_NULL) snprintf(secs, sizeof secs, "%.2f", sqlite3_column_double(st, 16));
             const char *note = sqlite3_column_type(st, 15) != SQLITE_NULL ? col(st, 15)
                              : sqlite3_column_type(st, 12) != SQLITE_NULL && strcmp(col(st, 12), "{}") ? col(st, 12) : "";
-            char one_line[128];                 /* the table keeps one line per run */
-            snprintf(one_line, sizeof one_line, "%s", note);
-            for (char *c = one_line; *c; c++) if (*c == '\n' || *c == '\r' || *c == '\t') *c = ' ';
-            note = one_line;
-            fprintf(out, "%-24s %-8s %-10s %8s %9lld %8lld %11lld %9lld  %s\n", col(st, 0), col(st, 1), ago, secs,
-                    (long long)sqlite3_column_int64(st, 6), (long long)sqlite3_column_int64(st, 9),
-                    (long long)sqlite3_column_int64(st, 10), (long long)sqlite3_column_int64(st, 8), note);
+            struct fy_buf one_line = {0};       /* the table keeps one line per run */
+            fy_utf8_excerpt(&one_line, note, strlen(note), 120);
+            note = one_line.data ? one_line.data : "";
+            /* the checkpoint the run committed, cut to fit: --json has all of it */
+            if (sqlite3_column_type(st, 14) != SQLITE_NULL) fy_utf8_excerpt(&cp, col(st, 14), strlen(col(st, 14)), 21);
+            fprintf(out, "%-24s %-8s %-8s %-10s %8s %9lld %8lld %11lld %9lld  ", col(st, 0), col(st, 1),
+                    *col(st, 5) ? col(st, 5) : "-", ago, secs, (long long)sqlite3_column_int64(st, 6),
+                    (long long)sqlite3_column_int64(st, 9), (long long)sqlite3_column_int64(st, 10),
+                    (long long)sqlite3_column_int64(st, 8));
+            if (*note) {
+                put_padded(out, cp.len ? cp.data : "-", 24);
+                fprintf(out, "  %s\n", note);
+            } else {
+                fprintf(out, "%s\n", cp.len ? cp.data : "-");
+            }
+            fy_buf_free(&cp);
+            fy_buf_free(&one_line);
             n++;
         }
         if (!n) fprintf(out, "(no runs of %s recorded in this data directory)\n", name);
@@ -144,14 +163,31 @@ int fy_report_runs(struct fy_store *s, const char *name, int limit, int json, FI
     return rc;
 }
 
+/* The columns of the status query, in order (the text table reads them by
+ * these indices, --json by their names). */
+enum status_col {
+    ST_NAME, ST_OWNER, ST_PATTERN, ST_FRESHNESS, ST_LAST_STATUS, ST_LAST_STARTED, ST_LAST_RUN, ST_LAST_GOOD,
+    ST_STALE, ST_STALE_REASON, ST_CHECKPOINT, ST_LAST_ERROR, ST_Q_OPEN, ST_Q_OLDEST, ST_REPLAY,
+    ST_REPLAY_STATUS, ST_REPLAY_STARTED,
+};
+
 int fy_report_status(struct fy_store *s, int json, FILE *out) {
     sqlite3 *db = fy_store_db(s);
     sqlite3_stmt *st;
-    /* One row per integration: its last run, its last good run and whether
-     * the data is stale (no ok/partial run within its freshness). */
+    /* One row per integration. The last run, the last good run and whether
+     * the data is stale (no ok/partial run within its freshness) count only
+     * runs that read the source: a replay (trigger 'replay') delivers
+     * quarantined records and reads nothing, so it is shown apart as the
+     * last replay. Runs of old stores may have no trigger: they read the
+     * source. stale_reason says why a stale one is: never_run (no run read
+     * the source), no_good_run (none ended ok or partial) or
+     * last_good_too_old; it is NULL when the data is fresh. */
     const char *sql =
-        "WITH last AS (SELECT integration, max(started_at) AS started FROM runs GROUP BY integration),"
+        "WITH last AS (SELECT integration, max(started_at) AS started FROM runs WHERE trigger IS NOT 'replay'"
+        "          GROUP BY integration),"
         " good AS (SELECT integration, max(ended_at) AS ended FROM runs WHERE status IN ('ok','partial')"
+        "          AND trigger IS NOT 'replay' GROUP BY integration),"
+        " replay AS (SELECT integration, max(started_at) AS started FROM runs WHERE trigger = 'replay'"
         "          GROUP BY integration),"
         " q AS (SELECT integration, count(*) AS n, min(id) AS first FROM quarantine WHERE status = 'open'"
         "       GROUP BY integration) "
@@ -159,11 +195,17 @@ int fy_report_status(struct fy_store *s, int json, FILE *out) {
         "  r.id AS last_run, g.ended AS last_good, "
         "  CASE WHEN g.ended IS NULL THEN 1 "
         "       WHEN (julianday('now') - julianday(g.ended)) * 86400 > i.freshness_s THEN 1 ELSE 0 END AS stale, "
+        "  CASE WHEN r.id IS NULL THEN 'never_run' WHEN g.ended IS NULL THEN 'no_good_run' "
+        "       WHEN (julianday('now') - julianday(g.ended)) * 86400 > i.freshness_s THEN 'last_good_too_old' "
+        "  END AS stale_reason, "
         "  c.cursor AS checkpoint_json, r.error AS last_error, coalesce(q.n, 0) AS quarantine_open, "
-        "  (SELECT created_at FROM quarantine WHERE id = q.first) AS quarantine_oldest "
+        "  (SELECT created_at FROM quarantine WHERE id = q.first) AS quarantine_oldest, "
+        "  p.id AS last_replay, p.status AS last_replay_status, p.started_at AS last_replay_started "
         "FROM integrations i LEFT JOIN last l ON l.integration = i.name "
-        "LEFT JOIN runs r ON r.integration = i.name AND r.started_at = l.started "
+        "LEFT JOIN runs r ON r.integration = i.name AND r.started_at = l.started AND r.trigger IS NOT 'replay' "
         "LEFT JOIN good g ON g.integration = i.name "
+        "LEFT JOIN replay rp ON rp.integration = i.name "
+        "LEFT JOIN runs p ON p.integration = i.name AND p.started_at = rp.started AND p.trigger = 'replay' "
         "LEFT JOIN checkpoints c ON c.integration = i.name "
         "LEFT JOIN q ON q.integration = i.name ORDER BY i.name";
     if (!(st = prepare(db, sql))) return FY_ERR;
@@ -172,20 +214,30 @@ int fy_report_status(struct fy_store *s, int json, FILE *out) {
         rc = rows_json(st, out);
     } else {
         int n = 0;
-        fprintf(out, "%-32s %-8s %-12s %-12s %-22s %-24s %s\n", "INTEGRATION", "LAST", "LAST RUN", "LAST GOOD",
-                "FRESHNESS", "QUARANTINE", "OWNER");
+        fprintf(out, "%-32s %-8s %-12s %-12s %-22s %-24s %-18s %s\n", "INTEGRATION", "LAST", "LAST RUN", "LAST GOOD",
+                "FRESHNESS", "QUARANTINE", "LAST REPLAY", "OWNER");
         while (sqlite3_step(st) == SQLITE_ROW) {
-            char last[48], good[48], fresh[48], fresh_s[80], oldest[48], q[96] = "-";
-            fy_report_age(col(st, 5), last, sizeof last);
-            fy_report_age(col(st, 7), good, sizeof good);
-            fy_duration_format(sqlite3_column_double(st, 3), fresh, sizeof fresh);
-            snprintf(fresh_s, sizeof fresh_s, "%s (within %s)", sqlite3_column_int(st, 8) ? "STALE" : "fresh", fresh);
-            if (sqlite3_column_int64(st, 11) > 0) {
-                fy_report_age(col(st, 12), oldest, sizeof oldest);
-                snprintf(q, sizeof q, "%lld open (%s)", (long long)sqlite3_column_int64(st, 11), oldest);
+            char last[48], good[48], fresh[48], fresh_s[80], oldest[48], q[96] = "-", replay[80] = "-";
+            fy_report_age(col(st, ST_LAST_STARTED), last, sizeof last);
+            fy_report_age(col(st, ST_LAST_GOOD), good, sizeof good);
+            fy_duration_format(sqlite3_column_double(st, ST_FRESHNESS), fresh, sizeof fresh);
+            if (!strcmp(col(st, ST_STALE_REASON), "never_run"))
+                snprintf(fresh_s, sizeof fresh_s, "never run");
+            else
+                snprintf(fresh_s, sizeof fresh_s, "%s (within %s)", sqlite3_column_int(st, ST_STALE) ? "STALE" : "fresh",
+                         fresh);
+            if (sqlite3_column_int64(st, ST_Q_OPEN) > 0) {
+                fy_report_age(col(st, ST_Q_OLDEST), oldest, sizeof oldest);
+                snprintf(q, sizeof q, "%lld open (%s)", (long long)sqlite3_column_int64(st, ST_Q_OPEN), oldest);
             }
-            fprintf(out, "%-32s %-8s %-12s %-12s %-22s %-24s %s\n", col(st, 0), *col(st, 4) ? col(st, 4) : "-",
-                    last, good, fresh_s, q, col(st, 1));
+            if (*col(st, ST_REPLAY)) {
+                char ago[48];
+                fy_report_age(col(st, ST_REPLAY_STARTED), ago, sizeof ago);
+                snprintf(replay, sizeof replay, "%s %s", col(st, ST_REPLAY_STATUS), ago);
+            }
+            fprintf(out, "%-32s %-8s %-12s %-12s %-22s %-24s %-18s %s\n", col(st, ST_NAME),
+                    *col(st, ST_LAST_STATUS) ? col(st, ST_LAST_STATUS) : "-", last, good, fresh_s, q, replay,
+                    col(st, ST_OWNER));
             n++;
         }
         if (!n) fprintf(out, "(no integrations have run with this data directory yet)\n");
@@ -244,7 +296,8 @@ int fy_report_quarantine_list(struct fy_store *s, const struct fy_quarantine_que
     }
     fy_buf_reset(&sql);
     fy_buf_puts(&sql, "SELECT id, integration, status, stage, class, attempts, created_at, updated_at, reason, "
-                      "record AS record_json, output AS output_json, first_run, last_run, script_version "
+                      "record AS record_json, output AS output_json, first_run, last_run, script_version, "
+                      "last_failed_at "
                       "FROM quarantine");
     list_where(&sql, q);
     fy_buf_puts(&sql, " AND id > ? ORDER BY id LIMIT ?");
@@ -301,9 +354,9 @@ cleanup:
 
 int fy_report_quarantine_show(struct fy_store *s, long long id, int json, FILE *out) {
     sqlite3_stmt *st = prepare(fy_store_db(s),
-        "SELECT id, integration, status, stage, class, reason, attempts, created_at, first_run, updated_at, "
+        "SELECT id, integration, status, stage, class, reason, attempts, created_at, first_run, last_failed_at, "
         "last_run, script_version, resolved_at, resolved_run, discarded_at, discard_reason, "
-        "record AS record_json, output AS output_json FROM quarantine WHERE id = ?");
+        "record AS record_json, output AS output_json, updated_at FROM quarantine WHERE id = ?");
     if (!st) return FY_ERR;
     sqlite3_bind_int64(st, 1, id);
     int rc = sqlite3_step(st);
@@ -315,8 +368,9 @@ int fy_report_quarantine_show(struct fy_store *s, long long id, int json, FILE *
         fprintf(out, "quarantine %lld · %s · %s\n", id, col(st, 1), status);
         fprintf(out, "  stage        %s\n  class        %s\n  reason       %s\n  attempts     %lld\n",
                 col(st, 3), col(st, 4), col(st, 5), (long long)sqlite3_column_int64(st, 6));
+        /* last failed: when and in which run, never when it was resolved or discarded */
         fprintf(out, "  first seen   %s (run %s)\n  last failed  %s (run %s, script version %s)\n",
-                col(st, 7), col(st, 8), col(st, 9), col(st, 10), col(st, 11));
+                col(st, 7), col(st, 8), *col(st, 9) ? col(st, 9) : "-", col(st, 10), col(st, 11));
         if (!strcmp(status, "resolved")) fprintf(out, "  resolved     %s (run %s)\n", col(st, 12), col(st, 13));
         if (!strcmp(status, "discarded")) fprintf(out, "  discarded    %s: %s\n", col(st, 14), col(st, 15));
         fprintf(out, "record:\n%s\n", col(st, 16));

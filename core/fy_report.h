@@ -7,10 +7,12 @@
 
 struct fy_store;
 
-/* The last `limit` runs of one integration, newest first. */
+/* The last `limit` runs of one integration, newest first, with trigger,
+ * counts, checkpoint and first error (cut to one line in the table). */
 int fy_report_runs(struct fy_store *s, const char *name, int limit, int json, FILE *out);
-/* One line per integration: last run, last good run, freshness, open
- * quarantine, owner. */
+/* One line per integration: last run and last good run (of runs that read
+ * the source, never replays), freshness (or never run), open quarantine,
+ * last replay, owner. */
 int fy_report_status(struct fy_store *s, int json, FILE *out);
 
 /* A page of the quarantine: rows with id > after, in id order. NULL fields

@@ -57,6 +57,17 @@ static const char *migrations[] = {
     "CREATE INDEX quarantine_by_name ON quarantine (integration, id);",
     /* 2 -> 3: mark the file as ferry's (checked on every open, see check_identity) */
     "PRAGMA application_id = 1717924473;",
+    /* 3 -> 4: when a quarantined record last failed, kept apart from
+     * updated_at (which resolving and discarding rewrite). Open rows, and
+     * discarded rows that failed again after the discard, have it in
+     * updated_at; for the others the best kept is the end of the run that
+     * last failed them (a discard may come before that run ends: never
+     * later than updated_at). */
+    "ALTER TABLE quarantine ADD COLUMN last_failed_at TEXT;"
+    "UPDATE quarantine SET last_failed_at = CASE"
+    "  WHEN status = 'open' OR (status = 'discarded' AND updated_at IS NOT discarded_at) THEN updated_at"
+    "  ELSE min(updated_at, coalesce((SELECT coalesce(r.ended_at, r.started_at) FROM runs r"
+    "                                 WHERE r.id = quarantine.last_run), created_at)) END;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 #define APPLICATION_ID 1717924473           /* 0x66657279, "fery" */

@@ -63,3 +63,53 @@ void fy_utf8_sanitize(struct fy_buf *b, const char *s, size_t n)
         }
     }
 }
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+int fy_utf8_excerpt(struct fy_buf *b, const char *s, size_t n, size_t max)
+{
+    size_t start = b->len, i = 0;
+    int space = 0;
+
+    while (i < n && is_space(s[i]))
+        i++;
+    for (; i < n; i++) {
+        if (is_space(s[i])) {
+            space = 1;
+            continue;
+        }
+        if (b->len - start + (size_t)space + 1 > max)
+            break;
+        if (space)
+            fy_buf_putc(b, ' ');
+        space = 0;
+        fy_buf_putc(b, s[i]);
+    }
+    if (i == n)
+        return 0;
+    /* s[i] did not fit: when it continues a character, drop that
+     * character's first bytes too (a lead byte and at most 2 more) */
+    if (((unsigned char)s[i] & 0xC0) == 0x80) {
+        size_t len = b->len;
+        int back = 0;
+
+        while (len > start && back < 3 && ((unsigned char)b->data[len - 1] & 0xC0) == 0x80) {
+            len--;
+            back++;
+        }
+        if (len > start && (unsigned char)b->data[len - 1] >= 0xC0)
+            len--;
+        else
+            len = b->len;               /* not a character after all: keep the bytes */
+        b->len = len;
+    }
+    while (b->len > start && b->data[b->len - 1] == ' ')
+        b->len--;
+    if (b->data)
+        b->data[b->len] = '\0';
+    fy_buf_puts(b, "\xe2\x80\xa6");
+    return 1;
+}

@@ -47,4 +47,11 @@ size_t fy_utf8_from_latin1(char *out, const char *s, size_t n);
  * replaced by U+FFFD. */
 void fy_utf8_sanitize(struct fy_buf *b, const char *s, size_t n);
 
+/* Append s[0..n) to b as one line of at most `max` bytes, for summaries and
+ * tables: each run of whitespace (space, tab, CR, LF, VT, FF) becomes one
+ * space, whitespace at either end goes, and text past `max` is cut, never
+ * inside a UTF-8 character, and followed by "…" (3 more bytes). Bytes that
+ * are not UTF-8 are copied as they are. Returns 1 when the text was cut. */
+int fy_utf8_excerpt(struct fy_buf *b, const char *s, size_t n, size_t max);
+
 #endif

@@ -579,13 +579,16 @@ static const struct command command_table[] = {
     {"status", "", "what ran, what is stale, per integration",
      "One line per integration that has run with this data directory: its last run\n"
      "and status, its last good run (ok or partial), whether its data is stale (no\n"
-     "good run within the freshness the script declares), and how many of its records\n"
-     "are open in the quarantine, with the oldest one's age. --json for machines.",
+     "good run within the freshness the script declares) or never run, how many of\n"
+     "its records are open in the quarantine, with the oldest one's age, and its last\n"
+     "replay. A replay reads nothing from the source: it never counts as the last run\n"
+     "or makes the data fresh. --json for machines (stale_reason says why stale).",
      cmd_status},
     {"runs", "NAME", "run history of one integration",
      "The latest runs of NAME, newest first: status (ok, partial, failed, aborted),\n"
-     "when, how long, counts per stage and the first error. --limit N (default 20),\n"
-     "--json for machines. A run killed mid-way shows as aborted.",
+     "trigger (manual, or replay), when, how long, counts per stage, the checkpoint\n"
+     "and the first error. --limit N (default 20), --json for machines (every column\n"
+     "in full). A run killed mid-way shows as aborted.",
      cmd_runs},
     {"quarantine", "list|show|replay|discard", "inspect, replay or discard quarantined records",
      "  list [NAME] [--class C] [--status open|resolved|discarded|all] [--limit N] [--after ID]\n"

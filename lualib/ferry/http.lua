@@ -17,7 +17,7 @@ local ferry = ferry
 local core = require "ferry.http.core"
 local json = ferry.json
 local time = ferry.time
-local send, send_many, escape = core.send, core.send_many, core.escape
+local send, send_many, escape, excerpt = core.send, core.send_many, core.escape, core.excerpt
 local stream, stream_push, stream_next = core.stream, core.stream_push, core.stream_next
 local type, pairs, ipairs, tostring, tonumber = type, pairs, ipairs, tostring, tonumber
 local setmetatable, error, select, pcall = setmetatable, error, select, pcall
@@ -35,12 +35,17 @@ local defaults = (ferry.config and ferry.config.http) or
 ---------------------------------------------------------------------------
 -- errors
 
+-- tostring(err) is one line for summaries, logs and `ferry status`: the
+-- body (an HTML error page, say) adds at most its first 200 bytes, with
+-- whitespace collapsed and never cut inside a character; --log-level debug
+-- logs the whole body (fy_lua_http.c).
 local err_mt = {}
 err_mt.__index = err_mt
 err_mt.__tostring = function(e)
   local s = format("%s: %s %s: %s", e.class, e.method or "?", e.url or "?", e.message or "failed")
   if e.attempts and e.attempts > 1 then s = s .. format(" (after %d attempts)", e.attempts) end
-  if e.body and e.body ~= "" then s = s .. " — " .. sub(e.body, 1, 200) end
+  local body = type(e.body) == "string" and excerpt(e.body, 200) or ""
+  if body ~= "" then s = s .. " — " .. body end
   return s
 end
 _M.error_mt = err_mt

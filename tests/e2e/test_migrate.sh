@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # End-to-end: schema migrations of the durable store, and the quarantine at
 # scale. A schema-1 store made by ferry b6b32f8 (tests/fixtures/store-v1.sql)
-# is opened by this ferry: `ferry status` or `ferry run` moves it to schema 3
-# (the quarantine table, then the application_id), keeps every old row, and a run resumes from the old
-# checkpoint. Then a store with 1,000,000 quarantined rows (seeded with
+# is opened by this ferry: `ferry status` or `ferry run` moves it to schema 4
+# (the quarantine table, the application_id, the quarantine's last_failed_at),
+# keeps every old row, and a run resumes from the old checkpoint. A schema-3
+# store with resolved, discarded and open records (tests/fixtures/store-v3.sql)
+# gets last_failed_at from what it kept. Then a store with 1,000,000 quarantined rows (seeded with
 # sqlite3) is listed page by page with `ferry quarantine list`, checked
 # against the same rows queried with sqlite3. Listing times are printed as
 # "# note" lines, never asserted.
@@ -11,7 +13,8 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/e2e/lib.sh
 
 FIXTURE="$ROOT/tests/fixtures/store-v1.sql"
-SCHEMA=3
+SCHEMA=4
+FIXTURE3="$ROOT/tests/fixtures/store-v3.sql"
 # the real interpreter (a pyenv shim costs ~0.4 s per call)
 PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null || echo python3)
 
@@ -66,7 +69,7 @@ expect_v1_kept() {
         expect_eq "$m" "0" "fixture rows of $t missing or changed after the migration"
     done
 }
-# expect_schema DB: DB is at schema 2 with the quarantine table, its
+# expect_schema DB: DB is at schema $SCHEMA with the quarantine table, its
 # columns and indexes for listing by (status, id) and (status, integration, id)
 expect_schema() {
     local db=$1 c have idx
@@ -75,7 +78,8 @@ expect_schema() {
         "quarantine table (tables: $(sql "$db" "SELECT group_concat(name, ' ') FROM sqlite_master WHERE type = 'table'"))"
     have=" $(sql "$db" "SELECT group_concat(name, ' ') FROM pragma_table_info('quarantine')") "
     for c in id integration fingerprint status stage class reason record output attempts script_version \
-             first_run last_run created_at updated_at resolved_at resolved_run discarded_at discard_reason; do
+             first_run last_run created_at updated_at resolved_at resolved_run discarded_at discard_reason \
+             last_failed_at; do
         [[ "$have" == *" $c "* ]] || fail "quarantine has no column $c (columns:$have)"
     done
     # each index as "name:col,col,..."
@@ -248,6 +252,31 @@ for i in $(seq 1 6); do
     fi
 done
 [ -z "$bad_tries" ] || fail "failed tries:${bad_tries:0:400}"
+
+# ---------------------------------------------------------------------------
+# 1b. Schema 3 -> 4: when a quarantined record last failed
+t "migrate a schema-3 store: last_failed_at is updated_at for open rows, the end of the last failing run for others"
+D5="$WORK/v3data"
+cfg v3_cfg "$D5"
+rm -rf "$D5"; mkdir -p "$D5"
+sqlite3 -batch "$D5/ferry.db" <"$FIXTURE3" >/dev/null 2>&1 || fail "cannot load $FIXTURE3"
+expect_eq "$(sql "$D5/ferry.db" 'PRAGMA user_version')" "3" "the fixture's schema"
+before=$(sql "$D5/ferry.db" "SELECT id, status, updated_at, last_run FROM quarantine ORDER BY id")
+run_ferry quarantine show -c v3_cfg.lua 1
+expect_rc 0
+expect_schema "$D5/ferry.db"
+expect_eq "$(sql "$D5/ferry.db" "SELECT id, status, updated_at, last_run FROM quarantine ORDER BY id")" "$before" \
+    "the schema-3 columns of the quarantine"
+# row 1 last failed in replay run 66a15e (ended 22:33:51.834Z) and was resolved
+# at 22:33:53.083Z; row 2 failed in run 5a3634 (ended 22:33:50.612Z) and was
+# discarded at 22:33:54.304Z; row 3 is open, failed at 22:33:50.605Z.
+expect_eq "$(words "$(sql "$D5/ferry.db" "SELECT id || '=' || last_failed_at FROM quarantine ORDER BY id")")" \
+    "1=2026-12-04T22:33:51.834Z 2=2026-12-04T22:33:50.612Z 3=2026-12-04T22:33:50.605Z"
+expect_in "$out" "last failed  2026-12-04T22:33:51.834Z (run 20261204T223351Z-66a15e"
+expect_in "$out" "resolved     2026-12-04T22:33:53.083Z (run 20261204T223353Z-452b8b)"
+run_ferry quarantine show -c v3_cfg.lua 2
+expect_in "$out" "last failed  2026-12-04T22:33:50.612Z (run 20261204T223350Z-5a3634"
+expect_in "$out" "discarded    2026-12-04T22:33:54.304Z: not ours"
 
 # ---------------------------------------------------------------------------
 # 2. The quarantine with 1,000,000 rows

@@ -131,14 +131,14 @@ expect_rc 0
 expect_in "$out" "RUN"
 expect_in "$out" "STATUS"
 expect_eq "$(grep -c -E '^[0-9]{8}T[0-9]{6}Z-' <<<"$out")" "3" "run rows in: $out"
-# RUN STATUS STARTED("Ns ago") SECONDS EXTRACTED LOADED QUARANTINED SKIPPED NOTE
+# RUN STATUS TRIGGER STARTED("Ns ago") SECONDS EXTRACTED LOADED QUARANTINED SKIPPED CHECKPOINT NOTE
 row() { grep -F -- "$1" <<<"$out" | head -1; }
-grep -qE "^$R_OK +ok +[^ ]+ ago +[0-9.]+ +3 +3 +0 +0 *$" <<<"$(row "$R_OK")" ||
+grep -qE "^$R_OK +ok +manual +[^ ]+ ago +[0-9.]+ +3 +3 +0 +0 +-$" <<<"$(row "$R_OK")" ||
     fail "ok row: '$(row "$R_OK")'"
-grep -qE "^$R_PARTIAL +partial +[^ ]+ ago +[0-9.]+ +4 +2 +1 +1 " <<<"$(row "$R_PARTIAL")" ||
+grep -qE "^$R_PARTIAL +partial +manual +[^ ]+ ago +[0-9.]+ +4 +2 +1 +1 +- +" <<<"$(row "$R_PARTIAL")" ||
     fail "partial row: '$(row "$R_PARTIAL")'"
 expect_in "$(row "$R_PARTIAL")" "validation"
-grep -qE "^$R_FAILED +failed +[^ ]+ ago +[0-9.]+ +2 +2 +0 +0  extract: .*modes.lua:$ERR_LINE: boom: upstream answered 503" \
+grep -qE "^$R_FAILED +failed +manual +[^ ]+ ago +[0-9.]+ +2 +2 +0 +0 +- +extract: .*modes.lua:$ERR_LINE: boom: upstream answered 503" \
     <<<"$(row "$R_FAILED")" || fail "failed row: '$(row "$R_FAILED")'"
 order=$(grep -oE '^[0-9]{8}T[0-9]{6}Z-[^ ]+' <<<"$out" | tr '\n' ' ')
 expect_eq "$order" "$R_FAILED $R_PARTIAL $R_OK " "newest first"
@@ -766,14 +766,14 @@ expect_eq "$(sql "$DB" "SELECT count(*) FROM state WHERE key = 'fn'")" "0"
 
 # ---------------------------------------------------------------------------
 # 9. Schema version
-t "schema: user_version is 3 and the application_id ferry's after the first run; a store from a newer ferry (99) is refused with exit 2"
+t "schema: user_version is 4 and the application_id ferry's after the first run; a store from a newer ferry (99) is refused with exit 2"
 rm -rf "$WORK/data" "$WORK/schema.txt"
 integ schema '
   extract = function(ctx) ctx:emit({ id = 1 }) end,
   load = function(batch) local f = assert(io.open("schema.txt", "a")); f:write("loaded\n"); f:close() end,'
 run_ferry run schema.lua
 expect_rc 0
-expect_eq "$(sql "$DB" 'PRAGMA user_version')" "3"
+expect_eq "$(sql "$DB" 'PRAGMA user_version')" "4"
 expect_eq "$(sql "$DB" 'PRAGMA application_id')" "1717924473" "application_id (0x66657279)"
 expect_eq "$(sql "$DB" "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name" | tr '\n' ' ')" \
     "checkpoints integrations quarantine runs state "

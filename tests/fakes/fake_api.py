@@ -509,6 +509,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return exact(self)
         if p.startswith("/status/"):
             return self.r_status(p[len("/status/"):])
+        if p.startswith("/html/"):
+            return self.r_html_error(p[len("/html/"):])
         self.send_err(404, "not found", path=self.route_path)
 
     # ---- control routes ---------------------------------------------------
@@ -586,6 +588,34 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if ra is not None:
             headers.append(("Retry-After", ra))
         self.send_err(code, reason, headers)
+
+    def r_html_error(self, code_s):
+        """An error page as a web server or proxy sends it: HTML, many lines,
+        tabs, non-ASCII text, the requested path and query echoed back."""
+        try:
+            code = int(code_s)
+        except ValueError:
+            raise BadRequest("status must be an integer")
+        if not 400 <= code <= 599:
+            raise BadRequest("status must be in 400..599")
+        try:
+            reason = HTTPStatus(code).phrase
+        except ValueError:
+            reason = "Error"
+        target = self.path.replace("&", "&amp;").replace("<", "&lt;")
+        page = (
+            "<!DOCTYPE html>\n<html lang=\"de\">\n<head>\n"
+            "\t<meta charset=\"utf-8\">\n\t<title>%d %s</title>\n</head>\n<body>\n"
+            "\t<h1>%s</h1>\n"
+            "\t<p>Die angeforderte Seite wurde auf diesem Server nicht gefunden – "
+            "überprüfen Sie die Adresse. Ça n’existe pas ici. "
+            "Запрошенная страница не найдена.</p>\n"
+            "\t<p>The requested URL %s was not found on this server.</p>\n"
+            "\t<hr>\n\t<address>ferry-fake-api/1.0 at 127.0.0.1</address>\n"
+            "%s"
+            "\t<!-- end of the fake error page -->\n</body>\n</html>\n"
+        ) % (code, reason, reason, target, "\t<!-- padding -->\n" * 40)
+        self.send_raw(code, page, content_type="text/html; charset=utf-8")
 
     def r_flaky(self):
         key = self.q("key", "default")

@@ -1,5 +1,5 @@
 /* Unit tests for core/fy_utf8.c: what counts as UTF-8 (RFC 3629), Latin-1
- * to UTF-8, and replacing bad bytes with U+FFFD. */
+ * to UTF-8, replacing bad bytes with U+FFFD, and one-line excerpts. */
 #include "fy_utf8.h"
 #include "fy_buf.h"
 #include "testhelp.h"
@@ -71,10 +71,69 @@ static void test_sanitize(void)
     fy_buf_free(&b);
 }
 
+/* fy_utf8_excerpt of a literal into a fresh buffer: is it `want`, cut or not? */
+static int excerpt_is(const char *s, size_t n, size_t max, const char *want, int cut)
+{
+    struct fy_buf b = {0};
+    fy_buf_puts(&b, "> ");                      /* appends after what b holds */
+    int got = fy_utf8_excerpt(&b, s, n, max);
+    int ok = got == cut && b.len == 2 + strlen(want) && memcmp(b.data + 2, want, strlen(want)) == 0;
+    if (!ok) printf("  excerpt: got '%s' (cut %d)\n", b.data ? b.data + 2 : "", got);
+    fy_buf_free(&b);
+    return ok;
+}
+#define EXCERPT(lit, max, want, cut) excerpt_is(lit, sizeof lit - 1, max, want, cut)
+#define ELLIPSIS "\xe2\x80\xa6"
+
+/* Every cut of a text mixing 1- to 4-byte characters and whitespace is
+ * valid UTF-8 and at most max bytes plus the ellipsis. */
+static int excerpt_valid_at_every_max(void)
+{
+    static const char text[] = "\xc3\xbc \xe2\x80\x93\t\xf0\x9f\x98\x80 \xd0\x97\xd0\xb0 Ca n\xe2\x80\x99" "est";
+    int all = 1;
+    for (size_t max = 0; max < sizeof text; max++) {
+        struct fy_buf b = {0};
+        fy_utf8_excerpt(&b, text, sizeof text - 1, max);
+        if (b.len && fy_utf8_check(b.data, b.len) != b.len) all = 0;
+        if (b.len > max + 3) all = 0;
+        fy_buf_free(&b);
+    }
+    return all;
+}
+
+static void test_excerpt(void)
+{
+    fy_test_cond("excerpt: short text is unchanged", EXCERPT("a 404 page", 200, "a 404 page", 0));
+    fy_test_cond("excerpt: empty", EXCERPT("", 10, "", 0));
+    fy_test_cond("excerpt: whitespace runs become one space, the ends are trimmed",
+                 EXCERPT("\n\t<html>\r\n  <body>\n\n\tNot found\v\f</body>  \n", 200,
+                         "<html> <body> Not found </body>", 0));
+    fy_test_cond("excerpt: only whitespace is empty", EXCERPT(" \n\t ", 10, "", 0));
+    fy_test_cond("excerpt: cut at max bytes with an ellipsis", EXCERPT("abcdefghij", 4, "abcd" ELLIPSIS, 1));
+    fy_test_cond("excerpt: exactly max bytes is not cut", EXCERPT("abcd", 4, "abcd", 0));
+    fy_test_cond("excerpt: trailing whitespace past max is no cut", EXCERPT("abcd \n\n", 4, "abcd", 0));
+    fy_test_cond("excerpt: a cut after a space drops the space", EXCERPT("abc defgh", 4, "abc" ELLIPSIS, 1));
+    fy_test_cond("excerpt: a two-byte character is never split",
+                 EXCERPT("abc\xc3\xbc\xc3\xbc", 4, "abc" ELLIPSIS, 1));
+    fy_test_cond("excerpt: a character that fits whole stays",
+                 EXCERPT("abc\xc3\xbcx", 5, "abc\xc3\xbc" ELLIPSIS, 1));
+    fy_test_cond("excerpt: a three-byte character is never split (2 of 3 bytes would fit)",
+                 EXCERPT("ab\xe2\x80\x93" "cd", 4, "ab" ELLIPSIS, 1));
+    fy_test_cond("excerpt: a four-byte character is never split (3 of 4 bytes would fit)",
+                 EXCERPT("a\xf0\x9f\x98\x80" "b", 4, "a" ELLIPSIS, 1));
+    fy_test_cond("excerpt: a cut never leaves broken UTF-8 at any length", excerpt_valid_at_every_max());
+    fy_test_cond("excerpt: bytes that are not UTF-8 are copied as they are",
+                 EXCERPT("M\xfcller  \x80x", 200, "M\xfcller \x80x", 0));
+    fy_test_cond("excerpt: a stray continuation byte at the cut is kept, not taken for a character",
+                 EXCERPT("abc\x80\x80\x80\x80", 5, "abc\x80\x80" ELLIPSIS, 1));
+    fy_test_cond("excerpt: max 0 of some text is the ellipsis alone", EXCERPT("abc", 0, ELLIPSIS, 1));
+}
+
 int main(void)
 {
     test_check();
     test_latin1();
     test_sanitize();
+    test_excerpt();
     return fy_test_report();
 }

@@ -456,10 +456,15 @@ static void log_attempt(const struct fy_http_result *res, double retry_in, void 
     if (retry_in >= 0) fy_buf_printf(&f, ",\"retry_in_ms\":%.0f", retry_in * 1000);
     fy_log_write(FY_LOG_DEBUG, run->vm->name, run->id, res->ok ? "http request" : "http request failed", f.data);
     if (!res->ok && res->status >= 400 && body->len) {
-        size_t n = body->len;
+        /* the error itself carries only an excerpt (err.body, 200 bytes on
+         * one line in its text), which an HTML error page does not fit */
+        struct fy_buf red = {0};
+        fy_buf_append(&red, body->data, body->len);
+        fy_redact(&red);                                /* before the cut: no part of a secret is left */
+        size_t n = red.len;
         if (n > DEBUG_BODY) {                           /* cut on a character boundary */
             n = DEBUG_BODY;
-            while (n > 0 && ((unsigned char)body->data[n] & 0xC0) == 0x80) n--;
+            while (n > 0 && ((unsigned char)red.data[n] & 0xC0) == 0x80) n--;
         }
         fy_buf_reset(&f);
         fy_buf_puts(&f, "\"method\":");
@@ -467,9 +472,10 @@ static void log_attempt(const struct fy_http_result *res, double retry_in, void 
         fy_buf_puts(&f, ",\"url\":");
         fy_buf_json_string(&f, s->url, strlen(s->url));
         fy_buf_printf(&f, ",\"status\":%ld,\"attempt\":%d,\"bytes\":%zu,\"truncated\":%s,\"body\":",
-                      res->status, res->attempts, body->len, n < body->len ? "true" : "false");
-        fy_buf_json_string(&f, body->data, n);
+                      res->status, res->attempts, body->len, n < red.len ? "true" : "false");
+        fy_buf_json_string(&f, red.data, n);
         fy_log_write(FY_LOG_DEBUG, run->vm->name, run->id, "http error response", f.data);
+        fy_buf_free(&red);
     }
     fy_buf_free(&f);
 }
@@ -519,29 +525,6 @@ static int deliver_more(lua_State *L) {
     return 0;
 }
 
-/* The body of a failed request, whole up to 64 KiB, in the debug log: the
- * error itself carries only an excerpt (a 512-byte err.body, and 200 bytes on
- * one line in its text), which an HTML error page does not fit. Redacted
- * before it is cut, so a cut never leaves part of a secret. */
-static void log_error_body(const struct fy_http_result *res, const struct slot *s, const struct fy_run *run) {
-    enum { MAX_LOGGED = 64 * 1024 };
-    if (res->ok || !res->body->len || !fy_log_enabled(FY_LOG_DEBUG)) return;
-    struct fy_buf body = {0}, f = {0};
-    fy_buf_append(&body, res->body->data, res->body->len);
-    fy_redact(&body);
-    size_t n = body.len < MAX_LOGGED ? body.len : MAX_LOGGED;
-    fy_buf_printf(&f, "\"status\":%d,\"method\":", (int)res->status);
-    fy_buf_json_string(&f, s->method, strlen(s->method));
-    fy_buf_puts(&f, ",\"url\":");
-    fy_buf_json_string(&f, s->url, strlen(s->url));
-    fy_buf_printf(&f, ",\"body_bytes\":%zu,\"body\":", res->body->len);
-    fy_buf_json_string(&f, body.data, n);
-    if (n < body.len) fy_buf_printf(&f, ",\"body_cut_at\":%zu", n);
-    fy_log_write(FY_LOG_DEBUG, run->vm->name, run->id, "HTTP error response", f.data);
-    fy_buf_free(&body);
-    fy_buf_free(&f);
-}
-
 /* A transfer finished: hand its result to the script (ONE), keep it for
  * the batch (ALL, EACH) and start the next. Out of memory while doing so
  * trips the integration's memory limit: the request fails with that
@@ -554,7 +537,6 @@ static void transfer_done(const struct fy_http_result *res, void *arg) {
     struct delivery d = {res, s, 0, NULL};
     b->inflight--;
     b->done++;
-    log_error_body(res, s, b->run);
     int ok = fy_vm_protect(vm, deliver, &d, 0, err, sizeof err) == FY_OK;
     if (!ok) {                          /* the error itself, from the reserve */
         char msg[FY_ERRLEN];

@@ -321,4 +321,23 @@ expect_in "$err" '"msg":"run error in full"'
 expect_in "$err" 'the export failed:\n\tline one\n\tline two\n'
 expect_in "$err" "END-OF-ERROR"
 
+# ---------------------------------------------------------------------------
+t "status: a partial run within its freshness window is a good run (fresh), as the README says"
+script partly 'return ferry.integration {
+  name = "partly", owner = "ops@example.com", purpose = "test", pattern = "reporting",
+  source_of_truth = "fixture", freshness = "1h",
+  extract = function(ctx) for i = 1, 3 do ctx:emit({ id = i }) end end,
+  transform = function(r) if r.id == 2 then return nil, "record 2 is bad" end return r end,
+  load = function(batch) end,
+}'
+run_ferry run partly.lua
+expect_rc 3
+R_PART=$(run_id_of partly)
+run_ferry status
+grep -qE '^partly +partial .*fresh \(within 1h\)' <<<"$(status_of partly)" || fail "after a partial run: $(status_of partly)"
+run_ferry status --json
+expect_eq "$(jpy "$out" '[(r["stale"], r["stale_reason"], r["last_run"]) for r in J if r["name"] == "partly"]')" \
+    "[(0, None, '$R_PART')]"
+expect_eq "$(jpy "$out" '[r["last_good"] is not None for r in J if r["name"] == "partly"]')" "[True]"
+
 done_t

@@ -222,6 +222,13 @@ expect_in "$out" "== trivial"
 [ -d "$WORK/custom_data" ] || fail "data_dir custom_data was not created"
 expect_eq "$err" "" "log level warn: no info lines"
 
+t "config: durations may use long unit names (limits.call_time = \"90 seconds\", http.timeout = \"1 minute\")"
+printf 'return { integrations = { ["*"] = { trusted = true } },\n  limits = { call_time = "90 seconds", run_time = "2 hours" },\n  http = { timeout = "1 minute", connect_timeout = "10 secs" } }\n' >"$WORK/longunits_cfg.lua"
+run_ferry check -c longunits_cfg.lua trivial.lua
+expect_rc 0
+expect_in "$out" "trivial.lua: ok: trivial"
+expect_eq "$err" ""
+
 t "config: an unknown key exits 2 naming the key and the file"
 printf 'return { integrations = { ["*"] = { trusted = true } }, data_dri = "x" }\n' >"$WORK/typo.lua"
 run_ferry run -c typo.lua trivial.lua

@@ -699,10 +699,13 @@ int main(int argc, char **argv) {
     }
 
     struct fy_config cfg;
-    char err[FY_ERRLEN];
+    char err[16384];                                  /* every mistake of the config, one a line */
     fy_config_defaults(&cfg);
     if (config && *config && fy_config_load(&cfg, config, err, sizeof err) != FY_OK) {
-        fprintf(stderr, "ferry: config error: %s\n", err);
+        for (char *line = err, *nl; line; line = nl ? nl + 1 : NULL) {
+            if ((nl = strchr(line, '\n'))) *nl = '\0';
+            fprintf(stderr, "ferry: config error: %s\n", line);
+        }
         fy_config_free(&cfg);
         free(args);
         return FY_EXIT_USAGE;

@@ -238,6 +238,27 @@ expect_in "$err" "data_dri"
 expect_in "$err" "data_dir"          # the known keys are listed
 expect_not_in "$out" "== trivial"
 
+t "config: several mistakes are all reported, one line each with its key, then exit 2"
+lua_file many_cfg.lua <<'EOF'
+return {
+  integrations = { ["*"] = { trusted = true }, crm = { secret = { "CRM_KEY" } } },
+  data_dri = "x",
+  batch_size = "ten",
+  log = { levle = "info" },
+  limits = { memory = "lots", call_time = "soon" },
+}
+EOF
+run_ferry run -c many_cfg.lua trivial.lua
+expect_rc 2
+expect_eq "$(grep -c '^ferry: config error: many_cfg.lua: ' <<<"$err")" 6 "lines naming a mistake"
+expect_in "$err" "many_cfg.lua: unknown key 'data_dri'"
+expect_in "$err" "many_cfg.lua: batch_size: expected an integer"
+expect_in "$err" "many_cfg.lua: unknown key 'log.levle'"
+expect_in "$err" "many_cfg.lua: limits.memory: expected"
+expect_in "$err" "many_cfg.lua: limits.call_time: expected"
+expect_in "$err" "many_cfg.lua: unknown key 'integrations[\"crm\"].secret'"
+expect_not_in "$out" "== trivial"
+
 t "config: a nested unknown key is named with its section"
 printf 'return {\n  integrations = { ["*"] = { trusted = true } },\n  log = { levle = "info" },\n}\n' >"$WORK/nested.lua"
 run_ferry check -c nested.lua trivial.lua

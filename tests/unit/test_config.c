@@ -147,6 +147,37 @@ int main(void) {
     fy_test_cond("default http timeout 30s", cfg.http.timeout == 30 && cfg.http.max_redirects == 5);
     fy_config_free(&cfg);
 
+    /* Every mistake is reported, each on its own line naming its key. */
+    {
+        char err[4096];
+        rc = load(&cfg, "return { data_dri = 'x', batch_size = 'ten', log = { levle = 'info', format = 'xml' },\n"
+                        "  limits = { memory = 'lots' }, script_dirs = { 'a', 7, false },\n"
+                        "  integrations = { crm = { secret = { 'K' }, trusted = 'yes' } } }", err, sizeof err);
+        int lines = 1;
+        for (const char *c = err; *c; c++) lines += *c == '\n';
+        fy_test_cond("several mistakes: all reported", rc == FY_ERR && strstr(err, "'data_dri'") &&
+                     strstr(err, "batch_size:") && strstr(err, "'log.levle'") && strstr(err, "log.format:") &&
+                     strstr(err, "limits.memory:") && strstr(err, "script_dirs[2]") && strstr(err, "script_dirs[3]") &&
+                     strstr(err, "integrations[\"crm\"].secret'") && strstr(err, "integrations[\"crm\"].trusted:"));
+        fy_test_cond("several mistakes: one line each", lines == 9);
+        if (lines != 9) printf("  err: %s\n", err);
+        fy_test_cond("several mistakes: in the order of their keys",
+                     strstr(err, "batch_size") < strstr(err, "data_dri") && strstr(err, "data_dri") < strstr(err, "limits.") &&
+                     strstr(err, "limits.") < strstr(err, "log.format") && strstr(err, "log.format") < strstr(err, "log.levle") &&
+                     strstr(err, "log.levle") < strstr(err, "script_dirs[2]") &&
+                     strstr(err, "script_dirs[2]") < strstr(err, "script_dirs[3]"));
+    }
+    fy_test_cond("several mistakes: the defaults are kept", cfg.batch_size == 500 && !strcmp(cfg.data_dir, "data"));
+    fy_config_free(&cfg);
+    {
+        char small[300];
+        rc = load(&cfg, "return { a = 1, b = 2, c = 3, d = 4, e = 5, f = 6 }", small, sizeof small);
+        fy_test_cond("too many mistakes for the buffer: whole lines and a count of the rest",
+                     rc == FY_ERR && strstr(small, "more") && small[strlen(small) - 1] != '\n');
+        if (!strstr(small, "more")) printf("  err: %s\n", small);
+    }
+    fy_config_free(&cfg);
+
     fy_config_defaults(&cfg);
     rc = fy_config_load(&cfg, "/nonexistent/ferry.lua", err, sizeof err);
     fy_test_cond("missing file named", rc == FY_ERR && strstr(err, "/nonexistent/ferry.lua"));

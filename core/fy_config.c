@@ -4,7 +4,10 @@
 #include "fy_common.h"
 #include "fy_time.h"
 
+#include <errno.h>
 #include <lauxlib.h>
+#include <libgen.h>
+#include <limits.h>
 #include <lua.h>
 #include <lualib.h>
 #include <math.h>
@@ -432,6 +435,45 @@ static void report(struct load *ld, char *err, size_t errlen) {
     ld->n = 0;
 }
 
+/* Make the relative path in *slot relative to `dir` instead of the working
+ * directory ("./x" and "x" alike; "." and "" are `dir` itself). */
+static void anchor(char **slot, const char *dir) {
+    const char *rel = *slot;
+    if (!rel || rel[0] == '/') return;
+    while (rel[0] == '.' && rel[1] == '/') {
+        rel += 2;
+        while (*rel == '/') rel++;
+    }
+    struct fy_buf b = {0};
+    if (!*rel || !strcmp(rel, ".")) fy_buf_puts(&b, dir);
+    else fy_buf_printf(&b, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", rel);
+    free(*slot);
+    *slot = b.data;
+}
+
+/* Every path setting of cfg, built-in defaults included, made relative to
+ * the directory of the config file `path`: the same config used from any
+ * working directory reaches the same store, scripts and grants. */
+static int anchor_paths(struct fy_config *cfg, const char *path, struct load *ld) {
+    char *copy = strdup(path), dir[PATH_MAX];
+    char *d = copy ? dirname(copy) : NULL;
+    if (!d || !realpath(d, dir)) {
+        problem(ld, "", "cannot find the directory of the config file: %s", strerror(errno));
+        free(copy);
+        return FY_ERR;
+    }
+    free(copy);
+    anchor(&cfg->data_dir, dir);
+    anchor(&cfg->lualib_path, dir);
+    anchor(&cfg->http.ca_file, dir);
+    for (char **s = cfg->script_dirs; s && *s; s++) anchor(s, dir);
+    for (size_t i = 0; i < cfg->ngrants; i++) {
+        anchor(&cfg->grants[i].script, dir);
+        for (char **s = cfg->grants[i].dirs; s && *s; s++) anchor(s, dir);
+    }
+    return FY_OK;
+}
+
 #define CONFIG_MAX_STEPS 100000000    /* a config computes a few values, never loops */
 #define CONFIG_MAX_SECONDS 5.0
 
@@ -497,6 +539,7 @@ int fy_config_load(struct fy_config *cfg, const char *path, char *err, size_t er
         goto cleanup;
     }
     walk(L, &ld, "");
+    if (!ld.n) anchor_paths(cfg, path, &ld);
     if (ld.n) {
         report(&ld, err, errlen);
         goto cleanup;

@@ -20,6 +20,7 @@ static int load(struct fy_config *cfg, const char *text, char *err, size_t errle
 }
 
 int main(void) {
+    const struct fy_grant *g;
     struct fy_config cfg;
     char err[512];
     int fd = mkstemp(path);
@@ -38,12 +39,23 @@ int main(void) {
     fy_test_cond("full config loads", rc == FY_OK);
     fy_test_cond("data_dir set", strcmp(cfg.data_dir, "/var/lib/ferry") == 0);
     fy_test_cond("batch_size set", cfg.batch_size == 42);
-    fy_test_cond("script_dirs set", !strcmp(cfg.script_dirs[0], "a") && !strcmp(cfg.script_dirs[1], "b") && !cfg.script_dirs[2]);
+    fy_test_cond("script_dirs set, relative to the config's directory",
+                 !strcmp(cfg.script_dirs[0], "/tmp/a") && !strcmp(cfg.script_dirs[1], "/tmp/b") && !cfg.script_dirs[2]);
     fy_test_cond("log level", cfg.log_level == FY_LOG_WARN);
     fy_test_cond("log format", cfg.log_format == FY_LOG_TEXT);
     fy_test_cond("memory 64MB", cfg.limits.memory == 64u << 20);
     fy_test_cond("instructions", cfg.limits.instructions == 5000);
     fy_test_cond("path remembered", cfg.path && strcmp(cfg.path, path) == 0);
+    fy_config_free(&cfg);
+
+    rc = load(&cfg, "return { data_dir = './d', lualib_path = '../lib', http = { ca_file = 'ca.pem' },\n"
+                    "  integrations = { x = { dirs = { '/abs', 'rel', '.' }, script = 's/x.lua' } } }", err, sizeof err);
+    g = fy_config_grant(&cfg, "x");
+    fy_test_cond("every relative path follows the config file's directory",
+                 rc == FY_OK && !strcmp(cfg.data_dir, "/tmp/d") && !strcmp(cfg.lualib_path, "/tmp/../lib") &&
+                 !strcmp(cfg.http.ca_file, "/tmp/ca.pem") && g && !strcmp(g->script, "/tmp/s/x.lua") &&
+                 !strcmp(g->dirs[0], "/abs") && !strcmp(g->dirs[1], "/tmp/rel") && !strcmp(g->dirs[2], "/tmp"));
+    fy_test_cond("the defaults too, when a config file is used", !strcmp(cfg.script_dirs[0], "/tmp/scripts"));
     fy_config_free(&cfg);
 
     setenv("FERRY_TEST_DIR", "/from/env", 1);
@@ -61,7 +73,7 @@ int main(void) {
                     "    ['*'] = { trusted = true }, pinned = { script = '/s/p.lua', trusted = false } } }", err, sizeof err);
     fy_test_cond("grants and time limits load", rc == FY_OK);
     fy_test_cond("call_time and run_time", cfg.limits.call_time == 2 && cfg.limits.run_time == 3600);
-    const struct fy_grant *g = fy_config_grant(&cfg, "crm");
+    g = fy_config_grant(&cfg, "crm");
     fy_test_cond("a named grant", g && !strcmp(g->name, "crm") && !g->trusted);
     fy_test_cond("its secrets", g && !strcmp(g->secrets[0], "CRM_KEY") && !strcmp(g->secrets[1], "CRM_ID") && !g->secrets[2]);
     fy_test_cond("its dirs", g && !strcmp(g->dirs[0], "/srv/x") && !g->dirs[1]);

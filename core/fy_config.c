@@ -435,18 +435,31 @@ static void report(struct load *ld, char *err, size_t errlen) {
     ld->n = 0;
 }
 
-/* Make the relative path in *slot relative to `dir` instead of the working
- * directory ("./x" and "x" alike; "." and "" are `dir` itself). */
+/* Make the relative path in *slot relative to `dir` (a real path, without
+ * symlinks) instead of the working directory. Leading "./" and "../" are
+ * taken off against `dir`, so "../data" from /srv/ferry/config reads
+ * /srv/ferry/data; "." and "" are `dir` itself. */
 static void anchor(char **slot, const char *dir) {
     const char *rel = *slot;
     if (!rel || rel[0] == '/') return;
-    while (rel[0] == '.' && rel[1] == '/') {
-        rel += 2;
+    char base[PATH_MAX];
+    snprintf(base, sizeof base, "%s", dir);
+    for (;;) {
+        if (rel[0] == '.' && (rel[1] == '/' || rel[1] == '\0')) {
+            rel += 1;
+        } else if (rel[0] == '.' && rel[1] == '.' && (rel[2] == '/' || rel[2] == '\0')) {
+            char *slash = strrchr(base, '/');
+            if (slash && slash != base) *slash = '\0';
+            else snprintf(base, sizeof base, "/");
+            rel += 2;
+        } else {
+            break;
+        }
         while (*rel == '/') rel++;
     }
     struct fy_buf b = {0};
-    if (!*rel || !strcmp(rel, ".")) fy_buf_puts(&b, dir);
-    else fy_buf_printf(&b, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", rel);
+    if (!*rel) fy_buf_puts(&b, base);
+    else fy_buf_printf(&b, "%s%s%s", base, base[strlen(base) - 1] == '/' ? "" : "/", rel);
     free(*slot);
     *slot = b.data;
 }

@@ -483,11 +483,18 @@ expect_in "$out" "good.lua: ok: orders-to-reporting"
 expect_in "$out" "1 of 2 scripts ok"
 expect_eq "$(tail -1 <<<"$out")" "1 of 2 scripts ok" "the count closes the output"
 
-t "check: a nonexistent file is named, the others still checked, non-zero exit"
-run_ferry check no_such_script.lua good.lua
+t "check: a nonexistent path is named, the others still checked, non-zero exit"
+run_ferry check ./no_such_script.lua good.lua
 [ "$rc" -ne 0 ] || fail "exit status 0 for a missing file"
 expect_in "$out$err" "no_such_script.lua"
 expect_in "$out$err" "No such file"
+expect_in "$out" "good.lua: ok: orders-to-reporting"
+expect_in "$out" "1 of 2 scripts ok"
+
+t "check: a name found nowhere (not here, not in script_dirs) exits 2, the others still checked"
+run_ferry check no_such_script.lua good.lua
+expect_rc 2
+expect_in "$err" "no script 'no_such_script.lua'"
 expect_in "$out" "good.lua: ok: orders-to-reporting"
 expect_in "$out" "1 of 2 scripts ok"
 

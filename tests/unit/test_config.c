@@ -52,10 +52,15 @@ int main(void) {
                     "  integrations = { x = { dirs = { '/abs', 'rel', '.' }, script = 's/x.lua' } } }", err, sizeof err);
     g = fy_config_grant(&cfg, "x");
     fy_test_cond("every relative path follows the config file's directory",
-                 rc == FY_OK && !strcmp(cfg.data_dir, "/tmp/d") && !strcmp(cfg.lualib_path, "/tmp/../lib") &&
+                 rc == FY_OK && !strcmp(cfg.data_dir, "/tmp/d") && !strcmp(cfg.lualib_path, "/lib") &&
                  !strcmp(cfg.http.ca_file, "/tmp/ca.pem") && g && !strcmp(g->script, "/tmp/s/x.lua") &&
                  !strcmp(g->dirs[0], "/abs") && !strcmp(g->dirs[1], "/tmp/rel") && !strcmp(g->dirs[2], "/tmp"));
     fy_test_cond("the defaults too, when a config file is used", !strcmp(cfg.script_dirs[0], "/tmp/scripts"));
+    fy_config_free(&cfg);
+    rc = load(&cfg, "return { data_dir = '.././../x/../y', script_dirs = { './', '..', 'a/../b' } }", err, sizeof err);
+    fy_test_cond("leading ./ and ../ are taken off against the config's directory, the rest kept",
+                 rc == FY_OK && !strcmp(cfg.data_dir, "/x/../y") && !strcmp(cfg.script_dirs[0], "/tmp") &&
+                 !strcmp(cfg.script_dirs[1], "/") && !strcmp(cfg.script_dirs[2], "/tmp/a/../b"));
     fy_config_free(&cfg);
 
     setenv("FERRY_TEST_DIR", "/from/env", 1);

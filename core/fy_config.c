@@ -157,6 +157,7 @@ struct load {
     const char *path;        /* the file, as named */
     struct problem *problems;
     int n;
+    int lost;                /* problems found but not kept (out of memory): still a failed load */
 };
 
 /* Report a problem with `key` (a dotted key path; "" for the file). */
@@ -168,11 +169,17 @@ static void problem(struct load *ld, const char *key, const char *fmt, ...) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     struct problem *p = realloc(ld->problems, (size_t)(ld->n + 1) * sizeof *p);
-    if (!p) return;                              /* the ones found so far still fail the load */
+    char *k = strdup(key);
+    if (!p || !k) {
+        if (p) ld->problems = p;
+        free(k);
+        ld->lost++;
+        return;
+    }
     ld->problems = p;
     struct fy_buf text = {0};
     fy_buf_printf(&text, "%s: %s", ld->path, msg);
-    p[ld->n] = (struct problem){.key = strdup(key), .text = text.data, .seq = ld->n};
+    p[ld->n] = (struct problem){.key = k, .text = text.data, .seq = ld->n};
     ld->n++;
 }
 
@@ -404,13 +411,14 @@ static int problem_cmp(const void *a, const void *b) {
  * fit, then how many were left out. Frees them. */
 static void report(struct load *ld, char *err, size_t errlen) {
     if (ld->n) qsort(ld->problems, (size_t)ld->n, sizeof *ld->problems, problem_cmp);
+    int total = ld->n + ld->lost;
     size_t used = 0;
     int shown = 0;
     for (; err && shown < ld->n; shown++) {
         const char *line = ld->problems[shown].text;
         size_t n = line ? strlen(line) : 0;
         char tail[64];
-        int rest = ld->n - shown - 1;
+        int rest = total - shown - 1;
         int tlen = rest ? snprintf(tail, sizeof tail, "\n... and %d more problem%s", rest, rest == 1 ? "" : "s") : 0;
         if (used + (shown ? 1 : 0) + n + (size_t)tlen >= errlen) break;
         if (shown) err[used++] = '\n';
@@ -420,9 +428,11 @@ static void report(struct load *ld, char *err, size_t errlen) {
     if (err && errlen) {
         if (!shown && ld->n)                         /* not even the first line fits: cut it */
             snprintf(err, errlen, "%s", ld->problems[0].text ? ld->problems[0].text : "");
-        else if (shown < ld->n)
-            snprintf(err + used, errlen - used, "\n... and %d more problem%s", ld->n - shown,
-                     ld->n - shown == 1 ? "" : "s");
+        else if (!shown && total)
+            snprintf(err, errlen, "%s: out of memory while reading the config", ld->path);
+        else if (shown < total)
+            snprintf(err + used, errlen - used, "\n... and %d more problem%s", total - shown,
+                     total - shown == 1 ? "" : "s");
         else
             err[used] = '\0';
     }
@@ -432,7 +442,7 @@ static void report(struct load *ld, char *err, size_t errlen) {
     }
     free(ld->problems);
     ld->problems = NULL;
-    ld->n = 0;
+    ld->n = ld->lost = 0;
 }
 
 /* Make the relative path in *slot relative to `dir` (a real path, without
@@ -552,8 +562,8 @@ int fy_config_load(struct fy_config *cfg, const char *path, char *err, size_t er
         goto cleanup;
     }
     walk(L, &ld, "");
-    if (!ld.n) anchor_paths(cfg, path, &ld);
-    if (ld.n) {
+    if (!ld.n && !ld.lost) anchor_paths(cfg, path, &ld);
+    if (ld.n || ld.lost) {
         report(&ld, err, errlen);
         goto cleanup;
     }

@@ -600,8 +600,8 @@ static const struct command command_table[] = {
      "printed as FILE:LINE: FIELD: message; a valid script prints a one-line summary.\n"
      "A SCRIPT is found as by 'ferry run'. Without one, checks every script (*.lua)\n"
      "in the config's script_dirs, and that no two define the same integration.\n"
-     "Exit status 0 when every script is valid, 1 when any has problems, 2 when a\n"
-     "script is not found, or on a usage or configuration error.",
+     "Exit status 0 when every script is valid, 1 when any has problems, 2 on a usage\n"
+     "or configuration error, or when a script is not found.",
      cmd_check},
     {"lua", "[--trusted] FILE [ARGS...]", "run a Lua file with ferry's modules",
      "Runs a plain Lua file inside a run coroutine, with the global `ferry` table\n"

@@ -60,6 +60,14 @@ expect_rc 0
 expect_in "$out" "== tickets  run "
 expect_in "$out" "== crm-accounts  run "
 
+t "scripts: without a config, 'ferry run crm_accounts.lua' from the project root finds scripts/crm_accounts.lua"
+integ root/scripts/crm_accounts.lua root-crm
+(cd "$WORK/root" && FERRY_CONFIG= "$FERRY" run --log-level off crm_accounts.lua) >"$WORK/root.out" 2>&1
+rc=$?
+expect_rc 0
+expect_in "$(cat "$WORK/root.out")" "== root-crm  run "
+[ -f "$WORK/root/data/ferry.db" ] || fail "no store in ./data of the project root"
+
 t "scripts: ferry check NAME checks the script found by name"
 in_dir cwd check -c "$CFG" other-thing
 expect_rc 0

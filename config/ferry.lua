@@ -1,12 +1,15 @@
 -- ferry's engine configuration. Every key is optional: these are the
 -- built-in defaults. Unknown keys and wrong types are errors that name the key.
--- Relative paths are relative to the directory ferry is started from.
+-- Relative paths (here and in integrations' dirs and script) are relative to
+-- this file's directory, wherever ferry is started from: "../data" is the
+-- data/ folder beside config/. A relative FERRY_DATA_DIR is read the same way.
 return {
   -- Where ferry writes: reporting databases, the quarantine, state.
-  data_dir = os.getenv("FERRY_DATA_DIR") or "data",
+  data_dir = os.getenv("FERRY_DATA_DIR") or "../data",
 
-  -- Where integration scripts live.
-  script_dirs = { "scripts" },
+  -- Where integration scripts live: `ferry run NAME` and `ferry check` find
+  -- them here by file name or integration name.
+  script_dirs = { "../scripts" },
 
   -- Directory holding ferry's Lua library (ferry/prelude.lua, ...). Leave
   -- unset to use the one next to the binary or under the install prefix.

@@ -1,12 +1,17 @@
 /* Loading and validating config/ferry.lua; see fy_config.h. */
 #include "fy_config.h"
+#include "fy_buf.h"
 #include "fy_common.h"
 #include "fy_time.h"
 
+#include <errno.h>
 #include <lauxlib.h>
+#include <libgen.h>
+#include <limits.h>
 #include <lua.h>
 #include <lualib.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,96 +146,143 @@ static void replace(char **slot, const char *v) {
     *slot = strdup(v);
 }
 
+/* One load of a config file: the config being filled and every problem
+ * found so far, so one run of ferry shows all of them. */
+struct problem {
+    char *key;               /* the key path it is about: its place in the report */
+    char *text;              /* "PATH: KEY: message" */
+    int seq;                 /* order found, among problems of the same key */
+};
+
+struct load {
+    struct fy_config *cfg;
+    const char *path;        /* the file, as named */
+    struct problem *problems;
+    int n;
+    int lost;                /* problems found but not kept (out of memory): still a failed load */
+};
+
+/* Report a problem with `key` (a dotted key path; "" for the file). */
+static void problem(struct load *ld, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void problem(struct load *ld, const char *key, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    struct problem *p = realloc(ld->problems, (size_t)(ld->n + 1) * sizeof *p);
+    char *k = strdup(key);
+    if (!p || !k) {
+        if (p) ld->problems = p;
+        free(k);
+        ld->lost++;
+        return;
+    }
+    ld->problems = p;
+    struct fy_buf text = {0};
+    fy_buf_printf(&text, "%s: %s", ld->path, msg);
+    p[ld->n] = (struct problem){.key = k, .text = text.data, .seq = ld->n};
+    ld->n++;
+}
+
 /* The list of strings on top of the stack as a NULL-terminated array, or
- * NULL with err naming `key`. */
-static char **string_list(lua_State *L, const char *key, char *err, size_t errlen) {
+ * NULL after reporting each bad entry under `key`. */
+static char **string_list(lua_State *L, struct load *ld, const char *key) {
     if (!lua_istable(L, -1)) {
-        snprintf(err, errlen, "%s: expected a list of strings, got %s", key, luaL_typename(L, -1));
+        problem(ld, key, "%s: expected a list of strings, got %s", key, luaL_typename(L, -1));
         return NULL;
     }
     lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
     if (n > 10000) {
-        snprintf(err, errlen, "%s: more than 10000 entries", key);
+        problem(ld, key, "%s: more than 10000 entries", key);
         return NULL;
     }
     char **list = calloc((size_t)n + 1, sizeof(char *));
     if (!list) {
-        snprintf(err, errlen, "%s: out of memory", key);
+        problem(ld, key, "%s: out of memory", key);
         return NULL;
     }
+    int bad = 0;
     for (lua_Integer i = 1; i <= n; i++) {
         lua_rawgeti(L, -1, i);
         if (lua_type(L, -1) != LUA_TSTRING || !*lua_tostring(L, -1)) {
-            snprintf(err, errlen, "%s[%lld]: expected a non-empty string, got %s", key, (long long)i,
-                     luaL_typename(L, -1));
-            lua_pop(L, 1);
-            free_list(list);
-            return NULL;
+            char item[256];
+            snprintf(item, sizeof item, "%s[%05lld]", key, (long long)i);   /* sorts 2 before 10 */
+            problem(ld, item, "%s[%lld]: expected a non-empty string, got %s", key, (long long)i,
+                    luaL_typename(L, -1));
+            bad = 1;
+        } else if (!bad) {
+            list[i - 1] = strdup(lua_tostring(L, -1));
         }
-        list[i - 1] = strdup(lua_tostring(L, -1));
         lua_pop(L, 1);
+    }
+    if (bad) {
+        free_list(list);
+        return NULL;
     }
     return list;
 }
 
-/* integrations = { [name] = { secrets = {...}, dirs = {...}, trusted = bool,
- * script = path } }, the table on top of the stack. */
-static int apply_grants(lua_State *L, struct fy_config *cfg, char *err, size_t errlen) {
+/* One grant, { secrets = {...}, dirs = {...}, trusted = bool, script = path },
+ * the table on top of the stack, into g. */
+static void apply_grant(lua_State *L, struct load *ld, struct fy_grant *g) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        char key[200];
+        const char *field = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+        snprintf(key, sizeof key, "integrations[\"%.100s\"].%.40s", g->name, field);
+        if (!strcmp(field, "secrets")) {
+            free_list(g->secrets);
+            g->secrets = string_list(L, ld, key);
+        } else if (!strcmp(field, "dirs")) {
+            free_list(g->dirs);
+            g->dirs = string_list(L, ld, key);
+        } else if (!strcmp(field, "trusted")) {
+            if (lua_type(L, -1) != LUA_TBOOLEAN)
+                problem(ld, key, "%s: expected true or false, got %s", key, luaL_typename(L, -1));
+            g->trusted = lua_toboolean(L, -1);
+        } else if (!strcmp(field, "script")) {
+            if (lua_type(L, -1) != LUA_TSTRING)
+                problem(ld, key, "%s: expected the path of the script, got %s", key, luaL_typename(L, -1));
+            else
+                replace(&g->script, lua_tostring(L, -1));
+        } else {
+            problem(ld, key, "unknown key '%s' (known keys: secrets, dirs, trusted, script)", key);
+        }
+        lua_pop(L, 1);
+    }
+}
+
+/* integrations = { [name] = { ... } }, the table on top of the stack. */
+static void apply_grants(lua_State *L, struct load *ld) {
+    struct fy_config *cfg = ld->cfg;
     free_grants(cfg);
     lua_pushnil(L);
     while (lua_next(L, -2)) {
         if (lua_type(L, -2) != LUA_TSTRING || !lua_istable(L, -1)) {
-            snprintf(err, errlen, "integrations: expected [\"name\"] = { secrets = ..., dirs = ..., trusted = ... }, "
-                     "got a %s key with a %s value", luaL_typename(L, -2), luaL_typename(L, -1));
-            lua_pop(L, 2);
-            return FY_ERR;
+            problem(ld, "integrations", "integrations: expected [\"name\"] = { secrets = ..., dirs = ..., trusted = ... }, "
+                    "got a %s key with a %s value", luaL_typename(L, -2), luaL_typename(L, -1));
+            lua_pop(L, 1);
+            continue;
         }
         struct fy_grant *grants = realloc(cfg->grants, (cfg->ngrants + 1) * sizeof *grants);
-        if (!grants) { lua_pop(L, 2); snprintf(err, errlen, "out of memory"); return FY_ERR; }
+        if (!grants) {
+            problem(ld, "integrations", "integrations: out of memory");
+            lua_pop(L, 2);
+            return;
+        }
         cfg->grants = grants;
         struct fy_grant *g = &grants[cfg->ngrants++];
         memset(g, 0, sizeof *g);
         g->name = strdup(lua_tostring(L, -2));
-        lua_pushnil(L);
-        while (lua_next(L, -2)) {
-            char key[200];
-            const char *field = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-            snprintf(key, sizeof key, "integrations[\"%.100s\"].%.40s", g->name, field);
-            int rc = FY_OK;
-            if (!strcmp(field, "secrets")) {
-                if (!(g->secrets = string_list(L, key, err, errlen))) rc = FY_ERR;
-            } else if (!strcmp(field, "dirs")) {
-                if (!(g->dirs = string_list(L, key, err, errlen))) rc = FY_ERR;
-            } else if (!strcmp(field, "trusted")) {
-                if (lua_type(L, -1) != LUA_TBOOLEAN) {
-                    snprintf(err, errlen, "%s: expected true or false, got %s", key, luaL_typename(L, -1));
-                    rc = FY_ERR;
-                }
-                g->trusted = lua_toboolean(L, -1);
-            } else if (!strcmp(field, "script")) {
-                if (lua_type(L, -1) != LUA_TSTRING) {
-                    snprintf(err, errlen, "%s: expected the path of the script, got %s", key, luaL_typename(L, -1));
-                    rc = FY_ERR;
-                } else {
-                    g->script = strdup(lua_tostring(L, -1));
-                }
-            } else {
-                snprintf(err, errlen, "unknown key '%s' (known keys: secrets, dirs, trusted, script)", key);
-                rc = FY_ERR;
-            }
-            lua_pop(L, 1);
-            if (rc != FY_OK) {
-                lua_pop(L, 3);
-                return FY_ERR;
-            }
-        }
+        apply_grant(L, ld, g);
         lua_pop(L, 1);
     }
-    return FY_OK;
 }
 
-/* Apply the value on top of L's stack to the key `k`. Returns FY_ERR with err set. */
-static int apply(lua_State *L, struct fy_config *cfg, const struct key_spec *k, char *err, size_t errlen) {
+/* Apply the value on top of L's stack to the key `k`, or report why not. */
+static void apply(lua_State *L, struct load *ld, const struct key_spec *k) {
+    struct fy_config *cfg = ld->cfg;
     const char *got = luaL_typename(L, -1);
     switch (k->type) {
     case K_STRING:
@@ -238,14 +290,14 @@ static int apply(lua_State *L, struct fy_config *cfg, const struct key_spec *k, 
         replace(strcmp(k->name, "data_dir") == 0 ? &cfg->data_dir
                 : strcmp(k->name, "lualib_path") == 0 ? &cfg->lualib_path : &cfg->http.ca_file,
                 lua_tostring(L, -1));
-        return FY_OK;
+        return;
     case K_STRING_LIST: {
         if (!lua_istable(L, -1)) goto bad_type;
-        char **dirs = string_list(L, k->name, err, errlen);
-        if (!dirs) return FY_ERR;
+        char **dirs = string_list(L, ld, k->name);
+        if (!dirs) return;
         free_list(cfg->script_dirs);
         cfg->script_dirs = dirs;
-        return FY_OK;
+        return;
     }
     case K_INT: {
         if (!lua_isinteger(L, -1)) goto bad_type;
@@ -260,7 +312,7 @@ static int apply(lua_State *L, struct fy_config *cfg, const struct key_spec *k, 
             if (v < 1000) goto bad_value;
             cfg->limits.instructions = (uint64_t)v;
         }
-        return FY_OK;
+        return;
     }
     case K_SIZE: {
         size_t v;
@@ -273,11 +325,11 @@ static int apply(lua_State *L, struct fy_config *cfg, const struct key_spec *k, 
         if (strcmp(k->name, "http.max_response_size") == 0) {
             if (v < 1024) goto bad_value;
             cfg->http.max_response_size = v;
-            return FY_OK;
+            return;
         }
         if (v < (1u << 20)) goto bad_value;
         cfg->limits.memory = v;
-        return FY_OK;
+        return;
     }
     case K_DURATION: {
         double secs;
@@ -293,72 +345,158 @@ static int apply(lua_State *L, struct fy_config *cfg, const struct key_spec *k, 
         else if (strcmp(k->name, "limits.call_time") == 0) cfg->limits.call_time = secs;
         else if (strcmp(k->name, "limits.run_time") == 0) cfg->limits.run_time = secs;
         else cfg->http.connect_timeout = secs;
-        return FY_OK;
+        return;
     }
     case K_LEVEL:
         if (lua_type(L, -1) != LUA_TSTRING) goto bad_type;
         if (fy_log_level_parse(lua_tostring(L, -1), &cfg->log_level) != FY_OK) goto bad_value;
-        return FY_OK;
+        return;
     case K_FORMAT:
         if (lua_type(L, -1) != LUA_TSTRING) goto bad_type;
         if (fy_log_format_parse(lua_tostring(L, -1), &cfg->log_format) != FY_OK) goto bad_value;
-        return FY_OK;
+        return;
     case K_GRANTS:
         if (!lua_istable(L, -1)) goto bad_type;
-        return apply_grants(L, cfg, err, errlen);
+        apply_grants(L, ld);
+        return;
     case K_SECTION:
         break;
     }
-    return FY_OK;
+    return;
 bad_type:
-    snprintf(err, errlen, "%s: expected %s, got %s", k->name, k->help, got);
-    return FY_ERR;
+    problem(ld, k->name, "%s: expected %s, got %s", k->name, k->help, got);
+    return;
 bad_value:
-    if (lua_type(L, -1) == LUA_TSTRING)
-        snprintf(err, errlen, "%s: expected %s, got \"%s\"", k->name, k->help, lua_tostring(L, -1));
-    else
-        snprintf(err, errlen, "%s: expected %s, got %s", k->name, k->help, luaL_tolstring(L, -1, NULL));
-    if (lua_type(L, -1) != LUA_TSTRING) lua_pop(L, 1);
-    return FY_ERR;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        problem(ld, k->name, "%s: expected %s, got \"%s\"", k->name, k->help, lua_tostring(L, -1));
+    } else {
+        problem(ld, k->name, "%s: expected %s, got %s", k->name, k->help, luaL_tolstring(L, -1, NULL));
+        lua_pop(L, 1);
+    }
 }
 
 /* Walk the table on top of the stack; `prefix` is "" or "section.". */
-static int walk(lua_State *L, struct fy_config *cfg, const char *prefix, char *err, size_t errlen) {
+static void walk(lua_State *L, struct load *ld, const char *prefix) {
     lua_pushnil(L);
     while (lua_next(L, -2)) {
         char name[128], known[512];
         if (lua_type(L, -2) != LUA_TSTRING) {
-            snprintf(err, errlen, "%skeys must be names, got a %s key", prefix, luaL_typename(L, -2));
-            lua_pop(L, 2);
-            return FY_ERR;
+            problem(ld, prefix, "%skeys must be names, got a %s key", prefix, luaL_typename(L, -2));
+            lua_pop(L, 1);
+            continue;
         }
         snprintf(name, sizeof name, "%s%s", prefix, lua_tostring(L, -2));
         const struct key_spec *k = find_key(name);
         if (!k) {
             known_keys(prefix, known, sizeof known);
-            snprintf(err, errlen, "unknown key '%s' (known keys%s%.*s: %s)", name, *prefix ? " in " : "",
-                     *prefix ? (int)strlen(prefix) - 1 : 0, prefix, known);
-            lua_pop(L, 2);
-            return FY_ERR;
-        }
-        int rc;
-        if (k->type == K_SECTION) {
-            if (!lua_istable(L, -1)) {
-                snprintf(err, errlen, "%s: expected a table, got %s", name, luaL_typename(L, -1));
-                rc = FY_ERR;
-            } else {
-                char sub[140];
-                snprintf(sub, sizeof sub, "%s.", name);
-                rc = walk(L, cfg, sub, err, errlen);
-            }
+            problem(ld, name, "unknown key '%s' (known keys%s%.*s: %s)", name, *prefix ? " in " : "",
+                    *prefix ? (int)strlen(prefix) - 1 : 0, prefix, known);
+        } else if (k->type != K_SECTION) {
+            apply(L, ld, k);
+        } else if (!lua_istable(L, -1)) {
+            problem(ld, name, "%s: expected a table, got %s", name, luaL_typename(L, -1));
         } else {
-            rc = apply(L, cfg, k, err, errlen);
+            char sub[140];
+            snprintf(sub, sizeof sub, "%s.", name);
+            walk(L, ld, sub);
         }
         lua_pop(L, 1);
-        if (rc != FY_OK) {
-            lua_pop(L, 1);
-            return FY_ERR;
+    }
+}
+
+static int problem_cmp(const void *a, const void *b) {
+    const struct problem *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : x->seq - y->seq;
+}
+
+/* Copy the problems into err, in the order of their keys (a table's keys
+ * come out of Lua in no fixed order), one a line: whole lines while they
+ * fit, then how many were left out. Frees them. */
+static void report(struct load *ld, char *err, size_t errlen) {
+    if (ld->n) qsort(ld->problems, (size_t)ld->n, sizeof *ld->problems, problem_cmp);
+    int total = ld->n + ld->lost;
+    size_t used = 0;
+    int shown = 0;
+    for (; err && shown < ld->n; shown++) {
+        const char *line = ld->problems[shown].text;
+        size_t n = line ? strlen(line) : 0;
+        char tail[64];
+        int rest = total - shown - 1;
+        int tlen = rest ? snprintf(tail, sizeof tail, "\n... and %d more problem%s", rest, rest == 1 ? "" : "s") : 0;
+        if (used + (shown ? 1 : 0) + n + (size_t)tlen >= errlen) break;
+        if (shown) err[used++] = '\n';
+        memcpy(err + used, line, n);
+        used += n;
+    }
+    if (err && errlen) {
+        if (!shown && ld->n)                         /* not even the first line fits: cut it */
+            snprintf(err, errlen, "%s", ld->problems[0].text ? ld->problems[0].text : "");
+        else if (!shown && total)
+            snprintf(err, errlen, "%s: out of memory while reading the config", ld->path);
+        else if (shown < total)
+            snprintf(err + used, errlen - used, "\n... and %d more problem%s", total - shown,
+                     total - shown == 1 ? "" : "s");
+        else
+            err[used] = '\0';
+    }
+    for (int i = 0; i < ld->n; i++) {
+        free(ld->problems[i].key);
+        free(ld->problems[i].text);
+    }
+    free(ld->problems);
+    ld->problems = NULL;
+    ld->n = ld->lost = 0;
+}
+
+/* Make the relative path in *slot relative to `dir` (a real path, without
+ * symlinks) instead of the working directory. Leading "./" and "../" are
+ * taken off against `dir`, so "../data" from /srv/ferry/config reads
+ * /srv/ferry/data; "." and "" are `dir` itself. */
+static void anchor(char **slot, const char *dir) {
+    const char *rel = *slot;
+    if (!rel || rel[0] == '/') return;
+    char base[PATH_MAX];
+    snprintf(base, sizeof base, "%s", dir);
+    for (;;) {
+        if (rel[0] == '.' && (rel[1] == '/' || rel[1] == '\0')) {
+            rel += 1;
+        } else if (rel[0] == '.' && rel[1] == '.' && (rel[2] == '/' || rel[2] == '\0')) {
+            char *slash = strrchr(base, '/');
+            if (slash && slash != base) *slash = '\0';
+            else snprintf(base, sizeof base, "/");
+            rel += 2;
+        } else {
+            break;
         }
+        while (*rel == '/') rel++;
+    }
+    struct fy_buf b = {0};
+    if (!*rel) fy_buf_puts(&b, base);
+    else fy_buf_printf(&b, "%s%s%s", base, base[strlen(base) - 1] == '/' ? "" : "/", rel);
+    free(*slot);
+    *slot = b.data;
+}
+
+/* Every path setting of cfg, built-in defaults included, made relative to
+ * the directory of the config file `path`: the same config used from any
+ * working directory reaches the same store, scripts and grants. */
+static int anchor_paths(struct fy_config *cfg, const char *path, struct load *ld) {
+    char *copy = strdup(path), dir[PATH_MAX];
+    char *d = copy ? dirname(copy) : NULL;
+    if (!d || !realpath(d, dir)) {
+        problem(ld, "", "cannot find the directory of the config file: %s", strerror(errno));
+        free(copy);
+        return FY_ERR;
+    }
+    free(copy);
+    anchor(&cfg->data_dir, dir);
+    anchor(&cfg->lualib_path, dir);
+    anchor(&cfg->http.ca_file, dir);
+    for (char **s = cfg->script_dirs; s && *s; s++) anchor(s, dir);
+    for (size_t i = 0; i < cfg->ngrants; i++) {
+        anchor(&cfg->grants[i].script, dir);
+        for (char **s = cfg->grants[i].dirs; s && *s; s++) anchor(s, dir);
     }
     return FY_OK;
 }
@@ -386,7 +524,7 @@ static const char *error_text(lua_State *L) {
 }
 
 int fy_config_load(struct fy_config *cfg, const char *path, char *err, size_t errlen) {
-    char msg[FY_ERRLEN];
+    struct load ld = {.cfg = cfg, .path = path};
     int rc = FY_ERR;
     lua_State *L = luaL_newstate();
     if (!L) {
@@ -427,14 +565,17 @@ int fy_config_load(struct fy_config *cfg, const char *path, char *err, size_t er
         snprintf(err, errlen, "%s: must return a table of settings, got %s", path, luaL_typename(L, -1));
         goto cleanup;
     }
-    if (walk(L, cfg, "", msg, sizeof msg) != FY_OK) {
-        snprintf(err, errlen, "%s: %s", path, msg);
+    walk(L, &ld, "");
+    if (!ld.n && !ld.lost) anchor_paths(cfg, path, &ld);
+    if (ld.n || ld.lost) {
+        report(&ld, err, errlen);
         goto cleanup;
     }
     replace(&cfg->path, path);
     rc = FY_OK;
 cleanup:
     lua_close(L);
+    report(&ld, NULL, 0);                          /* frees what an early error left */
     if (rc != FY_OK) {
         fy_config_free(cfg);
         fy_config_defaults(cfg);

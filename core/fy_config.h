@@ -1,6 +1,7 @@
 /* Engine configuration: a Lua file that returns a table (config/ferry.lua).
  * Every key has a built-in default, so the engine runs with no file at all.
- * Unknown keys and wrong types are errors naming the key. */
+ * Unknown keys, wrong types and values out of range are errors naming the
+ * key, all of them reported at once. */
 #ifndef FY_CONFIG_H
 #define FY_CONFIG_H
 
@@ -51,8 +52,10 @@ struct fy_config {
 /* Fill `cfg` with the built-in defaults. */
 void fy_config_defaults(struct fy_config *cfg);
 
-/* Load `path` over the defaults. On error returns FY_ERR with a message that
- * names the file and the key in `err`; `cfg` is then left with defaults. */
+/* Load `path` over the defaults. On error returns FY_ERR with every problem
+ * found in `err`, one a line ("FILE: KEY: message"), sorted by key; when
+ * they do not all fit, whole lines and then "... and N more problems".
+ * `cfg` is then left with defaults. */
 int fy_config_load(struct fy_config *cfg, const char *path, char *err, size_t errlen);
 
 void fy_config_free(struct fy_config *cfg);

@@ -418,13 +418,23 @@ double fy_time_now(void) {
 
 /* ---- durations --------------------------------------------------------- */
 
+/* Each unit under the names people write; `rank` orders the units
+ * (largest first), so "1 hour 1h" repeats a unit and "5m 1h" is out of
+ * order whatever the spelling. */
 static const struct {
     const char *name;
+    int rank;
     double seconds;
 } units[] = {
-    /* Largest first: components must appear in this order. */
-    {"w", 604800.0}, {"d", 86400.0}, {"h", 3600.0},
-    {"m", 60.0},     {"s", 1.0},     {"ms", 0.001},
+    {"w", 0, 604800.0},  {"week", 0, 604800.0},  {"weeks", 0, 604800.0},
+    {"d", 1, 86400.0},   {"day", 1, 86400.0},    {"days", 1, 86400.0},
+    {"h", 2, 3600.0},    {"hour", 2, 3600.0},    {"hours", 2, 3600.0},
+    {"hr", 2, 3600.0},   {"hrs", 2, 3600.0},
+    {"m", 3, 60.0},      {"minute", 3, 60.0},    {"minutes", 3, 60.0},
+    {"min", 3, 60.0},    {"mins", 3, 60.0},
+    {"s", 4, 1.0},       {"second", 4, 1.0},     {"seconds", 4, 1.0},
+    {"sec", 4, 1.0},     {"secs", 4, 1.0},
+    {"ms", 5, 0.001},    {"millisecond", 5, 0.001}, {"milliseconds", 5, 0.001},
 };
 #define N_UNITS (sizeof(units) / sizeof(units[0]))
 
@@ -479,8 +489,10 @@ int fy_duration_parse(const char *s, size_t len, double *seconds,
         }
         value = (double)whole + frac;
 
-        /* The unit is a run of letters (bytes >= 0x80 count, for "µs");
+        /* Spaces may stand between a number and its unit ("15 minutes").
+         * The unit is a run of letters (bytes >= 0x80 count, for "µs");
          * failing that, whatever stands before the next digit or space. */
+        while (i < len && is_space(s[i])) i++;
         ustart = i;
         while (i < len && is_unit_char(s[i])) i++;
         if (i == ustart)
@@ -498,17 +510,17 @@ int fy_duration_parse(const char *s, size_t len, double *seconds,
             /* Show the unit between single quotes rather than double. */
             uq[0] = '\'';
             uq[strlen(uq) - 1] = '\'';
-            set_err(err, errlen, "unknown unit %s in %s (use ms, s, m, h, d, w)",
-                    uq, q);
+            set_err(err, errlen, "unknown unit %s in %s (use ms, s, m, h, d, w, "
+                    "or seconds, minutes, hours, days, weeks)", uq, q);
             return FY_ERR;
         }
-        if (u <= last) {
+        if (units[u].rank <= last) {
             set_err(err, errlen,
                     "unit '%s' out of order in %s (largest unit first, each "
                     "unit once)", units[u].name, q);
             return FY_ERR;
         }
-        last = u;
+        last = units[u].rank;
         total += value * units[u].seconds;
         if (total > FY_DURATION_MAX_SECONDS) {
             set_err(err, errlen, "duration too large: %s", q);

@@ -6,7 +6,7 @@
  * done with integer days-from-civil, so everything here is thread-safe and
  * independent of TZ and the C locale.
  *
- * Durations are compact strings like "1h30m", "90s", "500ms", "1.5h". */
+ * Durations are strings like "1h30m", "90s", "500ms", "1.5h", "15 minutes". */
 #ifndef FY_TIME_H
 #define FY_TIME_H
 
@@ -70,15 +70,18 @@ size_t fy_time_format(double epoch, int offset_min, int frac_digits,
                       char *buf, size_t buflen);
 
 /* Parse a duration from s[0..len): one or more <number><unit> components,
- * number = digits[.digits], unit = ms | s | m | h | d | w (case-sensitive;
- * w = 7 days). Examples: "90s", "15m", "1h30m", "1.5h", "500ms", "2h 30m".
+ * number = digits[.digits], unit = ms | s | m | h | d | w (w = 7 days) or a
+ * long name: millisecond(s), second(s), sec(s), minute(s), min(s), hour(s),
+ * hr(s), day(s), week(s) (all case-sensitive, lower case). Examples: "90s",
+ * "15m", "1h30m", "1.5h", "500ms", "2h 30m", "15 minutes", "2 hours 30 min".
  * Components go from the largest unit to the smallest, each unit at most once
- * ("30m1h" and "1m1m" are errors); whitespace may separate components but may
- * not lead, trail or sit between a number and its unit. Errors (FY_ERR, with
- * err): empty input, a negative value, a bare number ("missing unit in
- * \"15\""), an unknown unit ("unknown unit 'x' in \"15x\" (use ms, s, m, h,
- * d, w)"), a total above FY_DURATION_MAX_SECONDS. On success stores the total
- * in *seconds and returns FY_OK. */
+ * whatever its spelling ("30m1h", "1m1m" and "1 hour 1h" are errors);
+ * whitespace may separate components and a number from its unit, but may not
+ * lead or trail. Errors (FY_ERR, with err): empty input, a negative value, a
+ * bare number ("missing unit in \"15\""), an unknown unit ("unknown unit 'x'
+ * in \"15x\" (use ms, s, m, h, d, w, or seconds, minutes, hours, days,
+ * weeks)"), a total above FY_DURATION_MAX_SECONDS. On success stores the
+ * total in *seconds and returns FY_OK. */
 int fy_duration_parse(const char *s, size_t len, double *seconds,
                       char *err, size_t errlen);
 

@@ -1,4 +1,5 @@
 /* ferry: the command line. */
+#include "fy_buf.h"
 #include "fy_cmd_store.h"
 #include "fy_common.h"
 #include "fy_config.h"
@@ -11,6 +12,7 @@
 #include "fy_suggest.h"
 #include "fy_run.h"
 #include "fy_sandbox.h"
+#include "fy_scripts.h"
 #include "fy_vm.h"
 
 #include <curl/curl.h>
@@ -83,6 +85,13 @@ static struct fy_engine *engine_for(struct fy_config *cfg) {
     return e;
 }
 
+/* Print fy_scripts_find's reason for `arg`: its first line after "ferry
+ * CMD: ", the rest as they are. */
+static void script_not_found(const char *cmd, struct fy_buf *why) {
+    fprintf(stderr, "ferry %s: %s\n", cmd, why->data ? why->data : "no such script");
+    fy_buf_reset(why);
+}
+
 static int cmd_run(int argc, char **argv, struct fy_config *cfg) {
     if (argc < 1) {
         fprintf(stderr, "ferry run: name at least one script (try 'ferry run --help')\n");
@@ -91,11 +100,16 @@ static int cmd_run(int argc, char **argv, struct fy_config *cfg) {
     struct fy_engine *e = engine_for(cfg);
     if (!e) return FY_EXIT_USAGE;
     struct fy_integration **ins = calloc((size_t)argc, sizeof *ins);
+    struct fy_buf why = {0};
     int rc = FY_EXIT_OK;
     for (int i = 0; i < argc; i++) {
-        ins[i] = fy_integration_load(e, argv[i], stderr, 0);
+        char *path = fy_scripts_find(e, argv[i], &why);
+        if (!path) script_not_found("run", &why);
+        else ins[i] = fy_integration_load(e, path, stderr, 0);
         if (!ins[i]) rc = FY_EXIT_USAGE;
+        free(path);
     }
+    fy_buf_free(&why);
     char err[FY_ERRLEN];
     if (rc == FY_EXIT_OK && fy_engine_open_store(e, err, sizeof err) != FY_OK) {
         fprintf(stderr, "ferry: %s\n", err);
@@ -118,22 +132,70 @@ static int cmd_run(int argc, char **argv, struct fy_config *cfg) {
     return rc;
 }
 
-static int cmd_check(int argc, char **argv, struct fy_config *cfg) {
-    if (argc < 1) {
-        fprintf(stderr, "ferry check: name at least one script (try 'ferry check --help')\n");
+/* ferry check with no argument: every script of script_dirs, and no two
+ * defining the same integration. */
+static int check_all(struct fy_engine *e) {
+    struct fy_scripts all;
+    fy_scripts_list(&e->cfg, &all);
+    for (char **m = all.missing; m && *m; m++) fprintf(stderr, "ferry check: script dir %s\n", *m);
+    if (all.n == 0) {
+        fprintf(stderr, "ferry check: no scripts (*.lua) in script_dirs:");
+        for (char **d = e->cfg.script_dirs; d && *d; d++) fprintf(stderr, " %s", *d);
+        fprintf(stderr, " (from %s)\n", e->cfg.path ? e->cfg.path : "the built-in defaults");
+        fy_scripts_free(&all);
         return FY_EXIT_USAGE;
     }
+    char **names = calloc(all.n, sizeof *names);
+    size_t bad = 0;
+    for (size_t i = 0; i < all.n; i++) {
+        struct fy_integration *in = fy_integration_load(e, all.paths[i], stdout, 1);
+        if (!in) {
+            bad++;
+            continue;
+        }
+        names[i] = strdup(in->name);
+        fy_integration_destroy(in);
+        for (size_t j = 0; j < i; j++) {
+            if (!names[j] || strcmp(names[j], names[i])) continue;
+            printf("%s: name: integration %s is also defined by %s; an integration's name must be unique\n",
+                   all.paths[i], names[i], all.paths[j]);
+            bad++;
+            break;
+        }
+    }
+    printf("%zu of %zu scripts ok\n", all.n - bad, all.n);
+    for (size_t i = 0; i < all.n; i++) free(names[i]);
+    free(names);
+    fy_scripts_free(&all);
+    return bad ? FY_EXIT_FAILED : FY_EXIT_OK;
+}
+
+static int cmd_check(int argc, char **argv, struct fy_config *cfg) {
     struct fy_engine *e = engine_for(cfg);
     if (!e) return FY_EXIT_USAGE;
-    int bad = 0;
+    if (argc == 0) {
+        int rc = check_all(e);
+        fy_engine_destroy(e);
+        return rc;
+    }
+    struct fy_buf why = {0};
+    int bad = 0, unknown = 0;
     for (int i = 0; i < argc; i++) {
-        struct fy_integration *in = fy_integration_load(e, argv[i], stdout, 1);
+        char *path = fy_scripts_find(e, argv[i], &why);
+        if (!path) {
+            script_not_found("check", &why);
+            unknown++;
+            continue;
+        }
+        struct fy_integration *in = fy_integration_load(e, path, stdout, 1);
         if (!in) bad++;
         fy_integration_destroy(in);
+        free(path);
     }
-    if (argc > 1) printf("%d of %d scripts ok\n", argc - bad, argc);
+    fy_buf_free(&why);
+    if (argc > 1) printf("%d of %d scripts ok\n", argc - bad - unknown, argc);
     fy_engine_destroy(e);
-    return bad ? FY_EXIT_FAILED : FY_EXIT_OK;
+    return unknown ? FY_EXIT_USAGE : bad ? FY_EXIT_FAILED : FY_EXIT_OK;
 }
 
 static void lua_done(struct fy_run *run, int nres, void *arg) {
@@ -553,21 +615,25 @@ static int cmd_version(int argc, char **argv, struct fy_config *cfg) {
 }
 
 static const struct command command_table[] = {
-    {"run", "FILE...", "run integration scripts once, concurrently",
+    {"run", "SCRIPT...", "run integration scripts once, concurrently",
      "Runs each script once: extract -> transform -> load, then prints a summary per run\n"
      "(counts per stage and per error class, duration, records/s). Bad records go to\n"
      "the quarantine in the store (see 'ferry quarantine') and the run goes on; open\n"
      "records of the classes policy.retry_quarantined names (lookup_missing, 3 times,\n"
      "by default) are retried first.\n"
+     "A SCRIPT is a path, or the file name (with or without .lua) of a script in\n"
+     "the config's script_dirs, or the name of the integration a script there defines.\n"
      "Exit status: 0 all loaded, 3 some records quarantined, 1 a run failed, 2 a script\n"
-     "or the configuration is invalid (nothing runs).",
+     "is not found or invalid, or the configuration is (nothing runs).",
      cmd_run},
-    {"check", "FILE...", "validate scripts without running them",
+    {"check", "[SCRIPT...]", "validate scripts without running them",
      "Loads each script and checks it against the contract (name, owner, purpose,\n"
      "pattern, source_of_truth, freshness, schedule, policy, hooks). Every problem is\n"
      "printed as FILE:LINE: FIELD: message; a valid script prints a one-line summary.\n"
+     "A SCRIPT is found as by 'ferry run'. Without one, checks every script (*.lua)\n"
+     "in the config's script_dirs, and that no two define the same integration.\n"
      "Exit status 0 when every script is valid, 1 when any has problems, 2 on a usage\n"
-     "or configuration error.",
+     "or configuration error, or when a script is not found.",
      cmd_check},
     {"lua", "[--trusted] FILE [ARGS...]", "run a Lua file with ferry's modules",
      "Runs a plain Lua file inside a run coroutine, with the global `ferry` table\n"
@@ -739,10 +805,13 @@ int main(int argc, char **argv) {
     }
 
     struct fy_config cfg;
-    char err[FY_ERRLEN];
+    char err[16384];                                  /* every mistake of the config, one a line */
     fy_config_defaults(&cfg);
     if (config && *config && fy_config_load(&cfg, config, err, sizeof err) != FY_OK) {
-        fprintf(stderr, "ferry: config error: %s\n", err);
+        for (char *line = err, *nl; line; line = nl ? nl + 1 : NULL) {
+            if ((nl = strchr(line, '\n'))) *nl = '\0';
+            fprintf(stderr, "ferry: config error: %s\n", line);
+        }
         fy_config_free(&cfg);
         free(args);
         return FY_EXIT_USAGE;

@@ -67,6 +67,18 @@ expect_in "$out" "schedule every 15m"
 expect_eq "$(nlines "$out")" 1 "one line of output for one valid script"
 expect_not_in "$out" "scripts ok"
 
+t "check: durations may use long unit names: \"every 15 minutes\", \"2 hours\", \"30 seconds\""
+integ longunits.lua "$(fields freshness)
+  freshness = \"2 hours\",
+  schedule = \"every 15 minutes\",
+  policy = { retry = { attempts = 3, base = \"30 seconds\", max = \"5 mins\" },
+             alert = { to = { \"log\" }, escalate = { after = \"4 hours\", to = \"ops\" } } },"
+run_ferry check longunits.lua
+expect_rc 0
+expect_in "$out" "longunits.lua: ok: orders-to-reporting ("
+expect_in "$out" "freshness 2 hours"
+expect_in "$out" "schedule every 15 minutes"
+
 t "check: the shipped example scripts both pass"
 run_ferry check "$ROOT/scripts/crm_accounts.lua" "$ROOT/scripts/helpdesk_tickets.lua"
 expect_rc 0
@@ -396,7 +408,7 @@ run_ferry check many.lua
 expect_rc 1
 expected="many.lua:5: owner: missing (who is paged when it fails, e.g. \"data-team@example.com\")
 many.lua:$(lineof many.lua 'pattern = "batch"'): pattern: unknown pattern \"batch\" (use \"workflow\" or \"reporting\")
-many.lua:$(lineof many.lua 'freshness = "15x"'): freshness: unknown unit 'x' in \"15x\" (use ms, s, m, h, d, w)"
+many.lua:$(lineof many.lua 'freshness = "15x"'): freshness: unknown unit 'x' in \"15x\" (use ms, s, m, h, d, w, or seconds, minutes, hours, days, weeks)"
 expect_eq "$(head -3 <<<"$out")" "$expected" "first three problems, in line order"
 expect_eq "$(nlines "$out")" 6
 expect_eq "$(cut -d: -f2 <<<"$out" | tr '\n' ' ')" \
@@ -471,11 +483,18 @@ expect_in "$out" "good.lua: ok: orders-to-reporting"
 expect_in "$out" "1 of 2 scripts ok"
 expect_eq "$(tail -1 <<<"$out")" "1 of 2 scripts ok" "the count closes the output"
 
-t "check: a nonexistent file is named, the others still checked, non-zero exit"
-run_ferry check no_such_script.lua good.lua
+t "check: a nonexistent path is named, the others still checked, non-zero exit"
+run_ferry check ./no_such_script.lua good.lua
 [ "$rc" -ne 0 ] || fail "exit status 0 for a missing file"
 expect_in "$out$err" "no_such_script.lua"
 expect_in "$out$err" "No such file"
+expect_in "$out" "good.lua: ok: orders-to-reporting"
+expect_in "$out" "1 of 2 scripts ok"
+
+t "check: a name found nowhere (not here, not in script_dirs) exits 2, the others still checked"
+run_ferry check no_such_script.lua good.lua
+expect_rc 2
+expect_in "$err" "no script 'no_such_script.lua'"
 expect_in "$out" "good.lua: ok: orders-to-reporting"
 expect_in "$out" "1 of 2 scripts ok"
 

@@ -222,6 +222,13 @@ expect_in "$out" "== trivial"
 [ -d "$WORK/custom_data" ] || fail "data_dir custom_data was not created"
 expect_eq "$err" "" "log level warn: no info lines"
 
+t "config: durations may use long unit names (limits.call_time = \"90 seconds\", http.timeout = \"1 minute\")"
+printf 'return { integrations = { ["*"] = { trusted = true } },\n  limits = { call_time = "90 seconds", run_time = "2 hours" },\n  http = { timeout = "1 minute", connect_timeout = "10 secs" } }\n' >"$WORK/longunits_cfg.lua"
+run_ferry check -c longunits_cfg.lua trivial.lua
+expect_rc 0
+expect_in "$out" "trivial.lua: ok: trivial"
+expect_eq "$err" ""
+
 t "config: an unknown key exits 2 naming the key and the file"
 printf 'return { integrations = { ["*"] = { trusted = true } }, data_dri = "x" }\n' >"$WORK/typo.lua"
 run_ferry run -c typo.lua trivial.lua
@@ -229,6 +236,27 @@ expect_rc 2
 expect_in "$err" "typo.lua"
 expect_in "$err" "data_dri"
 expect_in "$err" "data_dir"          # the known keys are listed
+expect_not_in "$out" "== trivial"
+
+t "config: several mistakes are all reported, one line each with its key, then exit 2"
+lua_file many_cfg.lua <<'EOF'
+return {
+  integrations = { ["*"] = { trusted = true }, crm = { secret = { "CRM_KEY" } } },
+  data_dri = "x",
+  batch_size = "ten",
+  log = { levle = "info" },
+  limits = { memory = "lots", call_time = "soon" },
+}
+EOF
+run_ferry run -c many_cfg.lua trivial.lua
+expect_rc 2
+expect_eq "$(grep -c '^ferry: config error: many_cfg.lua: ' <<<"$err")" 6 "lines naming a mistake"
+expect_in "$err" "many_cfg.lua: unknown key 'data_dri'"
+expect_in "$err" "many_cfg.lua: batch_size: expected an integer"
+expect_in "$err" "many_cfg.lua: unknown key 'log.levle'"
+expect_in "$err" "many_cfg.lua: limits.memory: expected"
+expect_in "$err" "many_cfg.lua: limits.call_time: expected"
+expect_in "$err" "many_cfg.lua: unknown key 'integrations[\"crm\"].secret'"
 expect_not_in "$out" "== trivial"
 
 t "config: a nested unknown key is named with its section"
@@ -381,6 +409,65 @@ expect_eq "$(quarantine_py "$WORK/elsewhere" rejecter '[(q["stage"], q["class"],
 run_ferry quarantine list -c elsewhere_cfg.lua
 expect_rc 0
 expect_in "$out" "id 2 is not allowed"
+
+# ---- relative paths in a config: from the config file's directory ----------------
+
+mkdir -p "$WORK/proj/scripts" "$WORK/proj/exports" "$WORK/elsewhere/deeper"
+printf 'id\n1\n2\n' >"$WORK/proj/exports/ids.csv"
+lua_file proj/scripts/reader.lua <<EOF
+return ferry.integration {
+  name = "reader", owner = "qa@example.com", purpose = "test", pattern = "reporting",
+  source_of_truth = "fixture", freshness = "1h",
+  extract = function(ctx) ferry.source.csv(ctx, "$WORK/proj/exports/ids.csv") end,
+  load = function(batch, ctx) end,
+}
+EOF
+lua_file proj/ferry.lua <<'EOF'
+return {
+  data_dir = "store",
+  script_dirs = { "scripts" },
+  integrations = { reader = { dirs = { "exports" }, script = "scripts/reader.lua" } },
+}
+EOF
+
+t "config paths: the same config from two working directories reaches one store (data_dir relative to the config file)"
+(cd "$WORK/proj" && "$FERRY" run -c ferry.lua --log-level off scripts/reader.lua) >"$WORK/p1.out" 2>&1
+rc=$?
+expect_rc 0
+(cd "$WORK/elsewhere/deeper" && "$FERRY" run -c ../../proj/ferry.lua --log-level off ../../proj/scripts/reader.lua) \
+    >"$WORK/p2.out" 2>&1
+rc=$?
+expect_rc 0
+expect_in "$(cat "$WORK/p2.out")" "extracted 2"
+expect_eq "$(sql "$WORK/proj/store/ferry.db" "SELECT count(*) FROM runs WHERE integration = 'reader'")" "2" "runs in proj/store"
+[ ! -e "$WORK/elsewhere/deeper/store" ] || fail "a second store was made under the other working directory"
+[ ! -e "$WORK/proj/data" ] && [ ! -e "$WORK/elsewhere/deeper/data" ] || fail "a store under ./data"
+(cd "$WORK/elsewhere" && "$FERRY" status -c ../proj/ferry.lua) >"$WORK/p3.out" 2>&1
+expect_in "$(cat "$WORK/p3.out")" "reader"
+expect_in "$(cat "$WORK/p1.out")" "extracted 2"
+
+t "config paths: granted dirs and a script pin are relative to the config file too"
+(cd "$WORK/elsewhere/deeper" && "$FERRY" run -c "$WORK/proj/ferry.lua" --log-level off "$WORK/proj/scripts/reader.lua") \
+    >"$WORK/p4.out" 2>&1
+rc=$?
+expect_rc 0
+expect_in "$(cat "$WORK/p4.out")" "loaded 2"
+
+t "config paths: a config that sets no data_dir keeps its store next to itself, not in the working directory"
+mkdir -p "$WORK/bare"
+printf 'return { integrations = { ["*"] = { trusted = true } } }\n' >"$WORK/bare/cfg.lua"
+(cd "$WORK/elsewhere" && "$FERRY" run -c ../bare/cfg.lua --log-level off "$WORK/trivial.lua") >"$WORK/p5.out" 2>&1
+rc=$?
+expect_rc 0
+[ -f "$WORK/bare/data/ferry.db" ] || fail "no store in the config's directory (bare/data)"
+[ ! -e "$WORK/elsewhere/data" ] || fail "a store was made under the working directory"
+
+t "config paths: without a config file, data_dir stays relative to the working directory"
+rm -rf "$WORK/elsewhere/data"
+(cd "$WORK/elsewhere" && FERRY_CONFIG= "$FERRY" run --log-level off "$WORK/trivial.lua") >"$WORK/p6.out" 2>&1
+rc=$?
+expect_rc 0
+[ -f "$WORK/elsewhere/data/ferry.db" ] || fail "no store under ./data of the working directory"
 
 # ---- logs -----------------------------------------------------------------------
 

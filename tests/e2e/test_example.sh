@@ -161,16 +161,22 @@ expect_in "$out" "crm_accounts.lua: ok: crm-accounts-to-reporting"
 expect_in "$out" "helpdesk_tickets.lua: ok: helpdesk-tickets-to-reporting"
 expect_in "$out" "2 of 2 scripts ok"
 
-t "without FERRY_DATA_DIR the shipped config writes data/ under the working directory (as make run does)"
+t "without FERRY_DATA_DIR the shipped config writes data/ beside config/ (as make run does), from any directory"
+# A copy of the project's config/ and scripts/, so the test writes nothing in the tree.
 saved=${FERRY_DATA_DIR-__unset__}
 unset FERRY_DATA_DIR
-rm -rf "$WORK/data"
-run_ferry run -c "$ROOT/config/ferry.lua" "$ROOT/scripts/crm_accounts.lua" "$ROOT/scripts/helpdesk_tickets.lua"
+mkdir -p "$WORK/proj/config" "$WORK/cwd"
+cp "$ROOT/config/ferry.lua" "$WORK/proj/config/"
+cp -r "$ROOT/scripts" "$WORK/proj/"
+rm -rf "$WORK/proj/scripts/data/"*.db "$WORK/data"
+WORK=$WORK/cwd run_ferry run -c "$WORK/proj/config/ferry.lua" "$WORK/proj/scripts/crm_accounts.lua" \
+    "$WORK/proj/scripts/helpdesk_tickets.lua"
 [ "$saved" = "__unset__" ] || export FERRY_DATA_DIR="$saved"
 expect_rc 3
-expect_eq "$(sql "$WORK/data/reporting.db" "SELECT (SELECT count(*) FROM accounts) || '/' || (SELECT count(*) FROM tickets)")" "296/396"
+expect_eq "$(sql "$WORK/proj/data/reporting.db" "SELECT (SELECT count(*) FROM accounts) || '/' || (SELECT count(*) FROM tickets)")" "296/396"
 expect_in "$out" "quarantine: 4 open (oldest "; expect_in "$out" "· ferry quarantine list crm-accounts-to-reporting"
 expect_in "$out" "quarantine: 4 open (oldest "; expect_in "$out" "· ferry quarantine list helpdesk-tickets-to-reporting"
-expect_eq "$(quarantine_py "$WORK/data" crm-accounts-to-reporting 'len(L)')" "4"
+expect_eq "$(quarantine_py "$WORK/proj/data" crm-accounts-to-reporting 'len(L)')" "4"
+[ ! -e "$WORK/cwd/data" ] && [ ! -e "$WORK/proj/config/data" ] || fail "a store outside proj/data"
 
 done_t

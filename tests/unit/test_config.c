@@ -20,6 +20,7 @@ static int load(struct fy_config *cfg, const char *text, char *err, size_t errle
 }
 
 int main(void) {
+    const struct fy_grant *g;
     struct fy_config cfg;
     char err[512];
     int fd = mkstemp(path);
@@ -38,12 +39,28 @@ int main(void) {
     fy_test_cond("full config loads", rc == FY_OK);
     fy_test_cond("data_dir set", strcmp(cfg.data_dir, "/var/lib/ferry") == 0);
     fy_test_cond("batch_size set", cfg.batch_size == 42);
-    fy_test_cond("script_dirs set", !strcmp(cfg.script_dirs[0], "a") && !strcmp(cfg.script_dirs[1], "b") && !cfg.script_dirs[2]);
+    fy_test_cond("script_dirs set, relative to the config's directory",
+                 !strcmp(cfg.script_dirs[0], "/tmp/a") && !strcmp(cfg.script_dirs[1], "/tmp/b") && !cfg.script_dirs[2]);
     fy_test_cond("log level", cfg.log_level == FY_LOG_WARN);
     fy_test_cond("log format", cfg.log_format == FY_LOG_TEXT);
     fy_test_cond("memory 64MB", cfg.limits.memory == 64u << 20);
     fy_test_cond("instructions", cfg.limits.instructions == 5000);
     fy_test_cond("path remembered", cfg.path && strcmp(cfg.path, path) == 0);
+    fy_config_free(&cfg);
+
+    rc = load(&cfg, "return { data_dir = './d', lualib_path = '../lib', http = { ca_file = 'ca.pem' },\n"
+                    "  integrations = { x = { dirs = { '/abs', 'rel', '.' }, script = 's/x.lua' } } }", err, sizeof err);
+    g = fy_config_grant(&cfg, "x");
+    fy_test_cond("every relative path follows the config file's directory",
+                 rc == FY_OK && !strcmp(cfg.data_dir, "/tmp/d") && !strcmp(cfg.lualib_path, "/lib") &&
+                 !strcmp(cfg.http.ca_file, "/tmp/ca.pem") && g && !strcmp(g->script, "/tmp/s/x.lua") &&
+                 !strcmp(g->dirs[0], "/abs") && !strcmp(g->dirs[1], "/tmp/rel") && !strcmp(g->dirs[2], "/tmp"));
+    fy_test_cond("the defaults too, when a config file is used", !strcmp(cfg.script_dirs[0], "/tmp/scripts"));
+    fy_config_free(&cfg);
+    rc = load(&cfg, "return { data_dir = '.././../x/../y', script_dirs = { './', '..', 'a/../b' } }", err, sizeof err);
+    fy_test_cond("leading ./ and ../ are taken off against the config's directory, the rest kept",
+                 rc == FY_OK && !strcmp(cfg.data_dir, "/x/../y") && !strcmp(cfg.script_dirs[0], "/tmp") &&
+                 !strcmp(cfg.script_dirs[1], "/") && !strcmp(cfg.script_dirs[2], "/tmp/a/../b"));
     fy_config_free(&cfg);
 
     setenv("FERRY_TEST_DIR", "/from/env", 1);
@@ -61,7 +78,7 @@ int main(void) {
                     "    ['*'] = { trusted = true }, pinned = { script = '/s/p.lua', trusted = false } } }", err, sizeof err);
     fy_test_cond("grants and time limits load", rc == FY_OK);
     fy_test_cond("call_time and run_time", cfg.limits.call_time == 2 && cfg.limits.run_time == 3600);
-    const struct fy_grant *g = fy_config_grant(&cfg, "crm");
+    g = fy_config_grant(&cfg, "crm");
     fy_test_cond("a named grant", g && !strcmp(g->name, "crm") && !g->trusted);
     fy_test_cond("its secrets", g && !strcmp(g->secrets[0], "CRM_KEY") && !strcmp(g->secrets[1], "CRM_ID") && !g->secrets[2]);
     fy_test_cond("its dirs", g && !strcmp(g->dirs[0], "/srv/x") && !g->dirs[1]);
@@ -145,6 +162,37 @@ int main(void) {
     fy_config_free(&cfg);
     fy_config_defaults(&cfg);
     fy_test_cond("default http timeout 30s", cfg.http.timeout == 30 && cfg.http.max_redirects == 5);
+    fy_config_free(&cfg);
+
+    /* Every mistake is reported, each on its own line naming its key. */
+    {
+        char err[4096];
+        rc = load(&cfg, "return { data_dri = 'x', batch_size = 'ten', log = { levle = 'info', format = 'xml' },\n"
+                        "  limits = { memory = 'lots' }, script_dirs = { 'a', 7, false },\n"
+                        "  integrations = { crm = { secret = { 'K' }, trusted = 'yes' } } }", err, sizeof err);
+        int lines = 1;
+        for (const char *c = err; *c; c++) lines += *c == '\n';
+        fy_test_cond("several mistakes: all reported", rc == FY_ERR && strstr(err, "'data_dri'") &&
+                     strstr(err, "batch_size:") && strstr(err, "'log.levle'") && strstr(err, "log.format:") &&
+                     strstr(err, "limits.memory:") && strstr(err, "script_dirs[2]") && strstr(err, "script_dirs[3]") &&
+                     strstr(err, "integrations[\"crm\"].secret'") && strstr(err, "integrations[\"crm\"].trusted:"));
+        fy_test_cond("several mistakes: one line each", lines == 9);
+        if (lines != 9) printf("  err: %s\n", err);
+        fy_test_cond("several mistakes: in the order of their keys",
+                     strstr(err, "batch_size") < strstr(err, "data_dri") && strstr(err, "data_dri") < strstr(err, "limits.") &&
+                     strstr(err, "limits.") < strstr(err, "log.format") && strstr(err, "log.format") < strstr(err, "log.levle") &&
+                     strstr(err, "log.levle") < strstr(err, "script_dirs[2]") &&
+                     strstr(err, "script_dirs[2]") < strstr(err, "script_dirs[3]"));
+    }
+    fy_test_cond("several mistakes: the defaults are kept", cfg.batch_size == 500 && !strcmp(cfg.data_dir, "data"));
+    fy_config_free(&cfg);
+    {
+        char small[300];
+        rc = load(&cfg, "return { a = 1, b = 2, c = 3, d = 4, e = 5, f = 6 }", small, sizeof small);
+        fy_test_cond("too many mistakes for the buffer: whole lines and a count of the rest",
+                     rc == FY_ERR && strstr(small, "more") && small[strlen(small) - 1] != '\n');
+        if (!strstr(small, "more")) printf("  err: %s\n", small);
+    }
     fy_config_free(&cfg);
 
     fy_config_defaults(&cfg);

@@ -355,15 +355,42 @@ static void test_durations(void) {
 
     fy_test_cond("bare number", duration_error("15", "missing unit in \"15\""));
     fy_test_cond("bare trailing number", duration_error("1h30", "missing unit in \"1h30\""));
-    fy_test_cond("space before unit", duration_error("15 m", "missing unit in \"15 m\""));
+    /* The long unit names people write ("every 15 minutes"), with or
+     * without a space before them. */
+    fy_test_cond("15 minutes", duration_is("15 minutes", 900));
+    fy_test_cond("1 minute", duration_is("1 minute", 60));
+    fy_test_cond("15 m", duration_is("15 m", 900));
+    fy_test_cond("15min", duration_is("15min", 900));
+    fy_test_cond("15 mins", duration_is("15 mins", 900));
+    fy_test_cond("90 seconds", duration_is("90 seconds", 90));
+    fy_test_cond("1 second", duration_is("1 second", 1));
+    fy_test_cond("30 sec, 30secs", duration_is("30 sec", 30) && duration_is("30secs", 30));
+    fy_test_cond("2 hours 30 minutes", duration_is("2 hours 30 minutes", 9000));
+    fy_test_cond("1 hour", duration_is("1 hour", 3600));
+    fy_test_cond("3 hr, 3hrs", duration_is("3 hr", 10800) && duration_is("3hrs", 10800));
+    fy_test_cond("1 day, 2 days", duration_is("1 day", 86400) && duration_is("2 days", 172800));
+    fy_test_cond("1 week, 2 weeks", duration_is("1 week", 604800) && duration_is("2 weeks", 1209600));
+    fy_test_cond("1.5 hours", duration_is("1.5 hours", 5400));
+    fy_test_cond("500 ms, 250 milliseconds",
+                 duration_is("500 ms", 0.5) && duration_is("250 milliseconds", 0.25));
+    fy_test_cond("1 day 2h", duration_is("1 day 2h", 93600));
+    fy_test_cond("a long name and its short one are the same unit",
+                 duration_error("1 hour 1h", "unit 'h' out of order in \"1 hour 1h\" (largest unit first, each unit once)"));
+    fy_test_cond("out of order, long names",
+                 duration_error("5 minutes 1 hour",
+                                "unit 'hour' out of order in \"5 minutes 1 hour\" (largest unit first, each unit once)"));
+    fy_test_cond("two spaces before the unit", duration_is("15  minutes", 900));
+    fy_test_cond("space then nothing", duration_error("1h 30", "missing unit in \"1h 30\""));
     fy_test_cond("unknown unit x",
-                 duration_error("15x", "unknown unit 'x' in \"15x\" (use ms, s, m, h, d, w)"));
-    fy_test_cond("unknown unit min",
-                 duration_error("15min", "unknown unit 'min' in \"15min\" (use ms, s, m, h, d, w)"));
+                 duration_error("15x", "unknown unit 'x' in \"15x\" (use ms, s, m, h, d, w, or seconds, minutes, hours, days, weeks)"));
+    fy_test_cond("unknown unit minutez",
+                 duration_error("15 minutez", "unknown unit 'minutez' in \"15 minutez\" (use ms, s, m, h, d, w, or seconds, minutes, hours, days, weeks)"));
     fy_test_cond("unknown unit M (case-sensitive)",
-                 duration_error("1M", "unknown unit 'M' in \"1M\" (use ms, s, m, h, d, w)"));
+                 duration_error("1M", "unknown unit 'M' in \"1M\" (use ms, s, m, h, d, w, or seconds, minutes, hours, days, weeks)"));
+    fy_test_cond("unknown unit Minutes (case-sensitive)",
+                 duration_error("1 Minutes", "unknown unit 'Minutes' in \"1 Minutes\" (use ms, s, m, h, d, w, or seconds, minutes, hours, days, weeks)"));
     fy_test_cond("unknown unit %",
-                 duration_error("15%", "unknown unit '%' in \"15%\" (use ms, s, m, h, d, w)"));
+                 duration_error("15%", "unknown unit '%' in \"15%\" (use ms, s, m, h, d, w, or seconds, minutes, hours, days, weeks)"));
     fy_test_cond("empty", duration_error("", "empty duration"));
     fy_test_cond("NULL", fy_duration_parse(NULL, 0, &v, buf, sizeof buf) == FY_ERR &&
                  strcmp(buf, "empty duration") == 0);

@@ -1,5 +1,6 @@
 /* The scripts of script_dirs and finding one by name; see fy_scripts.h. */
 #include "fy_scripts.h"
+#include "fy_suggest.h"
 #include "fy_common.h"
 #include "fy_config.h"
 #include "fy_engine.h"
@@ -77,26 +78,6 @@ void fy_scripts_free(struct fy_scripts *s) {
     memset(s, 0, sizeof *s);
 }
 
-int fy_scripts_distance(const char *a, const char *b) {
-    enum { MAX = 64 };
-    size_t la = strnlen(a, MAX), lb = strnlen(b, MAX);
-    int row[MAX + 1];
-    for (size_t j = 0; j <= lb; j++) row[j] = (int)j;
-    for (size_t i = 1; i <= la; i++) {
-        int diag = row[0];
-        row[0] = (int)i;
-        for (size_t j = 1; j <= lb; j++) {
-            int up = row[j];
-            int best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best) best = up + 1;
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 static const char *base_name(const char *path) {
     const char *s = strrchr(path, '/');
     return s ? s + 1 : path;
@@ -107,17 +88,14 @@ struct guess {
     const char *want;        /* what was typed, without .lua */
     char *name;              /* the best candidate (malloc'd) and its script */
     char *path;
-    int dist;
+    size_t dist;
 };
 
 static void consider(struct guess *g, const char *name, size_t len, const char *path) {
     char cand[256];
     snprintf(cand, sizeof cand, "%.*s", (int)len, name);
-    int d = fy_scripts_distance(g->want, cand);
-    int limit = (int)strlen(g->want) / 3;
-    if (limit < 1) limit = 1;
-    if (limit > 3) limit = 3;
-    if (d > limit || (g->name && d >= g->dist) || d == 0) return;
+    size_t d = fy_suggest_distance(g->want, cand);
+    if (d > fy_suggest_limit(g->want) || (g->name && d >= g->dist) || d == 0) return;
     free(g->name);
     free(g->path);
     g->name = strdup(cand);

@@ -40,7 +40,5 @@ void fy_scripts_free(struct fy_scripts *s);
  * claim the same name. */
 char *fy_scripts_find(struct fy_engine *e, const char *arg, struct fy_buf *err);
 
-/* Levenshtein distance between a and b (each cut to 64 bytes). */
-int fy_scripts_distance(const char *a, const char *b);
 
 #endif

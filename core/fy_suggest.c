@@ -31,11 +31,15 @@ size_t fy_suggest_distance(const char *a, const char *b) {
     return prev[m];
 }
 
+size_t fy_suggest_limit(const char *word) {
+    size_t n = strlen(word);
+    return n <= 4 ? 1 : n <= 8 ? 2 : 3;
+}
+
 void fy_suggest_init(struct fy_suggest *s, const char *word) {
     s->word = word;
     s->best = NULL;
-    size_t n = strlen(word);
-    s->dist = (n <= 4 ? 1 : n <= 8 ? 2 : 3) + 1;       /* the first distance too far */
+    s->dist = fy_suggest_limit(word) + 1;                /* the first distance too far */
 }
 
 void fy_suggest_offer(struct fy_suggest *s, const char *candidate) {

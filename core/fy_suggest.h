@@ -10,9 +10,12 @@
  * longer than 64 bytes: a name that long is not a typo of another. */
 size_t fy_suggest_distance(const char *a, const char *b);
 
+/* The largest distance at which a name counts as a typo of word: 1 for
+ * words up to 4 bytes, 2 up to 8, 3 beyond. */
+size_t fy_suggest_limit(const char *word);
+
 /* Incremental use: start with fy_suggest_init, offer each candidate, then
- * read best (NULL when none was close enough). Close enough is a distance of
- * at most 1 for names up to 4 bytes, 2 up to 8, 3 beyond; ties keep the
+ * read best (NULL when none was within fy_suggest_limit); ties keep the
  * first candidate offered. */
 struct fy_suggest {
     const char *word;

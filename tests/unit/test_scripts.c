@@ -19,12 +19,6 @@ static void touch(const char *dir, const char *name) {
 }
 
 int main(void) {
-    fy_test_cond("distance: equal", fy_scripts_distance("crm_accounts", "crm_accounts") == 0);
-    fy_test_cond("distance: one letter missing", fy_scripts_distance("crm_acounts", "crm_accounts") == 1);
-    fy_test_cond("distance: one swapped pair is two", fy_scripts_distance("tikcets", "tickets") == 2);
-    fy_test_cond("distance: from empty", fy_scripts_distance("", "abc") == 3);
-    fy_test_cond("distance: far", fy_scripts_distance("zzzzzz", "tickets") >= 6);
-
     char root[] = "/tmp/ferry-test-scripts-XXXXXX";
     if (!mkdtemp(root)) return 1;
     char a[600], b[600], sub[700];

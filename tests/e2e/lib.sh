@@ -9,7 +9,14 @@ set -u
 FERRY=${FERRY_ABS:-$(realpath build/ferry)}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 WORK=$(mktemp -d /tmp/ferry-e2e.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+# Processes a test starts in the background (fakes) are stopped when it exits.
+_bg_pids=()
+_cleanup() {
+    local p
+    for p in "${_bg_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    rm -rf "$WORK"
+}
+trap _cleanup EXIT
 _name="" _bad=""
 # Most test scripts record what they did in files with io: they run as
 # trusted integrations (config `integrations["*"]`). Tests of the sandbox
@@ -26,6 +33,18 @@ done_t() {
 }
 skip_t() { echo "skip $_name: $1"; _name=""; }
 trap_done() { done_t; }
+
+# start_fake_api [ARGS...]: starts tests/fakes/fake_api.py on 127.0.0.1
+# (its log in $WORK/fake.log, stopped when the test exits), waits for its
+# port and sets FAKE_BASE to http://127.0.0.1:PORT; fails if it did not start.
+start_fake_api() {
+    rm -f "$WORK/fake.port"
+    python3 "$ROOT/tests/fakes/fake_api.py" --port-file "$WORK/fake.port" "$@" >"$WORK/fake.log" 2>&1 &
+    _bg_pids+=($!)
+    for _ in $(seq 1 200); do [ -s "$WORK/fake.port" ] && break; sleep 0.05; done
+    [ -s "$WORK/fake.port" ] || return 1
+    FAKE_BASE="http://127.0.0.1:$(cat "$WORK/fake.port")"
+}
 
 # run_ferry ARGS...: runs ferry from $WORK with a data dir under $WORK.
 run_ferry() {

@@ -275,10 +275,8 @@ expect_in "$(summary widerow)" "memory limit"
 cfg ""
 
 t "memory: out of memory while a response is built fails that request, not the process"
-python3 "$ROOT/tests/fakes/fake_api.py" --port-file "$WORK/fake.port" >/dev/null 2>&1 &
-FAKE=$!
-for _ in $(seq 100); do [ -s "$WORK/fake.port" ] && break; sleep 0.05; done
-PORT=$(cat "$WORK/fake.port")
+start_fake_api || fail "the fake API did not start: $(cat "$WORK/fake.log")"
+PORT=${FAKE_BASE##*:}
 cfg 'limits = { memory = "12MB" }'
 attack bigbody "extract = function(ctx)
     local url = \"http://127.0.0.1:$PORT/big?bytes=6000000\"
@@ -304,6 +302,5 @@ beside 60 holding
 expect_rc 1
 expect_in "$(summary holding)" "memory limit exceeded while receiving the response of GET"
 
-kill $FAKE 2>/dev/null; wait $FAKE 2>/dev/null
 
 done_t

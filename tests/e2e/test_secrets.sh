@@ -10,18 +10,8 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/e2e/lib.sh
 
-FAKE_PID=""
-cleanup() {
-    [ -n "$FAKE_PID" ] && kill "$FAKE_PID" 2>/dev/null && wait "$FAKE_PID" 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-python3 "$ROOT/tests/fakes/fake_api.py" --port-file "$WORK/fake.port" >"$WORK/fake.log" 2>&1 &
-FAKE_PID=$!
-for _ in $(seq 1 200); do [ -s "$WORK/fake.port" ] && break; sleep 0.05; done
-[ -s "$WORK/fake.port" ] || { echo "not ok secrets: the fake API did not start"; exit 1; }
-export FAKE_BASE="http://127.0.0.1:$(cat "$WORK/fake.port")"
+start_fake_api || { echo "not ok secrets: the fake API did not start"; exit 1; }
+export FAKE_BASE
 
 # Untrusted scripts, granted only the two variables they read.
 printf 'return { integrations = { ["*"] = { secrets = { "FERRY_T_SECRET", "FERRY_T_SHORT" } } } }\n' >"$WORK/grants.lua"

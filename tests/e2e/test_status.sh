@@ -232,12 +232,9 @@ expect_eq "$(jpy "$out" '[(o["id"], o["last_failed_at"]) for o in J]')" "[($QD2,
 
 # ---------------------------------------------------------------------------
 # 5. An HTTP error page reaches summaries, runs and status as one line
-FAKE_PID=""
-python3 "$ROOT/tests/fakes/fake_api.py" --port-file "$WORK/fake.port" >"$WORK/fake.log" 2>&1 &
-FAKE_PID=$!
-trap 'kill "$FAKE_PID" 2>/dev/null; wait "$FAKE_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 1 200); do [ -s "$WORK/fake.port" ] && break; sleep 0.05; done
-BASE="http://127.0.0.1:$(cat "$WORK/fake.port" 2>/dev/null)"
+fake_ok=1
+start_fake_api || fake_ok=""
+BASE=${FAKE_BASE:-http://127.0.0.1:1}
 PAGE_SECRET=tok-page-5ecret-42
 
 # pagefail: the source answers 404 with a multi-line HTML page that echoes
@@ -264,7 +261,7 @@ print("has %r" % bad if bad else "%d characters" % len(t) if len(t) > int(sys.ar
 }
 
 t "http error page: the summary's error is one line, the page's first 200 bytes with whitespace collapsed, cut whole"
-[ -n "$FAKE_PID" ] && [ -s "$WORK/fake.port" ] || fail "the fake API did not start: $(cat "$WORK/fake.log")"
+[ -n "$fake_ok" ] || fail "the fake API did not start: $(cat "$WORK/fake.log")"
 PAGE_TOKEN=$PAGE_SECRET run_ferry run pagefail.lua
 expect_rc 1
 R_PAGE=$(run_id_of pagefail)

@@ -70,6 +70,24 @@ case("integers stay integers and encode back exactly", function()
   eq(json.encode(math.mininteger), "-9223372036854775808", "encode(math.mininteger)")
 end)
 
+-- 2^53 itself survives a decoder that reads short integers as doubles; the
+-- integers just above it, and 16-digit ones, do not.
+case("integers just past 2^53, 16-digit ones and int64's extremes decode exactly", function()
+  for _, s in ipairs { "9007199254740993", "-9007199254740993", "9007199254740995", "9999999999999999",
+                       "-9999999999999999", "1000000000000001", "99999999999999999", "9223372036854775806",
+                       "9223372036854775807", "-9223372036854775807" } do
+    local v = json.decode(s)
+    eq(math.type(v), "integer", "math.type(decode(" .. s .. "))")
+    eq(string.format("%d", v), s, "decode(" .. s .. ")")
+    eq(json.encode(v), s, "encode(decode(" .. s .. "))")
+    local rec = json.decode('{"id":' .. s .. ',"l":[' .. s .. ']}')
+    eq(json.encode(rec.id), s, "inside an object")
+    eq(json.encode(rec.l[1]), s, "inside an array")
+  end
+  eq(json.decode("9007199254740993") - json.decode("9007199254740992"), 1, "2^53 + 1 - 2^53")
+  eq(json.decode("9999999999999999") + 1, 10000000000000000, "9999999999999999 + 1")
+end)
+
 case("floats round-trip exactly", function()
   for _, f in ipairs { 0.1, 1e300, -2.5, 1 / 3, 2 ^ -1074, 123.456, -1e-300, 1.7976931348623157e308, 0.30000000000000004 } do
     local s = assert(json.encode(f))

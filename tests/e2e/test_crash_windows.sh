@@ -25,9 +25,12 @@ N=5
 DB="$WORK/data/ferry.db"
 DEST="$WORK/data/dest.db"
 
-# The plan of a run is read from $WORK/plan.lua: hold_at (after handling
-# record i, write the marker and sleep), checkpoints (after record i),
-# bad_extract and bad_transform (record ids rejected there).
+# The plan of a run is read from $WORK/plan.lua: n (records, default $N),
+# hold_at (after handling record i, write the marker and sleep),
+# hold_in_load (the same in load, for the batch starting with record i),
+# mark_end (write the marker when extract ends, and do not sleep),
+# checkpoints (after record i), bad_extract and bad_transform (record ids
+# rejected there).
 script win "local function plan()
   local f = io.open('plan.lua')
   if not f then return {} end
@@ -37,27 +40,32 @@ script win "local function plan()
 end
 local function set(list) local s = {} for _, v in ipairs(list or {}) do s[v] = true end return s end
 local P = plan()
+local sink = ferry.sink.sqlite { path = 'dest.db', table = 'items', columns = { { 'id', 'integer', key = true } } }
+local function mark(what) local m = assert(io.open('marker', 'w')); m:write(tostring(what)); m:close() end
+local function hold(what) mark(what); ferry.sleep(300) end
 local CP, BADX, BADT = set(P.checkpoints), set(P.bad_extract), set(P.bad_transform)
 return ferry.integration {
   name = 'win', owner = 'qa@example.com', purpose = 'crash windows', pattern = 'reporting',
   source_of_truth = 'fixture', freshness = '1h', batch_size = 3,
   extract = function(ctx)
-    for i = (ctx.cursor or 0) + 1, $N do
+    local n = P.n or $N
+    for i = (ctx.cursor or 0) + 1, n do
       if BADX[i] then ctx:reject({ id = i, bad = 'extract' }, 'validation', 'bad at extract')
       else ctx:emit({ id = i }) end
       if CP[i] then ctx:checkpoint(i) end
-      if i == P.hold_at then
-        local m = assert(io.open('marker', 'w')); m:write(tostring(i)); m:close()
-        ferry.sleep(300)
-      end
+      if i == P.hold_at then hold(i) end
     end
-    ctx:checkpoint($N)
+    ctx:checkpoint(n)
+    if P.mark_end then mark('end') end
   end,
   transform = function(r)
     if BADT[r.id] then return nil, 'bad at transform' end
     return r
   end,
-  load = ferry.sink.sqlite { path = 'dest.db', table = 'items', columns = { { 'id', 'integer', key = true } } },
+  load = function(batch, ctx)
+    if batch[1].id == P.hold_in_load then hold('load') end
+    return sink(batch, ctx)
+  end,
 }"
 
 rsql() { [ -e "$1" ] && sqlite3 -readonly -batch "$1" "$2" 2>/dev/null; }
@@ -81,8 +89,8 @@ expect_consistent() {
     done
 }
 
-# kill_at PLAN: runs ferry with PLAN until extract writes the marker, then
-# SIGKILLs it.
+# kill_at PLAN [SECONDS]: runs ferry with PLAN until extract writes the
+# marker, then (SECONDS later) SIGKILLs it.
 kill_at() {
     printf 'return { %s }\n' "$1" >"$WORK/plan.lua"
     rm -f "$WORK/marker"
@@ -98,20 +106,22 @@ kill_at() {
         fail "ferry never reached the marker: $(tail -c 400 "$WORK/killed.log")"
         kill -9 "$bg" 2>/dev/null
     fi
+    [ -n "${2:-}" ] && sleep "$2"
     kill -9 "$bg" 2>/dev/null
     wait "$bg" 2>/dev/null
     bg=""
 }
 
-# finish_run PLAN GOOD BAD: runs ferry to its end with PLAN; then the table
-# holds exactly GOOD and the quarantine exactly BAD (each once).
+# finish_run PLAN GOOD BAD [CHECKPOINT]: runs ferry to its end with PLAN;
+# then the table holds exactly GOOD, the quarantine exactly BAD (each once)
+# and the checkpoint is CHECKPOINT (default $N).
 finish_run() {
     printf 'return { %s }\n' "$1" >"$WORK/plan.lua"
     run_ferry run win.lua
     [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ] || fail "the run after the kill exited $rc: ${err:0:300}"
     expect_eq "$(rows)" "$2" "the table after the run that resumed ($(state))"
     expect_eq "$(quarantined)" "$3" "the quarantine after the run that resumed ($(state))"
-    expect_eq "$(cp_now)" "$N" "the checkpoint after the run that resumed"
+    expect_eq "$(cp_now)" "${4:-$N}" "the checkpoint after the run that resumed ($(state))"
 }
 
 # lock_dest: another process creates the destination table and holds
@@ -201,4 +211,28 @@ expect_consistent "a transform's quarantine row and a batch in flight"
 release_dest
 if [ -z "$c" ]; then finish_run "bad_transform = { 2 }" "1,3,4,5" "2"; fi
 
+t "crash window: killed while the next batch loads, with a checkpoint taken inside it: not committed when the batch before it settles"
+# batch 1..3 is written; 4 is checkpointed while it waits in the next batch;
+# when 1..3 settles (before 4..6 loads), checkpoint 4 must wait for 4..6
+rm -rf "$WORK/data"
+kill_at "n = 6, checkpoints = { 4 }, hold_in_load = 4"
+expect_eq "$(cp_now)" "" "checkpoint after the kill ($(state))"
+expect_consistent "a checkpoint inside the batch being loaded"
+finish_run "n = 6, checkpoints = { 4 }" "1,2,3,4,5,6" "" 6
+
+t "crash window: extract ends with its last batch in flight: its checkpoint waits for the batch"
+rm -rf "$WORK/data"
+lock_dest
+kill_at "n = 3, mark_end = true" 1
+c=$(cp_now)
+if [ -n "$c" ] && [ "$(quarantined)" != "1,2,3" ]; then
+    fail "checkpoint $c committed while its batch was still being written ($(state))"
+fi
+expect_consistent "the last batch in flight"
+release_dest
+if [ -z "$c" ]; then finish_run "n = 3" "1,2,3" "" 3; fi
+
+t "a checkpoint behind a record rejected at extract after the last batch is committed at the end of the run"
+rm -rf "$WORK/data"
+finish_run "n = 4, bad_extract = { 4 }" "1,2,3" "4" 4
 done_t

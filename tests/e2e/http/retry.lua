@@ -51,12 +51,12 @@ case("http retry: 500 is not retried by default, but is with retry_500 = true", 
   eq(#H.requests(base, "/flaky"), 2, "requests the server saw with retry_500")
 end)
 
-case("http retry: 400 401 403 404 409 422 are never retried and get their classes", function()
+case("http retry: 400 401 403 404 409 410 422 are never retried and get their classes", function()
   H.reset(base)
   local want = { [400] = "validation", [401] = "auth", [403] = "permission", [404] = "not_found",
-                 [409] = "validation", [422] = "validation" }
+                 [409] = "validation", [410] = "not_found", [422] = "validation" }
   local c = client({ retry_500 = true })
-  for _, code in ipairs { 400, 401, 403, 404, 409, 422 } do
+  for _, code in ipairs { 400, 401, 403, 404, 409, 410, 422 } do
     local res, err = c:get(base .. "/flaky", { query = { key = "c" .. code, fail = 5, code = code } })
     err = H.fails(res, err, code)
     eq(err.class, want[code], code .. " class")
@@ -73,7 +73,7 @@ case("http retry: 400 401 403 404 409 422 are never retried and get their classe
     local k = r.query.key[1]
     by[k] = (by[k] or 0) + 1
   end
-  for _, code in ipairs { 400, 401, 403, 404, 409, 422 } do
+  for _, code in ipairs { 400, 401, 403, 404, 409, 410, 422 } do
     eq(by["c" .. code], 1, "GET requests the server saw for " .. code)
     eq(by["p" .. code], 1, "PUT requests the server saw for " .. code)
   end

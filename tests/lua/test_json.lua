@@ -88,6 +88,18 @@ case("integers just past 2^53, 16-digit ones and int64's extremes decode exactly
   eq(json.decode("9999999999999999") + 1, 10000000000000000, "9999999999999999 + 1")
 end)
 
+-- An integral float past 2^53 written as bare digits would read back as an
+-- integer (a different Lua type, and for odd values past 2^53 not even the
+-- digits of an integer that float stands for).
+case("integral floats past 2^53 encode so that they decode as the same float", function()
+  for _, f in ipairs { 2.0 ^ 53 + 2, 2.0 ^ 54, 2.0 ^ 55 + 8, 1e17, -1e17, 2.0 ^ 62, 1e300 } do
+    local s = assert(json.encode(f))
+    local back = json.decode(s)
+    eq(math.type(back), "float", "math.type(decode(encode(" .. string.format("%.17g", f) .. "))) via " .. s)
+    eq(back, f, "decode(encode(" .. string.format("%.17g", f) .. "))")
+  end
+end)
+
 case("floats round-trip exactly", function()
   for _, f in ipairs { 0.1, 1e300, -2.5, 1 / 3, 2 ^ -1074, 123.456, -1e-300, 1.7976931348623157e308, 0.30000000000000004 } do
     local s = assert(json.encode(f))

@@ -242,6 +242,22 @@ expect_in "$out" "fresh.lua:$(lineof fresh.lua 'freshness = "15x"'): freshness: 
 expect_in "$out" "unknown unit 'x'"
 expect_eq "$(nlines "$out")" 1
 
+# A freshness of zero would call the data stale the moment a run ends.
+for v in 0s 0m 0; do
+    t "check: freshness = \"$v\" is refused: it must be longer than 0s"
+    integ fresh0.lua "$(fields freshness)
+  freshness = \"$v\","
+    run_ferry check fresh0.lua
+    expect_rc 1
+    expect_in "$out" "fresh0.lua:$(lineof fresh0.lua "freshness = \"$v\""): freshness: "
+    expect_not_in "$out" ": ok:"
+done
+t "check: freshness = \"0s\" says it must be longer than 0s"
+integ fresh0.lua "$(fields freshness)
+  freshness = \"0s\","
+run_ferry check fresh0.lua
+expect_in "$out" "must be longer than 0s"
+
 t "check: schedule \"every 15x\" names the unknown unit"
 integ every.lua "$(fields)
   schedule = \"every 15x\","

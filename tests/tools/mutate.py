@@ -3,6 +3,7 @@
 
     make mutate                         every mutant in tests/tools/mutants.txt
     MUTATE_ONLY=ratelimit make mutate   those whose id or file contains the text
+                                        (several texts: separate them with commas)
     python3 tests/tools/mutate.py [--list] [--only TEXT] [--keep] [--timeout S]
 
 Each mutant (see mutants.txt for the format) replaces one exact snippet of
@@ -171,7 +172,8 @@ def main():
     minimum = float(os.environ.get("MUTATE_MIN", "90"))
     mutants = parse(LIST)
     lines = check(mutants, ROOT)
-    chosen = [m for m in mutants if only in m.id or only in m.file]
+    pats = [p for p in only.split(",") if p] or [""]
+    chosen = [m for m in mutants if any(p in m.id or p in m.file for p in pats)]
     if "--list" in args:
         for m in chosen:
             print(f"{m.id:28} {m.file}:{lines[m.id]}  tests: {' '.join(m.tests) or '-'}"

@@ -127,21 +127,39 @@ def scratch_copy():
     return tmp
 
 
+def stop(p):
+    """Stop p's process group: TERM first, which tests/run.sh passes on to
+    the test it runs (that test runs in a process group of its own, with
+    its fake servers), then KILL what is left after 15 s."""
+    try:
+        os.killpg(p.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        p.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def run(cmd, cwd, env=None, timeout=None):
     """(returncode or 'timeout', output). The command runs in a process
-    group of its own, killed whole on a timeout or an interrupt."""
+    group of its own, stopped (stop) on a timeout or an interrupt."""
     p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          start_new_session=True)
     try:
         out, _ = p.communicate(timeout=timeout)
         return p.returncode, out.decode(errors="replace")
     except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
+        stop(p)
         out, _ = p.communicate()
         return "timeout", out.decode(errors="replace")
     except BaseException:
-        os.killpg(p.pid, signal.SIGKILL)
-        p.wait()
+        stop(p)
+        p.communicate()
         raise
 
 
@@ -160,7 +178,13 @@ def test_env(tree, spec):
     return env
 
 
+def interrupted(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main():
+    signal.signal(signal.SIGTERM, interrupted)     # clean up the scratch copy as on Ctrl-C
+    signal.signal(signal.SIGHUP, interrupted)
     args = sys.argv[1:]
     only = os.environ.get("MUTATE_ONLY", "")
     keep = "--keep" in args
@@ -176,7 +200,7 @@ def main():
     chosen = [m for m in mutants if any(p in m.id or p in m.file for p in pats)]
     if "--list" in args:
         for m in chosen:
-            print(f"{m.id:28} {m.file}:{lines[m.id]}  tests: {' '.join(m.tests) or '-'}"
+            print(f"{m.id:32} {m.file}:{lines[m.id]}  tests: {' '.join(m.tests) or '-'}"
                   + (f"  (equivalent: {m.equivalent})" if m.equivalent else ""))
         return 0
     if not chosen:
@@ -195,7 +219,7 @@ def main():
             path = os.path.join(tree, m.file)
             orig = open(path, encoding="utf-8").read()
             where = f"{m.file}:{lines[m.id]}"
-            label = f"[{i:2}/{len(chosen)}] {m.id:28} {where:32}"
+            label = f"[{i:2}/{len(chosen)}] {m.id:32} {where:32}"
             t1 = time.time()
             try:
                 with open(path, "w", encoding="utf-8") as f:

@@ -465,6 +465,11 @@ run_ferry run skipper.lua throw.lua
 expect_rc 3
 run_ferry run skipper.lua throw.lua midway.lua
 expect_rc 1
+# the worst one finishing first: sleepa (OK) ends 1 s after the others
+run_ferry run midway.lua sleepa.lua
+expect_rc 1
+run_ferry run throw.lua sleepa.lua
+expect_rc 3
 
 # ---------------------------------------------------------------------------
 t "ferry.sleep at load time (top of the script) is a clear error, exit 2"

@@ -232,6 +232,17 @@ expect_consistent "the last batch in flight"
 release_dest
 if [ -z "$c" ]; then finish_run "n = 3" "1,2,3" "" 3; fi
 
+t "crash window: a quarantine row stored by a run that was killed is not counted as another attempt when read again"
+# batch 1..3 settles (record 1 quarantined at transform, stored without a
+# checkpoint), then the run is killed while 4..6 loads; the next run reads
+# record 1 again
+rm -rf "$WORK/data"
+kill_at "n = 6, bad_transform = { 1 }, hold_in_load = 4"
+expect_eq "$(rsql "$DB" "SELECT attempts FROM quarantine WHERE integration = 'win'")" "1" "attempts after the kill ($(state))"
+finish_run "n = 6, bad_transform = { 1 }" "2,3,4,5,6" "1" 6
+expect_eq "$(rsql "$DB" "SELECT attempts FROM quarantine WHERE integration = 'win'")" "1" \
+    "attempts after the run that read it again (the killed run counts as aborted)"
+
 t "a checkpoint behind a record rejected at extract after the last batch is committed at the end of the run"
 rm -rf "$WORK/data"
 finish_run "n = 4, bad_extract = { 4 }" "1,2,3" "4" 4

@@ -7,6 +7,8 @@
 #   make install    install to $(PREFIX) (default /usr/local)
 #   make fuzz       build the libFuzzer harnesses (tests/fuzz/) with clang into
 #                   build-fuzz/ and run each for FUZZ_TIME seconds (default 60)
+#   make mutate     mutation testing (tests/tools/mutate.py): do the tests catch
+#                   careless one-line changes? MUTATE_ONLY=text runs a subset
 
 PREFIX   ?= /usr/local
 SANITIZE ?=
@@ -53,7 +55,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
 REPLAY_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
 
-.PHONY: all deps run test unit bench install clean fuzz fuzz-deps fuzz-build
+.PHONY: all deps run test unit bench install clean fuzz fuzz-deps fuzz-build mutate
 all: deps $(BUILD)/ferry
 
 # Install what the build and the tests need, once, from Debian's packages.
@@ -117,6 +119,14 @@ unit: $(UNIT_BINS)
 
 test: all $(UNIT_BINS) $(REPLAY_BINS)
 	$(Q)FERRY=$(BUILD)/ferry UNIT_DIR=$(BUILD)/tests SANITIZE=$(SANITIZE) bash tests/run.sh
+
+# Mutation testing: each mutant of tests/tools/mutants.txt is applied in a
+# scratch copy of the tree, built, and tested with the test files mapped to
+# it; prints each mutant KILLED (by which test) or SURVIVED, and the score.
+# Slow (tens of minutes): not part of `make test` or CI. Run it before a
+# release and after reworking a module (MUTATE_ONLY=fy_http.c, say).
+mutate: all $(UNIT_BINS)
+	$(Q)MUTATE_ONLY="$(MUTATE_ONLY)" python3 tests/tools/mutate.py
 
 # Benchmarks print figures and ratios against baselines run alongside; they
 # are never part of `make test`.

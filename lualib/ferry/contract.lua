@@ -262,22 +262,24 @@ function _M.check(value, path)
         .. " (fields: " .. sorted_keys(FIELDS) .. ")")
     end
   end
+  -- a blank owner pages nobody, as an empty one does: both are missing
+  local function said(v) return type(v) == "string" and find(v, "%S") ~= nil end
   for _, req in ipairs(REQUIRED) do
     local k, hint = req[1], req[2]
     local v = value[k]
     if v == nil then
       problem_at(site.line, k, "missing (" .. hint .. ")")
-    elseif type(v) ~= "string" or v == "" then
+    elseif not said(v) then
       problem({ k }, "expected a non-empty string: " .. hint)
     end
   end
-  if type(value.name) == "string" and value.name ~= "" and not match(value.name, "^[%w][%w_.%-]*$") then
+  if said(value.name) and not match(value.name, "^[%w][%w_.%-]*$") then
     problem({ "name" }, "use letters, digits, '.', '_' and '-' only (it names files), got \"" .. value.name .. "\"")
   end
-  if type(value.pattern) == "string" and value.pattern ~= "workflow" and value.pattern ~= "reporting" then
+  if said(value.pattern) and value.pattern ~= "workflow" and value.pattern ~= "reporting" then
     problem({ "pattern" }, format("unknown pattern \"%s\" (use \"workflow\" or \"reporting\")", value.pattern))
   end
-  if type(value.freshness) == "string" and value.freshness ~= "" then
+  if said(value.freshness) then
     local secs, err = check_duration(value.freshness)
     if not secs then problem({ "freshness" }, err)
     elseif secs <= 0 then problem({ "freshness" }, "must be longer than 0s") end

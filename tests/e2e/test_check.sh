@@ -116,6 +116,30 @@ for f in owner purpose source_of_truth freshness extract load; do
     expect_not_in "$out" ": ok:"
 done
 
+# An empty owner pages nobody; an empty name, purpose or source of truth
+# says nothing. Each is a problem at its own line, and `ferry run` refuses
+# the script as well (exit 2, nothing runs).
+for f in name owner purpose pattern source_of_truth freshness; do
+    for v in '""' '"  "'; do
+        t "check: $f = $v is a problem at its line (a required field must say something)"
+        integ "empty_$f.lua" "$(fields "$f")
+  $f = $v,"
+        run_ferry check "empty_$f.lua"
+        expect_rc 1
+        expect_in "$out" "empty_$f.lua:$(lineof "empty_$f.lua" "$f = $v"): $f: expected a non-empty string"
+        expect_not_in "$out" ": ok:"
+    done
+done
+
+t "run: a script whose owner is empty is refused, exit 2, and nothing runs"
+integ emptyowner_run.lua "$(fields owner)
+  owner = \"\","
+run_ferry run emptyowner_run.lua
+expect_rc 2
+expect_in "$err$out" "owner: expected a non-empty string"
+[ -e "$WORK/data/ferry.db" ] && [ -n "$(sql "$WORK/data/ferry.db" "SELECT id FROM runs" 2>/dev/null)" ] &&
+    fail "a run was recorded: $(sql "$WORK/data/ferry.db" "SELECT id, status FROM runs")"
+
 t "check: missing owner says what an owner is for"
 integ noowner.lua "$(fields owner)"
 run_ferry check noowner.lua
@@ -229,6 +253,22 @@ expect_rc 1
 expect_in "$out" "fresh.lua:$(lineof fresh.lua 'freshness = "15x"'): freshness: "
 expect_in "$out" "unknown unit 'x'"
 expect_eq "$(nlines "$out")" 1
+
+# A freshness of zero would call the data stale the moment a run ends.
+for v in 0s 0m 0; do
+    t "check: freshness = \"$v\" is refused: it must be longer than 0s"
+    integ fresh0.lua "$(fields freshness)
+  freshness = \"$v\","
+    run_ferry check fresh0.lua
+    expect_rc 1
+    expect_in "$out" "fresh0.lua:$(lineof fresh0.lua "freshness = \"$v\""): freshness: "
+    expect_not_in "$out" ": ok:"
+done
+t "check: freshness = \"0s\" says it must be longer than 0s"
+integ fresh0.lua "$(fields freshness)
+  freshness = \"0s\","
+run_ferry check fresh0.lua
+expect_in "$out" "must be longer than 0s"
 
 t "check: schedule \"every 15x\" names the unknown unit"
 integ every.lua "$(fields)

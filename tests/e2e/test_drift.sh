@@ -204,4 +204,20 @@ expect_in "$(error_of drift_l)" "1 record not loaded"
 expect_eq "$(wc -l <"$WORK/extracted_l.txt" | tr -d ' ')" "1" "extract ran in the first run only"
 expect_eq "$(qpy drift_l '[(q["status"], q["class"], q["attempts"]) for q in L]')" "[('open', 'lookup_missing', 1)]"
 
+t "drift: a record the load rejected before it raised schema_drift is quarantined, not also counted as not loaded"
+script drift_rej 'return ferry.integration {
+  name = "drift_rej", owner = "qa@example.com", purpose = "test", pattern = "reporting",
+  source_of_truth = "fixture", freshness = "1h",
+  extract = function(ctx) for i = 1, 4 do ctx:emit({ id = i }) end end,
+  load = function(batch, ctx)
+    ctx:reject(batch[1], "validation", "id 1 is refused")
+    error({ class = "schema_drift", reason = "table t: column x changed" })
+  end,
+}'
+run_ferry run drift_rej.lua
+expect_rc 1
+expect_in "$(summary drift_rej)" "extracted 4 · transformed 4 · skipped 0 · loaded 0 · quarantined 1 · not loaded 3"
+expect_in "$(error_of drift_rej)" "3 records not loaded"
+expect_eq "$(qpy drift_rej '[(q["record"]["id"], q["stage"], q["class"]) for q in L]')" "[(1, 'load', 'validation')]"
+
 done_t

@@ -187,10 +187,16 @@ run_integ() {
 # Lua case files: 1-3, 9, 10 basics and TLS; 4-5 retries and Retry-After;
 # 6-7 rate limits; 8, 15 timeouts and http:all; 11 auth; 13 pagination.
 
+# HTTP_CASES="retry ratelimit" runs only those case files and stops there
+# (tests/tools/mutate.py does, to test a change of the HTTP code quickly).
+if [ -n "${HTTP_CASES:-}" ]; then
+    for f in $HTTP_CASES; do lua_file "$f" 90; done
+    exit 0
+fi
 lua_file basics
 [ "$TBASE" = "-" ] && echo "skip http TLS cases: no TLS fake ($(tail -2 "$WORK/certs.log" | tr '\n' ' '))"
 lua_file retry
-lua_file ratelimit 60
+lua_file ratelimit 90
 lua_file concurrency
 lua_file auth
 lua_file paginate

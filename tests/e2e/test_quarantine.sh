@@ -219,6 +219,9 @@ expect_in "$err" "$QR failed at extract (the source row itself is bad)"
 run_ferry quarantine replay "$QR" "$Q5"
 expect_rc 2
 expect_in "$err" "belongs to contacts, not rows"
+run_ferry quarantine replay rows
+expect_eq "$(qpy rows '[(q["stage"], q["status"], q["attempts"]) for q in L]')" "[('extract', 'open', 1)]" \
+    "replay NAME leaves an extract-stage row as it is ($out $err)"
 
 t "replay uses the script the integration last ran from, from any directory; --script overrides it"
 mkdir -p "$WORK/elsewhere"

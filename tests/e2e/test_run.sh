@@ -400,6 +400,29 @@ expect_eq "$(qpy nokeyint '[(q["record"]["name"], q["stage"], q["class"], "NOT N
 run_ferry run nokeyint.lua
 expect_eq "$(sql "$DB" "SELECT count(*) FROM byint")" "1" "rows after a re-run (loads must be idempotent)"
 
+t "sqlite sink: a key holding JSON null is a missing key, quarantined at load, never a row under a made-up id"
+integ nullkey '
+  extract = function(ctx)
+    ctx:emit(ferry.json.decode([[{"id":1,"name":"has key"}]]))
+    ctx:emit(ferry.json.decode([[{"id":null,"name":"null key"}]]))
+  end,
+  load = ferry.sink.sqlite { path = "sink.db", table = "nullint",
+                            columns = { { "id", "integer", key = true }, { "name", "text" } } },'
+run_ferry run nullkey.lua
+expect_rc 3
+expect_in "$out" "loaded 1 · quarantined 1"
+expect_eq "$(sql "$DB" "SELECT id, name FROM nullint ORDER BY id" | tr '\n' ' ')" "1|has key "
+expect_eq "$(qpy nullkey '[(q["record"]["name"], q["stage"], q["class"], "key column id is missing" in q["reason"]) for q in L]')" \
+    "[('null key', 'load', 'validation', True)]" "$(qpy nullkey '[q["reason"] for q in L]')"
+integ nullkeytext '
+  extract = function(ctx) ctx:emit(ferry.json.decode([[{"code":null,"name":"null key"}]])) end,
+  load = ferry.sink.sqlite { path = "sink.db", table = "nulltext",
+                            columns = { { "code", "text", key = true }, { "name", "text" } } },'
+run_ferry run nullkeytext.lua
+expect_rc 3
+expect_in "$out" "loaded 0 · quarantined 1"
+expect_eq "$(sql "$DB" "SELECT count(*) FROM nulltext")" "0" "rows with a null text key"
+
 # ---------------------------------------------------------------------------
 t "two scripts in one 'ferry run' run concurrently (two 1 s sleeps take < 1.8 s)"
 rm -rf "$WORK/data"
@@ -442,6 +465,11 @@ run_ferry run skipper.lua throw.lua
 expect_rc 3
 run_ferry run skipper.lua throw.lua midway.lua
 expect_rc 1
+# the worst one finishing first: sleepa (OK) ends 1 s after the others
+run_ferry run midway.lua sleepa.lua
+expect_rc 1
+run_ferry run throw.lua sleepa.lua
+expect_rc 3
 
 # ---------------------------------------------------------------------------
 t "ferry.sleep at load time (top of the script) is a clear error, exit 2"

@@ -162,6 +162,10 @@ expect_rc 1
 expect_in "$out" "FAILED"
 expect_in "$out" "leaky_cp holds a credential"
 expect_in "$out" "must not hold a credential"
+# the README's message, from ctx:checkpoint itself: the run stops at the call
+# (the store's own check, the last line of defence, would stop it later)
+expect_in "$out" "ctx:checkpoint: the checkpoint of leaky_cp holds a credential (a value from ctx:secret, or an encoding of it)"
+expect_in "$out" "extracted 1 ·"
 expect_no_leak "$out" "the summary"
 expect_no_leak "$err" "the log"
 expect_bystander
@@ -202,6 +206,7 @@ run_ferry run leaky_state.lua bystander.lua
 expect_rc 1
 expect_in "$out" "leaky_state holds a credential"
 expect_in "$out" "state must not hold a credential"
+expect_in "$out" "ctx.state:set: the key \"creds\" of leaky_state holds a credential (a value from ctx:secret, or an encoding of it)"
 expect_no_leak "$out" "the summary"
 expect_bystander
 expect_eq "$(sql "$DB" "SELECT group_concat(key) FROM state WHERE integration = 'leaky_state'")" "ok" "state keys stored"

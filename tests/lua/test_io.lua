@@ -305,6 +305,60 @@ case("sqlite: a missing integer key is a failure, not a new row", function()
   cleanup(path)
 end)
 
+-- SQLite would store a NULL INTEGER key under a rowid it makes up, and a
+-- NULL text key of a STRICT table... only a check before the write stops both.
+case("sqlite: a key holding JSON null is a missing key: a failure, not a row under a made-up id", function()
+  local path = tmpdb()
+  local db = assert(ferry.sqlite.open(path))
+  local tbl = db:table { name = "t", columns = { { "id", "integer", key = true }, { "v", "text" } } }
+  local rec = json.decode('{"id":null,"v":"null key"}')
+  local loaded, failures = tbl:upsert({ { id = 1, v = "a" }, rec, { id = json.null } }, "r1")
+  same(loaded, 1, "loaded")
+  for _, i in ipairs { 2, 3 } do
+    assert(failures[i] and failures[i].class == "validation", "failure for row " .. i .. " (key json.null)")
+    assert(failures[i].reason:find("key column id is missing", 1, true), failures[i].reason)
+  end
+  same(assert(db:rows("SELECT id, v FROM t ORDER BY id")), { { id = 1, v = "a" } }, "rows")
+  local tt = db:table { name = "tt", columns = { { "k", "text", key = true }, { "v", "text" } } }
+  loaded, failures = tt:upsert({ { k = json.null, v = "x" } }, "r1")
+  same(loaded, 0, "loaded (text key)")
+  assert(failures[1] and failures[1].reason:find("key column k is missing", 1, true), "text key json.null")
+  same(#assert(db:rows("SELECT * FROM tt")), 0, "rows (text key)")
+  cleanup(path)
+end)
+
+-- An integer key is SQLite's rowid: text or a fraction there is
+-- SQLITE_MISMATCH, not a constraint error, and still a failure of that row.
+case("sqlite: text or a fraction in an integer key fails that row only; the others are written", function()
+  local path = tmpdb()
+  local db = assert(ferry.sqlite.open(path))
+  local tbl = db:table { name = "t", columns = { { "id", "integer", key = true }, { "v", "text" } } }
+  local loaded, failures = tbl:upsert({ { id = 1, v = "a" }, { id = "abc", v = "text key" }, { id = 2.5, v = "fraction" },
+                                       { id = 3, v = "c" } }, "r1")
+  same(loaded, 2, "loaded")
+  for _, i in ipairs { 2, 3 } do
+    assert(failures[i] and failures[i].class == "validation", "failure for row " .. i)
+    assert(failures[i].reason:find("mismatch", 1, true), failures[i].reason)
+  end
+  same(assert(db:rows("SELECT id, v FROM t ORDER BY id")), { { id = 1, v = "a" }, { id = 3, v = "c" } }, "rows")
+  cleanup(path)
+end)
+
+-- SQLite would store NaN as NULL: a value silently lost.
+case("sqlite: NaN in a real column fails that row with a reason; the others are written", function()
+  local path = tmpdb()
+  local db = assert(ferry.sqlite.open(path))
+  local tbl = db:table { name = "t", columns = { { "id", "integer", key = true }, { "x", "real" } } }
+  local loaded, failures = tbl:upsert({ { id = 1, x = 1.5 }, { id = 2, x = 0 / 0 }, { id = 3, x = -(0 / 0) } }, "r1")
+  same(loaded, 1, "loaded")
+  for _, i in ipairs { 2, 3 } do
+    assert(failures[i] and failures[i].class == "validation", "failure for row " .. i)
+    assert(failures[i].reason:find("NaN", 1, true), failures[i].reason)
+  end
+  same(assert(db:rows("SELECT id, x FROM t ORDER BY id")), { { id = 1, x = 1.5 } }, "rows")
+  cleanup(path)
+end)
+
 case("sqlite: declaration errors raise with the column named", function()
   local path = tmpdb()
   local db = assert(ferry.sqlite.open(path))

@@ -70,6 +70,36 @@ case("integers stay integers and encode back exactly", function()
   eq(json.encode(math.mininteger), "-9223372036854775808", "encode(math.mininteger)")
 end)
 
+-- 2^53 itself survives a decoder that reads short integers as doubles; the
+-- integers just above it, and 16-digit ones, do not.
+case("integers just past 2^53, 16-digit ones and int64's extremes decode exactly", function()
+  for _, s in ipairs { "9007199254740993", "-9007199254740993", "9007199254740995", "9999999999999999",
+                       "-9999999999999999", "1000000000000001", "99999999999999999", "9223372036854775806",
+                       "9223372036854775807", "-9223372036854775807" } do
+    local v = json.decode(s)
+    eq(math.type(v), "integer", "math.type(decode(" .. s .. "))")
+    eq(string.format("%d", v), s, "decode(" .. s .. ")")
+    eq(json.encode(v), s, "encode(decode(" .. s .. "))")
+    local rec = json.decode('{"id":' .. s .. ',"l":[' .. s .. ']}')
+    eq(json.encode(rec.id), s, "inside an object")
+    eq(json.encode(rec.l[1]), s, "inside an array")
+  end
+  eq(json.decode("9007199254740993") - json.decode("9007199254740992"), 1, "2^53 + 1 - 2^53")
+  eq(json.decode("9999999999999999") + 1, 10000000000000000, "9999999999999999 + 1")
+end)
+
+-- An integral float past 2^53 written as bare digits would read back as an
+-- integer (a different Lua type, and for odd values past 2^53 not even the
+-- digits of an integer that float stands for).
+case("integral floats past 2^53 encode so that they decode as the same float", function()
+  for _, f in ipairs { 2.0 ^ 53 + 2, 2.0 ^ 54, 2.0 ^ 55 + 8, 1e17, -1e17, 2.0 ^ 62, 1e300 } do
+    local s = assert(json.encode(f))
+    local back = json.decode(s)
+    eq(math.type(back), "float", "math.type(decode(encode(" .. string.format("%.17g", f) .. "))) via " .. s)
+    eq(back, f, "decode(encode(" .. string.format("%.17g", f) .. "))")
+  end
+end)
+
 case("floats round-trip exactly", function()
   for _, f in ipairs { 0.1, 1e300, -2.5, 1 / 3, 2 ^ -1074, 123.456, -1e-300, 1.7976931348623157e308, 0.30000000000000004 } do
     local s = assert(json.encode(f))

@@ -83,4 +83,31 @@ for _, style in ipairs { "github", "ietf" } do
   end)
 end
 
+-- 8. -------------------------------------------------------------------------
+-- Every case above uses /s, where multiplying by the period and dividing by
+-- it give the same answer. Lower bounds only (the machine is shared); the
+-- one upper bound, on a burst, is 4 times what a burst takes.
+case("http rate limit: \"120/min\" spaces requests 0.5 s apart (4 requests over >= 1.35 s)", function()
+  H.reset(base)
+  local c = http.client { rate_limit = "120/min" }
+  local list = {}
+  for i = 1, 4 do list[i] = { "GET", base .. "/echo", { query = { i = i } } } end
+  for i, r in ipairs(c:all(list, { concurrency = 4 })) do check(r.res, "request %d failed: %s", i, H.show(r.err)) end
+  local ts = H.times(H.requests(base, "/echo"))
+  eq(#ts, 4, "requests the server saw")
+  check(ts[4] - ts[1] >= 3 * 0.5 * 0.9, "4 requests at 120/min within %.3f s (want >= 1.35)", ts[4] - ts[1])
+end)
+
+case("http rate limit: { rate = \"60/min\", burst = 3 }: 3 at once, then 1 a second", function()
+  H.reset(base)
+  local c = http.client { rate_limit = { rate = "60/min", burst = 3 } }
+  local list = {}
+  for i = 1, 5 do list[i] = { "GET", base .. "/echo", { query = { i = i } } } end
+  for i, r in ipairs(c:all(list, { concurrency = 5 })) do check(r.res, "request %d failed: %s", i, H.show(r.err)) end
+  local ts = H.times(H.requests(base, "/echo"))
+  eq(#ts, 5, "requests the server saw")
+  check(ts[3] - ts[1] < 1.5, "the burst of 3 took %.3f s (without a burst: 2 s)", ts[3] - ts[1])
+  check(ts[5] - ts[1] >= 2 * 0.9, "5 requests within %.3f s: faster than 1 a second after a burst of 3", ts[5] - ts[1])
+end)
+
 H.finish()

@@ -51,12 +51,12 @@ case("http retry: 500 is not retried by default, but is with retry_500 = true", 
   eq(#H.requests(base, "/flaky"), 2, "requests the server saw with retry_500")
 end)
 
-case("http retry: 400 401 403 404 409 422 are never retried and get their classes", function()
+case("http retry: 400 401 403 404 409 410 422 are never retried and get their classes", function()
   H.reset(base)
   local want = { [400] = "validation", [401] = "auth", [403] = "permission", [404] = "not_found",
-                 [409] = "validation", [422] = "validation" }
+                 [409] = "validation", [410] = "not_found", [422] = "validation" }
   local c = client({ retry_500 = true })
-  for _, code in ipairs { 400, 401, 403, 404, 409, 422 } do
+  for _, code in ipairs { 400, 401, 403, 404, 409, 410, 422 } do
     local res, err = c:get(base .. "/flaky", { query = { key = "c" .. code, fail = 5, code = code } })
     err = H.fails(res, err, code)
     eq(err.class, want[code], code .. " class")
@@ -73,7 +73,7 @@ case("http retry: 400 401 403 404 409 422 are never retried and get their classe
     local k = r.query.key[1]
     by[k] = (by[k] or 0) + 1
   end
-  for _, code in ipairs { 400, 401, 403, 404, 409, 422 } do
+  for _, code in ipairs { 400, 401, 403, 404, 409, 410, 422 } do
     eq(by["c" .. code], 1, "GET requests the server saw for " .. code)
     eq(by["p" .. code], 1, "PUT requests the server saw for " .. code)
   end
@@ -197,6 +197,36 @@ case("http Retry-After: a value above retry.max is capped to max (30 s -> ~1 s)"
   local g = gap("/retry-after")
   check(g >= 0.9 and g < 1.5, "second request %.3f s after the first (want 0.9 .. 1.5)", g)
   check(H.now() - t0 < 5, "the call took %.2f s", H.now() - t0)
+end)
+
+-- A 429 says "slow down" even when its Retry-After is missing or junk: the
+-- next attempt waits at least 1 s (retry.max, when smaller), never just
+-- the backoff (here at most 10 ms). Lower bounds only.
+for _, t in ipairs {
+  { what = "without Retry-After", path = "/flaky", query = { key = "429-none", fail = 1, code = 429 } },
+  { what = "with Retry-After: soon", path = "/retry-after", query = { key = "429-junk", value = "soon" } },
+  { what = "with Retry-After: -5", path = "/retry-after", query = { key = "429-neg", value = "-5" } },
+  { what = "with Retry-After: 0", path = "/retry-after", query = { key = "429-zero", value = "0" } },
+} do
+  case("http 429 " .. t.what .. ": the retry waits >= 0.9 s (the minimum of 1 s), not the 10 ms backoff", function()
+    H.reset(base)
+    local c = http.client { retry = { attempts = 3, base = "10ms", max = "5s" } }
+    local res = H.ok(c:get(base .. t.path, { query = t.query }))
+    eq(res.attempts, 2, "attempts")
+    local g, reqs = gap(t.path)
+    eq(#reqs, 2, "requests the server saw")
+    eq(reqs[1].status, 429, "status of the first")
+    check(g >= 0.9, "second request %.3f s after the first (want >= 0.9)", g)
+  end)
+end
+
+case("http 429 without Retry-After: the minimum wait is capped by retry.max (200 ms)", function()
+  H.reset(base)
+  local c = http.client { retry = { attempts = 3, base = "10ms", max = "200ms" } }
+  local res = H.ok(c:get(base .. "/flaky", { query = { key = "429-cap", fail = 1, code = 429 } }))
+  eq(res.attempts, 2, "attempts")
+  local g = gap("/flaky")
+  check(g >= 0.18, "second request %.3f s after the first (want >= 0.18)", g)
 end)
 
 H.finish()

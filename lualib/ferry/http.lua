@@ -159,8 +159,8 @@ local function parse_rate(v)
   local n, per = match(tostring(spec), "^%s*([%d.]+)%s*/%s*(.-)%s*$")
   n = tonumber(n)
   if not n then error("ferry.http: rate limit must look like \"10/s\" or \"100/10s\", got " .. tostring(spec), 3) end
-  local units = { s = 1, sec = 1, second = 1, m = 60, min = 60, minute = 60, h = 3600, hour = 3600 }
-  local secs = units[per] or time.duration(per)
+  -- the period is a duration, its count optional: "s", "min", "10s", "2 hours"
+  local secs = time.duration(match(per, "^%d") and per or "1" .. per)
   if not secs or secs <= 0 then error("ferry.http: bad rate limit period in " .. tostring(spec), 3) end
   return n / secs, burst or 1
 end

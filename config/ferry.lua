@@ -22,6 +22,22 @@ return {
   -- data_dir (0: fail at once). Reports never wait.
   lock_wait = "60s",
 
+  -- Time zone of schedules that do not name one (cron fields are wall-clock
+  -- times there, daylight saving included). Zone rules come from tzdata.
+  timezone = "UTC",
+
+  -- ferry serve: how long runs may go on after SIGTERM to reach a checkpoint
+  -- before they are stopped and recorded as aborted.
+  shutdown_grace = "30s",
+
+  -- ferry serve's admin API (and what the CLI talks to while it runs).
+  -- Every endpoint but /healthz and /readyz needs "Authorization: Bearer
+  -- TOKEN"; a listener on a non-loopback address must have a token.
+  admin = {
+    listen = "127.0.0.1:8787",
+    token = os.getenv("FERRY_ADMIN_TOKEN"),
+  },
+
   log = {
     level = "info",     -- debug | info | warn | error | off
     format = "json",    -- json (one object per line on stderr) | text

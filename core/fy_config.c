@@ -31,6 +31,11 @@ static const struct key_spec keys[] = {
     {"lualib_path", K_STRING, "a directory path"},
     {"batch_size", K_INT, "an integer from 1 to 1000000"},
     {"lock_wait", K_DURATION, "a duration like \"60s\" (0: do not wait)"},
+    {"timezone", K_STRING, "a time zone name like \"UTC\" or \"Europe/Berlin\""},
+    {"shutdown_grace", K_DURATION, "a duration like \"30s\" (0: stop runs at once)"},
+    {"admin", K_SECTION, "a table"},
+    {"admin.listen", K_STRING, "an address like \"127.0.0.1:8787\""},
+    {"admin.token", K_STRING, "a bearer token (from the environment: os.getenv(\"FERRY_ADMIN_TOKEN\"))"},
     {"log", K_SECTION, "a table"},
     {"log.level", K_LEVEL, "one of debug, info, warn, error, off"},
     {"log.format", K_FORMAT, "\"json\" or \"text\""},
@@ -62,6 +67,9 @@ void fy_config_defaults(struct fy_config *cfg) {
     cfg->limits.run_time = 6 * 3600;
     cfg->batch_size = 500;
     cfg->lock_wait = 60;
+    cfg->timezone = strdup("UTC");
+    cfg->shutdown_grace = 30;
+    cfg->admin.listen = strdup("127.0.0.1:8787");
     cfg->http.timeout = 30;
     cfg->http.connect_timeout = 10;
     cfg->http.max_response_size = 64u << 20;
@@ -101,6 +109,9 @@ void fy_config_free(struct fy_config *cfg) {
     free(cfg->data_dir);
     free(cfg->lualib_path);
     free(cfg->http.ca_file);
+    free(cfg->timezone);
+    free(cfg->admin.listen);
+    free(cfg->admin.token);
     free_list(cfg->script_dirs);
     memset(cfg, 0, sizeof *cfg);
 }
@@ -280,6 +291,16 @@ static void apply_grants(lua_State *L, struct load *ld) {
     }
 }
 
+/* Where the K_STRING key `name` is kept. */
+static char **string_slot(struct fy_config *cfg, const char *name) {
+    if (strcmp(name, "data_dir") == 0) return &cfg->data_dir;
+    if (strcmp(name, "lualib_path") == 0) return &cfg->lualib_path;
+    if (strcmp(name, "timezone") == 0) return &cfg->timezone;
+    if (strcmp(name, "admin.listen") == 0) return &cfg->admin.listen;
+    if (strcmp(name, "admin.token") == 0) return &cfg->admin.token;
+    return &cfg->http.ca_file;
+}
+
 /* Apply the value on top of L's stack to the key `k`, or report why not. */
 static void apply(lua_State *L, struct load *ld, const struct key_spec *k) {
     struct fy_config *cfg = ld->cfg;
@@ -287,9 +308,7 @@ static void apply(lua_State *L, struct load *ld, const struct key_spec *k) {
     switch (k->type) {
     case K_STRING:
         if (lua_type(L, -1) != LUA_TSTRING) goto bad_type;
-        replace(strcmp(k->name, "data_dir") == 0 ? &cfg->data_dir
-                : strcmp(k->name, "lualib_path") == 0 ? &cfg->lualib_path : &cfg->http.ca_file,
-                lua_tostring(L, -1));
+        replace(string_slot(cfg, k->name), lua_tostring(L, -1));
         return;
     case K_STRING_LIST: {
         if (!lua_istable(L, -1)) goto bad_type;
@@ -338,9 +357,10 @@ static void apply(lua_State *L, struct load *ld, const struct key_spec *k) {
         else if (lua_type(L, -1) != LUA_TSTRING) goto bad_type;
         else if (fy_duration_parse(lua_tostring(L, -1), lua_rawlen(L, -1), &secs, derr, sizeof derr) != FY_OK)
             goto bad_value;
-        int zero_ok = strcmp(k->name, "lock_wait") == 0;
+        int zero_ok = strcmp(k->name, "lock_wait") == 0 || strcmp(k->name, "shutdown_grace") == 0;
         if (!(secs > 0 || (zero_ok && secs == 0)) || secs > 1e9) goto bad_value;  /* NaN, negative, past 30 years */
-        if (zero_ok) cfg->lock_wait = secs;
+        if (strcmp(k->name, "lock_wait") == 0) cfg->lock_wait = secs;
+        else if (strcmp(k->name, "shutdown_grace") == 0) cfg->shutdown_grace = secs;
         else if (strcmp(k->name, "http.timeout") == 0) cfg->http.timeout = secs;
         else if (strcmp(k->name, "limits.call_time") == 0) cfg->limits.call_time = secs;
         else if (strcmp(k->name, "limits.run_time") == 0) cfg->limits.run_time = secs;

@@ -38,6 +38,12 @@ struct fy_config {
     struct fy_limits limits;
     int batch_size;          /* records per load call unless a script sets its own */
     double lock_wait;        /* seconds a writer waits for another's data directory */
+    char *timezone;          /* schedules' time zone unless a script names one ("UTC") */
+    double shutdown_grace;   /* seconds serve lets runs finish after SIGTERM */
+    struct {                 /* the admin API of ferry serve */
+        char *listen;        /* "127.0.0.1:8787" */
+        char *token;         /* bearer token; NULL = none (loopback only) */
+    } admin;
     struct fy_grant *grants; /* per-integration grants, ngrants of them */
     size_t ngrants;
     struct {                 /* defaults for every HTTP client */

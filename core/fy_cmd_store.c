@@ -1,5 +1,5 @@
-/* ferry backup; see fy_cmd_store.h. */
-#include "fy_cmd_store.h"
+/* ferry backup; see fy_cmd.h. */
+#include "fy_cmd.h"
 #include "fy_backup.h"
 #include "fy_common.h"
 #include "fy_config.h"

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/resource.h>
 
 #ifndef FY_OK
 #define FY_OK 0
@@ -25,12 +26,12 @@ enum fy_exit {
     FY_EXIT_PARTIAL = 3      /* the run finished, some records were quarantined */
 };
 
-/* Wall-clock time in seconds since the epoch, and a monotonic clock. */
-double fy_now(void);
-double fy_monotonic(void);
-
 /* Peak resident set size of this process in bytes. */
-size_t fy_peak_rss(void);
+static inline size_t fy_peak_rss(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+    return (size_t)ru.ru_maxrss * 1024;
+}
 
 /* FNV-1a 64 of n bytes, continuing from h (FY_FNV1A_INIT to start): the
  * script version and the quarantine's record fingerprints. */

@@ -531,7 +531,7 @@ static double config_deadline;          /* configs load one at a time, at start 
 static void config_hook(lua_State *L, lua_Debug *ar) {
     FY_UNUSED(ar);
     long *steps = lua_getextraspace(L);
-    if ((*steps += 1000) > CONFIG_MAX_STEPS || fy_monotonic() > config_deadline)
+    if ((*steps += 1000) > CONFIG_MAX_STEPS || fy_time_monotonic() > config_deadline)
         luaL_error(L, "the config ran more than %d instructions or %d s (a loop?)", CONFIG_MAX_STEPS,
                    (int)CONFIG_MAX_SECONDS);
 }
@@ -554,7 +554,7 @@ int fy_config_load(struct fy_config *cfg, const char *path, char *err, size_t er
     luaL_openlibs(L);
     if (!lua_gethook(L)) {                        /* (a fuzz harness sets a tighter one) */
         *(long *)lua_getextraspace(L) = 0;
-        config_deadline = fy_monotonic() + CONFIG_MAX_SECONDS;
+        config_deadline = fy_time_monotonic() + CONFIG_MAX_SECONDS;
         lua_sethook(L, config_hook, LUA_MASKCOUNT, 1000);
     }
     if (luaL_loadfilex(L, path, "t") != LUA_OK) {

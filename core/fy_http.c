@@ -428,7 +428,7 @@ static void launch(struct transfer *t) {
     t->too_big = 0;
     t->errbuf[0] = '\0';
     t->attempt++;
-    t->attempt_started = fy_monotonic();
+    t->attempt_started = fy_time_monotonic();
     t->adding = 1;
     t->next_add = h->adding;
     h->adding = t;
@@ -525,7 +525,7 @@ static double exhausted_for(const struct fy_buf *hdrs) {
         if (!find_header(hdrs, pairs[i][0], v, sizeof v) || atof(v) > 0) continue;
         if (!find_header(hdrs, pairs[i][1], v, sizeof v)) return 1;
         double reset = atof(v);
-        if (reset > 1e9) reset -= fy_now();       /* an epoch time, not a delta */
+        if (reset > 1e9) reset -= fy_time_now();       /* an epoch time, not a delta */
         return reset > 0 ? reset : 0;
     }
     return -1;
@@ -603,7 +603,7 @@ static void attempt_done(struct transfer *t, CURLcode code) {
         else klass = "validation";
     }
 
-    double now = fy_monotonic();
+    double now = fy_time_monotonic();
     /* The server's word on when to come back: Retry-After (delta or date,
      * parsed by curl) or an exhausted rate-limit window. Both slow down
      * everyone sharing this request's buckets. */
@@ -715,7 +715,7 @@ int fy_http_start(struct fy_http *h, struct fy_http_opts *o, fy_http_done_fn don
         transfer_free(t);
         return FY_ERR;
     }
-    t->started = fy_monotonic();
+    t->started = fy_time_monotonic();
     begin_attempt(t);
     return FY_OK;
 }

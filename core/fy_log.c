@@ -46,7 +46,7 @@ void fy_log_write(enum fy_log_level level, const char *integration, const char *
     if (!fy_log_enabled(level)) return;
     char ts[40];
     struct fy_buf b = {0};
-    fy_time_format(fy_now(), 0, 3, ts, sizeof ts);
+    fy_time_format(fy_time_now(), 0, 3, ts, sizeof ts);
     if (logger.format == FY_LOG_JSON) {
         fy_buf_printf(&b, "{\"time\":\"%s\",\"level\":\"%s\"", ts, level_names[level]);
         if (integration) {

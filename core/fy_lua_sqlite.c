@@ -531,7 +531,7 @@ static struct upsert_job *pack_rows(lua_State *L, struct table_handle *t, int ro
     job->ncells = ncells;
     job->nrows = n;
     char synced[40], err[256];
-    fy_time_format(fy_now(), 0, 3, synced, sizeof synced);
+    fy_time_format(fy_time_now(), 0, 3, synced, sizeof synced);
     size_t synced_len = strlen(synced);
     size_t synced_off = fy_wjob_put(job, synced, synced_len), run_off = fy_wjob_put(job, run_id, runlen);
     struct fy_buf tmp = {0};

@@ -7,6 +7,7 @@
  * late timer does not lower the long-run rate. */
 #include "fy_ratelimit.h"
 #include "fy_common.h"
+#include "fy_time.h"
 
 #include <event2/event.h>
 #include <math.h>
@@ -53,7 +54,7 @@ static void serve(evutil_socket_t fd, short what, void *arg) {
     FY_UNUSED(what);
     struct fy_bucket *b = arg;
     while (b->head) {
-        double now = fy_monotonic(), at = next_time(b);
+        double now = fy_time_monotonic(), at = next_time(b);
         if (at > now) {
             arm(b, at - now);
             return;
@@ -95,7 +96,7 @@ void fy_bucket_set_rate(struct fy_bucket *b, double rate, double burst) {
 }
 
 int fy_bucket_acquire(struct fy_bucket *b, struct fy_bucket_waiter *w) {
-    double now = fy_monotonic();
+    double now = fy_time_monotonic();
     if (!b->head && next_time(b) <= now) {
         take(b, now, 0);
         return 1;
@@ -124,6 +125,6 @@ void fy_bucket_block_until(struct fy_bucket *b, double until) {
     b->blocked_until = until;
     if (b->head) {
         evtimer_del(b->timer);
-        arm(b, next_time(b) - fy_monotonic());
+        arm(b, next_time(b) - fy_time_monotonic());
     }
 }

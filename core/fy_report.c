@@ -22,7 +22,7 @@ void fy_report_age(const char *iso, char *out, size_t cap) {
         return;
     }
     char d[48];
-    double secs = fy_now() - t;
+    double secs = fy_time_now() - t;
     fy_duration_format(secs < 1 ? 0 : (double)(long long)secs, d, sizeof d);
     /* keep the two largest units: "1d3h", not "1d3h4m5s" */
     int units = 0;

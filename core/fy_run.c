@@ -3,6 +3,7 @@
 #include "fy_common.h"
 #include "fy_engine.h"
 #include "fy_vm.h"
+#include "fy_time.h"
 
 #include <event2/event.h>
 #include <lauxlib.h>
@@ -58,7 +59,7 @@ struct fy_run *fy_run_create(struct fy_engine *engine, struct fy_vm *vm, fy_run_
     run->co = lua_newthread(vm->L);
     run->co_ref = luaL_ref(vm->L, LUA_REGISTRYINDEX);
     *(struct fy_run **)lua_getextraspace(run->co) = run;
-    run->started = fy_monotonic();
+    run->started = fy_time_monotonic();
     double limit = vm->cfg->limits.run_time;
     vm->run_deadline = run->started + limit;
     if (engine) {
@@ -87,7 +88,7 @@ static void run_finish(struct fy_run *run, int nres) {
     run->vm->run_deadline = INFINITY;
     fy_vm_trip_clear(run->vm, 1);
     if (run->deadline) evtimer_del(run->deadline);
-    run->ended = fy_monotonic();
+    run->ended = fy_time_monotonic();
     if (run->engine && --run->engine->active_runs == 0)
         event_base_loopexit(run->engine->base, NULL);   /* idle connections must not keep us */
     run->on_done(run, nres, run->arg);

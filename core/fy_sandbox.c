@@ -4,6 +4,7 @@
 #include "fy_config.h"
 #include "fy_log.h"
 #include "fy_vm.h"
+#include "fy_time.h"
 
 #include <errno.h>
 #include <lauxlib.h>
@@ -226,7 +227,7 @@ struct guard {
  * run's deadline or, on the loop thread, the call's (a recursive query). */
 static int progress(void *ud) {
     struct fy_vm *vm = ud;
-    double now = fy_monotonic();
+    double now = fy_time_monotonic();
     if (now > vm->run_deadline) return 1;
     if (pthread_equal(pthread_self(), vm->loop_thread) && now > vm->call_deadline) {
         fy_vm_trip(vm, NULL, FY_TRIP_CALL, "call time limit exceeded: an SQL statement ran longer than %gs "

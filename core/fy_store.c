@@ -6,6 +6,7 @@
 #include "fy_time.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <stdint.h>
@@ -68,11 +69,21 @@ static const char *migrations[] = {
     "  WHEN status = 'open' OR (status = 'discarded' AND updated_at IS NOT discarded_at) THEN updated_at"
     "  ELSE min(updated_at, coalesce((SELECT coalesce(r.ended_at, r.started_at) FROM runs r"
     "                                 WHERE r.id = quarantine.last_run), created_at)) END;",
+    /* 4 -> 5: what ferry serve keeps per integration, so status shows it
+     * with or without the service: the schedule and its next run, whether
+     * it is paused (since when, why), and why its script last failed to
+     * (re)load. */
+    "ALTER TABLE integrations ADD COLUMN schedule TEXT;"
+    "ALTER TABLE integrations ADD COLUMN next_run_at TEXT;"
+    "ALTER TABLE integrations ADD COLUMN paused_at TEXT;"
+    "ALTER TABLE integrations ADD COLUMN paused_reason TEXT;"
+    "ALTER TABLE integrations ADD COLUMN reload_error TEXT;"
+    "ALTER TABLE integrations ADD COLUMN reload_failed_at TEXT;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 #define APPLICATION_ID 1717924473           /* 0x66657279, "fery" */
 
-void fy_store_now(char *buf, size_t cap) { fy_time_format(fy_now(), 0, 3, buf, cap); }
+void fy_store_now(char *buf, size_t cap) { fy_time_format(fy_time_now(), 0, 3, buf, cap); }
 
 static int exec(struct fy_store *s, const char *sql) {
     char *msg = NULL;
@@ -143,11 +154,11 @@ static int take_lock(struct fy_store *s, const char *data_dir, double wait) {
         snprintf(s->err, sizeof s->err, "cannot open %.300s: %s", path, strerror(errno));
         return FY_ERR;
     }
-    double deadline = fy_monotonic() + wait;
+    double deadline = fy_time_monotonic() + wait;
     int said = 0;
     while (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         lock_holder(s->lock_fd, holder, sizeof holder);
-        if (errno != EWOULDBLOCK || fy_monotonic() >= deadline) {
+        if (errno != EWOULDBLOCK || fy_time_monotonic() >= deadline) {
             snprintf(s->err, sizeof s->err, "%.200s is in use by another ferry process%s%s; one process runs "
                      "integrations per data directory (reports like 'ferry status' work meanwhile; "
                      "lock_wait in the config sets how long to wait)", data_dir, holder,
@@ -475,7 +486,8 @@ int fy_store_integration_seen(struct fy_store *s, const struct fy_integration_in
     snprintf(fresh, sizeof fresh, "%.3f", in->freshness);
     const char *a[] = {in->name, in->owner, in->purpose, in->pattern, in->source_of_truth, fresh,
                        in->script_path, in->version, now};
-    return run_sql(s, "INSERT INTO integrations VALUES (?, ?, ?, ?, ?, CAST(? AS REAL), ?, ?, ?) "
+    return run_sql(s, "INSERT INTO integrations (name, owner, purpose, pattern, source_of_truth, freshness_s, "
+                      "script_path, script_version, seen_at) VALUES (?, ?, ?, ?, ?, CAST(? AS REAL), ?, ?, ?) "
                       "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, purpose = excluded.purpose, "
                       "pattern = excluded.pattern, source_of_truth = excluded.source_of_truth, "
                       "freshness_s = excluded.freshness_s, script_path = excluded.script_path, "
@@ -505,6 +517,38 @@ int fy_store_run_end(struct fy_store *s, const char *run_id, const struct fy_run
                       "by_class = ?, by_stage = ?, error = ?, checkpoint = ? WHERE id = ?", 14, a);
 }
 
+int fy_store_run_skipped(struct fy_store *s, const char *run_id, const char *integration, const char *version,
+                         const char *trigger, const char *reason) {
+    char now[40], pid[24];
+    fy_store_now(now, sizeof now);
+    snprintf(pid, sizeof pid, "%ld", (long)getpid());
+    const char *a[] = {run_id, integration, version, trigger, now, now, reason, pid};
+    return run_sql(s, "INSERT INTO runs (id, integration, script_version, trigger, started_at, ended_at, status, "
+                      "error, pid) VALUES (?, ?, ?, ?, ?, ?, 'skipped', ?, CAST(? AS INTEGER))", 8, a);
+}
+
+int fy_store_schedule_set(struct fy_store *s, const char *integration, const char *schedule, double next_run) {
+    char next[FY_TIME_FORMAT_MAX];
+    int finite = isfinite(next_run);
+    if (finite) fy_time_format(next_run, 0, 0, next, sizeof next);
+    const char *a[] = {schedule, finite ? next : NULL, integration};
+    return run_sql(s, "UPDATE integrations SET schedule = ?, next_run_at = ? WHERE name = ?", 3, a);
+}
+
+int fy_store_pause_set(struct fy_store *s, const char *integration, const char *reason) {
+    char now[40];
+    fy_store_now(now, sizeof now);
+    const char *a[] = {reason ? now : NULL, reason, integration};
+    return run_sql(s, "UPDATE integrations SET paused_at = ?, paused_reason = ? WHERE name = ?", 3, a);
+}
+
+int fy_store_reload_error_set(struct fy_store *s, const char *integration, const char *error) {
+    char now[40];
+    fy_store_now(now, sizeof now);
+    const char *a[] = {error, error ? now : NULL, integration};
+    return run_sql(s, "UPDATE integrations SET reload_error = ?, reload_failed_at = ? WHERE name = ?", 3, a);
+}
+
 /* Run a one-row, one-column query with text args; malloc'd result or NULL. */
 static char *query_text(struct fy_store *s, const char *sql, int n, const char **args) {
     sqlite3_stmt *st;
@@ -515,6 +559,19 @@ static char *query_text(struct fy_store *s, const char *sql, int n, const char *
         out = strdup((const char *)sqlite3_column_text(st, 0));
     sqlite3_finalize(st);
     return out;
+}
+
+char *fy_store_paused(struct fy_store *s, const char *integration) {
+    const char *a[] = {integration};
+    return query_text(s, "SELECT paused_reason FROM integrations WHERE name = ? AND paused_at IS NOT NULL", 1, a);
+}
+
+int fy_store_last_start(struct fy_store *s, const char *integration, const char *trigger, double *at) {
+    const char *a[] = {integration, trigger};
+    char *t = query_text(s, "SELECT max(started_at) FROM runs WHERE integration = ? AND trigger = ?", 2, a);
+    int off, found = t && fy_time_parse(t, strlen(t), at, &off, NULL, 0) == FY_OK;
+    free(t);
+    return found;
 }
 
 char *fy_store_script_path(struct fy_store *s, const char *integration) {
@@ -580,7 +637,7 @@ char *fy_store_state_get(struct fy_store *s, const char *integration, const char
     if (!st) return NULL;
     sqlite3_bind_text(st, 1, integration, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-    sqlite3_bind_double(st, 3, fy_now());
+    sqlite3_bind_double(st, 3, fy_time_now());
     char *out = NULL;
     if (sqlite3_step(st) == SQLITE_ROW) out = strdup((const char *)sqlite3_column_text(st, 0));
     sqlite3_reset(st);
@@ -598,7 +655,7 @@ int fy_store_state_set(struct fy_store *s, const char *integration, const char *
     sqlite3_bind_text(st, 1, integration, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, json, -1, SQLITE_STATIC);
-    if (ttl > 0) sqlite3_bind_double(st, 4, fy_now() + ttl);
+    if (ttl > 0) sqlite3_bind_double(st, 4, fy_time_now() + ttl);
     else sqlite3_bind_null(st, 4);
     sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);

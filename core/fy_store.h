@@ -55,6 +55,26 @@ struct fy_run_summary {
 
 int fy_store_run_end(struct fy_store *s, const char *run_id, const struct fy_run_summary *sum);
 
+/* A run that was due but did not start (the previous one still going, say):
+ * a row in state "skipped", ended as it began, with the reason as its error. */
+int fy_store_run_skipped(struct fy_store *s, const char *run_id, const char *integration, const char *version,
+                         const char *trigger, const char *reason);
+
+/* When an integration last started a run with this trigger ("schedule"):
+ * 1 with *at (epoch seconds), 0 when never, and 0 on a read error. */
+int fy_store_last_start(struct fy_store *s, const char *integration, const char *trigger, double *at);
+
+/* What ferry serve keeps per integration (known to the store: see
+ * fy_store_integration_seen). next_run INFINITY: none. */
+int fy_store_schedule_set(struct fy_store *s, const char *integration, const char *schedule, double next_run);
+/* Pause with a reason (now, with the time), or resume (reason NULL). */
+int fy_store_pause_set(struct fy_store *s, const char *integration, const char *reason);
+/* The reason an integration is paused (malloc'd), or NULL when it is not. */
+char *fy_store_paused(struct fy_store *s, const char *integration);
+/* Why the integration's script last failed to load, with the time; NULL
+ * clears it (a good version loaded). */
+int fy_store_reload_error_set(struct fy_store *s, const char *integration, const char *error);
+
 /* Committed checkpoint of an integration as JSON (malloc'd), or NULL. */
 char *fy_store_checkpoint_get(struct fy_store *s, const char *integration);
 int fy_store_checkpoint_set(struct fy_store *s, const char *integration, const char *run_id, const char *json);

@@ -416,6 +416,13 @@ double fy_time_now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+double fy_time_monotonic(void) {
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* ---- durations --------------------------------------------------------- */
 
 /* Each unit under the names people write; `rank` orders the units

@@ -99,6 +99,10 @@ size_t fy_duration_format(double seconds, char *buf, size_t buflen);
 /* Current wall-clock time (CLOCK_REALTIME) as seconds since the epoch. */
 double fy_time_now(void);
 
+/* A clock that never goes back (CLOCK_MONOTONIC), in seconds: for
+ * timeouts, deadlines and durations. */
+double fy_time_monotonic(void);
+
 /* Lua binding (core/fy_lua_time.c): pushes the ferry.time table. */
 struct lua_State;
 int luaopen_ferry_time(struct lua_State *L);

@@ -68,7 +68,7 @@ static void vm_hook(lua_State *L, lua_Debug *ar) {
     if (!vm->trip) {
         if (every != FY_HOOK_EVERY) lua_sethook(L, vm_hook, LUA_MASKCOUNT, FY_HOOK_EVERY);
         vm->steps += (uint64_t)every;
-        double now = fy_monotonic();
+        double now = fy_time_monotonic();
         if (vm->steps > vm->step_limit)
             fy_vm_trip(vm, L, FY_TRIP_CALL, "instruction limit exceeded: more than %lld instructions without "
                        "returning (limits.instructions in the config)", (long long)vm->step_limit);
@@ -137,7 +137,7 @@ struct fy_vm *fy_vm_of(lua_State *L) {
 
 void fy_vm_guard_reset(struct fy_vm *vm) {
     vm->steps = 0;
-    vm->call_deadline = fy_monotonic() + vm->cfg->limits.call_time;
+    vm->call_deadline = fy_time_monotonic() + vm->cfg->limits.call_time;
 }
 
 int fy_vm_protect(struct fy_vm *vm, lua_CFunction fn, void *ud, int reserve, char *err, size_t errlen) {
@@ -435,7 +435,7 @@ struct fy_vm *fy_vm_create(struct fy_engine *engine, const struct fy_config *cfg
     vm->step_limit = cfg->limits.instructions;
     vm->run_deadline = INFINITY;
     vm->loop_thread = pthread_self();
-    vm->call_deadline = fy_monotonic() + cfg->limits.call_time;
+    vm->call_deadline = fy_time_monotonic() + cfg->limits.call_time;
     if (script_path) {
         /* the directory absolute: relative paths in the script are read
          * from it, and ferry.script_dir .. "/x" names the same file */

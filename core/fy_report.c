@@ -66,33 +66,45 @@ static void json_col(struct fy_buf *b, sqlite3_stmt *st, int i, int raw_json) {
     }
 }
 
-/* Every row of st as a JSON array of objects (or the one row as an object
- * with `single`); columns whose names end in "_json" hold JSON text and are
- * embedded as is (without the suffix). */
-static int rows_json_opt(sqlite3_stmt *st, int single, FILE *out) {
-    struct fy_buf b = {0};
+/* Every row of st as a JSON array of objects (or the first row as an
+ * object with `single`) appended to b; columns whose names end in "_json"
+ * hold JSON text and are embedded as is (without the suffix). `extra`, when
+ * not NULL, appends fields to each object (given its first column). Returns
+ * the number of rows, or FY_ERR. */
+static int rows_json_buf(sqlite3_stmt *st, int single, fy_report_extra_fn extra, void *arg, struct fy_buf *b) {
     int rc, n = 0;
-    if (!single) fy_buf_putc(&b, '[');
+    if (!single) fy_buf_putc(b, '[');
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (!single) fy_buf_puts(&b, n ? ",\n {" : "\n {");
-        else fy_buf_putc(&b, '{');
+        if (!single) fy_buf_puts(b, n ? ",\n {" : "\n {");
+        else fy_buf_putc(b, '{');
         n++;
         for (int i = 0; i < sqlite3_column_count(st); i++) {
             const char *name = sqlite3_column_name(st, i);
             size_t len = strlen(name);
             int raw = len > 5 && strcmp(name + len - 5, "_json") == 0;
-            if (i) fy_buf_putc(&b, ',');
-            fy_buf_json_string(&b, name, raw ? len - 5 : len);
-            fy_buf_putc(&b, ':');
-            json_col(&b, st, i, raw);
+            if (i) fy_buf_putc(b, ',');
+            fy_buf_json_string(b, name, raw ? len - 5 : len);
+            fy_buf_putc(b, ':');
+            json_col(b, st, i, raw);
         }
-        fy_buf_putc(&b, '}');
+        if (extra) extra(arg, col(st, 0), b);
+        fy_buf_putc(b, '}');
+        if (single) {
+            rc = SQLITE_DONE;
+            break;
+        }
     }
-    if (!single) fy_buf_puts(&b, n ? "\n]\n" : "]\n");
-    else fy_buf_putc(&b, '\n');
-    fputs(b.data, out);
+    if (!single) fy_buf_puts(b, n ? "\n]\n" : "]\n");
+    else if (n) fy_buf_putc(b, '\n');
+    return rc == SQLITE_DONE ? n : FY_ERR;
+}
+
+static int rows_json_opt(sqlite3_stmt *st, int single, FILE *out) {
+    struct fy_buf b = {0};
+    int rc = rows_json_buf(st, single, NULL, NULL, &b);
+    if (b.data) fputs(b.data, out);
     fy_buf_free(&b);
-    return rc == SQLITE_DONE ? FY_OK : FY_ERR;
+    return rc < 0 ? FY_ERR : FY_OK;
 }
 
 static int rows_json(sqlite3_stmt *st, FILE *out) { return rows_json_opt(st, 0, out); }
@@ -168,82 +180,178 @@ int fy_report_runs(struct fy_store *s, const char *name, int limit, int json, FI
 enum status_col {
     ST_NAME, ST_OWNER, ST_PATTERN, ST_FRESHNESS, ST_LAST_STATUS, ST_LAST_STARTED, ST_LAST_RUN, ST_LAST_GOOD,
     ST_STALE, ST_STALE_REASON, ST_CHECKPOINT, ST_LAST_ERROR, ST_Q_OPEN, ST_Q_OLDEST, ST_REPLAY,
-    ST_REPLAY_STATUS, ST_REPLAY_STARTED,
+    ST_REPLAY_STATUS, ST_REPLAY_STARTED, ST_PURPOSE, ST_SOURCE, ST_VERSION, ST_SCHEDULE, ST_NEXT_RUN,
+    ST_PAUSED, ST_PAUSED_AT, ST_PAUSED_REASON, ST_RELOAD_ERROR, ST_RELOAD_FAILED_AT, ST_SKIPPED_AT,
+    ST_SKIPPED_REASON,
 };
 
-int fy_report_status(struct fy_store *s, int json, FILE *out) {
-    sqlite3 *db = fy_store_db(s);
+/* One row per integration (or only ?1's when it is not NULL). The last
+ * run, the last good run and whether the data is stale (no ok/partial run
+ * within its freshness) count only runs that read the source: a replay
+ * (trigger 'replay') delivers quarantined records and reads nothing, so it
+ * is shown apart as the last replay, and a run that was due but skipped
+ * (the previous one still going) ran nothing, so it is shown apart as the
+ * last skipped. Runs of old stores may have no trigger: they read the
+ * source. stale_reason says why a stale one is: never_run (no run read the
+ * source), no_good_run (none ended ok or partial) or last_good_too_old; it
+ * is NULL when the data is fresh. What ferry serve keeps (schedule, next
+ * run, paused, reload error) comes last. */
+static const char *status_sql =
+    "WITH last AS (SELECT integration, max(started_at) AS started FROM runs WHERE trigger IS NOT 'replay'"
+    "          AND status IS NOT 'skipped' GROUP BY integration),"
+    " good AS (SELECT integration, max(ended_at) AS ended FROM runs WHERE status IN ('ok','partial')"
+    "          AND trigger IS NOT 'replay' GROUP BY integration),"
+    " replay AS (SELECT integration, max(started_at) AS started FROM runs WHERE trigger = 'replay'"
+    "          GROUP BY integration),"
+    " skip AS (SELECT integration, max(started_at) AS started FROM runs WHERE status = 'skipped'"
+    "          GROUP BY integration),"
+    " q AS (SELECT integration, count(*) AS n, min(id) AS first FROM quarantine WHERE status = 'open'"
+    "       GROUP BY integration) "
+    "SELECT i.name, i.owner, i.pattern, i.freshness_s, r.status AS last_status, r.started_at AS last_started, "
+    "  r.id AS last_run, g.ended AS last_good, "
+    "  CASE WHEN g.ended IS NULL THEN 1 "
+    "       WHEN (julianday('now') - julianday(g.ended)) * 86400 > i.freshness_s THEN 1 ELSE 0 END AS stale, "
+    "  CASE WHEN r.id IS NULL THEN 'never_run' WHEN g.ended IS NULL THEN 'no_good_run' "
+    "       WHEN (julianday('now') - julianday(g.ended)) * 86400 > i.freshness_s THEN 'last_good_too_old' "
+    "  END AS stale_reason, "
+    "  c.cursor AS checkpoint_json, r.error AS last_error, coalesce(q.n, 0) AS quarantine_open, "
+    "  (SELECT created_at FROM quarantine WHERE id = q.first) AS quarantine_oldest, "
+    "  p.id AS last_replay, p.status AS last_replay_status, p.started_at AS last_replay_started, "
+    "  i.purpose, i.source_of_truth, i.script_version AS version, i.schedule, i.next_run_at AS next_run, "
+    "  i.paused_at IS NOT NULL AS paused, i.paused_at, i.paused_reason, i.reload_error, i.reload_failed_at, "
+    "  k.started_at AS last_skipped_at, k.error AS last_skipped_reason "
+    "FROM integrations i LEFT JOIN last l ON l.integration = i.name "
+    "LEFT JOIN runs r ON r.integration = i.name AND r.started_at = l.started AND r.trigger IS NOT 'replay' "
+    "  AND r.status IS NOT 'skipped' "
+    "LEFT JOIN good g ON g.integration = i.name "
+    "LEFT JOIN replay rp ON rp.integration = i.name "
+    "LEFT JOIN runs p ON p.integration = i.name AND p.started_at = rp.started AND p.trigger = 'replay' "
+    "LEFT JOIN skip sk ON sk.integration = i.name "
+    "LEFT JOIN runs k ON k.integration = i.name AND k.started_at = sk.started AND k.status = 'skipped' "
+    "LEFT JOIN checkpoints c ON c.integration = i.name "
+    "LEFT JOIN q ON q.integration = i.name "
+    "WHERE ?1 IS NULL OR i.name = ?1 GROUP BY i.name ORDER BY i.name";
+
+int fy_report_status_json(struct fy_store *s, const char *name, fy_report_extra_fn extra, void *arg,
+                          struct fy_buf *out) {
     sqlite3_stmt *st;
-    /* One row per integration. The last run, the last good run and whether
-     * the data is stale (no ok/partial run within its freshness) count only
-     * runs that read the source: a replay (trigger 'replay') delivers
-     * quarantined records and reads nothing, so it is shown apart as the
-     * last replay. Runs of old stores may have no trigger: they read the
-     * source. stale_reason says why a stale one is: never_run (no run read
-     * the source), no_good_run (none ended ok or partial) or
-     * last_good_too_old; it is NULL when the data is fresh. */
-    const char *sql =
-        "WITH last AS (SELECT integration, max(started_at) AS started FROM runs WHERE trigger IS NOT 'replay'"
-        "          GROUP BY integration),"
-        " good AS (SELECT integration, max(ended_at) AS ended FROM runs WHERE status IN ('ok','partial')"
-        "          AND trigger IS NOT 'replay' GROUP BY integration),"
-        " replay AS (SELECT integration, max(started_at) AS started FROM runs WHERE trigger = 'replay'"
-        "          GROUP BY integration),"
-        " q AS (SELECT integration, count(*) AS n, min(id) AS first FROM quarantine WHERE status = 'open'"
-        "       GROUP BY integration) "
-        "SELECT i.name, i.owner, i.pattern, i.freshness_s, r.status AS last_status, r.started_at AS last_started, "
-        "  r.id AS last_run, g.ended AS last_good, "
-        "  CASE WHEN g.ended IS NULL THEN 1 "
-        "       WHEN (julianday('now') - julianday(g.ended)) * 86400 > i.freshness_s THEN 1 ELSE 0 END AS stale, "
-        "  CASE WHEN r.id IS NULL THEN 'never_run' WHEN g.ended IS NULL THEN 'no_good_run' "
-        "       WHEN (julianday('now') - julianday(g.ended)) * 86400 > i.freshness_s THEN 'last_good_too_old' "
-        "  END AS stale_reason, "
-        "  c.cursor AS checkpoint_json, r.error AS last_error, coalesce(q.n, 0) AS quarantine_open, "
-        "  (SELECT created_at FROM quarantine WHERE id = q.first) AS quarantine_oldest, "
-        "  p.id AS last_replay, p.status AS last_replay_status, p.started_at AS last_replay_started "
-        "FROM integrations i LEFT JOIN last l ON l.integration = i.name "
-        "LEFT JOIN runs r ON r.integration = i.name AND r.started_at = l.started AND r.trigger IS NOT 'replay' "
-        "LEFT JOIN good g ON g.integration = i.name "
-        "LEFT JOIN replay rp ON rp.integration = i.name "
-        "LEFT JOIN runs p ON p.integration = i.name AND p.started_at = rp.started AND p.trigger = 'replay' "
-        "LEFT JOIN checkpoints c ON c.integration = i.name "
-        "LEFT JOIN q ON q.integration = i.name ORDER BY i.name";
-    if (!(st = prepare(db, sql))) return FY_ERR;
-    int rc = FY_OK;
-    if (json) {
-        rc = rows_json(st, out);
-    } else {
-        int n = 0;
-        fprintf(out, "%-32s %-8s %-12s %-12s %-22s %-24s %-18s %s\n", "INTEGRATION", "LAST", "LAST RUN", "LAST GOOD",
-                "FRESHNESS", "QUARANTINE", "LAST REPLAY", "OWNER");
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            char last[48], good[48], fresh[48], fresh_s[80], oldest[48], q[96] = "-", replay[80] = "-";
-            fy_report_age(col(st, ST_LAST_STARTED), last, sizeof last);
-            fy_report_age(col(st, ST_LAST_GOOD), good, sizeof good);
-            fy_duration_format(sqlite3_column_double(st, ST_FRESHNESS), fresh, sizeof fresh);
-            if (!strcmp(col(st, ST_STALE_REASON), "never_run"))
-                snprintf(fresh_s, sizeof fresh_s, "never run");
-            else
-                snprintf(fresh_s, sizeof fresh_s, "%s (within %s)", sqlite3_column_int(st, ST_STALE) ? "STALE" : "fresh",
-                         fresh);
-            if (sqlite3_column_int64(st, ST_Q_OPEN) > 0) {
-                fy_report_age(col(st, ST_Q_OLDEST), oldest, sizeof oldest);
-                snprintf(q, sizeof q, "%lld open (%s)", (long long)sqlite3_column_int64(st, ST_Q_OPEN), oldest);
-            }
-            if (*col(st, ST_REPLAY)) {
-                char ago[48];
-                fy_report_age(col(st, ST_REPLAY_STARTED), ago, sizeof ago);
-                snprintf(replay, sizeof replay, "%s %s", col(st, ST_REPLAY_STATUS), ago);
-            }
-            fprintf(out, "%-32s %-8s %-12s %-12s %-22s %-24s %-18s %s\n", col(st, ST_NAME),
-                    *col(st, ST_LAST_STATUS) ? col(st, ST_LAST_STATUS) : "-", last, good, fresh_s, q, replay,
-                    col(st, ST_OWNER));
-            n++;
-        }
-        if (!n) fprintf(out, "(no integrations have run with this data directory yet)\n");
-    }
+    if (sqlite3_prepare_v2(fy_store_db(s), status_sql, -1, &st, NULL) != SQLITE_OK) return FY_ERR;
+    if (name) sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int n = rows_json_buf(st, name != NULL, extra, arg, out);
     sqlite3_finalize(st);
-    return rc;
+    return n;
+}
+
+/* "in 14m" for a time to come, "due" for one past; "-" when NULL or "". */
+static void until(const char *iso, char *out, size_t cap) {
+    double t;
+    int off;
+    char err[64], d[48];
+    if (!iso || !*iso || fy_time_parse(iso, strlen(iso), &t, &off, err, sizeof err) != FY_OK) {
+        snprintf(out, cap, "-");
+        return;
+    }
+    double secs = t - fy_time_now();
+    if (secs < 1) {
+        snprintf(out, cap, "due");
+        return;
+    }
+    fy_duration_format((double)(long long)secs, d, sizeof d);
+    snprintf(out, cap, "in %.40s", d);
+}
+
+/* The lines under an integration's row for what ferry serve keeps: its
+ * schedule and next run, a pause, a script that failed to reload, and a
+ * run skipped since the last one that ran. */
+static void status_notes(sqlite3_stmt *st, FILE *out) {
+    char ago[48], next[64];
+    const char *sched = col(st, ST_SCHEDULE);
+    if (*sched || *col(st, ST_NEXT_RUN)) {
+        until(col(st, ST_NEXT_RUN), next, sizeof next);
+        fprintf(out, "    schedule %s%s%s\n", *sched ? sched : "-",
+                *col(st, ST_NEXT_RUN) ? " · next run " : "", *col(st, ST_NEXT_RUN) ? next : "");
+    }
+    if (sqlite3_column_int(st, ST_PAUSED)) {
+        fy_report_age(col(st, ST_PAUSED_AT), ago, sizeof ago);
+        fprintf(out, "    PAUSED since %s (%s): %s\n", col(st, ST_PAUSED_AT), ago,
+                *col(st, ST_PAUSED_REASON) ? col(st, ST_PAUSED_REASON) : "no reason given");
+    }
+    if (*col(st, ST_RELOAD_ERROR)) {
+        struct fy_buf line = {0};
+        fy_utf8_excerpt(&line, col(st, ST_RELOAD_ERROR), strlen(col(st, ST_RELOAD_ERROR)), 160);
+        fy_report_age(col(st, ST_RELOAD_FAILED_AT), ago, sizeof ago);
+        fprintf(out, "    RELOAD FAILED %s (the previous version keeps running): %s\n", ago,
+                line.data ? line.data : "");
+        fy_buf_free(&line);
+    }
+    const char *skipped = col(st, ST_SKIPPED_AT);
+    if (*skipped && strcmp(skipped, col(st, ST_LAST_STARTED)) > 0) {
+        struct fy_buf line = {0};
+        fy_utf8_excerpt(&line, col(st, ST_SKIPPED_REASON), strlen(col(st, ST_SKIPPED_REASON)), 120);
+        fy_report_age(skipped, ago, sizeof ago);
+        fprintf(out, "    skipped a run %s: %s\n", ago, line.data ? line.data : "");
+        fy_buf_free(&line);
+    }
+}
+
+int fy_report_status(struct fy_store *s, int json, FILE *out) {
+    if (json) {
+        struct fy_buf b = {0};
+        int n = fy_report_status_json(s, NULL, NULL, NULL, &b);
+        if (n < 0) fprintf(stderr, "ferry: %s\n", sqlite3_errmsg(fy_store_db(s)));
+        else fputs(b.data, out);
+        fy_buf_free(&b);
+        return n < 0 ? FY_ERR : FY_OK;
+    }
+    sqlite3_stmt *st;
+    if (!(st = prepare(fy_store_db(s), status_sql))) return FY_ERR;
+    int n = 0, rc;
+    fprintf(out, "%-32s %-8s %-12s %-12s %-22s %-24s %-18s %s\n", "INTEGRATION", "LAST", "LAST RUN", "LAST GOOD",
+            "FRESHNESS", "QUARANTINE", "LAST REPLAY", "OWNER");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        char last[48], good[48], fresh[48], fresh_s[80], oldest[48], q[96] = "-", replay[80] = "-";
+        fy_report_age(col(st, ST_LAST_STARTED), last, sizeof last);
+        fy_report_age(col(st, ST_LAST_GOOD), good, sizeof good);
+        fy_duration_format(sqlite3_column_double(st, ST_FRESHNESS), fresh, sizeof fresh);
+        if (!strcmp(col(st, ST_STALE_REASON), "never_run"))
+            snprintf(fresh_s, sizeof fresh_s, "never run");
+        else
+            snprintf(fresh_s, sizeof fresh_s, "%s (within %s)", sqlite3_column_int(st, ST_STALE) ? "STALE" : "fresh",
+                     fresh);
+        if (sqlite3_column_int64(st, ST_Q_OPEN) > 0) {
+            fy_report_age(col(st, ST_Q_OLDEST), oldest, sizeof oldest);
+            snprintf(q, sizeof q, "%lld open (%s)", (long long)sqlite3_column_int64(st, ST_Q_OPEN), oldest);
+        }
+        if (*col(st, ST_REPLAY)) {
+            char ago[48];
+            fy_report_age(col(st, ST_REPLAY_STARTED), ago, sizeof ago);
+            snprintf(replay, sizeof replay, "%s %s", col(st, ST_REPLAY_STATUS), ago);
+        }
+        fprintf(out, "%-32s %-8s %-12s %-12s %-22s %-24s %-18s %s\n", col(st, ST_NAME),
+                *col(st, ST_LAST_STATUS) ? col(st, ST_LAST_STATUS) : "-", last, good, fresh_s, q, replay,
+                col(st, ST_OWNER));
+        status_notes(st, out);
+        n++;
+    }
+    if (rc != SQLITE_DONE) fprintf(stderr, "ferry: %s\n", sqlite3_errmsg(fy_store_db(s)));
+    if (!n) fprintf(out, "(no integrations have run with this data directory yet)\n");
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? FY_OK : FY_ERR;
+}
+
+int fy_report_run_json(struct fy_store *s, const char *run_id, struct fy_buf *out) {
+    sqlite3_stmt *st;
+    const char *sql =
+        "SELECT id, integration, status, started_at, ended_at, script_version, trigger, extracted, transformed, "
+        "skipped, loaded, quarantined, batches, retries, by_class AS by_class_json, by_stage AS by_stage_json, "
+        "checkpoint AS checkpoint_json, error, "
+        "CAST(round((julianday(ended_at) - julianday(started_at)) * 86400, 3) AS REAL) AS seconds "
+        "FROM runs WHERE id = ?";
+    if (sqlite3_prepare_v2(fy_store_db(s), sql, -1, &st, NULL) != SQLITE_OK) return FY_ERR;
+    sqlite3_bind_text(st, 1, run_id, -1, SQLITE_STATIC);
+    int n = rows_json_buf(st, 1, NULL, NULL, out);
+    sqlite3_finalize(st);
+    return n;
 }
 
 /* ---- the quarantine ----------------------------------------------------- */

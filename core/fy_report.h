@@ -5,7 +5,12 @@
 
 #include <stdio.h>
 
+struct fy_buf;
 struct fy_store;
+
+/* Appends more fields (",\"key\":value...") to the JSON object of the row
+ * whose first column (the integration's name, say) is `key`. */
+typedef void (*fy_report_extra_fn)(void *arg, const char *key, struct fy_buf *b);
 
 /* The last `limit` runs of one integration, newest first, with trigger,
  * counts, checkpoint and first error (cut to one line in the table). */
@@ -14,6 +19,17 @@ int fy_report_runs(struct fy_store *s, const char *name, int limit, int json, FI
  * the source, never replays), freshness (or never run), open quarantine,
  * last replay, owner. */
 int fy_report_status(struct fy_store *s, int json, FILE *out);
+/* The rows of status as JSON appended to out: an array of every
+ * integration, or with `name` that one's object (nothing when unknown),
+ * with the script version, schedule, next run, paused (since, reason),
+ * reload error and last skipped run; `extra` (may be NULL) adds fields to
+ * each (the admin API adds "running"). Returns the number of rows, or
+ * FY_ERR (the store's message in sqlite3_errmsg). */
+int fy_report_status_json(struct fy_store *s, const char *name, fy_report_extra_fn extra, void *arg,
+                          struct fy_buf *out);
+/* One run's record as a JSON object appended to out. 1 when found, 0 when
+ * there is no such run, FY_ERR. */
+int fy_report_run_json(struct fy_store *s, const char *run_id, struct fy_buf *out);
 
 /* A page of the quarantine: rows with id > after, in id order. NULL fields
  * do not filter (status NULL: every status). */

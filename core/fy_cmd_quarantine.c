@@ -278,7 +278,7 @@ static int quarantine_replay(int argc, char **argv, struct fy_config *cfg) {
         fprintf(stderr, "ferry quarantine replay: %s defines the integration %s, not %s\n", path, in->name, name);
         goto cleanup;
     }
-    if (fy_integration_run(in, &replay) != FY_OK) fy_engine_note_exit(e, FY_EXIT_FAILED);
+    if (fy_integration_run(in, &replay, "replay", NULL) != FY_OK) fy_engine_note_exit(e, FY_EXIT_FAILED);
     fy_engine_dispatch(e);
     rc = e->exit_code;
 cleanup:

@@ -46,7 +46,7 @@ int fy_cmd_run(int argc, char **argv, struct fy_config *cfg) {
         rc = FY_EXIT_USAGE;
     } else if (rc == FY_EXIT_OK) {
         for (int i = 0; i < argc; i++)
-            if (fy_integration_run(ins[i], NULL) != FY_OK) fy_engine_note_exit(e, FY_EXIT_FAILED);
+            if (fy_integration_run(ins[i], NULL, "manual", NULL) != FY_OK) fy_engine_note_exit(e, FY_EXIT_FAILED);
         fy_engine_dispatch(e);
         if (e->active_runs > 0) {
             fprintf(stderr, "ferry: %d run(s) stalled with nothing left to wait for\n", e->active_runs);

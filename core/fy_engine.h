@@ -12,6 +12,8 @@ struct fy_engine {
     /* event loop */
     struct event_base *base;     /* every timer and socket of every run */
     int active_runs;             /* runs started and not yet finished */
+    int serving;                 /* ferry serve: the loop outlives the runs */
+    int stopping;                /* ferry serve is shutting down: runs stop at their next checkpoint */
     struct fy_http *http;        /* libcurl multi on the loop; created on first request */
     struct fy_store *store;      /* durable state; opened by commands that run integrations */
     /* configuration */

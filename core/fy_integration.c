@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int hash_file(const char *path, char out[17]) {
+int fy_integration_hash(const char *path, char out[17]) {
     FILE *fp = fopen(path, "rb");
     if (!fp) return FY_ERR;
     uint64_t h = FY_FNV1A_INIT;
@@ -66,7 +66,7 @@ struct fy_integration *fy_integration_load(struct fy_engine *e, const char *path
     in->engine = e;
     in->path = strdup(path);
     in->spec_ref = LUA_NOREF;
-    if (hash_file(path, in->version) != FY_OK) {
+    if (fy_integration_hash(path, in->version) != FY_OK) {
         fprintf(out, "%s: cannot read: %s\n", path, strerror(errno));
         goto fail;
     }
@@ -275,6 +275,14 @@ static int l_guard_reset(lua_State *L) {
     return 1;
 }
 
+/* internal.stopping() -> is ferry serve shutting down? The runner then ends
+ * the run at the checkpoint it has just committed. */
+static int l_stopping(lua_State *L) {
+    struct fy_integration *in = lua_touserdata(L, lua_upvalueindex(1));
+    lua_pushboolean(L, in->engine->stopping);
+    return 1;
+}
+
 /* ---- the summary -------------------------------------------------------- */
 
 static lua_Integer get_int(lua_State *L, int t, const char *k) {
@@ -324,7 +332,7 @@ static void record_run(struct fy_integration *in, struct fy_run *run, int nres, 
     lua_State *co = run->co;
     struct fy_run_summary m = {0};
     struct fy_buf classes = {0}, stages = {0}, cp = {0}, redacted = {0};
-    m.status = code == FY_EXIT_FAILED ? "failed" : code == FY_EXIT_PARTIAL ? "partial" : "ok";
+    m.status = in->cut_short ? "aborted" : code == FY_EXIT_FAILED ? "failed" : code == FY_EXIT_PARTIAL ? "partial" : "ok";
     if (nres >= 1 && lua_istable(co, -nres)) {
         int t = lua_absindex(co, -nres);
         m.extracted = get_int(co, t, "extracted");
@@ -400,7 +408,9 @@ static void run_done(struct fy_run *run, int nres, void *arg) {
         int t = lua_absindex(co, -nres);
         lua_getfield(co, t, "error");
         if (lua_isstring(co, -1)) error = lua_tostring(co, -1);
-        lua_pop(co, 1);
+        lua_getfield(co, t, "error_class");
+        if (error && lua_isstring(co, -1) && strcmp(lua_tostring(co, -1), "shutdown") == 0) in->cut_short = 1;
+        lua_pop(co, 2);
         extracted = get_int(co, t, "extracted");
         quarantined = get_int(co, t, "quarantined");
         lua_Integer batches = get_int(co, t, "batches"), not_loaded = get_int(co, t, "not_loaded");
@@ -440,7 +450,7 @@ static void run_done(struct fy_run *run, int nres, void *arg) {
         }
         lua_settop(co, t + nres - 1);            /* the results stay until the run is recorded */
     }
-    if (error) { status = "FAILED"; code = FY_EXIT_FAILED; }
+    if (error) { status = in->cut_short ? "ABORTED" : "FAILED"; code = FY_EXIT_FAILED; }
     else if (quarantined) { status = "PARTIAL"; code = FY_EXIT_PARTIAL; }
     else { status = "OK"; code = FY_EXIT_OK; }
 
@@ -467,7 +477,13 @@ static void run_done(struct fy_run *run, int nres, void *arg) {
     fy_buf_free(&line);
     fy_buf_free(&fields);
     fy_engine_note_exit(in->engine, code);
+    in->run = NULL;
+    char id[sizeof run->id];
+    memcpy(id, run->id, sizeof id);
     fy_run_destroy(run);
+    if (in->on_end)
+        in->on_end(in, id, in->cut_short ? "aborted" : code == FY_EXIT_FAILED ? "failed"
+                           : code == FY_EXIT_PARTIAL ? "partial" : "ok", in->on_end_arg);
 }
 
 struct run_start {
@@ -532,7 +548,7 @@ static int push_run_args(lua_State *L) {
     lua_setfield(L, -2, "holds_secret");
     static const struct { const char *name; lua_CFunction fn; } bound[] = {
         {"commit", l_commit}, {"quarantine_page", l_quarantine_page}, {"state_get", l_state_get},
-        {"state_set", l_state_set}, {"state_delete", l_state_delete},
+        {"state_set", l_state_set}, {"state_delete", l_state_delete}, {"stopping", l_stopping},
     };
     for (size_t i = 0; i < sizeof bound / sizeof bound[0]; i++) {
         lua_pushlightuserdata(L, in);
@@ -545,12 +561,42 @@ static int push_run_args(lua_State *L) {
     return 0;
 }
 
-int fy_integration_run(struct fy_integration *in, const struct fy_replay *replay) {
+int fy_integration_record(struct fy_integration *in) {
+    struct fy_store *st = in->engine->store;
     lua_State *L = in->vm->L;
+    if (!st) return FY_OK;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, in->spec_ref);
+    int spec = lua_gettop(L);
+    char *abs = realpath(in->path, NULL);      /* replay finds the script from any directory */
+    struct fy_integration_info info = {.name = in->name, .script_path = abs ? abs : in->path,
+                                       .version = in->version};
+    lua_getfield(L, spec, "owner");                 /* strings stay alive in the spec table */
+    info.owner = lua_tostring(L, -1);
+    lua_getfield(L, spec, "purpose");
+    info.purpose = lua_tostring(L, -1);
+    lua_getfield(L, spec, "pattern");
+    info.pattern = lua_tostring(L, -1);
+    lua_getfield(L, spec, "source_of_truth");
+    info.source_of_truth = lua_tostring(L, -1);
+    lua_getfield(L, spec, "freshness");
+    const char *fresh = lua_tostring(L, -1);
+    char derr[128];
+    if (!fresh || fy_duration_parse(fresh, strlen(fresh), &info.freshness, derr, sizeof derr) != FY_OK)
+        info.freshness = 0;
+    int rc = fy_store_integration_seen(st, &info);
+    if (rc != FY_OK) fy_log(FY_LOG_ERROR, in->name, "cannot record the integration: %s", fy_store_error(st));
+    free(abs);
+    lua_settop(L, spec - 1);
+    return rc;
+}
+
+int fy_integration_run(struct fy_integration *in, const struct fy_replay *replay, const char *trigger,
+                       char run_id[40]) {
     struct fy_run *run = fy_run_create(in->engine, in->vm, run_done, in);
     if (!run) return FY_ERR;
     in->quarantined_now = 0;
     in->replaying = replay != NULL;
+    in->cut_short = 0;
     char err[FY_ERRLEN];
     struct fy_store *st = in->engine->store;
     struct run_start rs = {in, run, replay, st && !replay ? fy_store_checkpoint_get(st, in->name) : NULL};
@@ -561,32 +607,11 @@ int fy_integration_run(struct fy_integration *in, const struct fy_replay *replay
         fy_run_destroy(run);
         return FY_ERR;
     }
-    if (st) {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, in->spec_ref);
-        int spec = lua_gettop(L);
-        char *abs = realpath(in->path, NULL);      /* replay finds the script from any directory */
-        struct fy_integration_info info = {.name = in->name, .script_path = abs ? abs : in->path,
-                                           .version = in->version};
-        lua_getfield(L, spec, "owner");                 /* strings stay alive in the spec table */
-        info.owner = lua_tostring(L, -1);
-        lua_getfield(L, spec, "purpose");
-        info.purpose = lua_tostring(L, -1);
-        lua_getfield(L, spec, "pattern");
-        info.pattern = lua_tostring(L, -1);
-        lua_getfield(L, spec, "source_of_truth");
-        info.source_of_truth = lua_tostring(L, -1);
-        lua_getfield(L, spec, "freshness");
-        const char *fresh = lua_tostring(L, -1);
-        char derr[128];
-        if (!fresh || fy_duration_parse(fresh, strlen(fresh), &info.freshness, derr, sizeof derr) != FY_OK)
-            info.freshness = 0;
-        if (fy_store_integration_seen(st, &info) != FY_OK)
-            fy_log(FY_LOG_ERROR, in->name, "cannot record the integration: %s", fy_store_error(st));
-        free(abs);
-        lua_settop(L, spec - 1);
-    }
-    if (st && fy_store_run_begin(st, run->id, in->name, in->version, replay ? "replay" : "manual") != FY_OK)
+    fy_integration_record(in);
+    if (st && fy_store_run_begin(st, run->id, in->name, in->version, trigger) != FY_OK)
         fy_log(FY_LOG_ERROR, in->name, "cannot record the run start: %s", fy_store_error(st));
+    if (run_id) memcpy(run_id, run->id, sizeof run->id);
+    in->run = run;
     in->engine->active_runs++;
     fy_log_write(FY_LOG_INFO, in->name, run->id, "run started", NULL);
     fy_run_resume(run, 3);

@@ -17,8 +17,14 @@ struct fy_integration {
     char version[17];            /* FNV-1a 64 of the script's bytes, hex */
     int spec_ref;                /* registry ref of the ferry.integration table */
     /* the current run */
+    struct fy_run *run;          /* in progress, or NULL */
     long quarantined_now;        /* rows written to the quarantine */
     int replaying;               /* a replay run (ferry quarantine replay) */
+    int cut_short;               /* ferry serve stopped it at shutdown: recorded as aborted */
+    /* told when a run has ended and been recorded (ferry serve); status is
+     * how it was recorded: ok, partial, failed or aborted */
+    void (*on_end)(struct fy_integration *in, const char *run_id, const char *status, void *arg);
+    void *on_end_arg;
 };
 
 /* A replay run: open quarantined records of the integration, all of one
@@ -35,10 +41,21 @@ struct fy_replay {
 struct fy_integration *fy_integration_load(struct fy_engine *e, const char *path, FILE *out, int summary);
 void fy_integration_destroy(struct fy_integration *in);
 
+/* The version of the script at `path` as a load would name it (FNV-1a 64
+ * of its bytes, hex). FY_ERR (errno set) when it cannot be read. */
+int fy_integration_hash(const char *path, char out[17]);
+
+/* Record in the store what the script declares (owner, freshness, path,
+ * version), so status knows it before its first run. */
+int fy_integration_record(struct fy_integration *in);
+
 /* Start a run on the engine's loop; its summary is printed to stdout when
  * it ends and its exit code noted on the engine. FY_ERR if it cannot start.
  * With `replay`, the run delivers quarantined records instead of extracting
- * (the caller keeps `replay` alive until the loop has run). */
-int fy_integration_run(struct fy_integration *in, const struct fy_replay *replay);
+ * (the ids are copied). `trigger` is what the run record says started it:
+ * manual, schedule, api or replay. The run's id goes to run_id when not
+ * NULL. One run per integration at a time: the caller checks in->run. */
+int fy_integration_run(struct fy_integration *in, const struct fy_replay *replay, const char *trigger,
+                       char run_id[40]);
 
 #endif

@@ -14,7 +14,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-static void make_run_id(char *out, size_t cap) {
+void fy_run_make_id(char *out, size_t cap) {
     unsigned char rnd[3] = {0};
     struct tm tm;
     time_t now = time(NULL);
@@ -55,7 +55,7 @@ struct fy_run *fy_run_create(struct fy_engine *engine, struct fy_vm *vm, fy_run_
     run->vm = vm;
     run->on_done = on_done;
     run->arg = arg;
-    make_run_id(run->id, sizeof run->id);
+    fy_run_make_id(run->id, sizeof run->id);
     run->co = lua_newthread(vm->L);
     run->co_ref = luaL_ref(vm->L, LUA_REGISTRYINDEX);
     *(struct fy_run **)lua_getextraspace(run->co) = run;
@@ -89,7 +89,7 @@ static void run_finish(struct fy_run *run, int nres) {
     fy_vm_trip_clear(run->vm, 1);
     if (run->deadline) evtimer_del(run->deadline);
     run->ended = fy_time_monotonic();
-    if (run->engine && --run->engine->active_runs == 0)
+    if (run->engine && --run->engine->active_runs == 0 && !run->engine->serving)
         event_base_loopexit(run->engine->base, NULL);   /* idle connections must not keep us */
     run->on_done(run, nres, run->arg);
 }

@@ -38,6 +38,9 @@ struct fy_run {
 struct fy_run *fy_run_create(struct fy_engine *engine, struct fy_vm *vm, fy_run_done_fn on_done, void *arg);
 void fy_run_destroy(struct fy_run *run);
 
+/* A new run id ("20261126T143345Z-3f2a9c") into out (40 bytes fit). */
+void fy_run_make_id(char *out, size_t cap);
+
 /* Resume the coroutine with nargs values pushed on run->co. */
 void fy_run_resume(struct fy_run *run, int nargs);
 

@@ -31,7 +31,7 @@ static void push(char ***list, size_t *n, char *s) {
     *list = l;
 }
 
-static int is_script_name(const char *name) {
+int fy_scripts_is_script(const char *name) {
     size_t n = strlen(name);
     return name[0] != '.' && n > 4 && strcmp(name + n - 4, ".lua") == 0;
 }
@@ -50,7 +50,7 @@ static void list_dir(const char *dir, struct fy_scripts *out, size_t *nmissing) 
     while (dlen > 1 && dir[dlen - 1] == '/') dlen--;
     struct dirent *de;
     while ((de = readdir(d))) {
-        if (!is_script_name(de->d_name)) continue;
+        if (!fy_scripts_is_script(de->d_name)) continue;
         struct fy_buf path = {0};
         fy_buf_printf(&path, "%.*s/%s", (int)dlen, dir, de->d_name);
         struct stat st;

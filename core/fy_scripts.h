@@ -28,6 +28,9 @@ struct fy_scripts {
 void fy_scripts_list(const struct fy_config *cfg, struct fy_scripts *out);
 void fy_scripts_free(struct fy_scripts *s);
 
+/* Is this file name (no directory) a script's: "*.lua", not hidden? */
+int fy_scripts_is_script(const char *name);
+
 /* The script `arg` names, as a path (malloc'd), in this order:
  *  1. `arg` itself when it holds a '/' or exists as given (as before
  *     script_dirs were searched);

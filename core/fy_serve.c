@@ -1,51 +1,425 @@
-/* ferry serve; see fy_serve.h. (Being written: the service core lands in
- * the next commits; these answer "not yet" so the admin API can build.) */
+/* ferry serve: the service's lifecycle, its slots, the actions the admin
+ * API asks for, and the graceful stop; see fy_serve.h. When runs are due
+ * is fy_scheduler.c's; loading scripts is fy_reload.c's. */
 #include "fy_serve.h"
+#include "fy_admin.h"
+#include "fy_buf.h"
 #include "fy_common.h"
 #include "fy_config.h"
+#include "fy_engine.h"
+#include "fy_http.h"
+#include "fy_integration.h"
+#include "fy_log.h"
+#include "fy_run.h"
+#include "fy_schedule.h"
+#include "fy_store.h"
+#include "fy_time.h"
+#include "fy_vm.h"
 
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-int fy_service_main(struct fy_config *cfg) {
-    FY_UNUSED(cfg);
-    fprintf(stderr, "ferry serve: not yet\n");
-    return FY_EXIT_USAGE;
+/* ---- slots ---------------------------------------------------------------- */
+
+static void slot_ended(evutil_socket_t fd, short what, void *arg);
+
+struct fy_slot *fy_slot_create(struct fy_service *svc, const char *path) {
+    struct fy_slot *sl = calloc(1, sizeof *sl);
+    if (!sl) return NULL;
+    sl->svc = svc;
+    sl->path = strdup(path);
+    sl->due = sl->fire_at = INFINITY;
+    sl->ended = event_new(svc->e->base, -1, 0, slot_ended, sl);
+    struct fy_slot **tail = &svc->slots;
+    while (*tail) tail = &(*tail)->next;
+    *tail = sl;
+    return sl;
 }
+
+void fy_slot_destroy(struct fy_slot *sl) {
+    if (!sl) return;
+    for (struct fy_slot **p = &sl->svc->slots; *p; p = &(*p)->next)
+        if (*p == sl) {
+            *p = sl->next;
+            break;
+        }
+    if (sl->timer) event_free(sl->timer);
+    if (sl->ended) event_free(sl->ended);
+    fy_integration_destroy(sl->retired);
+    fy_integration_destroy(sl->active);
+    fy_schedule_free(sl->sched);
+    free(sl->path);
+    free(sl->name);
+    free(sl->error);
+    free(sl);
+}
+
+int fy_slot_running(const struct fy_slot *sl, char run_id[40]) {
+    const struct fy_integration *in = sl->retired && sl->retired->run ? sl->retired
+                                    : sl->active && sl->active->run ? sl->active : NULL;
+    if (in && run_id) memcpy(run_id, in->run->id, sizeof in->run->id);
+    return in != NULL;
+}
+
+int fy_slot_start(struct fy_slot *sl, const struct fy_replay *replay, const char *trigger, char run_id[40],
+                  char *err, size_t errlen) {
+    char id[40];
+    if (sl->svc->stopping) {
+        snprintf(err, errlen, "ferry is shutting down; no new runs start");
+        return FY_SERVE_STOPPING;
+    }
+    if (fy_slot_running(sl, id)) {
+        snprintf(err, errlen, "%s is running (run %s); one run of an integration at a time", sl->name, id);
+        return FY_SERVE_BUSY;
+    }
+    if (!sl->active) {
+        snprintf(err, errlen, "%s has no valid version loaded", sl->path);
+        return FY_SERVE_INVALID;
+    }
+    if (fy_integration_run(sl->active, replay, trigger, run_id) != FY_OK) {
+        snprintf(err, errlen, "cannot start a run of %s (see the log)", sl->name);
+        return FY_ERR;
+    }
+    return FY_OK;
+}
+
+/* A run of one of the slot's versions ended (called from inside the run's
+ * last resume): the rest is done from the loop, off that Lua stack. */
+static void run_ended(struct fy_integration *in, const char *run_id, const char *status, void *arg) {
+    struct fy_slot *sl = arg;
+    FY_UNUSED(in);
+    FY_UNUSED(run_id);
+    FY_UNUSED(status);
+    event_active(sl->ended, 0, 0);
+}
+
+void fy_slot_adopt(struct fy_slot *sl, struct fy_integration *in) {
+    in->on_end = run_ended;
+    in->on_end_arg = sl;
+}
+
+/* An old version whose run has ended is closed; a removed file's slot goes
+ * once nothing runs; the last run to end during a stop ends the loop. */
+static void slot_ended(evutil_socket_t fd, short what, void *arg) {
+    struct fy_slot *sl = arg;
+    struct fy_service *svc = sl->svc;
+    FY_UNUSED(fd);
+    FY_UNUSED(what);
+    if (sl->retired && !sl->retired->run) {
+        fy_integration_destroy(sl->retired);
+        sl->retired = NULL;
+    }
+    if (sl->removed && !fy_slot_running(sl, NULL)) fy_slot_destroy(sl);
+    if (svc->stopping && svc->e->active_runs == 0) event_base_loopexit(svc->e->base, NULL);
+}
+
+/* The slot serving integration `name`, or NULL. */
+static struct fy_slot *find(struct fy_service *svc, const char *name) {
+    for (struct fy_slot *sl = svc->slots; sl; sl = sl->next)
+        if (sl->name && !sl->removed && strcmp(sl->name, name) == 0) return sl;
+    return NULL;
+}
+
+/* ---- actions (the admin API) ---------------------------------------------- */
+
+static struct fy_slot *lookup(struct fy_service *svc, const char *name, char *err, size_t errlen) {
+    struct fy_slot *sl = find(svc, name);
+    if (!sl) snprintf(err, errlen, "no integration '%s' is served (see GET /api/v1/integrations)", name);
+    return sl;
+}
+
 int fy_service_trigger(struct fy_service *svc, const char *name, char run_id[40], char *err, size_t errlen) {
-    FY_UNUSED(svc); FY_UNUSED(name); FY_UNUSED(run_id);
-    snprintf(err, errlen, "not yet");
-    return FY_ERR;
+    struct fy_slot *sl = lookup(svc, name, err, errlen);
+    return sl ? fy_slot_start(sl, NULL, "api", run_id, err, errlen) : FY_SERVE_UNKNOWN;
 }
+
 int fy_service_replay(struct fy_service *svc, const char *name, const struct fy_replay *replay, char run_id[40],
                       char *err, size_t errlen) {
-    FY_UNUSED(svc); FY_UNUSED(name); FY_UNUSED(replay); FY_UNUSED(run_id);
-    snprintf(err, errlen, "not yet");
-    return FY_ERR;
+    struct fy_slot *sl = lookup(svc, name, err, errlen);
+    return sl ? fy_slot_start(sl, replay, "replay", run_id, err, errlen) : FY_SERVE_UNKNOWN;
 }
+
 int fy_service_pause(struct fy_service *svc, const char *name, const char *reason, char *err, size_t errlen) {
-    FY_UNUSED(svc); FY_UNUSED(name); FY_UNUSED(reason);
-    snprintf(err, errlen, "not yet");
-    return FY_ERR;
+    struct fy_slot *sl = lookup(svc, name, err, errlen);
+    if (!sl) return FY_SERVE_UNKNOWN;
+    struct fy_store *st = svc->e->store;
+    if (fy_store_pause_set(st, name, reason && *reason ? reason : "paused by an admin") != FY_OK) {
+        snprintf(err, errlen, "store: %s", fy_store_error(st));
+        return FY_ERR;
+    }
+    sl->paused = 1;
+    fy_scheduler_arm(sl, NAN);
+    fy_log(FY_LOG_INFO, name, "paused: %s", reason && *reason ? reason : "paused by an admin");
+    return FY_OK;
 }
+
 int fy_service_resume(struct fy_service *svc, const char *name, char *err, size_t errlen) {
-    FY_UNUSED(svc); FY_UNUSED(name);
-    snprintf(err, errlen, "not yet");
-    return FY_ERR;
+    struct fy_slot *sl = lookup(svc, name, err, errlen);
+    if (!sl) return FY_SERVE_UNKNOWN;
+    struct fy_store *st = svc->e->store;
+    if (fy_store_pause_set(st, name, NULL) != FY_OK) {
+        snprintf(err, errlen, "store: %s", fy_store_error(st));
+        return FY_ERR;
+    }
+    sl->paused = 0;
+    fy_scheduler_arm(sl, NAN);
+    fy_log(FY_LOG_INFO, name, "resumed");
+    return FY_OK;
 }
+
 int fy_service_reset(struct fy_service *svc, const char *name, int *had, char *err, size_t errlen) {
-    FY_UNUSED(svc); FY_UNUSED(name); FY_UNUSED(had);
-    snprintf(err, errlen, "not yet");
-    return FY_ERR;
+    struct fy_slot *sl = lookup(svc, name, err, errlen);
+    char id[40];
+    if (!sl) return FY_SERVE_UNKNOWN;
+    if (fy_slot_running(sl, id)) {
+        snprintf(err, errlen, "%s is running (run %s); reset it after the run", name, id);
+        return FY_SERVE_BUSY;
+    }
+    int rc = fy_store_checkpoint_reset(svc->e->store, name);
+    if (rc < 0) {
+        snprintf(err, errlen, "store: %s", fy_store_error(svc->e->store));
+        return FY_ERR;
+    }
+    *had = rc;
+    return FY_OK;
 }
+
 int fy_service_reload(struct fy_service *svc, const char *name, struct fy_buf *out) {
-    FY_UNUSED(svc); FY_UNUSED(name); FY_UNUSED(out);
-    return FY_ERR;
+    fy_buf_putc(out, '[');
+    if (name) {
+        struct fy_slot *sl = find(svc, name);
+        if (!sl) {
+            fy_buf_reset(out);
+            return FY_SERVE_UNKNOWN;
+        }
+        fy_reload_slot(sl, 1, out);
+    } else {
+        fy_reload_all(svc, out);
+    }
+    fy_buf_putc(out, ']');
+    return FY_OK;
 }
-int fy_service_ready(struct fy_service *svc) { FY_UNUSED(svc); return 0; }
+
+int fy_service_ready(struct fy_service *svc) {
+    if (!svc->ready || svc->stopping) return 0;
+    if (fy_store_begin(svc->e->store) != FY_OK) return 0;    /* takes the write lock: the store is writable */
+    fy_store_rollback(svc->e->store);
+    return 1;
+}
+
 int fy_service_running(struct fy_service *svc, const char *name, char run_id[40]) {
-    FY_UNUSED(svc); FY_UNUSED(name); FY_UNUSED(run_id);
-    return -1;
+    for (struct fy_slot *sl = svc->slots; sl; sl = sl->next)
+        if (sl->name && strcmp(sl->name, name) == 0 && fy_slot_running(sl, run_id)) return 1;
+    return find(svc, name) ? 0 : -1;
 }
-struct fy_store *fy_service_store(struct fy_service *svc) { FY_UNUSED(svc); return NULL; }
-const struct fy_config *fy_service_config(struct fy_service *svc) { FY_UNUSED(svc); return NULL; }
+
+struct fy_store *fy_service_store(struct fy_service *svc) { return svc->e->store; }
+const struct fy_config *fy_service_config(struct fy_service *svc) { return &svc->e->cfg; }
+
+/* ---- stopping --------------------------------------------------------------- */
+
+/* shutdown_grace ran out: runs still going are stopped where they are
+ * (their next Lua instruction raises; a sleeping one is woken for it) and
+ * recorded as aborted with their last committed checkpoint. A run waiting
+ * on the network gets a moment more, then the loop ends without it. */
+static void grace_out(evutil_socket_t fd, short what, void *arg) {
+    struct fy_service *svc = arg;
+    FY_UNUSED(fd);
+    FY_UNUSED(what);
+    if (svc->cut_short) {
+        event_base_loopexit(svc->e->base, NULL);
+        return;
+    }
+    svc->cut_short = 1;
+    for (struct fy_slot *sl = svc->slots; sl; sl = sl->next) {
+        struct fy_integration *ins[2] = {sl->active, sl->retired};
+        for (int i = 0; i < 2; i++) {
+            struct fy_integration *in = ins[i];
+            if (!in || !in->run) continue;
+            struct fy_run *run = in->run;
+            in->cut_short = 1;
+            fy_log_write(FY_LOG_WARN, in->name, run->id, "shutdown_grace ran out: stopping the run", NULL);
+            fy_vm_trip(in->vm, run->co, FY_TRIP_RUN, "ferry is shutting down: the run did not reach a checkpoint "
+                       "within shutdown_grace (%gs)", svc->e->cfg.shutdown_grace);
+            if (run->timer && evtimer_pending(run->timer, NULL)) {
+                evtimer_del(run->timer);
+                fy_run_resume(run, 0);
+            }
+        }
+    }
+    struct timeval tv = {2, 0};
+    if (svc->e->active_runs == 0) event_base_loopexit(svc->e->base, NULL);
+    else evtimer_add(svc->grace, &tv);
+}
+
+/* SIGTERM or SIGINT: stop accepting, start no run, let the runs in progress
+ * reach a checkpoint or finish within shutdown_grace. A second signal ends
+ * the process at once: its runs stay "running" in the store and the next
+ * start records them as aborted, with their last committed checkpoint. */
+static void begin_stop(struct fy_service *svc, const char *signame) {
+    if (svc->stopping) {
+        fy_log(FY_LOG_WARN, NULL, "second %s: exiting now; the runs in progress are recorded as aborted at the "
+               "next start", signame);
+        unlink(svc->state_path);
+        _exit(1);
+    }
+    svc->stopping = svc->e->stopping = 1;
+    fy_admin_destroy(svc->admin);
+    svc->admin = NULL;
+    fy_watch_destroy(svc->watch);
+    svc->watch = NULL;
+    for (struct fy_slot *sl = svc->slots; sl; sl = sl->next) fy_scheduler_disarm(sl);
+    char fields[128];
+    snprintf(fields, sizeof fields, "\"signal\":\"%s\",\"runs\":%d,\"shutdown_grace_s\":%g", signame,
+             svc->e->active_runs, svc->e->cfg.shutdown_grace);
+    fy_log_write(FY_LOG_INFO, NULL, NULL, "stopping", fields);
+    if (svc->e->active_runs == 0) {
+        event_base_loopexit(svc->e->base, NULL);
+        return;
+    }
+    double g = svc->e->cfg.shutdown_grace;
+    struct timeval tv = {(time_t)g, (suseconds_t)((g - floor(g)) * 1e6)};
+    evtimer_add(svc->grace, &tv);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg) {
+    struct fy_service *svc = arg;
+    FY_UNUSED(what);
+    if (sig == SIGHUP) {
+        if (svc->stopping) return;
+        struct fy_buf out = {0};
+        fy_log(FY_LOG_INFO, NULL, "SIGHUP: reloading every script");
+        fy_reload_all(svc, &out);
+        fy_buf_free(&out);
+        return;
+    }
+    begin_stop(svc, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* ---- serve.json: how the CLI finds the service -------------------------------- */
+
+static int write_state(struct fy_service *svc, char *err, size_t errlen) {
+    char tmp[sizeof svc->state_path + 8], now[40];
+    snprintf(svc->state_path, sizeof svc->state_path, "%s/serve.json", svc->e->cfg.data_dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", svc->state_path);
+    fy_store_now(now, sizeof now);
+    struct fy_buf b = {0};
+    fy_buf_printf(&b, "{\"pid\":%ld,\"admin\":", (long)getpid());
+    fy_buf_json_string(&b, svc->admin_addr, strlen(svc->admin_addr));
+    fy_buf_printf(&b, ",\"started_at\":\"%s\",\"version\":\"%s\"}\n", now, FY_VERSION);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int ok = fd >= 0 && write(fd, b.data, b.len) == (ssize_t)b.len;
+    if (fd >= 0 && close(fd) != 0) ok = 0;
+    if (ok && rename(tmp, svc->state_path) != 0) ok = 0;
+    if (!ok) {
+        snprintf(err, errlen, "cannot write %.300s: %s", svc->state_path, strerror(errno));
+        unlink(tmp);
+    }
+    fy_buf_free(&b);
+    return ok ? FY_OK : FY_ERR;
+}
+
+/* ---- the service ---------------------------------------------------------------- */
+
+static void service_destroy(struct fy_service *svc) {
+    struct fy_engine *e = svc->e;
+    fy_admin_destroy(svc->admin);
+    fy_watch_destroy(svc->watch);
+    for (int i = 0; i < 3; i++)
+        if (svc->signals[i]) event_free(svc->signals[i]);
+    if (svc->grace) event_free(svc->grace);
+    if (e->active_runs) {
+        /* runs cut short while waiting on the network: drop their transfers
+         * (no callbacks), then the runs, before their states go */
+        fy_http_destroy(e->http);
+        e->http = NULL;
+        for (struct fy_slot *sl = svc->slots; sl; sl = sl->next) {
+            struct fy_integration *ins[2] = {sl->active, sl->retired};
+            for (int i = 0; i < 2; i++)
+                if (ins[i] && ins[i]->run) {
+                    fy_run_destroy(ins[i]->run);
+                    ins[i]->run = NULL;
+                }
+        }
+    }
+    while (svc->slots) fy_slot_destroy(svc->slots);
+    if (svc->state_path[0]) unlink(svc->state_path);
+    fy_engine_destroy(e);
+    free(svc);
+}
+
+int fy_service_main(struct fy_config *cfg) {
+    char err[FY_ERRLEN];
+    struct fy_engine *e = fy_engine_create(cfg, err, sizeof err);
+    if (!e) {
+        fprintf(stderr, "ferry serve: %s\n", err);
+        return FY_EXIT_USAGE;
+    }
+    e->serving = 1;
+    if (fy_engine_open_store(e, err, sizeof err) != FY_OK) {
+        fprintf(stderr, "ferry serve: %s\n", err);
+        fy_engine_destroy(e);
+        return FY_EXIT_USAGE;
+    }
+    struct fy_service *svc = calloc(1, sizeof *svc);
+    svc->e = e;
+    svc->now = fy_time_now;
+    signal(SIGPIPE, SIG_IGN);
+    int rc = FY_EXIT_USAGE;
+
+    /* the scripts: a broken one is reported and skipped, the others run */
+    struct fy_buf out = {0};
+    fy_reload_all(svc, &out);
+    fy_buf_free(&out);
+    int nok = 0, nbad = 0;
+    for (struct fy_slot *sl = svc->slots; sl; sl = sl->next) sl->active ? nok++ : nbad++;
+
+    svc->watch = fy_watch_create(svc, err, sizeof err);
+    if (!svc->watch)
+        fy_log(FY_LOG_WARN, NULL, "not watching the script dirs (%s): reload with SIGHUP or the admin API", err);
+    static const int sigs[3] = {SIGTERM, SIGINT, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        svc->signals[i] = evsignal_new(e->base, sigs[i], on_signal, svc);
+        if (!svc->signals[i] || evsignal_add(svc->signals[i], NULL) != 0) {
+            fprintf(stderr, "ferry serve: cannot handle signal %d\n", sigs[i]);
+            goto done;
+        }
+    }
+    svc->grace = evtimer_new(e->base, grace_out, svc);
+    svc->admin = fy_admin_create(svc, e->base, e->cfg.admin.listen, e->cfg.admin.token, svc->admin_addr,
+                                 sizeof svc->admin_addr, err, sizeof err);
+    if (!svc->admin) {
+        fprintf(stderr, "ferry serve: admin: %s\n", err);
+        goto done;
+    }
+    if (write_state(svc, err, sizeof err) != FY_OK) {
+        fprintf(stderr, "ferry serve: %s\n", err);
+        goto done;
+    }
+    svc->ready = 1;
+    char fields[256];
+    snprintf(fields, sizeof fields, "\"integrations\":%d,\"failed\":%d,\"admin\":\"%s\",\"pid\":%ld", nok, nbad,
+             svc->admin_addr, (long)getpid());
+    fy_log_write(FY_LOG_INFO, NULL, NULL, "serving", fields);
+
+    event_base_dispatch(e->base);
+
+    if (e->active_runs)
+        fy_store_abort_running(e->store, "ferry serve stopped before the run reached a checkpoint "
+                                         "(shutdown_grace ran out)");
+    for (struct fy_slot *sl = svc->slots; sl; sl = sl->next)
+        if (sl->name) fy_store_schedule_set(e->store, sl->name, sl->sched ? fy_schedule_text(sl->sched) : NULL,
+                                            INFINITY);
+    fy_log(FY_LOG_INFO, NULL, "stopped");
+    rc = FY_EXIT_OK;
+done:
+    service_destroy(svc);
+    return rc;
+}

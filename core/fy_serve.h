@@ -64,4 +64,83 @@ int fy_service_running(struct fy_service *svc, const char *name, char run_id[40]
 struct fy_store *fy_service_store(struct fy_service *svc);
 const struct fy_config *fy_service_config(struct fy_service *svc);
 
+/* ---- for the service's own files: fy_serve.c (lifecycle, actions,
+ * shutdown), fy_scheduler.c (when runs are due), fy_reload.c (loading and
+ * reloading scripts, inotify) ---- */
+
+struct event;
+struct fy_engine;
+struct fy_integration;
+struct fy_schedule;
+struct fy_watch;
+
+/* One script file of script_dirs and the integration it defines. */
+struct fy_slot {
+    struct fy_service *svc;
+    struct fy_slot *next;
+    char *path;                     /* DIR/FILE.lua as fy_scripts_list names it */
+    char *name;                     /* its integration; NULL until a version has loaded */
+    struct fy_integration *active;  /* the version the next run uses */
+    struct fy_integration *retired; /* an older version finishing its run, destroyed after */
+    char *error;                    /* why the file last failed to load; NULL when the active version is its latest */
+    int removed;                    /* the file is gone: no run after the current one */
+    int paused;                     /* not scheduled (kept in the store with the reason) */
+    /* schedule */
+    struct fy_schedule *sched;      /* of the active version; NULL until one loads */
+    double jitter;                  /* seconds: each run starts up to this much after its slot */
+    double due;                     /* the slot the timer stands for; INFINITY when none */
+    double fire_at;                 /* due plus its jitter */
+    struct event *timer;            /* fires at fire_at */
+    struct event *ended;            /* a run ended: handled off the Lua stack that ended it */
+};
+
+struct fy_service {
+    struct fy_engine *e;
+    struct fy_slot *slots;          /* every script file seen, in load order */
+    struct fy_admin *admin;         /* the admin listener; NULL once stopping */
+    char admin_addr[96];            /* "127.0.0.1:8787", as bound */
+    char state_path[4200];          /* DATA_DIR/serve.json */
+    struct event *signals[3];       /* SIGTERM, SIGINT, SIGHUP */
+    struct event *grace;            /* shutdown_grace ran out / the last wait */
+    struct fy_watch *watch;         /* inotify on script_dirs; NULL when unavailable */
+    int ready;                      /* the first load is done */
+    int stopping;                   /* SIGTERM or SIGINT seen */
+    int cut_short;                  /* shutdown_grace ran out: the runs left were stopped */
+    double (*now)(void);            /* the wall clock (fy_time_now) */
+};
+
+/* fy_serve.c */
+struct fy_slot *fy_slot_create(struct fy_service *svc, const char *path);
+/* Unlink and free a slot with no run in progress. */
+void fy_slot_destroy(struct fy_slot *sl);
+int fy_slot_running(const struct fy_slot *sl, char run_id[40]);
+/* Start a run of the slot's active version; FY_OK or an FY_SERVE_ code. */
+int fy_slot_start(struct fy_slot *sl, const struct fy_replay *replay, const char *trigger, char run_id[40],
+                  char *err, size_t errlen);
+/* A version became active: its runs tell the slot when they end. */
+void fy_slot_adopt(struct fy_slot *sl, struct fy_integration *in);
+
+/* fy_scheduler.c: (re)compute when the slot runs next and arm its timer;
+ * `anchor` is the slot that just fired (NAN: take it from the store's last
+ * scheduled run, catching up once on a missed one). Writes the next run to
+ * the store. */
+void fy_scheduler_arm(struct fy_slot *sl, double anchor);
+void fy_scheduler_disarm(struct fy_slot *sl);
+
+/* fy_reload.c */
+/* Load the slot's file in a fresh lua_State: a valid version becomes the
+ * active one (a run in progress finishes on the old), an invalid one
+ * leaves the old running with the error kept and shown. A missing file
+ * retires the slot. Unless `force`, an unchanged file is left as it is.
+ * Appends a JSON object to `out` when not NULL. FY_OK or FY_ERR (failed). */
+int fy_reload_slot(struct fy_slot *sl, int force, struct fy_buf *out);
+/* Every file of script_dirs: new ones loaded, changed ones reloaded,
+ * missing ones retired. Appends JSON objects, comma-separated, to out. */
+void fy_reload_all(struct fy_service *svc, struct fy_buf *out);
+/* Watch script_dirs (inotify on the loop) and reload a saved, added or
+ * removed script once its writes have settled. NULL with err when inotify
+ * is unavailable (reload by SIGHUP and the API still works). */
+struct fy_watch *fy_watch_create(struct fy_service *svc, char *err, size_t errlen);
+void fy_watch_destroy(struct fy_watch *w);
+
 #endif

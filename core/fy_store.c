@@ -401,17 +401,8 @@ struct fy_store *fy_store_open(const char *data_dir, int writer, double lock_wai
     }
     if (exec(s, "PRAGMA synchronous=FULL") != FY_OK || migrate(s) != FY_OK) goto fail;
     if (created) s->found_version = 0;
-    if (writer) {
-        /* We hold the lock, so a run still marked running belongs to a dead process. */
-        char sql[512], now[40];
-        fy_store_now(now, sizeof now);
-        snprintf(sql, sizeof sql, "UPDATE runs SET status = 'aborted', ended_at = COALESCE(ended_at, '%s'), "
-                 "error = COALESCE(error, 'the process ended before the run finished'), "
-                 "checkpoint = COALESCE(checkpoint, (SELECT cursor FROM checkpoints c "
-                 "  WHERE c.integration = runs.integration AND c.run_id = runs.id)) "
-                 "WHERE status = 'running'", now);
-        if (exec(s, sql) != FY_OK) goto fail;
-    }
+    /* We hold the lock, so a run still marked running belongs to a dead process. */
+    if (writer && fy_store_abort_running(s, "the process ended before the run finished") != FY_OK) goto fail;
     return s;
 fail:
     snprintf(err, errlen, "store: %s", s->err);
@@ -515,6 +506,24 @@ int fy_store_run_end(struct fy_store *s, const char *run_id, const struct fy_run
                       "transformed = CAST(? AS INTEGER), skipped = CAST(? AS INTEGER), loaded = CAST(? AS INTEGER), "
                       "quarantined = CAST(? AS INTEGER), batches = CAST(? AS INTEGER), retries = CAST(? AS INTEGER), "
                       "by_class = ?, by_stage = ?, error = ?, checkpoint = ? WHERE id = ?", 14, a);
+}
+
+static char *query_text(struct fy_store *s, const char *sql, int n, const char **args);
+
+int fy_store_abort_running(struct fy_store *s, const char *reason) {
+    char now[40];
+    fy_store_now(now, sizeof now);
+    const char *a[] = {now, reason};
+    return run_sql(s, "UPDATE runs SET status = 'aborted', ended_at = COALESCE(ended_at, ?), "
+                      "error = COALESCE(error, ?), "
+                      "checkpoint = COALESCE(checkpoint, (SELECT cursor FROM checkpoints c "
+                      "  WHERE c.integration = runs.integration AND c.run_id = runs.id)) "
+                      "WHERE status = 'running'", 2, a);
+}
+
+char *fy_store_integration_by_path(struct fy_store *s, const char *script_path) {
+    const char *a[] = {script_path};
+    return query_text(s, "SELECT name FROM integrations WHERE script_path = ? ORDER BY seen_at DESC LIMIT 1", 1, a);
 }
 
 int fy_store_run_skipped(struct fy_store *s, const char *run_id, const char *integration, const char *version,

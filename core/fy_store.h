@@ -55,6 +55,14 @@ struct fy_run_summary {
 
 int fy_store_run_end(struct fy_store *s, const char *run_id, const struct fy_run_summary *sum);
 
+/* Mark every run still "running" aborted, ended now with `reason` as its
+ * error and the checkpoint it last committed (a writer's open does this for
+ * a dead process's runs; ferry serve for runs it cut short). */
+int fy_store_abort_running(struct fy_store *s, const char *reason);
+
+/* The integration last seen running from script_path (malloc'd), or NULL. */
+char *fy_store_integration_by_path(struct fy_store *s, const char *script_path);
+
 /* A run that was due but did not start (the previous one still going, say):
  * a row in state "skipped", ended as it began, with the reason as its error. */
 int fy_store_run_skipped(struct fy_store *s, const char *run_id, const char *integration, const char *version,

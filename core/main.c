@@ -5,6 +5,7 @@
 #include "fy_config.h"
 #include "fy_log.h"
 #include "fy_secret.h"
+#include "fy_serve.h"
 #include "fy_suggest.h"
 
 #include <curl/curl.h>
@@ -64,6 +65,15 @@ static int cmd_version(int argc, char **argv, struct fy_config *cfg) {
     printf("ferry %s\n%s\n%s\nlibevent %s\nSQLite %s\n", FY_VERSION, LUA_RELEASE, curl_version(),
            event_get_version(), sqlite3_libversion());
     return FY_EXIT_OK;
+}
+
+static int serve(int argc, char **argv, struct fy_config *cfg) {
+    FY_UNUSED(argv);
+    if (argc > 0) {
+        fprintf(stderr, "ferry serve: takes no arguments (scripts come from script_dirs)\n");
+        return FY_EXIT_USAGE;
+    }
+    return fy_service_main(cfg);                      /* takes the config over */
 }
 
 static const struct command command_table[] = {
@@ -134,6 +144,13 @@ static const struct command command_table[] = {
      "unless --force. To restore: stop ferry, copy the backup over ferry.db, remove\n"
      "ferry.db-wal and ferry.db-shm, start ferry again.",
      fy_cmd_backup},
+    {"serve", "", "run integrations on their schedules, as a service",
+     "Loads every script of script_dirs (a broken one is reported with FILE:LINE and\n"
+     "skipped), runs each integration on its schedule, reloads a script when its file\n"
+     "changes (or on SIGHUP), and answers the admin API. SIGTERM or SIGINT stops it:\n"
+     "runs in progress end at their next checkpoint, or are stopped after\n"
+     "shutdown_grace and recorded as aborted. See the README, \"Running as a service\".",
+     serve},
     {"version", "", "print versions of ferry and its libraries",
      "Prints ferry's version and the versions of Lua, libcurl, libevent and SQLite.", cmd_version},
     {"help", "[COMMAND]", "show help", "Shows help for ferry or for one command.", NULL},

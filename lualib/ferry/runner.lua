@@ -111,9 +111,11 @@ end
 -- cursor_json, replay ({ class = C } or { ids = { ... } }: a replay run);
 -- internal: guard_reset(), commit(rows, n, checkpoint_json, resolved, nresolved),
 -- quarantine_page(after, limit, class, max_attempts, id), state_get/set/delete,
--- holds_secret(text) (does text hold a registered secret in any form?).
+-- holds_secret(text) (does text hold a registered secret in any form?),
+-- stopping() (ferry serve is shutting down: end at the next checkpoint).
 function _M.run(spec, params, internal)
   local guard_reset, commit_store = internal.guard_reset, internal.commit
+  local stopping = internal.stopping
   local limits = params.limits
   local batch_size = spec.batch_size or params.batch_size
   local transform, load = spec.transform, spec.load
@@ -256,6 +258,13 @@ function _M.run(spec, params, internal)
     if text then
       stats.checkpoint = cursor                    -- only what the store holds
       if debug_log then debug_log("checkpoint committed", { checkpoint = cursor }) end
+      if stopping and stopping() and not stopped then
+        -- ferry serve is shutting down: end here, where the next run
+        -- picks up; what was read after this checkpoint is read again then
+        fatal, fatal_class = "shutdown: ferry is stopping; the run ended at its last committed checkpoint",
+          "shutdown"
+        stopped = true
+      end
     end
   end
 

@@ -188,14 +188,15 @@ static int pause(struct fy_admin_call *c) {
     char err[FY_ERRLEN] = "";
     const char *reason;
     if (fy_admin_body_string(c, "reason", &reason) < 0) return 400;
-    if (!reason || !*reason) reason = "no reason given";
     int rc = fy_service_pause(c->svc, c->arg, reason, err, sizeof err);
     if (rc != FY_OK) return service_error(c, rc, c->arg, err);
+    char *kept = fy_store_paused(fy_service_store(c->svc), c->arg);     /* the reason as the service kept it */
     fy_buf_puts(&c->out, "{\"integration\":");
     put_string(&c->out, c->arg);
     fy_buf_puts(&c->out, ",\"paused\":true,\"reason\":");
-    put_string(&c->out, reason);
+    put_string(&c->out, kept ? kept : reason);
     fy_buf_puts(&c->out, "}");
+    free(kept);
     return 200;
 }
 

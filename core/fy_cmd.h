@@ -1,6 +1,7 @@
 /* The CLI's commands, a group per file, so a command's code is found by its
  * name: fy_cmd_run.c (run, check, lua), fy_cmd_report.c (status, runs),
- * fy_cmd_quarantine.c (quarantine, reset), fy_cmd_store.c (backup). main.c
+ * fy_cmd_quarantine.c (quarantine, reset), fy_cmd_store.c (backup),
+ * fy_cmd_serve.c (trigger, pause, resume, reload: a running service). main.c
  * holds the command table, the options and the dispatch; fy_cmd.c what the
  * groups share. Each command takes its arguments (options removed) and the
  * loaded config, and returns the exit status (enum fy_exit). */
@@ -8,6 +9,7 @@
 #define FY_CMD_H
 
 struct fy_buf;
+struct fy_client;
 struct fy_config;
 struct fy_engine;
 struct fy_store;
@@ -17,6 +19,7 @@ struct fy_store;
 struct fy_cmd_flags {
     int json;
     int yes;
+    int no_wait;                /* ferry trigger --no-wait */
     int trusted;                /* ferry lua --trusted: io, os and any path */
     int limit;                  /* 0: the command's default */
     long long after;
@@ -34,6 +37,20 @@ int fy_cmd_reset(int argc, char **argv, struct fy_config *cfg);
 /* ferry backup [--force] PATH: exit status 0, 1 (the backup failed) or 2
  * (usage, or no store to back up). */
 int fy_cmd_backup(int argc, char **argv, struct fy_config *cfg);
+
+/* Through a running ferry serve (fy_cmd_serve.c). Without one, trigger and
+ * reload say so (exit 2); pause and resume mark the store, which a service
+ * reads when it starts. trigger waits for the run (unless --no-wait) and
+ * exits as `ferry run` does: 0, 3 (records quarantined) or 1. */
+int fy_cmd_trigger(int argc, char **argv, struct fy_config *cfg);
+int fy_cmd_pause(int argc, char **argv, struct fy_config *cfg);
+int fy_cmd_resume(int argc, char **argv, struct fy_config *cfg);
+int fy_cmd_reload(int argc, char **argv, struct fy_config *cfg);
+/* quarantine replay|discard and reset when a service holds the data
+ * directory: the same, asked of the service (argv as the command's). */
+int fy_cmd_service_replay(const struct fy_client *c, int argc, char **argv);
+int fy_cmd_service_discard(const struct fy_client *c, int argc, char **argv);
+int fy_cmd_service_reset(const struct fy_client *c, const char *name, const char *cursor);
 
 /* ---- shared by the commands (fy_cmd.c) ---- */
 

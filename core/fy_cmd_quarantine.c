@@ -2,6 +2,7 @@
  * that read or change what an integration left behind; see fy_cmd.h. */
 #include "fy_cmd.h"
 #include "fy_buf.h"
+#include "fy_client.h"
 #include "fy_common.h"
 #include "fy_config.h"
 #include "fy_engine.h"
@@ -34,7 +35,10 @@ int fy_cmd_reset(int argc, char **argv, struct fy_config *cfg) {
         fprintf(stderr, "ferry reset: no data directory %s: nothing to reset\n", cfg->data_dir);
         return FY_EXIT_USAGE;
     }
-    struct fy_store *s = fy_store_open(cfg->data_dir, 1, cfg->lock_wait, err, sizeof err);
+    /* a running service holds the lock: read here, and ask it to reset */
+    struct fy_client svc;
+    int remote = fy_client_find(cfg, &svc);
+    struct fy_store *s = fy_store_open(cfg->data_dir, !remote, cfg->lock_wait, err, sizeof err);
     if (!s) {
         fprintf(stderr, "ferry: %s\n", err);
         return FY_EXIT_USAGE;
@@ -59,7 +63,9 @@ int fy_cmd_reset(int argc, char **argv, struct fy_config *cfg) {
             fflush(stdout);
             if (!fgets(answer, sizeof answer, stdin)) answer[0] = '\0';
         }
-        if (fy_flags.yes || answer[0] == 'y' || answer[0] == 'Y') {
+        if ((fy_flags.yes || answer[0] == 'y' || answer[0] == 'Y') && remote) {
+            rc = fy_cmd_service_reset(&svc, argv[0], cursor);
+        } else if (fy_flags.yes || answer[0] == 'y' || answer[0] == 'Y') {
             if (fy_store_checkpoint_reset(s, argv[0]) < 0) {
                 fprintf(stderr, "ferry: %s\n", fy_store_error(s));
                 rc = FY_EXIT_FAILED;
@@ -124,12 +130,15 @@ static int quarantine_show(int argc, char **argv, struct fy_config *cfg) {
 }
 
 /* Discarding is a small write to existing rows: it needs no lock, so it
- * works while another ferry process runs integrations. */
+ * works while another ferry process runs integrations. A running service
+ * is asked to do it, as it owns the store. */
 static int quarantine_discard(int argc, char **argv, struct fy_config *cfg) {
     if (argc < 1 || !fy_flags.reason || !*fy_flags.reason) {
         fprintf(stderr, "ferry quarantine discard: name the record ids and say why with --reason TEXT\n");
         return FY_EXIT_USAGE;
     }
+    struct fy_client svc;
+    if (fy_client_find(cfg, &svc)) return fy_cmd_service_discard(&svc, argc, argv);
     long long *ids = calloc((size_t)argc, sizeof *ids);
     for (int i = 0; i < argc; i++) {
         if (fy_cmd_parse_id(argv[i], &ids[i]) != FY_OK) {
@@ -208,12 +217,15 @@ static int nothing(void *arg, long long id, const char *stage, const char *recor
 }
 
 /* Replaying runs the integration (transform + load with its current
- * script), so like `ferry run` it needs the data directory to itself. */
+ * script), so like `ferry run` it needs the data directory to itself; when
+ * a service holds it, the service replays, with the version it runs. */
 static int quarantine_replay(int argc, char **argv, struct fy_config *cfg) {
     if (argc < 1) {
         fprintf(stderr, "ferry quarantine replay: name record ids or one integration\n");
         return FY_EXIT_USAGE;
     }
+    struct fy_client svc;
+    if (fy_client_find(cfg, &svc)) return fy_cmd_service_replay(&svc, argc, argv);
     struct stat sb;
     if (stat(cfg->data_dir, &sb) != 0) {
         fprintf(stderr, "ferry quarantine replay: no data directory %s: nothing to replay\n", cfg->data_dir);

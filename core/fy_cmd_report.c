@@ -1,6 +1,7 @@
 /* ferry status and runs: reports read from the store; see fy_cmd.h. */
 #include "fy_cmd.h"
 #include "fy_buf.h"
+#include "fy_client.h"
 #include "fy_common.h"
 #include "fy_config.h"
 #include "fy_engine.h"
@@ -28,6 +29,9 @@ int fy_cmd_status(int argc, char **argv, struct fy_config *cfg) {
         fprintf(stderr, "ferry status: takes no arguments (try 'ferry runs NAME')\n");
         return FY_EXIT_USAGE;
     }
+    struct fy_client svc;
+    if (!fy_flags.json && fy_client_find(cfg, &svc))
+        printf("ferry serve is running: pid %ld, admin http://%s, since %s\n", svc.pid, svc.admin, svc.started_at);
     int empty;
     struct fy_store *s = fy_cmd_open_reader(cfg, &empty);
     if (!s && empty) {

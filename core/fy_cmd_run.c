@@ -1,6 +1,7 @@
 /* ferry run, check and lua: the commands that load scripts; see fy_cmd.h. */
 #include "fy_cmd.h"
 #include "fy_buf.h"
+#include "fy_client.h"
 #include "fy_common.h"
 #include "fy_config.h"
 #include "fy_engine.h"
@@ -41,7 +42,15 @@ int fy_cmd_run(int argc, char **argv, struct fy_config *cfg) {
     }
     fy_buf_free(&why);
     char err[FY_ERRLEN];
-    if (rc == FY_EXIT_OK && fy_engine_open_store(e, err, sizeof err) != FY_OK) {
+    struct fy_client svc;
+    if (rc == FY_EXIT_OK && fy_client_find(&e->cfg, &svc)) {
+        /* it holds the lock for as long as it runs: say so now, not after lock_wait */
+        fprintf(stderr, "ferry run: ferry serve (pid %ld, admin %s) holds the data directory %s; start the run "
+                        "there:", svc.pid, svc.admin, e->cfg.data_dir);
+        for (int i = 0; i < argc; i++) fprintf(stderr, "%s ferry trigger %s", i ? " ;" : "", ins[i]->name);
+        fprintf(stderr, "\n");
+        rc = FY_EXIT_USAGE;
+    } else if (rc == FY_EXIT_OK && fy_engine_open_store(e, err, sizeof err) != FY_OK) {
         fprintf(stderr, "ferry: %s\n", err);
         rc = FY_EXIT_USAGE;
     } else if (rc == FY_EXIT_OK) {

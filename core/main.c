@@ -151,6 +151,31 @@ static const struct command command_table[] = {
      "runs in progress end at their next checkpoint, or are stopped after\n"
      "shutdown_grace and recorded as aborted. See the README, \"Running as a service\".",
      serve},
+    {"trigger", "NAME", "start a run now in the running service",
+     "Asks the ferry serve that holds the data directory to start a run of NAME now,\n"
+     "waits for it to end and prints its summary as 'ferry run' does (--no-wait: print\n"
+     "the run id and return at once; 'ferry runs NAME' follows it). One run of an\n"
+     "integration at a time: while one is going, trigger fails (exit 1).\n"
+     "Exit status: 0 all loaded, 3 some records quarantined, 1 the run failed (or\n"
+     "could not start), 2 no service is running, or NAME is unknown to it.",
+     fy_cmd_trigger},
+    {"pause", "NAME [--reason TEXT]", "stop scheduling an integration",
+     "Pauses NAME: the service starts no scheduled run of it until 'ferry resume'\n"
+     "(a run in progress goes on; 'ferry trigger' still runs it). 'ferry status' shows\n"
+     "since when and why. Without a running service, marks the store, and ferry serve\n"
+     "honours the mark when it starts.",
+     fy_cmd_pause},
+    {"resume", "NAME", "schedule a paused integration again",
+     "Resumes NAME after 'ferry pause': its schedule applies again. Without a running\n"
+     "service, clears the mark in the store.",
+     fy_cmd_resume},
+    {"reload", "[NAME]", "reload scripts in the running service",
+     "Asks the running service to reload the script of NAME, or of every script of\n"
+     "script_dirs (new files are loaded, removed ones retired). A changed script that\n"
+     "fails to load leaves the previous version running; each is printed with its\n"
+     "result (reloaded, unchanged, added, removed, failed with FILE:LINE).\n"
+     "Exit status 1 when any failed, 2 when no service is running.",
+     fy_cmd_reload},
     {"version", "", "print versions of ferry and its libraries",
      "Prints ferry's version and the versions of Lua, libcurl, libevent and SQLite.", cmd_version},
     {"help", "[COMMAND]", "show help", "Shows help for ferry or for one command.", NULL},
@@ -228,6 +253,8 @@ int main(int argc, char **argv) {
             else format = v;
         } else if (!strcmp(a, "--json") && takes(cmd, "status runs quarantine")) {
             fy_flags.json = 1;
+        } else if (!strcmp(a, "--no-wait") && takes(cmd, "trigger")) {
+            fy_flags.no_wait = 1;
         } else if (!strcmp(a, "--trusted") && takes(cmd, "lua")) {
             fy_flags.trusted = 1;
         } else if (!strcmp(a, "--force") && takes(cmd, "backup")) {
@@ -244,8 +271,8 @@ int main(int argc, char **argv) {
             i++;
             if (!strcmp(a, "--limit")) fy_flags.limit = (int)v;
             else fy_flags.after = v;
-        } else if ((!strcmp(a, "--class") || !strcmp(a, "--status") || !strcmp(a, "--reason") ||
-                    !strcmp(a, "--script")) && takes(cmd, "quarantine")) {
+        } else if (((!strcmp(a, "--class") || !strcmp(a, "--status") || !strcmp(a, "--script")) &&
+                    takes(cmd, "quarantine")) || (!strcmp(a, "--reason") && takes(cmd, "quarantine pause"))) {
             if (i + 1 >= argc || !*argv[i + 1]) {
                 fprintf(stderr, "ferry %s: %s needs a value\n", cmd->name, a);
                 free(args);

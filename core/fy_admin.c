@@ -205,7 +205,7 @@ static int read_body(struct fy_admin_call *c, const char *fields) {
     const char *data = (const char *)evbuffer_pullup(in, -1);
     if (fy_json_decode(c->L, data, len, err, sizeof err) != FY_OK)
         return fy_admin_fail(c, 400, "the body is not valid JSON: %s", err);
-    if (lua_type(c->L, 1) != LUA_TTABLE || lua_getmetatable(c->L, 1))
+    if (lua_type(c->L, 1) != LUA_TTABLE || lua_rawlen(c->L, 1) > 0 || lua_getmetatable(c->L, 1))
         return fy_admin_fail(c, 400, "the body must be a JSON object");
     lua_pushnil(c->L);
     while (lua_next(c->L, 1)) {

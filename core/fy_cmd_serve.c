@@ -28,10 +28,23 @@ static void integration_path(char *out, size_t cap, const char *name, const char
     fy_buf_free(&b);
 }
 
-/* Call the service; on no answer, or an error status, say so as
- * "ferry CMD: message" and return the exit status (2 for a refused token,
- * an unknown name or a bad request, 1 otherwise). 0 on a 2xx, with the
- * body in resp. */
+/* The service's answer: 0 on a 2xx; otherwise say why as "ferry CMD:
+ * message" and return the exit status (2 for a refused token, an unknown
+ * name or a bad request, 1 otherwise). */
+static int answered(const struct fy_client *c, const char *cmd, long status, struct fy_buf *resp) {
+    if (status >= 200 && status < 300) return FY_EXIT_OK;
+    char *msg = fy_client_error(resp->data);
+    if (status == 401)
+        fprintf(stderr, "ferry %s: the service (pid %ld) refused the token: set admin.token in the config to the "
+                        "service's\n", cmd, c->pid);
+    else
+        fprintf(stderr, "ferry %s: %s\n", cmd, msg);
+    free(msg);
+    return status == 401 || status == 404 || status == 400 || status == 422 ? FY_EXIT_USAGE : FY_EXIT_FAILED;
+}
+
+/* Call the service and take its answer as answered() does; no answer is
+ * said so too (exit 1). The body is in resp. */
 static int call(const struct fy_client *c, const char *cmd, const char *method, const char *path, const char *body,
                 struct fy_buf *resp, long *status) {
     char err[FY_ERRLEN];
@@ -39,15 +52,7 @@ static int call(const struct fy_client *c, const char *cmd, const char *method, 
         fprintf(stderr, "ferry %s: %s\n", cmd, err);
         return FY_EXIT_FAILED;
     }
-    if (*status >= 200 && *status < 300) return FY_EXIT_OK;
-    char *msg = fy_client_error(resp->data);
-    if (*status == 401)
-        fprintf(stderr, "ferry %s: the service (pid %ld) refused the token: set admin.token in the config to the "
-                        "service's\n", cmd, c->pid);
-    else
-        fprintf(stderr, "ferry %s: %s\n", cmd, msg);
-    free(msg);
-    return *status == 401 || *status == 404 || *status == 400 || *status == 422 ? FY_EXIT_USAGE : FY_EXIT_FAILED;
+    return answered(c, cmd, *status, resp);
 }
 
 static int no_service(const char *cmd, const struct fy_config *cfg, const char *instead) {
@@ -275,6 +280,13 @@ int fy_cmd_reload(int argc, char **argv, struct fy_config *cfg) {
 
 /* ---- quarantine replay|discard and reset through a running service -------------- */
 
+static void print_skipped(void *arg, const char *item) {
+    char *id = fy_client_field(item, "id"), *why = fy_client_field(item, "reason");
+    FY_UNUSED(arg);
+    fprintf(stderr, "ferry quarantine replay: %s is %s; skipped\n", id ? id : "?", why ? why : "not replayable");
+    free(id), free(why);
+}
+
 int fy_cmd_service_replay(const struct fy_client *c, int argc, char **argv) {
     struct fy_buf body = {0}, resp = {0};
     long long id;
@@ -313,12 +325,21 @@ int fy_cmd_service_replay(const struct fy_client *c, int argc, char **argv) {
         }
         fy_buf_putc(&body, '}');
     }
-    rc = call(c, "quarantine replay", "POST", "/api/v1/quarantine/replay", body.data, &resp, &status);
+    char err[FY_ERRLEN];
+    if (fy_client_call(c, "POST", "/api/v1/quarantine/replay", body.data, &status, &resp, err, sizeof err) != FY_OK) {
+        fprintf(stderr, "ferry quarantine replay: %s\n", err);
+        rc = FY_EXIT_FAILED;
+        goto done;
+    }
     char *skipped = fy_client_field(resp.data, "skipped");
-    if (skipped && strcmp(skipped, "[]")) fprintf(stderr, "ferry quarantine replay: skipped %s\n", skipped);
+    if (skipped) fy_client_each(skipped, print_skipped, NULL);
     free(skipped);
-    if (rc == FY_EXIT_USAGE && status == 422) rc = FY_EXIT_FAILED;     /* nothing to replay */
-    if (rc == FY_EXIT_OK) rc = started(c, "quarantine replay", resp.data, 1);
+    if (status == 422 && strstr(resp.data, "\"nothing to replay\"")) {
+        fprintf(stderr, "ferry quarantine replay: nothing to replay\n");
+        rc = FY_EXIT_FAILED;
+    } else if ((rc = answered(c, "quarantine replay", status, &resp)) == FY_EXIT_OK) {
+        rc = started(c, "quarantine replay", resp.data, 1);
+    }
 done:
     fy_buf_free(&body);
     fy_buf_free(&resp);

@@ -97,6 +97,10 @@ stop_serve() {
     kill -TERM "$SERVE_PID" 2>/dev/null
     for _ in $(seq 1 200); do kill -0 "$SERVE_PID" 2>/dev/null || break; sleep 0.05; done
     wait "$SERVE_PID" 2>/dev/null
+    serve_rc=$?
+    if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$WORK/serve.err"; then
+        fail "sanitizer report from ferry serve: $(grep -m1 -E 'Sanitizer|runtime error' "$WORK/serve.err")"
+    fi
 }
 # wait_run ID: until GET runs/ID is no longer running (5 s at most).
 wait_run() {
@@ -433,6 +437,7 @@ grep -q '"msg":"admin request"' "$WORK/serve.err" || fail "no request was logged
 
 t "after SIGTERM: serve.json is gone; trigger and reload say no service runs (exit 2); pause marks the store"
 stop_serve
+expect_eq "$serve_rc" 0 "ferry serve's exit status after SIGTERM"
 [ ! -e "$WORK/data/serve.json" ] || fail "serve.json left behind"
 run_ferry trigger alpha -c ferry.lua
 expect_rc 2

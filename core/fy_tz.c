@@ -571,6 +571,17 @@ static size_t changes(const struct fy_tz *tz, int64_t lo, int64_t hi, int32_t *o
     return n;
 }
 
+/* See fy_tz.h. */
+int fy_tz_min_offset(const struct fy_tz *tz, double from, double to) {
+    int64_t at[MAX_CHANGES], lo = clamp_instant(from), hi = clamp_instant(to);
+    int32_t off[MAX_CHANGES], min;
+    size_t n = changes(tz, lo, hi < lo ? lo : hi, &min, at, off);
+
+    for (size_t i = 0; i < n; i++)
+        if (off[i] < min) min = off[i];
+    return min;
+}
+
 /* See fy_tz.h. The instants a local time can map to lie within MAX_OFF of
  * it; within that window the offset is piecewise constant, and each piece
  * with offset o holds local - o if that falls inside it. None: a gap. */

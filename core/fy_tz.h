@@ -59,6 +59,10 @@ const char *fy_tz_name(const struct fy_tz *tz);
  * as 0; infinities as far past / far future. */
 int fy_tz_offset(const struct fy_tz *tz, double utc);
 
+/* The smallest UTC offset in effect at any instant of [from, to] (a window
+ * of days, not years: at most 64 changes in it are looked at). */
+int fy_tz_min_offset(const struct fy_tz *tz, double from, double to);
+
 /* What fy_tz_resolve found for a wall-clock time. */
 enum fy_tz_kind {
     FY_TZ_GAP = 0,     /* skipped (spring forward): out[0] = the gap's end */

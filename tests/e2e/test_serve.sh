@@ -34,13 +34,17 @@ stop_serve() {
     wait "$SERVE_PID"
     rc=$?
     took_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$D/serve.log" 2>/dev/null; then
+        fail "sanitizer report: $(grep -m1 -E 'Sanitizer|runtime error' "$D/serve.log")"
+    fi
 }
 
-# wait_until SECONDS CMD...: polls CMD every 0.1 s; fails the case on timeout.
+# wait_until SECONDS 'SHELL CONDITION': evaluates the condition every 0.1 s
+# (quote it: it is evaluated anew each time); fails the case on timeout.
 wait_until() {
-    local n=$(( $1 * 10 )); shift
-    for _ in $(seq 1 "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-    fail "timed out waiting for: $*"
+    local _tries=$(( $1 * 10 ))
+    for _ in $(seq 1 "$_tries"); do eval "$2" >/dev/null 2>&1 && return 0; sleep 0.1; done
+    fail "timed out waiting for: $2"
     return 1
 }
 
@@ -108,7 +112,7 @@ t "catch-up: a slot missed while ferry was down runs once at start, not once per
 D=$S/catchup; serve_dir "$D"
 integ "$D/scripts/hourly.lua" hourly '"every 1h"' 'ctx:emit { id = 1 }'
 start_serve "$D"
-wait_until 5 test "$(runs "$D" "SELECT count(*) FROM runs WHERE status = 'ok'")" = 1
+wait_until 5 'test "$(runs "$D" "SELECT count(*) FROM runs WHERE status = '\''ok'\''")" = 1'
 stop_serve
 # the last scheduled run was 5 hours ago: 4 slots were missed
 runs "$D" "UPDATE runs SET started_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-5 hours')" >/dev/null
@@ -137,7 +141,7 @@ D=$S/broken; serve_dir "$D"
 integ "$D/scripts/good.lua" good '"every 1h"' 'ctx:emit { id = 1 }'
 printf 'return ferry.integration {\n  name = "bad",\n  owner = 42,\n}\n' >"$D/scripts/bad.lua"
 start_serve "$D"
-wait_until 5 test "$(runs "$D" "SELECT count(*) FROM runs WHERE integration = 'good' AND status = 'ok'")" = 1
+wait_until 5 'test "$(runs "$D" "SELECT count(*) FROM runs WHERE integration = '\''good'\'' AND status = '\''ok'\''")" = 1'
 stop_serve
 expect_rc 0
 expect_in "$(cat "$D/serve.log")" "scripts/bad.lua:3: owner"
@@ -169,12 +173,13 @@ D=$S/hot; serve_dir "$D"
 mark_script "$D/scripts/hot.lua" v1 "every 1s"
 v1=$(hash "$D/scripts/hot.lua")
 start_serve "$D"
-wait_until 5 grep -q v1 "$D/marks"
+wait_until 5 'grep -q v1 "$D/marks"'
 mark_script "$D/scripts/hot.lua" v2 "every 1s"
 v2=$(hash "$D/scripts/hot.lua")
-wait_until 5 grep -q v2 "$D/marks"
+wait_until 5 'grep -q v2 "$D/marks"'
 expect_eq "$(runs "$D" "SELECT script_version FROM integrations WHERE name = 'hot'")" "$v2"
-expect_eq "$(runs "$D" "SELECT count(*) FROM runs WHERE script_version = '$v1' AND status = 'ok'") -ge 1" "$(runs "$D" "SELECT count(*) FROM runs WHERE script_version = '$v1' AND status = 'ok'") -ge 1"
+[ "$(runs "$D" "SELECT count(*) FROM runs WHERE script_version = '$v1' AND status = 'ok'")" -ge 1 ] ||
+    fail "no run recorded with the first version $v1"
 [ "$(runs "$D" "SELECT count(*) FROM runs WHERE script_version = '$v2' AND status = 'ok'")" -ge 1 ] ||
     fail "no run recorded with the new version $v2"
 expect_in "$(cat "$D/serve.log")" '"msg":"script reloaded"'
@@ -182,16 +187,16 @@ expect_in "$(cat "$D/serve.log")" '"msg":"script reloaded"'
 t "hot reload: a broken version leaves the old one running, with the error and its line in the store"
 printf 'return ferry.integration {\n  name = "hot",\n  extract = 1 +\n}\n' >"$D/scripts/hot.lua.tmp"
 mv "$D/scripts/hot.lua.tmp" "$D/scripts/hot.lua"
-wait_until 5 test -n "$(runs "$D" "SELECT reload_error FROM integrations WHERE name = 'hot'")"
+wait_until 5 'test -n "$(runs "$D" "SELECT reload_error FROM integrations WHERE name = '\''hot'\''")"'
 expect_in "$(runs "$D" "SELECT reload_error FROM integrations WHERE name = 'hot'")" "scripts/hot.lua:4:"
 n=$(grep -c v2 "$D/marks")
-wait_until 5 test "$(grep -c v2 "$D/marks")" -gt "$n"
+wait_until 5 'test "$(grep -c v2 "$D/marks")" -gt "$n"'
 expect_eq "$(runs "$D" "SELECT script_version FROM integrations WHERE name = 'hot'")" "$v2" "the old version is still the one served"
 expect_in "$(cat "$D/serve.log")" "reload failed: the previous version keeps running"
 
 t "hot reload: fixing the script clears the error, and the fixed version runs"
 mark_script "$D/scripts/hot.lua" v3 "every 1s"
-wait_until 5 grep -q v3 "$D/marks"
+wait_until 5 'grep -q v3 "$D/marks"'
 expect_eq "$(runs "$D" "SELECT reload_error IS NULL FROM integrations WHERE name = 'hot'")" "1"
 expect_eq "$(runs "$D" "SELECT count(*) FROM runs WHERE integration = 'hot' AND status NOT IN ('ok', 'skipped')")" "0"
 stop_serve
@@ -202,11 +207,11 @@ D=$S/long; serve_dir "$D"
 mark_script "$D/scripts/hot.lua" old "every 1h" 1.5
 vold=$(hash "$D/scripts/hot.lua")
 start_serve "$D"
-wait_until 5 test "$(runs "$D" "SELECT count(*) FROM runs WHERE status = 'running'")" = 1
+wait_until 5 'test "$(runs "$D" "SELECT count(*) FROM runs WHERE status = '\''running'\''")" = 1'
 mark_script "$D/scripts/hot.lua" new "every 1h"
 vnew=$(hash "$D/scripts/hot.lua")
-wait_until 5 test "$(runs "$D" "SELECT script_version FROM integrations")" = "$vnew"
-wait_until 5 grep -q old "$D/marks"
+wait_until 5 'test "$(runs "$D" "SELECT script_version FROM integrations")" = "$vnew"'
+wait_until 5 'grep -q old "$D/marks"'
 expect_eq "$(runs "$D" "SELECT script_version || ' ' || status FROM runs")" "$vold ok"
 stop_serve
 expect_rc 0
@@ -228,7 +233,7 @@ for i in $(seq 1 20); do
 done
 mark_script "$D/scripts/hot.lua" final "every 1s"
 good+=("'$(hash "$D/scripts/hot.lua")'")
-wait_until 5 grep -q final "$D/marks"
+wait_until 5 'grep -q final "$D/marks"'
 stop_serve
 expect_rc 0
 good+=("'$vold'")
@@ -244,7 +249,7 @@ t "a removed script stops being scheduled"
 D=$S/removed; serve_dir "$D"
 integ "$D/scripts/gone.lua" gone '"every 1s"' 'ctx:emit { id = 1 }'
 start_serve "$D"
-wait_until 5 test -s "$D/gone.loaded"
+wait_until 5 'test -s "$D/gone.loaded"'
 rm "$D/scripts/gone.lua"
 sleep 0.6
 n=$(runs "$D" "SELECT count(*) FROM runs")
@@ -265,7 +270,7 @@ integ "$D/scripts/steps.lua" steps '"every 1h"' '
       ferry.sleep(0.1)
     end'
 start_serve "$D"
-wait_until 5 test -s "$D/steps.loaded"
+wait_until 5 'test -s "$D/steps.loaded"'
 sleep 0.5
 stop_serve TERM
 expect_rc 0
@@ -278,7 +283,7 @@ expect_in "$(cat "$D/serve.log")" '"msg":"stopping"'
 # the next start: the missed hour is not due, so trigger it as a new slot by backdating
 runs "$D" "UPDATE runs SET started_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-2 hours')" >/dev/null
 start_serve "$D"
-wait_until 10 test "$(runs "$D" "SELECT count(*) FROM runs WHERE status = 'ok'")" = 1
+wait_until 10 'test "$(runs "$D" "SELECT count(*) FROM runs WHERE status = '\''ok'\''")" = 1'
 stop_serve
 expect_eq "$(sort -n "$D/steps.loaded" | uniq | wc -l)" "30" "every record loaded across the two runs"
 expect_eq "$(sort -n "$D/steps.loaded" | uniq -d | wc -l)" "0" "no record loaded twice"
@@ -287,7 +292,7 @@ t "SIGTERM: a run that reaches no checkpoint is stopped after shutdown_grace and
 D=$S/grace; serve_dir "$D" 'shutdown_grace = "1s"'
 integ "$D/scripts/stuck.lua" stuck '"every 1h"' 'ferry.sleep(30)'
 start_serve "$D"
-wait_until 5 test "$(runs "$D" "SELECT count(*) FROM runs WHERE status = 'running'")" = 1
+wait_until 5 'test "$(runs "$D" "SELECT count(*) FROM runs WHERE status = '\''running'\''")" = 1'
 stop_serve TERM
 expect_rc 0
 [ "$took_ms" -lt 4000 ] || fail "took $took_ms ms to stop with a 1 s grace"
@@ -298,7 +303,7 @@ t "a second SIGTERM exits at once; the next start records the run as aborted"
 D=$S/twice; serve_dir "$D" 'shutdown_grace = "30s"'
 integ "$D/scripts/stuck.lua" stuck '"every 1h"' 'ferry.sleep(30)'
 start_serve "$D"
-wait_until 5 test "$(runs "$D" "SELECT count(*) FROM runs WHERE status = 'running'")" = 1
+wait_until 5 'test "$(runs "$D" "SELECT count(*) FROM runs WHERE status = '\''running'\''")" = 1'
 kill -TERM "$SERVE_PID"; sleep 0.3
 stop_serve TERM
 [ "$took_ms" -lt 2000 ] || fail "took $took_ms ms after the second signal"
@@ -308,7 +313,7 @@ stop_serve
 expect_eq "$(runs "$D" "SELECT status FROM runs ORDER BY started_at LIMIT 1")" "aborted"
 
 # ---------------------------------------------------------------------------
-t "one service per data directory: a second serve, and ferry run, are refused while it runs"
+t "one service per data directory: a second serve is refused while it runs, naming the first"
 D=$S/lock; serve_dir "$D"
 integ "$D/scripts/one.lua" one '"manual"' 'ctx:emit { id = 1 }'
 start_serve "$D"
@@ -320,4 +325,48 @@ expect_in "$(cat "$D/second.out")" "pid $first"
 SERVE_PID=$first
 stop_serve
 expect_rc 0
+
+# ---------------------------------------------------------------------------
+t "under systemd (Type=notify): READY=1 once serving, STOPPING=1 on SIGTERM, RELOADING=1 then READY=1 on SIGHUP"
+D=$S/notify; serve_dir "$D"
+integ "$D/scripts/one.lua" one '"manual"' 'ctx:emit { id = 1 }'
+python3 - "$D/notify.sock" "$D/notified" <<'EOF' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(15)
+with open(sys.argv[2], "w") as out:
+    try:
+        while True:
+            msg = s.recv(4096).decode()
+            out.write(msg.replace("\n", " ") + "\n"); out.flush()
+            if "STOPPING=1" in msg: break
+    except socket.timeout:
+        pass
+EOF
+_bg_pids+=($!)
+wait_until 5 'test -S "$D/notify.sock"'
+NOTIFY_SOCKET=$D/notify.sock start_serve "$D"
+wait_until 5 'grep -q READY=1 "$D/notified"'
+kill -HUP "$SERVE_PID"
+wait_until 5 'grep -q RELOADING=1 "$D/notified"'
+stop_serve
+expect_rc 0
+wait_until 5 'grep -q STOPPING=1 "$D/notified"'
+expect_in "$(head -1 "$D/notified")" "STATUS=serving 1 integrations (0 failed to load)"
+expect_eq "$(grep -o 'READY=1\|RELOADING=1\|STOPPING=1' "$D/notified" | tr '\n' ' ')" "READY=1 RELOADING=1 READY=1 STOPPING=1 "
+
+t "make install puts the systemd unit in place, pointing at the installed binary, with the hardening the README names"
+(cd "$ROOT" && make -s install DESTDIR="$S/root" PREFIX=/opt/ferry >/dev/null 2>"$S/install.err")
+rc=$?
+expect_rc 0
+unit=$S/root/opt/ferry/lib/systemd/system/ferry.service
+expect_in "$(cat "$unit" 2>&1)" "ExecStart=/opt/ferry/bin/ferry serve -c /etc/ferry/ferry.lua"
+for k in "Type=notify" 'ExecReload=/bin/kill -HUP $MAINPID' "User=ferry" "ProtectSystem=strict" \
+         "ReadWritePaths=/var/lib/ferry" "NoNewPrivileges=yes" "TimeoutStopSec=60"; do
+    expect_in "$(cat "$unit" 2>&1)" "$k"
+done
+expect_not_in "$(cat "$unit" 2>&1)" "@PREFIX@"
+[ -x "$S/root/opt/ferry/bin/ferry" ] || fail "no installed binary"
+expect_in "$(cat "$S/root/opt/ferry/share/ferry/systemd/ferry.lua" 2>&1)" 'data_dir = "/var/lib/ferry"'
 done_t

@@ -369,4 +369,61 @@ done
 expect_not_in "$(cat "$unit" 2>&1)" "@PREFIX@"
 [ -x "$S/root/opt/ferry/bin/ferry" ] || fail "no installed binary"
 expect_in "$(cat "$S/root/opt/ferry/share/ferry/systemd/ferry.lua" 2>&1)" 'data_dir = "/var/lib/ferry"'
+
+# ---------------------------------------------------------------------------
+t "cron in serve: a missed minute slot is caught up once at start, and the next run is the next minute boundary"
+D=$S/cron; serve_dir "$D"
+integ "$D/scripts/minutely.lua" minutely '{ cron = "* * * * *", tz = "Europe/Berlin" }' 'ctx:emit { id = 1 }'
+start_serve "$D"
+sleep 0.5
+stop_serve
+expect_eq "$(runs "$D" "SELECT count(*) FROM runs")" "0" "a cron schedule that never ran waits for its slot"
+runs "$D" "INSERT INTO runs (id, integration, trigger, started_at, status) VALUES
+           ('x', 'minutely', 'schedule', strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-3 minutes'), 'ok')" >/dev/null
+start_serve "$D"
+wait_until 5 'test "$(runs "$D" "SELECT count(*) FROM runs WHERE status = '\''ok'\''")" = 2'
+next=$(runs "$D" "SELECT next_run_at FROM integrations WHERE name = 'minutely'")
+sched=$(runs "$D" "SELECT schedule FROM integrations WHERE name = 'minutely'")
+stop_serve
+expect_eq "$sched" "cron * * * * * (Europe/Berlin)"
+expect_in "$next" ":00Z"
+expect_eq "$(runs "$D" "SELECT count(*) FROM runs")" "2" "one catch-up run, not three"
+
+t "jitter: runs on the same schedule start at different times within the jitter, shown as their next run"
+D=$S/jitter; serve_dir "$D"
+for i in 1 2 3 4 5; do
+    integ "$D/scripts/j$i.lua" "j$i" '{ every = "2h", jitter = "1h" }' 'ctx:emit { id = 1 }'
+done
+start_serve "$D"
+sleep 1
+nexts=$(runs "$D" "SELECT next_run_at FROM integrations ORDER BY name")
+stop_serve
+expect_eq "$(runs "$D" "SELECT count(*) FROM runs")" "0" "no run in the first second (each waits up to an hour)"
+python3 - "$nexts" <<'EOF' || fail "next runs not spread within the hour: $nexts"
+import sys, datetime
+now = datetime.datetime.now(datetime.timezone.utc)
+ts = [datetime.datetime.fromisoformat(l.replace("Z", "+00:00")) for l in sys.argv[1].split()]
+d = [(t - now).total_seconds() for t in ts]
+sys.exit(0 if len(d) == 5 and all(-2 < x < 3600 for x in d) and len(set(ts)) == 5 else 1)
+EOF
+
+t "a paused integration is not scheduled, across restarts, until resumed"
+D=$S/paused; serve_dir "$D"
+integ "$D/scripts/p.lua" p '"every 1s"' 'ctx:emit { id = 1 }'
+start_serve "$D"
+wait_until 5 'test -s "$D/p.loaded"'
+stop_serve
+runs "$D" "UPDATE integrations SET paused_at = '2026-12-05T00:00:00Z', paused_reason = 'vendor outage'" >/dev/null
+n=$(runs "$D" "SELECT count(*) FROM runs")
+start_serve "$D"
+sleep 2
+expect_eq "$(runs "$D" "SELECT count(*) FROM runs")" "$n" "runs while paused"
+expect_eq "$(runs "$D" "SELECT coalesce(next_run_at, 'none') FROM integrations")" "none"
+stop_serve
+expect_rc 0
+
+t "a reload takes well under a second (took_ms in the log)"
+ms=$(grep -ho '"took_ms":[0-9.]*' "$S"/*/serve.log | cut -d: -f2 | sort -n | tail -1)
+[ -n "$ms" ] || fail "no took_ms logged"
+python3 -c "import sys; sys.exit(0 if float('$ms') < 500 else 1)" || fail "the slowest load took $ms ms"
 done_t

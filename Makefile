@@ -15,7 +15,7 @@ SANITIZE ?=
 V        ?=
 
 DEB_PKGS  := build-essential pkg-config liblua5.4-dev lua-cjson-dev libcurl4-openssl-dev \
-             libevent-dev libsqlite3-dev sqlite3 python3 openssl
+             libevent-dev libsqlite3-dev sqlite3 python3 openssl tzdata
 BENCH_PKGS := nginx-light curl lua5.4 lua-cjson lua-dbi-sqlite3
 PKG_MODS  := lua5.4 lua5.4-cjson libcurl libevent sqlite3
 
@@ -150,8 +150,13 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/ferry/lualib/ferry
 	install -m 755 $(BUILD)/ferry $(DESTDIR)$(PREFIX)/bin/ferry
 	install -m 644 lualib/ferry/*.lua $(DESTDIR)$(PREFIX)/share/ferry/lualib/ferry/
-	cd contrib && find . -name '*.lua' -not -path '*/tests/*' \
+	cd contrib && find . -name '*.lua' -not -path '*/tests/*' -not -path './systemd/*' \
 	    -exec install -D -m 644 {} $(DESTDIR)$(PREFIX)/share/ferry/contrib/{} \;
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/ferry/systemd
+	sed 's|@PREFIX@|$(PREFIX)|g' contrib/systemd/ferry.service >$(DESTDIR)$(PREFIX)/lib/systemd/system/ferry.service
+	chmod 644 $(DESTDIR)$(PREFIX)/lib/systemd/system/ferry.service
+	install -m 644 contrib/systemd/ferry.lua $(DESTDIR)$(PREFIX)/share/ferry/systemd/ferry.lua
+	install -D -m 644 README.md $(DESTDIR)$(PREFIX)/share/doc/ferry/README.md
 
 # Fuzzing (tests/fuzz/README.md): every harness is built with clang, ASan and
 # UBSan into build-fuzz/, then run for FUZZ_TIME seconds from a scratch copy

@@ -3,6 +3,7 @@
 #include "fy_buf.h"
 #include "fy_common.h"
 #include "fy_time.h"
+#include "fy_tz.h"
 
 #include <errno.h>
 #include <lauxlib.h>
@@ -34,7 +35,7 @@ static const struct key_spec keys[] = {
     {"timezone", K_STRING, "a time zone name like \"UTC\" or \"Europe/Berlin\""},
     {"shutdown_grace", K_DURATION, "a duration like \"30s\" (0: stop runs at once)"},
     {"admin", K_SECTION, "a table"},
-    {"admin.listen", K_STRING, "an address like \"127.0.0.1:8787\""},
+    {"admin.listen", K_STRING, "HOST:PORT like \"127.0.0.1:8787\" (port 0: any free port)"},
     {"admin.token", K_STRING, "a bearer token (from the environment: os.getenv(\"FERRY_ADMIN_TOKEN\"))"},
     {"log", K_SECTION, "a table"},
     {"log.level", K_LEVEL, "one of debug, info, warn, error, off"},
@@ -114,6 +115,35 @@ void fy_config_free(struct fy_config *cfg) {
     free(cfg->admin.token);
     free_list(cfg->script_dirs);
     memset(cfg, 0, sizeof *cfg);
+}
+
+int fy_config_parse_listen(const char *s, char *host, size_t hostcap, int *port) {
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s || !colon[1] || strlen(colon + 1) > 5) return FY_ERR;
+    const char *h = s, *he = colon;
+    if (*h == '[') {                                  /* [::1]:8787 */
+        if (he[-1] != ']') return FY_ERR;
+        h++;
+        he--;
+    }
+    if (he <= h) return FY_ERR;
+    long p = 0;
+    for (const char *c = colon + 1; *c; c++) {
+        if (*c < '0' || *c > '9') return FY_ERR;
+        p = p * 10 + (*c - '0');
+    }
+    if (p > 65535) return FY_ERR;
+    for (const char *c = h; c < he; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || *c == '.' ||
+              *c == '-' || *c == ':'))
+            return FY_ERR;
+    if (host) {
+        if ((size_t)(he - h) >= hostcap) return FY_ERR;
+        memcpy(host, h, (size_t)(he - h));
+        host[he - h] = '\0';
+    }
+    if (port) *port = (int)p;
+    return FY_OK;
 }
 
 int fy_size_parse(const char *s, size_t *out) {
@@ -306,10 +336,23 @@ static void apply(lua_State *L, struct load *ld, const struct key_spec *k) {
     struct fy_config *cfg = ld->cfg;
     const char *got = luaL_typename(L, -1);
     switch (k->type) {
-    case K_STRING:
+    case K_STRING: {
         if (lua_type(L, -1) != LUA_TSTRING) goto bad_type;
-        replace(string_slot(cfg, k->name), lua_tostring(L, -1));
+        const char *v = lua_tostring(L, -1);
+        char why[256];
+        if (strcmp(k->name, "timezone") == 0) {
+            struct fy_tz *tz = fy_tz_load(v, why, sizeof why);
+            if (!tz) {
+                problem(ld, k->name, "%s: %s", k->name, why);
+                return;
+            }
+            fy_tz_free(tz);
+        } else if (strcmp(k->name, "admin.listen") == 0 && fy_config_parse_listen(v, NULL, 0, NULL) != FY_OK) {
+            goto bad_value;
+        }
+        replace(string_slot(cfg, k->name), v);
         return;
+    }
     case K_STRING_LIST: {
         if (!lua_istable(L, -1)) goto bad_type;
         char **dirs = string_list(L, ld, k->name);

@@ -70,6 +70,11 @@ void fy_config_free(struct fy_config *cfg);
  * or NULL when the admin granted it nothing. */
 const struct fy_grant *fy_config_grant(const struct fy_config *cfg, const char *name);
 
+/* Split a listen address "HOST:PORT" ("127.0.0.1:8787", "[::1]:8787",
+ * "localhost:0") into host (brackets removed) and port (0-65535); host and
+ * port may be NULL to only check it. FY_ERR if malformed. */
+int fy_config_parse_listen(const char *s, char *host, size_t hostcap, int *port);
+
 /* Parse "256MB", "1GiB", "512KB" or a plain byte count. FY_ERR if malformed. */
 int fy_size_parse(const char *s, size_t *out);
 

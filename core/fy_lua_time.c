@@ -5,14 +5,19 @@
  *   t.duration(s)               -> seconds | nil, err
  *   t.format_duration(seconds)  -> "1h30m"
  *   t.now()                     -> epoch seconds (float)
+ *   t.schedule_check(value [, default_tz]) -> text, jitter_seconds | nil, err
  *
  * Numbers that are whole (no fractional second) come back as Lua integers,
  * others as floats, so "ts=" .. t.parse(s) reads "ts=1795701785" and not
  * "ts=1795701785.0"; now() is always a float. Bad input strings give
  * nil, err; wrong argument types and impossible arguments raise. */
+#include "fy_config.h"
+#include "fy_schedule.h"
 #include "fy_time.h"
+#include "fy_vm.h"
 
 #include <math.h>
+#include <stdio.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -130,12 +135,40 @@ static int l_now(lua_State *L) {
     return 1;
 }
 
+/* schedule_check(value [, default_tz]) -> text, jitter_seconds; nil, err
+ * when the value is not a schedule (fy_schedule_from_lua's forms and
+ * messages; a table's message starts with the key at fault, "tz: ...").
+ * default_tz defaults to the config's timezone. text is the normalised
+ * schedule ("every 15m", "cron 0 7 * * 1-5 (Europe/Berlin)", "manual"). */
+static int l_schedule_check(lua_State *L) {
+    const char *tz = luaL_optstring(L, 2, NULL);
+    struct fy_schedule *s;
+    double jitter;
+    char err[FY_TIME_ERR_MAX + 256], text[512];
+
+    if (tz == NULL) {
+        const struct fy_vm *vm = fy_vm_of(L);
+        tz = vm && vm->cfg && vm->cfg->timezone ? vm->cfg->timezone : "UTC";
+    }
+    if (fy_schedule_from_lua(L, 1, tz, &s, &jitter, err, sizeof err) != FY_OK) {
+        luaL_pushfail(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    snprintf(text, sizeof text, "%s", fy_schedule_text(s));
+    fy_schedule_free(s);              /* before anything that may raise */
+    lua_pushstring(L, text);
+    push_seconds(L, jitter);
+    return 2;
+}
+
 static const luaL_Reg time_funcs[] = {
     {"parse", l_parse},
     {"format", l_format},
     {"duration", l_duration},
     {"format_duration", l_format_duration},
     {"now", l_now},
+    {"schedule_check", l_schedule_check},
     {NULL, NULL},
 };
 

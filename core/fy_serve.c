@@ -21,9 +21,12 @@
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 /* ---- slots ---------------------------------------------------------------- */
@@ -223,6 +226,26 @@ int fy_service_running(struct fy_service *svc, const char *name, char run_id[40]
 struct fy_store *fy_service_store(struct fy_service *svc) { return svc->e->store; }
 const struct fy_config *fy_service_config(struct fy_service *svc) { return &svc->e->cfg; }
 
+/* ---- systemd ------------------------------------------------------------------ */
+
+/* Tell systemd (Type=notify) how the service is: one datagram to
+ * $NOTIFY_SOCKET, the documented sd_notify(3) protocol, written here
+ * rather than linking libsystemd for it. Nothing when not under systemd. */
+static void notify(const char *state) {
+    const char *path = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t n = path ? strlen(path) : 0;
+    if (n < 2 || n >= sizeof sa.sun_path || (path[0] != '/' && path[0] != '@')) return;
+    memcpy(sa.sun_path, path, n);
+    if (sa.sun_path[0] == '@') sa.sun_path[0] = '\0';          /* an abstract socket */
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return;
+    if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+               (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0)
+        fy_log(FY_LOG_WARN, NULL, "cannot notify systemd at %s: %s", path, strerror(errno));
+    close(fd);
+}
+
 /* ---- stopping --------------------------------------------------------------- */
 
 /* shutdown_grace ran out: runs still going are stopped where they are
@@ -271,6 +294,7 @@ static void begin_stop(struct fy_service *svc, const char *signame) {
         _exit(1);
     }
     svc->stopping = svc->e->stopping = 1;
+    notify("STOPPING=1");
     fy_admin_destroy(svc->admin);
     svc->admin = NULL;
     fy_watch_destroy(svc->watch);
@@ -296,7 +320,9 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
         if (svc->stopping) return;
         struct fy_buf out = {0};
         fy_log(FY_LOG_INFO, NULL, "SIGHUP: reloading every script");
+        notify("RELOADING=1");
         fy_reload_all(svc, &out);
+        notify("READY=1");
         fy_buf_free(&out);
         return;
     }
@@ -408,6 +434,10 @@ int fy_service_main(struct fy_config *cfg) {
     snprintf(fields, sizeof fields, "\"integrations\":%d,\"failed\":%d,\"admin\":\"%s\",\"pid\":%ld", nok, nbad,
              svc->admin_addr, (long)getpid());
     fy_log_write(FY_LOG_INFO, NULL, NULL, "serving", fields);
+    char status[160];
+    snprintf(status, sizeof status, "READY=1\nSTATUS=serving %d integrations (%d failed to load), admin on %s",
+             nok, nbad, svc->admin_addr);
+    notify(status);
 
     event_base_dispatch(e->base);
 

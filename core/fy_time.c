@@ -118,17 +118,18 @@ static int is_unit_char(char c) {
     return (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || u >= 0x80;
 }
 
-static int is_leap(int y) {
+static int is_leap(int64_t y) {
     return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
-static int days_in_month(int y, int m) {
+/* See fy_time.h. */
+int fy_time_days_in_month(int64_t y, int m) {
     static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     return m == 2 && is_leap(y) ? 29 : dim[m - 1];
 }
 
-/* Days since 1970-01-01 of the proleptic Gregorian date y-m-d (m 1-12). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+/* See fy_time.h. */
+int64_t fy_time_days_from_civil(int64_t y, unsigned m, unsigned d) {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
     unsigned yoe = (unsigned)(y - era * 400);
@@ -137,8 +138,8 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-/* Inverse of days_from_civil. */
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
+/* See fy_time.h. */
+void fy_time_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
     z += 719468;
     int64_t era = (z >= 0 ? z : z - 146096) / 146097;
     unsigned doe = (unsigned)(z - era * 146097);
@@ -244,9 +245,9 @@ int fy_time_parse(const char *s, size_t len, double *epoch, int *offset_min,
         set_err(err, errlen, "invalid month %d in %s", mo, q);
         return FY_ERR;
     }
-    if (d < 1 || d > days_in_month(y, mo)) {
+    if (d < 1 || d > fy_time_days_in_month(y, mo)) {
         set_err(err, errlen, "invalid day %d in %s (%04d-%02d has %d days)",
-                d, q, y, mo, days_in_month(y, mo));
+                d, q, y, mo, fy_time_days_in_month(y, mo));
         return FY_ERR;
     }
     i = 10;
@@ -329,7 +330,7 @@ int fy_time_parse(const char *s, size_t len, double *epoch, int *offset_min,
         return FY_ERR;
     }
 
-    secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
+    secs = fy_time_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
            hh * 3600 + mi * 60 + ss - (int64_t)off * 60;
     *epoch = (double)secs + frac;
     *offset_min = off;
@@ -376,7 +377,7 @@ size_t fy_time_format(double epoch, int offset_min, int frac_digits,
 
     days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
     sod = secs - days * 86400;
-    civil_from_days(days, &y, &m, &d);
+    fy_time_civil_from_days(days, &y, &m, &d);
 
     p = put_digits(p, y, 4);
     *p++ = '-';

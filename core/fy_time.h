@@ -11,6 +11,7 @@
 #define FY_TIME_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifndef FY_OK
 #define FY_OK 0
@@ -95,6 +96,14 @@ int fy_duration_parse(const char *s, size_t len, double *seconds,
  * FY_DURATION_MAX_SECONDS in magnitude, or buflen is too small.
  * FY_DURATION_FORMAT_MAX bytes are always enough. */
 size_t fy_duration_format(double seconds, char *buf, size_t buflen);
+
+/* Civil-date arithmetic (proleptic Gregorian, exact integers, any year
+ * that fits): days since 1970-01-01 of y-m-d (m 1-12, d 1-31), its inverse,
+ * and the length of month m (1-12) of year y. Days of the week follow from
+ * the day number: (days + 4) mod 7 is 0 for Sunday. */
+int64_t fy_time_days_from_civil(int64_t y, unsigned m, unsigned d);
+void fy_time_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
+int fy_time_days_in_month(int64_t y, int m);
 
 /* Current wall-clock time (CLOCK_REALTIME) as seconds since the epoch. */
 double fy_time_now(void);

@@ -190,51 +190,16 @@ local function check_duration(v)
   return time.duration(v)
 end
 
-local CRON_FIELDS = {
-  { name = "minute", min = 0, max = 59 }, { name = "hour", min = 0, max = 23 },
-  { name = "day of month", min = 1, max = 31 }, { name = "month", min = 1, max = 12 },
-  { name = "day of week", min = 0, max = 7 },
-}
-
--- One cron field: a comma list of *, N or N-M, each with an optional /STEP.
-local function check_cron_field(field, spec)
-  for item in gmatch(field .. ",", "([^,]*),") do
-    local range, step = match(item, "^([^/]*)/(%d+)$")
-    range = range or item
-    if step and tonumber(step) < 1 then return nil, "step must be at least 1" end
-    if range ~= "*" then
-      local a, b = match(range, "^(%d+)%-(%d+)$")
-      a = tonumber(a or match(range, "^(%d+)$"))
-      b = tonumber(b) or a
-      if not a then return nil, format("'%s' is not *, N, N-M or a /step", item) end
-      if a < spec.min or b > spec.max or a > b then
-        return nil, format("'%s' is outside %d-%d", item, spec.min, spec.max)
-      end
-    end
-  end
-  return true
-end
-
+-- The schedule: one parser, in C (fy_schedule via ferry.time.schedule_check),
+-- for check and for serve. Returns the normalised text and the jitter, or
+-- nil, err, keys (the field path of the problem, for its line).
 local function check_schedule(v)
-  if type(v) ~= "string" then return nil, "expected a string like \"every 15m\" or a cron expression" end
-  if v == "manual" then return true end
-  local every = match(v, "^every%s+(.+)$")
-  if every then
-    local secs, err = time.duration(every)
-    if not secs then return nil, err end
-    if secs < 1 then return nil, "interval must be at least 1s" end
-    return true
-  end
-  local fields = {}
-  for field in gmatch(v, "%S+") do fields[#fields + 1] = field end
-  if #fields ~= 5 then
-    return nil, format("expected \"every DURATION\", \"manual\" or a 5-field cron expression, got \"%s\"", v)
-  end
-  for i, field in ipairs(fields) do
-    local ok, err = check_cron_field(field, CRON_FIELDS[i])
-    if not ok then return nil, format("cron %s: %s in \"%s\"", CRON_FIELDS[i].name, err, v) end
-  end
-  return true
+  local text, jitter = time.schedule_check(v)
+  if text then return text, jitter end
+  local err = jitter
+  local key, rest = match(err, "^([%w_]+): (.*)$")
+  if type(v) == "table" and key and v[key] ~= nil then return nil, rest, { "schedule", key } end
+  return nil, err, { "schedule" }
 end
 
 -- Validates value (what the script returned). Returns ok, problems (a list of
@@ -284,9 +249,15 @@ function _M.check(value, path)
     if not secs then problem({ "freshness" }, err)
     elseif secs <= 0 then problem({ "freshness" }, "must be longer than 0s") end
   end
+  local schedule_text
   if value.schedule ~= nil then
-    local ok, err = check_schedule(value.schedule)
-    if not ok then problem({ "schedule" }, err) end
+    local text, err, keys = check_schedule(value.schedule)
+    if text then
+      schedule_text = "schedule " .. text
+      if err > 0 then schedule_text = schedule_text .. " (jitter " .. time.format_duration(err) .. ")" end
+    else
+      problem(keys, err)
+    end
   end
   if value.trigger ~= nil then
     local t = value.trigger
@@ -415,7 +386,7 @@ function _M.check(value, path)
   end
   local summary = format("%s: ok: %s (%s, owner %s, source of truth %s, %s, freshness %s)",
     path, value.name, value.pattern, value.owner, value.source_of_truth,
-    value.schedule and ("schedule " .. value.schedule) or
+    schedule_text or
       (value.trigger and value.trigger.webhook and ("webhook " .. value.trigger.webhook)) or "run on demand",
     value.freshness)
   if value.tags and #value.tags > 0 then summary = summary .. " [" .. concat(value.tags, ", ") .. "]" end

@@ -77,7 +77,7 @@ run_ferry check longunits.lua
 expect_rc 0
 expect_in "$out" "longunits.lua: ok: orders-to-reporting ("
 expect_in "$out" "freshness 2 hours"
-expect_in "$out" "schedule every 15 minutes"
+expect_in "$out" "schedule every 15m"      # the summary prints the schedule normalised
 
 t "check: the shipped example scripts both pass"
 run_ferry check "$ROOT/scripts/crm_accounts.lua" "$ROOT/scripts/helpdesk_tickets.lua"
@@ -309,6 +309,110 @@ integ every0.lua "$(fields)
 run_ferry check every0.lua
 expect_rc 1
 expect_in "$out" "every0.lua:$(lineof every0.lua 'schedule = "every 0s"'): schedule: interval must be at least 1s"
+
+# The schedule is read by the same C parser that ferry serve uses
+# (fy_schedule, through ferry.time.schedule_check); the summary prints it
+# normalised, with the zone of a cron expression.
+t "check: a cron string is summarised with its zone (UTC by default)"
+integ cronsum.lua "$(fields)
+  schedule = \"0  7 * * 1-5\","
+run_ferry check cronsum.lua
+expect_rc 0
+expect_in "$out" "schedule cron 0 7 * * 1-5 (UTC)"
+
+t "check: @daily is a schedule"
+integ daily.lua "$(fields)
+  schedule = \"@daily\","
+run_ferry check daily.lua
+expect_rc 0
+expect_in "$out" "daily.lua: ok: orders-to-reporting"
+expect_in "$out" "schedule cron @daily (UTC)"
+
+if [ -f /usr/share/zoneinfo/Europe/Berlin ]; then
+    t "check: the table form with cron, tz and jitter"
+    integ table.lua "$(fields)
+  schedule = { cron = \"0 7 * * 1-5\", tz = \"Europe/Berlin\", jitter = \"30s\" },"
+    run_ferry check table.lua
+    expect_rc 0
+    expect_in "$out" "table.lua: ok: orders-to-reporting"
+    expect_in "$out" "schedule cron 0 7 * * 1-5 (Europe/Berlin) (jitter 30s)"
+
+    t "check: the config's timezone applies to a cron schedule that names none"
+    printf 'return { timezone = "Europe/Berlin" }\n' >"$WORK/berlin.conf.lua"
+    integ cfgtz.lua "$(fields)
+  schedule = \"30 2 * * *\","
+    run_ferry check -c berlin.conf.lua cfgtz.lua
+    expect_rc 0
+    expect_in "$out" "schedule cron 30 2 * * * (Europe/Berlin)"
+else
+    echo "skip check: the table form with a zone (no /usr/share/zoneinfo/Europe/Berlin: install tzdata)"
+fi
+
+t "check: the table form with every and jitter"
+integ tevery.lua "$(fields)
+  schedule = { every = \"1h\", jitter = \"5m\" },"
+run_ferry check tevery.lua
+expect_rc 0
+expect_in "$out" "schedule every 1h (jitter 5m)"
+
+t "check: an unknown time zone in the table form is reported at the tz line"
+integ badtz.lua "$(fields)
+  schedule = {
+    cron = \"0 7 * * 1-5\",
+    tz = \"Mars/Olympus_Mons\",
+  },"
+run_ferry check badtz.lua
+expect_rc 1
+expect_in "$out" "badtz.lua:$(lineof badtz.lua 'tz = "Mars/Olympus_Mons"'): schedule.tz: unknown time zone \"Mars/Olympus_Mons\""
+expect_eq "$(nlines "$out")" 1 "one problem"
+
+t "check: a bad cron item names the field, the item and the range"
+integ baditem.lua "$(fields)
+  schedule = \"0 7 * * mon-fry\","
+run_ferry check baditem.lua
+expect_rc 1
+expect_in "$out" "baditem.lua:$(lineof baditem.lua 'schedule = "0 7'): schedule: cron day of week: 'mon-fry' is not *, a number 0-7, a name sun-sat"
+
+t "check: a bad cron item in the table form is reported at the cron line"
+integ tbaditem.lua "$(fields)
+  schedule = {
+    cron = \"0 25 * * *\",
+  },"
+run_ferry check tbaditem.lua
+expect_rc 1
+expect_in "$out" "tbaditem.lua:$(lineof tbaditem.lua 'cron = "0 25'): schedule.cron: cron hour: '25' is outside 0-23"
+
+t "check: a cron expression that never runs is rejected"
+integ feb30.lua "$(fields)
+  schedule = \"0 0 30 2 *\","
+run_ferry check feb30.lua
+expect_rc 1
+expect_in "$out" "schedule: cron day of month: '30' never falls in month '2'"
+
+t "check: the table form wants one of cron and every, tz only with cron, jitter below the interval"
+integ tboth.lua "$(fields)
+  schedule = { cron = \"0 7 * * *\", every = \"1h\" },"
+run_ferry check tboth.lua
+expect_rc 1
+expect_in "$out" "schedule: expected exactly one of cron and every"
+integ tevtz.lua "$(fields)
+  schedule = { every = \"1h\", tz = \"UTC\" },"
+run_ferry check tevtz.lua
+expect_rc 1
+expect_in "$out" "schedule.tz: only a cron schedule has a time zone"
+integ tjit.lua "$(fields)
+  schedule = {
+    every = \"10m\",
+    jitter = \"10m\",
+  },"
+run_ferry check tjit.lua
+expect_rc 1
+expect_in "$out" "tjit.lua:$(lineof tjit.lua 'jitter = "10m"'): schedule.jitter: 10m must be less than the interval (10m)"
+integ tkey.lua "$(fields)
+  schedule = { cron = \"0 7 * * *\", zone = \"UTC\" },"
+run_ferry check tkey.lua
+expect_rc 1
+expect_in "$out" "schedule.zone: unknown schedule setting (use cron, every, tz, jitter)"
 
 t "check: an unknown field suggests the closest known one"
 integ ownr.lua "$(fields)

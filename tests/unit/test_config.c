@@ -200,6 +200,37 @@ int main(void) {
     fy_test_cond("missing file named", rc == FY_ERR && strstr(err, "/nonexistent/ferry.lua"));
     fy_config_free(&cfg);
 
+    /* ferry serve's keys */
+    rc = load(&cfg, "return {}", err, sizeof err);
+    fy_test_cond("serve defaults: UTC, 30 s grace, admin on 127.0.0.1:8787 without a token",
+                 rc == FY_OK && !strcmp(cfg.timezone, "UTC") && cfg.shutdown_grace == 30 &&
+                 !strcmp(cfg.admin.listen, "127.0.0.1:8787") && !cfg.admin.token);
+    fy_config_free(&cfg);
+    rc = load(&cfg, "return { timezone = 'Europe/Berlin', shutdown_grace = 0, "
+                    "admin = { listen = '[::1]:0', token = 's3cret' } }", err, sizeof err);
+    fy_test_cond("serve keys load (a grace of 0 stops runs at once)",
+                 rc == FY_OK && !strcmp(cfg.timezone, "Europe/Berlin") && cfg.shutdown_grace == 0 &&
+                 !strcmp(cfg.admin.listen, "[::1]:0") && !strcmp(cfg.admin.token, "s3cret"));
+    fy_config_free(&cfg);
+    rc = load(&cfg, "return { timezone = 'Europe/Berln' }", err, sizeof err);
+    fy_test_cond("an unknown time zone is a config error naming it",
+                 rc == FY_ERR && strstr(err, "timezone: unknown time zone \"Europe/Berln\""));
+    fy_config_free(&cfg);
+    rc = load(&cfg, "return { admin = { listen = '127.0.0.1' } }", err, sizeof err);
+    fy_test_cond("a listen address without a port is a config error",
+                 rc == FY_ERR && strstr(err, "admin.listen: expected HOST:PORT"));
+    fy_config_free(&cfg);
+    char host[64];
+    int port;
+    fy_test_cond("listen 127.0.0.1:8787", fy_config_parse_listen("127.0.0.1:8787", host, sizeof host, &port) == FY_OK &&
+                 !strcmp(host, "127.0.0.1") && port == 8787);
+    fy_test_cond("listen [::1]:0", fy_config_parse_listen("[::1]:0", host, sizeof host, &port) == FY_OK &&
+                 !strcmp(host, "::1") && port == 0);
+    fy_test_cond("listen port over 65535", fy_config_parse_listen("localhost:65536", NULL, 0, NULL) == FY_ERR);
+    fy_test_cond("listen empty host", fy_config_parse_listen(":80", NULL, 0, NULL) == FY_ERR);
+    fy_test_cond("listen bad port", fy_config_parse_listen("h:8o", NULL, 0, NULL) == FY_ERR);
+    fy_test_cond("listen odd host characters", fy_config_parse_listen("a b:80", NULL, 0, NULL) == FY_ERR);
+
     size_t sz;
     fy_test_cond("size 1GiB", fy_size_parse("1GiB", &sz) == FY_OK && sz == 1u << 30);
     fy_test_cond("size 512kb", fy_size_parse("512kb", &sz) == FY_OK && sz == 512u << 10);

@@ -3,6 +3,7 @@
 #include "fy_admin.h"
 #include "fy_buf.h"
 #include "fy_common.h"
+#include "fy_config.h"
 #include "fy_json.h"
 #include "fy_log.h"
 
@@ -42,27 +43,6 @@ int fy_admin_token_equal(const char *token, const char *given, size_t n) {
     volatile unsigned char d = (unsigned char)(n != len);
     for (size_t i = 0; i < len; i++) d |= (unsigned char)(token[i] ^ (i < n ? given[i] : 0));
     return d == 0;
-}
-
-int fy_admin_split_listen(const char *listen, char *host, size_t hostcap, int *port) {
-    const char *colon, *h = listen, *hend;
-    if (*listen == '[') {
-        h = listen + 1;
-        if (!(hend = strchr(h, ']')) || hend[1] != ':') return FY_ERR;
-        colon = hend + 1;
-    } else {
-        if (!(colon = strrchr(listen, ':')) || memchr(listen, ':', (size_t)(colon - listen))) return FY_ERR;
-        hend = colon;
-    }
-    size_t n = (size_t)(hend - h);
-    if (n == 0 || n >= hostcap) return FY_ERR;
-    memcpy(host, h, n);
-    host[n] = '\0';
-    char *end;
-    long p = strtol(colon + 1, &end, 10);
-    if (!colon[1] || *end || p < 0 || p > 65535) return FY_ERR;
-    *port = (int)p;
-    return FY_OK;
 }
 
 int fy_admin_is_loopback(const char *host) {
@@ -365,7 +345,7 @@ struct fy_admin *fy_admin_create(struct fy_service *svc, struct event_base *base
                                  const char *token, char *bound, size_t boundcap, char *err, size_t errlen) {
     char host[256];
     int port;
-    if (!listen || fy_admin_split_listen(listen, host, sizeof host, &port) != FY_OK) {
+    if (!listen || fy_config_parse_listen(listen, host, sizeof host, &port) != FY_OK) {
         snprintf(err, errlen, "admin.listen: '%s' is not HOST:PORT (say \"127.0.0.1:8787\")", listen ? listen : "");
         return NULL;
     }

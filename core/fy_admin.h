@@ -32,9 +32,6 @@ void fy_admin_destroy(struct fy_admin *a);
 
 /* Is host (an address, or "localhost") a loopback address? */
 int fy_admin_is_loopback(const char *host);
-/* Split "HOST:PORT" or "[V6]:PORT" into host (without brackets) and port.
- * FY_ERR when it is neither. */
-int fy_admin_split_listen(const char *listen, char *host, size_t hostcap, int *port);
 /* Is `given` (n bytes) the token? In time that depends only on the token's
  * length, never on where they differ. */
 int fy_admin_token_equal(const char *token, const char *given, size_t n);

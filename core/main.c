@@ -110,7 +110,10 @@ static const struct command command_table[] = {
      "good run within the freshness the script declares) or never run, how many of\n"
      "its records are open in the quarantine, with the oldest one's age, and its last\n"
      "replay. A replay reads nothing from the source: it never counts as the last run\n"
-     "or makes the data fresh. --json for machines (stale_reason says why stale).",
+     "or makes the data fresh. Under an integration: its schedule and next run, a\n"
+     "pause (since when, why), a script that failed to reload, a run skipped since the\n"
+     "last. With a ferry serve running, a first line names it (pid, admin address).\n"
+     "--json for machines (stale_reason says why stale).",
      fy_cmd_status},
     {"runs", "NAME", "run history of one integration",
      "The latest runs of NAME, newest first: status (ok, partial, failed, aborted),\n"
@@ -151,7 +154,7 @@ static const struct command command_table[] = {
      "runs in progress end at their next checkpoint, or are stopped after\n"
      "shutdown_grace and recorded as aborted. See the README, \"Running as a service\".",
      serve},
-    {"trigger", "NAME", "start a run now in the running service",
+    {"trigger", "NAME [--no-wait]", "start a run now in the running service",
      "Asks the ferry serve that holds the data directory to start a run of NAME now,\n"
      "waits for it to end and prints its summary as 'ferry run' does (--no-wait: print\n"
      "the run id and return at once; 'ferry runs NAME' follows it). One run of an\n"

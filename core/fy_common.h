@@ -2,8 +2,10 @@
 #ifndef FY_COMMON_H
 #define FY_COMMON_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/resource.h>
 
 #ifndef FY_OK
@@ -25,6 +27,17 @@ enum fy_exit {
     FY_EXIT_USAGE = 2,       /* bad command line, config or script contract */
     FY_EXIT_PARTIAL = 3      /* the run finished, some records were quarantined */
 };
+
+/* A printf-style message into err, when there is somewhere to put it
+ * (err NULL or errlen 0: nothing). */
+static inline void fy_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static inline void fy_errf(char *err, size_t errlen, const char *fmt, ...) {
+    va_list ap;
+    if (err == NULL || errlen == 0) return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
 
 /* Peak resident set size of this process in bytes. */
 static inline size_t fy_peak_rss(void) {

@@ -2,24 +2,13 @@
  * of fy_schedule.h, for ferry serve and for ferry.time.schedule_check. */
 #include "fy_schedule.h"
 #include "fy_time.h"
+#include "fy_common.h"
 
 #include <lauxlib.h>
 #include <lua.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-
-    if (err == NULL || errlen == 0) return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Parse expr in zone tz. The expression is checked in UTC first, so a
  * failure in the second step is the zone's: reported as "tz: ..." when
@@ -31,15 +20,15 @@ static int parse_in_zone(const char *expr, const char *tz, int tz_key, const cha
     struct fy_schedule *s = NULL;
 
     if (fy_schedule_parse(&s, expr, "UTC", e, sizeof e) != FY_OK) {
-        set_err(err, errlen, "%s%s", prefix, e);
+        fy_errf(err, errlen, "%s%s", prefix, e);
         return FY_ERR;
     }
     if (tz != NULL && strcmp(tz, "UTC") != 0 && fy_schedule_interval(s) == 0 &&
         !fy_schedule_manual(s)) {
         fy_schedule_free(s);
         if (fy_schedule_parse(&s, expr, tz, e, sizeof e) != FY_OK) {
-            if (tz_key) set_err(err, errlen, "tz: %s", e);
-            else set_err(err, errlen, "%s (the timezone in the config)", e);
+            if (tz_key) fy_errf(err, errlen, "tz: %s", e);
+            else fy_errf(err, errlen, "%s (the timezone in the config)", e);
             return FY_ERR;
         }
     }
@@ -68,8 +57,8 @@ static int from_table(lua_State *L, int idx, const char *default_tz, struct fy_s
         const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
         if (k == NULL || (strcmp(k, "cron") && strcmp(k, "every") && strcmp(k, "tz") &&
                           strcmp(k, "jitter"))) {
-            if (k) set_err(err, errlen, "%s: unknown schedule setting (use cron, every, tz, jitter)", k);
-            else set_err(err, errlen, "unknown schedule setting of type %s (use cron, every, tz, "
+            if (k) fy_errf(err, errlen, "%s: unknown schedule setting (use cron, every, tz, jitter)", k);
+            else fy_errf(err, errlen, "unknown schedule setting of type %s (use cron, every, tz, "
                          "jitter)", luaL_typename(L, -2));
             return FY_ERR;
         }
@@ -85,28 +74,28 @@ static int from_table(lua_State *L, int idx, const char *default_tz, struct fy_s
                                            "a duration like \"1h\"",
                                            "a time zone name like \"Europe/Berlin\"",
                                            "a duration like \"30s\""};
-        set_err(err, errlen, "%s: expected %s", k,
+        fy_errf(err, errlen, "%s: expected %s", k,
                 hint[bad_cron ? 0 : bad_every ? 1 : bad_tz ? 2 : 3]);
         return FY_ERR;
     }
     if ((cron == NULL) == (every == NULL)) {
-        set_err(err, errlen, "expected exactly one of cron and every, e.g. { cron = \"0 7 * * "
+        fy_errf(err, errlen, "expected exactly one of cron and every, e.g. { cron = \"0 7 * * "
                 "1-5\", tz = \"Europe/Berlin\" } or { every = \"1h\" }");
         return FY_ERR;
     }
     if (every != NULL && tz != NULL) {
-        set_err(err, errlen, "tz: only a cron schedule has a time zone (every counts real time)");
+        fy_errf(err, errlen, "tz: only a cron schedule has a time zone (every counts real time)");
         return FY_ERR;
     }
     if (jit != NULL && fy_duration_parse(jit, strlen(jit), &j, e, sizeof e) != FY_OK) {
-        set_err(err, errlen, "jitter: %s", e);
+        fy_errf(err, errlen, "jitter: %s", e);
         return FY_ERR;
     }
     if (cron != NULL) {
         const char *c = cron;
         while (*c == ' ' || *c == '\t') c++;
         if (strncmp(c, "every", 5) == 0 || strncmp(c, "manual", 6) == 0) {
-            set_err(err, errlen, "cron: expected a cron expression, got \"%.60s\" (write "
+            fy_errf(err, errlen, "cron: expected a cron expression, got \"%.60s\" (write "
                     "{ every = \"15m\" } or schedule = \"manual\")", cron);
             return FY_ERR;
         }
@@ -118,7 +107,7 @@ static int from_table(lua_State *L, int idx, const char *default_tz, struct fy_s
         if (j >= fy_schedule_interval(*out)) {
             char d[FY_DURATION_FORMAT_MAX];
             fy_duration_format(fy_schedule_interval(*out), d, sizeof d);
-            set_err(err, errlen, "jitter: %s must be less than the interval (%s)", jit, d);
+            fy_errf(err, errlen, "jitter: %s must be less than the interval (%s)", jit, d);
             fy_schedule_free(*out);
             *out = NULL;
             return FY_ERR;
@@ -148,7 +137,7 @@ int fy_schedule_from_lua(lua_State *L, int idx, const char *default_tz,
         rc = from_table(L, idx, default_tz, out, jitter, err, errlen);
         break;
     default:
-        set_err(err, errlen, "expected \"every 15m\", a cron expression, \"manual\" or a table "
+        fy_errf(err, errlen, "expected \"every 15m\", a cron expression, \"manual\" or a table "
                 "{ cron = ..., tz = ... }, got %s", luaL_typename(L, idx));
         rc = FY_ERR;
     }

@@ -3,6 +3,7 @@
 #include "fy_schedule.h"
 #include "fy_time.h"
 #include "fy_tz.h"
+#include "fy_common.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -59,18 +60,6 @@ static const struct {
     {"@annually", "0 0 1 1 *"},
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-
-    if (err == NULL || errlen == 0) return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static int is_space(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
@@ -118,7 +107,7 @@ static int parse_field(const struct field_spec *f, const char *s, size_t len, ui
         const char *item = s + start;
         int n = (int)(end - start);
         if (n == 0) {
-            set_err(err, errlen, "cron %s: empty item in \"%s\"", f->name, expr);
+            fy_errf(err, errlen, "cron %s: empty item in \"%s\"", f->name, expr);
             return FY_ERR;
         }
         for (slash = start; slash < end && s[slash] != '/'; slash++) {}
@@ -130,12 +119,12 @@ static int parse_field(const struct field_spec *f, const char *s, size_t len, ui
                 if (v < 1000) v = v * 10 + (p[k] - '0');
             }
             if (digits <= 0) {
-                set_err(err, errlen, "cron %s: '%.*s' has no number after '/' in \"%s\"",
+                fy_errf(err, errlen, "cron %s: '%.*s' has no number after '/' in \"%s\"",
                         f->name, n, item, expr);
                 return FY_ERR;
             }
             if (v < 1 || v > f->max) {
-                set_err(err, errlen, "cron %s: step %d in '%.*s' is outside 1-%d in \"%s\"",
+                fy_errf(err, errlen, "cron %s: step %d in '%.*s' is outside 1-%d in \"%s\"",
                         f->name, v, n, item, f->max, expr);
                 return FY_ERR;
             }
@@ -151,7 +140,7 @@ static int parse_field(const struct field_spec *f, const char *s, size_t len, ui
             r = field_value(f, item, alen, &lo);
             if (r == 1) r = field_value(f, dash + 1, rlen - alen - 1, &hi);
             if (r == 1 && lo > hi) {
-                set_err(err, errlen, "cron %s: range '%.*s' runs backwards (write %d-%d) "
+                fy_errf(err, errlen, "cron %s: range '%.*s' runs backwards (write %d-%d) "
                         "in \"%s\"", f->name, n, item, hi, lo, expr);
                 return FY_ERR;
             }
@@ -169,15 +158,15 @@ static int parse_field(const struct field_spec *f, const char *s, size_t len, ui
 
     not_item:
         if (f->names)
-            set_err(err, errlen, "cron %s: '%.*s' is not *, a number %d-%d, a name %s, a range "
+            fy_errf(err, errlen, "cron %s: '%.*s' is not *, a number %d-%d, a name %s, a range "
                     "or a step like */2 in \"%s\"", f->name, n, item, f->min, f->max,
                     f->names_hint, expr);
         else
-            set_err(err, errlen, "cron %s: '%.*s' is not *, a number %d-%d, a range N-M or "
+            fy_errf(err, errlen, "cron %s: '%.*s' is not *, a number %d-%d, a range N-M or "
                     "a step like */15 in \"%s\"", f->name, n, item, f->min, f->max, expr);
         return FY_ERR;
     out_of_range:
-        set_err(err, errlen, "cron %s: '%.*s' is outside %d-%d in \"%s\"", f->name, n, item,
+        fy_errf(err, errlen, "cron %s: '%.*s' is outside %d-%d in \"%s\"", f->name, n, item,
                 f->min, f->max, expr);
         return FY_ERR;
     }
@@ -212,7 +201,7 @@ static int parse_cron(struct fy_schedule *s, const char *fx, const char *expr,
         n++;
     }
     if (n != 5) {
-        set_err(err, errlen, "expected \"manual\", \"every DURATION\", a 5-field cron expression "
+        fy_errf(err, errlen, "expected \"manual\", \"every DURATION\", a 5-field cron expression "
                 "(minute hour day-of-month month day-of-week) or a macro like @daily, got %d "
                 "field%s in \"%s\"", n, n == 1 ? "" : "s", expr);
         return FY_ERR;
@@ -229,7 +218,7 @@ static int parse_cron(struct fy_schedule *s, const char *fx, const char *expr,
     s->mday_star = start[2][0] == '*';
     s->wday_star = start[4][0] == '*';
     if (!s->mday_star && s->wday_star && !some_day_exists(s->mdays, s->months)) {
-        set_err(err, errlen, "cron day of month: '%.*s' never falls in month '%.*s', so \"%s\" "
+        fy_errf(err, errlen, "cron day of month: '%.*s' never falls in month '%.*s', so \"%s\" "
                 "would never run", (int)len[2], start[2], (int)len[3], start[3], expr);
         return FY_ERR;
     }
@@ -250,18 +239,18 @@ int fy_schedule_parse(struct fy_schedule **out, const char *expr, const char *tz
     n = strlen(expr);
     while (n > 0 && is_space(expr[n - 1])) n--;
     if (n > EXPR_MAX) {
-        set_err(err, errlen, "schedule too long (%zu characters, at most %d)", n, EXPR_MAX);
+        fy_errf(err, errlen, "schedule too long (%zu characters, at most %d)", n, EXPR_MAX);
         return FY_ERR;
     }
     memcpy(buf, expr, n);
     buf[n] = '\0';
     if (n == 0) {
-        set_err(err, errlen, "empty schedule (use \"manual\", \"every 15m\" or a cron expression)");
+        fy_errf(err, errlen, "empty schedule (use \"manual\", \"every 15m\" or a cron expression)");
         return FY_ERR;
     }
     s = calloc(1, sizeof *s);
     if (s == NULL) {
-        set_err(err, errlen, "out of memory");
+        fy_errf(err, errlen, "out of memory");
         return FY_ERR;
     }
 
@@ -276,7 +265,7 @@ int fy_schedule_parse(struct fy_schedule **out, const char *expr, const char *tz
         if (fy_duration_parse(dur, strlen(dur), &s->interval, err, errlen) != FY_OK)
             goto fail;
         if (s->interval < 1) {
-            set_err(err, errlen, "interval must be at least 1s in \"%s\"", buf);
+            fy_errf(err, errlen, "interval must be at least 1s in \"%s\"", buf);
             goto fail;
         }
         fy_duration_format(s->interval, d, sizeof d);
@@ -289,7 +278,7 @@ int fy_schedule_parse(struct fy_schedule **out, const char *expr, const char *tz
             for (i = 0; i < sizeof macros / sizeof macros[0]; i++)
                 if (strcasecmp(buf, macros[i].name) == 0) break;
             if (i == sizeof macros / sizeof macros[0]) {
-                set_err(err, errlen, "unknown schedule macro \"%s\" (use @hourly, @daily, "
+                fy_errf(err, errlen, "unknown schedule macro \"%s\" (use @hourly, @daily, "
                         "@midnight, @weekly, @monthly, @yearly or @annually)", buf);
                 goto fail;
             }
@@ -315,7 +304,7 @@ int fy_schedule_parse(struct fy_schedule **out, const char *expr, const char *tz
     }
     s->text = strdup(text);
     if (s->text == NULL) {
-        set_err(err, errlen, "out of memory");
+        fy_errf(err, errlen, "out of memory");
         goto fail;
     }
     *out = s;

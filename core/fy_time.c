@@ -4,6 +4,7 @@
  * (proleptic Gregorian, exact integer arithmetic), so nothing here touches
  * the locale, TZ, mktime or any shared state. */
 #include "fy_time.h"
+#include "fy_common.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -30,18 +31,6 @@ static const int64_t pow10_tab[16] = {
 };
 
 /* ---- helpers ----------------------------------------------------------- */
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-
-    if (err == NULL || errlen == 0) return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Write s[0..len) into out as a double-quoted string for an error message:
  * printable ASCII as is, '"' and '\' escaped, other bytes as \xNN; cut after
@@ -206,13 +195,13 @@ int fy_time_parse_offset(const char *s, size_t len, int *offset_min,
         *offset_min = off;
         return FY_OK;
     case OFFSET_MINUTE:
-        set_err(err, errlen, "invalid offset minute %d in %s", mm, q);
+        fy_errf(err, errlen, "invalid offset minute %d in %s", mm, q);
         return FY_ERR;
     case OFFSET_RANGE:
-        set_err(err, errlen, "offset %s out of range (max +/-18:00)", q);
+        fy_errf(err, errlen, "offset %s out of range (max +/-18:00)", q);
         return FY_ERR;
     default:
-        set_err(err, errlen,
+        fy_errf(err, errlen,
                 "invalid offset %s (expected Z, +HH:MM, +HHMM or +HH)", q);
         return FY_ERR;
     }
@@ -230,7 +219,7 @@ int fy_time_parse(const char *s, size_t len, double *epoch, int *offset_min,
     int64_t secs;
 
     if (s == NULL || len == 0) {
-        set_err(err, errlen, "empty date-time");
+        fy_errf(err, errlen, "empty date-time");
         return FY_ERR;
     }
     quote_input(s, len, q);
@@ -238,15 +227,15 @@ int fy_time_parse(const char *s, size_t len, double *epoch, int *offset_min,
     if (!read_digits(s, len, 0, 4, &y) || len < 5 || s[4] != '-' ||
         !read_digits(s, len, 5, 2, &mo) || len < 8 || s[7] != '-' ||
         !read_digits(s, len, 8, 2, &d)) {
-        set_err(err, errlen, "expected a date as YYYY-MM-DD in %s", q);
+        fy_errf(err, errlen, "expected a date as YYYY-MM-DD in %s", q);
         return FY_ERR;
     }
     if (mo < 1 || mo > 12) {
-        set_err(err, errlen, "invalid month %d in %s", mo, q);
+        fy_errf(err, errlen, "invalid month %d in %s", mo, q);
         return FY_ERR;
     }
     if (d < 1 || d > fy_time_days_in_month(y, mo)) {
-        set_err(err, errlen, "invalid day %d in %s (%04d-%02d has %d days)",
+        fy_errf(err, errlen, "invalid day %d in %s (%04d-%02d has %d days)",
                 d, q, y, mo, fy_time_days_in_month(y, mo));
         return FY_ERR;
     }
@@ -254,51 +243,51 @@ int fy_time_parse(const char *s, size_t len, double *epoch, int *offset_min,
 
     if (i < len) {
         if (s[i] != 'T' && s[i] != 't' && s[i] != ' ') {
-            set_err(err, errlen,
+            fy_errf(err, errlen,
                     "expected 'T' or end of input after the date in %s", q);
             return FY_ERR;
         }
         i++;
         if (!read_digits(s, len, i, 2, &hh) || i + 2 >= len ||
             s[i + 2] != ':' || !read_digits(s, len, i + 3, 2, &mi)) {
-            set_err(err, errlen, "expected a time as HH:MM[:SS] in %s", q);
+            fy_errf(err, errlen, "expected a time as HH:MM[:SS] in %s", q);
             return FY_ERR;
         }
         i += 5;
         if (hh > 24) {
-            set_err(err, errlen, "invalid hour %d in %s", hh, q);
+            fy_errf(err, errlen, "invalid hour %d in %s", hh, q);
             return FY_ERR;
         }
         if (mi > 59) {
-            set_err(err, errlen, "invalid minute %d in %s", mi, q);
+            fy_errf(err, errlen, "invalid minute %d in %s", mi, q);
             return FY_ERR;
         }
         if (i < len && s[i] == ':') {
             if (!read_digits(s, len, i + 1, 2, &ss)) {
-                set_err(err, errlen, "expected two-digit seconds in %s", q);
+                fy_errf(err, errlen, "expected two-digit seconds in %s", q);
                 return FY_ERR;
             }
             i += 3;
             if (ss > 60) {
-                set_err(err, errlen, "invalid second %d in %s", ss, q);
+                fy_errf(err, errlen, "invalid second %d in %s", ss, q);
                 return FY_ERR;
             }
             if (i < len && (s[i] == '.' || s[i] == ',')) {
                 char sep = s[i];
                 i++;
                 if (read_fraction(s, len, &i, &frac) == 0) {
-                    set_err(err, errlen, "expected digits after '%c' in %s",
+                    fy_errf(err, errlen, "expected digits after '%c' in %s",
                             sep, q);
                     return FY_ERR;
                 }
             }
         } else if (i < len && (s[i] == '.' || s[i] == ',')) {
-            set_err(err, errlen,
+            fy_errf(err, errlen,
                     "fractional seconds need seconds (HH:MM:SS.fff) in %s", q);
             return FY_ERR;
         }
         if (hh == 24 && (mi != 0 || ss != 0 || frac != 0.0)) {
-            set_err(err, errlen,
+            fy_errf(err, errlen,
                     "invalid hour 24 in %s (only 24:00:00 is allowed)", q);
             return FY_ERR;
         }
@@ -308,15 +297,15 @@ int fy_time_parse(const char *s, size_t len, double *epoch, int *offset_min,
             case OFFSET_OK:
                 break;
             case OFFSET_MINUTE:
-                set_err(err, errlen, "invalid offset minute %d in %s", omm, q);
+                fy_errf(err, errlen, "invalid offset minute %d in %s", omm, q);
                 return FY_ERR;
             case OFFSET_RANGE:
-                set_err(err, errlen,
+                fy_errf(err, errlen,
                         "offset %c%02d:%02d out of range (max +/-18:00) in %s",
                         s[i], ohh, omm, q);
                 return FY_ERR;
             default:
-                set_err(err, errlen,
+                fy_errf(err, errlen,
                         "expected an offset as Z, +HH:MM, +HHMM or +HH in %s",
                         q);
                 return FY_ERR;
@@ -326,7 +315,7 @@ int fy_time_parse(const char *s, size_t len, double *epoch, int *offset_min,
 
     if (i < len) {
         quote_input(s + i, len - i, rest);
-        set_err(err, errlen, "trailing characters %s in %s", rest, q);
+        fy_errf(err, errlen, "trailing characters %s in %s", rest, q);
         return FY_ERR;
     }
 
@@ -455,17 +444,17 @@ int fy_duration_parse(const char *s, size_t len, double *seconds,
     double total = 0.0;
 
     if (s == NULL || len == 0) {
-        set_err(err, errlen, "empty duration");
+        fy_errf(err, errlen, "empty duration");
         return FY_ERR;
     }
     quote_input(s, len, q);
     if (is_space(s[0]) || is_space(s[len - 1])) {
-        set_err(err, errlen, "leading or trailing whitespace in duration %s",
+        fy_errf(err, errlen, "leading or trailing whitespace in duration %s",
                 q);
         return FY_ERR;
     }
     if (s[0] == '-') {
-        set_err(err, errlen, "negative duration %s", q);
+        fy_errf(err, errlen, "negative duration %s", q);
         return FY_ERR;
     }
 
@@ -476,13 +465,13 @@ int fy_duration_parse(const char *s, size_t len, double *seconds,
         int u;
 
         if (!is_digit(s[i])) {
-            set_err(err, errlen, "expected a number at position %zu in %s",
+            fy_errf(err, errlen, "expected a number at position %zu in %s",
                     i + 1, q);
             return FY_ERR;
         }
         while (i < len && is_digit(s[i])) {
             if (i - start >= 15) {
-                set_err(err, errlen, "duration too large: %s", q);
+                fy_errf(err, errlen, "duration too large: %s", q);
                 return FY_ERR;
             }
             whole = whole * 10 + (s[i] - '0');
@@ -491,7 +480,7 @@ int fy_duration_parse(const char *s, size_t len, double *seconds,
         if (i < len && s[i] == '.') {
             i++;
             if (read_fraction(s, len, &i, &frac) == 0) {
-                set_err(err, errlen, "expected digits after '.' in %s", q);
+                fy_errf(err, errlen, "expected digits after '.' in %s", q);
                 return FY_ERR;
             }
         }
@@ -506,7 +495,7 @@ int fy_duration_parse(const char *s, size_t len, double *seconds,
         if (i == ustart)
             while (i < len && !is_digit(s[i]) && !is_space(s[i])) i++;
         if (i == ustart) {
-            set_err(err, errlen, "missing unit in %s", q);
+            fy_errf(err, errlen, "missing unit in %s", q);
             return FY_ERR;
         }
         for (u = 0; u < (int)N_UNITS; u++)
@@ -518,12 +507,12 @@ int fy_duration_parse(const char *s, size_t len, double *seconds,
             /* Show the unit between single quotes rather than double. */
             uq[0] = '\'';
             uq[strlen(uq) - 1] = '\'';
-            set_err(err, errlen, "unknown unit %s in %s (use ms, s, m, h, d, w, "
+            fy_errf(err, errlen, "unknown unit %s in %s (use ms, s, m, h, d, w, "
                     "or seconds, minutes, hours, days, weeks)", uq, q);
             return FY_ERR;
         }
         if (units[u].rank <= last) {
-            set_err(err, errlen,
+            fy_errf(err, errlen,
                     "unit '%s' out of order in %s (largest unit first, each "
                     "unit once)", units[u].name, q);
             return FY_ERR;
@@ -531,7 +520,7 @@ int fy_duration_parse(const char *s, size_t len, double *seconds,
         last = units[u].rank;
         total += value * units[u].seconds;
         if (total > FY_DURATION_MAX_SECONDS) {
-            set_err(err, errlen, "duration too large: %s", q);
+            fy_errf(err, errlen, "duration too large: %s", q);
             return FY_ERR;
         }
         while (i < len && is_space(s[i])) i++;

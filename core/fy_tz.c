@@ -2,6 +2,7 @@
  * ferry reads tzdata itself instead of setting TZ and calling localtime. */
 #include "fy_tz.h"
 #include "fy_time.h"
+#include "fy_common.h"
 
 #include <errno.h>
 #include <math.h>
@@ -49,18 +50,6 @@ struct fy_tz {
     int has_posix;         /* the footer's rule applies after the last transition */
     struct tz_posix posix;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-
-    if (err == NULL || errlen == 0) return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int64_t floor_div(int64_t a, int64_t b) {
     return a / b - (a % b != 0 && (a < 0) != (b < 0));
@@ -254,7 +243,7 @@ static int64_t be64(const unsigned char *p) {
 static int read_header(const unsigned char *p, size_t len, struct tzif_header *h,
                        char *err, size_t errlen) {
     if (len < HEADER_SIZE || memcmp(p, "TZif", 4) != 0) {
-        set_err(err, errlen, len < HEADER_SIZE ? "truncated header" : "not a TZif file");
+        fy_errf(err, errlen, len < HEADER_SIZE ? "truncated header" : "not a TZif file");
         return FY_ERR;
     }
     h->version = p[4];
@@ -265,15 +254,15 @@ static int read_header(const unsigned char *p, size_t len, struct tzif_header *h
     h->type = be32(p + 36);
     h->chars = be32(p + 40);
     if (h->version != 0 && h->version < '2') {
-        set_err(err, errlen, "unknown TZif version byte 0x%02x", h->version);
+        fy_errf(err, errlen, "unknown TZif version byte 0x%02x", h->version);
         return FY_ERR;
     }
     if (h->type == 0 || h->type > 256) {
-        set_err(err, errlen, "%u local time types (need 1-256)", h->type);
+        fy_errf(err, errlen, "%u local time types (need 1-256)", h->type);
         return FY_ERR;
     }
     if ((h->isut != 0 && h->isut != h->type) || (h->isstd != 0 && h->isstd != h->type)) {
-        set_err(err, errlen, "indicator counts do not match the type count");
+        fy_errf(err, errlen, "indicator counts do not match the type count");
         return FY_ERR;
     }
     return FY_OK;
@@ -293,7 +282,7 @@ static int read_block(struct fy_tz *tz, const struct tzif_header *h, const unsig
     const unsigned char *types = idx + h->time;
 
     if (h->leap != 0) {
-        set_err(err, errlen, "leap-second zones (right/...) are not supported");
+        fy_errf(err, errlen, "leap-second zones (right/...) are not supported");
         return FY_ERR;
     }
     tz->n_types = h->type;
@@ -302,18 +291,18 @@ static int read_block(struct fy_tz *tz, const struct tzif_header *h, const unsig
     tz->trans = malloc((h->time ? h->time : 1) * sizeof *tz->trans);
     tz->ttype = malloc(h->time ? h->time : 1);
     if (tz->type_off == NULL || tz->trans == NULL || tz->ttype == NULL) {
-        set_err(err, errlen, "out of memory");
+        fy_errf(err, errlen, "out of memory");
         return FY_ERR;
     }
     for (uint32_t i = 0; i < h->type; i++) {
         int32_t off = (int32_t)be32(types + 6 * (size_t)i);
         if (off < -MAX_OFF || off > MAX_OFF) {
-            set_err(err, errlen, "local time type %u has offset %ld s (beyond +/-26h)",
+            fy_errf(err, errlen, "local time type %u has offset %ld s (beyond +/-26h)",
                     i, (long)off);
             return FY_ERR;
         }
         if (types[6 * (size_t)i + 5] >= h->chars) {
-            set_err(err, errlen, "local time type %u names abbreviation %u of %u bytes",
+            fy_errf(err, errlen, "local time type %u names abbreviation %u of %u bytes",
                     i, types[6 * (size_t)i + 5], h->chars);
             return FY_ERR;
         }
@@ -323,11 +312,11 @@ static int read_block(struct fy_tz *tz, const struct tzif_header *h, const unsig
         tz->trans[i] = tsize == 8 ? be64(p + 8 * (size_t)i) : (int32_t)be32(p + 4 * (size_t)i);
         tz->ttype[i] = idx[i];
         if (idx[i] >= h->type) {
-            set_err(err, errlen, "transition %u uses type %u of %u", i, idx[i], h->type);
+            fy_errf(err, errlen, "transition %u uses type %u of %u", i, idx[i], h->type);
             return FY_ERR;
         }
         if (i > 0 && tz->trans[i] <= tz->trans[i - 1]) {
-            set_err(err, errlen, "transition %u is not after the one before it", i);
+            fy_errf(err, errlen, "transition %u is not after the one before it", i);
             return FY_ERR;
         }
     }
@@ -346,7 +335,7 @@ struct fy_tz *fy_tz_parse(const char *name, const void *data, size_t len,
 
     detail[0] = '\0';
     if (tz == NULL || (tz->name = strdup(name ? name : "")) == NULL) {
-        set_err(err, errlen, "out of memory");
+        fy_errf(err, errlen, "out of memory");
         goto fail_quiet;
     }
     if (read_header(p, len, &h, detail, sizeof detail) != FY_OK) goto fail;
@@ -398,7 +387,7 @@ struct fy_tz *fy_tz_parse(const char *name, const void *data, size_t len,
     return tz;
 
 fail:
-    set_err(err, errlen, "time zone \"%s\": bad TZif data: %s", tz->name, detail);
+    fy_errf(err, errlen, "time zone \"%s\": bad TZif data: %s", tz->name, detail);
 fail_quiet:
     fy_tz_free(tz);
     return NULL;
@@ -440,41 +429,41 @@ struct fy_tz *fy_tz_load(const char *name, char *err, size_t errlen) {
         return fy_tz_parse(name, utc, sizeof utc, err, errlen);
     }
     if (!valid_name(name)) {
-        set_err(err, errlen, "invalid time zone name \"%.*s\" (use a name like "
+        fy_errf(err, errlen, "invalid time zone name \"%.*s\" (use a name like "
                 "\"Europe/Berlin\": letters, digits, '/', '_', '+', '-', not absolute, "
                 "no \"..\")", FY_TZ_NAME_MAX, name);
         return NULL;
     }
     if (dir == NULL || dir[0] == '\0') dir = DEFAULT_TZDIR;
     if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path) {
-        set_err(err, errlen, "time zone path too long for \"%s\"", name);
+        fy_errf(err, errlen, "time zone path too long for \"%s\"", name);
         return NULL;
     }
     fp = fopen(path, "rb");
     if (fp == NULL) {
         if (errno == ENOENT || errno == ENOTDIR)
-            set_err(err, errlen, "unknown time zone \"%s\" (no file %s)", name, path);
+            fy_errf(err, errlen, "unknown time zone \"%s\" (no file %s)", name, path);
         else
-            set_err(err, errlen, "time zone \"%s\": cannot open %s: %s", name, path,
+            fy_errf(err, errlen, "time zone \"%s\": cannot open %s: %s", name, path,
                     strerror(errno));
         return NULL;
     }
     if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
-        set_err(err, errlen, "unknown time zone \"%s\" (%s is not a zone file)", name, path);
+        fy_errf(err, errlen, "unknown time zone \"%s\" (%s is not a zone file)", name, path);
         goto cleanup;
     }
     if (st.st_size > FY_TZ_FILE_MAX) {
-        set_err(err, errlen, "time zone \"%s\": %s is too large for a TZif file", name, path);
+        fy_errf(err, errlen, "time zone \"%s\": %s is too large for a TZif file", name, path);
         goto cleanup;
     }
     buf = malloc((size_t)st.st_size + 1);
     if (buf == NULL) {
-        set_err(err, errlen, "out of memory");
+        fy_errf(err, errlen, "out of memory");
         goto cleanup;
     }
     n = fread(buf, 1, (size_t)st.st_size + 1, fp);
     if (ferror(fp)) {
-        set_err(err, errlen, "time zone \"%s\": cannot read %s", name, path);
+        fy_errf(err, errlen, "time zone \"%s\": cannot read %s", name, path);
         goto cleanup;
     }
     tz = fy_tz_parse(name, buf, n, err, errlen);

@@ -176,7 +176,8 @@ t "contrib: make install puts connectors beside the installed lualib, without th
 mkdir -p "$WORK/src"
 cp -r "$ROOT/Makefile" "$ROOT/lualib" "$WORK/src/"
 mkdir -p "$WORK/src/contrib/acme/tests" "$WORK/src/build"
-cp -r "$ROOT/contrib/systemd" "$WORK/src/contrib/"   # make install installs the unit too
+cp -r "$ROOT/contrib/systemd" "$WORK/src/contrib/"   # make install installs the unit
+cp "$ROOT/README.md" "$WORK/src/"                    # and the README
 cp "$FERRY" "$WORK/src/build/ferry"     # the binary under test (build-san/ under SANITIZE=1)
 cp "$WORK/share/contrib/acme/"*.lua "$WORK/src/contrib/acme/"
 printf 'print("a test")\n' >"$WORK/src/contrib/acme/tests/helper.lua"

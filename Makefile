@@ -15,9 +15,9 @@ SANITIZE ?=
 V        ?=
 
 DEB_PKGS  := build-essential pkg-config liblua5.4-dev lua-cjson-dev libcurl4-openssl-dev \
-             libevent-dev libsqlite3-dev sqlite3 python3 openssl tzdata
+             libevent-dev libsqlite3-dev sqlite3 python3 openssl libssl-dev tzdata
 BENCH_PKGS := nginx-light curl lua5.4 lua-cjson lua-dbi-sqlite3
-PKG_MODS  := lua5.4 lua5.4-cjson libcurl libevent sqlite3
+PKG_MODS  := lua5.4 lua5.4-cjson libcurl libevent sqlite3 libcrypto
 
 ifeq ($(SANITIZE),)
 BUILD    := build

@@ -4,6 +4,7 @@
 #include "fy_common.h"
 #include "fy_config.h"
 #include "fy_json.h"
+#include "fy_vm.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -20,56 +21,6 @@
 /* Seconds a call may take: a reload of every script is the slowest. */
 #define CLIENT_TIMEOUT 60
 
-/* The decoded value at idx as JSON text again (what fy_json_decode made:
- * arrays carry the array metatable, null is the NULL light userdata). */
-static void encode(lua_State *L, int idx, struct fy_buf *b, int depth) {
-    idx = lua_absindex(L, idx);
-    switch (lua_type(L, idx)) {
-    case LUA_TSTRING: {
-        size_t n;
-        const char *s = lua_tolstring(L, idx, &n);
-        fy_buf_json_string(b, s, n);
-        break;
-    }
-    case LUA_TNUMBER:
-        if (lua_isinteger(L, idx)) fy_buf_printf(b, "%lld", (long long)lua_tointeger(L, idx));
-        else fy_buf_double(b, lua_tonumber(L, idx));
-        break;
-    case LUA_TBOOLEAN: fy_buf_puts(b, lua_toboolean(L, idx) ? "true" : "false"); break;
-    case LUA_TTABLE:
-        if (depth > 64) {
-            fy_buf_puts(b, "null");
-        } else if (lua_rawlen(L, idx) > 0 || lua_getmetatable(L, idx)) {   /* an array (empty ones are marked) */
-            if (!lua_rawlen(L, idx)) lua_pop(L, 1);
-            fy_buf_putc(b, '[');
-            for (lua_Integer i = 1; i <= (lua_Integer)lua_rawlen(L, idx); i++) {
-                if (i > 1) fy_buf_putc(b, ',');
-                lua_rawgeti(L, idx, i);
-                encode(L, -1, b, depth + 1);
-                lua_pop(L, 1);
-            }
-            fy_buf_putc(b, ']');
-        } else {
-            int first = 1;
-            fy_buf_putc(b, '{');
-            lua_pushnil(L);
-            while (lua_next(L, idx)) {
-                size_t n;
-                const char *k = lua_tolstring(L, -2, &n);  /* keys are strings */
-                if (!first) fy_buf_putc(b, ',');
-                first = 0;
-                fy_buf_json_string(b, k, n);
-                fy_buf_putc(b, ':');
-                encode(L, -1, b, depth + 1);
-                lua_pop(L, 1);
-            }
-            fy_buf_putc(b, '}');
-        }
-        break;
-    default: fy_buf_puts(b, "null");
-    }
-}
-
 /* Decode json and push the value of key (a table as JSON text) as a
  * malloc'd string; NULL when missing or not JSON. */
 static char *field_of(const char *json, size_t len, const char *key) {
@@ -83,8 +34,8 @@ static char *field_of(const char *json, size_t len, const char *key) {
     if (t == LUA_TNIL) goto done;
     if (t == LUA_TTABLE) {
         struct fy_buf b = {0};
-        encode(L, -1, &b, 0);
-        v = b.data;
+        if (fy_json_encode(L, -1, &b, err, sizeof err) == FY_OK) v = b.data;
+        else fy_buf_free(&b);
     } else if (t == LUA_TLIGHTUSERDATA) {
         v = strdup("null");
     } else if (t == LUA_TBOOLEAN) {
@@ -113,8 +64,8 @@ int fy_client_each(const char *json, void (*fn)(void *arg, const char *item), vo
     for (int i = 1; i <= n; i++) {
         struct fy_buf b = {0};
         lua_rawgeti(L, -1, i);
-        encode(L, -1, &b, 0);
-        fn(arg, b.data);
+        if (fy_json_encode(L, -1, &b, err, sizeof err) != FY_OK) fy_buf_reset(&b);
+        fn(arg, b.data ? b.data : "null");
         fy_buf_free(&b);
         lua_pop(L, 1);
     }

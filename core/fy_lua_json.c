@@ -241,10 +241,10 @@ static int write_value(lua_State *L, int idx, struct enc *e, int depth) {
 
 /* Write the value at idx, then check the text so far would still fit the
  * VM's memory: the buffer is malloc'd, outside the limit, but becomes a Lua
- * string of the same size. */
+ * string of the same size. A plain lua_State (the CLI's) has no limit. */
 static int encode_value(lua_State *L, int idx, struct enc *e, int depth) {
     if (write_value(L, idx, e, depth) != FY_OK) return FY_ERR;
-    if (e->b->len > fy_vm_room(e->vm)) {
+    if (e->vm && e->b->len > fy_vm_room(e->vm)) {
         snprintf(e->err, e->errlen, "cannot encode: the text would exceed the integration's memory limit (limits.memory)");
         return FY_ERR;
     }

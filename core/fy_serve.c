@@ -422,7 +422,7 @@ int fy_service_main(struct fy_config *cfg) {
     svc->admin = fy_admin_create(svc, e->base, e->cfg.admin.listen, e->cfg.admin.token, svc->admin_addr,
                                  sizeof svc->admin_addr, err, sizeof err);
     if (!svc->admin) {
-        fprintf(stderr, "ferry serve: admin: %s\n", err);
+        fprintf(stderr, "ferry serve: %s\n", err);
         goto done;
     }
     if (write_state(svc, err, sizeof err) != FY_OK) {

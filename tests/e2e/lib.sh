@@ -17,7 +17,7 @@ _cleanup() {
     rm -rf "$WORK"
 }
 trap _cleanup EXIT
-_name="" _bad=""
+_name="" _bad="" out="" err="" rc=0
 # Most test scripts record what they did in files with io: they run as
 # trusted integrations (config `integrations["*"]`). Tests of the sandbox
 # pass a config of their own (-c) or FERRY_CONFIG= to run untrusted.
@@ -44,6 +44,39 @@ start_fake_api() {
     for _ in $(seq 1 200); do [ -s "$WORK/fake.port" ] && break; sleep 0.05; done
     [ -s "$WORK/fake.port" ] || return 1
     FAKE_BASE="http://127.0.0.1:$(cat "$WORK/fake.port")"
+}
+
+# start_serve DIR CONFIG [OPTIONS...]: `ferry serve -c CONFIG` run from DIR in
+# the background (stdout appended to DIR/serve.out, stderr to DIR/serve.log;
+# stopped when the test exits); waits for DIR/data/serve.json and sets
+# SERVE_PID, SERVE_DIR and ADMIN (the address it bound). Fails the case when
+# it did not start.
+start_serve() {
+    local dir=$1 config=$2
+    shift 2
+    SERVE_DIR=$dir ADMIN=""
+    rm -f "$dir/data/serve.json"
+    (cd "$dir" && exec "$FERRY" serve -c "$config" "$@") >>"$dir/serve.out" 2>>"$dir/serve.log" &
+    SERVE_PID=$!
+    _bg_pids+=("$SERVE_PID")
+    for _ in $(seq 1 200); do [ -s "$dir/data/serve.json" ] && break; sleep 0.05; done
+    ADMIN=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["admin"])' "$dir/data/serve.json" 2>/dev/null)
+    [ -n "$ADMIN" ] || { fail "ferry serve did not start: $(tail -3 "$dir/serve.log")"; return 1; }
+}
+
+# stop_serve [SIGNAL]: signal the service started last (TERM) and wait for it;
+# sets rc (its exit status) and took_ms; fails the case on a sanitizer report
+# in its log.
+stop_serve() {
+    local t0
+    t0=$(date +%s%N)
+    kill -"${1:-TERM}" "$SERVE_PID" 2>/dev/null
+    wait "$SERVE_PID" 2>/dev/null
+    rc=$?
+    took_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$SERVE_DIR/serve.log" 2>/dev/null; then
+        fail "sanitizer report from ferry serve: $(grep -m1 -E 'Sanitizer|runtime error' "$SERVE_DIR/serve.log")"
+    fi
 }
 
 # run_ferry ARGS...: runs ferry from $WORK with a data dir under $WORK.

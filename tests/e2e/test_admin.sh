@@ -83,25 +83,6 @@ jpy() {
 J = json.loads(sys.argv[1])
 print(eval(sys.argv[2]))' "$1" "$2" 2>&1
 }
-# start_serve CONFIG: ferry serve in the background; waits for serve.json
-# and sets $ADMIN and $SERVE_PID.
-start_serve() {
-    rm -f "$WORK/data/serve.json"
-    (cd "$WORK" && exec "$FERRY" serve -c "$1" --log-level debug) >"$WORK/serve.out" 2>"$WORK/serve.err" &
-    SERVE_PID=$!
-    _bg_pids+=("$SERVE_PID")
-    for _ in $(seq 1 200); do [ -s "$WORK/data/serve.json" ] && break; sleep 0.05; done
-    ADMIN=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["admin"])' "$WORK/data/serve.json" 2>/dev/null)
-}
-stop_serve() {
-    kill -TERM "$SERVE_PID" 2>/dev/null
-    for _ in $(seq 1 200); do kill -0 "$SERVE_PID" 2>/dev/null || break; sleep 0.05; done
-    wait "$SERVE_PID" 2>/dev/null
-    serve_rc=$?
-    if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$WORK/serve.err"; then
-        fail "sanitizer report from ferry serve: $(grep -m1 -E 'Sanitizer|runtime error' "$WORK/serve.err")"
-    fi
-}
 # wait_run ID: until GET runs/ID is no longer running (5 s at most).
 wait_run() {
     for _ in $(seq 1 100); do
@@ -114,8 +95,8 @@ wait_run() {
 
 # ---------------------------------------------------------------------------
 t "serve: writes serve.json (mode 0600) naming its pid and the admin address it bound"
-start_serve ferry.lua
-[ -n "$ADMIN" ] || fail "no serve.json: $(cat "$WORK/serve.err")"
+start_serve "$WORK" ferry.lua --log-level debug
+[ -n "$ADMIN" ] || fail "no serve.json: $(cat "$WORK/serve.log")"
 expect_eq "$(stat -c %a "$WORK/data/serve.json")" 600
 expect_eq "$(jpy "$(cat "$WORK/data/serve.json")" 'J["pid"]')" "$SERVE_PID"
 grep -qE '^127\.0\.0\.1:[1-9][0-9]*$' <<<"$ADMIN" || fail "admin address: $ADMIN"
@@ -432,12 +413,12 @@ expect_in "$err" "refused the token"
 expect_not_in "$err" "not-the-token"
 
 t "the token appears in no log line and no answer"
-expect_not_in "$(cat "$WORK/serve.err" "$WORK/serve.out")" "$TOKEN"
-grep -q '"msg":"admin request"' "$WORK/serve.err" || fail "no request was logged at debug"
+expect_not_in "$(cat "$WORK/serve.log" "$WORK/serve.out")" "$TOKEN"
+grep -q '"msg":"admin request"' "$WORK/serve.log" || fail "no request was logged at debug"
 
 t "after SIGTERM: serve.json is gone; trigger and reload say no service runs (exit 2); pause marks the store"
 stop_serve
-expect_eq "$serve_rc" 0 "ferry serve's exit status after SIGTERM"
+expect_eq "$rc" 0 "ferry serve's exit status after SIGTERM"
 [ ! -e "$WORK/data/serve.json" ] || fail "serve.json left behind"
 run_ferry trigger alpha -c ferry.lua
 expect_rc 2
@@ -459,7 +440,7 @@ expect_in "$err" "no ferry serve is running"
 rm -f "$WORK/data/serve.json"
 
 t "a service started with the pause in the store keeps it; resume through the API clears it"
-start_serve ferry.lua
+start_serve "$WORK" ferry.lua --log-level debug
 api GET /api/v1/integrations/alpha
 expect_eq "$(jpy "$body" '(J["paused"], J["paused_reason"])')" "(1, 'offline pause')"
 run_ferry resume alpha -c ferry.lua
@@ -478,7 +459,7 @@ expect_in "$err" "admin.token"
 
 t "serve on a non-loopback address with a token answers with it"
 cfg open2.lua 0.0.0.0:0 "\"$TOKEN\"" "$WORK/data"
-start_serve open2.lua
+start_serve "$WORK" open2.lua --log-level debug
 grep -qE '^0\.0\.0\.0:[1-9]' <<<"$ADMIN" || fail "bound: $ADMIN"
 ADMIN="127.0.0.1:${ADMIN##*:}"
 api GET /api/v1/integrations "" -

@@ -15,30 +15,6 @@ return { data_dir = "data", script_dirs = { "scripts" }, admin = { listen = "127
 EOF
 }
 
-# start_serve DIR: ferry serve in the background (stderr in DIR/serve.log);
-# waits until it is serving. Sets SERVE_PID.
-start_serve() {
-    rm -f "$1/data/serve.json"
-    (cd "$1" && exec "$FERRY" serve -c ferry.lua) >>"$1/serve.out" 2>>"$1/serve.log" &
-    SERVE_PID=$!
-    _bg_pids+=("$SERVE_PID")
-    for _ in $(seq 1 200); do [ -s "$1/data/serve.json" ] && return 0; sleep 0.05; done
-    fail "ferry serve did not start: $(tail -5 "$1/serve.log")"
-    return 1
-}
-
-# stop_serve [SIGNAL]: signal it and wait; sets rc and how long it took (ms).
-stop_serve() {
-    local t0=$(date +%s%N)
-    kill -"${1:-TERM}" "$SERVE_PID" 2>/dev/null
-    wait "$SERVE_PID"
-    rc=$?
-    took_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-    if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$D/serve.log" 2>/dev/null; then
-        fail "sanitizer report: $(grep -m1 -E 'Sanitizer|runtime error' "$D/serve.log")"
-    fi
-}
-
 # wait_until SECONDS 'SHELL CONDITION': evaluates the condition every 0.1 s
 # (quote it: it is evaluated anew each time); fails the case on timeout.
 wait_until() {
@@ -75,7 +51,7 @@ D=$S/three; serve_dir "$D"
 integ "$D/scripts/fast.lua" fast '"every 1s"' 'ctx:emit { id = 1 }'
 integ "$D/scripts/half.lua" half '"every 2s"' 'ctx:emit { id = 1 }'
 integ "$D/scripts/never.lua" never '"manual"' 'ctx:emit { id = 1 }'
-start_serve "$D"
+start_serve "$D" ferry.lua
 sleep 4.5
 stop_serve
 expect_rc 0
@@ -95,7 +71,7 @@ expect_eq "$(runs "$D" "SELECT count(*) FROM integrations WHERE next_run_at IS N
 t "a slot that comes due while the previous run goes on is recorded as skipped, with the reason"
 D=$S/overlap; serve_dir "$D"
 integ "$D/scripts/slow.lua" slow '"every 1s"' 'ctx:emit { id = 1 }; ferry.sleep(2.5)'
-start_serve "$D"
+start_serve "$D" ferry.lua
 sleep 3.2
 stop_serve
 expect_rc 0
@@ -111,12 +87,12 @@ expect_in "$(cat "$D/serve.log")" '"msg":"run skipped"'
 t "catch-up: a slot missed while ferry was down runs once at start, not once per missed slot"
 D=$S/catchup; serve_dir "$D"
 integ "$D/scripts/hourly.lua" hourly '"every 1h"' 'ctx:emit { id = 1 }'
-start_serve "$D"
+start_serve "$D" ferry.lua
 wait_until 5 'test "$(runs "$D" "SELECT count(*) FROM runs WHERE status = '\''ok'\''")" = 1'
 stop_serve
 # the last scheduled run was 5 hours ago: 4 slots were missed
 runs "$D" "UPDATE runs SET started_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-5 hours')" >/dev/null
-start_serve "$D"
+start_serve "$D" ferry.lua
 sleep 1.5
 expect_eq "$(runs "$D" "SELECT count(*) FROM runs WHERE integration = 'hourly'")" "2" "one catch-up run"
 expect_in "$(cat "$D/serve.log")" "a scheduled run was missed"
@@ -130,7 +106,7 @@ sys.exit(0 if 3500 < d < 3601 else 1)
 EOF
 
 t "no catch-up when the last scheduled run is recent: the next run waits for its slot"
-start_serve "$D"
+start_serve "$D" ferry.lua
 sleep 1
 stop_serve
 expect_eq "$(runs "$D" "SELECT count(*) FROM runs WHERE integration = 'hourly'")" "2" "no run at start"
@@ -140,7 +116,7 @@ t "a broken script is reported with FILE:LINE and skipped; the others run"
 D=$S/broken; serve_dir "$D"
 integ "$D/scripts/good.lua" good '"every 1h"' 'ctx:emit { id = 1 }'
 printf 'return ferry.integration {\n  name = "bad",\n  owner = 42,\n}\n' >"$D/scripts/bad.lua"
-start_serve "$D"
+start_serve "$D" ferry.lua
 wait_until 5 'test "$(runs "$D" "SELECT count(*) FROM runs WHERE integration = '\''good'\'' AND status = '\''ok'\''")" = 1'
 stop_serve
 expect_rc 0
@@ -172,7 +148,7 @@ t "hot reload: an edited script runs as its new version at the next run, visible
 D=$S/hot; serve_dir "$D"
 mark_script "$D/scripts/hot.lua" v1 "every 1s"
 v1=$(hash "$D/scripts/hot.lua")
-start_serve "$D"
+start_serve "$D" ferry.lua
 wait_until 5 'grep -q v1 "$D/marks"'
 mark_script "$D/scripts/hot.lua" v2 "every 1s"
 v2=$(hash "$D/scripts/hot.lua")
@@ -206,7 +182,7 @@ t "hot reload: a long run in progress finishes on its old version; the next run 
 D=$S/long; serve_dir "$D"
 mark_script "$D/scripts/hot.lua" old "every 1h" 1.5
 vold=$(hash "$D/scripts/hot.lua")
-start_serve "$D"
+start_serve "$D" ferry.lua
 wait_until 5 'test "$(runs "$D" "SELECT count(*) FROM runs WHERE status = '\''running'\''")" = 1'
 mark_script "$D/scripts/hot.lua" new "every 1h"
 vnew=$(hash "$D/scripts/hot.lua")
@@ -219,7 +195,7 @@ expect_rc 0
 t "twenty reloads while runs go on: no run fails because of a reload, and no broken version ever runs"
 D=$S/storm; serve_dir "$D"
 mark_script "$D/scripts/hot.lua" s0 "every 1s" 0.3
-start_serve "$D"
+start_serve "$D" ferry.lua
 good=()
 for i in $(seq 1 20); do
     if [ $((i % 4)) -eq 0 ]; then
@@ -248,7 +224,7 @@ expect_eq "$(runs "$D" "SELECT count(*) FROM runs WHERE script_version NOT IN ($
 t "a removed script stops being scheduled"
 D=$S/removed; serve_dir "$D"
 integ "$D/scripts/gone.lua" gone '"every 1s"' 'ctx:emit { id = 1 }'
-start_serve "$D"
+start_serve "$D" ferry.lua
 wait_until 5 'test -s "$D/gone.loaded"'
 rm "$D/scripts/gone.lua"
 sleep 0.6
@@ -269,7 +245,7 @@ integ "$D/scripts/steps.lua" steps '"every 1h"' '
       ctx:checkpoint { n = i }
       ferry.sleep(0.1)
     end'
-start_serve "$D"
+start_serve "$D" ferry.lua
 wait_until 5 'test -s "$D/steps.loaded"'
 sleep 0.5
 stop_serve TERM
@@ -282,7 +258,7 @@ expect_eq "$(sort -n "$D/steps.loaded" | tail -1)" "$cp" "the checkpoint is the 
 expect_in "$(cat "$D/serve.log")" '"msg":"stopping"'
 # the next start: the missed hour is not due, so trigger it as a new slot by backdating
 runs "$D" "UPDATE runs SET started_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-2 hours')" >/dev/null
-start_serve "$D"
+start_serve "$D" ferry.lua
 wait_until 10 'test "$(runs "$D" "SELECT count(*) FROM runs WHERE status = '\''ok'\''")" = 1'
 stop_serve
 expect_eq "$(sort -n "$D/steps.loaded" | uniq | wc -l)" "30" "every record loaded across the two runs"
@@ -291,7 +267,7 @@ expect_eq "$(sort -n "$D/steps.loaded" | uniq -d | wc -l)" "0" "no record loaded
 t "SIGTERM: a run that reaches no checkpoint is stopped after shutdown_grace and recorded aborted"
 D=$S/grace; serve_dir "$D" 'shutdown_grace = "1s"'
 integ "$D/scripts/stuck.lua" stuck '"every 1h"' 'ferry.sleep(30)'
-start_serve "$D"
+start_serve "$D" ferry.lua
 wait_until 5 'test "$(runs "$D" "SELECT count(*) FROM runs WHERE status = '\''running'\''")" = 1'
 stop_serve TERM
 expect_rc 0
@@ -302,13 +278,13 @@ expect_in "$(runs "$D" "SELECT error FROM runs")" "shutdown_grace"
 t "a second SIGTERM exits at once; the next start records the run as aborted"
 D=$S/twice; serve_dir "$D" 'shutdown_grace = "30s"'
 integ "$D/scripts/stuck.lua" stuck '"every 1h"' 'ferry.sleep(30)'
-start_serve "$D"
+start_serve "$D" ferry.lua
 wait_until 5 'test "$(runs "$D" "SELECT count(*) FROM runs WHERE status = '\''running'\''")" = 1'
 kill -TERM "$SERVE_PID"; sleep 0.3
 stop_serve TERM
 [ "$took_ms" -lt 2000 ] || fail "took $took_ms ms after the second signal"
 expect_eq "$(runs "$D" "SELECT status FROM runs")" "running" "the store as the killed process left it"
-start_serve "$D"
+start_serve "$D" ferry.lua
 stop_serve
 expect_eq "$(runs "$D" "SELECT status FROM runs ORDER BY started_at LIMIT 1")" "aborted"
 
@@ -316,7 +292,7 @@ expect_eq "$(runs "$D" "SELECT status FROM runs ORDER BY started_at LIMIT 1")" "
 t "one service per data directory: a second serve is refused while it runs, naming the first"
 D=$S/lock; serve_dir "$D"
 integ "$D/scripts/one.lua" one '"manual"' 'ctx:emit { id = 1 }'
-start_serve "$D"
+start_serve "$D" ferry.lua
 first=$SERVE_PID
 (cd "$D" && "$FERRY" serve -c ferry.lua) >"$D/second.out" 2>&1
 rc=$?
@@ -346,7 +322,7 @@ with open(sys.argv[2], "w") as out:
 EOF
 _bg_pids+=($!)
 wait_until 5 'test -S "$D/notify.sock"'
-NOTIFY_SOCKET=$D/notify.sock start_serve "$D"
+NOTIFY_SOCKET=$D/notify.sock start_serve "$D" ferry.lua
 wait_until 5 'grep -q READY=1 "$D/notified"'
 kill -HUP "$SERVE_PID"
 wait_until 5 'grep -q RELOADING=1 "$D/notified"'
@@ -374,13 +350,13 @@ expect_in "$(cat "$S/root/opt/ferry/share/ferry/systemd/ferry.lua" 2>&1)" 'data_
 t "cron in serve: a missed minute slot is caught up once at start, and the next run is the next minute boundary"
 D=$S/cron; serve_dir "$D"
 integ "$D/scripts/minutely.lua" minutely '{ cron = "* * * * *", tz = "Europe/Berlin" }' 'ctx:emit { id = 1 }'
-start_serve "$D"
+start_serve "$D" ferry.lua
 sleep 0.5
 stop_serve
 expect_eq "$(runs "$D" "SELECT count(*) FROM runs")" "0" "a cron schedule that never ran waits for its slot"
 runs "$D" "INSERT INTO runs (id, integration, trigger, started_at, status) VALUES
            ('x', 'minutely', 'schedule', strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-3 minutes'), 'ok')" >/dev/null
-start_serve "$D"
+start_serve "$D" ferry.lua
 wait_until 5 'test "$(runs "$D" "SELECT count(*) FROM runs WHERE status = '\''ok'\''")" = 2'
 next=$(runs "$D" "SELECT next_run_at FROM integrations WHERE name = 'minutely'")
 sched=$(runs "$D" "SELECT schedule FROM integrations WHERE name = 'minutely'")
@@ -394,7 +370,7 @@ D=$S/jitter; serve_dir "$D"
 for i in 1 2 3 4 5; do
     integ "$D/scripts/j$i.lua" "j$i" '{ every = "2h", jitter = "1h" }' 'ctx:emit { id = 1 }'
 done
-start_serve "$D"
+start_serve "$D" ferry.lua
 sleep 1
 nexts=$(runs "$D" "SELECT next_run_at FROM integrations ORDER BY name")
 stop_serve
@@ -410,12 +386,12 @@ EOF
 t "a paused integration is not scheduled, across restarts, until resumed"
 D=$S/paused; serve_dir "$D"
 integ "$D/scripts/p.lua" p '"every 1s"' 'ctx:emit { id = 1 }'
-start_serve "$D"
+start_serve "$D" ferry.lua
 wait_until 5 'test -s "$D/p.loaded"'
 stop_serve
 runs "$D" "UPDATE integrations SET paused_at = '2026-12-05T00:00:00Z', paused_reason = 'vendor outage'" >/dev/null
 n=$(runs "$D" "SELECT count(*) FROM runs")
-start_serve "$D"
+start_serve "$D" ferry.lua
 sleep 2
 expect_eq "$(runs "$D" "SELECT count(*) FROM runs")" "$n" "runs while paused"
 expect_eq "$(runs "$D" "SELECT coalesce(next_run_at, 'none') FROM integrations")" "none"

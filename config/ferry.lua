@@ -38,6 +38,14 @@ return {
     token = os.getenv("FERRY_ADMIN_TOKEN"),
   },
 
+  -- ferry serve's webhook listener: POST /hooks/PATH for scripts with
+  -- trigger = { webhook = ... }. Separate from the admin listener, so one
+  -- can be exposed (behind TLS) and the other not.
+  hooks = {
+    listen = "127.0.0.1:8788",
+    max_body = "1MB",               -- larger bodies get 413 without being read
+  },
+
   log = {
     level = "info",     -- debug | info | warn | error | off
     format = "json",    -- json (one object per line on stderr) | text

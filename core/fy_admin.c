@@ -347,6 +347,38 @@ reply:
 
 /* ---- the listener ------------------------------------------------------------ */
 
+int fy_admin_bind(struct evhttp *http, const char *key, const char *listen, char *bound, size_t boundcap, char *err,
+                  size_t errlen) {
+    char host[256];
+    int port;
+    if (fy_config_parse_listen(listen, host, sizeof host, &port) != FY_OK) {
+        snprintf(err, errlen, "%s: '%s' is not HOST:PORT", key, listen);
+        return FY_ERR;
+    }
+    struct evhttp_bound_socket *sock = evhttp_bind_socket_with_handle(http, host, (ev_uint16_t)port);
+    if (!sock) {
+        snprintf(err, errlen, "%s: cannot listen on %s (in use, or not an address of this machine)", key, listen);
+        return FY_ERR;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char addr[INET6_ADDRSTRLEN] = "?";
+    int bport = port;
+    if (getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &s6->sin6_addr, addr, sizeof addr);
+            bport = ntohs(s6->sin6_port);
+        } else {
+            struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &s4->sin_addr, addr, sizeof addr);
+            bport = ntohs(s4->sin_port);
+        }
+    }
+    if (bound) snprintf(bound, boundcap, strchr(addr, ':') ? "[%s]:%d" : "%s:%d", addr, bport);
+    return FY_OK;
+}
+
 struct fy_admin *fy_admin_create(struct fy_service *svc, struct event_base *base, const char *listen,
                                  const char *token, char *bound, size_t boundcap, char *err, size_t errlen) {
     char host[256];
@@ -378,29 +410,10 @@ struct fy_admin *fy_admin_create(struct fy_service *svc, struct event_base *base
     evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
                                         EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(a->http, on_request, a);
-    struct evhttp_bound_socket *sock = evhttp_bind_socket_with_handle(a->http, host, (ev_uint16_t)port);
-    if (!sock) {
-        snprintf(err, errlen, "admin.listen: cannot listen on %s (in use, or not an address of this machine)",
-                 listen);
+    if (fy_admin_bind(a->http, "admin.listen", listen, bound, boundcap, err, errlen) != FY_OK) {
         fy_admin_destroy(a);
         return NULL;
     }
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    char addr[INET6_ADDRSTRLEN] = "?";
-    int bport = port;
-    if (getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&ss, &sl) == 0) {
-        if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-            inet_ntop(AF_INET6, &s6->sin6_addr, addr, sizeof addr);
-            bport = ntohs(s6->sin6_port);
-        } else {
-            struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-            inet_ntop(AF_INET, &s4->sin_addr, addr, sizeof addr);
-            bport = ntohs(s4->sin_port);
-        }
-    }
-    if (bound) snprintf(bound, boundcap, strchr(addr, ':') ? "[%s]:%d" : "%s:%d", addr, bport);
     return a;
 oom:
     snprintf(err, errlen, "admin: out of memory");

@@ -32,6 +32,13 @@ void fy_admin_destroy(struct fy_admin *a);
 
 /* Is host (an address, or "localhost") a loopback address? */
 int fy_admin_is_loopback(const char *host);
+
+/* Bind http to the listen address "HOST:PORT" (port 0: any free one) and
+ * write the address bound, "127.0.0.1:PORT", to bound. FY_ERR with err
+ * (naming the config key) when it cannot. Shared by the hooks listener. */
+struct evhttp;
+int fy_admin_bind(struct evhttp *http, const char *key, const char *listen, char *bound, size_t boundcap, char *err,
+                  size_t errlen);
 /* Is `given` (n bytes) the token? In time that depends only on the token's
  * length, never on where they differ. */
 int fy_admin_token_equal(const char *token, const char *given, size_t n);

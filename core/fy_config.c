@@ -36,6 +36,9 @@ static const struct key_spec keys[] = {
     {"shutdown_grace", K_DURATION, "a duration like \"30s\" (0: stop runs at once)"},
     {"admin", K_SECTION, "a table"},
     {"admin.listen", K_STRING, "HOST:PORT like \"127.0.0.1:8787\" (port 0: any free port)"},
+    {"hooks", K_SECTION, "a table"},
+    {"hooks.listen", K_STRING, "HOST:PORT like \"127.0.0.1:8788\" (port 0: any free port)"},
+    {"hooks.max_body", K_SIZE, "a size like \"1MB\" (at least 1KB)"},
     {"admin.token", K_STRING, "a bearer token (from the environment: os.getenv(\"FERRY_ADMIN_TOKEN\"))"},
     {"log", K_SECTION, "a table"},
     {"log.level", K_LEVEL, "one of debug, info, warn, error, off"},
@@ -71,6 +74,8 @@ void fy_config_defaults(struct fy_config *cfg) {
     cfg->timezone = strdup("UTC");
     cfg->shutdown_grace = 30;
     cfg->admin.listen = strdup("127.0.0.1:8787");
+    cfg->hooks.listen = strdup("127.0.0.1:8788");
+    cfg->hooks.max_body = 1u << 20;
     cfg->http.timeout = 30;
     cfg->http.connect_timeout = 10;
     cfg->http.max_response_size = 64u << 20;
@@ -113,6 +118,7 @@ void fy_config_free(struct fy_config *cfg) {
     free(cfg->timezone);
     free(cfg->admin.listen);
     free(cfg->admin.token);
+    free(cfg->hooks.listen);
     free_list(cfg->script_dirs);
     memset(cfg, 0, sizeof *cfg);
 }
@@ -328,6 +334,7 @@ static char **string_slot(struct fy_config *cfg, const char *name) {
     if (strcmp(name, "timezone") == 0) return &cfg->timezone;
     if (strcmp(name, "admin.listen") == 0) return &cfg->admin.listen;
     if (strcmp(name, "admin.token") == 0) return &cfg->admin.token;
+    if (strcmp(name, "hooks.listen") == 0) return &cfg->hooks.listen;
     return &cfg->http.ca_file;
 }
 
@@ -347,7 +354,8 @@ static void apply(lua_State *L, struct load *ld, const struct key_spec *k) {
                 return;
             }
             fy_tz_free(tz);
-        } else if (strcmp(k->name, "admin.listen") == 0 && fy_config_parse_listen(v, NULL, 0, NULL) != FY_OK) {
+        } else if ((strcmp(k->name, "admin.listen") == 0 || strcmp(k->name, "hooks.listen") == 0) &&
+                   fy_config_parse_listen(v, NULL, 0, NULL) != FY_OK) {
             goto bad_value;
         }
         replace(string_slot(cfg, k->name), v);
@@ -387,6 +395,11 @@ static void apply(lua_State *L, struct load *ld, const struct key_spec *k) {
         if (strcmp(k->name, "http.max_response_size") == 0) {
             if (v < 1024) goto bad_value;
             cfg->http.max_response_size = v;
+            return;
+        }
+        if (strcmp(k->name, "hooks.max_body") == 0) {
+            if (v < 1024) goto bad_value;
+            cfg->hooks.max_body = v;
             return;
         }
         if (v < (1u << 20)) goto bad_value;

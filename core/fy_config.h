@@ -44,6 +44,10 @@ struct fy_config {
         char *listen;        /* "127.0.0.1:8787" */
         char *token;         /* bearer token; NULL = none (loopback only) */
     } admin;
+    struct {                 /* ferry serve's webhook listener (POST /hooks/PATH) */
+        char *listen;        /* "127.0.0.1:8788" */
+        size_t max_body;     /* larger bodies are refused with 413, unread */
+    } hooks;
     struct fy_grant *grants; /* per-integration grants, ngrants of them */
     size_t ngrants;
     struct {                 /* defaults for every HTTP client */

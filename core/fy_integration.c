@@ -3,6 +3,7 @@
 #include "fy_buf.h"
 #include "fy_common.h"
 #include "fy_engine.h"
+#include "fy_inbox.h"
 #include "fy_log.h"
 #include "fy_quarantine.h"
 #include "fy_report.h"
@@ -129,8 +130,10 @@ static const char *redacted_field(lua_State *L, int t, int i, struct fy_buf *b) 
 
 /* Store quarantine rows (rows[1..n] = { stage, class, reason, record_json,
  * output_json, quarantine_id }), the replayed rows that got through
- * (resolved[1..nresolved]) and the checkpoint (JSON or nil) in one
- * transaction: a checkpoint is never durable without the failures before it. */
+ * (resolved[1..nresolved]), the inbox events handled (events[1..nevents]:
+ * id done, -id failed) and the checkpoint (JSON or nil) in one transaction:
+ * a checkpoint is never durable without the failures before it, and an
+ * event is never done without what its run loaded or quarantined. */
 static int store_commit(lua_State *L, struct fy_integration *in, struct fy_run *run, struct fy_store *st) {
     lua_Integer n = luaL_checkinteger(L, 2), nres = luaL_checkinteger(L, 5);
     const char *checkpoint = luaL_optstring(L, 3, NULL);
@@ -159,13 +162,20 @@ static int store_commit(lua_State *L, struct fy_integration *in, struct fy_run *
         rc = fy_quarantine_resolve(st, lua_tointeger(L, -1), run->id);
         lua_pop(L, 1);
     }
+    lua_Integer nev = luaL_optinteger(L, 7, 0);
+    for (lua_Integer i = 1; i <= nev && rc == FY_OK; i++) {
+        lua_rawgeti(L, 6, i);
+        lua_Integer id = lua_tointeger(L, -1);
+        rc = fy_inbox_mark(st, id < 0 ? -id : id, id > 0, run->id);
+        lua_pop(L, 1);
+    }
     if (rc == FY_OK && checkpoint) rc = fy_store_checkpoint_set(st, in->name, run->id, checkpoint);
     for (int i = 0; i < 4; i++) fy_buf_free(&f[i]);
     if (rc == FY_OK) in->quarantined_now += (long)n;
     return rc;
 }
 
-/* internal.commit(rows, n, checkpoint_json, resolved, nresolved) */
+/* internal.commit(rows, n, checkpoint_json, resolved, nresolved[, events, nevents]) */
 static int l_commit(lua_State *L) {
     struct fy_integration *in = lua_touserdata(L, lua_upvalueindex(1));
     struct fy_run *run = lua_touserdata(L, lua_upvalueindex(2));
@@ -219,6 +229,40 @@ static int l_quarantine_page(lua_State *L) {
 static struct fy_store *state_store(lua_State *L, struct fy_integration *in) {
     if (!in->engine->store) luaL_error(L, "ctx.state: no store (only in 'ferry run')");
     return in->engine->store;
+}
+
+static int event_row(void *arg, const struct fy_event *ev) {
+    lua_State *L = arg;
+    lua_createtable(L, 0, 7);
+    lua_pushinteger(L, ev->id);
+    lua_setfield(L, -2, "id");
+    lua_pushstring(L, ev->hook);
+    lua_setfield(L, -2, "hook");
+    lua_pushstring(L, ev->method);
+    lua_setfield(L, -2, "method");
+    lua_pushstring(L, ev->headers_json);
+    lua_setfield(L, -2, "headers");
+    lua_pushlstring(L, ev->body, ev->body_len);
+    lua_setfield(L, -2, "body");
+    lua_pushstring(L, ev->received_at);
+    lua_setfield(L, -2, "received_at");
+    if (ev->delivery_id) {
+        lua_pushstring(L, ev->delivery_id);
+        lua_setfield(L, -2, "delivery_id");
+    }
+    lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+    return FY_OK;
+}
+
+/* internal.event_page(after, limit) -> { {id=, hook=, method=, headers=, body=, received_at=, delivery_id=}... } */
+static int l_event_page(lua_State *L) {
+    struct fy_integration *in = lua_touserdata(L, lua_upvalueindex(1));
+    struct fy_store *st = in->engine->store;
+    lua_Integer after = luaL_checkinteger(L, 1), limit = luaL_checkinteger(L, 2);
+    lua_newtable(L);
+    if (st && fy_inbox_page(st, in->name, after, (int)limit, event_row, L) < 0)
+        return luaL_error(L, "cannot read the inbox: %s", fy_store_error(st));
+    return 1;
 }
 
 /* internal.state_get(key) -> json text | nil */
@@ -535,7 +579,10 @@ static int push_run_args(lua_State *L) {
         }
         lua_setfield(L, -2, "replay");
     }
-    if (rs->cursor) {
+    if (in->event_run) {
+        lua_createtable(L, 0, 1);
+        lua_setfield(L, -2, "events");
+    } else if (rs->cursor) {
         lua_pushstring(L, rs->cursor);
         lua_setfield(L, -2, "cursor_json");
     }
@@ -549,6 +596,7 @@ static int push_run_args(lua_State *L) {
     static const struct { const char *name; lua_CFunction fn; } bound[] = {
         {"commit", l_commit}, {"quarantine_page", l_quarantine_page}, {"state_get", l_state_get},
         {"state_set", l_state_set}, {"state_delete", l_state_delete}, {"stopping", l_stopping},
+        {"event_page", l_event_page},
     };
     for (size_t i = 0; i < sizeof bound / sizeof bound[0]; i++) {
         lua_pushlightuserdata(L, in);
@@ -559,6 +607,13 @@ static int push_run_args(lua_State *L) {
     if (!lua_checkstack(co, 4)) return luaL_error(L, "not enough memory");
     lua_xmove(L, co, 4);
     return 0;
+}
+
+int fy_integration_run_events(struct fy_integration *in, char run_id[40]) {
+    in->event_run = 1;
+    int rc = fy_integration_run(in, NULL, "webhook", run_id);
+    in->event_run = 0;
+    return rc;
 }
 
 int fy_integration_record(struct fy_integration *in) {

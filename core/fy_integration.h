@@ -21,6 +21,7 @@ struct fy_integration {
     long quarantined_now;        /* rows written to the quarantine */
     int replaying;               /* a replay run (ferry quarantine replay) */
     int cut_short;               /* ferry serve stopped it at shutdown: recorded as aborted */
+    int event_run;               /* starting a run of inbox events (fy_integration_run_events) */
     /* told when a run has ended and been recorded (ferry serve); status is
      * how it was recorded: ok, partial, failed or aborted */
     void (*on_end)(struct fy_integration *in, const char *run_id, const char *status, void *arg);
@@ -44,6 +45,10 @@ void fy_integration_destroy(struct fy_integration *in);
 /* The version of the script at `path` as a load would name it (FNV-1a 64
  * of its bytes, hex). FY_ERR (errno set) when it cannot be read. */
 int fy_integration_hash(const char *path, char out[17]);
+
+/* Start a run of the integration's pending inbox events (trigger
+ * "webhook"): each is a record for transform and load, in order. */
+int fy_integration_run_events(struct fy_integration *in, char run_id[40]);
 
 /* Record in the store what the script declares (owner, freshness, path,
  * version), so status knows it before its first run. */

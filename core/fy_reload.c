@@ -13,6 +13,8 @@
 #include "fy_common.h"
 #include "fy_config.h"
 #include "fy_engine.h"
+#include "fy_admin.h"
+#include "fy_hook_sig.h"
 #include "fy_integration.h"
 #include "fy_log.h"
 #include "fy_schedule.h"
@@ -110,6 +112,78 @@ static struct fy_slot *claimed(struct fy_slot *sl, const char *name) {
     return NULL;
 }
 
+/* The webhook the spec (at index spec) declares in trigger.webhook, into
+ * *out (NULL when none). Its signing secret is read from the environment
+ * variable it names, which the config must grant to the integration like
+ * any secret; a hook without a signature is served only on a loopback
+ * listener; two integrations cannot share a path. FY_ERR with err. */
+static int read_hook(struct fy_slot *sl, lua_State *L, int spec, const char *name, struct fy_hook **out, char *err,
+                     size_t errlen) {
+    const struct fy_config *cfg = &sl->svc->e->cfg;
+    int top = lua_gettop(L), rc = FY_ERR;
+    char *scheme = NULL, serr[256];
+    *out = NULL;
+    if (lua_getfield(L, spec, "trigger") != LUA_TTABLE || lua_getfield(L, -1, "webhook") == LUA_TNIL) {
+        lua_settop(L, top);
+        return FY_OK;
+    }
+    struct fy_hook *h = calloc(1, sizeof *h);
+    if (!h) goto done;
+    h->json = 1;
+    int w = lua_gettop(L);
+    if (lua_type(L, w) == LUA_TSTRING) {
+        h->path = strdup(lua_tostring(L, w));
+        lua_pushnil(L);
+    } else {
+        lua_getfield(L, w, "path");
+        h->path = strdup(lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+        if (lua_getfield(L, w, "json") == LUA_TBOOLEAN) h->json = lua_toboolean(L, -1);
+        lua_getfield(L, w, "signature");
+    }
+    if (fy_sig_from_lua(L, lua_gettop(L), &h->sig, &scheme, serr, sizeof serr) != FY_OK) {
+        snprintf(err, errlen, "%s: trigger.webhook.signature: %s", sl->path, serr);
+        goto done;
+    }
+    if (h->sig) {
+        lua_getfield(L, w, "secret");
+        const char *env = lua_tostring(L, -1), *value = env ? getenv(env) : NULL;
+        const struct fy_grant *g = fy_config_grant(cfg, name);
+        int granted = 0;
+        for (char **x = g ? g->secrets : NULL; env && x && *x && !granted; x++) granted = strcmp(*x, env) == 0;
+        if (!granted || !value || !*value) {
+            snprintf(err, errlen, "%s: trigger.webhook.secret: %s %s", sl->path, env ? env : "(none)",
+                     !granted ? "is not granted to this integration (config: integrations[name].secrets)"
+                              : "is not set in ferry's environment");
+            goto done;
+        }
+        h->secret_len = strlen(value);
+        h->secret = strdup(value);
+    } else {
+        char host[256];
+        if (fy_config_parse_listen(cfg->hooks.listen, host, sizeof host, NULL) != FY_OK ||
+            !fy_admin_is_loopback(host)) {
+            snprintf(err, errlen, "%s: trigger.webhook: a hook without a signature is served only on a loopback "
+                     "hooks.listen, and %s is not one; declare a signature", sl->path, cfg->hooks.listen);
+            goto done;
+        }
+    }
+    struct fy_slot *other = fy_serve_hook(sl->svc, h->path);
+    if (other && other != sl && strcmp(other->name, name) != 0) {
+        snprintf(err, errlen, "%s: trigger.webhook.path: /hooks/%s is already the hook of %s (%s)", sl->path,
+                 h->path, other->name, other->path);
+        goto done;
+    }
+    *out = h;
+    h = NULL;
+    rc = FY_OK;
+done:
+    if (!h && rc != FY_OK) snprintf(err, errlen, "out of memory");
+    fy_hook_free(h);
+    free(scheme);
+    lua_settop(L, top);
+    return rc;
+}
+
 int fy_reload_slot(struct fy_slot *sl, int force, struct fy_buf *out) {
     struct fy_service *svc = sl->svc;
     struct fy_engine *e = svc->e;
@@ -135,18 +209,24 @@ int fy_reload_slot(struct fy_slot *sl, int force, struct fy_buf *out) {
     while (plen && problems[plen - 1] == '\n') problems[--plen] = '\0';
     char err[1024];
     struct fy_schedule *sched = NULL;
+    struct fy_hook *hook = NULL;
     double jitter = 0;
     if (in) {
         lua_State *L = in->vm->L;
         lua_rawgeti(L, LUA_REGISTRYINDEX, in->spec_ref);
         lua_getfield(L, -1, "schedule");
         char serr[512];
-        if (fy_schedule_from_lua(L, -1, e->cfg.timezone, &sched, &jitter, serr, sizeof serr) != FY_OK) {
-            snprintf(err, sizeof err, "%s: schedule: %s", sl->path, serr);
+        int ok = fy_schedule_from_lua(L, -1, e->cfg.timezone, &sched, &jitter, serr, sizeof serr) == FY_OK;
+        if (!ok) snprintf(err, sizeof err, "%s: schedule: %s", sl->path, serr);
+        lua_pop(L, 1);
+        if (ok && read_hook(sl, L, lua_gettop(L), in->name, &hook, err, sizeof err) != FY_OK) ok = 0;
+        lua_pop(L, 1);
+        if (!ok) {
+            fy_schedule_free(sched);
+            sched = NULL;
             fy_integration_destroy(in);
             in = NULL;
         }
-        if (in) lua_pop(L, 2);
     } else {
         snprintf(err, sizeof err, "%s", plen ? problems : "the script did not load");
     }
@@ -157,6 +237,7 @@ int fy_reload_slot(struct fy_slot *sl, int force, struct fy_buf *out) {
                  "unique", sl->path, in->name, other->path);
         fy_integration_destroy(in);
         fy_schedule_free(sched);
+        fy_hook_free(hook);
         in = NULL;
     }
     if (!in) return failed(sl, err, out);
@@ -196,6 +277,11 @@ int fy_reload_slot(struct fy_slot *sl, int force, struct fy_buf *out) {
     fy_schedule_free(sl->sched);
     sl->sched = sched;
     sl->jitter = jitter;
+    fy_hook_free(sl->hook);
+    sl->hook = hook;
+    char herr[512];
+    if (hook && fy_serve_hooks_start(svc, herr, sizeof herr) != FY_OK)
+        fy_log(FY_LOG_ERROR, sl->name, "its webhook is not served: %s", herr);
     if (changed) fy_scheduler_arm(sl, NAN);
     char fields[512];
     snprintf(fields, sizeof fields, "\"file\":\"%s\",\"version\":\"%s\",\"schedule\":\"%s\",\"took_ms\":%.1f",

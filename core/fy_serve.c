@@ -7,7 +7,10 @@
 #include "fy_common.h"
 #include "fy_config.h"
 #include "fy_engine.h"
+#include "fy_hook_sig.h"
+#include "fy_hooks.h"
 #include "fy_http.h"
+#include "fy_inbox.h"
 #include "fy_integration.h"
 #include "fy_log.h"
 #include "fy_run.h"
@@ -58,6 +61,7 @@ void fy_slot_destroy(struct fy_slot *sl) {
     fy_integration_destroy(sl->retired);
     fy_integration_destroy(sl->active);
     fy_schedule_free(sl->sched);
+    fy_hook_free(sl->hook);
     free(sl->path);
     free(sl->name);
     free(sl->error);
@@ -103,6 +107,58 @@ static void run_ended(struct fy_integration *in, const char *run_id, const char 
     event_active(sl->ended, 0, 0);
 }
 
+void fy_hook_free(struct fy_hook *hook) {
+    if (!hook) return;
+    free(hook->path);
+    if (hook->secret) memset(hook->secret, 0, hook->secret_len);
+    free(hook->secret);
+    fy_sig_free(hook->sig);
+    free(hook);
+}
+
+/* ---- webhook events -------------------------------------------------------- */
+
+static int write_state(struct fy_service *svc, char *err, size_t errlen);
+
+struct fy_slot *fy_serve_hook(struct fy_service *svc, const char *path) {
+    for (struct fy_slot *sl = svc->slots; sl; sl = sl->next)
+        if (sl->hook && !sl->removed && sl->active && strcmp(sl->hook->path, path) == 0) return sl;
+    return NULL;
+}
+
+int fy_serve_stopping(struct fy_service *svc) { return svc->stopping; }
+
+/* Start an event run when the slot has pending events and nothing stops
+ * it: not running (its end looks again), not paused, not stopping. */
+static void run_events(struct fy_slot *sl) {
+    struct fy_service *svc = sl->svc;
+    long long pending;
+    char oldest[48];
+    if (svc->stopping || sl->paused || sl->removed || !sl->active || fy_slot_running(sl, NULL)) return;
+    if (fy_inbox_pending(svc->e->store, sl->name, &pending, oldest, sizeof oldest) != FY_OK || pending == 0) return;
+    char id[40];
+    if (fy_integration_run_events(sl->active, id) != FY_OK)
+        fy_log(FY_LOG_ERROR, sl->name, "cannot start a run of %lld webhook events", pending);
+}
+
+void fy_serve_events_arrived(struct fy_slot *sl) {
+    if (!fy_slot_running(sl, NULL)) run_events(sl);
+}
+
+int fy_serve_hooks_start(struct fy_service *svc, char *err, size_t errlen) {
+    if (svc->hooks || svc->stopping) return FY_OK;
+    const struct fy_config *cfg = &svc->e->cfg;
+    svc->hooks = fy_hooks_create(svc, svc->e->base, cfg->hooks.listen, cfg->hooks.max_body, svc->hooks_addr,
+                                 sizeof svc->hooks_addr, err, errlen);
+    if (!svc->hooks) return FY_ERR;
+    fy_log(FY_LOG_INFO, NULL, "webhooks: listening on %s (POST /hooks/PATH)", svc->hooks_addr);
+    if (svc->ready) {
+        char werr[256];
+        if (write_state(svc, werr, sizeof werr) != FY_OK) fy_log(FY_LOG_ERROR, NULL, "%s", werr);
+    }
+    return FY_OK;
+}
+
 void fy_slot_adopt(struct fy_slot *sl, struct fy_integration *in) {
     in->on_end = run_ended;
     in->on_end_arg = sl;
@@ -120,6 +176,7 @@ static void slot_ended(evutil_socket_t fd, short what, void *arg) {
         sl->retired = NULL;
     }
     if (sl->removed && !fy_slot_running(sl, NULL)) fy_slot_destroy(sl);
+    else run_events(sl);
     if (svc->stopping && svc->e->active_runs == 0) event_base_loopexit(svc->e->base, NULL);
 }
 
@@ -174,6 +231,7 @@ int fy_service_resume(struct fy_service *svc, const char *name, char *err, size_
     sl->paused = 0;
     fy_scheduler_arm(sl, NAN);
     fy_log(FY_LOG_INFO, name, "resumed");
+    run_events(sl);
     return FY_OK;
 }
 
@@ -297,6 +355,8 @@ static void begin_stop(struct fy_service *svc, const char *signame) {
     notify("STOPPING=1");
     fy_admin_destroy(svc->admin);
     svc->admin = NULL;
+    fy_hooks_destroy(svc->hooks);
+    svc->hooks = NULL;
     fy_watch_destroy(svc->watch);
     svc->watch = NULL;
     for (struct fy_slot *sl = svc->slots; sl; sl = sl->next) fy_scheduler_disarm(sl);
@@ -339,6 +399,10 @@ static int write_state(struct fy_service *svc, char *err, size_t errlen) {
     struct fy_buf b = {0};
     fy_buf_printf(&b, "{\"pid\":%ld,\"admin\":", (long)getpid());
     fy_buf_json_string(&b, svc->admin_addr, strlen(svc->admin_addr));
+    if (svc->hooks) {
+        fy_buf_puts(&b, ",\"hooks\":");
+        fy_buf_json_string(&b, svc->hooks_addr, strlen(svc->hooks_addr));
+    }
     fy_buf_printf(&b, ",\"started_at\":\"%s\",\"version\":\"%s\"}\n", now, FY_VERSION);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     int ok = fd >= 0 && write(fd, b.data, b.len) == (ssize_t)b.len;
@@ -357,6 +421,7 @@ static int write_state(struct fy_service *svc, char *err, size_t errlen) {
 static void service_destroy(struct fy_service *svc) {
     struct fy_engine *e = svc->e;
     fy_admin_destroy(svc->admin);
+    fy_hooks_destroy(svc->hooks);
     fy_watch_destroy(svc->watch);
     for (int i = 0; i < 3; i++)
         if (svc->signals[i]) event_free(svc->signals[i]);
@@ -430,11 +495,12 @@ int fy_service_main(struct fy_config *cfg) {
         goto done;
     }
     svc->ready = 1;
+    for (struct fy_slot *sl = svc->slots; sl; sl = sl->next) run_events(sl);   /* left from before a stop */
     char fields[256];
     snprintf(fields, sizeof fields, "\"integrations\":%d,\"failed\":%d,\"admin\":\"%s\",\"pid\":%ld", nok, nbad,
              svc->admin_addr, (long)getpid());
     fy_log_write(FY_LOG_INFO, NULL, NULL, "serving", fields);
-    char status[160];
+    char status[320];
     snprintf(status, sizeof status, "READY=1\nSTATUS=serving %d integrations (%d failed to load), admin on %s",
              nok, nbad, svc->admin_addr);
     notify(status);

@@ -74,6 +74,16 @@ struct fy_integration;
 struct fy_schedule;
 struct fy_watch;
 
+/* What the active version declares as trigger.webhook. */
+struct fy_sig;
+struct fy_hook {
+    char *path;                     /* PATH of POST /hooks/PATH */
+    char *secret;                   /* the signing secret, read from the environment; NULL with no scheme */
+    size_t secret_len;
+    struct fy_sig *sig;             /* the signature scheme; NULL: none (loopback listener only) */
+    int json;                       /* bodies must be JSON (400 otherwise) */
+};
+
 /* One script file of script_dirs and the integration it defines. */
 struct fy_slot {
     struct fy_service *svc;
@@ -86,6 +96,7 @@ struct fy_slot {
     int removed;                    /* the file is gone: no run after the current one */
     int paused;                     /* not scheduled (kept in the store with the reason) */
     /* schedule */
+    struct fy_hook *hook;           /* of the active version; NULL: no webhook */
     struct fy_schedule *sched;      /* of the active version; NULL until one loads */
     double jitter;                  /* seconds: each run starts up to this much after its slot */
     double due;                     /* the slot the timer stands for; INFINITY when none */
@@ -99,6 +110,8 @@ struct fy_service {
     struct fy_slot *slots;          /* every script file seen, in load order */
     struct fy_admin *admin;         /* the admin listener; NULL once stopping */
     char admin_addr[96];            /* "127.0.0.1:8787", as bound */
+    struct fy_hooks *hooks;         /* the webhook listener, once a script has a webhook */
+    char hooks_addr[96];
     char state_path[4200];          /* DATA_DIR/serve.json */
     struct event *signals[3];       /* SIGTERM, SIGINT, SIGHUP */
     struct event *grace;            /* shutdown_grace ran out / the last wait */
@@ -119,6 +132,17 @@ int fy_slot_start(struct fy_slot *sl, const struct fy_replay *replay, const char
                   char *err, size_t errlen);
 /* A version became active: its runs tell the slot when they end. */
 void fy_slot_adopt(struct fy_slot *sl, struct fy_integration *in);
+void fy_hook_free(struct fy_hook *hook);
+
+/* For the hooks listener: the slot whose webhook is PATH (NULL: none); is
+ * the service stopping; events were stored for a slot (its event run
+ * starts when it is idle and not paused). */
+struct fy_slot *fy_serve_hook(struct fy_service *svc, const char *path);
+int fy_serve_stopping(struct fy_service *svc);
+void fy_serve_events_arrived(struct fy_slot *sl);
+/* Start the webhook listener if it is not running (a script declared a
+ * webhook). FY_ERR with err when it cannot listen. */
+int fy_serve_hooks_start(struct fy_service *svc, char *err, size_t errlen);
 
 /* fy_scheduler.c: (re)compute when the slot runs next and arm its timer;
  * `anchor` is the slot that just fired (NAN: take it from the store's last

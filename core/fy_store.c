@@ -79,6 +79,15 @@ static const char *migrations[] = {
     "ALTER TABLE integrations ADD COLUMN paused_reason TEXT;"
     "ALTER TABLE integrations ADD COLUMN reload_error TEXT;"
     "ALTER TABLE integrations ADD COLUMN reload_failed_at TEXT;",
+    /* 5 -> 6: the webhook inbox (fy_inbox.c): events stored before their
+     * 2xx, pending until the transaction that commits what their run
+     * loaded or quarantined marks them done or failed */
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY, integration TEXT NOT NULL, hook TEXT NOT NULL, delivery_id TEXT,"
+    "  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done', 'failed')),"
+    "  received_at TEXT NOT NULL, method TEXT NOT NULL, headers TEXT NOT NULL, body BLOB NOT NULL,"
+    "  run_id TEXT, done_at TEXT, UNIQUE (integration, delivery_id));"
+    "CREATE INDEX events_by_status ON events (integration, status, id);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 #define APPLICATION_ID 1717924473           /* 0x66657279, "fery" */

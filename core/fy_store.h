@@ -117,6 +117,7 @@ const char *fy_store_error(struct fy_store *s);
 enum fy_stmt {
     FY_STMT_STATE_GET, FY_STMT_STATE_SET,
     FY_STMT_Q_INSERT, FY_STMT_Q_UPDATE, FY_STMT_Q_RESOLVE, FY_STMT_Q_PAGE,
+    FY_STMT_EV_INSERT, FY_STMT_EV_MARK, FY_STMT_EV_PAGE,
     FY_STMT_MAX
 };
 struct sqlite3_stmt;

@@ -193,6 +193,19 @@ end
 -- The schedule: one parser, in C (fy_schedule via ferry.time.schedule_check),
 -- for check and for serve. Returns the normalised text and the jitter, or
 -- nil, err, keys (the field path of the problem, for its line).
+local WEBHOOK_KEYS = { path = true, secret = true, signature = true, json = true }
+local SIGNATURES = { github = true, slack = true, standard = true, stripe = true, token = true, none = true }
+
+-- "webhook POST /hooks/PATH (github)", with the schedule when it has one too.
+local function webhook_text(value, schedule_text)
+  local w = value.trigger and value.trigger.webhook
+  if w == nil then return nil end
+  if type(w) == "string" then w = { path = w } end
+  local sig = type(w.signature) == "table" and w.signature.scheme or w.signature or "none"
+  local text = format("webhook POST /hooks/%s (signature %s)", w.path, sig)
+  return schedule_text and (text .. ", " .. schedule_text) or text
+end
+
 local function check_schedule(v)
   local text, jitter = time.schedule_check(v)
   if text then return text, jitter end
@@ -261,11 +274,38 @@ function _M.check(value, path)
   end
   if value.trigger ~= nil then
     local t = value.trigger
-    if type(t) ~= "table" or (t.webhook ~= nil and type(t.webhook) ~= "string") then
-      problem({ "trigger" }, "expected { webhook = \"name\" }")
+    if type(t) ~= "table" then
+      problem({ "trigger" }, "expected { webhook = { path = ..., secret = ..., signature = ... } }")
     else
       for k in pairs(t) do
         if k ~= "webhook" then problem({ "trigger", tostring(k) }, "unknown trigger (use webhook)") end
+      end
+      local w = t.webhook
+      if type(w) == "string" then w = { path = w } end
+      if type(w) ~= "table" then
+        problem({ "trigger", "webhook" }, "expected a path or { path = ..., secret = ..., signature = ... }")
+      else
+        for k in pairs(w) do
+          if not WEBHOOK_KEYS[k] then
+            problem({ "trigger", "webhook", tostring(k) }, "unknown key (known: path, secret, signature, json)")
+          end
+        end
+        if type(w.path) ~= "string" or not match(w.path, "^[%w._~-][%w._~/-]*$") or #w.path > 200 then
+          problem({ "trigger", "webhook", "path" },
+            "expected a path like \"zendesk-ticket-created\" (letters, digits, . _ ~ - /), served as POST /hooks/PATH")
+        end
+        local scheme = type(w.signature) == "table" and w.signature.scheme or w.signature
+        if w.signature ~= nil and not SIGNATURES[scheme] then
+          problem({ "trigger", "webhook", "signature" },
+            "expected one of github, slack, standard, stripe, token or none, got " .. tostring(scheme))
+        end
+        if scheme ~= nil and scheme ~= "none" and (type(w.secret) ~= "string" or not match(w.secret, "^[%a_][%w_]*$")) then
+          problem({ "trigger", "webhook", "secret" },
+            "expected the name of the environment variable that holds the signing secret")
+        end
+        if w.json ~= nil and type(w.json) ~= "boolean" then
+          problem({ "trigger", "webhook", "json" }, "expected true (bodies must be JSON: 400 otherwise) or false")
+        end
       end
     end
   end
@@ -293,7 +333,10 @@ function _M.check(value, path)
   for _, hook in ipairs { "extract", "transform", "load" } do
     local v = value[hook]
     if v == nil then
-      if hook ~= "transform" then problem_at(site.line, hook, "missing (a function)") end
+      -- a webhook integration without extract handles only its events
+      local optional = hook == "transform" or (hook == "extract" and type(value.trigger) == "table"
+        and value.trigger.webhook ~= nil)
+      if not optional then problem_at(site.line, hook, "missing (a function)") end
     elseif type(v) ~= "function" then
       problem({ hook }, "expected a function, got " .. type(v))
     end
@@ -386,8 +429,7 @@ function _M.check(value, path)
   end
   local summary = format("%s: ok: %s (%s, owner %s, source of truth %s, %s, freshness %s)",
     path, value.name, value.pattern, value.owner, value.source_of_truth,
-    schedule_text or
-      (value.trigger and value.trigger.webhook and ("webhook " .. value.trigger.webhook)) or "run on demand",
+    webhook_text(value, schedule_text) or schedule_text or "run on demand",
     value.freshness)
   if value.tags and #value.tags > 0 then summary = summary .. " [" .. concat(value.tags, ", ") .. "]" end
   return true, {}, summary

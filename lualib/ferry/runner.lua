@@ -112,10 +112,15 @@ end
 -- internal: guard_reset(), commit(rows, n, checkpoint_json, resolved, nresolved),
 -- quarantine_page(after, limit, class, max_attempts, id), state_get/set/delete,
 -- holds_secret(text) (does text hold a registered secret in any form?),
--- stopping() (ferry serve is shutting down: end at the next checkpoint).
+-- stopping() (ferry serve is shutting down: end at the next checkpoint),
+-- event_page(after, limit) (pending inbox events: { id, hook, method,
+-- headers (JSON), body, received_at, delivery_id }; event runs only).
+-- commit's sixth and seventh arguments list handled events: id done, -id failed.
 function _M.run(spec, params, internal)
   local guard_reset, commit_store = internal.guard_reset, internal.commit
   local stopping = internal.stopping
+  -- an event run: asked for, or a run of a webhook script without extract
+  local events_run = params.events ~= nil or (spec.extract == nil and not params.replay)
   local limits = params.limits
   local batch_size = spec.batch_size or params.batch_size
   local transform, load = spec.transform, spec.load
@@ -132,19 +137,30 @@ function _M.run(spec, params, internal)
   local rejected_in_load = 0        -- ctx:reject calls during the current load call
   local pending, np = {}, 0         -- quarantine rows not yet in the store
   local resolved, nr = {}, 0        -- replayed rows delivered, not yet marked
+  local handled, ne = {}, 0         -- inbox events handled, not yet marked: id (done) or -id (failed)
 
   -- Rows go to the store with the checkpoint that follows them, in one
   -- transaction (commit); a long run of bad rows at extract is written
   -- without waiting for a flush so memory stays bounded.
   local function commit(checkpoint_text)
-    if np == 0 and nr == 0 and not checkpoint_text then return end
-    commit_store(pending, np, checkpoint_text, resolved, nr)
+    if np == 0 and nr == 0 and ne == 0 and not checkpoint_text then return end
+    commit_store(pending, np, checkpoint_text, resolved, nr, handled, ne)
     for i = 1, np do pending[i] = nil end
     for i = 1, nr do resolved[i] = nil end
-    np, nr = 0, 0
+    for i = 1, ne do handled[i] = nil end
+    np, nr, ne = 0, 0, 0
   end
 
+  -- A record's origin: nil (extracted), a quarantine row id (replays) or
+  -- { event = id } (an inbox event). An event is marked with the
+  -- quarantine rows and checkpoint of its batch: done, or failed when its
+  -- record went to the quarantine (replayable from there).
   local function put(st, class, reason, record, output, qid)
+    if type(qid) == "table" then
+      ne = ne + 1
+      handled[ne] = -qid.event
+      qid = nil
+    end
     stats.quarantined = stats.quarantined + 1
     stats.by_class[class] = (stats.by_class[class] or 0) + 1
     stats.by_stage[st] = (stats.by_stage[st] or 0) + 1
@@ -154,6 +170,11 @@ function _M.run(spec, params, internal)
   end
 
   local function resolve(qid)
+    if type(qid) == "table" then
+      ne = ne + 1
+      handled[ne] = qid.event
+      return
+    end
     stats.resolved = stats.resolved + 1
     nr = nr + 1
     resolved[nr] = qid
@@ -353,6 +374,7 @@ function _M.run(spec, params, internal)
       src[i], src_q[i] = nil, nil
       guard_reset()
       rejected_now, current_q = nil, qid
+      if events_run then ctx.event = rec end
       local out, err
       if transform then
         local ok
@@ -498,7 +520,41 @@ function _M.run(spec, params, internal)
   -- run first retries the quarantined records of classes the policy names
   -- (lookup_missing by default), each up to that many times.
   local extract = spec.extract
-  if params.replay then
+  if events_run then
+    -- An event run: the inbox's pending events, in order, each a record
+    -- for transform and load (ctx.event while it is transformed; ctx.events
+    -- the page of up to batch_size it came in). Events that arrive while
+    -- it runs are taken too, up to params.events.limit per run.
+    local limit = params.events and params.events.limit or 10000
+    extract = function()
+      local after, taken = 0, 0
+      repeat
+        local rows = internal.event_page(after, batch_size)
+        local page = {}
+        for i = 1, #rows do
+          local row = rows[i]
+          after = row.id
+          local ev = {
+            id = row.id, hook = row.hook, method = row.method, path = "/hooks/" .. row.hook,
+            headers = json.decode(row.headers) or {}, body = row.body, received_at = row.received_at,
+            delivery_id = row.delivery_id,
+          }
+          ev.json = json.decode(row.body)
+          page[i] = ev
+          n = n + 1
+          src[n], src_q[n] = ev, { event = row.id }
+          stats.extracted = stats.extracted + 1
+        end
+        taken = taken + #rows
+        if #rows > 0 then
+          ctx.events = page
+          flush()
+        end
+      until #rows == 0 or taken >= limit
+      drain()
+      ctx.event, ctx.events = nil, nil
+    end
+  elseif params.replay then
     local r = params.replay
     extract = function()
       if r.ids then

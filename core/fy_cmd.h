@@ -1,6 +1,7 @@
 /* The CLI's commands, a group per file, so a command's code is found by its
  * name: fy_cmd_run.c (run, check, lua), fy_cmd_report.c (status, runs),
- * fy_cmd_quarantine.c (quarantine, reset), fy_cmd_store.c (backup),
+ * fy_cmd_quarantine.c (quarantine, reset), fy_cmd_events.c (events: the
+ * webhook inbox), fy_cmd_store.c (backup),
  * fy_cmd_serve.c (trigger, pause, resume, reload: a running service). main.c
  * holds the command table, the options and the dispatch; fy_cmd.c what the
  * groups share. Each command takes its arguments (options removed) and the
@@ -23,6 +24,7 @@ struct fy_cmd_flags {
     int trusted;                /* ferry lua --trusted: io, os and any path */
     int limit;                  /* 0: the command's default */
     long long after;
+    long long before;           /* ferry events --before ID */
     const char *class_, *status, *reason, *script;
 };
 extern struct fy_cmd_flags fy_flags;
@@ -34,6 +36,9 @@ int fy_cmd_status(int argc, char **argv, struct fy_config *cfg);
 int fy_cmd_runs(int argc, char **argv, struct fy_config *cfg);
 int fy_cmd_quarantine(int argc, char **argv, struct fy_config *cfg);
 int fy_cmd_reset(int argc, char **argv, struct fy_config *cfg);
+/* ferry events [NAME] | show ID: exit 0, 1 (no such event, or the store
+ * could not be read) or 2 (usage, or an unknown integration). */
+int fy_cmd_events(int argc, char **argv, struct fy_config *cfg);
 /* ferry backup [--force] PATH: exit status 0, 1 (the backup failed) or 2
  * (usage, or no store to back up). */
 int fy_cmd_backup(int argc, char **argv, struct fy_config *cfg);

@@ -131,3 +131,31 @@ int fy_inbox_list(struct fy_store *s, const char *integration, const char *statu
     sqlite3_finalize(st);
     return n;
 }
+
+/* ---- reads for `ferry events` and the admin API ------------------------------- */
+
+int fy_inbox_count(struct fy_store *s, const char *integration, const char *status, long long *count) {
+    sqlite3_stmt *st;
+    *count = 0;
+    if (sqlite3_prepare_v2(fy_store_db(s), "SELECT count(*) FROM events "
+                           "WHERE (?1 IS NULL OR integration = ?1) AND (?2 IS NULL OR status = ?2)", -1, &st,
+                           NULL) != SQLITE_OK)
+        return FY_ERR;
+    bind_text(st, 1, integration);
+    bind_text(st, 2, status);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *count = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? FY_OK : FY_ERR;
+}
+
+int fy_inbox_get(struct fy_store *s, long long id, fy_inbox_fn fn, void *arg) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(fy_store_db(s), "SELECT " EVENT_COLUMNS " FROM events WHERE id = ?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return FY_ERR;
+    sqlite3_bind_int64(st, 1, id);
+    int n = each(s, st, fn, arg);
+    sqlite3_finalize(st);
+    return n;
+}

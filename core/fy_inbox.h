@@ -49,4 +49,12 @@ int fy_inbox_pending(struct fy_store *s, const char *integration, long long *cou
 int fy_inbox_list(struct fy_store *s, const char *integration, const char *status, long long before, int limit,
                   fy_inbox_fn fn, void *arg);
 
+/* ---- reads for `ferry events` and the admin API ---- */
+
+/* How many events of `integration` (NULL: all) have `status` (NULL: any). */
+int fy_inbox_count(struct fy_store *s, const char *integration, const char *status, long long *count);
+
+/* Event `id` handed to fn: 1 when found, 0 when not, FY_ERR. */
+int fy_inbox_get(struct fy_store *s, long long id, fy_inbox_fn fn, void *arg);
+
 #endif

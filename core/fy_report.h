@@ -1,5 +1,5 @@
-/* `ferry status`, `ferry runs` and `ferry quarantine list|show`: readable
- * tables, or JSON with --json. */
+/* `ferry status`, `ferry runs`, `ferry quarantine list|show` and `ferry
+ * events`: readable tables, or JSON with --json. */
 #ifndef FY_REPORT_H
 #define FY_REPORT_H
 
@@ -44,5 +44,30 @@ int fy_report_quarantine_show(struct fy_store *s, long long id, int json, FILE *
 
 /* "3m ago", "2h5m ago", "5d ago" from an ISO timestamp; "-" when NULL or "". */
 void fy_report_age(const char *iso, char *out, size_t cap);
+
+/* ---- the webhook inbox (fy_report_events.c) ---- */
+
+#define FY_EVENTS_PAGE 50       /* events per page unless --limit / limit= */
+
+/* A page of the inbox: events with id < before (0: from the newest),
+ * newest first, at most limit. NULL fields do not filter. */
+struct fy_events_query {
+    const char *integration, *status;
+    long long before;
+    int limit;
+};
+/* The page as a JSON array appended to out (one object per event: id,
+ * integration, hook, status, received_at, delivery_id, method, run_id,
+ * body_bytes). The number of events, or FY_ERR. */
+int fy_report_events_json(struct fy_store *s, const struct fy_events_query *q, struct fy_buf *out);
+/* The page as a table with a footer naming the next page, or as JSON. */
+int fy_report_events_list(struct fy_store *s, const struct fy_events_query *q, int json, FILE *out);
+/* One event in full as a JSON object appended to out: the fields of a
+ * listing plus headers (an object) and body (text; null when it is not
+ * UTF-8). 1 when found, 0 when there is no such event, FY_ERR. */
+int fy_report_events_show_json(struct fy_store *s, long long id, struct fy_buf *out);
+/* One event in full as text (or JSON). 1 when there is no such id (said on
+ * stderr), FY_OK, FY_ERR. */
+int fy_report_events_show(struct fy_store *s, long long id, int json, FILE *out);
 
 #endif

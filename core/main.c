@@ -135,6 +135,20 @@ static const struct command command_table[] = {
      "      Marks open records discarded, with when and why; nothing is deleted.\n"
      "--json prints list and show as JSON.",
      fy_cmd_quarantine},
+    {"events", "[NAME] | show ID", "the webhook inbox: events received, pending, done, failed",
+     "  [NAME] [--status pending|done|failed] [--limit N] [--before ID]\n"
+     "      Events that webhooks delivered, newest first, 50 (--limit) per page: id,\n"
+     "      integration, hook, status, when received, the run that handled it, body\n"
+     "      size, the sender's delivery id. The footer names the next page (--before ID).\n"
+     "      pending: stored and acknowledged, waiting for a run (a paused integration\n"
+     "      holds them); done: its run loaded or skipped it; failed: its record is in\n"
+     "      the quarantine (see 'ferry quarantine'), replayable from there.\n"
+     "  show ID            one event in full: headers (secrets removed), the body as\n"
+     "      text when it is UTF-8, else its size.\n"
+     "Reads the store, also while ferry serve runs. --json for machines (the same\n"
+     "JSON as the admin API's /api/v1/events). 'ferry status' shows each\n"
+     "integration's pending count and the age of its oldest pending event.",
+     fy_cmd_events},
     {"reset", "NAME", "forget an integration's checkpoint",
      "Removes the committed checkpoint of NAME, so its next run starts from the\n"
      "beginning (ctx.cursor is nil). Asks for confirmation; --yes skips the question\n"
@@ -254,7 +268,7 @@ int main(int argc, char **argv) {
             if (a[1] == 'c' || !strcmp(a, "--config")) config = v;
             else if (!strcmp(a, "--log-level")) level = v;
             else format = v;
-        } else if (!strcmp(a, "--json") && takes(cmd, "status runs quarantine")) {
+        } else if (!strcmp(a, "--json") && takes(cmd, "status runs quarantine events")) {
             fy_flags.json = 1;
         } else if (!strcmp(a, "--no-wait") && takes(cmd, "trigger")) {
             fy_flags.no_wait = 1;
@@ -264,16 +278,28 @@ int main(int argc, char **argv) {
             args[nargs++] = argv[i];                  /* the command reads it */
         } else if ((!strcmp(a, "--yes") || !strcmp(a, "-y")) && takes(cmd, "reset")) {
             fy_flags.yes = 1;
-        } else if ((!strcmp(a, "--limit") || !strcmp(a, "--after")) && takes(cmd, "runs quarantine")) {
+        } else if ((!strcmp(a, "--limit") && takes(cmd, "runs quarantine events")) ||
+                   (!strcmp(a, "--after") && takes(cmd, "runs quarantine")) ||
+                   (!strcmp(a, "--before") && takes(cmd, "events"))) {
             long long v;
-            if (i + 1 >= argc || fy_cmd_parse_id(argv[i + 1], &v) != FY_OK || v > 1000000000) {
+            if (i + 1 >= argc || fy_cmd_parse_id(argv[i + 1], &v) != FY_OK ||
+                (strcmp(a, "--before") && v > 1000000000)) {
                 fprintf(stderr, "ferry %s: %s needs a positive number\n", cmd->name, a);
                 free(args);
                 return FY_EXIT_USAGE;
             }
             i++;
             if (!strcmp(a, "--limit")) fy_flags.limit = (int)v;
+            else if (!strcmp(a, "--before")) fy_flags.before = v;
             else fy_flags.after = v;
+        } else if (!strcmp(a, "--status") && takes(cmd, "events")) {
+            const char *v = i + 1 < argc ? argv[i + 1] : "";
+            if (strcmp(v, "pending") && strcmp(v, "done") && strcmp(v, "failed")) {
+                fprintf(stderr, "ferry %s: --status takes pending, done or failed, got '%s'\n", cmd->name, v);
+                free(args);
+                return FY_EXIT_USAGE;
+            }
+            fy_flags.status = argv[++i];
         } else if (((!strcmp(a, "--class") || !strcmp(a, "--status") || !strcmp(a, "--script")) &&
                     takes(cmd, "quarantine")) || (!strcmp(a, "--reason") && takes(cmd, "quarantine pause"))) {
             if (i + 1 >= argc || !*argv[i + 1]) {

@@ -406,6 +406,36 @@ static int quarantine_discard(struct fy_admin_call *c) {
     return code;
 }
 
+/* ---- the webhook inbox ---------------------------------------------------------- */
+
+/* As `ferry events --json`: a page, newest first (before= the last id of
+ * the page before). */
+static int events_list(struct fy_admin_call *c) {
+    long long limit, before;
+    int code;
+    if ((code = query_only(c, "integration status limit before")) ||
+        (code = query_number(c, "limit", 1, 1000, FY_EVENTS_PAGE, &limit)) ||
+        (code = query_number(c, "before", 0, 1LL << 62, 0, &before)))
+        return code;
+    struct fy_events_query q = {
+        .integration = fy_admin_query(c, "integration"), .status = fy_admin_query(c, "status"),
+        .before = before, .limit = (int)limit,
+    };
+    if (q.status && strcmp(q.status, "pending") && strcmp(q.status, "done") && strcmp(q.status, "failed"))
+        return fy_admin_fail(c, 400, "status takes pending, done or failed");
+    if (q.integration && (code = known(c, q.integration))) return code;
+    if (fy_report_events_json(fy_service_store(c->svc), &q, &c->out) < 0)
+        return fy_admin_fail(c, 500, "cannot read the store");
+    return 200;
+}
+
+static int event_show(struct fy_admin_call *c) {
+    if (query_only(c, "")) return 400;
+    int n = fy_report_events_show_json(fy_service_store(c->svc), c->id, &c->out);
+    if (n < 0) return fy_admin_fail(c, 500, "cannot read the store");
+    return n ? 200 : fy_admin_fail(c, 404, "no event %lld in the inbox", c->id);
+}
+
 const struct fy_admin_route fy_admin_routes[] = {
     {FY_ADMIN_GET, "healthz", healthz, NULL},
     {FY_ADMIN_GET, "readyz", readyz, NULL},
@@ -423,5 +453,7 @@ const struct fy_admin_route fy_admin_routes[] = {
     {FY_ADMIN_POST, "api/v1/quarantine/replay", quarantine_replay, "ids integration class"},
     {FY_ADMIN_POST, "api/v1/quarantine/discard", quarantine_discard, "ids reason"},
     {FY_ADMIN_GET, "api/v1/runs/*", run, NULL},
+    {FY_ADMIN_GET, "api/v1/events", events_list, NULL},
+    {FY_ADMIN_GET, "api/v1/events/#", event_show, NULL},
     {0, NULL, NULL, NULL},
 };

@@ -182,7 +182,7 @@ enum status_col {
     ST_STALE, ST_STALE_REASON, ST_CHECKPOINT, ST_LAST_ERROR, ST_Q_OPEN, ST_Q_OLDEST, ST_REPLAY,
     ST_REPLAY_STATUS, ST_REPLAY_STARTED, ST_PURPOSE, ST_SOURCE, ST_VERSION, ST_SCHEDULE, ST_NEXT_RUN,
     ST_PAUSED, ST_PAUSED_AT, ST_PAUSED_REASON, ST_RELOAD_ERROR, ST_RELOAD_FAILED_AT, ST_SKIPPED_AT,
-    ST_SKIPPED_REASON,
+    ST_SKIPPED_REASON, ST_INBOX_PENDING, ST_INBOX_OLDEST, ST_INBOX_FAILED,
 };
 
 /* One row per integration (or only ?1's when it is not NULL). The last
@@ -195,7 +195,9 @@ enum status_col {
  * source. stale_reason says why a stale one is: never_run (no run read the
  * source), no_good_run (none ended ok or partial) or last_good_too_old; it
  * is NULL when the data is fresh. What ferry serve keeps (schedule, next
- * run, paused, reload error) comes last. */
+ * run, paused, reload error) comes next, and last the webhook inbox: events
+ * pending and when the oldest of them came (the oldest by id, through the
+ * index (integration, status, id)), and events failed (quarantined). */
 static const char *status_sql =
     "WITH last AS (SELECT integration, max(started_at) AS started FROM runs WHERE trigger IS NOT 'replay'"
     "          AND status IS NOT 'skipped' GROUP BY integration),"
@@ -219,7 +221,11 @@ static const char *status_sql =
     "  p.id AS last_replay, p.status AS last_replay_status, p.started_at AS last_replay_started, "
     "  i.purpose, i.source_of_truth, i.script_version AS version, i.schedule, i.next_run_at AS next_run, "
     "  i.paused_at IS NOT NULL AS paused, i.paused_at, i.paused_reason, i.reload_error, i.reload_failed_at, "
-    "  k.started_at AS last_skipped_at, k.error AS last_skipped_reason "
+    "  k.started_at AS last_skipped_at, k.error AS last_skipped_reason, "
+    "  (SELECT count(*) FROM events WHERE integration = i.name AND status = 'pending') AS inbox_pending, "
+    "  (SELECT received_at FROM events WHERE integration = i.name AND status = 'pending' ORDER BY id LIMIT 1) "
+    "    AS inbox_oldest, "
+    "  (SELECT count(*) FROM events WHERE integration = i.name AND status = 'failed') AS inbox_failed "
     "FROM integrations i LEFT JOIN last l ON l.integration = i.name "
     "LEFT JOIN runs r ON r.integration = i.name AND r.started_at = l.started AND r.trigger IS NOT 'replay' "
     "  AND r.status IS NOT 'skipped' "
@@ -261,8 +267,9 @@ static void until(const char *iso, char *out, size_t cap) {
 }
 
 /* The lines under an integration's row for what ferry serve keeps: its
- * schedule and next run, a pause, a script that failed to reload, and a
- * run skipped since the last one that ran. */
+ * schedule and next run, a pause, a script that failed to reload, a run
+ * skipped since the last one that ran, and webhook events waiting in its
+ * inbox or failed there. */
 static void status_notes(sqlite3_stmt *st, FILE *out) {
     char ago[48], next[64];
     const char *sched = col(st, ST_SCHEDULE);
@@ -291,6 +298,17 @@ static void status_notes(sqlite3_stmt *st, FILE *out) {
         fy_report_age(skipped, ago, sizeof ago);
         fprintf(out, "    skipped a run %s: %s\n", ago, line.data ? line.data : "");
         fy_buf_free(&line);
+    }
+    long long pending = sqlite3_column_int64(st, ST_INBOX_PENDING), failed = sqlite3_column_int64(st, ST_INBOX_FAILED);
+    if (pending || failed) {
+        fprintf(out, "    inbox");
+        if (pending) {
+            fy_report_age(col(st, ST_INBOX_OLDEST), ago, sizeof ago);
+            fprintf(out, " %lld pending (oldest %s)%s", pending, ago, failed ? " ·" : "");
+        }
+        if (failed)
+            fprintf(out, " %lld failed, quarantined ('ferry events %s --status failed')", failed, col(st, ST_NAME));
+        fputc('\n', out);
     }
 }
 

@@ -112,8 +112,10 @@ static const struct command command_table[] = {
      "replay. A replay reads nothing from the source: it never counts as the last run\n"
      "or makes the data fresh. Under an integration: its schedule and next run, a\n"
      "pause (since when, why), a script that failed to reload, a run skipped since the\n"
-     "last. With a ferry serve running, a first line names it (pid, admin address).\n"
-     "--json for machines (stale_reason says why stale).",
+     "last, webhook events in its inbox: how many are pending and the age of the\n"
+     "oldest, how many failed (see 'ferry events'). With a ferry serve running, a first\n"
+     "line names it (pid, admin address). --json for machines (stale_reason says why\n"
+     "stale; inbox_pending, inbox_oldest, inbox_failed).",
      fy_cmd_status},
     {"runs", "NAME", "run history of one integration",
      "The latest runs of NAME, newest first: status (ok, partial, failed, aborted),\n"

@@ -33,7 +33,6 @@ struct accepted {
     struct accepted *next;
     struct fy_hooks *h;
     struct evhttp_request *req;    /* NULL once the client has gone */
-    struct fy_slot *slot;
     char *integration, *hook, *delivery_id, *headers;
     char *body;
     size_t body_len;
@@ -157,7 +156,7 @@ static void group_commit(evutil_socket_t fd, short what, void *arg) {
             else if (a->duplicate) reply(a->req, 202, "Accepted", "{\"event\":%lld,\"duplicate\":true}\n", a->id);
             else reply(a->req, 202, "Accepted", "{\"event\":%lld}\n", a->id);
         }
-        if (ok && !a->duplicate) fy_serve_events_arrived(a->slot);
+        if (ok && !a->duplicate) fy_serve_events_arrived(h->svc, a->integration);
         accepted_free(a);
     }
     if (!ok) fy_log(FY_LOG_ERROR, NULL, "webhook events could not be stored: %s", why);
@@ -223,7 +222,6 @@ static void on_request(struct evhttp_request *req, void *arg) {
     a->body_len = len;
     a->h = h;
     a->req = req;
-    a->slot = sl;
     a->integration = strdup(sl->name);
     a->hook = strdup(path);
     a->delivery_id = delivery;

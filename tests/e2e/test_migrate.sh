@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/e2e/lib.sh
 
 FIXTURE="$ROOT/tests/fixtures/store-v1.sql"
-SCHEMA=5
+SCHEMA=6                 # the store's current version: 6 added the webhook inbox (events)
 FIXTURE3="$ROOT/tests/fixtures/store-v3.sql"
 # the real interpreter (a pyenv shim costs ~0.4 s per call)
 PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null || echo python3)
@@ -74,6 +74,8 @@ expect_v1_kept() {
 expect_schema() {
     local db=$1 c have idx
     expect_eq "$(sql "$db" 'PRAGMA user_version')" "$SCHEMA" "user_version"
+    expect_eq "$(sql "$db" "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'")" "1" \
+        "the webhook inbox (events) table"
     expect_eq "$(sql "$db" "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'quarantine'")" "1" \
         "quarantine table (tables: $(sql "$db" "SELECT group_concat(name, ' ') FROM sqlite_master WHERE type = 'table'"))"
     have=" $(sql "$db" "SELECT group_concat(name, ' ') FROM pragma_table_info('quarantine')") "

@@ -112,7 +112,6 @@ void fy_hook_free(struct fy_hook *hook) {
     free(hook->path);
     if (hook->secret) memset(hook->secret, 0, hook->secret_len);
     free(hook->secret);
-    fy_sig_free(hook->sig);
     free(hook);
 }
 

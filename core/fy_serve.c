@@ -7,7 +7,7 @@
 #include "fy_common.h"
 #include "fy_config.h"
 #include "fy_engine.h"
-#include "fy_hook_sig.h"
+#include "fy_sig.h"
 #include "fy_hooks.h"
 #include "fy_http.h"
 #include "fy_inbox.h"
@@ -112,7 +112,6 @@ void fy_hook_free(struct fy_hook *hook) {
     free(hook->path);
     if (hook->secret) memset(hook->secret, 0, hook->secret_len);
     free(hook->secret);
-    fy_sig_free(hook->sig);
     free(hook);
 }
 

@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 
+#include "fy_sig.h"
+
 struct fy_buf;
 struct fy_config;
 struct fy_replay;
@@ -75,12 +77,11 @@ struct fy_schedule;
 struct fy_watch;
 
 /* What the active version declares as trigger.webhook. */
-struct fy_sig;
 struct fy_hook {
     char *path;                     /* PATH of POST /hooks/PATH */
     char *secret;                   /* the signing secret, read from the environment; NULL with no scheme */
     size_t secret_len;
-    struct fy_sig *sig;             /* the signature scheme; NULL: none (loopback listener only) */
+    struct fy_sig_config sig;       /* the signature scheme; none: loopback listener only */
     int json;                       /* bodies must be JSON (400 otherwise) */
 };
 

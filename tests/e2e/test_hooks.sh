@@ -190,4 +190,98 @@ sed -i 's/hooks = { listen = "127.0.0.1:0"/hooks = { listen = "0.0.0.0:0"/' "$D/
 start_serve "$D" ferry.lua
 expect_in "$(cat "$D/serve.log")" "a hook without a signature is served only on a loopback"
 stop_serve
+
+# ---------------------------------------------------------------------------
+# Signed hooks: the secret comes from ferry's environment, granted in the config.
+S2=$WORK/signed
+mkdir -p "$S2/scripts"
+cat >"$S2/ferry.lua" <<'EOF'
+return { data_dir = "data", script_dirs = { "scripts" }, admin = { listen = "127.0.0.1:0" },
+  hooks = { listen = "127.0.0.1:0" }, lock_wait = 0,
+  integrations = { gh = { secrets = { "GH_HOOK_SECRET" } }, sw = { secrets = { "SW_HOOK_SECRET" } },
+                   ["*"] = { trusted = true } } }
+EOF
+for spec in "gh github GH_HOOK_SECRET" "sw standard SW_HOOK_SECRET" "nogrant github NOT_GRANTED"; do
+    set -- $spec
+    cat >"$S2/scripts/$1.lua" <<EOF
+return ferry.integration {
+  name = "$1", owner = "qa@example.com", purpose = "test", pattern = "workflow",
+  source_of_truth = "x", freshness = "1h",
+  trigger = { webhook = { path = "$1", signature = "$2", secret = "$3" } },
+  load = function(batch)
+    local f = io.open(ferry.script_dir .. "/../$1.loaded", "a")
+    for _, ev in ipairs(batch) do f:write(ev.json.n, "\n") end
+    f:close()
+  end,
+}
+EOF
+done
+export GH_HOOK_SECRET="It's a Secret to Everybody" SW_HOOK_SECRET="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" NOT_GRANTED=x
+D=$S2
+start_serve "$S2" ferry.lua
+HOOKS=$(hooks_addr)
+
+# signed NAME SCHEME BODY [ID [TIMESTAMP [SECRET]]]: posts BODY signed as the scheme says; sets code, body.
+signed() {
+    local name=$1 scheme=$2 data=$3 id=${4:-} ts=${5:-$(date +%s)} secret=${6:-}
+    local hdrs
+    hdrs=$(python3 - "$scheme" "$data" "$id" "$ts" "$secret" <<'EOF'
+import base64, hashlib, hmac, os, sys
+scheme, data, mid, ts, secret = sys.argv[1:]
+if scheme == "github":
+    key = (secret or os.environ["GH_HOOK_SECRET"]).encode()
+    print("X-Hub-Signature-256: sha256=" + hmac.new(key, data.encode(), hashlib.sha256).hexdigest())
+    if mid: print("X-GitHub-Delivery: " + mid)
+else:
+    key = base64.b64decode((secret or os.environ["SW_HOOK_SECRET"]).split("_", 1)[1])
+    sig = base64.b64encode(hmac.new(key, ("%s.%s.%s" % (mid, ts, data)).encode(), hashlib.sha256).digest()).decode()
+    print("webhook-id: " + mid); print("webhook-timestamp: " + ts)
+    print("webhook-signature: v1,bm90IHRoaXMgb25l v1," + sig)
+EOF
+)
+    local args=()
+    while IFS= read -r h; do args+=(-H "$h"); done <<<"$hdrs"
+    post "$name" "$data" "${args[@]}"
+}
+
+t "a script whose webhook secret is not granted does not load; the others do"
+expect_in "$(cat "$S2/serve.log")" "NOT_GRANTED is not granted to this integration"
+post nogrant '{"n":1}'
+expect_eq "$code" 404
+
+t "GitHub: a body signed with the secret is accepted; a wrong secret, a changed body or no signature get 401"
+signed gh github '{"n":1}' "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+expect_eq "$code" 202
+signed gh github '{"n":2}' "" "" "not the secret"
+expect_eq "$code" 401
+expect_in "$body" "signature"
+hdr=$(python3 -c 'import hmac,hashlib,os; print(hmac.new(os.environ["GH_HOOK_SECRET"].encode(), b"{\"n\":3}", hashlib.sha256).hexdigest())')
+post gh '{"n":4}' -H "X-Hub-Signature-256: sha256=$hdr"
+expect_eq "$code" 401
+post gh '{"n":5}'
+expect_eq "$code" 401
+expect_not_in "$(cat "$S2/serve.log")" "Secret to Everybody"
+signed gh github '{"n":1}' "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+expect_in "$body" '"duplicate":true'
+wait_for 5 'test -s "$S2/gh.loaded"'
+sleep 0.3
+expect_eq "$(cat "$S2/gh.loaded" | tr '\n' ' ')" "1 " "only the signed body, once (X-GitHub-Delivery)"
+
+t "Standard Webhooks: any listed v1 signature may match (key rotation); a stale timestamp is a replay (401); a repeated webhook-id is handled once"
+signed sw standard '{"n":10}' msg_1
+expect_eq "$code" 202
+signed sw standard '{"n":11}' msg_2 $(( $(date +%s) - 600 ))
+expect_eq "$code" 401
+expect_in "$body" "too old"
+signed sw standard '{"n":10}' msg_1
+expect_eq "$code" 202
+expect_in "$body" '"duplicate":true'
+wait_for 5 'test -s "$S2/sw.loaded"'
+sleep 0.3
+expect_eq "$(cat "$S2/sw.loaded" | tr '\n' ' ')" "10 "
+expect_eq "$(sql "$S2/data/ferry.db" "SELECT delivery_id FROM events WHERE integration = 'sw'")" "msg_1"
+expect_not_in "$(sql "$S2/data/ferry.db" "SELECT headers FROM events")" "webhook-signature"
+expect_not_in "$(sql "$S2/data/ferry.db" "SELECT headers FROM events")" "x-hub-signature"
+stop_serve
+expect_rc 0
 done_t

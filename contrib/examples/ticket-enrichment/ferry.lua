@@ -8,7 +8,9 @@ return {
   hooks = { listen = os.getenv("FERRY_HOOKS_LISTEN") or "127.0.0.1:8788", max_body = "256KB" },
   log = { level = "info", format = "json" },
   integrations = {
-    -- the only environment variables the script may read (ctx:secret)
-    ["ticket-enrichment"] = { secrets = { "CRM_TOKEN", "HELPDESK_TOKEN" } },
+    -- the only environment variables it may read: the two API tokens
+    -- (ctx:secret) and the token the helpdesk's webhook sends (ferry reads
+    -- that one itself; the script never sees it)
+    ["ticket-enrichment"] = { secrets = { "CRM_TOKEN", "HELPDESK_TOKEN", "HELPDESK_WEBHOOK_TOKEN" } },
   },
 }

@@ -44,7 +44,11 @@ return ferry.integration {
     .. "written onto the ticket (custom fields and tags). Events only; no schedule.",
   pattern = "workflow",
   source_of_truth = "crm",
-  trigger = { webhook = { path = "ticket-created", signature = "none" } },
+  -- The helpdesk's webhook sends "Authorization: Bearer TOKEN" (Zendesk:
+  -- the webhook's "Bearer token" authentication); ferry checks it before
+  -- it stores the event, and answers 401 without it.
+  trigger = { webhook = { path = "ticket-created", secret = "HELPDESK_WEBHOOK_TOKEN",
+                          signature = { scheme = "token", header = "Authorization" } } },
   freshness = "1d",                   -- a working day without a single new ticket is suspicious
   rate_limit = "10/s",                -- both APIs together, well under their published limits
   policy = {

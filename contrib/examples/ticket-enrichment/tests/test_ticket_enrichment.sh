@@ -10,6 +10,7 @@ EX_SRC=$ROOT/contrib/examples/ticket-enrichment
 EX=$WORK/ex                                   # a copy: settings.lua gets the fakes' ports
 NAME=ticket-enrichment
 export CRM_TOKEN=crm-test-token-5f1c2a HELPDESK_TOKEN=helpdesk-test-token-9d3e7b
+export HELPDESK_WEBHOOK_TOKEN=hook-test-token-c4a81f
 export FERRY_ADMIN_LISTEN=127.0.0.1:0 FERRY_HOOKS_LISTEN=127.0.0.1:0
 unset FERRY_DATA_DIR
 
@@ -32,10 +33,12 @@ wait_for() {   # wait_for SECONDS 'CONDITION'
     fail "timed out waiting for: $2"
 }
 settled() { wait_for "${1:-10}" 'test "$(ev "SELECT count(*) FROM events WHERE status = '\''pending'\''")" = 0'; }
-# ticket ID [ORG]: posts a ticket-created event as the helpdesk would; sets code
+# ticket ID [ORG [TOKEN]]: posts a ticket-created event as the helpdesk would
+# (Authorization: Bearer TOKEN, the webhook token by default); sets code
 ticket() {
-    local org=${2:-null}
+    local org=${2:-null} token=${3-$HELPDESK_WEBHOOK_TOKEN}
     code=$(curl -s -o "$WORK/answer" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+        ${token:+-H "Authorization: Bearer $token"} \
         --data "{\"ticket\":{\"id\":$1,\"organization_id\":$org,\"subject\":\"Ticket $1\",\"status\":\"new\"}}" \
         "http://$HOOKS/hooks/ticket-created")
 }
@@ -64,13 +67,22 @@ qpy() { quarantine_py "$EX/data" "$NAME" "$1"; }
 t "the shipped script passes ferry check with the shipped config"
 ferry_ex check
 expect_rc 0
-expect_in "$out" "ok: ticket-enrichment (workflow, owner support-ops@example.com, source of truth crm, webhook POST /hooks/ticket-created"
+expect_in "$out" "ok: ticket-enrichment (workflow, owner support-ops@example.com, source of truth crm, webhook POST /hooks/ticket-created (signature token)"
 
 t "ferry serve runs it and listens for the helpdesk's webhooks"
 [ -s "$WORK/ports.json" ] || fail "the fakes did not start: $(cat "$WORK/fakes.log")"
 start_serve "$EX" ferry.lua
 HOOKS=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["hooks"])' "$EX/data/serve.json")
 expect_in "$(cat "$EX/serve.log")" "webhooks: listening on $HOOKS"
+
+t "without the webhook token, or with a wrong one: 401, nothing stored, nothing written"
+ticket 100 1001 ""
+expect_eq "$code" 401
+ticket 100 1001 wrong-token
+expect_eq "$code" 401
+expect_in "$(cat "$WORK/answer")" "does not match"
+expect_eq "$(ev "SELECT count(*) FROM events")" "0"
+expect_eq "$(desk_py 'R')" "[]"
 
 t "a new ticket gets its account's tier and health: custom fields and tags, an agent's tag kept"
 # an agent tagged ticket 101 before ferry got to it: additional_tags must keep it
@@ -178,7 +190,7 @@ stop_serve
 expect_rc 0
 for f in "$EX/data/ferry.db" "$EX/data/ferry.db-wal" "$EX/serve.log" "$EX/serve.out"; do
     [ -f "$f" ] || continue
-    grep -qaF -e "$CRM_TOKEN" -e "$HELPDESK_TOKEN" "$f" && fail "a token in $f"
+    grep -qaF -e "$CRM_TOKEN" -e "$HELPDESK_TOKEN" -e "$HELPDESK_WEBHOOK_TOKEN" "$f" && fail "a token in $f"
     grep -qaF "$(printf 'ferry@example.com/token:%s' "$HELPDESK_TOKEN" | base64 -w0)" "$f" && fail "the Basic credentials in $f"
 done
 done_t

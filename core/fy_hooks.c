@@ -4,7 +4,7 @@
 #include "fy_buf.h"
 #include "fy_common.h"
 #include "fy_engine.h"
-#include "fy_hook_sig.h"
+#include "fy_sig.h"
 #include "fy_inbox.h"
 #include "fy_json.h"
 #include "fy_log.h"

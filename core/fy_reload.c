@@ -14,7 +14,7 @@
 #include "fy_config.h"
 #include "fy_engine.h"
 #include "fy_admin.h"
-#include "fy_hook_sig.h"
+#include "fy_sig.h"
 #include "fy_integration.h"
 #include "fy_log.h"
 #include "fy_schedule.h"

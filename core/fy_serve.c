@@ -7,7 +7,7 @@
 #include "fy_common.h"
 #include "fy_config.h"
 #include "fy_engine.h"
-#include "fy_hook_sig.h"
+#include "fy_sig.h"
 #include "fy_hooks.h"
 #include "fy_http.h"
 #include "fy_inbox.h"

@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#include "fy_hook_sig.h"
+#include "fy_sig.h"
 
 struct fy_buf;
 struct fy_config;

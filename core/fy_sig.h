@@ -1,4 +1,4 @@
-/* fy_hook_sig: verifying webhook signatures, as pure functions (no loop, no
+/* fy_sig: verifying webhook signatures, as pure functions (no loop, no
  * globals, the clock passed in). The hooks listener parses a script's
  * `signature` declaration once with fy_sig_parse / fy_sig_parse_lua, checks
  * the secret once with fy_sig_secret_check, then calls fy_sig_verify for
@@ -32,8 +32,8 @@
  * without being copied. When a header is sent more than once, the getter
  * decides which value is seen (evhttp_find_header gives the first); senders
  * put several signatures in one value, so a second copy is not needed. */
-#ifndef FY_HOOK_SIG_H
-#define FY_HOOK_SIG_H
+#ifndef FY_SIG_H
+#define FY_SIG_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,10 +1,10 @@
-/* Unit tests for core/fy_hook_sig.c: each vendor's published example, then
+/* Unit tests for core/fy_sig.c: each vendor's published example, then
  * for each scheme the ways a request goes wrong (wrong secret, one byte of
  * the body changed, missing and malformed headers, stale and future
  * timestamps, key rotation, hex case, oversized values, long entry lists),
  * the parsers, and which headers are kept out of the inbox. */
 #include "fy_common.h"
-#include "fy_hook_sig.h"
+#include "fy_sig.h"
 #include "testhelp.h"
 
 #include <lauxlib.h>

@@ -1,5 +1,5 @@
-/* fy_hook_sig: verifying webhook signatures (GitHub, Slack, Standard Webhooks, Stripe, a token). */
-#include "fy_hook_sig.h"
+/* fy_sig: verifying webhook signatures (GitHub, Slack, Standard Webhooks, Stripe, a token). */
+#include "fy_sig.h"
 #include "fy_common.h"
 #include "fy_time.h"
 

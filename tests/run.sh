@@ -91,8 +91,8 @@ for t in tests/lua/test_*.lua; do
 done
 
 echo "== end-to-end tests"
-# contrib connectors' end-to-end tests run with ferry's own (contrib/README.md)
-for t in "$E2E_DIR"/test_*.sh contrib/*/tests/test_*.sh; do
+# contrib connectors' and examples' end-to-end tests run with ferry's own (contrib/README.md)
+for t in "$E2E_DIR"/test_*.sh contrib/*/tests/test_*.sh contrib/examples/*/tests/test_*.sh; do
     [ -n "$ONLY" ] && [[ "$t" != *"$ONLY"* ]] && continue
     timed 900 bash "$t" >"$tmp/out" 2>&1
     rc=$?

@@ -4,7 +4,7 @@
 #include "fy_buf.h"
 #include "fy_common.h"
 #include "fy_engine.h"
-#include "fy_hook_sig.h"
+#include "fy_sig.h"
 #include "fy_inbox.h"
 #include "fy_json.h"
 #include "fy_log.h"
@@ -33,7 +33,6 @@ struct accepted {
     struct accepted *next;
     struct fy_hooks *h;
     struct evhttp_request *req;    /* NULL once the client has gone */
-    struct fy_slot *slot;
     char *integration, *hook, *delivery_id, *headers;
     char *body;
     size_t body_len;
@@ -91,7 +90,7 @@ static char *headers_json(struct evhttp_request *req, const struct fy_hook *hook
         size_t n = strlen(kv->key);
         if (n >= sizeof name) continue;
         for (size_t i = 0; i <= n; i++) name[i] = (char)tolower((unsigned char)kv->key[i]);
-        if (fy_sig_header_is_secret(hook->sig, name)) continue;
+        if (fy_sig_header_is_secret(&hook->sig, name)) continue;
         if (!first) fy_buf_putc(&b, ',');
         first = 0;
         fy_buf_json_string(&b, name, n);
@@ -100,6 +99,17 @@ static char *headers_json(struct evhttp_request *req, const struct fy_hook *hook
     }
     fy_buf_putc(&b, '}');
     return b.data;
+}
+
+/* The sender's id of this delivery, to store it once however often it is
+ * sent: the signed webhook-id (Standard Webhooks), X-GitHub-Delivery, or a
+ * webhook-id header with other schemes. NULL when none (malloc'd). */
+static char *delivery_id(struct evhttp_request *req, const struct fy_sig_config *cfg,
+                         const struct fy_sig_outcome *sig) {
+    const char *id = cfg->scheme == FY_SIG_STANDARD ? sig->id
+                   : evhttp_find_header(evhttp_request_get_input_headers(req),
+                                        cfg->scheme == FY_SIG_GITHUB ? "X-GitHub-Delivery" : "webhook-id");
+    return id && *id && strlen(id) < FY_SIG_ID_MAX ? strdup(id) : NULL;
 }
 
 static const char *header_of(void *arg, const char *name) {
@@ -157,7 +167,7 @@ static void group_commit(evutil_socket_t fd, short what, void *arg) {
             else if (a->duplicate) reply(a->req, 202, "Accepted", "{\"event\":%lld,\"duplicate\":true}\n", a->id);
             else reply(a->req, 202, "Accepted", "{\"event\":%lld}\n", a->id);
         }
-        if (ok && !a->duplicate) fy_serve_events_arrived(a->slot);
+        if (ok && !a->duplicate) fy_serve_events_arrived(h->svc, a->integration);
         accepted_free(a);
     }
     if (!ok) fy_log(FY_LOG_ERROR, NULL, "webhook events could not be stored: %s", why);
@@ -192,12 +202,17 @@ static void on_request(struct evhttp_request *req, void *arg) {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
     const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
-    char why[256] = "", *delivery = NULL;
-    if (fy_sig_verify(hook->sig, hook->secret, hook->secret_len, header_of, req, body, len, fy_time_now(),
-                      &delivery, why, sizeof why) != FY_OK) {
-        fy_log(FY_LOG_WARN, sl->name, "webhook refused (401): %s", why);
-        fail(req, 401, "Unauthorized", why);
-        free(delivery);
+    struct fy_sig_outcome sig;
+    enum fy_sig_status vs = fy_sig_verify(&hook->sig, hook->secret, hook->secret_len, header_of, req, body, len,
+                                          (int64_t)fy_time_now(), &sig);
+    if (vs == FY_SIG_SECRET) {                    /* ours, not the sender's */
+        fy_log(FY_LOG_ERROR, sl->name, "webhook signature could not be checked: %s", sig.reason);
+        fail(req, 500, "Internal Server Error", "the signature could not be checked");
+        return;
+    }
+    if (vs != FY_SIG_OK) {
+        fy_log(FY_LOG_WARN, sl->name, "webhook refused (401): %s", sig.reason);
+        fail(req, 401, "Unauthorized", sig.reason);
         return;
     }
     if (hook->json) {
@@ -208,10 +223,10 @@ static void on_request(struct evhttp_request *req, void *arg) {
             char msg[320];
             snprintf(msg, sizeof msg, "the body is not JSON: %s", jerr);
             fail(req, 400, "Bad Request", msg);
-            free(delivery);
             return;
         }
     }
+    char *delivery = delivery_id(req, &hook->sig, &sig);
     struct accepted *a = calloc(1, sizeof *a);
     if (!a || !(a->body = malloc(len ? len : 1))) {
         free(a);
@@ -223,7 +238,6 @@ static void on_request(struct evhttp_request *req, void *arg) {
     a->body_len = len;
     a->h = h;
     a->req = req;
-    a->slot = sl;
     a->integration = strdup(sl->name);
     a->hook = strdup(path);
     a->delivery_id = delivery;

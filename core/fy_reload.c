@@ -14,7 +14,7 @@
 #include "fy_config.h"
 #include "fy_engine.h"
 #include "fy_admin.h"
-#include "fy_hook_sig.h"
+#include "fy_sig.h"
 #include "fy_integration.h"
 #include "fy_log.h"
 #include "fy_schedule.h"
@@ -121,7 +121,7 @@ static int read_hook(struct fy_slot *sl, lua_State *L, int spec, const char *nam
                      size_t errlen) {
     const struct fy_config *cfg = &sl->svc->e->cfg;
     int top = lua_gettop(L), rc = FY_ERR;
-    char *scheme = NULL, serr[256];
+    char serr[256];
     *out = NULL;
     if (lua_getfield(L, spec, "trigger") != LUA_TTABLE || lua_getfield(L, -1, "webhook") == LUA_TNIL) {
         lua_settop(L, top);
@@ -140,11 +140,13 @@ static int read_hook(struct fy_slot *sl, lua_State *L, int spec, const char *nam
         if (lua_getfield(L, w, "json") == LUA_TBOOLEAN) h->json = lua_toboolean(L, -1);
         lua_getfield(L, w, "signature");
     }
-    if (fy_sig_from_lua(L, lua_gettop(L), &h->sig, &scheme, serr, sizeof serr) != FY_OK) {
+    int sigrc = lua_isnil(L, -1) ? fy_sig_parse(&h->sig, "none", NULL, -1, serr, sizeof serr)
+                                 : fy_sig_parse_lua(&h->sig, L, lua_gettop(L), serr, sizeof serr);
+    if (sigrc != FY_OK) {
         snprintf(err, errlen, "%s: trigger.webhook.signature: %s", sl->path, serr);
         goto done;
     }
-    if (h->sig) {
+    if (h->sig.scheme != FY_SIG_NONE) {
         lua_getfield(L, w, "secret");
         const char *env = lua_tostring(L, -1), *value = env ? getenv(env) : NULL;
         const struct fy_grant *g = fy_config_grant(cfg, name);
@@ -154,6 +156,10 @@ static int read_hook(struct fy_slot *sl, lua_State *L, int spec, const char *nam
             snprintf(err, errlen, "%s: trigger.webhook.secret: %s %s", sl->path, env ? env : "(none)",
                      !granted ? "is not granted to this integration (config: integrations[name].secrets)"
                               : "is not set in ferry's environment");
+            goto done;
+        }
+        if (fy_sig_secret_check(&h->sig, value, strlen(value), serr, sizeof serr) != FY_OK) {
+            snprintf(err, errlen, "%s: trigger.webhook.secret: %s: %s", sl->path, env, serr);
             goto done;
         }
         h->secret_len = strlen(value);
@@ -179,7 +185,6 @@ static int read_hook(struct fy_slot *sl, lua_State *L, int spec, const char *nam
 done:
     if (!h && rc != FY_OK) snprintf(err, errlen, "out of memory");
     fy_hook_free(h);
-    free(scheme);
     lua_settop(L, top);
     return rc;
 }

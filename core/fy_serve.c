@@ -7,7 +7,7 @@
 #include "fy_common.h"
 #include "fy_config.h"
 #include "fy_engine.h"
-#include "fy_hook_sig.h"
+#include "fy_sig.h"
 #include "fy_hooks.h"
 #include "fy_http.h"
 #include "fy_inbox.h"
@@ -112,13 +112,13 @@ void fy_hook_free(struct fy_hook *hook) {
     free(hook->path);
     if (hook->secret) memset(hook->secret, 0, hook->secret_len);
     free(hook->secret);
-    fy_sig_free(hook->sig);
     free(hook);
 }
 
 /* ---- webhook events -------------------------------------------------------- */
 
 static int write_state(struct fy_service *svc, char *err, size_t errlen);
+static struct fy_slot *find(struct fy_service *svc, const char *name);
 
 struct fy_slot *fy_serve_hook(struct fy_service *svc, const char *path) {
     for (struct fy_slot *sl = svc->slots; sl; sl = sl->next)
@@ -141,8 +141,9 @@ static void run_events(struct fy_slot *sl) {
         fy_log(FY_LOG_ERROR, sl->name, "cannot start a run of %lld webhook events", pending);
 }
 
-void fy_serve_events_arrived(struct fy_slot *sl) {
-    if (!fy_slot_running(sl, NULL)) run_events(sl);
+void fy_serve_events_arrived(struct fy_service *svc, const char *integration) {
+    struct fy_slot *sl = find(svc, integration);
+    if (sl && !fy_slot_running(sl, NULL)) run_events(sl);
 }
 
 int fy_serve_hooks_start(struct fy_service *svc, char *err, size_t errlen) {

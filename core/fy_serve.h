@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 
+#include "fy_sig.h"
+
 struct fy_buf;
 struct fy_config;
 struct fy_replay;
@@ -75,12 +77,11 @@ struct fy_schedule;
 struct fy_watch;
 
 /* What the active version declares as trigger.webhook. */
-struct fy_sig;
 struct fy_hook {
     char *path;                     /* PATH of POST /hooks/PATH */
     char *secret;                   /* the signing secret, read from the environment; NULL with no scheme */
     size_t secret_len;
-    struct fy_sig *sig;             /* the signature scheme; NULL: none (loopback listener only) */
+    struct fy_sig_config sig;       /* the signature scheme; none: loopback listener only */
     int json;                       /* bodies must be JSON (400 otherwise) */
 };
 
@@ -135,11 +136,12 @@ void fy_slot_adopt(struct fy_slot *sl, struct fy_integration *in);
 void fy_hook_free(struct fy_hook *hook);
 
 /* For the hooks listener: the slot whose webhook is PATH (NULL: none); is
- * the service stopping; events were stored for a slot (its event run
- * starts when it is idle and not paused). */
+ * the service stopping; events were stored for an integration (its event
+ * run starts when it is idle and not paused; by name, as its slot may have
+ * gone meanwhile). */
 struct fy_slot *fy_serve_hook(struct fy_service *svc, const char *path);
 int fy_serve_stopping(struct fy_service *svc);
-void fy_serve_events_arrived(struct fy_slot *sl);
+void fy_serve_events_arrived(struct fy_service *svc, const char *integration);
 /* Start the webhook listener if it is not running (a script declared a
  * webhook). FY_ERR with err when it cannot listen. */
 int fy_serve_hooks_start(struct fy_service *svc, char *err, size_t errlen);

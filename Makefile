@@ -16,7 +16,7 @@ V        ?=
 
 DEB_PKGS  := build-essential pkg-config liblua5.4-dev lua-cjson-dev libcurl4-openssl-dev \
              libevent-dev libsqlite3-dev sqlite3 python3 openssl libssl-dev tzdata
-BENCH_PKGS := nginx-light curl lua5.4 lua-cjson lua-dbi-sqlite3
+BENCH_PKGS := nginx-light curl lua5.4 lua-cjson lua-dbi-sqlite3 wrk
 PKG_MODS  := lua5.4 lua5.4-cjson libcurl libevent sqlite3 libcrypto
 
 ifeq ($(SANITIZE),)
@@ -135,8 +135,11 @@ bench: all $(BUILD)/bench/http_raw
 	$(Q)FERRY=$(BUILD)/ferry RAW=$(BUILD)/bench/http_raw bash tests/bench/run.sh
 	$(Q)echo
 	$(Q)FERRY=$(BUILD)/ferry N=$${PIPELINE_N:-1000000} bash tests/bench/pipeline.sh
-	$(Q)python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); r.update(json.load(open(sys.argv[2]))); \
-	    json.dump(r, open(sys.argv[1], "w"), indent=1)' $(BUILD)/bench/results.json $(BUILD)/bench/pipeline.json
+	$(Q)echo
+	$(Q)FERRY=$(BUILD)/ferry bash tests/bench/hooks.sh
+	$(Q)python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); [r.update(json.load(open(f))) for f in sys.argv[2:]]; \
+	    json.dump(r, open(sys.argv[1], "w"), indent=1)' $(BUILD)/bench/results.json $(BUILD)/bench/pipeline.json \
+	    $(BUILD)/bench/hooks.json
 	$(Q)echo "all results: $(BUILD)/bench/results.json"
 
 $(BUILD)/bench/http_raw: tests/bench/http_raw.c | $(BUILD)/bench

@@ -58,6 +58,7 @@ void fy_slot_destroy(struct fy_slot *sl) {
         }
     if (sl->timer) event_free(sl->timer);
     if (sl->ended) event_free(sl->ended);
+    if (sl->events_due) event_free(sl->events_due);
     fy_integration_destroy(sl->retired);
     fy_integration_destroy(sl->active);
     fy_schedule_free(sl->sched);
@@ -141,9 +142,23 @@ static void run_events(struct fy_slot *sl) {
         fy_log(FY_LOG_ERROR, sl->name, "cannot start a run of %lld webhook events", pending);
 }
 
+static void events_due(evutil_socket_t fd, short what, void *arg) {
+    FY_UNUSED(fd);
+    FY_UNUSED(what);
+    run_events(arg);
+}
+
+/* Events arriving one by one would each start a run of their own (a run
+ * costs a few fsyncs): wait EVENTS_SETTLE_MS for more to come, and start
+ * one run for them all. A run that ends looks for events at once. */
+#define EVENTS_SETTLE_MS 15
 void fy_serve_events_arrived(struct fy_service *svc, const char *integration) {
     struct fy_slot *sl = find(svc, integration);
-    if (sl && !fy_slot_running(sl, NULL)) run_events(sl);
+    if (!sl || fy_slot_running(sl, NULL)) return;
+    if (!sl->events_due) sl->events_due = evtimer_new(svc->e->base, events_due, sl);
+    struct timeval tv = {0, EVENTS_SETTLE_MS * 1000};
+    if (!sl->events_due) run_events(sl);
+    else if (!evtimer_pending(sl->events_due, NULL)) evtimer_add(sl->events_due, &tv);
 }
 
 int fy_serve_hooks_start(struct fy_service *svc, char *err, size_t errlen) {

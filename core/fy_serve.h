@@ -104,6 +104,7 @@ struct fy_slot {
     double fire_at;                 /* due plus its jitter */
     struct event *timer;            /* fires at fire_at */
     struct event *ended;            /* a run ended: handled off the Lua stack that ended it */
+    struct event *events_due;       /* webhook events arrived: start a run once a few have come */
 };
 
 struct fy_service {

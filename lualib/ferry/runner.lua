@@ -550,6 +550,9 @@ function _M.run(spec, params, internal)
           ctx.events = page
           flush()
         end
+        -- a full page: more may follow; let the loop answer the hooks
+        -- (and commit their events) before the next one
+        if #rows == batch_size then ferry.sleep(0) end
       until #rows == 0 or taken >= limit
       drain()
       ctx.event, ctx.events = nil, nil

@@ -46,6 +46,15 @@ start_fake_api() {
     FAKE_BASE="http://127.0.0.1:$(cat "$WORK/fake.port")"
 }
 
+# wait_until SECONDS 'SHELL CONDITION': evaluates the condition every 0.1 s
+# (quote it: it is evaluated anew each time); fails the case on timeout.
+wait_until() {
+    local _tries=$(( $1 * 10 ))
+    for _ in $(seq 1 "$_tries"); do eval "$2" >/dev/null 2>&1 && return 0; sleep 0.1; done
+    fail "timed out waiting for: $2"
+    return 1
+}
+
 # start_serve DIR CONFIG [OPTIONS...]: `ferry serve -c CONFIG` run from DIR in
 # the background (stdout appended to DIR/serve.out, stderr to DIR/serve.log;
 # stopped when the test exits); waits for DIR/data/serve.json and sets
@@ -60,7 +69,7 @@ start_serve() {
     SERVE_PID=$!
     _bg_pids+=("$SERVE_PID")
     for _ in $(seq 1 200); do [ -s "$dir/data/serve.json" ] && break; sleep 0.05; done
-    ADMIN=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["admin"])' "$dir/data/serve.json" 2>/dev/null)
+    ADMIN=$(sed -n 's/.*"admin":"\([^"]*\)".*/\1/p' "$dir/data/serve.json" 2>/dev/null)
     [ -n "$ADMIN" ] || { fail "ferry serve did not start: $(tail -3 "$dir/serve.log")"; return 1; }
 }
 

@@ -47,11 +47,6 @@ post() {
 }
 hooks_addr() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["hooks"])' "$D/data/serve.json"; }
 ev() { sql "$D/data/ferry.db" "$1"; }
-wait_for() {   # wait_for SECONDS 'CONDITION'
-    local i
-    for i in $(seq 1 $(( $1 * 10 ))); do eval "$2" >/dev/null 2>&1 && return 0; sleep 0.1; done
-    fail "timed out waiting for: $2"
-}
 
 t "serve listens for webhooks apart from the admin API, and says where in serve.json"
 start_serve "$D" ferry.lua
@@ -64,9 +59,9 @@ post ticket-created '{"id":"t1"}' -H 'Authorization: Bearer hunter2' -H 'User-Ag
 expect_eq "$code" 202
 id=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["event"])' "$body")
 expect_eq "$(ev "SELECT count(*) FROM events WHERE id = $id")" "1" "stored before the answer"
-wait_for 5 'grep -q "^t1 " "$D/loaded"'
+wait_until 5 'grep -q "^t1 " "$D/loaded"'
 expect_eq "$(grep '^t1 ' "$D/loaded")" "t1 1 helpdesk/1.0 nil nil" "ctx.events, headers (no Authorization)"
-wait_for 5 'test "$(ev "SELECT status FROM events WHERE id = $id")" = done'
+wait_until 5 'test "$(ev "SELECT status FROM events WHERE id = $id")" = done'
 expect_eq "$(ev "SELECT trigger || ' ' || status FROM runs ORDER BY started_at DESC LIMIT 1")" "webhook ok"
 expect_not_in "$(ev "SELECT headers FROM events")" "hunter2"
 
@@ -129,7 +124,7 @@ post ticket-created '{"id":"bad","poison":true}'
 for i in 4 5 6; do post ticket-created "{\"id\":\"a$i\"}"; done
 expect_eq "$(ev "SELECT count(*) FROM events WHERE status = 'pending'")" "7" "stored while paused, not handled"
 ferry_pause resume tickets
-wait_for 5 'test "$(ev "SELECT count(*) FROM events WHERE status = '\''pending'\''")" = 0'
+wait_until 5 'test "$(ev "SELECT count(*) FROM events WHERE status = '\''pending'\''")" = 0'
 expect_eq "$(grep '^a' "$D/loaded" | cut -d' ' -f1,2 | tr '\n' ' ')" "a1 7 a2 7 a3 7 a4 7 a5 7 a6 7 " \
     "in order, one run taking the seven waiting events as one page"
 expect_eq "$(ev "SELECT status FROM events WHERE CAST(body AS TEXT) LIKE '%poison%'")" "failed"
@@ -143,7 +138,7 @@ expect_eq "$code" 202
 post ticket-created '{"id":"d1"}' -H 'webhook-id: msg_2KWPBgLlAfxdpx2AI54pPJ85f4W'
 expect_eq "$code" 202
 expect_in "$body" '"duplicate":true'
-wait_for 5 'grep -q "^d1 " "$D/loaded"'
+wait_until 5 'grep -q "^d1 " "$D/loaded"'
 sleep 0.3
 expect_eq "$(grep -c '^d1 ' "$D/loaded")" "1"
 expect_in "$(grep '^d1 ' "$D/loaded")" "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
@@ -165,7 +160,7 @@ sys.exit(0 if codes == [202] * 50 else 1)
 EOF
 [ $? -eq 0 ] || fail "not every concurrent post got 202"
 ferry_pause resume tickets
-wait_for 5 'test "$(grep -c "^g" "$D/loaded")" = 50'
+wait_until 5 'test "$(grep -c "^g" "$D/loaded")" = 50'
 expect_eq "$(grep '^g' "$D/loaded" | cut -d' ' -f2 | sort -u | tr '\n' ' ')" "50 " "one page of 50"
 
 t "while stopping, hooks answer 503 (or refuse the connection): nothing is acknowledged that is not stored"
@@ -180,7 +175,7 @@ expect_eq "$(ev "SELECT count(*) FROM events WHERE CAST(body AS TEXT) LIKE '%lat
 t "events left pending by a stop are handled after the next start"
 (cd "$D" && "$FERRY" resume tickets -c ferry.lua) >/dev/null 2>&1
 start_serve "$D" ferry.lua
-wait_for 5 'grep -q "^p1 " "$D/loaded"'
+wait_until 5 'grep -q "^p1 " "$D/loaded"'
 stop_serve
 expect_rc 0
 expect_eq "$(ev "SELECT count(*) FROM events WHERE status = 'pending'")" "0"
@@ -263,7 +258,7 @@ expect_eq "$code" 401
 expect_not_in "$(cat "$S2/serve.log")" "Secret to Everybody"
 signed gh github '{"n":1}' "72d3162e-cc78-11e3-81ab-4c9367dc0958"
 expect_in "$body" '"duplicate":true'
-wait_for 5 'test -s "$S2/gh.loaded"'
+wait_until 5 'test -s "$S2/gh.loaded"'
 sleep 0.3
 expect_eq "$(cat "$S2/gh.loaded" | tr '\n' ' ')" "1 " "only the signed body, once (X-GitHub-Delivery)"
 
@@ -276,7 +271,7 @@ expect_in "$body" "too old"
 signed sw standard '{"n":10}' msg_1
 expect_eq "$code" 202
 expect_in "$body" '"duplicate":true'
-wait_for 5 'test -s "$S2/sw.loaded"'
+wait_until 5 'test -s "$S2/sw.loaded"'
 sleep 0.3
 expect_eq "$(cat "$S2/sw.loaded" | tr '\n' ' ')" "10 "
 expect_eq "$(sql "$S2/data/ferry.db" "SELECT delivery_id FROM events WHERE integration = 'sw'")" "msg_1"

@@ -29,15 +29,6 @@ return { data_dir = "data", script_dirs = { "scripts" }, admin = { listen = "127
 EOF
 }
 
-# wait_until SECONDS 'SHELL CONDITION': evaluates the condition every 0.1 s;
-# fails the case on timeout.
-wait_until() {
-    local _tries=$(( $1 * 10 ))
-    for _ in $(seq 1 "$_tries"); do eval "$2" >/dev/null 2>&1 && return 0; sleep 0.1; done
-    fail "timed out waiting for: $2"
-    return 1
-}
-
 # hook_script FILE VERSION: a webhook integration that upserts each event's
 # id into data/dest.db (table delivered, keyed by id, with the version that
 # handled it) and appends "ID VERSION" to DIR/loads for every record each

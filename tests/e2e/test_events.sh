@@ -57,7 +57,7 @@ cat >"$WORK/post.py" <<'EOF'
 import http.client, sys
 addr, path, body, delivery = sys.argv[1:5]
 host, port = addr.rsplit(":", 1)
-c = http.client.HTTPConnection(host, int(port), timeout=10)
+c = http.client.HTTPConnection(host, int(port), timeout=30)
 h = {"Content-Type": "application/json"}
 if delivery:
     h["webhook-id"] = delivery
@@ -71,7 +71,7 @@ cat >"$WORK/api.py" <<'EOF'
 import http.client, sys
 path, token, addr = sys.argv[1:4]
 host, port = addr.rsplit(":", 1)
-c = http.client.HTTPConnection(host, int(port), timeout=10)
+c = http.client.HTTPConnection(host, int(port), timeout=30)
 c.request("GET", path, headers={} if token == "-" else {"Authorization": "Bearer " + token})
 r = c.getresponse()
 print(r.status)
@@ -88,9 +88,9 @@ jpy() {
 J = json.loads(sys.argv[1])
 print(eval(sys.argv[2]))' "$1" "$2" 2>&1
 }
-# settled: wait (10 s at most) until no event is pending but those of paused integrations.
+# settled: wait (30 s at most: CI machines are shared) until no event is pending but those of paused integrations.
 settled() {
-    for _ in $(seq 1 200); do
+    for _ in $(seq 1 600); do
         [ "$(sql "$DB" "SELECT count(*) FROM events e JOIN integrations i ON i.name = e.integration
                         WHERE e.status = 'pending' AND i.paused_at IS NULL")" = 0 ] && return 0
         sleep 0.05

@@ -53,7 +53,7 @@ int fy_service_reset(struct fy_service *svc, const char *name, int *had, char *e
 /* Reload the script of `name`, or every script of script_dirs (name NULL:
  * new files are loaded, removed ones retired). Appends one JSON object per
  * script to `out` as a JSON array:
- * [{"integration":..,"file":..,"result":"reloaded"|"unchanged"|"failed"|"removed"|"added","version":..,"error":..}]
+ * [{"integration":..,"file":..,"result":"reloaded"|"unchanged"|"failed"|"removed"|"loaded" (a new file),"version":..,"error":..}]
  * Returns FY_OK, or FY_SERVE_UNKNOWN. */
 int fy_service_reload(struct fy_service *svc, const char *name, struct fy_buf *out);
 

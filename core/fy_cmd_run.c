@@ -163,7 +163,9 @@ int fy_cmd_lua(int argc, char **argv, struct fy_config *cfg) {
     }
     if (fy_flags.trusted) fy_sandbox_trust(vm);
     struct fy_run *run = fy_run_create(e, vm, lua_done, &rc);
-    if (fy_vm_loadfile(vm, argv[0]) != LUA_OK) {
+    if (!run) {
+        rc = FY_EXIT_FAILED;
+    } else if (fy_vm_loadfile(vm, argv[0]) != LUA_OK) {
         fprintf(stderr, "%s\n", lua_tostring(vm->L, -1));
         rc = FY_EXIT_USAGE;
     } else {

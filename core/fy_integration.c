@@ -61,6 +61,35 @@ static int check_contract(lua_State *L, const char *path, FILE *out, int summary
     return ok ? FY_OK : FY_ERR;
 }
 
+struct after_load {
+    struct fy_integration *in;
+    FILE *out;
+    int summary;
+    int rc;                             /* FY_OK once the integration is bound */
+};
+
+/* Protected body of fy_integration_load, with the script's value at 1 and
+ * the after_load at 2: check the contract, take the name, bind the grants,
+ * keep the spec. Protected because the script may have left its state at
+ * its memory limit, where any allocation raises. */
+static int after_load(lua_State *L) {
+    struct after_load *a = lua_touserdata(L, 2);
+    struct fy_integration *in = a->in;
+    char err[FY_ERRLEN];
+    lua_settop(L, 1);
+    if (check_contract(L, in->path, a->out, a->summary) != FY_OK) return 0;
+    lua_getfield(L, 1, "name");
+    in->name = strdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
+    if (fy_sandbox_bind(in->vm, in->name, err, sizeof err) != FY_OK) {
+        fprintf(a->out, "%s: %s\n", in->path, err);
+        return 0;
+    }
+    in->spec_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    a->rc = FY_OK;
+    return 0;
+}
+
 struct fy_integration *fy_integration_load(struct fy_engine *e, const char *path, FILE *out, int summary) {
     char err[FY_ERRLEN];
     struct fy_integration *in = calloc(1, sizeof *in);
@@ -78,26 +107,36 @@ struct fy_integration *fy_integration_load(struct fy_engine *e, const char *path
     }
     lua_State *L = in->vm->L;
     fy_sandbox_prebind(in->vm);
-    if (fy_vm_loadfile(in->vm, path) != LUA_OK) {
-        fprintf(out, "%s\n", lua_tostring(L, -1));
+    int rc = fy_vm_loadfile(in->vm, path);
+    if (rc != LUA_OK) {
+        if (rc == LUA_ERRMEM) fprintf(out, "%s: not enough memory to load the script\n", path);
+        else fprintf(out, "%s\n", lua_tostring(L, -1));
         goto fail;
     }
     fy_vm_guard_reset(in->vm);
-    int rc = lua_pcall(L, 0, 1, 0);
+    rc = lua_pcall(L, 0, 1, 0);
     fy_vm_trip_clear(in->vm, 1);
+    if (rc == LUA_ERRMEM) {
+        fprintf(out, "%s: memory limit exceeded while the script loaded (%zu MB; limits.memory in the config)\n",
+                path, in->vm->mem_limit >> 20);
+        goto fail;
+    }
     if (rc != LUA_OK) {
         fprintf(out, "%s\n", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "the script raised a non-string error");
         goto fail;
     }
-    if (check_contract(L, path, out, summary) != FY_OK) goto fail;
-    lua_getfield(L, -1, "name");
-    in->name = strdup(lua_tostring(L, -1));
-    lua_pop(L, 1);
-    if (fy_sandbox_bind(in->vm, in->name, err, sizeof err) != FY_OK) {
-        fprintf(out, "%s: %s\n", path, err);
-        goto fail;
+    struct after_load a = {in, out, summary, FY_ERR};
+    lua_pushcfunction(L, after_load);
+    lua_insert(L, -2);
+    lua_pushlightuserdata(L, &a);
+    rc = lua_pcall(L, 2, 0, 0);
+    if (rc != LUA_OK) {
+        if (rc == LUA_ERRMEM) fprintf(out, "%s: memory limit exceeded after the script loaded (%zu MB; limits.memory "
+                                      "in the config)\n", path, in->vm->mem_limit >> 20);
+        else fprintf(out, "%s: %s\n", path, lua_tostring(L, -1));
+        lua_pop(L, 1);
     }
-    in->spec_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (a.rc != FY_OK) goto fail;
     return in;
 fail:
     fy_integration_destroy(in);
@@ -361,35 +400,109 @@ static void counts_line(lua_State *L, int t, const char *k, struct fy_buf *b) {
     lua_pop(L, 1);
 }
 
+/* What a run's result table says, copied out of Lua (see read_result). */
+struct run_result {
+    char *error;                        /* the result's error, NULL when none */
+    int shutdown;                       /* error_class "shutdown": cut short by a stop */
+    lua_Integer extracted, transformed, skipped, loaded, quarantined, batches, not_loaded, resolved;
+    int retried;                        /* records retried from the quarantine: */
+    lua_Integer retried_records, retried_resolved, retried_failing;
+    struct fy_buf by_class, by_stage;   /* "validation 3, script 1" */
+    struct fy_buf by_class_json, by_stage_json, checkpoint_json;
+    struct fy_buf checkpoint_shown;     /* the checkpoint as the summary shows it */
+};
+
+static void run_result_free(struct run_result *r) {
+    free(r->error);
+    fy_buf_free(&r->by_class);
+    fy_buf_free(&r->by_stage);
+    fy_buf_free(&r->by_class_json);
+    fy_buf_free(&r->by_stage_json);
+    fy_buf_free(&r->checkpoint_json);
+    fy_buf_free(&r->checkpoint_shown);
+}
+
 /* t[k] as JSON into b, or leave b empty. */
-static const char *field_json(lua_State *L, int t, const char *k, struct fy_buf *b) {
+static void field_json(lua_State *L, int t, const char *k, struct fy_buf *b) {
     char err[128];
     fy_buf_reset(b);
     lua_getfield(L, t, k);
     if (!lua_isnil(L, -1) && fy_json_encode(L, -1, b, err, sizeof err) != FY_OK) fy_buf_reset(b);
     lua_pop(L, 1);
-    return b->len ? b->data : NULL;
+}
+
+struct read_result { lua_State *co; int nres; struct run_result *r; };
+
+/* fy_vm_protect body: copy the runner's result table (the nres values on
+ * top of the finished coroutine) into a run_result. Protected, with the
+ * memory reserve open: a script that ends at its memory limit still gets
+ * its run reported, and a memory error here fails the report, not ferry. */
+static int read_result(lua_State *L) {
+    struct read_result *rr = lua_touserdata(L, 1);
+    lua_State *co = rr->co;
+    struct run_result *r = rr->r;
+    luaL_checkstack(co, 8, "the run's result");
+    int t = lua_absindex(co, -rr->nres);
+    lua_getfield(co, t, "error");
+    if (lua_isstring(co, -1)) r->error = strdup(lua_tostring(co, -1));
+    lua_getfield(co, t, "error_class");
+    r->shutdown = r->error && lua_isstring(co, -1) && strcmp(lua_tostring(co, -1), "shutdown") == 0;
+    lua_pop(co, 2);
+    r->extracted = get_int(co, t, "extracted");
+    r->transformed = get_int(co, t, "transformed");
+    r->skipped = get_int(co, t, "skipped");
+    r->loaded = get_int(co, t, "loaded");
+    r->quarantined = get_int(co, t, "quarantined");
+    r->batches = get_int(co, t, "batches");
+    r->not_loaded = get_int(co, t, "not_loaded");
+    r->resolved = get_int(co, t, "resolved");
+    lua_getfield(co, t, "retried");
+    if ((r->retried = lua_istable(co, -1))) {
+        r->retried_records = get_int(co, -1, "records");
+        r->retried_resolved = get_int(co, -1, "resolved");
+        r->retried_failing = get_int(co, -1, "failing");
+    }
+    lua_pop(co, 1);
+    if (r->quarantined) {
+        counts_line(co, t, "by_class", &r->by_class);
+        counts_line(co, t, "by_stage", &r->by_stage);
+    }
+    field_json(co, t, "by_class", &r->by_class_json);
+    field_json(co, t, "by_stage", &r->by_stage_json);
+    field_json(co, t, "checkpoint", &r->checkpoint_json);
+    lua_getfield(co, t, "checkpoint");
+    if (lua_istable(co, -1)) {
+        char err[128];
+        if (fy_json_encode(co, -1, &r->checkpoint_shown, err, sizeof err) != FY_OK) {
+            fy_buf_reset(&r->checkpoint_shown);
+            fy_buf_puts(&r->checkpoint_shown, err);
+        }
+    } else if (!lua_isnil(co, -1)) {
+        fy_buf_puts(&r->checkpoint_shown, luaL_tolstring(co, -1, NULL));
+        lua_pop(co, 1);
+    }
+    lua_pop(co, 1);
+    return 0;
 }
 
 /* Store the finished run: counts, classes, first error, checkpoint. */
-static void record_run(struct fy_integration *in, struct fy_run *run, int nres, int code, const char *error) {
-    lua_State *co = run->co;
+static void record_run(struct fy_integration *in, struct fy_run *run, const struct run_result *r, int code,
+                       const char *error) {
     struct fy_run_summary m = {0};
-    struct fy_buf classes = {0}, stages = {0}, cp = {0}, redacted = {0};
+    struct fy_buf cp = {0}, redacted = {0};
     m.status = in->cut_short ? "aborted" : code == FY_EXIT_FAILED ? "failed" : code == FY_EXIT_PARTIAL ? "partial" : "ok";
-    if (nres >= 1 && lua_istable(co, -nres)) {
-        int t = lua_absindex(co, -nres);
-        m.extracted = get_int(co, t, "extracted");
-        m.transformed = get_int(co, t, "transformed");
-        m.skipped = get_int(co, t, "skipped");
-        m.loaded = get_int(co, t, "loaded");
-        m.quarantined = get_int(co, t, "quarantined");
-        m.batches = get_int(co, t, "batches");
-        m.by_class_json = field_json(co, t, "by_class", &classes);
-        m.by_stage_json = field_json(co, t, "by_stage", &stages);
-        m.checkpoint_json = field_json(co, t, "checkpoint", &cp);
+    m.extracted = r->extracted;
+    m.transformed = r->transformed;
+    m.skipped = r->skipped;
+    m.loaded = r->loaded;
+    m.quarantined = r->quarantined;
+    m.batches = r->batches;
+    m.by_class_json = r->by_class_json.len ? r->by_class_json.data : NULL;
+    m.by_stage_json = r->by_stage_json.len ? r->by_stage_json.data : NULL;
+    if (r->checkpoint_json.len) {
+        fy_buf_append(&cp, r->checkpoint_json.data, r->checkpoint_json.len);
         fy_redact(&cp);                         /* refused at ctx:checkpoint; never shown in any case */
-        if (m.checkpoint_json) m.checkpoint_json = cp.data;
+        m.checkpoint_json = cp.data;
     }
     if (error) {
         fy_buf_puts(&redacted, error);
@@ -398,8 +511,6 @@ static void record_run(struct fy_integration *in, struct fy_run *run, int nres, 
     }
     if (fy_store_run_end(in->engine->store, run->id, &m) != FY_OK)
         fy_log(FY_LOG_ERROR, in->name, "cannot record run %s: %s", run->id, fy_store_error(in->engine->store));
-    fy_buf_free(&classes);
-    fy_buf_free(&stages);
     fy_buf_free(&cp);
     fy_buf_free(&redacted);
 }
@@ -445,57 +556,42 @@ static void run_done(struct fy_run *run, int nres, void *arg) {
     int code;
     const char *status;
     struct fy_buf b = {0};
-    lua_Integer extracted = 0, quarantined = 0;
+    struct run_result r = {0};
     const char *error = run->error;
+    char rerr[FY_ERRLEN];
 
     if (!error && nres >= 1 && lua_istable(co, -nres)) {
-        int t = lua_absindex(co, -nres);
-        lua_getfield(co, t, "error");
-        if (lua_isstring(co, -1)) error = lua_tostring(co, -1);
-        lua_getfield(co, t, "error_class");
-        if (error && lua_isstring(co, -1) && strcmp(lua_tostring(co, -1), "shutdown") == 0) in->cut_short = 1;
-        lua_pop(co, 2);
-        extracted = get_int(co, t, "extracted");
-        quarantined = get_int(co, t, "quarantined");
-        lua_Integer batches = get_int(co, t, "batches"), not_loaded = get_int(co, t, "not_loaded");
+        struct read_result rr = {co, nres, &r};
+        if (fy_vm_protect(in->vm, read_result, &rr, 1, rerr, sizeof rerr) != FY_OK) {
+            run_result_free(&r);
+            memset(&r, 0, sizeof r);
+            char msg[FY_ERRLEN + 64];
+            snprintf(msg, sizeof msg, "cannot read the run's result: %s", rerr);
+            r.error = strdup(msg);
+        }
+        error = r.error;
+        if (r.shutdown) in->cut_short = 1;
         char stopped[64] = "";                  /* records a run stopped by schema drift did not load */
-        if (not_loaded) snprintf(stopped, sizeof stopped, " · not loaded %lld", (long long)not_loaded);
+        if (r.not_loaded) snprintf(stopped, sizeof stopped, " · not loaded %lld", (long long)r.not_loaded);
         fy_buf_printf(&b, in->replaying
                           ? "   replayed %lld · transformed %lld · skipped %lld · loaded %lld · still failing %lld"
                             "%s (%lld batch%s)\n"
                           : "   extracted %lld · transformed %lld · skipped %lld · loaded %lld · quarantined %lld"
                             "%s (%lld batch%s)\n",
-                      (long long)extracted, (long long)get_int(co, t, "transformed"),
-                      (long long)get_int(co, t, "skipped"), (long long)get_int(co, t, "loaded"),
-                      (long long)quarantined, stopped, (long long)batches, batches == 1 ? "" : "es");
+                      (long long)r.extracted, (long long)r.transformed, (long long)r.skipped, (long long)r.loaded,
+                      (long long)r.quarantined, stopped, (long long)r.batches, r.batches == 1 ? "" : "es");
         if (in->replaying)
-            fy_buf_printf(&b, "   resolved %lld of %lld\n", (long long)get_int(co, t, "resolved"), (long long)extracted);
-        lua_getfield(co, t, "retried");
-        if (lua_istable(co, -1))
+            fy_buf_printf(&b, "   resolved %lld of %lld\n", (long long)r.resolved, (long long)r.extracted);
+        if (r.retried)
             fy_buf_printf(&b, "   retried from the quarantine: %lld (%lld resolved, %lld still failing)\n",
-                          (long long)get_int(co, -1, "records"), (long long)get_int(co, -1, "resolved"),
-                          (long long)get_int(co, -1, "failing"));
-        lua_pop(co, 1);
-        if (quarantined) {
-            fy_buf_puts(&b, "   quarantined by class: ");
-            counts_line(co, t, "by_class", &b);
-            fy_buf_puts(&b, "\n   quarantined by stage: ");
-            counts_line(co, t, "by_stage", &b);
-            fy_buf_putc(&b, '\n');
-        }
-        lua_getfield(co, t, "checkpoint");
-        if (lua_istable(co, -1)) {
-            char err[128];
-            fy_buf_puts(&b, "   checkpoint: ");
-            if (fy_json_encode(co, -1, &b, err, sizeof err) != FY_OK) fy_buf_puts(&b, err);
-            fy_buf_putc(&b, '\n');
-        } else if (!lua_isnil(co, -1)) {
-            fy_buf_printf(&b, "   checkpoint: %s\n", luaL_tolstring(co, -1, NULL));
-        }
-        lua_settop(co, t + nres - 1);            /* the results stay until the run is recorded */
+                          (long long)r.retried_records, (long long)r.retried_resolved, (long long)r.retried_failing);
+        if (r.quarantined)
+            fy_buf_printf(&b, "   quarantined by class: %s\n   quarantined by stage: %s\n",
+                          r.by_class.data ? r.by_class.data : "", r.by_stage.data ? r.by_stage.data : "");
+        if (r.checkpoint_shown.data) fy_buf_printf(&b, "   checkpoint: %s\n", r.checkpoint_shown.data);
     }
     if (error) { status = in->cut_short ? "ABORTED" : "FAILED"; code = FY_EXIT_FAILED; }
-    else if (quarantined) { status = "PARTIAL"; code = FY_EXIT_PARTIAL; }
+    else if (r.quarantined) { status = "PARTIAL"; code = FY_EXIT_PARTIAL; }
     else { status = "OK"; code = FY_EXIT_OK; }
 
     struct fy_buf line = {0}, fields = {0};
@@ -509,14 +605,15 @@ static void run_done(struct fy_run *run, int nres, void *arg) {
     fy_redact(&b);
     printf("== %s  run %s  %s\n%s", in->name, run->id, status, b.data ? b.data : "");
     printf("   took %.2f s · %.0f records/s · Lua memory peak %.1f MB · process peak RSS %.1f MB\n", secs,
-           secs > 0 ? (double)extracted / secs : 0.0, (double)in->vm->mem_peak / 1048576.0,
+           secs > 0 ? (double)r.extracted / secs : 0.0, (double)in->vm->mem_peak / 1048576.0,
            (double)fy_peak_rss() / 1048576.0);
-    quarantine_line(in, quarantined);
+    quarantine_line(in, r.quarantined);
     fflush(stdout);
     fy_log_write(error ? FY_LOG_ERROR : FY_LOG_INFO, in->name, run->id,
                  error ? "run failed" : "run finished", fields.data);
-    if (in->engine->store) record_run(in, run, nres, code, error);
+    if (in->engine->store) record_run(in, run, &r, code, error);
     lua_settop(co, 0);
+    run_result_free(&r);
     fy_buf_free(&b);
     fy_buf_free(&line);
     fy_buf_free(&fields);

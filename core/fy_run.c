@@ -2,6 +2,7 @@
 #include "fy_run.h"
 #include "fy_common.h"
 #include "fy_engine.h"
+#include "fy_log.h"
 #include "fy_vm.h"
 #include "fy_time.h"
 
@@ -48,6 +49,15 @@ static void deadline_passed(evutil_socket_t fd, short what, void *arg) {
     }
 }
 
+/* fy_vm_protect body: the run's coroutine, anchored in the registry. */
+static int new_thread(lua_State *L) {
+    struct fy_run *run = lua_touserdata(L, 1);
+    lua_State *co = lua_newthread(L);
+    run->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    run->co = co;
+    return 0;
+}
+
 struct fy_run *fy_run_create(struct fy_engine *engine, struct fy_vm *vm, fy_run_done_fn on_done, void *arg) {
     struct fy_run *run = calloc(1, sizeof *run);
     if (!run) return NULL;
@@ -56,8 +66,12 @@ struct fy_run *fy_run_create(struct fy_engine *engine, struct fy_vm *vm, fy_run_
     run->on_done = on_done;
     run->arg = arg;
     fy_run_make_id(run->id, sizeof run->id);
-    run->co = lua_newthread(vm->L);
-    run->co_ref = luaL_ref(vm->L, LUA_REGISTRYINDEX);
+    char err[FY_ERRLEN];
+    if (fy_vm_protect(vm, new_thread, run, 1, err, sizeof err) != FY_OK) {   /* the script may sit at its limit */
+        fy_log(FY_LOG_ERROR, vm->name, "cannot start a run: %s", err);
+        free(run);
+        return NULL;
+    }
     *(struct fy_run **)lua_getextraspace(run->co) = run;
     run->started = fy_time_monotonic();
     double limit = vm->cfg->limits.run_time;

@@ -106,6 +106,57 @@ peak=$(sed -nE 's/.*Lua memory peak ([0-9.]+) MB.*/\1/p' <<<"$out")
 expect_eq "$(python3 -c "print(0 < float('${peak:-0}') <= 32.5)")" "True" "Lua memory peak ${peak:-?} MB with a 32 MB limit"
 
 # ---------------------------------------------------------------------------
+t "a script that leaves its state at the memory limit: ferry reports it and goes on, never aborts"
+# Its top-level code fills the state to SLACK bytes short of a 16 MB limit,
+# so ferry's own allocations after the script's (reading the contract,
+# making the run's coroutine, reading the result) land on the limit. Each
+# used to raise outside protected mode: Lua's panic, SIGABRT, every run lost.
+printf 'return { limits = { memory = "16MB" } }\n' >"$WORK/mem16.lua"
+integ fine 'extract = function(ctx) ctx:emit({ id = 1 }) end, load = function(batch) end,'
+aborted="" outcomes=""
+for slack in 1000 30000 45000 50000 60000 80000 100000 120000 150000; do
+    rm -rf "$WORK/data"
+    integ atlimit "extract = function(ctx) ctx:emit({ id = 1 }) end, load = function(batch) end,"
+    { printf 'hog = {}\nlocal target = 16 * 1024 * 1024 - %d\n' "$slack"
+      printf 'while true do\n  local left = target - math.floor(collectgarbage("count") * 1024)\n'
+      printf '  if left < 200 then break end\n  hog[#hog + 1] = string.rep("x", math.min(left - 100, 60000))\nend\n'
+      cat "$WORK/atlimit.lua"; } >"$WORK/atlimit2.lua"
+    run_ferry_to 60 run -c mem16.lua atlimit2.lua fine.lua
+    case $rc in
+    0) grep -q '== fine  run .*  OK' <<<"$out" && grep -q '== atlimit  run .*  OK' <<<"$out" && outcomes+="ok " ;;
+    2) grep -q 'atlimit2.lua: memory limit exceeded .*limits.memory' <<<"$err$out" && outcomes+="refused " ;;
+    *) aborted+="$slack:rc$rc " ;;
+    esac
+done
+expect_eq "$aborted" "" "slack:exit status of runs that did not end normally"
+expect_eq "$(wc -w <<<"$outcomes")" "9" "every case either ran both OK or refused the script by its limit: $outcomes"
+expect_in "$outcomes" "ok"
+expect_in "$outcomes" "refused"
+
+# ---------------------------------------------------------------------------
+t "upsert_async batches queued without waiting count against limits.memory"
+# Each call packs 4 MB of rows in C for the writer thread; forty of them,
+# never waited on, were 160 MB outside a 32 MB limit.
+rm -rf "$WORK/data"
+integ queued '
+  extract = function(ctx) ctx:emit({ id = 1 }) end,
+  load = function(batch)
+    local db = ferry.sqlite.open("queued.db")
+    local tbl = db:table{ name = "t", columns = { { "id", "integer", key = true }, { "body", "text" } } }
+    local big, rows, pending = string.rep("b", 1000000), {}, {}
+    for i = 1, 4 do rows[i] = { id = i, body = big } end
+    for n = 1, 40 do pending[n] = tbl:upsert_async(rows, "r") end
+  end,'
+integ fine 'extract = function(ctx) ctx:emit({ id = 1 }) end, load = function(batch) end,'
+run_ferry_to 120 run -c mem.lua queued.lua fine.lua
+expect_rc 3
+expect_in "$out" "== queued  run "
+expect_in "$out" "loaded 0 · quarantined 1"
+expect_eq "$(qpy queued '[(q["stage"], "upsert: the batch would take the integration past its memory limit (32 MB" in q["reason"]) for q in L]')" \
+    "[('load', True)]" "$(qpy queued '[q["reason"] for q in L]')"
+expect_eq "$(grep -cE "== fine  run [^ ]+  OK" <<<"$out")" "1"
+
+# ---------------------------------------------------------------------------
 t "a legit long extract (200,000 records, each with some work) is not stopped by the default guard"
 rm -rf "$WORK/data"
 # ~2,000 instructions per record, 400 million in all: twice the default

@@ -460,7 +460,38 @@ struct upsert_job {
     struct fy_run *waiter;    /* the run yielded in wait() */
     int delivered;            /* back on the loop thread with its results */
     int orphaned;             /* its pending handle was collected first */
+    struct fy_vm *vm;         /* whose limits.memory counts the job ... */
+    size_t held;              /* ... for this many bytes (fy_vm_hold) */
 };
+
+/* The job's packed rows are the script's memory until their results are
+ * taken: counted against limits.memory, so queueing upsert_async batches
+ * without waiting cannot grow ferry past it. */
+static size_t job_bytes(const struct fy_wjob *job) {
+    return job->arena_cap + (size_t)job->nrows * ((size_t)job->ncells * sizeof *job->cells + 1);
+}
+
+/* Stop counting u against its VM (its results were taken, or nobody will). */
+static void job_release(struct upsert_job *u) {
+    if (u->vm) fy_vm_hold(u->vm, &u->held, 0);
+    u->vm = NULL;
+}
+
+static void job_free(struct upsert_job *u) {
+    job_release(u);
+    fy_wjob_free(&u->job);
+}
+
+/* A job being packed belongs to a Lua box until pack_rows returns it, so
+ * an error raised halfway (a row's __index, out of memory) frees it. */
+#define JOBBOX_MT "ferry.sqlite.packing"
+
+static int jobbox_gc(lua_State *L) {
+    struct upsert_job **box = luaL_checkudata(L, 1, JOBBOX_MT);
+    if (*box) job_free(*box);
+    *box = NULL;
+    return 0;
+}
 
 /* row[col] (on top of the stack) as a cell; FY_ERR with a reason. */
 static int pack_value(lua_State *L, struct fy_wjob *job, struct fy_cell *cell, const struct column *c,
@@ -518,15 +549,19 @@ static int pack_value(lua_State *L, struct fy_wjob *job, struct fy_cell *cell, c
 static struct upsert_job *pack_rows(lua_State *L, struct table_handle *t, int rows, const char *run_id,
                                     size_t runlen) {
     int n = (int)luaL_len(L, rows), ncells = t->ncols + 2;
+    struct upsert_job **box = lua_newuserdatauv(L, sizeof *box, 0);
+    *box = NULL;
+    luaL_setmetatable(L, JOBBOX_MT);
+    int boxidx = lua_gettop(L);
     struct upsert_job *u = calloc(1, sizeof *u);
+    if (!u) luaL_error(L, "upsert: out of memory");
+    *box = u;
     struct fy_wjob *job = &u->job;
-    if (!u || !(job->cells = calloc((size_t)(n ? n : 1) * (size_t)ncells, sizeof *job->cells)) ||
-        !(job->skip = calloc((size_t)(n ? n : 1), 1))) {
-        if (u) fy_wjob_free(job);
+    if (!(job->cells = calloc((size_t)(n ? n : 1) * (size_t)ncells, sizeof *job->cells)) ||
+        !(job->skip = calloc((size_t)(n ? n : 1), 1)))
         luaL_error(L, "upsert: out of memory");
-        return NULL;
-    }
     u->dbh = t->dbh;
+    u->vm = fy_vm_of(L);
     job->stmt = t->upsert;
     job->ncells = ncells;
     job->nrows = n;
@@ -534,7 +569,7 @@ static struct upsert_job *pack_rows(lua_State *L, struct table_handle *t, int ro
     fy_time_format(fy_time_now(), 0, 3, synced, sizeof synced);
     size_t synced_len = strlen(synced);
     size_t synced_off = fy_wjob_put(job, synced, synced_len), run_off = fy_wjob_put(job, run_id, runlen);
-    struct fy_buf tmp = {0};
+    struct fy_buf tmp = {0};                           /* (freed below; encode errors are returned) */
     /* the column names as Lua strings, made once per batch, not per cell */
     luaL_checkstack(L, t->ncols + 4, "upsert: too many columns");
     int keys = lua_gettop(L) + 1;
@@ -569,9 +604,18 @@ static struct upsert_job *pack_rows(lua_State *L, struct table_handle *t, int ro
         cells[t->ncols].v.s.len = synced_len;
         cells[t->ncols + 1].v.s.off = run_off;
         cells[t->ncols + 1].v.s.len = runlen;
+        if (job_bytes(job) != u->held && u->vm && fy_vm_hold(u->vm, &u->held, job_bytes(job)) != FY_OK) {
+            size_t mb = u->vm->mem_limit >> 20;
+            fy_buf_free(&tmp);
+            *box = NULL;
+            job_free(u);                                /* now, so the error has room to be told */
+            luaL_error(L, "upsert: the batch would take the integration past its memory limit "
+                       "(%d MB; limits.memory in the config)", (int)mb);
+        }
     }
-    lua_settop(L, keys - 1);
     fy_buf_free(&tmp);
+    *box = NULL;                                        /* the caller's now */
+    lua_settop(L, boxidx - 1);
     return u;
 }
 
@@ -585,14 +629,14 @@ static int push_results(lua_State *L, struct upsert_job *u) {
         lua_setfield(L, -2, "class");
         lua_pushstring(L, job->fatal);
         lua_setfield(L, -2, "reason");
-        fy_wjob_free(job);
+        job_free(u);
         return lua_error(L);
     }
     lua_pushinteger(L, job->loaded);
     lua_createtable(L, job->nfails, 0);
     for (int i = 0; i < job->nfails; i++)
         push_failure(L, lua_gettop(L), job->fails[i].row, "validation", job->fails[i].reason);
-    fy_wjob_free(job);
+    job_free(u);
     return 2;
 }
 
@@ -687,6 +731,7 @@ static int pending_wait(lua_State *L) {
 static int pending_gc(lua_State *L) {
     struct pending *p = luaL_checkudata(L, 1, PENDING_MT);
     if (p->u) {
+        job_release(p->u);                             /* the VM may be gone when it comes back */
         if (p->u->delivered) fy_wjob_free(&p->u->job);
         else p->u->orphaned = 1;                       /* freed when it comes back */
         p->u = NULL;
@@ -706,6 +751,8 @@ int luaopen_ferry_sqlite(lua_State *L) {
     fy_vm_new_class(L, DB_MT, db_methods, db_close);
     fy_vm_new_class(L, TABLE_MT, table_methods, table_close);
     fy_vm_new_class(L, PENDING_MT, pending_methods, pending_gc);
+    static const luaL_Reg none[] = {{NULL, NULL}};
+    fy_vm_new_class(L, JOBBOX_MT, none, jobbox_gc);
     luaL_newlib(L, funcs);
     return 1;
 }

@@ -88,6 +88,40 @@ static const char *migrations[] = {
     "  received_at TEXT NOT NULL, method TEXT NOT NULL, headers TEXT NOT NULL, body BLOB NOT NULL,"
     "  run_id TEXT, done_at TEXT, UNIQUE (integration, delivery_id));"
     "CREATE INDEX events_by_status ON events (integration, status, id);",
+    /* 6 -> 7: the operating model (issue 15).
+     * runs: a run's verdict beside its status ('suspect': fewer records
+     * than expected; 'incomplete': too much quarantined; NULL: none) and
+     * the records a `continue` policy dropped on purpose.
+     * integrations: the class that paused it, and when a probe run may
+     * try the source again (pause = { probe = "15m" }).
+     * alerts: one row per integration and kind while open (deduplicated),
+     * kept when resolved; alert_sends: the outbox, a row per message to
+     * a channel, stored before it is sent so a crash loses none.
+     * schemas: the field names and JSON types last seen per integration
+     * and stream (schema drift). */
+    "ALTER TABLE runs ADD COLUMN verdict TEXT;"
+    "ALTER TABLE runs ADD COLUMN verdict_reason TEXT;"
+    "ALTER TABLE runs ADD COLUMN dropped INTEGER DEFAULT 0;"
+    "ALTER TABLE integrations ADD COLUMN paused_class TEXT;"
+    "ALTER TABLE integrations ADD COLUMN probe_at TEXT;"
+    "CREATE TABLE alerts ("
+    "  id INTEGER PRIMARY KEY, integration TEXT NOT NULL, kind TEXT NOT NULL,"
+    "  status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'resolved')),"
+    "  summary TEXT NOT NULL, detail TEXT, occurrences INTEGER NOT NULL DEFAULT 1,"
+    "  opened_at TEXT NOT NULL, last_seen_at TEXT NOT NULL, last_sent_at TEXT, sends INTEGER NOT NULL DEFAULT 0,"
+    "  escalate_at TEXT, escalated_at TEXT, acked_at TEXT, ack_reason TEXT,"
+    "  resolved_at TEXT, resolution TEXT);"
+    "CREATE UNIQUE INDEX alerts_open ON alerts (integration, kind) WHERE status = 'open';"
+    "CREATE INDEX alerts_by_status ON alerts (status, id);"
+    "CREATE TABLE alert_sends ("
+    "  id INTEGER PRIMARY KEY, alert_id INTEGER NOT NULL, channel TEXT NOT NULL,"
+    "  event TEXT NOT NULL CHECK (event IN ('opened', 'repeat', 'escalated', 'resolved')),"
+    "  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),"
+    "  created_at TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_try_at TEXT, sent_at TEXT, error TEXT);"
+    "CREATE INDEX alert_sends_pending ON alert_sends (status, id);"
+    "CREATE TABLE schemas ("
+    "  integration TEXT NOT NULL, stream TEXT NOT NULL DEFAULT '', fields TEXT NOT NULL,"
+    "  run_id TEXT, updated_at TEXT NOT NULL, PRIMARY KEY (integration, stream));",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 #define APPLICATION_ID 1717924473           /* 0x66657279, "fery" */

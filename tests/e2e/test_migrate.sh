@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/e2e/lib.sh
 
 FIXTURE="$ROOT/tests/fixtures/store-v1.sql"
-SCHEMA=6                 # the store's current version: 6 added the webhook inbox (events)
+SCHEMA=7                 # the store's current version: 7 added alerts, the alert outbox, schemas and run verdicts
 FIXTURE3="$ROOT/tests/fixtures/store-v3.sql"
 # the real interpreter (a pyenv shim costs ~0.4 s per call)
 PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null || echo python3)

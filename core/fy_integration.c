@@ -650,10 +650,11 @@ static void raise_alert(struct fy_integration *in, const char *run_id, const cha
 
 void fy_integration_check_fresh(struct fy_integration *in, double now, double since) {
     struct fy_store *st = in->engine->store;
-    double age, window;
-    int ever;
-    if (!st || fy_report_freshness(st, in->name, now, &age, &window, &ever) != FY_OK || window <= 0) return;
-    if (!ever && now - since < window) return;         /* not run yet: give it its window */
+    double age, window, first;
+    if (!st || fy_report_freshness(st, in->name, now, &age, &window, &first) != FY_OK || window <= 0) return;
+    /* without a good run yet, the window counts from its first run (or from
+     * when ferry began to watch it): a new integration is not stale at once */
+    if (!isfinite(age) && now - (isnan(first) ? since : first) <= window) return;
     if (isfinite(age) && age <= window) {
         fy_alert_resolve(in->engine, in->name, "stale", "a good run: the data is fresh again", now);
         return;
@@ -729,7 +730,7 @@ static void operate(struct fy_integration *in, const char *run_id, const struct 
             if (!raised) fy_alert_resolve(in->engine, in->name, seen[k], "a later run quarantined none", now);
         }
     }
-    if (!in->replaying) fy_integration_check_fresh(in, now, -INFINITY);
+    if (!in->replaying) fy_integration_check_fresh(in, now, now);
     if (in->alerts.quarantine_open > 0) {
         long long open;
         char oldest[48];

@@ -520,16 +520,17 @@ int fy_report_quarantine_show(struct fy_store *s, long long id, int json, FILE *
     return rc == SQLITE_DONE ? FY_OK : FY_ERR;
 }
 
-int fy_report_freshness(struct fy_store *s, const char *name, double now, double *age, double *window, int *ever) {
+int fy_report_freshness(struct fy_store *s, const char *name, double now, double *age, double *window,
+                        double *first) {
     sqlite3_stmt *st;
     *age = INFINITY;
     *window = 0;
-    *ever = 0;
+    *first = NAN;
     /* the same good run as status: ok or partial, read the source, no verdict */
     if (sqlite3_prepare_v2(fy_store_db(s),
                            "SELECT (SELECT max(ended_at) FROM runs WHERE integration = ?1 AND status IN ('ok','partial') "
                            "        AND trigger IS NOT 'replay' AND verdict IS NULL), "
-                           "  EXISTS (SELECT 1 FROM runs WHERE integration = ?1 AND trigger IS NOT 'replay' "
+                           "  (SELECT min(started_at) FROM runs WHERE integration = ?1 AND trigger IS NOT 'replay' "
                            "          AND status NOT IN ('skipped', 'running')), "
                            "  freshness_s FROM integrations WHERE name = ?1", -1, &st, NULL) != SQLITE_OK)
         return FY_ERR;
@@ -540,7 +541,8 @@ int fy_report_freshness(struct fy_store *s, const char *name, double now, double
         double t;
         int off;
         if (good && fy_time_parse(good, strlen(good), &t, &off, NULL, 0) == FY_OK) *age = now - t;
-        *ever = sqlite3_column_int(st, 1);
+        const char *f = (const char *)sqlite3_column_text(st, 1);
+        if (f && fy_time_parse(f, strlen(f), &t, &off, NULL, 0) == FY_OK) *first = t;
         *window = sqlite3_column_double(st, 2);
         rc = FY_OK;
     }

@@ -55,8 +55,10 @@ int fy_report_alerts_json(struct fy_store *s, int open_only, const char *integra
 
 /* Freshness of integration `name` at `now`: *age, seconds since its last
  * good run ended (INFINITY: none); *window, its declared freshness (0:
- * none); *ever, whether any run has read its source. FY_ERR when unknown. */
-int fy_report_freshness(struct fy_store *s, const char *name, double now, double *age, double *window, int *ever);
+ * none); *first, when its first run that read the source started (NAN:
+ * none yet). FY_ERR when unknown. */
+int fy_report_freshness(struct fy_store *s, const char *name, double now, double *age, double *window,
+                        double *first);
 
 /* ---- the webhook inbox (fy_report_events.c) ---- */
 

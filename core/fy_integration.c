@@ -36,7 +36,7 @@ int fy_integration_hash(const char *path, char out[17]) {
 
 /* Call require("ferry.contract").check(value, path) with the script's
  * return value on top; prints problems. Returns FY_OK when valid. */
-static int check_contract(lua_State *L, const char *path, FILE *out, int summary) {
+static int check_contract(lua_State *L, const char *path, FILE *out, char **summary) {
     int value = lua_gettop(L);
     lua_getglobal(L, "require");
     lua_pushliteral(L, "ferry.contract");
@@ -58,7 +58,7 @@ static int check_contract(lua_State *L, const char *path, FILE *out, int summary
         fprintf(out, "%s\n", lua_tostring(L, -1));
         lua_pop(L, 1);
     }
-    if (ok && summary) fprintf(out, "%s\n", lua_tostring(L, -1));
+    if (ok && summary) *summary = strdup(lua_tostring(L, -1));
     lua_settop(L, value);
     return ok ? FY_OK : FY_ERR;
 }
@@ -70,6 +70,7 @@ struct after_load {
     FILE *out;
     int summary;
     int rc;                             /* FY_OK once the integration is bound */
+    char *line;                         /* the contract's summary, printed once all is checked */
 };
 
 /* Protected body of fy_integration_load, with the script's value at 1 and
@@ -81,7 +82,7 @@ static int after_load(lua_State *L) {
     struct fy_integration *in = a->in;
     char err[FY_ERRLEN];
     lua_settop(L, 1);
-    if (check_contract(L, in->path, a->out, a->summary) != FY_OK) return 0;
+    if (check_contract(L, in->path, a->out, a->summary ? &a->line : NULL) != FY_OK) return 0;
     lua_getfield(L, 1, "name");
     in->name = strdup(lua_tostring(L, -1));
     lua_pop(L, 1);
@@ -97,6 +98,7 @@ static int after_load(lua_State *L) {
         return 0;
     }
     in->spec_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (a->line) fprintf(a->out, "%s\n", a->line);   /* `ferry check`'s one line, once all is well */
     a->rc = FY_OK;
     return 0;
 }
@@ -136,7 +138,7 @@ struct fy_integration *fy_integration_load(struct fy_engine *e, const char *path
         fprintf(out, "%s\n", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "the script raised a non-string error");
         goto fail;
     }
-    struct after_load a = {in, out, summary, FY_ERR};
+    struct after_load a = {in, out, summary, FY_ERR, NULL};
     lua_pushcfunction(L, after_load);
     lua_insert(L, -2);
     lua_pushlightuserdata(L, &a);
@@ -147,6 +149,7 @@ struct fy_integration *fy_integration_load(struct fy_engine *e, const char *path
         else fprintf(out, "%s: %s\n", path, lua_tostring(L, -1));
         lua_pop(L, 1);
     }
+    free(a.line);
     if (a.rc != FY_OK) goto fail;
     return in;
 fail:

@@ -183,7 +183,7 @@ enum status_col {
     ST_STALE, ST_STALE_REASON, ST_CHECKPOINT, ST_LAST_ERROR, ST_Q_OPEN, ST_Q_OLDEST, ST_REPLAY,
     ST_REPLAY_STATUS, ST_REPLAY_STARTED, ST_PURPOSE, ST_SOURCE, ST_VERSION, ST_SCHEDULE, ST_NEXT_RUN,
     ST_PAUSED, ST_PAUSED_AT, ST_PAUSED_REASON, ST_RELOAD_ERROR, ST_RELOAD_FAILED_AT, ST_SKIPPED_AT,
-    ST_SKIPPED_REASON, ST_INBOX_PENDING, ST_INBOX_OLDEST, ST_INBOX_FAILED,
+    ST_SKIPPED_REASON, ST_INBOX_PENDING, ST_INBOX_OLDEST, ST_INBOX_FAILED, ST_ALERTS_OPEN, ST_ALERTS_KINDS,
 };
 
 /* One row per integration (or only ?1's when it is not NULL). The last
@@ -226,7 +226,10 @@ static const char *status_sql =
     "  (SELECT count(*) FROM events WHERE integration = i.name AND status = 'pending') AS inbox_pending, "
     "  (SELECT received_at FROM events WHERE integration = i.name AND status = 'pending' ORDER BY id LIMIT 1) "
     "    AS inbox_oldest, "
-    "  (SELECT count(*) FROM events WHERE integration = i.name AND status = 'failed') AS inbox_failed "
+    "  (SELECT count(*) FROM events WHERE integration = i.name AND status = 'failed') AS inbox_failed, "
+    "  (SELECT count(*) FROM alerts WHERE integration = i.name AND status = 'open') AS alerts_open, "
+    "  (SELECT group_concat(kind, ', ') FROM (SELECT kind FROM alerts WHERE integration = i.name "
+    "    AND status = 'open' ORDER BY id)) AS alerts_open_kinds "
     "FROM integrations i LEFT JOIN last l ON l.integration = i.name "
     "LEFT JOIN runs r ON r.integration = i.name AND r.started_at = l.started AND r.trigger IS NOT 'replay' "
     "  AND r.status IS NOT 'skipped' "
@@ -292,6 +295,8 @@ static void status_notes(sqlite3_stmt *st, FILE *out) {
                 line.data ? line.data : "");
         fy_buf_free(&line);
     }
+    if (sqlite3_column_int64(st, ST_ALERTS_OPEN))
+        fprintf(out, "    ALERTS open: %s · ferry alerts %s\n", col(st, ST_ALERTS_KINDS), col(st, ST_NAME));
     const char *skipped = col(st, ST_SKIPPED_AT);
     if (*skipped && strcmp(skipped, col(st, ST_LAST_STARTED)) > 0) {
         struct fy_buf line = {0};

@@ -72,6 +72,7 @@ expect_in "$out" "paused: auth errors pause crm (policy); no run starts until 'f
 expect_eq "$(( $(requests) - before ))" "3" "requests of the second run: pages 1, 2 and the 401"
 expect_eq "$(last_request)" "3 401" "the last request is the 401"
 expect_in "$(cd "$D" && "$FERRY" status -c ferry.lua)" "PAUSED since"
+expect_in "$(cd "$D" && "$FERRY" status -c ferry.lua)" "ALERTS open: auth · ferry alerts crm"
 expect_eq "$(alerts_py "$D" "[(a['integration'], a['kind'], a['status'], a['occurrences'], a['messages']['sent']) for a in A]")" \
     "[('crm', 'auth', 'open', 1, 1)]"
 expect_eq "$(grep -c '"msg":"alert","kind":"auth","event":"opened"' <<<"$err")" "1" "alert lines in the log"
@@ -179,4 +180,31 @@ expect_eq "$(curl -s "http://$ADMIN/api/v1/alerts?open=1")" "[]" "open alerts ov
 expect_eq "$(curl -s "http://$ADMIN/api/v1/alerts" | python3 -c "import json,sys; print([a['kind'] for a in json.load(sys.stdin)])")" "['auth']"
 stop_serve
 expect_rc 0
+
+t "ferry serve: freshness is watched between runs: stale raises an alert, a good run resolves it"
+D=$WORK/fresh; config "$D"
+crm "$D/scripts/crm.lua" crm
+sed -i 's/freshness = "1h"/freshness = "2s"/' "$D/scripts/crm.lua"
+control '{"total": 60, "key": "k-1", "expire_after_page": null}'
+start_serve "$D" ferry.lua
+(cd "$D" && "$FERRY" trigger crm -c ferry.lua) >/dev/null 2>&1
+# no run after the good one: past 2s the service's own clock finds it stale
+wait_until 20 '[ "$(alerts_py "$D" "[(a[\"kind\"], a[\"status\"]) for a in A]")" = "[('"'stale'"', '"'open'"')]" ]'
+expect_in "$(alerts_py "$D" "A[0]['summary']")" "stale: the last good run ended"
+(cd "$D" && "$FERRY" trigger crm -c ferry.lua) >/dev/null 2>&1
+wait_until 20 '[ "$(alerts_py "$D" "A[0][\"status\"]")" = resolved ]'
+expect_eq "$(alerts_py "$D" "A[0]['resolution']")" "a good run: the data is fresh again"
+stop_serve
+expect_rc 0
+
+t "ferry check names an alert target the config does not define"
+printf '%s\n' 'return ferry.integration {' \
+  '  name = "badtarget", owner = "ops@example.com", purpose = "test", pattern = "reporting",' \
+  '  source_of_truth = "fixture", freshness = "1h",' \
+  '  policy = { alert = { to = { "log", "slack-ops" } } },' \
+  '  extract = function(ctx) end, load = function(batch) end,' '}' >"$WORK/badtarget.lua"
+run_ferry check badtarget.lua
+expect_rc 1
+expect_in "$err$out" "badtarget.lua: policy.alert: unknown alert channel 'slack-ops'"
+expect_not_in "$err$out" "ok: badtarget"
 done_t

@@ -197,7 +197,8 @@ function _M.run(spec, params, internal)
       -- a problem of the integration (a dead key, a moved endpoint), not
       -- of this record: stop now, before another call reaches the source;
       -- the record stays unread behind the checkpoint for the next run
-      stop(format("%s: %s: %s", st, class, reason), class, action == "pause")
+      local said = find(reason, class .. ":", 1, true) == 1 and reason or class .. ": " .. reason
+      stop(st .. ": " .. said, class, action == "pause")
       not_loaded = not_loaded + 1
       return
     end

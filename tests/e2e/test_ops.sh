@@ -94,6 +94,23 @@ expect_eq "$(alerts_py "$D" "[(a['kind'], a['status'], a['resolution'], a['messa
 expect_in "$err" '"msg":"alert resolved","kind":"auth","event":"resolved"'
 expect_not_in "$(cd "$D" && "$FERRY" status -c ferry.lua)" "PAUSED"
 
+t "a pause met in transform stops the run's requests too: extract's next page never leaves ferry"
+D=$WORK/enrich; config "$D"
+crm "$D/scripts/enrich.lua" enrich 'transform = function(r, ctx)
+    local res, err = ctx.http:get("'"$SRC"'/accounts", { query = { page = 999 }, auth = { bearer = "revoked" } })
+    if not res then return nil, err end
+    return r
+  end,'
+control '{"total": 250, "key": "k-1", "expire_after_page": null}'
+before=$(requests)
+run_ferry run -c "$D/ferry.lua" "$D/scripts/enrich.lua"
+expect_rc 1
+expect_in "$out" "paused: auth errors pause enrich"
+expect_in "$out" "error: transform: auth: GET $SRC/accounts?page=999"
+expect_eq "$(curl -s "$SRC/_requests" | python3 -c "import json,sys; print([(r['page'], r['status']) for r in json.load(sys.stdin)['requests'][$before:]])")" \
+    "[(1, 200), (999, 401)]" "requests of the run"
+expect_eq "$(sql "$D/data/ferry.db" "SELECT paused_class FROM integrations")" "auth"
+
 # ---------------------------------------------------------------------------
 t "policy fail stops the run; continue drops records on purpose, counted in the summary and the run"
 D=$WORK/actions; config "$D"

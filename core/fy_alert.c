@@ -5,6 +5,7 @@
 #include "fy_engine.h"
 #include "fy_log.h"
 #include "fy_notify.h"
+#include "fy_secret.h"
 #include "fy_store.h"
 #include "fy_time.h"
 
@@ -163,6 +164,14 @@ long long fy_alert_raise(struct fy_engine *e, const char *integration, const cha
                          double now) {
     struct fy_store *s = e->store;
     if (!s) return 0;
+    /* what an alert says is stored and sent: never a secret */
+    struct fy_buf sum = {0}, det = {0};
+    fy_buf_puts(&sum, summary);
+    fy_redact(&sum);
+    fy_buf_puts(&det, detail ? detail : "");
+    fy_redact(&det);
+    summary = sum.data ? sum.data : "";
+    detail = det.data ? det.data : "";
     char at[40];
     iso(now, at, sizeof at);
     const char *k[] = {at, integration, kind};
@@ -170,7 +179,11 @@ long long fy_alert_raise(struct fy_engine *e, const char *integration, const cha
                                "WHERE integration = ? AND kind = ? AND status = 'open' RETURNING id", 3, k);
     long long id = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_finalize(st);
-    if (id) return id;                                  /* open already: counted, not sent again */
+    if (id) {                                           /* open already: counted, not sent again */
+        fy_buf_free(&sum);
+        fy_buf_free(&det);
+        return id;
+    }
 
     struct fy_buf targets = {0};
     fy_buf_putc(&targets, '[');
@@ -194,6 +207,8 @@ long long fy_alert_raise(struct fy_engine *e, const char *integration, const cha
         fy_alert_pump(e, now);
     }
     fy_buf_free(&targets);
+    fy_buf_free(&sum);
+    fy_buf_free(&det);
     return id;
 }
 

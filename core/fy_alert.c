@@ -58,6 +58,9 @@ int fy_alert_policy_read(lua_State *L, int spec, const struct fy_engine *e, doub
         int pol = lua_gettop(L);
         if (lua_getfield(L, pol, "pause") == LUA_TTABLE) p->probe = duration_field(L, -1, "probe", 0);
         lua_pop(L, 1);
+        lua_getfield(L, pol, "schema_drift");
+        p->drift_pauses = lua_isstring(L, -1) && !strcmp(lua_tostring(L, -1), "pause");
+        lua_pop(L, 1);
         if (lua_getfield(L, pol, "alert") == LUA_TTABLE) {
             int a = lua_gettop(L);
             p->repeat = duration_field(L, a, "repeat", default_repeat);

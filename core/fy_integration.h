@@ -22,6 +22,7 @@ struct fy_integration {
     int replaying;               /* a replay run (ferry quarantine replay) */
     int cut_short;               /* ferry serve stopped it at shutdown: recorded as aborted */
     int event_run;               /* starting a run of inbox events (fy_integration_run_events) */
+    int judged;                  /* the current run read the source: its verdict is judged (fy_verdict.h) */
     /* told when a run has ended and been recorded (ferry serve); status is
      * how it was recorded: ok, partial, failed or aborted */
     void (*on_end)(struct fy_integration *in, const char *run_id, const char *status, void *arg);

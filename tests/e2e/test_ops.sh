@@ -214,6 +214,49 @@ expect_eq "$(alerts_py "$D" "A[0]['resolution']")" "a good run: the data is fres
 stop_serve
 expect_rc 0
 
+t "policy.alert.quarantine_open: an alert when the open quarantine reaches it, resolved once it is back under"
+D=$WORK/qopen; config "$D"
+cat >"$D/scripts/orders.lua" <<'EOS'
+return ferry.integration {
+  name = "orders", owner = "finance-ops@example.com", purpose = "test", pattern = "reporting",
+  source_of_truth = "erp", freshness = "1h",
+  policy = { alert = { quarantine_open = 3 } },
+  extract = function(ctx)
+    local bad = tonumber(os.getenv("BAD") or "0")
+    for i = 1, 10 do ctx:emit({ id = i, ok = i > bad }) end
+  end,
+  transform = function(r) if not r.ok then return nil, "missing customer" end return r end,
+  load = function(batch) end,
+}
+EOS
+BAD=2 run_ferry run -c "$D/ferry.lua" "$D/scripts/orders.lua"
+expect_rc 3
+expect_eq "$(alerts_py "$D" "[a['kind'] for a in A]")" "[]" "two open: under the threshold"
+BAD=4 run_ferry run -c "$D/ferry.lua" "$D/scripts/orders.lua"
+expect_eq "$(alerts_py "$D" "[(a['kind'], a['status']) for a in A]")" "[('quarantine', 'open')]"
+expect_in "$(alerts_py "$D" "A[0]['summary']")" "4 records open in the quarantine (alert at 3"
+(cd "$D" && "$FERRY" quarantine discard 1 2 3 --reason "test orders" -c ferry.lua) >/dev/null 2>&1
+BAD=0 run_ferry run -c "$D/ferry.lua" "$D/scripts/orders.lua"
+expect_rc 0
+expect_eq "$(alerts_py "$D" "[(a['kind'], a['status'], a['resolution']) for a in A]")" \
+    "[('quarantine', 'resolved', 'the open quarantine fell below the threshold')]"
+
+t "ferry serve: a script that no longer loads raises reload_failed; fixing it resolves the alert"
+D=$WORK/reload; config "$D"
+crm "$D/scripts/crm.lua" crm
+cp "$D/scripts/crm.lua" "$WORK/crm.good.lua"
+start_serve "$D" ferry.lua
+printf 'return ferry.integration {\n  name = "crm",\n' >"$D/scripts/crm.lua"
+(cd "$D" && "$FERRY" reload crm -c ferry.lua) >/dev/null 2>&1
+wait_until 20 '[ "$(alerts_py "$D" "[(a[\"kind\"], a[\"status\"]) for a in A]")" = "[('"'reload_failed'"', '"'open'"')]" ]'
+expect_in "$(alerts_py "$D" "A[0]['detail']")" "the previous version keeps running"
+cp "$WORK/crm.good.lua" "$D/scripts/crm.lua"
+(cd "$D" && "$FERRY" reload crm -c ferry.lua) >/dev/null 2>&1
+wait_until 20 '[ "$(alerts_py "$D" "A[0][\"status\"]")" = resolved ]'
+expect_eq "$(alerts_py "$D" "A[0]['resolution']")" "the script loads again"
+stop_serve
+expect_rc 0
+
 t "ferry check names an alert target the config does not define"
 printf '%s\n' 'return ferry.integration {' \
   '  name = "badtarget", owner = "ops@example.com", purpose = "test", pattern = "reporting",' \

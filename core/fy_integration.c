@@ -848,8 +848,17 @@ static void operate(struct fy_integration *in, const char *run_id, const struct 
         raise_alert(in, run_id, x->klass, line, "records were quarantined with a class the policy alerts on",
                     x->reason, act, now);
     }
-    int good = !error && (code == FY_EXIT_OK || code == FY_EXIT_PARTIAL) && !in->replaying;
+    if (r->verdict) {                   /* ok or partial, but not to be trusted: the owner hears of it */
+        snprintf(line, sizeof line, "%s: %s", r->verdict, r->verdict_reason);
+        raise_alert(in, run_id, r->verdict, line, !strcmp(r->verdict, "suspect")
+                    ? "a run finished without error but its records do not look like this source's (expect)"
+                    : "a run quarantined more of its records than policy.max_quarantined allows",
+                    NULL, "look at the source and at the run; 'ferry runs' shows the history", now);
+    }
+    int good = !error && !r->verdict && (code == FY_EXIT_OK || code == FY_EXIT_PARTIAL) && !in->replaying;
     if (good) {
+        fy_alert_resolve(in->engine, in->name, "suspect", "a later run looked as expected", now);
+        fy_alert_resolve(in->engine, in->name, "incomplete", "a later run quarantined less", now);
         double probe_at;
         char *klass = fy_store_paused_class(st, in->name, &probe_at);
         if (klass) {                    /* paused by its policy, and a run (a probe) got through */

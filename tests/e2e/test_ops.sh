@@ -260,6 +260,30 @@ expect_eq "$(alerts_py "$D" "A[0]['resolution']")" "the script loads again"
 stop_serve
 expect_rc 0
 
+t "zero records after five runs of ~1,000: suspect (exit 4), one alert, and the data goes stale rather than fresh"
+D=$WORK/empty; config "$D"
+crm "$D/scripts/crm.lua" crm
+control '{"total": 1000, "key": "key-one-7f3a9", "expire_after_page": null}'
+for i in 1 2 3 4 5; do run_ferry run -c "$D/ferry.lua" "$D/scripts/crm.lua"; done
+expect_rc 0
+control '{"total": 0}'
+run_ferry run -c "$D/ferry.lua" "$D/scripts/crm.lua"
+expect_rc 4
+expect_in "$out" "verdict: suspect"
+expect_eq "$(alerts_py "$D" "[(a['kind'], a['status'], a['messages']['sent']) for a in A]")" "[('suspect', 'open', 1)]"
+# the good runs are two hours old: the suspect run does not make the data fresh
+sql "$D/data/ferry.db" "UPDATE runs SET ended_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-2 hours') WHERE verdict IS NULL" >/dev/null
+run_ferry run -c "$D/ferry.lua" "$D/scripts/crm.lua"
+expect_rc 4
+expect_in "$(cd "$D" && "$FERRY" status -c ferry.lua)" "STALE"
+expect_eq "$(alerts_py "$D" "sorted((a['kind'], a['status'], a['occurrences']) for a in A)")" \
+    "[('stale', 'open', 1), ('suspect', 'open', 2)]"
+control '{"total": 1000}'
+run_ferry run -c "$D/ferry.lua" "$D/scripts/crm.lua"
+expect_rc 0
+expect_eq "$(alerts_py "$D" "sorted((a['kind'], a['status'], a['resolution']) for a in A)")" \
+    "[('stale', 'resolved', 'a good run: the data is fresh again'), ('suspect', 'resolved', 'a later run looked as expected')]"
+
 t "ferry check names an alert target the config does not define"
 printf '%s\n' 'return ferry.integration {' \
   '  name = "badtarget", owner = "ops@example.com", purpose = "test", pattern = "reporting",' \

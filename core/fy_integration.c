@@ -9,6 +9,7 @@
 #include "fy_report.h"
 #include "fy_run.h"
 #include "fy_sandbox.h"
+#include "fy_schema.h"
 #include "fy_store.h"
 #include "fy_time.h"
 #include "fy_utf8.h"
@@ -337,6 +338,38 @@ static int l_state_delete(lua_State *L) {
     return 0;
 }
 
+/* internal.schema_get(stream) -> the stored schema fingerprint (JSON) | nil.
+ * Without a store (ferry test) there is none. */
+static int l_schema_get(lua_State *L) {
+    struct fy_integration *in = lua_touserdata(L, lua_upvalueindex(1));
+    const char *stream = luaL_checkstring(L, 1);
+    if (!in->engine->store) return 0;
+    char *v = fy_store_schema_get(in->engine->store, in->name, stream);
+    if (!v) return 0;
+    lua_pushstring(L, v);
+    free(v);
+    return 1;
+}
+
+/* internal.schema_set(stream, fields_json, run_id): store the fingerprint,
+ * redacted (field names are the source's, and nothing secret reaches the
+ * store). Without a store, nothing. */
+static int l_schema_set(lua_State *L) {
+    struct fy_integration *in = lua_touserdata(L, lua_upvalueindex(1));
+    struct fy_store *st = in->engine->store;
+    const char *stream = luaL_checkstring(L, 1), *run_id = luaL_checkstring(L, 3);
+    size_t len;
+    const char *fields = luaL_checklstring(L, 2, &len);
+    if (!st) return 0;
+    struct fy_buf b = {0};
+    fy_buf_append(&b, fields, len);
+    fy_redact(&b);
+    int rc = fy_store_schema_set(st, in->name, stream, b.data, run_id);
+    fy_buf_free(&b);
+    if (rc != FY_OK) return luaL_error(L, "cannot store the schema fingerprint: %s", fy_store_error(st));
+    return 0;
+}
+
 /* internal.holds_secret(text) -> does text hold a registered secret in any form? */
 static int l_holds_secret(lua_State *L) {
     size_t len;
@@ -410,6 +443,7 @@ struct run_result {
     struct fy_buf by_class, by_stage;   /* "validation 3, script 1" */
     struct fy_buf by_class_json, by_stage_json, checkpoint_json;
     struct fy_buf checkpoint_shown;     /* the checkpoint as the summary shows it */
+    struct fy_buf schema_drift;         /* stats.schema_drift.text: the source's fields that changed */
 };
 
 static void run_result_free(struct run_result *r) {
@@ -420,6 +454,7 @@ static void run_result_free(struct run_result *r) {
     fy_buf_free(&r->by_stage_json);
     fy_buf_free(&r->checkpoint_json);
     fy_buf_free(&r->checkpoint_shown);
+    fy_buf_free(&r->schema_drift);
 }
 
 /* t[k] as JSON into b, or leave b empty. */
@@ -470,6 +505,13 @@ static int read_result(lua_State *L) {
     field_json(co, t, "by_class", &r->by_class_json);
     field_json(co, t, "by_stage", &r->by_stage_json);
     field_json(co, t, "checkpoint", &r->checkpoint_json);
+    lua_getfield(co, t, "schema_drift");
+    if (lua_istable(co, -1)) {
+        lua_getfield(co, -1, "text");
+        if (lua_isstring(co, -1)) fy_buf_puts(&r->schema_drift, lua_tostring(co, -1));
+        lua_pop(co, 1);
+    }
+    lua_pop(co, 1);
     lua_getfield(co, t, "checkpoint");
     if (lua_istable(co, -1)) {
         char err[128];
@@ -588,6 +630,7 @@ static void run_done(struct fy_run *run, int nres, void *arg) {
         if (r.quarantined)
             fy_buf_printf(&b, "   quarantined by class: %s\n   quarantined by stage: %s\n",
                           r.by_class.data ? r.by_class.data : "", r.by_stage.data ? r.by_stage.data : "");
+        if (r.schema_drift.data) fy_buf_printf(&b, "   schema drift: %s\n", r.schema_drift.data);
         if (r.checkpoint_shown.data) fy_buf_printf(&b, "   checkpoint: %s\n", r.checkpoint_shown.data);
     }
     if (error) { status = in->cut_short ? "ABORTED" : "FAILED"; code = FY_EXIT_FAILED; }
@@ -690,10 +733,12 @@ static int push_run_args(lua_State *L) {
     lua_setfield(L, -2, "secret");
     lua_pushcfunction(L, l_holds_secret);
     lua_setfield(L, -2, "holds_secret");
+    lua_pushcfunction(L, fy_schema_lua_known);
+    lua_setfield(L, -2, "schema_known");
     static const struct { const char *name; lua_CFunction fn; } bound[] = {
         {"commit", l_commit}, {"quarantine_page", l_quarantine_page}, {"state_get", l_state_get},
         {"state_set", l_state_set}, {"state_delete", l_state_delete}, {"stopping", l_stopping},
-        {"event_page", l_event_page},
+        {"event_page", l_event_page}, {"schema_get", l_schema_get}, {"schema_set", l_schema_set},
     };
     for (size_t i = 0; i < sizeof bound / sizeof bound[0]; i++) {
         lua_pushlightuserdata(L, in);

@@ -286,6 +286,11 @@ function _M.tracker(stored_json, opts)
         for t in pairs(f.types) do u[t] = true end
         new[name] = text_of(u)
       else
+        -- the run's types; its integers are numbers when numbers were stored
+        if f.types.integer and set_of(old).number then
+          f.types.number = true
+          now = text_of(f.types)
+        end
         new[name] = now
         changes[#changes + 1] = { field = name, change = "type", old = old, new = now, example = f.example,
                                   example_kind = f.kind }

@@ -733,8 +733,8 @@ static int push_run_args(lua_State *L) {
     lua_setfield(L, -2, "secret");
     lua_pushcfunction(L, l_holds_secret);
     lua_setfield(L, -2, "holds_secret");
-    lua_pushcfunction(L, fy_schema_lua_known);
-    lua_setfield(L, -2, "schema_known");
+    lua_pushcfunction(L, fy_schema_lua_checker);
+    lua_setfield(L, -2, "schema_checker");
     static const struct { const char *name; lua_CFunction fn; } bound[] = {
         {"commit", l_commit}, {"quarantine_page", l_quarantine_page}, {"state_get", l_state_get},
         {"state_set", l_state_set}, {"state_delete", l_state_delete}, {"stopping", l_stopping},

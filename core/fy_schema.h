@@ -12,12 +12,16 @@ enum fy_schema_type {
     FY_SCHEMA_OBJECT = 16, FY_SCHEMA_ARRAY = 32, FY_SCHEMA_NULL = 64, FY_SCHEMA_OTHER = 128
 };
 
-/* internal.schema_known(masks, subs, record) -> boolean: true when the
- * record holds nothing new for the tracker, i.e. every field's type bit is
- * in masks[field], and for a field whose value is an object with a level
- * subs[field], every field of that object is known to it in the same way
- * (subs[field] = { masks = {...} }). A record that is not a table is known.
- * Raises only on misuse (masks or subs not tables). */
-int fy_schema_lua_known(lua_State *L);
+/* internal.schema_checker(masks, subs, scan) -> observe, for one tracker.
+ * observe(record) does nothing when the record holds nothing new for the
+ * tracker: every field's type bit is in masks[field], and for a field
+ * whose value is an object with a level subs[field] (= { masks = {...} }),
+ * every field of that object is known to that level in the same way.
+ * Otherwise it calls scan(record, n), n the record's position among the
+ * tables observed (the tracker's Lua side, which updates the masks: they
+ * must change only then, as observe caches what it read of them).
+ * observe() returns how many tables it observed; other values are ignored.
+ * Raises on misuse (arguments of the wrong type) and with what scan raises. */
+int fy_schema_lua_checker(lua_State *L);
 
 #endif

@@ -244,7 +244,7 @@ function _M.run(spec, params, internal)
   -- Source schema drift (ferry.schema): the records extract emits; not
   -- replays, nor webhook events (payloads of many kinds, no one schema).
   local drift = spec.extract and not events_run and not params.replay and internal.schema_get
-    and schema.tracker(internal.schema_get(""), { log = log, known = internal.schema_known,
+    and schema.tracker(internal.schema_get(""), { log = log, checker = internal.schema_checker,
       store = function(fields) internal.schema_set("", fields, run_id) end })
   local observe = drift and drift.observe
   -- --log-level debug: each batch loaded and each checkpoint committed (the

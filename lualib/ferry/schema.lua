@@ -29,7 +29,7 @@
 -- nothing: the next complete run reports what it would have. The first run
 -- stores the fingerprint and reports nothing.
 --
--- Cost: every record passes through internal.schema_known (core/fy_schema.c),
+-- Cost: every record passes through internal.schema_checker (core/fy_schema.c),
 -- one C pass over its fields (and those of its top-level objects) checking
 -- each value's type bit against the bits the run has noted for that field.
 -- Only a record with a field or type the run has not noted yet is scanned
@@ -152,8 +152,9 @@ end
 -- A tracker for one run.
 --   stored_json  the fingerprint the last complete run stored, or nil
 --   opts         { store = function(fields_json), log = { warn = fn },
---                  known = internal.schema_known (optional: the C fast path;
---                  without it every record is scanned here, to the same end) }
+--                  checker = internal.schema_checker (optional: the C fast
+--                  path; without it every record is scanned here, to the
+--                  same end) }
 -- Returns { observe = function(record), finish = function(complete) }.
 -- finish(complete) judges the run when `complete` (extract finished
 -- without error), stores the new fingerprint through opts.store and
@@ -187,7 +188,6 @@ function _M.tracker(stored_json, opts)
   -- and be nothing new (null is never new once the field is known).
   local top = { prefix = "", masks = {} }
   local subs = {}                   -- top-level key -> its level
-  local top_masks = top.masks
 
   -- A field whose value has a type the run has not noted for it: note the
   -- type, and an example record when the type is news to the stored
@@ -239,14 +239,23 @@ function _M.tracker(stored_json, opts)
     end
   end
 
-  -- Once per emitted record: the C check (internal.schema_known) answers
-  -- for the records with nothing new, which is nearly all of them.
-  local known = opts.known
-  local function observe(rec)
-    if type(rec) ~= "table" then return end
-    records = records + 1
-    if known and known(top_masks, subs, rec) then return end
-    scan(top, rec, rec)
+  -- Once per emitted record. With the C checker (opts.checker) a record
+  -- with nothing new, nearly every one, never reaches Lua; without it
+  -- every record is scanned here. count() is how many were observed.
+  local observe, count
+  if opts.checker then
+    observe = opts.checker(top.masks, subs, function(rec, n)
+      records = n
+      scan(top, rec, rec)
+    end)
+    count = observe
+  else
+    observe = function(rec)
+      if type(rec) ~= "table" then return end
+      records = records + 1
+      scan(top, rec, rec)
+    end
+    count = function() return records end
   end
 
   -- Can the absence of stored field `name` be judged? "yes" for a
@@ -269,6 +278,7 @@ function _M.tracker(stored_json, opts)
       log.warn("schema: too many fields to track; fields past the cap are not tracked",
         { cap = _M.MAX_FIELDS, untracked = ncapped, first = first_capped })
     end
+    records = count()
     if not complete or records == 0 then return nil end
     local new, changes = {}, {}
     for name, f in pairs(fields) do

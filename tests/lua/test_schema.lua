@@ -1,6 +1,6 @@
 -- ferry.schema, the tracker of source schema drift, without a run: records
 -- in, the drift and the stored fingerprint out. Every record takes the Lua
--- path here (no internal.schema_known); tests/e2e/test_schema_drift.sh runs
+-- path here (no internal.schema_checker); tests/e2e/test_schema_drift.sh runs
 -- the same rules through ferry run with the C fast path.
 local schema = require "ferry.schema"
 local json = ferry.json

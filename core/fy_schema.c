@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define CACHE_SLOTS 1024                    /* a power of two */
+#define CACHE_SLOTS 256                     /* a power of two; 6 KB per run */
 #define CACHE_FILL (CACHE_SLOTS / 2)        /* entries at most: probes stay short */
 #define CHECKER_MT "ferry.schema.checker"
 
@@ -146,7 +146,7 @@ int fy_schema_lua_checker(lua_State *L) {
     lua_settop(L, 3);
     struct checker *c = lua_newuserdatauv(L, sizeof *c, 1);
     memset(c, 0, sizeof *c);
-    lua_createtable(L, CACHE_FILL, 0);
+    lua_createtable(L, 0, 0);
     lua_setiuservalue(L, -2, 1);
     lua_insert(L, 1);
     lua_pushcclosure(L, checker_observe, 4);

@@ -149,17 +149,7 @@ local function parse_stored(text)
   return v
 end
 
--- A tracker for one run.
---   stored_json  the fingerprint the last complete run stored, or nil
---   opts         { store = function(fields_json), log = { warn = fn },
---                  checker = internal.schema_checker (optional: the C fast
---                  path; without it every record is scanned here, to the
---                  same end) }
--- Returns { observe = function(record), finish = function(complete) }.
--- finish(complete) judges the run when `complete` (extract finished
--- without error), stores the new fingerprint through opts.store and
--- returns the drift ({ changes = {...}, text = "..." }) or nil.
-function _M.tracker(stored_json, opts)
+local function new_tracker(stored_json, opts)
   local log = opts.log
   local stored, allowed = nil, {}
   if stored_json then
@@ -169,7 +159,7 @@ function _M.tracker(stored_json, opts)
       -- the store was edited or damaged: start again rather than report
       -- every field as drift, and say so
       log.warn("schema fingerprint in the store is not valid; this run stores a new one",
-        { error = tostring(err) })
+        { reason = tostring(err) })
     end
   end
   local nfields = 0                 -- fields tracked: stored ones plus new ones
@@ -273,7 +263,7 @@ function _M.tracker(stored_json, opts)
     return f.types.object and "yes" or "no"
   end
 
-  local function finish(complete)
+  local function judge(complete)
     if first_capped then
       log.warn("schema: too many fields to track; fields past the cap are not tracked",
         { cap = _M.MAX_FIELDS, untracked = ncapped, first = first_capped })
@@ -322,7 +312,7 @@ function _M.tracker(stored_json, opts)
     -- a store that cannot take it fails no run: the drift is still
     -- reported, and raised again by the next run
     local ok, err = pcall(opts.store, encode(new, SORTED))
-    if not ok then log.error("schema fingerprint not stored", { error = tostring(err) }) end
+    if not ok then log.error("schema fingerprint not stored", { reason = tostring(err) }) end
     if #changes == 0 then return nil end
     sort(changes, before)
     local result = { changes = changes, text = describe(changes) }
@@ -330,7 +320,32 @@ function _M.tracker(stored_json, opts)
     return result
   end
 
+  -- Drift detection never fails a run: a run at its memory limit, say,
+  -- goes on without it, and says so.
+  local function finish(complete)
+    local ok, drift = pcall(judge, complete)
+    if ok then return drift end
+    log.warn("schema drift not judged this run; the next run judges it", { reason = tostring(drift) })
+  end
+
   return { observe = observe, finish = finish }
+end
+
+-- A tracker for one run.
+--   stored_json  the fingerprint the last complete run stored, or nil
+--   opts         { store = function(fields_json), log = { warn = fn },
+--                  checker = internal.schema_checker (optional: the C fast
+--                  path; without it every record is scanned here, to the
+--                  same end) }
+-- Returns { observe = function(record), finish = function(complete) }.
+-- finish(complete) judges the run when `complete` (extract finished
+-- without error), stores the new fingerprint through opts.store and
+-- returns the drift ({ changes = {...}, text = "..." }) or nil. nil
+-- instead of a tracker when it cannot be made (a warn line says why).
+function _M.tracker(stored_json, opts)
+  local ok, t = pcall(new_tracker, stored_json, opts)
+  if ok then return t end
+  opts.log.warn("schema drift not tracked this run", { reason = tostring(t) })
 end
 
 return _M

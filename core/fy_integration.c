@@ -13,6 +13,7 @@
 #include "fy_report.h"
 #include "fy_run.h"
 #include "fy_sandbox.h"
+#include "fy_schema.h"
 #include "fy_store.h"
 #include "fy_time.h"
 #include "fy_utf8.h"
@@ -358,6 +359,38 @@ static int l_state_delete(lua_State *L) {
     return 0;
 }
 
+/* internal.schema_get(stream) -> the stored schema fingerprint (JSON) | nil.
+ * Without a store (ferry test) there is none. */
+static int l_schema_get(lua_State *L) {
+    struct fy_integration *in = lua_touserdata(L, lua_upvalueindex(1));
+    const char *stream = luaL_checkstring(L, 1);
+    if (!in->engine->store) return 0;
+    char *v = fy_store_schema_get(in->engine->store, in->name, stream);
+    if (!v) return 0;
+    lua_pushstring(L, v);
+    free(v);
+    return 1;
+}
+
+/* internal.schema_set(stream, fields_json, run_id): store the fingerprint,
+ * redacted (field names are the source's, and nothing secret reaches the
+ * store). Without a store, nothing. */
+static int l_schema_set(lua_State *L) {
+    struct fy_integration *in = lua_touserdata(L, lua_upvalueindex(1));
+    struct fy_store *st = in->engine->store;
+    const char *stream = luaL_checkstring(L, 1), *run_id = luaL_checkstring(L, 3);
+    size_t len;
+    const char *fields = luaL_checklstring(L, 2, &len);
+    if (!st) return 0;
+    struct fy_buf b = {0};
+    fy_buf_append(&b, fields, len);
+    fy_redact(&b);
+    int rc = fy_store_schema_set(st, in->name, stream, b.data, run_id);
+    fy_buf_free(&b);
+    if (rc != FY_OK) return luaL_error(L, "cannot store the schema fingerprint: %s", fy_store_error(st));
+    return 0;
+}
+
 /* internal.holds_secret(text) -> does text hold a registered secret in any form? */
 static int l_holds_secret(lua_State *L) {
     size_t len;
@@ -446,6 +479,7 @@ struct run_result {
     struct fy_buf checkpoint_shown;     /* the checkpoint as the summary shows it */
     const char *verdict;                /* suspect, incomplete or NULL (judge_run; static) */
     char verdict_reason[sizeof ((struct fy_verdict *)0)->reason];
+    struct fy_buf schema_drift;         /* stats.schema_drift.text: the source's fields that changed */
     char *pause_class, *pause_reason;   /* a pause action stopped the run */
     lua_Integer dropped;                /* records a `continue` policy dropped */
     struct fy_buf dropped_by_class;     /* "validation 3" */
@@ -470,6 +504,7 @@ static void run_result_free(struct run_result *r) {
     fy_buf_free(&r->by_stage_json);
     fy_buf_free(&r->checkpoint_json);
     fy_buf_free(&r->checkpoint_shown);
+    fy_buf_free(&r->schema_drift);
 }
 
 /* t[k] as JSON into b, or leave b empty. */
@@ -554,6 +589,13 @@ static int read_result(lua_State *L) {
     field_json(co, t, "by_class", &r->by_class_json);
     field_json(co, t, "by_stage", &r->by_stage_json);
     field_json(co, t, "checkpoint", &r->checkpoint_json);
+    lua_getfield(co, t, "schema_drift");
+    if (lua_istable(co, -1)) {
+        lua_getfield(co, -1, "text");
+        if (lua_isstring(co, -1)) fy_buf_puts(&r->schema_drift, lua_tostring(co, -1));
+        lua_pop(co, 1);
+    }
+    lua_pop(co, 1);
     lua_getfield(co, t, "checkpoint");
     if (lua_istable(co, -1)) {
         char err[128];
@@ -848,6 +890,26 @@ static void operate(struct fy_integration *in, const char *run_id, const struct 
         raise_alert(in, run_id, x->klass, line, "records were quarantined with a class the policy alerts on",
                     x->reason, act, now);
     }
+    if (r->schema_drift.data) {         /* the source changed shape: once per change (the fingerprint moved on) */
+        snprintf(line, sizeof line, "schema drift: %s", r->schema_drift.data);
+        char act[200];
+        snprintf(act, sizeof act, "check the mapping against the source's new fields; 'ferry alerts ack ID' once "
+                 "handled");
+        if (in->alerts.drift_pauses && !r->pause_class) {
+            struct fy_buf why = {0};
+            fy_utf8_excerpt(&why, line, strlen(line), ERROR_LINE);
+            fy_redact(&why);
+            if (fy_store_pause_policy(st, in->name, why.data, "schema_drift", NAN) == FY_OK) in->paused_now = 1;
+            fy_buf_free(&why);
+            fy_log(FY_LOG_WARN, in->name, "paused by policy: schema_drift");
+            snprintf(act, sizeof act, "check the mapping against the source's new fields, then 'ferry resume %s'",
+                     in->name);
+        }
+        raise_alert(in, run_id, "schema_drift", line, in->paused_now
+                    ? "the source's records changed shape; the policy (schema_drift = \"pause\") paused the integration"
+                    : "the source's records changed shape; the run went on (the policy's default)",
+                    NULL, act, now);
+    }
     if (r->verdict) {                   /* ok or partial, but not to be trusted: the owner hears of it */
         snprintf(line, sizeof line, "%s: %s", r->verdict, r->verdict_reason);
         raise_alert(in, run_id, r->verdict, line, !strcmp(r->verdict, "suspect")
@@ -859,6 +921,8 @@ static void operate(struct fy_integration *in, const char *run_id, const struct 
     if (good) {
         fy_alert_resolve(in->engine, in->name, "suspect", "a later run looked as expected", now);
         fy_alert_resolve(in->engine, in->name, "incomplete", "a later run quarantined less", now);
+        if (!r->schema_drift.data)
+            fy_alert_resolve(in->engine, in->name, "schema_drift", "a later run saw the source's fields unchanged", now);
         double probe_at;
         char *klass = fy_store_paused_class(st, in->name, &probe_at);
         if (klass) {                    /* paused by its policy, and a run (a probe) got through */
@@ -938,6 +1002,7 @@ static void run_done(struct fy_run *run, int nres, void *arg) {
         if (r.dropped)
             fy_buf_printf(&b, "   dropped by policy (continue): %lld (%s)\n", (long long)r.dropped,
                           r.dropped_by_class.data ? r.dropped_by_class.data : "");
+        if (r.schema_drift.data) fy_buf_printf(&b, "   schema drift: %s\n", r.schema_drift.data);
         if (r.checkpoint_shown.data) fy_buf_printf(&b, "   checkpoint: %s\n", r.checkpoint_shown.data);
         if (r.pause_class)
             fy_buf_printf(&b, "   paused: %s errors pause %s (policy); no run starts until 'ferry resume %s'%s\n",
@@ -1056,10 +1121,13 @@ static int push_run_args(lua_State *L) {
     lua_setfield(L, -2, "secret");
     lua_pushcfunction(L, l_holds_secret);
     lua_setfield(L, -2, "holds_secret");
+    lua_pushcfunction(L, fy_schema_lua_checker);
+    lua_setfield(L, -2, "schema_checker");
     static const struct { const char *name; lua_CFunction fn; } bound[] = {
         {"commit", l_commit}, {"quarantine_page", l_quarantine_page}, {"state_get", l_state_get},
         {"state_set", l_state_set}, {"state_delete", l_state_delete}, {"stopping", l_stopping},
-        {"event_page", l_event_page}, {"block_http", l_block_http},
+        {"event_page", l_event_page}, {"block_http", l_block_http}, {"schema_get", l_schema_get},
+        {"schema_set", l_schema_set},
     };
     for (size_t i = 0; i < sizeof bound / sizeof bound[0]; i++) {
         lua_pushlightuserdata(L, in);

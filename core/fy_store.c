@@ -723,6 +723,21 @@ int fy_store_checkpoint_reset(struct fy_store *s, const char *integration) {
     return sqlite3_changes(s->db) > 0;
 }
 
+char *fy_store_schema_get(struct fy_store *s, const char *integration, const char *stream) {
+    const char *a[] = {integration, stream};
+    return query_text(s, "SELECT fields FROM schemas WHERE integration = ? AND stream = ?", 2, a);
+}
+
+int fy_store_schema_set(struct fy_store *s, const char *integration, const char *stream, const char *fields_json,
+                        const char *run_id) {
+    char now[40];
+    fy_store_now(now, sizeof now);
+    const char *a[] = {integration, stream, fields_json, run_id, now};
+    return run_sql(s, "INSERT INTO schemas (integration, stream, fields, run_id, updated_at) VALUES (?, ?, ?, ?, ?) "
+                      "ON CONFLICT (integration, stream) DO UPDATE SET fields = excluded.fields, "
+                      "run_id = excluded.run_id, updated_at = excluded.updated_at", 5, a);
+}
+
 char *fy_store_state_get(struct fy_store *s, const char *integration, const char *key) {
     sqlite3_stmt *st = fy_store_stmt(s, FY_STMT_STATE_GET, "SELECT value FROM state WHERE integration = ? "
                                      "AND key = ? AND (expires_at IS NULL OR expires_at > ?)");

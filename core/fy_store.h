@@ -108,6 +108,13 @@ char *fy_store_state_get(struct fy_store *s, const char *integration, const char
 int fy_store_state_set(struct fy_store *s, const char *integration, const char *key, const char *json, double ttl);
 int fy_store_state_delete(struct fy_store *s, const char *integration, const char *key);
 
+/* The schema fingerprint of an integration's stream (source schema drift,
+ * lualib/ferry/schema.lua): JSON { field = type } as the last complete run
+ * stored it (malloc'd), or NULL when none. set replaces it. */
+char *fy_store_schema_get(struct fy_store *s, const char *integration, const char *stream);
+int fy_store_schema_set(struct fy_store *s, const char *integration, const char *stream, const char *fields_json,
+                        const char *run_id);
+
 /* One write transaction (BEGIN IMMEDIATE ... COMMIT). A failed commit is
  * rolled back; rollback is a no-op outside a transaction. */
 int fy_store_begin(struct fy_store *s);

@@ -27,6 +27,7 @@ local format, find = string.format, string.find
 local CLASSES = require("ferry.contract").CLASSES
 local http = require "ferry.http"
 local sink = require "ferry.sink"
+local schema = require "ferry.schema"
 
 local _M = {}
 
@@ -299,6 +300,12 @@ function _M.run(spec, params, internal)
     log[level] = function(msg, fields) log_write(level, msg, fields, name, run_id) end
   end
   ctx.log = log
+  -- Source schema drift (ferry.schema): the records extract emits; not
+  -- replays, nor webhook events (payloads of many kinds, no one schema).
+  local drift = spec.extract and not events_run and not params.replay and internal.schema_get
+    and schema.tracker(internal.schema_get(""), { log = log, checker = internal.schema_checker,
+      store = function(fields) internal.schema_set("", fields, run_id) end })
+  local observe = drift and drift.observe
   -- --log-level debug: each batch loaded and each checkpoint committed (the
   -- level is read once, so other levels build nothing for these lines)
   local debug_log = log_enabled("debug") and log.debug
@@ -541,6 +548,7 @@ function _M.run(spec, params, internal)
     n = n + 1
     src[n] = record
     stats.extracted = stats.extracted + 1
+    if observe then observe(record) end
     if n >= batch_size then flush() end
     guard_reset()
   end
@@ -677,6 +685,7 @@ function _M.run(spec, params, internal)
   -- Records emitted before a failure are still delivered.
   local fok, ferr = pcall(drain)
   if not fok and not stats.error then stats.error = "flush: " .. reason_of(ferr, limits) end
+  if drift then stats.schema_drift = drift.finish(ok) end      -- judged only when extract finished
   if stopped then
     stats.not_loaded = not_loaded
     if not_loaded > 0 then

@@ -924,8 +924,8 @@ static void operate(struct fy_integration *in, const char *run_id, const struct 
         if (!r->schema_drift.data)
             fy_alert_resolve(in->engine, in->name, "schema_drift", "a later run saw the source's fields unchanged", now);
         double probe_at;
-        char *klass = fy_store_paused_class(st, in->name, &probe_at);
-        if (klass) {                    /* paused by its policy, and a run (a probe) got through */
+        char *klass = in->paused_now ? NULL : fy_store_paused_class(st, in->name, &probe_at);
+        if (klass) {                    /* paused by its policy, and a later run (a probe) got through */
             if (fy_store_pause_set(st, in->name, NULL) == FY_OK)
                 fy_log(FY_LOG_INFO, in->name, "resumed: a run got through after the %s errors that paused it", klass);
             free(klass);

@@ -284,6 +284,30 @@ expect_rc 0
 expect_eq "$(alerts_py "$D" "sorted((a['kind'], a['status'], a['resolution']) for a in A)")" \
     "[('stale', 'resolved', 'a good run: the data is fresh again'), ('suspect', 'resolved', 'a later run looked as expected')]"
 
+t "a source adds a field and changes another's type: one schema_drift alert naming both; with schema_drift = pause it pauses"
+D=$WORK/drift; config "$D"
+crm "$D/scripts/crm.lua" crm
+crm "$D/scripts/strict.lua" strict 'policy = { schema_drift = "pause" },'
+control '{"total": 250, "key": "key-one-7f3a9", "expire_after_page": null, "drift": false}'
+run_ferry run -c "$D/ferry.lua" "$D/scripts/crm.lua" "$D/scripts/strict.lua"
+expect_rc 0
+control '{"drift": true}'
+run_ferry run -c "$D/ferry.lua" "$D/scripts/crm.lua" "$D/scripts/strict.lua"
+expect_rc 0
+expect_eq "$(alerts_py "$D" "sorted((a['integration'], a['kind'], a['messages']['sent']) for a in A)")" \
+    "[('crm', 'schema_drift', 1), ('strict', 'schema_drift', 1)]"
+summary=$(alerts_py "$D" "[a['summary'] for a in A if a['integration'] == 'crm'][0]")
+expect_in "$summary" "lead_score"
+expect_in "$summary" "amount"
+expect_in "$summary" "string"
+expect_eq "$(sql "$D/data/ferry.db" "SELECT name, paused_class FROM integrations ORDER BY name")" "crm|
+strict|schema_drift" "paused by drift"
+# the same shape again: no new drift, and the alert resolves
+run_ferry run -c "$D/ferry.lua" "$D/scripts/crm.lua"
+expect_rc 0
+expect_eq "$(alerts_py "$D" "[(a['status'], a['resolution']) for a in A if a['integration'] == 'crm']")" \
+    "[('resolved', \"a later run saw the source's fields unchanged\")]"
+
 t "ferry check names an alert target the config does not define"
 printf '%s\n' 'return ferry.integration {' \
   '  name = "badtarget", owner = "ops@example.com", purpose = "test", pattern = "reporting",' \

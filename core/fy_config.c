@@ -380,9 +380,7 @@ static const char *shown(lua_State *L, char *buf, size_t cap) {
     return buf;
 }
 
-/* Does s look like a mailbox, "local@domain", with nothing a mail header or
- * an SMTP command would read as syntax (spaces, <>, quotes, line breaks)? */
-static int is_address(const char *s) {
+int fy_config_is_address(const char *s) {
     const char *at = strchr(s, '@');
     if (!at || at == s || !at[1] || strchr(at + 1, '@') || strlen(s) > 254) return 0;
     for (const char *c = s; *c; c++)
@@ -446,7 +444,7 @@ static void apply_channel_to(lua_State *L, struct load *ld, struct fy_channel *c
         return;
     }
     for (char **a = to; *a; a++) {
-        if (is_address(*a)) continue;
+        if (fy_config_is_address(*a)) continue;
         problem(ld, key, "%s: \"%s\" is not an email address (expected name@domain)", key, *a);
         free_list(to);
         return;
@@ -498,7 +496,7 @@ static void apply_channel(lua_State *L, struct load *ld, struct fy_channel *ch, 
             else
                 replace(&ch->url, v);
         } else if (email && !strcmp(f, "from")) {
-            if (!str || !is_address(v))
+            if (!str || !fy_config_is_address(v))
                 problem(ld, sub, "%s: expected the sender's email address (name@domain), got %s%s%s", sub,
                         str ? "\"" : "", str ? v : luaL_typename(L, -1), str ? "\"" : "");
             else

@@ -100,6 +100,10 @@ const struct fy_grant *fy_config_grant(const struct fy_config *cfg, const char *
 const struct fy_channel *fy_config_channel(const struct fy_config *cfg, const char *name);
 const char *fy_channel_type_name(enum fy_channel_type type);
 
+/* Does s look like a mailbox, "local@domain", with nothing a mail header or
+ * an SMTP command would read as syntax (spaces, <>, quotes, line breaks)? */
+int fy_config_is_address(const char *s);
+
 /* Split a listen address "HOST:PORT" ("127.0.0.1:8787", "[::1]:8787",
  * "localhost:0") into host (brackets removed) and port (0-65535); host and
  * port may be NULL to only check it. FY_ERR if malformed. */

@@ -195,6 +195,16 @@ static const struct command command_table[] = {
      "result (reloaded, unchanged, added, removed, failed with FILE:LINE).\n"
      "Exit status 1 when any failed, 2 when no service is running.",
      fy_cmd_reload},
+    {"alerts", "test CHANNEL", "check an alert channel with a test notice",
+     "  test CHANNEL [--integration NAME]\n"
+     "      Sends a test notice to CHANNEL, a channel of the config's alerts.channels\n"
+     "      (\"ops\" or \"webhook:ops\"), \"log\", or \"owner\" (the email channel of\n"
+     "      alerts.owner, to the owner that integration NAME declares), with the\n"
+     "      channel's retries, and says what happened. --integration NAME: the notice\n"
+     "      is about that integration (its name and owner in the message).\n"
+     "      Exit status 0 when delivered, 1 when not (the reason on stderr), 2 when\n"
+     "      the channel or the integration is unknown.",
+     fy_cmd_alerts},
     {"version", "", "print versions of ferry and its libraries",
      "Prints ferry's version and the versions of Lua, libcurl, libevent and SQLite.", cmd_version},
     {"help", "[COMMAND]", "show help", "Shows help for ferry or for one command.", NULL},
@@ -294,6 +304,13 @@ int main(int argc, char **argv) {
             if (!strcmp(a, "--limit")) fy_flags.limit = (int)v;
             else if (!strcmp(a, "--before")) fy_flags.before = v;
             else fy_flags.after = v;
+        } else if (!strcmp(a, "--integration") && takes(cmd, "alerts")) {
+            if (i + 1 >= argc || !*argv[i + 1]) {
+                fprintf(stderr, "ferry %s: %s needs a value\n", cmd->name, a);
+                free(args);
+                return FY_EXIT_USAGE;
+            }
+            fy_flags.integration = argv[++i];
         } else if (!strcmp(a, "--status") && takes(cmd, "events")) {
             const char *v = i + 1 < argc ? argv[i + 1] : "";
             if (strcmp(v, "pending") && strcmp(v, "done") && strcmp(v, "failed")) {

@@ -4,7 +4,8 @@
 Listens on 127.0.0.1 and records every POST as one JSON line in --log:
 {"path", "headers" (lower-case names), "body" (text), "status" (what it
 answered)}. The first --fail N requests are answered --fail-code (500, or
-429 with "Retry-After: --retry-after"); later ones 200 "ok". Failed
+429 with "Retry-After: --retry-after"; with --echo-path their body quotes
+the request's path); later ones 200 "ok". Failed
 requests are recorded too, so a test can count the attempts.
 
     python3 webhook_sink.py --port-file F --log L [--fail N] [--fail-code 500|429] [--retry-after S]
@@ -29,6 +30,8 @@ def main():
     ap.add_argument("--fail-code", type=int, default=500)
     ap.add_argument("--retry-after", default="1", help="Retry-After of a 429")
     ap.add_argument("--body", default="ok", help="the body of a 200")
+    ap.add_argument("--echo-path", action="store_true",
+                    help="a failure's body quotes the request's path, as some proxies' error pages do")
     args = ap.parse_args()
     lock = threading.Lock()
     seen = [0]
@@ -50,6 +53,8 @@ def main():
                     f.write(json.dumps({"path": self.path, "status": status, "body": body,
                                         "headers": {k.lower(): v for k, v in self.headers.items()}}) + "\n")
             reply = (b"server_error" if status >= 500 else b"rate_limited") if failing else args.body.encode()
+            if failing and args.echo_path:
+                reply += b": no route for " + self.path.encode()
             self.send_response(status)
             if status == 429:
                 self.send_header("Retry-After", args.retry_after)

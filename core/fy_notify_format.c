@@ -87,7 +87,7 @@ static void mail_subject(struct fy_buf *b, const char *subject) {
         const unsigned char *p = (const unsigned char *)s.data;
         size_t i = 0;
         while (i < s.len) {
-            size_t n = s.len - i < 45 ? s.len - i : 45;          /* 45 bytes: 60 base64 characters */
+            size_t n = s.len - i < 39 ? s.len - i : 39;   /* 52 base64 characters: lines stay within 78 */
             while (n < s.len - i && n > 1 && (p[i + n] & 0xC0) == 0x80) n--;   /* not mid-character */
             if (i) fy_buf_puts(b, "\r\n ");
             fy_buf_puts(b, "=?UTF-8?B?");

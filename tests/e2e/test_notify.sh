@@ -205,6 +205,16 @@ expect_rc 1
 expect_in "$err" "ferry alerts test: email oncall: "
 expect_in "$err" "gave up after 3 attempts"
 
+t "email: starttls = true against a server without STARTTLS: refused, not sent in the clear"
+config ferry.lua "$HOOK" "$MAIL"
+n_mail=$(py "$WORK/mail.jsonl" 'len(L)')
+sed 's/username = "alice",/username = "alice", starttls = true,/' "$WORK/ferry.lua" >"$WORK/tls.lua"
+alerts test oncall -c tls.lua
+expect_rc 1
+expect_in "$err" "email oncall: the server does not offer STARTTLS (the channel says starttls = true)"
+expect_in "$err" "gave up after 1 attempt"
+expect_eq "$(py "$WORK/mail.jsonl" 'len(L)')" "$n_mail"
+
 t "owner: mail to the owner the integration declares, through alerts.owner's channel"
 config ferry.lua "$HOOK" "$MAIL" 'owner = "oncall",'
 alerts test owner --integration crm-accounts -c ferry.lua

@@ -368,8 +368,8 @@ int fy_notify_send(struct fy_engine *e, const char *target, const struct fy_noti
     char *owner_to[2] = {(char *)n->owner, NULL};
     if (t.owner && (!n->owner || !fy_config_is_address(n->owner))) {
         struct fy_buf b = {0};
-        fy_buf_printf(&b, "owner: %s%s%s is not an email address to send the alert to", n->owner ? "the owner '" : "",
-                      n->owner ? n->owner : "the integration declares no owner", n->owner ? "'" : "");
+        if (n->owner) fy_buf_printf(&b, "owner: the integration's owner '%s' is not an email address", n->owner);
+        else fy_buf_puts(&b, "owner: the integration declares no owner to send the alert to");
         fy_redact(&b);
         done(arg, 0, b.data);
         fy_buf_free(&b);

@@ -225,6 +225,14 @@ expect_eq "$(py "$WORK/mail.jsonl" 'L[-1]["rcpt_to"], [a.addr_spec for a in L[-1
 expect_eq "$(py "$WORK/mail.jsonl" 'str(L[-1]["msg"]["Subject"]), L[-1]["msg"]["X-Ferry-Integration"]')" \
     "('[ferry] crm-accounts: test notice to owner', 'crm-accounts')"
 
+t "owner: an owner that is not an email address: exit 1, saying so, nothing sent"
+sed 's/cs-ops@example.com/the CS team/; s/crm-accounts/team-owned/' "$WORK/scripts/crm.lua" >"$WORK/scripts/team.lua"
+n_mail=$(py "$WORK/mail.jsonl" 'len(L)')
+alerts test owner --integration team-owned -c ferry.lua
+expect_rc 1
+expect_in "$err" "ferry alerts test: owner: the integration's owner 'the CS team' is not an email address"
+expect_eq "$(py "$WORK/mail.jsonl" 'len(L)')" "$n_mail"
+
 t "owner: needs --integration, and alerts.owner in the config"
 alerts test owner -c ferry.lua
 expect_rc 2

@@ -23,6 +23,7 @@ struct fy_cmd_flags {
     int yes;
     int no_wait;                /* ferry trigger --no-wait */
     int trusted;                /* ferry lua --trusted: io, os and any path */
+    int open;                   /* ferry alerts --open */
     int limit;                  /* 0: the command's default */
     long long after;
     long long before;           /* ferry events --before ID */
@@ -45,9 +46,10 @@ int fy_cmd_events(int argc, char **argv, struct fy_config *cfg);
  * (usage, or no store to back up). */
 int fy_cmd_backup(int argc, char **argv, struct fy_config *cfg);
 
-/* ferry alerts SUBCOMMAND ...: test CHANNEL [--integration NAME] sends a
- * test notice: exit 0 delivered, 1 not (the reason on stderr), 2 usage, an
- * unknown channel or integration. */
+/* ferry alerts [NAME] | ack ID --reason TEXT | test CHANNEL [--integration
+ * NAME]: the alert history, acknowledging one, or a test notice to a channel
+ * (exit 0 delivered, 1 not, with the reason on stderr, 2 usage, an unknown
+ * channel or integration). */
 int fy_cmd_alerts(int argc, char **argv, struct fy_config *cfg);
 
 /* Through a running ferry serve (fy_cmd_serve.c). Without one, trigger and

@@ -1,5 +1,10 @@
-/* ferry alerts SUBCOMMAND: alerts and their channels; see fy_cmd.h. Each
- * subcommand is a row of the table below and a function of its own. */
+/* ferry alerts: the alert history (ferry alerts [NAME] [--open] [--json]),
+ * acknowledging an alert (ferry alerts ack ID --reason TEXT), both read and
+ * written in the store directly (they work while ferry serve runs; see
+ * fy_alert.h), and checking a channel (ferry alerts test CHANNEL). Each
+ * subcommand is a row of the table in fy_cmd_alerts and a function of its
+ * own; a first argument that is none of them is an integration's name. */
+#include "fy_alert.h"
 #include "fy_buf.h"
 #include "fy_cmd.h"
 #include "fy_common.h"
@@ -7,48 +12,83 @@
 #include "fy_engine.h"
 #include "fy_integration.h"
 #include "fy_notify.h"
+#include "fy_report.h"
 #include "fy_scripts.h"
-#include "fy_suggest.h"
+#include "fy_store.h"
 #include "fy_time.h"
 #include "fy_vm.h"
 
 #include <event2/event.h>
 #include <lua.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-struct subcommand {
-    const char *name;
-    const char *usage;       /* its arguments, for error messages */
-    int (*fn)(int argc, char **argv, struct fy_config *cfg);
-};
+static int alerts_ack(int argc, char **argv, struct fy_config *cfg) {
+    long long id;
+    if (argc != 1 || fy_cmd_parse_id(argv[0], &id) != FY_OK || !fy_flags.reason || !*fy_flags.reason) {
+        fprintf(stderr, "ferry alerts ack: name one alert id and say why with --reason TEXT (see 'ferry alerts')\n");
+        return FY_EXIT_USAGE;
+    }
+    int empty;
+    struct fy_store *s = fy_cmd_open_reader(cfg, &empty);
+    if (!s && empty) {
+        fprintf(stderr, "ferry alerts ack: no alert %lld\n", id);
+        return FY_EXIT_FAILED;
+    }
+    if (!s) return FY_EXIT_USAGE;
+    char err[256];
+    int rc = fy_alert_ack(s, id, fy_flags.reason, fy_time_now(), err, sizeof err);
+    if (rc == FY_OK) printf("acknowledged alert %lld: %s (no more reminders; it resolves when its cause clears)\n",
+                            id, fy_flags.reason);
+    else fprintf(stderr, "ferry alerts ack: %s\n", err);
+    fy_store_close(s);
+    return rc == FY_OK ? FY_EXIT_OK : FY_EXIT_FAILED;
+}
+
+/* The alerts, newest first: all, or one integration's. */
+static int alerts_list(int argc, char **argv, struct fy_config *cfg) {
+    if (argc > 1) {
+        fprintf(stderr, "ferry alerts: at most one integration name (or: ferry alerts ack ID --reason TEXT)\n");
+        return FY_EXIT_USAGE;
+    }
+    int empty;
+    struct fy_store *s = fy_cmd_open_reader(cfg, &empty);
+    if (!s && empty) {
+        puts(fy_flags.json ? "[]" : "no alerts");
+        return FY_EXIT_OK;
+    }
+    if (!s) return FY_EXIT_USAGE;
+    if (argc && fy_cmd_known(s, "alerts", argv[0]) <= 0) {
+        fy_store_close(s);
+        return FY_EXIT_USAGE;
+    }
+    int rc = FY_EXIT_OK;
+    if (fy_report_alerts(s, fy_flags.open, argc ? argv[0] : NULL, fy_flags.limit, fy_flags.json, stdout) != FY_OK) {
+        fprintf(stderr, "ferry: %s\n", sqlite3_errmsg(fy_store_db(s)));
+        rc = FY_EXIT_FAILED;
+    }
+    fy_store_close(s);
+    return rc;
+}
 
 static int alerts_test(int argc, char **argv, struct fy_config *cfg);
 
-static const struct subcommand subcommands[] = {
-    {"test", "test CHANNEL [--integration NAME]", alerts_test},
-    {NULL, NULL, NULL},
+static const struct {
+    const char *name;
+    int (*fn)(int argc, char **argv, struct fy_config *cfg);
+} subcommands[] = {
+    {"ack", alerts_ack},
+    {"test", alerts_test},
+    {NULL, NULL},
 };
 
 int fy_cmd_alerts(int argc, char **argv, struct fy_config *cfg) {
-    const struct subcommand *s = subcommands;
-    if (argc > 0)
-        while (s->name && strcmp(s->name, argv[0]) != 0) s++;
-    if (argc > 0 && s->name) return s->fn(argc - 1, argv + 1, cfg);
-    struct fy_suggest sg;
-    fy_suggest_init(&sg, argc > 0 ? argv[0] : "");
-    fprintf(stderr, "ferry alerts: ");
-    if (argc > 0) {
-        for (s = subcommands; s->name; s++) fy_suggest_offer(&sg, s->name);
-        fprintf(stderr, "unknown subcommand '%s'%s%s%s; ", argv[0], sg.best ? " (did you mean '" : "",
-                sg.best ? sg.best : "", sg.best ? "'?)" : "");
-    }
-    fprintf(stderr, "usage:");
-    for (s = subcommands; s->name; s++) fprintf(stderr, "%s ferry alerts %s", s == subcommands ? "" : " |", s->usage);
-    fprintf(stderr, " (try 'ferry alerts --help')\n");
-    return FY_EXIT_USAGE;
+    for (int i = 0; argc > 0 && subcommands[i].name; i++)
+        if (!strcmp(argv[0], subcommands[i].name)) return subcommands[i].fn(argc - 1, argv + 1, cfg);
+    return alerts_list(argc, argv, cfg);
 }
 
 /* ---- ferry alerts test CHANNEL [--integration NAME] ----------------------- */

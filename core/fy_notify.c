@@ -107,7 +107,7 @@ static int resolve(const struct fy_config *cfg, const char *target, struct targe
     fy_suggest_init(&sg, name);
     for (size_t i = 0; i < cfg->alerts.nchannels; i++) fy_suggest_offer(&sg, cfg->alerts.channels[i].name);
     known_list(cfg, &known);
-    fy_errf(err, errlen, "no alert channel '%s' in the config (alerts.channels)%s%s%s; %s", target,
+    fy_errf(err, errlen, "unknown alert channel '%s' (not in the config's alerts.channels)%s%s%s; %s", target,
             sg.best ? ": did you mean '" : "", sg.best ? sg.best : "", sg.best ? "'?" : "", known.data);
     fy_buf_free(&known);
     return FY_ERR;
@@ -159,19 +159,20 @@ static void finish(struct message *m, int ok, const char *error) {
     message_free(m);
 }
 
-/* "log": one line at warn, done at once. */
+/* "log": one line, done at once: at warn ("alert"), or at info for a
+ * resolution ("alert resolved"). */
 static void send_log(const struct fy_notice *n) {
-    struct fy_buf f = {0}, msg = {0};
-    const char *names[] = {"integration", "kind", "event", "subject"};
-    const char *vals[] = {n->integration, n->kind, n->event, n->subject};
-    for (int i = 0; i < 4; i++) {
-        fy_buf_printf(&f, "%s\"%s\":", i ? "," : "", names[i]);
-        fy_buf_json_string(&f, vals[i] ? vals[i] : "", vals[i] ? strlen(vals[i]) : 0);
-    }
-    fy_buf_printf(&msg, "alert %s", n->event ? n->event : "opened");
-    fy_log_write(FY_LOG_WARN, n->integration, NULL, msg.data, f.data);
+    int resolved = n->event && !strcmp(n->event, "resolved");
+    struct fy_buf f = {0};
+    fy_buf_puts(&f, "\"kind\":");
+    fy_buf_json_string(&f, n->kind ? n->kind : "", n->kind ? strlen(n->kind) : 0);
+    fy_buf_puts(&f, ",\"event\":");
+    fy_buf_json_string(&f, n->event ? n->event : "", n->event ? strlen(n->event) : 0);
+    fy_buf_printf(&f, ",\"alert\":%lld,\"subject\":", n->alert_id);
+    fy_buf_json_string(&f, n->subject ? n->subject : "", n->subject ? strlen(n->subject) : 0);
+    fy_log_write(resolved ? FY_LOG_INFO : FY_LOG_WARN, n->integration, NULL, resolved ? "alert resolved" : "alert",
+                 f.data);
     fy_buf_free(&f);
-    fy_buf_free(&msg);
 }
 
 /* ---- webhook -------------------------------------------------------------- */

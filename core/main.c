@@ -151,6 +151,25 @@ static const struct command command_table[] = {
      "JSON as the admin API's /api/v1/events). 'ferry status' shows each\n"
      "integration's pending count and the age of its oldest pending event.",
      fy_cmd_events},
+    {"alerts", "[NAME] | ack ID | test CHANNEL", "what ferry told people: open and past alerts",
+     "  [NAME] [--open] [--limit N]\n"
+     "      Alerts newest first: id, integration, kind (auth, failed, stale, suspect,\n"
+     "      schema_drift, ...), status (open, acked, resolved), when it opened and was\n"
+     "      last seen, how often, its messages and its summary. --open: open ones only.\n"
+     "  ack ID --reason TEXT\n"
+     "      Acknowledge an open alert: its reminders stop; an escalation already due\n"
+     "      still goes out; it resolves when its cause clears.\n"
+     "  test CHANNEL [--integration NAME]\n"
+     "      Sends a test notice to CHANNEL, a channel of the config's alerts.channels\n"
+     "      (\"ops\" or \"webhook:ops\"), \"log\", or \"owner\" (the email channel of\n"
+     "      alerts.owner, to the owner that integration NAME declares), with the\n"
+     "      channel's retries, and says what happened. --integration NAME: the notice\n"
+     "      is about that integration (its name and owner in the message). Exit\n"
+     "      status 0 when delivered, 1 when not (the reason on stderr), 2 when the\n"
+     "      channel or the integration is unknown.\n"
+     "Reads the store, also while ferry serve runs. --json for machines (the same\n"
+     "JSON as the admin API's /api/v1/alerts).",
+     fy_cmd_alerts},
     {"reset", "NAME", "forget an integration's checkpoint",
      "Removes the committed checkpoint of NAME, so its next run starts from the\n"
      "beginning (ctx.cursor is nil). Asks for confirmation; --yes skips the question\n"
@@ -195,16 +214,6 @@ static const struct command command_table[] = {
      "result (reloaded, unchanged, added, removed, failed with FILE:LINE).\n"
      "Exit status 1 when any failed, 2 when no service is running.",
      fy_cmd_reload},
-    {"alerts", "test CHANNEL", "check an alert channel with a test notice",
-     "  test CHANNEL [--integration NAME]\n"
-     "      Sends a test notice to CHANNEL, a channel of the config's alerts.channels\n"
-     "      (\"ops\" or \"webhook:ops\"), \"log\", or \"owner\" (the email channel of\n"
-     "      alerts.owner, to the owner that integration NAME declares), with the\n"
-     "      channel's retries, and says what happened. --integration NAME: the notice\n"
-     "      is about that integration (its name and owner in the message).\n"
-     "      Exit status 0 when delivered, 1 when not (the reason on stderr), 2 when\n"
-     "      the channel or the integration is unknown.",
-     fy_cmd_alerts},
     {"version", "", "print versions of ferry and its libraries",
      "Prints ferry's version and the versions of Lua, libcurl, libevent and SQLite.", cmd_version},
     {"help", "[COMMAND]", "show help", "Shows help for ferry or for one command.", NULL},
@@ -280,7 +289,9 @@ int main(int argc, char **argv) {
             if (a[1] == 'c' || !strcmp(a, "--config")) config = v;
             else if (!strcmp(a, "--log-level")) level = v;
             else format = v;
-        } else if (!strcmp(a, "--json") && takes(cmd, "status runs quarantine events")) {
+        } else if (!strcmp(a, "--open") && takes(cmd, "alerts")) {
+            fy_flags.open = 1;
+        } else if (!strcmp(a, "--json") && takes(cmd, "status runs quarantine events alerts")) {
             fy_flags.json = 1;
         } else if (!strcmp(a, "--no-wait") && takes(cmd, "trigger")) {
             fy_flags.no_wait = 1;
@@ -290,7 +301,7 @@ int main(int argc, char **argv) {
             args[nargs++] = argv[i];                  /* the command reads it */
         } else if ((!strcmp(a, "--yes") || !strcmp(a, "-y")) && takes(cmd, "reset")) {
             fy_flags.yes = 1;
-        } else if ((!strcmp(a, "--limit") && takes(cmd, "runs quarantine events")) ||
+        } else if ((!strcmp(a, "--limit") && takes(cmd, "runs quarantine events alerts")) ||
                    (!strcmp(a, "--after") && takes(cmd, "runs quarantine")) ||
                    (!strcmp(a, "--before") && takes(cmd, "events"))) {
             long long v;
@@ -320,7 +331,7 @@ int main(int argc, char **argv) {
             }
             fy_flags.status = argv[++i];
         } else if (((!strcmp(a, "--class") || !strcmp(a, "--status") || !strcmp(a, "--script")) &&
-                    takes(cmd, "quarantine")) || (!strcmp(a, "--reason") && takes(cmd, "quarantine pause"))) {
+                    takes(cmd, "quarantine")) || (!strcmp(a, "--reason") && takes(cmd, "quarantine pause alerts"))) {
             if (i + 1 >= argc || !*argv[i + 1]) {
                 fprintf(stderr, "ferry %s: %s needs a value\n", cmd->name, a);
                 free(args);

@@ -74,7 +74,8 @@ static int print_run(const struct fy_client *c, const char *run) {
     char *name = fy_client_field(run, "integration"), *id = fy_client_field(run, "id"),
          *status = fy_client_field(run, "status"), *trigger = fy_client_field(run, "trigger"),
          *error = fy_client_field(run, "error"), *cp = fy_client_field(run, "checkpoint"),
-         *secs = fy_client_field(run, "seconds");
+         *secs = fy_client_field(run, "seconds"), *verdict = fy_client_field(run, "verdict"),
+         *why = fy_client_field(run, "verdict_reason");
     int replay = trigger && !strcmp(trigger, "replay"), rc;
     const char *shown;
     if (!status) status = strdup("?");
@@ -84,16 +85,20 @@ static int print_run(const struct fy_client *c, const char *run) {
     else if (!strcmp(status, "aborted")) shown = "ABORTED", rc = FY_EXIT_FAILED;
     else if (!strcmp(status, "skipped")) shown = "SKIPPED", rc = FY_EXIT_FAILED;
     else shown = status, rc = FY_EXIT_FAILED;
-    printf("== %s  run %s  %s\n", name ? name : "?", id ? id : "?", shown);
+    int judged = verdict && strcmp(verdict, "null");    /* suspect, incomplete: as ferry run shows it */
+    if (judged) rc = FY_EXIT_SUSPECT;
+    printf("== %s  run %s  %s%s\n", name ? name : "?", id ? id : "?", shown,
+           !judged ? "" : !strcmp(verdict, "suspect") ? " (SUSPECT)" : " (INCOMPLETE)");
     printf(replay ? "   replayed %lld · transformed %lld · skipped %lld · loaded %lld · still failing %lld\n"
                   : "   extracted %lld · transformed %lld · skipped %lld · loaded %lld · quarantined %lld\n",
            num(run, "extracted"), num(run, "transformed"), num(run, "skipped"), num(run, "loaded"),
            num(run, "quarantined"));
     if (cp && strcmp(cp, "null")) printf("   checkpoint: %s\n", cp);
+    if (judged) printf("   verdict: %s — %s\n", verdict, why ? why : "");
     if (error && strcmp(error, "null")) printf("   error: %s\n", error);
     printf("   took %.2f s in ferry serve (pid %ld) · see 'ferry runs %s'\n", secs ? strtod(secs, NULL) : 0.0, c->pid,
            name ? name : "NAME");
-    free(name), free(id), free(status), free(trigger), free(error), free(cp), free(secs);
+    free(name), free(id), free(status), free(trigger), free(error), free(cp), free(secs), free(verdict), free(why);
     return rc;
 }
 

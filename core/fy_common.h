@@ -25,7 +25,8 @@ enum fy_exit {
     FY_EXIT_OK = 0,          /* everything loaded */
     FY_EXIT_FAILED = 1,      /* a run failed, or `check` found problems */
     FY_EXIT_USAGE = 2,       /* bad command line, config or script contract */
-    FY_EXIT_PARTIAL = 3      /* the run finished, some records were quarantined */
+    FY_EXIT_PARTIAL = 3,     /* the run finished, some records were quarantined */
+    FY_EXIT_SUSPECT = 4      /* the run finished with a verdict (suspect, incomplete): do not trust it yet */
 };
 
 /* A printf-style message into err, when there is somewhere to put it

@@ -130,8 +130,8 @@ int fy_engine_dispatch(struct fy_engine *e) {
 }
 
 void fy_engine_note_exit(struct fy_engine *e, int code) {
-    static const int severity[] = {[FY_EXIT_OK] = 0, [FY_EXIT_PARTIAL] = 1, [FY_EXIT_USAGE] = 2,
-                                    [FY_EXIT_FAILED] = 3};
-    if (code < 0 || code > 3) code = FY_EXIT_FAILED;
+    static const int severity[] = {[FY_EXIT_OK] = 0, [FY_EXIT_PARTIAL] = 1, [FY_EXIT_SUSPECT] = 2,
+                                    [FY_EXIT_USAGE] = 3, [FY_EXIT_FAILED] = 4};
+    if (code < 0 || code > FY_EXIT_SUSPECT) code = FY_EXIT_FAILED;
     if (severity[code] > severity[e->exit_code]) e->exit_code = code;
 }

@@ -5,8 +5,10 @@
 #include "fy_buf.h"
 #include "fy_common.h"
 #include "fy_engine.h"
+#include "fy_freshness.h"
 #include "fy_inbox.h"
 #include "fy_log.h"
+#include "fy_lua_sqlite.h"
 #include "fy_quarantine.h"
 #include "fy_report.h"
 #include "fy_run.h"
@@ -14,13 +16,16 @@
 #include "fy_store.h"
 #include "fy_time.h"
 #include "fy_utf8.h"
+#include "fy_verdict.h"
 #include "fy_vm.h"
 
 #include <errno.h>
 #include <lauxlib.h>
+#include <sqlite3.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int fy_integration_hash(const char *path, char out[17]) {
     FILE *fp = fopen(path, "rb");
@@ -439,6 +444,8 @@ struct run_result {
     struct fy_buf by_class, by_stage;   /* "validation 3, script 1" */
     struct fy_buf by_class_json, by_stage_json, checkpoint_json;
     struct fy_buf checkpoint_shown;     /* the checkpoint as the summary shows it */
+    const char *verdict;                /* suspect, incomplete or NULL (judge_run; static) */
+    char verdict_reason[sizeof ((struct fy_verdict *)0)->reason];
     char *pause_class, *pause_reason;   /* a pause action stopped the run */
     lua_Integer dropped;                /* records a `continue` policy dropped */
     struct fy_buf dropped_by_class;     /* "validation 3" */
@@ -562,12 +569,15 @@ static int read_result(lua_State *L) {
     return 0;
 }
 
-/* Store the finished run: counts, classes, first error, checkpoint. */
-static void record_run(struct fy_integration *in, struct fy_run *run, const struct run_result *r, int code,
-                       const char *error) {
+/* Store the finished run: status, verdict, counts, classes, first error,
+ * checkpoint. */
+static void record_run(struct fy_integration *in, struct fy_run *run, const struct run_result *r,
+                       const char *status, const char *error) {
     struct fy_run_summary m = {0};
     struct fy_buf cp = {0}, redacted = {0};
-    m.status = in->cut_short ? "aborted" : code == FY_EXIT_FAILED ? "failed" : code == FY_EXIT_PARTIAL ? "partial" : "ok";
+    m.status = status;
+    m.verdict = r->verdict;
+    m.verdict_reason = r->verdict ? r->verdict_reason : NULL;
     m.extracted = r->extracted;
     m.transformed = r->transformed;
     m.skipped = r->skipped;
@@ -591,6 +601,125 @@ static void record_run(struct fy_integration *in, struct fy_run *run, const stru
         fy_log(FY_LOG_ERROR, in->name, "cannot record run %s: %s", run->id, fy_store_error(in->engine->store));
     fy_buf_free(&cp);
     fy_buf_free(&redacted);
+}
+
+/* ---- the verdict and the freshness rows --------------------------------- */
+
+struct read_expect { struct fy_integration *in; struct fy_expect *e; int reads_source; };
+
+/* fy_vm_protect body: what the script expects of its runs, as
+ * ferry.contract.expectations(spec) normalises it. */
+static int read_expect(lua_State *L) {
+    struct read_expect *re = lua_touserdata(L, 1);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "ferry.contract");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "expectations");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, re->in->spec_ref);
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "min_records");
+    re->e->min_records = (long long)lua_tointeger(L, -1);
+    lua_getfield(L, -2, "history");
+    re->e->history = (int)lua_tointeger(L, -1);
+    lua_getfield(L, -3, "deviation");
+    re->e->deviation = lua_tonumber(L, -1);
+    lua_getfield(L, -4, "max_quarantined");
+    re->e->max_quarantined = lua_tonumber(L, -1);
+    lua_getfield(L, -5, "reads_source");
+    re->reads_source = lua_toboolean(L, -1);
+    lua_settop(L, 0);
+    return 0;
+}
+
+/* Judge a run that read the source and ended ok or partial (fy_verdict.h)
+ * against what its script expects and its good runs before it; the
+ * verdict goes to r. Without a store there is no history: only
+ * min_records and max_quarantined are judged. */
+static void judge_run(struct fy_integration *in, struct fy_run *run, struct run_result *r) {
+    struct fy_expect e = FY_EXPECT_DEFAULTS;
+    struct read_expect re = {in, &e, 1};
+    long long history[FY_VERDICT_HISTORY_MAX];
+    int n = 0;
+    char err[FY_ERRLEN];
+    if (fy_vm_protect(in->vm, read_expect, &re, 1, err, sizeof err) != FY_OK) {
+        fy_log(FY_LOG_WARN, in->name, "cannot read the script's expect (judged by the defaults): %s", err);
+        e = FY_EXPECT_DEFAULTS;
+        re.reads_source = 1;
+    }
+    if (!re.reads_source) return;               /* a webhook script without extract: its runs handle events */
+    if (e.history < 1 || e.history > FY_VERDICT_HISTORY_MAX) e.history = 5;
+    struct fy_store *st = in->engine->store;
+    if (st && (n = fy_verdict_history(st, in->name, run->id, history, e.history)) < 0) {
+        fy_log(FY_LOG_WARN, in->name, "cannot read the run history for the verdict: %s", sqlite3_errmsg(fy_store_db(st)));
+        n = 0;
+    }
+    struct fy_verdict v;
+    fy_verdict_judge(&e, (long long)r->extracted, (long long)r->quarantined, history, n, &v);
+    r->verdict = v.verdict;
+    snprintf(r->verdict_reason, sizeof r->verdict_reason, "%s", v.reason);
+}
+
+struct freshness_write { struct fy_integration *in; const struct fy_freshness *f; };
+
+/* Write the run's ferry_freshness row into the database at path, through
+ * a connection of its own (the script's has its sandbox's time limits).
+ * A database that cannot be written gets a warning: the run's outcome
+ * stands. */
+static void write_freshness(const char *path, void *arg) {
+    struct freshness_write *w = arg;
+    char err[FY_ERRLEN] = "";
+    sqlite3 *db = NULL;
+    if (access(path, F_OK) != 0 && errno == ENOENT) return;  /* declared, never loaded into yet */
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(db, 2000);
+        rc = fy_freshness_write_sqlite(db, w->f, err, sizeof err) == FY_OK ? SQLITE_OK : SQLITE_ERROR;
+    } else {
+        snprintf(err, sizeof err, "%s", db ? sqlite3_errmsg(db) : "out of memory");
+    }
+    sqlite3_close(db);
+    if (rc != SQLITE_OK)
+        fy_log(FY_LOG_WARN, w->in->name, "cannot write ferry_freshness into %s (the run's outcome stands): %s",
+               path, err);
+}
+
+struct take_loaded { struct fy_integration *in; const struct fy_freshness *f; };
+
+/* fy_vm_protect body: the databases of the run, with the one its
+ * ferry.sink.sqlite declares (require("ferry.sink").database(spec.load)). */
+static int take_loaded(lua_State *L) {
+    struct take_loaded *t = lua_touserdata(L, 1);
+    struct freshness_write w = {t->in, t->f};
+    lua_settop(L, 0);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "ferry.sink");
+    lua_call(L, 1, 1);
+    lua_getfield(L, 1, "database");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->in->spec_ref);
+    lua_getfield(L, -1, "load");
+    lua_remove(L, -2);
+    lua_call(L, 1, 1);
+    fy_lua_sqlite_take_loaded(L, lua_tostring(L, -1), t->f ? write_freshness : NULL, &w);
+    lua_settop(L, 0);
+    return 0;
+}
+
+/* The run has been recorded: give each reporting database it loaded into
+ * its ferry_freshness row (status: its verdict, or its status). A replay
+ * reads no source, so it leaves the rows as they are. */
+static void freshness_rows(struct fy_integration *in, struct fy_run *run, const char *status) {
+    struct fy_freshness f;
+    struct fy_store *st = in->engine->store;
+    int write = !in->replaying && st;
+    if (write && fy_freshness_read(st, in->name, run->id, status, &f) != FY_OK) {
+        fy_log(FY_LOG_WARN, in->name, "cannot read the last good run for ferry_freshness: %s",
+               sqlite3_errmsg(fy_store_db(st)));
+        write = 0;
+    }
+    struct take_loaded t = {in, write ? &f : NULL};
+    char err[FY_ERRLEN];
+    if (fy_vm_protect(in->vm, take_loaded, &t, 1, err, sizeof err) != FY_OK)
+        fy_log(FY_LOG_WARN, in->name, "cannot write ferry_freshness: %s", err);
 }
 
 /* What is open in the quarantine after a run, so a clean run with older
@@ -689,7 +818,12 @@ static void operate(struct fy_integration *in, const char *run_id, const struct 
     in->paused_now = 0;
     if (r->pause_class) {
         double probe_at = in->alerts.probe > 0 ? now + in->alerts.probe : NAN;
-        if (fy_store_pause_policy(st, in->name, r->pause_reason, r->pause_class, probe_at) != FY_OK)
+        struct fy_buf why = {0};                    /* stored and shown by status: never a secret */
+        fy_utf8_excerpt(&why, r->pause_reason, strlen(r->pause_reason), ERROR_LINE);
+        fy_redact(&why);
+        int paused = fy_store_pause_policy(st, in->name, why.data ? why.data : "", r->pause_class, probe_at);
+        fy_buf_free(&why);
+        if (paused != FY_OK)
             fy_log(FY_LOG_ERROR, in->name, "cannot record the pause: %s", fy_store_error(st));
         in->paused_now = 1;
         fy_log(FY_LOG_WARN, in->name, "paused by policy: %s", r->pause_class);
@@ -803,6 +937,12 @@ static void run_done(struct fy_run *run, int nres, void *arg) {
     if (error) { status = in->cut_short ? "ABORTED" : "FAILED"; code = FY_EXIT_FAILED; }
     else if (r.quarantined) { status = "PARTIAL"; code = FY_EXIT_PARTIAL; }
     else { status = "OK"; code = FY_EXIT_OK; }
+    const char *stored = in->cut_short ? "aborted" : error ? "failed" : r.quarantined ? "partial" : "ok";
+    if (!error && in->judged) judge_run(in, run, &r);
+    if (r.verdict) {
+        code = FY_EXIT_SUSPECT;
+        fy_buf_printf(&b, "   verdict: %s — %s\n", r.verdict, r.verdict_reason);
+    }
 
     struct fy_buf line = {0}, fields = {0};
     if (error) {
@@ -813,18 +953,24 @@ static void run_done(struct fy_run *run, int nres, void *arg) {
         fy_buf_json_string(&fields, error, strlen(error));
     }
     fy_redact(&b);
-    printf("== %s  run %s  %s\n%s", in->name, run->id, status, b.data ? b.data : "");
+    printf("== %s  run %s  %s%s\n%s", in->name, run->id, status,
+           !r.verdict ? "" : !strcmp(r.verdict, "suspect") ? " (SUSPECT)" : " (INCOMPLETE)", b.data ? b.data : "");
     printf("   took %.2f s · %.0f records/s · Lua memory peak %.1f MB · process peak RSS %.1f MB\n", secs,
            secs > 0 ? (double)r.extracted / secs : 0.0, (double)in->vm->mem_peak / 1048576.0,
            (double)fy_peak_rss() / 1048576.0);
     quarantine_line(in, r.quarantined);
     fflush(stdout);
-    fy_log_write(error ? FY_LOG_ERROR : FY_LOG_INFO, in->name, run->id,
-                 error ? "run failed" : "run finished", fields.data);
-    if (in->engine->store) {
-        record_run(in, run, &r, code, error);
-        operate(in, run->id, &r, code, error);
+    if (r.verdict) {
+        fy_buf_printf(&fields, "\"verdict\":\"%s\",\"verdict_reason\":", r.verdict);
+        fy_buf_json_string(&fields, r.verdict_reason, strlen(r.verdict_reason));
     }
+    fy_log_write(error ? FY_LOG_ERROR : r.verdict ? FY_LOG_WARN : FY_LOG_INFO, in->name, run->id,
+                 error ? "run failed" : r.verdict ? "run finished with a verdict" : "run finished", fields.data);
+    if (in->engine->store) {
+        record_run(in, run, &r, stored, error);
+        operate(in, run->id, &r, code, error);     /* a run with a verdict (code 4) is not a good run */
+    }
+    freshness_rows(in, run, r.verdict ? r.verdict : stored);
     lua_settop(co, 0);
     run_result_free(&r);
     fy_buf_free(&b);
@@ -835,9 +981,7 @@ static void run_done(struct fy_run *run, int nres, void *arg) {
     char id[sizeof run->id];
     memcpy(id, run->id, sizeof id);
     fy_run_destroy(run);
-    if (in->on_end)
-        in->on_end(in, id, in->cut_short ? "aborted" : code == FY_EXIT_FAILED ? "failed"
-                           : code == FY_EXIT_PARTIAL ? "partial" : "ok", in->on_end_arg);
+    if (in->on_end) in->on_end(in, id, stored, in->on_end_arg);
 }
 
 struct run_start {
@@ -961,6 +1105,7 @@ int fy_integration_run(struct fy_integration *in, const struct fy_replay *replay
     if (!run) return FY_ERR;
     in->quarantined_now = 0;
     in->replaying = replay != NULL;
+    in->judged = !replay && !in->event_run;
     in->cut_short = 0;
     char err[FY_ERRLEN];
     struct fy_store *st = in->engine->store;

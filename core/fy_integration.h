@@ -23,6 +23,7 @@ struct fy_integration {
     int replaying;               /* a replay run (ferry quarantine replay) */
     int cut_short;               /* ferry serve stopped it at shutdown: recorded as aborted */
     int event_run;               /* starting a run of inbox events (fy_integration_run_events) */
+    int judged;                  /* the current run read the source: its verdict is judged (fy_verdict.h) */
     int paused_now;              /* the run that just ended paused the integration (a pause action) */
     /* the operating model */
     char *owner;                 /* the declared owner: who hears of its alerts */

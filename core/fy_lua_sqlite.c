@@ -26,6 +26,7 @@
 #include "fy_buf.h"
 #include "fy_common.h"
 #include "fy_engine.h"
+#include "fy_lua_sqlite.h"
 #include "fy_run.h"
 #include "fy_sqlite_writer.h"
 #include "fy_time.h"
@@ -49,7 +50,13 @@ struct db_handle {
     sqlite3 *db;              /* NULL once closed */
     struct fy_writer *writer; /* started by the first upsert_async */
     int closing;              /* jobs delivered now must not resume runs */
+    char *path;               /* the file, as the sandbox resolved it (malloc'd) */
 };
+
+/* The registry table of the databases the current run loaded into:
+ * path -> db userdata (a weak value: a database the script dropped is
+ * still named by its path). See fy_lua_sqlite_take_loaded. */
+#define LOADED_KEY "ferry.sqlite.loaded"
 
 /* Anything but the writer that touches the connection waits for it first. */
 static void db_drain(struct db_handle *h) {
@@ -121,6 +128,7 @@ static int db_open(lua_State *L) {
     h->db = NULL;
     h->writer = NULL;
     h->closing = 0;
+    h->path = NULL;
     luaL_setmetatable(L, DB_MT);
     sqlite3 *db = NULL;
     int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
@@ -141,6 +149,7 @@ static int db_open(lua_State *L) {
     }
     fy_sandbox_sqlite(vm, db);
     h->db = db;
+    h->path = strdup(path);
     return 1;
 }
 
@@ -153,6 +162,8 @@ static int db_close(lua_State *L) {
     }
     if (h->db) sqlite3_close_v2(h->db);   /* deferred until its statements are finalised */
     h->db = NULL;
+    free(h->path);
+    h->path = NULL;
     return 0;
 }
 
@@ -640,13 +651,59 @@ static int push_results(lua_State *L, struct upsert_job *u) {
     return 2;
 }
 
+/* Note that the current run (if any) loads into the database of the table
+ * at index 1, for the ferry_freshness row written when it ends. */
+static void note_loaded(lua_State *L, struct table_handle *t) {
+    struct fy_vm *vm = fy_vm_of(L);
+    if (!vm || !vm->co || !t->dbh->path) return;
+    if (lua_getfield(L, LUA_REGISTRYINDEX, LOADED_KEY) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_createtable(L, 0, 1);
+        lua_createtable(L, 0, 1);
+        lua_pushliteral(L, "v");
+        lua_setfield(L, -2, "__mode");
+        lua_setmetatable(L, -2);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, LUA_REGISTRYINDEX, LOADED_KEY);
+    }
+    lua_getiuservalue(L, 1, 1);                       /* the db userdata */
+    lua_setfield(L, -2, t->dbh->path);
+    lua_pop(L, 1);
+}
+
 /* The arguments of tbl:upsert and tbl:upsert_async: (rows, run_id). */
 static struct table_handle *upsert_args(lua_State *L, const char **run_id, size_t *runlen) {
     struct table_handle *t = luaL_checkudata(L, 1, TABLE_MT);
     if (!t->upsert || !t->dbh->db) luaL_error(L, "attempt to use a closed table");
     luaL_checktype(L, 2, LUA_TTABLE);
     *run_id = luaL_optlstring(L, 3, "", runlen);
+    note_loaded(L, t);
     return t;
+}
+
+void fy_lua_sqlite_take_loaded(lua_State *L, const char *declared, fy_sqlite_loaded_fn fn, void *arg) {
+    if (lua_getfield(L, LUA_REGISTRYINDEX, LOADED_KEY) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+    }
+    lua_pushnil(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, LOADED_KEY);   /* forgotten first: fn may raise */
+    char real[PATH_MAX], err[FY_ERRLEN];
+    if (declared && fy_sandbox_path(fy_vm_of(L), declared, FY_PATH_DB, real, sizeof real, err, sizeof err) == FY_OK) {
+        if (lua_getfield(L, -1, real) == LUA_TNIL) {
+            lua_pushboolean(L, 1);
+            lua_setfield(L, -3, real);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        struct db_handle *h = luaL_testudata(L, -1, DB_MT);
+        if (h && h->writer) fy_writer_drain(h->writer);
+        if (fn && lua_type(L, -2) == LUA_TSTRING) fn(lua_tostring(L, -2), arg);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
 }
 
 static int table_upsert(lua_State *L) {

@@ -132,7 +132,8 @@ int fy_report_runs(struct fy_store *s, const char *name, int limit, int json, FI
         "SELECT id, status, started_at, ended_at, script_version, trigger, extracted, transformed, skipped, "
         "loaded, quarantined, retries, by_class AS by_class_json, by_stage AS by_stage_json, "
         "checkpoint AS checkpoint_json, error, "
-        "CAST(round((julianday(ended_at) - julianday(started_at)) * 86400, 3) AS REAL) AS seconds "
+        "CAST(round((julianday(ended_at) - julianday(started_at)) * 86400, 3) AS REAL) AS seconds, "
+        "verdict, verdict_reason "
         "FROM runs WHERE integration = ? ORDER BY started_at DESC, rowid DESC LIMIT ?";
     if (!(st = prepare(db, sql))) return FY_ERR;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -142,21 +143,25 @@ int fy_report_runs(struct fy_store *s, const char *name, int limit, int json, FI
         rc = rows_json(st, out);
     } else {
         int n = 0;
-        fprintf(out, "%-24s %-8s %-8s %-10s %8s %9s %8s %11s %9s  %-24s  %s\n", "RUN", "STATUS", "TRIGGER", "STARTED",
+        fprintf(out, "%-24s %-18s %-8s %-10s %8s %9s %8s %11s %9s  %-24s  %s\n", "RUN", "STATUS", "TRIGGER", "STARTED",
                 "SECONDS", "EXTRACTED", "LOADED", "QUARANTINED", "SKIPPED", "CHECKPOINT", "FIRST ERROR / BY CLASS");
         while (sqlite3_step(st) == SQLITE_ROW) {
             char ago[48], secs[32] = "-";
             struct fy_buf cp = {0};
             fy_report_age(col(st, 2), ago, sizeof ago);
             if (sqlite3_column_type(st, 16) != SQLITE_NULL) snprintf(secs, sizeof secs, "%.2f", sqlite3_column_double(st, 16));
+            /* why the run is not to be trusted: its error, else its verdict's reason, else its classes */
             const char *note = sqlite3_column_type(st, 15) != SQLITE_NULL ? col(st, 15)
+                             : sqlite3_column_type(st, 18) != SQLITE_NULL ? col(st, 18)
                              : sqlite3_column_type(st, 12) != SQLITE_NULL && strcmp(col(st, 12), "{}") ? col(st, 12) : "";
+            char status[48];                    /* "ok/suspect": the status, and the verdict on it */
+            snprintf(status, sizeof status, "%s%s%s", col(st, 1), *col(st, 17) ? "/" : "", col(st, 17));
             struct fy_buf one_line = {0};       /* the table keeps one line per run */
             fy_utf8_excerpt(&one_line, note, strlen(note), 120);
             note = one_line.data ? one_line.data : "";
             /* the checkpoint the run committed, cut to fit: --json has all of it */
             if (sqlite3_column_type(st, 14) != SQLITE_NULL) fy_utf8_excerpt(&cp, col(st, 14), strlen(col(st, 14)), 21);
-            fprintf(out, "%-24s %-8s %-8s %-10s %8s %9lld %8lld %11lld %9lld  ", col(st, 0), col(st, 1),
+            fprintf(out, "%-24s %-18s %-8s %-10s %8s %9lld %8lld %11lld %9lld  ", col(st, 0), status,
                     *col(st, 5) ? col(st, 5) : "-", ago, secs, (long long)sqlite3_column_int64(st, 6),
                     (long long)sqlite3_column_int64(st, 9), (long long)sqlite3_column_int64(st, 10),
                     (long long)sqlite3_column_int64(st, 8));
@@ -184,17 +189,19 @@ enum status_col {
     ST_REPLAY_STATUS, ST_REPLAY_STARTED, ST_PURPOSE, ST_SOURCE, ST_VERSION, ST_SCHEDULE, ST_NEXT_RUN,
     ST_PAUSED, ST_PAUSED_AT, ST_PAUSED_REASON, ST_RELOAD_ERROR, ST_RELOAD_FAILED_AT, ST_SKIPPED_AT,
     ST_SKIPPED_REASON, ST_INBOX_PENDING, ST_INBOX_OLDEST, ST_INBOX_FAILED, ST_ALERTS_OPEN, ST_ALERTS_KINDS,
+    ST_LAST_VERDICT, ST_LAST_VERDICT_REASON,
 };
 
 /* One row per integration (or only ?1's when it is not NULL). The last
  * run, the last good run and whether the data is stale (no ok/partial run
- * within its freshness) count only runs that read the source: a replay
+ * without a verdict within its freshness: a suspect or incomplete run is
+ * not good, fy_verdict.h) count only runs that read the source: a replay
  * (trigger 'replay') delivers quarantined records and reads nothing, so it
  * is shown apart as the last replay, and a run that was due but skipped
  * (the previous one still going) ran nothing, so it is shown apart as the
  * last skipped. Runs of old stores may have no trigger: they read the
  * source. stale_reason says why a stale one is: never_run (no run read the
- * source), no_good_run (none ended ok or partial) or last_good_too_old; it
+ * source), no_good_run (none ended ok or partial without a verdict) or last_good_too_old; it
  * is NULL when the data is fresh. What ferry serve keeps (schedule, next
  * run, paused, reload error) comes next, and last the webhook inbox: events
  * pending and when the oldest of them came (the oldest by id, through the
@@ -203,7 +210,7 @@ static const char *status_sql =
     "WITH last AS (SELECT integration, max(started_at) AS started FROM runs WHERE trigger IS NOT 'replay'"
     "          AND status IS NOT 'skipped' GROUP BY integration),"
     " good AS (SELECT integration, max(ended_at) AS ended FROM runs WHERE status IN ('ok','partial')"
-    "          AND trigger IS NOT 'replay' GROUP BY integration),"
+    "          AND verdict IS NULL AND trigger IS NOT 'replay' GROUP BY integration),"
     " replay AS (SELECT integration, max(started_at) AS started FROM runs WHERE trigger = 'replay'"
     "          GROUP BY integration),"
     " skip AS (SELECT integration, max(started_at) AS started FROM runs WHERE status = 'skipped'"
@@ -229,7 +236,8 @@ static const char *status_sql =
     "  (SELECT count(*) FROM events WHERE integration = i.name AND status = 'failed') AS inbox_failed, "
     "  (SELECT count(*) FROM alerts WHERE integration = i.name AND status = 'open') AS alerts_open, "
     "  (SELECT group_concat(kind, ', ') FROM (SELECT kind FROM alerts WHERE integration = i.name "
-    "    AND status = 'open' ORDER BY id)) AS alerts_open_kinds "
+    "    AND status = 'open' ORDER BY id)) AS alerts_open_kinds, "
+    "  r.verdict AS last_verdict, r.verdict_reason AS last_verdict_reason "
     "FROM integrations i LEFT JOIN last l ON l.integration = i.name "
     "LEFT JOIN runs r ON r.integration = i.name AND r.started_at = l.started AND r.trigger IS NOT 'replay' "
     "  AND r.status IS NOT 'skipped' "
@@ -276,6 +284,13 @@ static void until(const char *iso, char *out, size_t cap) {
  * inbox or failed there. */
 static void status_notes(sqlite3_stmt *st, FILE *out) {
     char ago[48], next[64];
+    if (*col(st, ST_LAST_VERDICT)) {
+        struct fy_buf line = {0};
+        fy_utf8_excerpt(&line, col(st, ST_LAST_VERDICT_REASON), strlen(col(st, ST_LAST_VERDICT_REASON)), 160);
+        fprintf(out, "    %s: %s (not a good run: 'ferry runs %s')\n", col(st, ST_LAST_VERDICT),
+                line.data ? line.data : "", col(st, ST_NAME));
+        fy_buf_free(&line);
+    }
     const char *sched = col(st, ST_SCHEDULE);
     if (*sched || *col(st, ST_NEXT_RUN)) {
         until(col(st, ST_NEXT_RUN), next, sizeof next);
@@ -330,7 +345,7 @@ int fy_report_status(struct fy_store *s, int json, FILE *out) {
     sqlite3_stmt *st;
     if (!(st = prepare(fy_store_db(s), status_sql))) return FY_ERR;
     int n = 0, rc;
-    fprintf(out, "%-32s %-8s %-12s %-12s %-22s %-24s %-18s %s\n", "INTEGRATION", "LAST", "LAST RUN", "LAST GOOD",
+    fprintf(out, "%-32s %-10s %-12s %-12s %-22s %-24s %-18s %s\n", "INTEGRATION", "LAST", "LAST RUN", "LAST GOOD",
             "FRESHNESS", "QUARANTINE", "LAST REPLAY", "OWNER");
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         char last[48], good[48], fresh[48], fresh_s[80], oldest[48], q[96] = "-", replay[80] = "-";
@@ -351,8 +366,11 @@ int fy_report_status(struct fy_store *s, int json, FILE *out) {
             fy_report_age(col(st, ST_REPLAY_STARTED), ago, sizeof ago);
             snprintf(replay, sizeof replay, "%s %s", col(st, ST_REPLAY_STATUS), ago);
         }
-        fprintf(out, "%-32s %-8s %-12s %-12s %-22s %-24s %-18s %s\n", col(st, ST_NAME),
-                *col(st, ST_LAST_STATUS) ? col(st, ST_LAST_STATUS) : "-", last, good, fresh_s, q, replay,
+        /* the last run's verdict says more than the ok or partial it qualifies */
+        const char *last_status = *col(st, ST_LAST_VERDICT) ? col(st, ST_LAST_VERDICT)
+                                : *col(st, ST_LAST_STATUS) ? col(st, ST_LAST_STATUS) : "-";
+        fprintf(out, "%-32s %-10s %-12s %-12s %-22s %-24s %-18s %s\n", col(st, ST_NAME), last_status, last, good,
+                fresh_s, q, replay,
                 col(st, ST_OWNER));
         status_notes(st, out);
         n++;
@@ -369,7 +387,8 @@ int fy_report_run_json(struct fy_store *s, const char *run_id, struct fy_buf *ou
         "SELECT id, integration, status, started_at, ended_at, script_version, trigger, extracted, transformed, "
         "skipped, loaded, quarantined, batches, retries, by_class AS by_class_json, by_stage AS by_stage_json, "
         "checkpoint AS checkpoint_json, error, "
-        "CAST(round((julianday(ended_at) - julianday(started_at)) * 86400, 3) AS REAL) AS seconds "
+        "CAST(round((julianday(ended_at) - julianday(started_at)) * 86400, 3) AS REAL) AS seconds, "
+        "verdict, verdict_reason "
         "FROM runs WHERE id = ?";
     if (sqlite3_prepare_v2(fy_store_db(s), sql, -1, &st, NULL) != SQLITE_OK) return FY_ERR;
     sqlite3_bind_text(st, 1, run_id, -1, SQLITE_STATIC);

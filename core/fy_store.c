@@ -547,12 +547,13 @@ int fy_store_run_end(struct fy_store *s, const char *run_id, const struct fy_run
     fy_store_now(now, sizeof now);
     for (int i = 0; i < 8; i++) snprintf(n[i], sizeof n[i], "%lld", v[i]);
     const char *a[] = {now, m->status, n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7],
-                       m->by_class_json, m->by_stage_json, m->error, m->checkpoint_json, run_id};
+                       m->by_class_json, m->by_stage_json, m->error, m->checkpoint_json, m->verdict,
+                       m->verdict_reason, run_id};
     return run_sql(s, "UPDATE runs SET ended_at = ?, status = ?, extracted = CAST(? AS INTEGER), "
                       "transformed = CAST(? AS INTEGER), skipped = CAST(? AS INTEGER), loaded = CAST(? AS INTEGER), "
                       "quarantined = CAST(? AS INTEGER), batches = CAST(? AS INTEGER), retries = CAST(? AS INTEGER), "
-                      "dropped = CAST(? AS INTEGER), by_class = ?, by_stage = ?, error = ?, checkpoint = ? "
-                      "WHERE id = ?", 15, a);
+                      "dropped = CAST(? AS INTEGER), by_class = ?, by_stage = ?, error = ?, checkpoint = ?, "
+                      "verdict = ?, verdict_reason = ? WHERE id = ?", 17, a);
 }
 
 static char *query_text(struct fy_store *s, const char *sql, int n, const char **args);

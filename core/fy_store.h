@@ -52,6 +52,8 @@ struct fy_run_summary {
     const char *by_stage_json;
     const char *error;              /* first error, NULL when none */
     const char *checkpoint_json;    /* last committed checkpoint, NULL when none */
+    const char *verdict;            /* suspect, incomplete, NULL when none (fy_verdict.h) */
+    const char *verdict_reason;     /* why, NULL with no verdict */
 };
 
 int fy_store_run_end(struct fy_store *s, const char *run_id, const struct fy_run_summary *sum);

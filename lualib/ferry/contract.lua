@@ -21,7 +21,7 @@ local FIELDS = {
   name = true, owner = true, purpose = true, pattern = true, source_of_truth = true,
   schedule = true, trigger = true, freshness = true, policy = true, batch_size = true,
   description = true, tags = true, extract = true, transform = true, load = true,
-  rate_limit = true,
+  rate_limit = true, expect = true,
 }
 local REQUIRED = {
   { "name", "a short unique name, e.g. \"crm-accounts-to-reporting\"" },
@@ -39,6 +39,8 @@ local ACTIONS = { retry = true, quarantine = true, pause = true, alert = true, f
 local RETRY_KEYS = { attempts = "integer", backoff = "backoff", base = "duration", max = "duration",
                      deadline = "duration", retry_500 = "boolean" }
 local ALERT_KEYS = { to = "targets", ["repeat"] = "duration", escalate = "escalate", quarantine_open = "count" }
+local EXPECT_KEYS = { min_records = true, history = true, deviation = true }
+local HISTORY_MAX = 100                  -- FY_VERDICT_HISTORY_MAX in core/fy_verdict.h
 
 function _M.integration(spec)
   if type(spec) ~= "table" then
@@ -215,6 +217,66 @@ local function check_schedule(v)
   return nil, err, { "schedule" }
 end
 
+-- policy.max_quarantined: "5%" or a fraction like 0.05. Returns the
+-- fraction, or nil and what is wrong.
+local function quarantined_share(v)
+  local share
+  if type(v) == "string" then
+    local pct = match(v, "^%s*(%d+%.?%d*)%s*%%%s*$") or match(v, "^%s*(%.%d+)%s*%%%s*$")
+    share = pct and tonumber(pct) / 100
+  elseif math.type(v) == "float" or math.type(v) == "integer" then
+    share = v
+  end
+  if share == nil or share ~= share or share < 0 or share > 1 then
+    return nil, format("expected a share of the extracted records like \"5%%\" or a fraction from 0 to 1 "
+      .. "like 0.05, got %s", type(v) == "string" and format("%q", v) or tostring(v))
+  end
+  return share
+end
+
+-- expect = { min_records = N, history = N, deviation = R }: problems go to
+-- problem(keys, msg).
+local function check_expect(e, problem)
+  if type(e) ~= "table" then
+    problem({ "expect" }, "expected a table like { min_records = 100, deviation = 0.5 }")
+    return
+  end
+  for k, v in pairs(e) do
+    local keys = { "expect", tostring(k) }
+    if not EXPECT_KEYS[k] then
+      problem(keys, "unknown expectation" .. suggest(tostring(k), EXPECT_KEYS)
+        .. " (expectations: " .. sorted_keys(EXPECT_KEYS) .. ")")
+    elseif k == "min_records" and (math.type(v) ~= "integer" or v < 0) then
+      problem(keys, "expected how few records make a run suspect (an integer >= 0; 0: an empty run is normal), got "
+        .. tostring(v))
+    elseif k == "history" and (math.type(v) ~= "integer" or v < 1 or v > HISTORY_MAX) then
+      problem(keys, format("expected how many good runs the median is taken over (an integer from 1 to %d), got %s",
+        HISTORY_MAX, tostring(v)))
+    elseif k == "deviation" and (type(v) ~= "number" or v ~= v or v <= 0 or v == math.huge) then
+      problem(keys, "expected a ratio above 0 like 0.5 (suspect below half or above 1.5x the median), got "
+        .. tostring(v))
+    end
+  end
+end
+
+-- What the script expects of its runs, with the defaults, for the verdict
+-- (core/fy_integration.c reads it when a run ends): min_records (1: an
+-- empty run is suspect), history (5), deviation (0: not judged),
+-- max_quarantined (a fraction; -1: not judged), reads_source (false for a
+-- webhook script without extract: its runs handle events). Only for a
+-- spec that passed check().
+function _M.expectations(spec)
+  local e = type(spec.expect) == "table" and spec.expect or {}
+  local policy = type(spec.policy) == "table" and spec.policy or {}
+  return {
+    min_records = e.min_records or 1,
+    history = e.history or 5,
+    deviation = e.deviation or 0,
+    max_quarantined = policy.max_quarantined ~= nil and quarantined_share(policy.max_quarantined) or -1,
+    reads_source = spec.extract ~= nil,
+  }
+end
+
 -- Validates value (what the script returned). Returns ok, problems (a list of
 -- "FILE:LINE: FIELD: message" strings) and a one-line summary when ok.
 function _M.check(value, path)
@@ -325,6 +387,8 @@ function _M.check(value, path)
     problem({ "batch_size" }, "expected a positive integer, got " .. tostring(value.batch_size))
   end
 
+  if value.expect ~= nil then check_expect(value.expect, problem) end
+
   if value.rate_limit ~= nil then
     local ok, err = pcall(require("ferry.http").parse_rate, value.rate_limit)
     if not ok then problem({ "rate_limit" }, (tostring(err):gsub("^.-ferry%.http: ", ""))) end
@@ -425,15 +489,18 @@ function _M.check(value, path)
             end
           end
         end
+      elseif k == "max_quarantined" then
+        local ok, err = quarantined_share(v)
+        if not ok then problem({ "policy", "max_quarantined" }, err) end
       elseif type(k) == "string" and CLASSES[k] then
         if not ACTIONS[v] then
           problem({ "policy", k }, format("unknown action %s (use %s)", tostring(v), sorted_keys(ACTIONS)))
         end
       else
-        local known = { retry = true, alert = true, retry_quarantined = true, pause = true }
+        local known = { retry = true, alert = true, retry_quarantined = true, pause = true, max_quarantined = true }
         for c in pairs(CLASSES) do known[c] = true end
         problem({ "policy", tostring(k) }, "unknown policy key" .. suggest(tostring(k), known)
-          .. " (error classes: " .. sorted_keys(CLASSES) .. "; or retry, retry_quarantined, alert, pause)")
+          .. " (error classes: " .. sorted_keys(CLASSES) .. "; or retry, retry_quarantined, alert, pause, max_quarantined)")
       end
     end
   end

@@ -21,6 +21,15 @@ function _M.destination(load)
   return destinations[load]
 end
 
+-- The database file each load hook built here writes to (its path as the
+-- script gave it), so the engine can write the ferry_freshness row of a
+-- run that loaded nothing (core/fy_integration.c).
+local databases = setmetatable({}, { __mode = "k" })
+
+function _M.database(load)
+  return databases[load]
+end
+
 function _M.sqlite(spec)
   if type(spec) ~= "table" then error("ferry.sink.sqlite: expected a table", 2) end
   if type(spec.path) ~= "string" then error("ferry.sink.sqlite: 'path' must be a string", 2) end
@@ -39,6 +48,7 @@ function _M.sqlite(spec)
     return tbl:upsert_async(batch, ctx.run_id)
   end
   destinations[load] = ("sqlite %s, table %s"):format(spec.path, spec.table)
+  databases[load] = spec.path
   return load
 end
 

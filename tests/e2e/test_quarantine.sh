@@ -37,6 +37,7 @@ return ferry.integration {
   name = \"contacts\", owner = \"cs-ops@example.com\", purpose = \"test\", pattern = \"workflow\",
   source_of_truth = \"crm\", freshness = \"1h\",
   policy = { lookup_missing = \"quarantine\", retry_quarantined = { lookup_missing = 2 } },
+  expect = { min_records = 0 },        -- incremental: a run may find nothing new
   extract = function(ctx)
     local last = ctx.cursor or 0
     for _, rec in ferry.jsonl.open(ferry.script_dir .. \"/contacts.jsonl\"):rows() do
@@ -281,6 +282,7 @@ printf '{"id": 1, "owner": "zed@example.com"}\n' >"$WORK/one.jsonl"
 script owners 'return ferry.integration {
   name = "owners", owner = "qa@example.com", purpose = "test", pattern = "workflow",
   source_of_truth = "fixture", freshness = "1h",
+  expect = { min_records = 0 },        -- incremental: a run may find nothing new
   extract = function(ctx)
     if ctx.cursor then return end
     for _, rec in ferry.jsonl.open(ferry.script_dir .. "/one.jsonl"):rows() do ctx:emit(rec) end

@@ -188,20 +188,24 @@ got=$(qpy t 'L[0]["record"].get("raw") == open("'"$WORK/deep.jsonl"'").read().st
 expect_eq "$got" "True" "quarantined record: $(qpy t 'str(L[0]["record"])[:80]')"
 
 # ---------------------------------------------------------------------------
-t "a header-only CSV: exit 0, extracted 0"
+t "a header-only CSV: no error, extracted 0, and suspect (exit 4): an empty run is not healthy"
 rm -rf "$WORK/data"
 src headeronly csv "$FX/header_only.csv"
 run_ferry run headeronly.lua
-expect_rc 0
-expect_in "$out" "  OK"
+expect_rc 4
+expect_in "$out" "  OK (SUSPECT)"
+expect_in "$out" "verdict: suspect — extracted 0 records"
+expect_not_in "$out" "error"
 expect_in "$out" "extracted 0 · transformed 0 · skipped 0 · loaded 0 · quarantined 0 (0 batches)"
 
-t "an empty JSON-lines file: exit 0, extracted 0"
+t "an empty JSON-lines file: no error, extracted 0, and suspect (exit 4): an empty run is not healthy"
 rm -rf "$WORK/data"
 src emptyjsonl jsonl "$FX/empty.jsonl"
 run_ferry run emptyjsonl.lua
-expect_rc 0
-expect_in "$out" "  OK"
+expect_rc 4
+expect_in "$out" "  OK (SUSPECT)"
+expect_in "$out" "verdict: suspect — extracted 0 records"
+expect_not_in "$out" "error"
 expect_in "$out" "extracted 0 · transformed 0 · skipped 0 · loaded 0 · quarantined 0 (0 batches)"
 
 t "ferry.source.csv passes options through (delimiter = \";\")"

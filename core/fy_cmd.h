@@ -2,7 +2,8 @@
  * name: fy_cmd_run.c (run, check, lua), fy_cmd_report.c (status, runs),
  * fy_cmd_quarantine.c (quarantine, reset), fy_cmd_events.c (events: the
  * webhook inbox), fy_cmd_store.c (backup),
- * fy_cmd_serve.c (trigger, pause, resume, reload: a running service). main.c
+ * fy_cmd_serve.c (trigger, pause, resume, reload: a running service),
+ * fy_cmd_alerts.c (alerts: its subcommands, a table there). main.c
  * holds the command table, the options and the dispatch; fy_cmd.c what the
  * groups share. Each command takes its arguments (options removed) and the
  * loaded config, and returns the exit status (enum fy_exit). */
@@ -27,6 +28,7 @@ struct fy_cmd_flags {
     long long after;
     long long before;           /* ferry events --before ID */
     const char *class_, *status, *reason, *script;
+    const char *integration;    /* ferry alerts test --integration NAME */
 };
 extern struct fy_cmd_flags fy_flags;
 
@@ -40,10 +42,15 @@ int fy_cmd_reset(int argc, char **argv, struct fy_config *cfg);
 /* ferry events [NAME] | show ID: exit 0, 1 (no such event, or the store
  * could not be read) or 2 (usage, or an unknown integration). */
 int fy_cmd_events(int argc, char **argv, struct fy_config *cfg);
-int fy_cmd_alerts(int argc, char **argv, struct fy_config *cfg);
 /* ferry backup [--force] PATH: exit status 0, 1 (the backup failed) or 2
  * (usage, or no store to back up). */
 int fy_cmd_backup(int argc, char **argv, struct fy_config *cfg);
+
+/* ferry alerts [NAME] | ack ID --reason TEXT | test CHANNEL [--integration
+ * NAME]: the alert history, acknowledging one, or a test notice to a channel
+ * (exit 0 delivered, 1 not, with the reason on stderr, 2 usage, an unknown
+ * channel or integration). */
+int fy_cmd_alerts(int argc, char **argv, struct fy_config *cfg);
 
 /* Through a running ferry serve (fy_cmd_serve.c). Without one, trigger and
  * reload say so (exit 2); pause and resume mark the store, which a service

@@ -2,6 +2,7 @@
 #include "fy_config.h"
 #include "fy_buf.h"
 #include "fy_common.h"
+#include "fy_secret.h"
 #include "fy_time.h"
 #include "fy_tz.h"
 
@@ -18,7 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
-enum key_type { K_STRING, K_STRING_LIST, K_INT, K_SIZE, K_LEVEL, K_FORMAT, K_SECTION, K_DURATION, K_GRANTS };
+enum key_type { K_STRING, K_STRING_LIST, K_INT, K_SIZE, K_LEVEL, K_FORMAT, K_SECTION, K_DURATION, K_GRANTS, K_ALERTS };
 
 struct key_spec {
     const char *name;        /* dotted path: "limits.memory" */
@@ -55,6 +56,7 @@ static const struct key_spec keys[] = {
     {"http.connect_timeout", K_DURATION, "a duration like \"10s\""},
     {"http.max_response_size", K_SIZE, "a size like \"64MB\""},
     {"http.max_redirects", K_INT, "an integer from 0 to 50"},
+    {"alerts", K_ALERTS, "a table: { repeat = \"4h\", channels = { NAME = { type = ... } }, owner = NAME }"},
     {NULL, 0, NULL},
 };
 
@@ -80,6 +82,7 @@ void fy_config_defaults(struct fy_config *cfg) {
     cfg->http.connect_timeout = 10;
     cfg->http.max_response_size = 64u << 20;
     cfg->http.max_redirects = 5;
+    cfg->alerts.repeat = 4 * 3600;
 }
 
 static void free_list(char **list) {
@@ -109,8 +112,35 @@ const struct fy_grant *fy_config_grant(const struct fy_config *cfg, const char *
     return any;
 }
 
+static void free_channels(struct fy_config *cfg) {
+    for (size_t i = 0; i < cfg->alerts.nchannels; i++) {
+        struct fy_channel *c = &cfg->alerts.channels[i];
+        free(c->name);
+        free(c->url);
+        free(c->from);
+        free_list(c->to);
+        free(c->username);
+        free(c->password);
+    }
+    free(cfg->alerts.channels);
+    cfg->alerts.channels = NULL;
+    cfg->alerts.nchannels = 0;
+}
+
+const struct fy_channel *fy_config_channel(const struct fy_config *cfg, const char *name) {
+    for (size_t i = 0; i < cfg->alerts.nchannels; i++)
+        if (strcmp(cfg->alerts.channels[i].name, name) == 0) return &cfg->alerts.channels[i];
+    return NULL;
+}
+
+const char *fy_channel_type_name(enum fy_channel_type type) {
+    return type == FY_CHANNEL_EMAIL ? "email" : "webhook";
+}
+
 void fy_config_free(struct fy_config *cfg) {
     free_grants(cfg);
+    free_channels(cfg);
+    free(cfg->alerts.owner);
     free(cfg->path);
     free(cfg->data_dir);
     free(cfg->lualib_path);
@@ -327,6 +357,284 @@ static void apply_grants(lua_State *L, struct load *ld) {
     }
 }
 
+/* ---- alerts: channels and where alerts go ------------------------------ */
+
+/* A duration (a number of seconds or "4h") on top of the stack into *secs,
+ * when it is one and in (0, max]. */
+static int duration_value(lua_State *L, double max, double *secs) {
+    char derr[128];
+    if (lua_type(L, -1) == LUA_TNUMBER) *secs = lua_tonumber(L, -1);
+    else if (lua_type(L, -1) != LUA_TSTRING) return FY_ERR;
+    else if (fy_duration_parse(lua_tostring(L, -1), lua_rawlen(L, -1), secs, derr, sizeof derr) != FY_OK)
+        return FY_ERR;
+    return *secs > 0 && *secs <= max ? FY_OK : FY_ERR;       /* also refuses NaN */
+}
+
+/* The value on top of the stack as an error message shows it: a string
+ * quoted, a number as written, else its type. */
+static const char *shown(lua_State *L, char *buf, size_t cap) {
+    if (lua_type(L, -1) == LUA_TSTRING) snprintf(buf, cap, "\"%.100s\"", lua_tostring(L, -1));
+    else if (lua_isinteger(L, -1)) snprintf(buf, cap, "%lld", (long long)lua_tointeger(L, -1));
+    else if (lua_type(L, -1) == LUA_TNUMBER) snprintf(buf, cap, "%g", lua_tonumber(L, -1));
+    else snprintf(buf, cap, "%s", luaL_typename(L, -1));
+    return buf;
+}
+
+int fy_config_is_address(const char *s) {
+    const char *at = strchr(s, '@');
+    if (!at || at == s || !at[1] || strchr(at + 1, '@') || strlen(s) > 254) return 0;
+    for (const char *c = s; *c; c++)
+        if ((unsigned char)*c <= ' ' || strchr("<>\"(),;:[]\\\x7f", *c)) return 0;
+    return 1;
+}
+
+/* A channel's name is how scripts write it in policy.alert.to: a word, so
+ * "TYPE:NAME" stays unambiguous; "log" and "owner" are taken. */
+static int channel_name_ok(const char *s) {
+    if (!*s || strlen(s) > 64 || !strcmp(s, "log") || !strcmp(s, "owner")) return 0;
+    for (const char *c = s; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_' ||
+              *c == '-' || *c == '.'))
+            return 0;
+    return 1;
+}
+
+/* retry = { attempts = N, base = "2s" }, on top of the stack, into ch. */
+static void apply_channel_retry(lua_State *L, struct load *ld, struct fy_channel *ch, const char *key) {
+    if (!lua_istable(L, -1)) {
+        problem(ld, key, "%s: expected { attempts = 3, base = \"1s\" }, got %s", key, luaL_typename(L, -1));
+        return;
+    }
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        char sub[256], got[128];
+        const char *f = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+        snprintf(sub, sizeof sub, "%.200s.%.40s", key, f);
+        if (!strcmp(f, "attempts")) {
+            lua_Integer n = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
+            if (n < 1 || n > 10)
+                problem(ld, sub, "%s: expected an integer from 1 to 10 (1: no retry), got %s", sub,
+                        shown(L, got, sizeof got));
+            else
+                ch->attempts = (int)n;
+        } else if (!strcmp(f, "base")) {
+            if (duration_value(L, 3600, &ch->base) != FY_OK)
+                problem(ld, sub, "%s: expected a duration like \"2s\" (at most 1h), got %s", sub,
+                        shown(L, got, sizeof got));
+        } else {
+            problem(ld, sub, "unknown key '%s' (known keys in retry: attempts, base)", sub);
+        }
+        lua_pop(L, 1);
+    }
+}
+
+/* The recipients: one address or a list of them. */
+static void apply_channel_to(lua_State *L, struct load *ld, struct fy_channel *ch, const char *key) {
+    char **to = NULL;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        to = calloc(2, sizeof *to);
+        if (to) to[0] = strdup(lua_tostring(L, -1));
+    } else {
+        to = string_list(L, ld, key);
+        if (!to) return;
+    }
+    if (!to || !to[0]) {
+        problem(ld, key, "%s: expected at least one address", key);
+        free_list(to);
+        return;
+    }
+    for (char **a = to; *a; a++) {
+        if (fy_config_is_address(*a)) continue;
+        problem(ld, key, "%s: \"%s\" is not an email address (expected name@domain)", key, *a);
+        free_list(to);
+        return;
+    }
+    free_list(ch->to);
+    ch->to = to;
+}
+
+/* The table of one channel, on top of the stack, into ch; `key` is
+ * "alerts.channels.NAME". Its type decides which other keys it takes. */
+static void apply_channel(lua_State *L, struct load *ld, struct fy_channel *ch, const char *key) {
+    char sub[256];
+    snprintf(sub, sizeof sub, "%s.type", key);
+    lua_getfield(L, -1, "type");
+    const char *type = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    int ok_type = type && (!strcmp(type, "webhook") || !strcmp(type, "email"));
+    if (!ok_type) {
+        if (type) problem(ld, sub, "%s: expected \"webhook\" or \"email\", got \"%s\"", sub, type);
+        else problem(ld, sub, "%s: expected \"webhook\" or \"email\", got %s", sub, luaL_typename(L, -1));
+        lua_pop(L, 1);
+        return;
+    }
+    ch->type = !strcmp(type, "email") ? FY_CHANNEL_EMAIL : FY_CHANNEL_WEBHOOK;
+    lua_pop(L, 1);
+    int email = ch->type == FY_CHANNEL_EMAIL;
+    const char *known = email ? "type, smtp, from, to, username, password, starttls, retry" : "type, url, retry";
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        const char *f = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+        snprintf(sub, sizeof sub, "%s.%.40s", key, f);
+        int str = lua_type(L, -1) == LUA_TSTRING && lua_rawlen(L, -1) > 0;
+        const char *v = str ? lua_tostring(L, -1) : NULL;
+        if (!strcmp(f, "type")) {
+        } else if (!strcmp(f, "retry")) {
+            apply_channel_retry(L, ld, ch, sub);
+        } else if (!email && !strcmp(f, "url")) {
+            /* the URL is the webhook's credential: never quote it */
+            if (!str || (strncasecmp(v, "http://", 7) && strncasecmp(v, "https://", 8)) || strpbrk(v, " \t\r\n"))
+                problem(ld, sub, "%s: expected an http:// or https:// URL, got %s (the value is a secret: not shown)",
+                        sub, str ? "a text of another form" : luaL_typename(L, -1));
+            else
+                replace(&ch->url, v);
+        } else if (email && !strcmp(f, "smtp")) {
+            if (!str || (strncasecmp(v, "smtp://", 7) && strncasecmp(v, "smtps://", 8)) || strpbrk(v, " \t\r\n"))
+                problem(ld, sub, "%s: expected the server as smtp://HOST:PORT or smtps://HOST:PORT, got %s", sub,
+                        str ? "a text of another form" : luaL_typename(L, -1));
+            else if (strchr(v, '@'))
+                problem(ld, sub, "%s: put the login in username and password, not in the URL", sub);
+            else
+                replace(&ch->url, v);
+        } else if (email && !strcmp(f, "from")) {
+            if (!str || !fy_config_is_address(v))
+                problem(ld, sub, "%s: expected the sender's email address (name@domain), got %s%s%s", sub,
+                        str ? "\"" : "", str ? v : luaL_typename(L, -1), str ? "\"" : "");
+            else
+                replace(&ch->from, v);
+        } else if (email && !strcmp(f, "to")) {
+            apply_channel_to(L, ld, ch, sub);
+        } else if (email && (!strcmp(f, "username") || !strcmp(f, "password"))) {
+            if (!str) problem(ld, sub, "%s: expected a non-empty string, got %s", sub, luaL_typename(L, -1));
+            else replace(f[0] == 'u' ? &ch->username : &ch->password, v);
+        } else if (email && !strcmp(f, "starttls")) {
+            if (lua_type(L, -1) != LUA_TBOOLEAN)
+                problem(ld, sub, "%s: expected true or false, got %s", sub, luaL_typename(L, -1));
+            ch->starttls = lua_toboolean(L, -1);
+        } else {
+            problem(ld, sub, "unknown key '%s' (known keys for %s channel: %s)", sub, email ? "an email" : "a webhook",
+                    known);
+        }
+        lua_pop(L, 1);
+    }
+    /* What a channel cannot do without. A value from os.getenv of a variable
+     * that is not set is nil, so the key is simply absent: say so. */
+    static const char *unset = " (is the environment variable it comes from set?)";
+    if (!email) {
+        lua_getfield(L, -1, "url");
+        if (lua_isnil(L, -1)) problem(ld, key, "%s.url: missing: the URL to POST to%s", key, unset);
+        lua_pop(L, 1);
+    }
+    if (email) {
+        static const char *need[] = {"smtp", "from", "to"};
+        for (size_t i = 0; i < 3; i++) {
+            lua_getfield(L, -1, need[i]);
+            if (lua_isnil(L, -1)) problem(ld, key, "%s.%s: missing: %s", key, need[i],
+                                          i == 0 ? "the server, smtp://HOST:PORT or smtps://HOST:PORT"
+                                          : i == 1 ? "the sender's address" : "the recipients' addresses");
+            lua_pop(L, 1);
+        }
+        lua_getfield(L, -1, "username");
+        int has_user = !lua_isnil(L, -1);
+        lua_getfield(L, -2, "password");
+        int has_pw = !lua_isnil(L, -1);
+        lua_pop(L, 2);
+        if (has_user != has_pw)
+            problem(ld, key, "%s.%s: missing: username and password go together%s", key,
+                    has_user ? "password" : "username", unset);
+    }
+}
+
+static int channel_cmp(const void *a, const void *b) {
+    return strcmp(((const struct fy_channel *)a)->name, ((const struct fy_channel *)b)->name);
+}
+
+/* alerts.channels = { NAME = { type = ..., ... } }, on top of the stack. */
+static void apply_channels(lua_State *L, struct load *ld) {
+    struct fy_config *cfg = ld->cfg;
+    free_channels(cfg);
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        char key[128];
+        const char *name = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+        snprintf(key, sizeof key, "alerts.channels.%.64s", name ? name : "?");
+        if (!name || !channel_name_ok(name)) {
+            if (name)
+                problem(ld, key, "%s: a channel's name is a word of letters, digits, '_', '-' or '.' and not "
+                        "\"log\" or \"owner\", got \"%.64s\"", key, name);
+            else
+                problem(ld, "alerts.channels", "alerts.channels: expected NAME = { type = ... }, got a %s key",
+                        luaL_typename(L, -2));
+        } else if (!lua_istable(L, -1)) {
+            problem(ld, key, "%s: expected a table { type = \"webhook\" | \"email\", ... }, got %s", key,
+                    luaL_typename(L, -1));
+        } else {
+            struct fy_channel *chs = realloc(cfg->alerts.channels, (cfg->alerts.nchannels + 1) * sizeof *chs);
+            if (!chs) {
+                problem(ld, "alerts.channels", "alerts.channels: out of memory");
+                lua_pop(L, 2);
+                return;
+            }
+            cfg->alerts.channels = chs;
+            struct fy_channel *ch = &chs[cfg->alerts.nchannels++];
+            *ch = (struct fy_channel){.name = strdup(name), .attempts = 3, .base = 1};
+            apply_channel(L, ld, ch, key);
+        }
+        lua_pop(L, 1);
+    }
+    if (cfg->alerts.nchannels)
+        qsort(cfg->alerts.channels, cfg->alerts.nchannels, sizeof *cfg->alerts.channels, channel_cmp);
+}
+
+/* alerts = { repeat = ..., channels = ..., owner = ... }, on top of the stack. */
+static void apply_alerts(lua_State *L, struct load *ld) {
+    struct fy_config *cfg = ld->cfg;
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        char key[128], got[128];
+        const char *f = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+        snprintf(key, sizeof key, "alerts.%.64s", f);
+        if (!strcmp(f, "repeat")) {
+            if (duration_value(L, 1e9, &cfg->alerts.repeat) != FY_OK)
+                problem(ld, key, "%s: expected a duration like \"4h\", got %s", key, shown(L, got, sizeof got));
+        } else if (!strcmp(f, "channels")) {
+            if (!lua_istable(L, -1))
+                problem(ld, key, "%s: expected a table of NAME = { type = ... }, got %s", key, luaL_typename(L, -1));
+            else
+                apply_channels(L, ld);
+        } else if (!strcmp(f, "owner")) {
+            if (lua_type(L, -1) != LUA_TSTRING || !lua_rawlen(L, -1))
+                problem(ld, key, "%s: expected the name of an email channel, got %s", key, luaL_typename(L, -1));
+            else
+                replace(&cfg->alerts.owner, lua_tostring(L, -1));
+        } else {
+            problem(ld, key, "unknown key '%s' (known keys in alerts: repeat, channels, owner)", key);
+        }
+        lua_pop(L, 1);
+    }
+    if (!cfg->alerts.owner) return;
+    const struct fy_channel *ch = fy_config_channel(cfg, cfg->alerts.owner);
+    if (!ch)
+        problem(ld, "alerts.owner", "alerts.owner: no channel \"%s\" in alerts.channels", cfg->alerts.owner);
+    else if (ch->type != FY_CHANNEL_EMAIL)
+        problem(ld, "alerts.owner", "alerts.owner: \"%s\" is a webhook channel; the owner is sent email through an "
+                "email channel", cfg->alerts.owner);
+}
+
+/* A loaded config's channel secrets go to redaction at once, so no log line,
+ * error or stored text that follows can show them: a webhook's URL (and its
+ * path, the part that carries the token in Slack's and Teams' URLs) and an
+ * SMTP password. */
+static void register_alert_secrets(const struct fy_config *cfg) {
+    for (size_t i = 0; i < cfg->alerts.nchannels; i++) {
+        const struct fy_channel *ch = &cfg->alerts.channels[i];
+        if (ch->password) fy_secret_add(ch->password);
+        if (ch->type != FY_CHANNEL_WEBHOOK || !ch->url) continue;
+        fy_secret_add(ch->url);
+        const char *path = strchr(strstr(ch->url, "://") + 3, '/');
+        if (path && strlen(path) >= 8) fy_secret_add(path);
+    }
+}
+
 /* Where the K_STRING key `name` is kept. */
 static char **string_slot(struct fy_config *cfg, const char *name) {
     if (strcmp(name, "data_dir") == 0) return &cfg->data_dir;
@@ -434,6 +742,10 @@ static void apply(lua_State *L, struct load *ld, const struct key_spec *k) {
     case K_GRANTS:
         if (!lua_istable(L, -1)) goto bad_type;
         apply_grants(L, ld);
+        return;
+    case K_ALERTS:
+        if (!lua_istable(L, -1)) goto bad_type;
+        apply_alerts(L, ld);
         return;
     case K_SECTION:
         break;
@@ -648,6 +960,7 @@ int fy_config_load(struct fy_config *cfg, const char *path, char *err, size_t er
         goto cleanup;
     }
     replace(&cfg->path, path);
+    register_alert_secrets(cfg);
     rc = FY_OK;
 cleanup:
     lua_close(L);

@@ -28,6 +28,22 @@ struct fy_grant {
     int trusted;             /* lift the file restrictions: io, os, any path */
 };
 
+/* One alert channel (config `alerts.channels`, keyed by its name). */
+enum fy_channel_type { FY_CHANNEL_WEBHOOK, FY_CHANNEL_EMAIL };
+
+struct fy_channel {
+    char *name;              /* as scripts name it: "ops" or "webhook:ops" */
+    enum fy_channel_type type;
+    char *url;               /* webhook: where to POST (a secret); email: the SMTP server, smtp:// or smtps:// */
+    char *from;              /* email: the sender's address */
+    char **to;               /* email: recipients (NULL-terminated) */
+    char *username;          /* email: SMTP login, NULL = none */
+    char *password;          /* email: a secret */
+    int starttls;            /* email: require STARTTLS on smtp:// */
+    int attempts;            /* tries per message, 1 = no retry */
+    double base;             /* first backoff cap, seconds; doubles each retry */
+};
+
 struct fy_config {
     char *path;              /* file it came from; NULL when built-in defaults */
     char *data_dir;          /* where ferry writes tables, quarantine and state */
@@ -57,6 +73,12 @@ struct fy_config {
         size_t max_response_size;
         int max_redirects;
     } http;
+    struct {                 /* where alerts go (fy_notify.c sends, fy_alert.c decides) */
+        double repeat;       /* seconds between re-sends of an open alert */
+        char *owner;         /* the email channel the target "owner" sends through; NULL = none */
+        struct fy_channel *channels;   /* nchannels of them, in name order */
+        size_t nchannels;
+    } alerts;
 };
 
 /* Fill `cfg` with the built-in defaults. */
@@ -73,6 +95,14 @@ void fy_config_free(struct fy_config *cfg);
 /* The grant that applies to integration `name` (its own entry, else "*"),
  * or NULL when the admin granted it nothing. */
 const struct fy_grant *fy_config_grant(const struct fy_config *cfg, const char *name);
+
+/* The channel called `name` (no "TYPE:" prefix), or NULL. */
+const struct fy_channel *fy_config_channel(const struct fy_config *cfg, const char *name);
+const char *fy_channel_type_name(enum fy_channel_type type);
+
+/* Does s look like a mailbox, "local@domain", with nothing a mail header or
+ * an SMTP command would read as syntax (spaces, <>, quotes, line breaks)? */
+int fy_config_is_address(const char *s);
 
 /* Split a listen address "HOST:PORT" ("127.0.0.1:8787", "[::1]:8787",
  * "localhost:0") into host (brackets removed) and port (0-65535); host and

@@ -1,9 +1,9 @@
 /* Engine lifetime and the event loop; see fy_engine.h. */
 #include "fy_engine.h"
-#include "fy_notify.h"
 #include "fy_common.h"
 #include "fy_http.h"
 #include "fy_log.h"
+#include "fy_notify.h"
 #include "fy_store.h"
 #include "fy_time.h"
 
@@ -101,6 +101,7 @@ struct fy_http *fy_engine_http(struct fy_engine *e, char *err, size_t errlen) {
 
 void fy_engine_destroy(struct fy_engine *e) {
     if (!e) return;
+    fy_notify_destroy(e);                       /* before the HTTP client its messages use */
     fy_http_destroy(e->http);
     fy_store_close(e->store);
     if (e->base) event_base_free(e->base);

@@ -6,6 +6,7 @@
 
 struct event_base;
 struct fy_http;
+struct fy_notify;
 struct fy_store;
 
 struct fy_engine {
@@ -16,6 +17,7 @@ struct fy_engine {
     int stopping;                /* ferry serve is shutting down: runs stop at their next checkpoint */
     struct fy_http *http;        /* libcurl multi on the loop; created on first request */
     struct fy_store *store;      /* durable state; opened by commands that run integrations */
+    struct fy_notify *notify;    /* alert messages in flight (fy_notify.c); created on first send */
     /* configuration */
     struct fy_config cfg;        /* owned */
     char *lualib;                /* resolved directory holding ferry/prelude.lua etc. */

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 struct transfer;
+struct foreign;
 
 struct fy_http {
     struct event_base *base;
@@ -30,6 +31,7 @@ struct fy_http {
     struct transfer *adding;          /* launched, waiting for flush (newest first) */
     int running;                      /* transfers curl reports as running */
     struct transfer *transfers;       /* every transfer not yet finished */
+    struct foreign *foreign;          /* handles of fy_http_add_easy in the multi */
     struct bucket_entry *buckets;     /* rate limits by key */
     CURL *pool[64];                   /* easy handles kept for reuse, set up for plain requests */
     int npool;
@@ -37,6 +39,14 @@ struct fy_http {
     int nbufs;
     struct sock_watch **watches;      /* by socket, including parked ones */
     int nwatches;
+};
+
+/* A caller's own easy handle on the multi (fy_http_add_easy). */
+struct foreign {
+    CURL *easy;
+    fy_http_easy_done_fn done;
+    void *arg;
+    struct foreign *next;
 };
 
 struct bucket_entry {
@@ -215,6 +225,7 @@ static void buf_give(struct fy_http *h, struct fy_buf *b) {
 void fy_http_destroy(struct fy_http *h) {
     if (!h) return;
     while (h->transfers) transfer_free(h->transfers);
+    while (h->foreign) fy_http_remove_easy(h, h->foreign->easy);
     while (h->nbufs) fy_buf_free(&h->bufs[--h->nbufs]);
     for (struct bucket_entry *e = h->buckets, *n; e; e = n) {
         n = e->next;
@@ -667,11 +678,58 @@ void fy_http_cancel(struct fy_http *h, const void *owner) {
     }
 }
 
+/* The entry of a caller's handle, or NULL for one of our transfers. */
+static struct foreign **find_foreign(struct fy_http *h, CURL *easy) {
+    for (struct foreign **f = &h->foreign; *f; f = &(*f)->next)
+        if ((*f)->easy == easy) return f;
+    return NULL;
+}
+
+int fy_http_add_easy(struct fy_http *h, CURL *easy, fy_http_easy_done_fn done, void *arg, char *err,
+                     size_t errlen) {
+    struct foreign *f = calloc(1, sizeof *f);
+    if (!f) {
+        snprintf(err, errlen, "out of memory");
+        return FY_ERR;
+    }
+    /* curl must close sockets through close_cb, which frees their watches:
+     * a watch left behind would serve the next socket given the same fd */
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, h);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    if (curl_multi_add_handle(h->multi, easy) != CURLM_OK) {
+        snprintf(err, errlen, "cannot start the transfer");
+        free(f);
+        return FY_ERR;
+    }
+    *f = (struct foreign){easy, done, arg, h->foreign};
+    h->foreign = f;
+    return FY_OK;
+}
+
+void fy_http_remove_easy(struct fy_http *h, CURL *easy) {
+    struct foreign **p = find_foreign(h, easy), *f = p ? *p : NULL;
+    if (!f) return;
+    *p = f->next;
+    curl_multi_remove_handle(h->multi, easy);
+    free(f);
+}
+
 static void check_multi_info(struct fy_http *h) {
     CURLMsg *m;
     int left;
     while ((m = curl_multi_info_read(h->multi, &left))) {
         if (m->msg != CURLMSG_DONE) continue;
+        struct foreign **p = h->foreign ? find_foreign(h, m->easy_handle) : NULL;
+        if (p) {                                   /* a caller's handle: its result, and it is theirs again */
+            struct foreign *f = *p;
+            CURLcode result = m->data.result;
+            *p = f->next;
+            curl_multi_remove_handle(h->multi, f->easy);
+            f->done(f->easy, result, f->arg);
+            free(f);
+            continue;
+        }
         struct transfer *t = NULL;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
         attempt_done(t, m->data.result);

@@ -84,6 +84,21 @@ void fy_http_cancel(struct fy_http *h, const void *owner);
 int fy_http_start(struct fy_http *h, struct fy_http_opts *o, fy_http_done_fn done, void *arg,
                   char *err, size_t errlen);
 
+/* A transfer the caller prepared itself (another protocol: SMTP), run on
+ * the same multi and loop as the HTTP transfers. fy_http sets only what
+ * its loop needs (the socket close callback, NOSIGNAL) and leaves every
+ * other option, CURLOPT_PRIVATE included, to the caller; no retries. `done`
+ * runs once, from the loop, with curl's result, after the handle has left
+ * the multi; the handle stays the caller's throughout. On FY_ERR nothing
+ * was started and `done` is never called. */
+typedef void (*fy_http_easy_done_fn)(CURL *easy, CURLcode result, void *arg);
+int fy_http_add_easy(struct fy_http *h, CURL *easy, fy_http_easy_done_fn done, void *arg, char *err,
+                     size_t errlen);
+
+/* Take a handle started with fy_http_add_easy off the multi without calling
+ * its `done` (nothing when it has finished). */
+void fy_http_remove_easy(struct fy_http *h, CURL *easy);
+
 /* The token bucket for `key`, created on first use with `rate` tokens per
  * second and `burst` capacity; later calls with a rate update it. */
 struct fy_bucket *fy_http_bucket(struct fy_http *h, const char *key, double rate, double burst);

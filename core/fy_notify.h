@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 
+struct fy_buf;
 struct fy_engine;
 struct fy_config;
 
@@ -48,5 +49,19 @@ int fy_notify_send(struct fy_engine *e, const char *target, const struct fy_noti
 
 /* Messages still in flight (fy_engine_dispatch waits for them in ferry run). */
 int fy_notify_inflight(struct fy_engine *e);
+
+/* Drop the messages still in flight without calling their callbacks (the
+ * outbox in the store still holds them). fy_engine_destroy calls it. */
+void fy_notify_destroy(struct fy_engine *e);
+
+/* What goes over the wire, for the tests and for `ferry alerts test`:
+ *  - the webhook's JSON body: {"text": "SUBJECT\nTEXT", "ferry": {alert_id,
+ *    integration, owner, kind, event, subject, text, opened_at}};
+ *  - the email: an RFC 5322 message with CRLF line ends (Date, From, To,
+ *    Subject, RFC 2047-encoded when not plain ASCII, Message-ID, MIME
+ *    headers; the body 7bit when it is short-lined ASCII, else quoted-
+ *    printable), sent at `now` from `from` to the addresses `to`. */
+void fy_notify_webhook_body(struct fy_buf *out, const struct fy_notice *n);
+void fy_notify_mail(struct fy_buf *out, const struct fy_notice *n, const char *from, char *const *to, double now);
 
 #endif

@@ -151,7 +151,7 @@ static const struct command command_table[] = {
      "JSON as the admin API's /api/v1/events). 'ferry status' shows each\n"
      "integration's pending count and the age of its oldest pending event.",
      fy_cmd_events},
-    {"alerts", "[NAME] | ack ID --reason TEXT", "what ferry told people: open and past alerts",
+    {"alerts", "[NAME] | ack ID | test CHANNEL", "what ferry told people: open and past alerts",
      "  [NAME] [--open] [--limit N]\n"
      "      Alerts newest first: id, integration, kind (auth, failed, stale, suspect,\n"
      "      schema_drift, ...), status (open, acked, resolved), when it opened and was\n"
@@ -159,6 +159,14 @@ static const struct command command_table[] = {
      "  ack ID --reason TEXT\n"
      "      Acknowledge an open alert: its reminders stop; an escalation already due\n"
      "      still goes out; it resolves when its cause clears.\n"
+     "  test CHANNEL [--integration NAME]\n"
+     "      Sends a test notice to CHANNEL, a channel of the config's alerts.channels\n"
+     "      (\"ops\" or \"webhook:ops\"), \"log\", or \"owner\" (the email channel of\n"
+     "      alerts.owner, to the owner that integration NAME declares), with the\n"
+     "      channel's retries, and says what happened. --integration NAME: the notice\n"
+     "      is about that integration (its name and owner in the message). Exit\n"
+     "      status 0 when delivered, 1 when not (the reason on stderr), 2 when the\n"
+     "      channel or the integration is unknown.\n"
      "Reads the store, also while ferry serve runs. --json for machines (the same\n"
      "JSON as the admin API's /api/v1/alerts).",
      fy_cmd_alerts},
@@ -307,6 +315,13 @@ int main(int argc, char **argv) {
             if (!strcmp(a, "--limit")) fy_flags.limit = (int)v;
             else if (!strcmp(a, "--before")) fy_flags.before = v;
             else fy_flags.after = v;
+        } else if (!strcmp(a, "--integration") && takes(cmd, "alerts")) {
+            if (i + 1 >= argc || !*argv[i + 1]) {
+                fprintf(stderr, "ferry %s: %s needs a value\n", cmd->name, a);
+                free(args);
+                return FY_EXIT_USAGE;
+            }
+            fy_flags.integration = argv[++i];
         } else if (!strcmp(a, "--status") && takes(cmd, "events")) {
             const char *v = i + 1 < argc ? argv[i + 1] : "";
             if (strcmp(v, "pending") && strcmp(v, "done") && strcmp(v, "failed")) {

@@ -94,7 +94,10 @@ int fy_alert_policy_read(lua_State *L, int spec, const struct fy_engine *e, doub
         }
     }
     lua_settop(L, top);
+    /* no `to`: the log, and the owner's inbox when the config names an email
+     * channel for owners (alerts.owner) */
     if (rc == FY_OK && !targets) rc = add_target(p, "log", e, err, errlen);
+    if (rc == FY_OK && !targets && e->cfg.alerts.owner) rc = add_target(p, "owner", e, err, errlen);
     if (rc != FY_OK) fy_alert_policy_free(p);
     return rc;
 }

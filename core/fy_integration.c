@@ -69,8 +69,6 @@ static int check_contract(lua_State *L, const char *path, FILE *out, char **summ
     return ok ? FY_OK : FY_ERR;
 }
 
-#define ALERT_REPEAT (4 * 3600.0)   /* an open alert is re-sent every 4h unless policy.alert.repeat says */
-
 struct after_load {
     struct fy_integration *in;
     FILE *out;
@@ -99,7 +97,7 @@ static int after_load(lua_State *L) {
     lua_getfield(L, 1, "owner");
     in->owner = strdup(lua_tostring(L, -1));
     lua_pop(L, 1);
-    if (fy_alert_policy_read(L, 1, in->engine, ALERT_REPEAT, &in->alerts, err, sizeof err) != FY_OK) {
+    if (fy_alert_policy_read(L, 1, in->engine, in->engine->cfg.alerts.repeat, &in->alerts, err, sizeof err) != FY_OK) {
         fprintf(a->out, "%s: %s\n", in->path, err);
         return 0;
     }

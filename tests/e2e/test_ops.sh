@@ -308,6 +308,69 @@ expect_rc 0
 expect_eq "$(alerts_py "$D" "[(a['status'], a['resolution']) for a in A if a['integration'] == 'crm']")" \
     "[('resolved', \"a later run saw the source's fields unchanged\")]"
 
+t "the expired key with real channels: one POST to ops and one mail to the owner, an escalation mail, then resolution messages to all"
+start_sink() {   # start_sink NAME SCRIPT [ARGS]: a receiver of tests/fakes on 127.0.0.1; sets PORT
+    local name=$1 script=$2
+    shift 2
+    rm -f "$WORK/$name.port" "$WORK/$name.jsonl"
+    python3 "$ROOT/tests/fakes/$script" --port-file "$WORK/$name.port" --log "$WORK/$name.jsonl" "$@" \
+        >"$WORK/$name.out" 2>&1 &
+    _bg_pids+=($!)
+    for _ in $(seq 1 200); do [ -s "$WORK/$name.port" ] && break; sleep 0.05; done
+    PORT=$(cat "$WORK/$name.port" 2>/dev/null)
+    [ -n "$PORT" ] || fail "$script did not start: $(cat "$WORK/$name.out")"
+}
+# what arrived: hooks (JSON bodies) and mails (to, subject, body)
+hooks_py() { python3 -c "import json,sys; H=[json.loads(json.loads(l)['body']) for l in open('$WORK/hook.jsonl')]; print($1)" 2>&1; }
+mails_py() {
+    python3 -c "
+import json, email, email.policy
+M = []
+for l in open('$WORK/mail.jsonl'):
+    d = json.loads(l); m = email.message_from_string(d['data'], policy=email.policy.default)
+    M.append({'to': d['rcpt_to'], 'subject': str(m['Subject']), 'body': m.get_content()})
+print($1)" 2>&1
+}
+start_sink hook webhook_sink.py; HOOK=$PORT
+start_sink mail smtp_sink.py; MAIL=$PORT
+D=$WORK/channels; mkdir -p "$D/scripts"
+cat >"$D/ferry.lua" <<EOF
+return { data_dir = "data", script_dirs = { "scripts" }, admin = { listen = "127.0.0.1:0" },
+  shutdown_grace = "5s", log = { format = "json" }, lock_wait = 0,
+  integrations = { ["*"] = { trusted = true, secrets = { "CRM_TOKEN" } } },
+  alerts = {
+    owner = "mailer",
+    channels = {
+      ops = { type = "webhook", url = "http://127.0.0.1:$HOOK/services/T0/B0/xyz" },
+      mailer = { type = "email", smtp = "smtp://127.0.0.1:$MAIL", from = "ferry@example.com", to = { "noreply@example.com" } },
+      oncall = { type = "email", smtp = "smtp://127.0.0.1:$MAIL", from = "ferry@example.com", to = { "oncall@example.com" } },
+    },
+  } }
+EOF
+crm "$D/scripts/crm.lua" crm 'policy = { pause = { probe = "1s" },
+    alert = { to = { "ops", "owner" }, escalate = { after = "2s", to = "oncall" } } },'
+control '{"total": 120, "key": "key-one-7f3a9", "expire_after_page": 2}'
+start_serve "$D" ferry.lua
+(cd "$D" && "$FERRY" trigger crm -c ferry.lua) >/dev/null 2>&1
+wait_until 30 '[ "$(mails_py "[m[\"to\"] for m in M if \"ESCALATED\" in m[\"subject\"]]")" = "[['"'oncall@example.com'"']]" ]'
+expect_eq "$(hooks_py "[(h['ferry']['kind'], h['ferry']['event']) for h in H]")" "[('auth', 'opened')]" "webhook messages"
+expect_eq "$(mails_py "[(m['to'], 'crm' in m['subject']) for m in M]")" \
+    "[(['revops@example.com'], True), (['oncall@example.com'], True)]" "mails: the owner, then the escalation"
+body=$(mails_py "M[0]['body']")
+expect_in "$body" "What happened: the run stopped and the integration was paused"
+expect_in "$body" "First error: extract: auth: GET $SRC/accounts?page=2"
+expect_in "$body" "Then: fix the cause (a new key, a permission, the endpoint), then 'ferry resume crm'"
+expect_in "$(hooks_py "H[0]['text']")" "ferry status crm"
+control '{"expire_after_page": null}'
+wait_until 30 '[ "$(hooks_py "[h[\"ferry\"][\"event\"] for h in H]")" = "['"'opened'"', '"'resolved'"']" ]'
+wait_until 10 '[ "$(mails_py "sorted(m[\"to\"][0] for m in M if \"resolved\" in m[\"subject\"])")" = "['"'oncall@example.com'"', '"'revops@example.com'"']" ]'
+expect_in "$(mails_py "[m['body'] for m in M if 'resolved' in m['subject']][0]")" "Resolved: a later run got through"
+expect_eq "$(alerts_py "$D" "[(a['kind'], a['status'], a['messages']) for a in A]")" \
+    "[('auth', 'resolved', {'sent': 6, 'pending': 0, 'failed': 0})]"
+expect_not_in "$(cat "$D/serve.log" "$D/serve.out"; sqlite3 "$D/data/ferry.db" .dump)" "T0/B0/xyz"
+stop_serve
+expect_rc 0
+
 t "ferry check names an alert target the config does not define"
 printf '%s\n' 'return ferry.integration {' \
   '  name = "badtarget", owner = "ops@example.com", purpose = "test", pattern = "reporting",' \

@@ -172,7 +172,7 @@ static void put_float(struct fy_buf *out, double v) { fy_buf_printf(out, "%.9g\n
 
 /* ---- from memory: HTTP ------------------------------------------------------ */
 
-static void render_http(struct fy_buf *out) {
+void fy_metrics_render_http(struct fy_buf *out) {
     const char *n;
     family(out, n = "ferry_http_requests_total", "counter",
            "HTTP attempts by integration, host and status class (error: no response).");
@@ -365,6 +365,6 @@ int fy_metrics_render(struct fy_store *s, struct fy_buf *out, char *err, size_t 
     if (render_runs(s, out, err, errlen) != FY_OK || render_classes(s, out, err, errlen) != FY_OK ||
         render_health(s, out, err, errlen) != FY_OK || render_alerts(s, out, err, errlen) != FY_OK)
         return FY_ERR;
-    render_http(out);
+    fy_metrics_render_http(out);
     return FY_OK;
 }

@@ -40,6 +40,9 @@ void fy_metrics_started(double when);
  * message) when a query fails; out then holds a partial text to drop. */
 int fy_metrics_render(struct fy_store *s, struct fy_buf *out, char *err, size_t errlen);
 
+/* The in-memory part of the scrape alone (the HTTP families). */
+void fy_metrics_render_http(struct fy_buf *out);
+
 /* Append `v` escaped as a label value (backslash, double quote, newline). */
 void fy_metrics_label(struct fy_buf *out, const char *v);
 

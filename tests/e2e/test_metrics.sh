@@ -12,6 +12,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 unset FERRY_CONFIG FERRY_DATA_DIR
 
+command -v curl >/dev/null || { echo "skip metrics: curl is not installed (Debian package curl)"; exit 0; }
 TOKEN="tok-$RANDOM$RANDOM-metrics"
 mkdir -p "$WORK/scripts"
 

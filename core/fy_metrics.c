@@ -117,17 +117,6 @@ void fy_metrics_rate_wait(struct fy_metrics_http *m, double seconds) {
     if (m && seconds > 0) m->rate_wait += seconds;
 }
 
-void fy_metrics_reset(void) {
-    while (reg.series) {
-        struct fy_metrics_http *m = reg.series;
-        reg.series = m->next;
-        free(m->integration);
-        free(m->host);
-        free(m);
-    }
-    reg.nseries = 0;
-}
-
 /* ---- the text format ------------------------------------------------------ */
 
 void fy_metrics_label(struct fy_buf *out, const char *v) {
@@ -239,64 +228,192 @@ static int finish(struct fy_store *s, sqlite3_stmt *st, int rc, char *err, size_
     return FY_ERR;
 }
 
-/* Runs by status, and records by stage summed over them: one pass over
- * runs (finished ones), grouped in SQL. */
+/* Runs by status, records by stage and quarantined records by class are
+ * sums over finished runs. A finished run's row never changes again (runs
+ * are inserted 'running' or 'skipped' and updated once, when they end; none
+ * is deleted), so the sums of the rows up to `upto` (by rowid, in insertion
+ * order) are kept here and each scrape reads only the rows after it: the
+ * first scrape reads the table once, later ones the runs since (a rowid
+ * range, the primary key). Rows after the oldest run still going are
+ * added for that scrape only, until it ends. */
 static const char *const stages[] = {"extracted", "transformed", "loaded", "skipped", "quarantined", "dropped"};
 #define NSTAGES 6
 
-static int render_runs(struct fy_store *s, struct fy_buf *out, char *err, size_t errlen) {
-    sqlite3_stmt *st;
-    if (prepare(s, "SELECT integration, status, count(*), total(extracted), total(transformed), total(loaded), "
-                   "total(skipped), total(quarantined), total(dropped) FROM runs WHERE status != 'running' "
-                   "GROUP BY integration, status ORDER BY integration, status", &st, err, errlen) != FY_OK)
-        return FY_ERR;
-    struct fy_buf rec = {0};
-    double sums[NSTAGES] = {0};
-    char *cur = NULL;                       /* the integration whose sums are in `sums` */
-    int rc;
-    family(out, "ferry_runs_total", "counter", "Finished runs by integration and status.");
-    family(&rec, "ferry_records_total", "counter",
-           "Records of finished runs by integration and stage (extracted, transformed, loaded, skipped, "
-           "quarantined, dropped).");
-    for (;;) {
-        rc = sqlite3_step(st);
-        const char *name = rc == SQLITE_ROW ? text(st, 0) : NULL;
-        if (cur && (!name || strcmp(name, cur))) {          /* the last row of `cur` was read */
-            for (int i = 0; i < NSTAGES; i++) {
-                sample_start(&rec, "ferry_records_total", "integration", cur, "stage", stages[i], NULL, NULL);
-                put_int(&rec, (long long)sums[i]);
-                sums[i] = 0;
-            }
-            free(cur);
-            cur = NULL;
-        }
-        if (rc != SQLITE_ROW) break;
-        if (!cur) cur = strdup(name);
-        sample_start(out, "ferry_runs_total", "integration", name, "status", text(st, 1), NULL, NULL);
-        put_int(out, sqlite3_column_int64(st, 2));
-        for (int i = 0; i < NSTAGES; i++) sums[i] += sqlite3_column_double(st, 3 + i);
+struct agg {                        /* one (integration, key) total */
+    struct agg *next;               /* sorted by integration, then key */
+    char *integration;
+    char *key;                      /* a run status, or an error class */
+    double v[1 + NSTAGES];          /* runs: the count, then the stages; classes: v[0] */
+};
+
+struct sums {
+    struct agg *runs, *classes;
+};
+
+static struct {
+    const struct fy_store *store;   /* whose rows these are */
+    long long upto;                 /* every run with rowid <= upto is in `sums` */
+    struct sums sums;
+} folded;
+
+static void agg_free(struct agg *a) {
+    while (a) {
+        struct agg *n = a->next;
+        free(a->integration);
+        free(a->key);
+        free(a);
+        a = n;
     }
-    free(cur);
-    fy_buf_append(out, rec.data ? rec.data : "", rec.len);
-    fy_buf_free(&rec);
+}
+
+static void sums_free(struct sums *s) {
+    agg_free(s->runs);
+    agg_free(s->classes);
+    s->runs = s->classes = NULL;
+}
+
+static int agg_cmp(const struct agg *a, const char *integration, const char *key) {
+    int c = strcmp(a->integration, integration);
+    return c ? c : strcmp(a->key, key);
+}
+
+/* Add n values to (integration, key) of list. FY_ERR when out of memory. */
+static int agg_add(struct agg **list, const char *integration, const char *key, const double *v, int n) {
+    struct agg **pp = list;
+    int c = 1;
+    while (*pp && (c = agg_cmp(*pp, integration, key)) < 0) pp = &(*pp)->next;
+    if (!*pp || c) {
+        struct agg *a = calloc(1, sizeof *a);
+        if (!a || !(a->integration = strdup(integration)) || !(a->key = strdup(key))) {
+            if (a) free(a->integration);
+            free(a);
+            return FY_ERR;
+        }
+        a->next = *pp;
+        *pp = a;
+    }
+    for (int i = 0; i < n; i++) (*pp)->v[i] += v[i];
+    return FY_OK;
+}
+
+static int sums_copy(struct sums *to, const struct sums *from) {
+    for (const struct agg *a = from->runs; a; a = a->next)
+        if (agg_add(&to->runs, a->integration, a->key, a->v, 1 + NSTAGES) != FY_OK) return FY_ERR;
+    for (const struct agg *a = from->classes; a; a = a->next)
+        if (agg_add(&to->classes, a->integration, a->key, a->v, 1) != FY_OK) return FY_ERR;
+    return FY_OK;
+}
+
+/* Add the finished runs with rowid in (from, to] to sums. */
+static int sums_add_range(struct fy_store *s, struct sums *sums, long long from, long long to, char *err,
+                          size_t errlen) {
+    sqlite3_stmt *st;
+    int rc;
+    if (prepare(s, "SELECT integration, status, count(*), total(extracted), total(transformed), total(loaded), "
+                   "total(skipped), total(quarantined), total(dropped) FROM runs "
+                   "WHERE rowid > ?1 AND rowid <= ?2 AND status != 'running' GROUP BY integration, status",
+                &st, err, errlen) != FY_OK)
+        return FY_ERR;
+    sqlite3_bind_int64(st, 1, from);
+    sqlite3_bind_int64(st, 2, to);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        double v[1 + NSTAGES];
+        for (int i = 0; i < 1 + NSTAGES; i++) v[i] = sqlite3_column_double(st, 2 + i);
+        if (agg_add(&sums->runs, text(st, 0), text(st, 1), v, 1 + NSTAGES) != FY_OK) break;
+    }
+    if (finish(s, st, rc, err, errlen) != FY_OK) return FY_ERR;
+    /* only runs that quarantined something have their by_class read */
+    if (prepare(s, "SELECT r.integration, j.key, total(j.value) FROM runs r, json_each(r.by_class) j "
+                   "WHERE r.rowid > ?1 AND r.rowid <= ?2 AND r.status != 'running' AND r.quarantined > 0 "
+                   "AND json_valid(r.by_class) GROUP BY r.integration, j.key", &st, err, errlen) != FY_OK)
+        return FY_ERR;
+    sqlite3_bind_int64(st, 1, from);
+    sqlite3_bind_int64(st, 2, to);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        double v = sqlite3_column_double(st, 2);
+        if (agg_add(&sums->classes, text(st, 0), text(st, 1), &v, 1) != FY_OK) break;
+    }
     return finish(s, st, rc, err, errlen);
 }
 
-/* Quarantined records by class, from each finished run's by_class counts;
- * only runs that quarantined something have their JSON read. */
-static int render_classes(struct fy_store *s, struct fy_buf *out, char *err, size_t errlen) {
+/* One number from sql with ?1, ?2 bound (NULL: 0). */
+static int query_int(struct fy_store *s, const char *sql, long long a, long long b, long long *out, char *err,
+                     size_t errlen) {
     sqlite3_stmt *st;
-    if (prepare(s, "SELECT r.integration, j.key, total(j.value) FROM runs r, json_each(r.by_class) j "
-                   "WHERE r.status != 'running' AND r.quarantined > 0 AND json_valid(r.by_class) "
-                   "GROUP BY r.integration, j.key ORDER BY r.integration, j.key", &st, err, errlen) != FY_OK)
-        return FY_ERR;
-    int rc;
-    family(out, "ferry_quarantined_total", "counter", "Records quarantined by finished runs, by error class.");
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        sample_start(out, "ferry_quarantined_total", "integration", text(st, 0), "class", text(st, 1), NULL, NULL);
-        put_int(out, (long long)sqlite3_column_double(st, 2));
+    if (prepare(s, sql, &st, err, errlen) != FY_OK) return FY_ERR;
+    sqlite3_bind_int64(st, 1, a);
+    sqlite3_bind_int64(st, 2, b);
+    int rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    return finish(s, st, rc == SQLITE_ROW ? SQLITE_DONE : rc, err, errlen);
+}
+
+/* The sums of every finished run into `now` (the caller frees it). */
+static int sums_now(struct fy_store *s, struct sums *now, char *err, size_t errlen) {
+    long long last, running;
+    if (folded.store != s) {                   /* another store: start over */
+        sums_free(&folded.sums);
+        folded.upto = 0;
+        folded.store = s;
     }
-    return finish(s, st, rc, err, errlen);
+    if (query_int(s, "SELECT coalesce(max(rowid), 0) FROM runs", 0, 0, &last, err, errlen) != FY_OK ||
+        query_int(s, "SELECT min(rowid) FROM runs WHERE rowid > ?1 AND rowid <= ?2 AND status = 'running'",
+                  folded.upto, last, &running, err, errlen) != FY_OK)
+        return FY_ERR;
+    if (last < folded.upto) {                  /* rows went away (a restored backup?): start over */
+        sums_free(&folded.sums);
+        folded.upto = 0;
+        return sums_now(s, now, err, errlen);
+    }
+    long long fold_to = running ? running - 1 : last;
+    if (fold_to > folded.upto) {
+        if (sums_add_range(s, &folded.sums, folded.upto, fold_to, err, errlen) != FY_OK) {
+            sums_free(&folded.sums);           /* partly added: read it all again next time */
+            folded.upto = 0;
+            return FY_ERR;
+        }
+        folded.upto = fold_to;
+    }
+    if (sums_copy(now, &folded.sums) != FY_OK) {
+        snprintf(err, errlen, "out of memory");
+        return FY_ERR;
+    }
+    return folded.upto < last ? sums_add_range(s, now, folded.upto, last, err, errlen) : FY_OK;
+}
+
+static void render_sums(const struct sums *sums, struct fy_buf *out) {
+    family(out, "ferry_runs_total", "counter", "Finished runs by integration and status.");
+    for (const struct agg *a = sums->runs; a; a = a->next) {
+        sample_start(out, "ferry_runs_total", "integration", a->integration, "status", a->key, NULL, NULL);
+        put_int(out, (long long)a->v[0]);
+    }
+    family(out, "ferry_records_total", "counter",
+           "Records of finished runs by integration and stage (extracted, transformed, loaded, skipped, "
+           "quarantined, dropped).");
+    for (const struct agg *a = sums->runs; a;) {     /* sorted: one sum per integration */
+        const struct agg *first = a;
+        double v[NSTAGES] = {0};
+        for (; a && !strcmp(a->integration, first->integration); a = a->next)
+            for (int i = 0; i < NSTAGES; i++) v[i] += a->v[1 + i];
+        for (int i = 0; i < NSTAGES; i++) {
+            sample_start(out, "ferry_records_total", "integration", first->integration, "stage", stages[i], NULL,
+                         NULL);
+            put_int(out, (long long)v[i]);
+        }
+    }
+    family(out, "ferry_quarantined_total", "counter", "Records quarantined by finished runs, by error class.");
+    for (const struct agg *a = sums->classes; a; a = a->next) {
+        sample_start(out, "ferry_quarantined_total", "integration", a->integration, "class", a->key, NULL, NULL);
+        put_int(out, (long long)a->v[0]);
+    }
+}
+
+static int render_runs(struct fy_store *s, struct fy_buf *out, char *err, size_t errlen) {
+    struct sums now = {0};
+    int rc = sums_now(s, &now, err, errlen);
+    if (rc == FY_OK) render_sums(&now, out);
+    sums_free(&now);
+    return rc;
 }
 
 static int render_alerts(struct fy_store *s, struct fy_buf *out, char *err, size_t errlen) {
@@ -362,9 +479,23 @@ int fy_metrics_render(struct fy_store *s, struct fy_buf *out, char *err, size_t 
     fy_buf_puts(out, "ferry_up 1\n");
     family(out, "ferry_start_time_seconds", "gauge", "When the service started, Unix seconds.");
     fy_buf_printf(out, "ferry_start_time_seconds %.3f\n", reg.started);
-    if (render_runs(s, out, err, errlen) != FY_OK || render_classes(s, out, err, errlen) != FY_OK ||
+    if (render_runs(s, out, err, errlen) != FY_OK ||
         render_health(s, out, err, errlen) != FY_OK || render_alerts(s, out, err, errlen) != FY_OK)
         return FY_ERR;
     fy_metrics_render_http(out);
     return FY_OK;
+}
+
+void fy_metrics_reset(void) {
+    while (reg.series) {
+        struct fy_metrics_http *m = reg.series;
+        reg.series = m->next;
+        free(m->integration);
+        free(m->host);
+        free(m);
+    }
+    reg.nseries = 0;
+    sums_free(&folded.sums);
+    folded.upto = 0;
+    folded.store = NULL;
 }

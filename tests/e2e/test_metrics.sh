@@ -63,6 +63,19 @@ return ferry.integration {
 }
 EOF
 
+# gate: runs until $WORK/go exists.
+cat >"$WORK/scripts/gate.lua" <<EOF
+return ferry.integration {
+  name = "gate", owner = "ops@example.com", purpose = "metrics test", pattern = "reporting",
+  source_of_truth = "fake", freshness = "1h", schedule = "manual",
+  extract = function(ctx)
+    while not io.open("$WORK/go") do ferry.sleep(0.05) end
+    ctx:emit({ id = 1 })
+  end,
+  load = function(batch) end,
+}
+EOF
+
 # scrape [TOKEN] [ADDR]: GET /metrics; sets $code, $body and $ctype.
 scrape() {
     local auth=() r
@@ -143,6 +156,30 @@ expect_eq "$(value 'ferry_paused{integration="metered"}')" 0
 expect_eq "$(value 'ferry_alerts_open{integration="metered",kind="auth"}')" 1
 expect_eq "$(value 'ferry_alerts_open{integration="metered",kind="stale"}')" "" "a resolved alert is not open"
 expect_eq "$(value 'ferry_inbox_pending{integration="quiet"}')" 1
+
+t "metrics: a run still going is not counted; runs that end after it are, each once"
+runs_done() { sql "$WORK/data/ferry.db" "SELECT count(*) FROM runs WHERE integration = '$1' AND status != 'running'"; }
+api POST /api/v1/integrations/gate/trigger
+expect_eq "$code" 202
+wait_until 30 '[ "$(sql "$WORK/data/ferry.db" "SELECT count(*) FROM runs WHERE integration = '"'gate'"'")" = 1 ]'
+api POST /api/v1/integrations/metered/trigger
+expect_eq "$code" 202
+wait_until 30 '[ "$(runs_done metered)" = 2 ]'
+scrape
+expect_eq "$(value 'ferry_runs_total{integration="metered",status="partial"}')" 2 "a run that ended after one still going"
+expect_eq "$(value 'ferry_records_total{integration="metered",stage="extracted"}')" 6
+expect_eq "$(value 'ferry_quarantined_total{integration="metered",class="validation"}')" 2
+expect_eq "$(grep -c 'integration="gate",status=' <<<"$body")" 0 "the gate run is going: not counted"
+touch "$WORK/go"
+wait_until 30 '[ "$(runs_done gate)" = 1 ]'
+for i in 1 2; do
+    scrape
+    expect_eq "$(value 'ferry_runs_total{integration="gate",status="ok"}')" 1 "scrape $i after the gate run ended"
+    expect_eq "$(value 'ferry_records_total{integration="gate",stage="loaded"}')" 1 "scrape $i"
+    expect_eq "$(value 'ferry_runs_total{integration="metered",status="partial"}')" 2 "scrape $i: still counted once"
+    expect_eq "$(value 'ferry_records_total{integration="metered",stage="extracted"}')" 6 "scrape $i"
+    expect_eq "$(value 'ferry_quarantined_total{integration="metered",class="validation"}')" 2 "scrape $i"
+done
 
 [ -n "${KEEP_SCRAPE:-}" ] && cp "$WORK/scrape.txt" "$KEEP_SCRAPE"
 

@@ -95,7 +95,8 @@ static const char *migrations[] = {
      * integrations: the class that paused it, and when a probe run may
      * try the source again (pause = { probe = "15m" }).
      * alerts: one row per integration and kind while open (deduplicated),
-     * kept when resolved; alert_sends: the outbox, a row per message to
+     * kept when resolved, with where its messages go (the policy when it
+     * opened: targets as a JSON list, repeat, escalation); alert_sends: the outbox, a row per message to
      * a channel, stored before it is sent so a crash loses none.
      * schemas: the field names and JSON types last seen per integration
      * and stream (schema drift). */
@@ -110,7 +111,8 @@ static const char *migrations[] = {
     "  summary TEXT NOT NULL, detail TEXT, occurrences INTEGER NOT NULL DEFAULT 1,"
     "  opened_at TEXT NOT NULL, last_seen_at TEXT NOT NULL, last_sent_at TEXT, sends INTEGER NOT NULL DEFAULT 0,"
     "  escalate_at TEXT, escalated_at TEXT, acked_at TEXT, ack_reason TEXT,"
-    "  resolved_at TEXT, resolution TEXT);"
+    "  resolved_at TEXT, resolution TEXT,"
+    "  owner TEXT, targets TEXT NOT NULL DEFAULT '[\"log\"]', repeat_s REAL, escalate_to TEXT);"
     "CREATE UNIQUE INDEX alerts_open ON alerts (integration, kind) WHERE status = 'open';"
     "CREATE INDEX alerts_by_status ON alerts (status, id);"
     "CREATE TABLE alert_sends ("

@@ -7,6 +7,7 @@
 #include "fy_buf.h"
 #include "fy_common.h"
 #include "fy_report.h"
+#include "fy_secret.h"
 #include "fy_store.h"
 #include "fy_time.h"
 #include "fy_utf8.h"
@@ -161,7 +162,7 @@ static void put_float(struct fy_buf *out, double v) { fy_buf_printf(out, "%.9g\n
 
 /* ---- from memory: HTTP ------------------------------------------------------ */
 
-void fy_metrics_render_http(struct fy_buf *out) {
+static void render_http(struct fy_buf *out) {
     const char *n;
     family(out, n = "ferry_http_requests_total", "counter",
            "HTTP attempts by integration, host and status class (error: no response).");
@@ -206,6 +207,16 @@ void fy_metrics_render_http(struct fy_buf *out) {
         sample_start(out, n, "integration", first->integration, NULL, NULL, NULL, NULL);
         put_float(out, sum);
     }
+}
+
+/* Label values come from scripts (names, the hosts they call): a secret
+ * that found its way into one is redacted like anywhere else. */
+void fy_metrics_render_http(struct fy_buf *out) {
+    struct fy_buf part = {0};
+    render_http(&part);
+    fy_redact(&part);
+    fy_buf_append(out, part.data ? part.data : "", part.len);
+    fy_buf_free(&part);
 }
 
 /* ---- from the store ----------------------------------------------------------- */
@@ -482,7 +493,8 @@ int fy_metrics_render(struct fy_store *s, struct fy_buf *out, char *err, size_t 
     if (render_runs(s, out, err, errlen) != FY_OK ||
         render_health(s, out, err, errlen) != FY_OK || render_alerts(s, out, err, errlen) != FY_OK)
         return FY_ERR;
-    fy_metrics_render_http(out);
+    render_http(out);
+    fy_redact(out);
     return FY_OK;
 }
 

@@ -3,6 +3,7 @@
  * histogram, retries and rate-limit waits summed per integration. */
 #include "fy_buf.h"
 #include "fy_metrics.h"
+#include "fy_secret.h"
 #include "testhelp.h"
 
 #include <string.h>
@@ -63,6 +64,14 @@ int main(void)
                  has(&b, "ferry_rate_limit_wait_seconds_total{integration=\"alpha\"} 0\n"));
     fy_test_cond("series sorted: alpha before crm",
                  b.data && strstr(b.data, "integration=\"alpha\"") < strstr(b.data, "integration=\"crm\""));
+
+    fy_secret_add("s3cr3t-tenant");
+    fy_metrics_http_attempt(fy_metrics_http_series("crm", "https://s3cr3t-tenant.example.com/x"), 200, 0.001, 0);
+    fy_buf_reset(&b);
+    fy_metrics_render_http(&b);
+    fy_test_cond("redaction: a registered secret in a host is redacted",
+                 !has(&b, "s3cr3t-tenant") && has(&b, "host=\"[REDACTED].example.com\""));
+    fy_secret_clear();
 
     /* past the cap, new hosts are counted as one "other" */
     for (int i = 0; i < FY_METRICS_MAX_SERIES + 5; i++) {

@@ -2,6 +2,8 @@
  * reads the store through fy_report.c or acts through fy_serve.h, and
  * answers JSON. The routes are the table at the end. */
 #include "fy_admin.h"
+#include "fy_time.h"
+#include "fy_alert.h"
 #include "fy_buf.h"
 #include "fy_common.h"
 #include "fy_integration.h"
@@ -436,6 +438,43 @@ static int event_show(struct fy_admin_call *c) {
     return n ? 200 : fy_admin_fail(c, 404, "no event %lld in the inbox", c->id);
 }
 
+/* ---- alerts ---------------------------------------------------------------------- */
+
+/* As `ferry alerts --json`: newest first; open=1 for open ones only. */
+static int alerts_list(struct fy_admin_call *c) {
+    long long limit, open;
+    int code;
+    if ((code = query_only(c, "integration open limit")) ||
+        (code = query_number(c, "limit", 1, 1000, 100, &limit)) ||
+        (code = query_number(c, "open", 0, 1, 0, &open)))
+        return code;
+    const char *name = fy_admin_query(c, "integration");
+    if (name && (code = known(c, name))) return code;
+    if (fy_report_alerts_json(fy_service_store(c->svc), (int)open, name, 0, (int)limit, &c->out) < 0)
+        return fy_admin_fail(c, 500, "cannot read the store");
+    return 200;
+}
+
+static int alert_show(struct fy_admin_call *c) {
+    if (query_only(c, "")) return 400;
+    int n = fy_report_alerts_json(fy_service_store(c->svc), 0, NULL, c->id, 1, &c->out);
+    if (n < 0) return fy_admin_fail(c, 500, "cannot read the store");
+    return n ? 200 : fy_admin_fail(c, 404, "no alert %lld", c->id);
+}
+
+/* POST {"reason": "..."}: no more reminders (see fy_alert_ack). */
+static int alert_ack(struct fy_admin_call *c) {
+    const char *reason;
+    char err[256];
+    if (fy_admin_body_string(c, "reason", &reason) < 0) return 400;
+    if (!reason || !*reason) return fy_admin_fail(c, 400, "say why in \"reason\"");
+    if (fy_alert_ack(fy_service_store(c->svc), c->id, reason, fy_time_now(), err, sizeof err) != FY_OK)
+        return fy_admin_fail(c, strstr(err, "no alert") ? 404 : 409, "%s", err);
+    if (fy_report_alerts_json(fy_service_store(c->svc), 0, NULL, c->id, 1, &c->out) < 0)
+        return fy_admin_fail(c, 500, "cannot read the store");
+    return 200;
+}
+
 const struct fy_admin_route fy_admin_routes[] = {
     {FY_ADMIN_GET, "healthz", healthz, NULL},
     {FY_ADMIN_GET, "readyz", readyz, NULL},
@@ -455,5 +494,8 @@ const struct fy_admin_route fy_admin_routes[] = {
     {FY_ADMIN_GET, "api/v1/runs/*", run, NULL},
     {FY_ADMIN_GET, "api/v1/events", events_list, NULL},
     {FY_ADMIN_GET, "api/v1/events/#", event_show, NULL},
+    {FY_ADMIN_GET, "api/v1/alerts", alerts_list, NULL},
+    {FY_ADMIN_GET, "api/v1/alerts/#", alert_show, NULL},
+    {FY_ADMIN_POST, "api/v1/alerts/#/ack", alert_ack, "reason"},
     {0, NULL, NULL, NULL},
 };

@@ -22,6 +22,7 @@ struct fy_cmd_flags {
     int yes;
     int no_wait;                /* ferry trigger --no-wait */
     int trusted;                /* ferry lua --trusted: io, os and any path */
+    int open;                   /* ferry alerts --open */
     int limit;                  /* 0: the command's default */
     long long after;
     long long before;           /* ferry events --before ID */
@@ -39,6 +40,7 @@ int fy_cmd_reset(int argc, char **argv, struct fy_config *cfg);
 /* ferry events [NAME] | show ID: exit 0, 1 (no such event, or the store
  * could not be read) or 2 (usage, or an unknown integration). */
 int fy_cmd_events(int argc, char **argv, struct fy_config *cfg);
+int fy_cmd_alerts(int argc, char **argv, struct fy_config *cfg);
 /* ferry backup [--force] PATH: exit status 0, 1 (the backup failed) or 2
  * (usage, or no store to back up). */
 int fy_cmd_backup(int argc, char **argv, struct fy_config *cfg);

@@ -1,5 +1,7 @@
 /* ferry run, check and lua: the commands that load scripts; see fy_cmd.h. */
 #include "fy_cmd.h"
+#include "fy_time.h"
+#include "fy_alert.h"
 #include "fy_buf.h"
 #include "fy_client.h"
 #include "fy_common.h"
@@ -54,8 +56,19 @@ int fy_cmd_run(int argc, char **argv, struct fy_config *cfg) {
         fprintf(stderr, "ferry: %s\n", err);
         rc = FY_EXIT_USAGE;
     } else if (rc == FY_EXIT_OK) {
-        for (int i = 0; i < argc; i++)
-            if (fy_integration_run(ins[i], NULL, "manual", NULL) != FY_OK) fy_engine_note_exit(e, FY_EXIT_FAILED);
+        fy_alert_tick(e, fy_time_now());         /* reminders due, messages left to retry */
+        for (int i = 0; i < argc; i++) {
+            char *why = fy_store_paused(e->store, ins[i]->name);
+            if (why) {
+                /* paused (by an admin, or by its policy after an auth error): no run, no request */
+                fprintf(stderr, "ferry run: %s is paused (%s); 'ferry resume %s' once the cause is fixed\n",
+                        ins[i]->name, why, ins[i]->name);
+                free(why);
+                fy_engine_note_exit(e, FY_EXIT_FAILED);
+            } else if (fy_integration_run(ins[i], NULL, "manual", NULL) != FY_OK) {
+                fy_engine_note_exit(e, FY_EXIT_FAILED);
+            }
+        }
         fy_engine_dispatch(e);
         if (e->active_runs > 0) {
             fprintf(stderr, "ferry: %d run(s) stalled with nothing left to wait for\n", e->active_runs);

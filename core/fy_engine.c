@@ -1,5 +1,6 @@
 /* Engine lifetime and the event loop; see fy_engine.h. */
 #include "fy_engine.h"
+#include "fy_notify.h"
 #include "fy_common.h"
 #include "fy_http.h"
 #include "fy_log.h"
@@ -120,6 +121,10 @@ int fy_engine_dispatch(struct fy_engine *e) {
         if (rc < 0) return FY_ERR;
         if (rc == 1) break;                     /* no events left to wait for */
     } while (e->active_runs > 0);
+    /* the alerts the runs raised go out before ferry exits (one loop pass
+     * at a time: idle connections must not keep us) */
+    while (!e->serving && fy_notify_inflight(e) > 0)
+        if (event_base_loop(e->base, EVLOOP_ONCE) < 0) return FY_ERR;
     return FY_OK;
 }
 

@@ -1,5 +1,7 @@
 /* Loading, checking and running integrations; see fy_integration.h. */
 #include "fy_integration.h"
+#include <math.h>
+#include "fy_alert.h"
 #include "fy_buf.h"
 #include "fy_common.h"
 #include "fy_engine.h"
@@ -34,7 +36,7 @@ int fy_integration_hash(const char *path, char out[17]) {
 
 /* Call require("ferry.contract").check(value, path) with the script's
  * return value on top; prints problems. Returns FY_OK when valid. */
-static int check_contract(lua_State *L, const char *path, FILE *out, int summary) {
+static int check_contract(lua_State *L, const char *path, FILE *out, char **summary) {
     int value = lua_gettop(L);
     lua_getglobal(L, "require");
     lua_pushliteral(L, "ferry.contract");
@@ -56,16 +58,19 @@ static int check_contract(lua_State *L, const char *path, FILE *out, int summary
         fprintf(out, "%s\n", lua_tostring(L, -1));
         lua_pop(L, 1);
     }
-    if (ok && summary) fprintf(out, "%s\n", lua_tostring(L, -1));
+    if (ok && summary) *summary = strdup(lua_tostring(L, -1));
     lua_settop(L, value);
     return ok ? FY_OK : FY_ERR;
 }
+
+#define ALERT_REPEAT (4 * 3600.0)   /* an open alert is re-sent every 4h unless policy.alert.repeat says */
 
 struct after_load {
     struct fy_integration *in;
     FILE *out;
     int summary;
     int rc;                             /* FY_OK once the integration is bound */
+    char *line;                         /* the contract's summary, printed once all is checked */
 };
 
 /* Protected body of fy_integration_load, with the script's value at 1 and
@@ -77,7 +82,7 @@ static int after_load(lua_State *L) {
     struct fy_integration *in = a->in;
     char err[FY_ERRLEN];
     lua_settop(L, 1);
-    if (check_contract(L, in->path, a->out, a->summary) != FY_OK) return 0;
+    if (check_contract(L, in->path, a->out, a->summary ? &a->line : NULL) != FY_OK) return 0;
     lua_getfield(L, 1, "name");
     in->name = strdup(lua_tostring(L, -1));
     lua_pop(L, 1);
@@ -85,7 +90,15 @@ static int after_load(lua_State *L) {
         fprintf(a->out, "%s: %s\n", in->path, err);
         return 0;
     }
+    lua_getfield(L, 1, "owner");
+    in->owner = strdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
+    if (fy_alert_policy_read(L, 1, in->engine, ALERT_REPEAT, &in->alerts, err, sizeof err) != FY_OK) {
+        fprintf(a->out, "%s: %s\n", in->path, err);
+        return 0;
+    }
     in->spec_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (a->line) fprintf(a->out, "%s\n", a->line);   /* `ferry check`'s one line, once all is well */
     a->rc = FY_OK;
     return 0;
 }
@@ -125,7 +138,7 @@ struct fy_integration *fy_integration_load(struct fy_engine *e, const char *path
         fprintf(out, "%s\n", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "the script raised a non-string error");
         goto fail;
     }
-    struct after_load a = {in, out, summary, FY_ERR};
+    struct after_load a = {in, out, summary, FY_ERR, NULL};
     lua_pushcfunction(L, after_load);
     lua_insert(L, -2);
     lua_pushlightuserdata(L, &a);
@@ -136,6 +149,7 @@ struct fy_integration *fy_integration_load(struct fy_engine *e, const char *path
         else fprintf(out, "%s: %s\n", path, lua_tostring(L, -1));
         lua_pop(L, 1);
     }
+    free(a.line);
     if (a.rc != FY_OK) goto fail;
     return in;
 fail:
@@ -146,6 +160,8 @@ fail:
 void fy_integration_destroy(struct fy_integration *in) {
     if (!in) return;
     fy_vm_destroy(in->vm);
+    fy_alert_policy_free(&in->alerts);
+    free(in->owner);
     free(in->name);
     free(in->path);
     free(in);
@@ -358,6 +374,19 @@ static int l_guard_reset(lua_State *L) {
     return 1;
 }
 
+/* internal.block_http(reason, class): a pause action stopped the run; every
+ * further HTTP request of the run fails at once (fy_lua_http.c), so no
+ * retry storm reaches a source whose key is dead. */
+static int l_block_http(lua_State *L) {
+    struct fy_run *run = lua_touserdata(L, lua_upvalueindex(2));
+    const char *reason = luaL_checkstring(L, 1), *klass = luaL_checkstring(L, 2);
+    if (!run->blocked) {
+        run->blocked = strdup(reason);
+        snprintf(run->blocked_class, sizeof run->blocked_class, "%s", klass);
+    }
+    return 0;
+}
+
 /* internal.stopping() -> is ferry serve shutting down? The runner then ends
  * the run at the checkpoint it has just committed. */
 static int l_stopping(lua_State *L) {
@@ -410,10 +439,24 @@ struct run_result {
     struct fy_buf by_class, by_stage;   /* "validation 3, script 1" */
     struct fy_buf by_class_json, by_stage_json, checkpoint_json;
     struct fy_buf checkpoint_shown;     /* the checkpoint as the summary shows it */
+    char *pause_class, *pause_reason;   /* a pause action stopped the run */
+    lua_Integer dropped;                /* records a `continue` policy dropped */
+    struct fy_buf dropped_by_class;     /* "validation 3" */
+    struct class_alert { char *klass, *reason, *stage; lua_Integer count; } *alerts;   /* `alert` actions */
+    int nalerts;
 };
 
 static void run_result_free(struct run_result *r) {
     free(r->error);
+    free(r->pause_class);
+    free(r->pause_reason);
+    fy_buf_free(&r->dropped_by_class);
+    for (int i = 0; i < r->nalerts; i++) {
+        free(r->alerts[i].klass);
+        free(r->alerts[i].reason);
+        free(r->alerts[i].stage);
+    }
+    free(r->alerts);
     fy_buf_free(&r->by_class);
     fy_buf_free(&r->by_stage);
     fy_buf_free(&r->by_class_json);
@@ -467,6 +510,40 @@ static int read_result(lua_State *L) {
         counts_line(co, t, "by_class", &r->by_class);
         counts_line(co, t, "by_stage", &r->by_stage);
     }
+    r->dropped = get_int(co, t, "dropped");
+    if (r->dropped) counts_line(co, t, "dropped_by_class", &r->dropped_by_class);
+    if (lua_getfield(co, t, "pause") == LUA_TTABLE) {
+        lua_getfield(co, -1, "class");
+        lua_getfield(co, -2, "reason");
+        if (lua_isstring(co, -2) && lua_isstring(co, -1)) {
+            r->pause_class = strdup(lua_tostring(co, -2));
+            r->pause_reason = strdup(lua_tostring(co, -1));
+        }
+        lua_pop(co, 2);
+    }
+    lua_pop(co, 1);
+    if (lua_getfield(co, t, "alerts") == LUA_TTABLE) {
+        int at = lua_gettop(co);
+        lua_pushnil(co);
+        while (lua_next(co, at)) {
+            if (lua_type(co, -2) == LUA_TSTRING && lua_istable(co, -1) && r->nalerts < 16) {
+                struct class_alert *g = realloc(r->alerts, (size_t)(r->nalerts + 1) * sizeof *g);
+                if (g) {
+                    r->alerts = g;
+                    struct class_alert *x = &r->alerts[r->nalerts++];
+                    x->klass = strdup(lua_tostring(co, -2));
+                    x->count = get_int(co, lua_gettop(co), "count");
+                    lua_getfield(co, -1, "reason");
+                    x->reason = strdup(lua_isstring(co, -1) ? lua_tostring(co, -1) : "");
+                    lua_getfield(co, -2, "stage");
+                    x->stage = strdup(lua_isstring(co, -1) ? lua_tostring(co, -1) : "");
+                    lua_pop(co, 2);
+                }
+            }
+            lua_pop(co, 1);
+        }
+    }
+    lua_pop(co, 1);
     field_json(co, t, "by_class", &r->by_class_json);
     field_json(co, t, "by_stage", &r->by_stage_json);
     field_json(co, t, "checkpoint", &r->checkpoint_json);
@@ -497,6 +574,7 @@ static void record_run(struct fy_integration *in, struct fy_run *run, const stru
     m.loaded = r->loaded;
     m.quarantined = r->quarantined;
     m.batches = r->batches;
+    m.dropped = r->dropped;
     m.by_class_json = r->by_class_json.len ? r->by_class_json.data : NULL;
     m.by_stage_json = r->by_stage_json.len ? r->by_stage_json.data : NULL;
     if (r->checkpoint_json.len) {
@@ -549,6 +627,132 @@ static void error_line(struct fy_integration *in, struct fy_run *run, const char
     fy_buf_free(&fields);
 }
 
+/* The body of an alert: what failed, since when, the first error, and the
+ * exact commands to look and to act. */
+static void alert_detail(struct fy_integration *in, const char *run_id, const char *what, const char *error,
+                         const char *act, struct fy_buf *b) {
+    fy_buf_printf(b, "What happened: %s\n", what);
+    if (error) fy_buf_printf(b, "First error: %s\n", error);
+    if (run_id) fy_buf_printf(b, "Run: %s\n", run_id);
+    fy_buf_printf(b, "\nInspect: ferry status %s ; ferry runs %s ; ferry quarantine list %s\n", in->name, in->name,
+                  in->name);
+    if (act) fy_buf_printf(b, "Then: %s\n", act);
+    fy_redact(b);
+}
+
+static void raise_alert(struct fy_integration *in, const char *run_id, const char *kind, const char *summary,
+                        const char *what, const char *error, const char *act, double now) {
+    struct fy_buf d = {0}, sum = {0};
+    alert_detail(in, run_id, what, error, act, &d);
+    fy_utf8_excerpt(&sum, summary, strlen(summary), 200);
+    fy_redact(&sum);
+    fy_alert_raise(in->engine, in->name, in->owner, &in->alerts, kind, sum.data, d.data, now);
+    fy_buf_free(&d);
+    fy_buf_free(&sum);
+}
+
+void fy_integration_check_fresh(struct fy_integration *in, double now, double since) {
+    struct fy_store *st = in->engine->store;
+    double age, window, first;
+    if (!st || fy_report_freshness(st, in->name, now, &age, &window, &first) != FY_OK || window <= 0) return;
+    /* without a good run yet, the window counts from its first run (or from
+     * when ferry began to watch it): a new integration is not stale at once */
+    if (!isfinite(age) && now - (isnan(first) ? since : first) <= window) return;
+    if (isfinite(age) && age <= window) {
+        fy_alert_resolve(in->engine, in->name, "stale", "a good run: the data is fresh again", now);
+        return;
+    }
+    if (fy_alert_is_open(st, in->name, "stale")) return;
+    char a[64], w[64], line[300], act[200];
+    fy_duration_format(window, w, sizeof w);
+    if (isfinite(age)) {
+        fy_duration_format(floor(age), a, sizeof a);
+        snprintf(line, sizeof line, "stale: the last good run ended %s ago (freshness %s)", a, w);
+    } else {
+        snprintf(line, sizeof line, "stale: no good run yet (freshness %s)", w);
+    }
+    snprintf(act, sizeof act, "fix what fails, then 'ferry trigger %s' (or 'ferry run %s')", in->name, in->name);
+    raise_alert(in, NULL, "stale", line, "the data in the destination is older than its owner declared acceptable",
+                NULL, act, now);
+}
+
+/* What a pause action leaves open when it is resolved. */
+static const char *const PAUSE_KINDS[] = {"auth", "permission", "not_found"};
+
+/* The operating model at the end of a run: pause the integration when a
+ * pause action stopped it; open, count or resolve its alerts. */
+static void operate(struct fy_integration *in, const char *run_id, const struct run_result *r, int code,
+                    const char *error) {
+    struct fy_store *st = in->engine->store;
+    double now = fy_time_now();
+    char line[400];
+    in->paused_now = 0;
+    if (r->pause_class) {
+        double probe_at = in->alerts.probe > 0 ? now + in->alerts.probe : NAN;
+        if (fy_store_pause_policy(st, in->name, r->pause_reason, r->pause_class, probe_at) != FY_OK)
+            fy_log(FY_LOG_ERROR, in->name, "cannot record the pause: %s", fy_store_error(st));
+        in->paused_now = 1;
+        fy_log(FY_LOG_WARN, in->name, "paused by policy: %s", r->pause_class);
+        char act[300];
+        snprintf(act, sizeof act, "fix the cause (a new key, a permission, the endpoint), then 'ferry resume %s'%s",
+                 in->name, in->alerts.probe > 0 ? " (or wait: a probe run tries again and resumes it when it gets "
+                                                  "through)" : "");
+        snprintf(line, sizeof line, "paused: %s", error ? error : r->pause_reason);
+        raise_alert(in, run_id, r->pause_class, line, "the run stopped and the integration was paused; no run "
+                    "starts and no request reaches the source until it is resumed", error, act, now);
+    } else if (error && !in->cut_short) {
+        snprintf(line, sizeof line, "run failed: %s", error);
+        raise_alert(in, run_id, "failed", line, "a run failed", error, NULL, now);
+    }
+    for (int i = 0; i < r->nalerts; i++) {
+        const struct class_alert *x = &r->alerts[i];
+        snprintf(line, sizeof line, "%s: %lld record%s quarantined at %s: %s", x->klass, (long long)x->count,
+                 x->count == 1 ? "" : "s", x->stage, x->reason);
+        char act[200];
+        snprintf(act, sizeof act, "fix the data or the mapping, then 'ferry quarantine replay %s --class %s'",
+                 in->name, x->klass);
+        raise_alert(in, run_id, x->klass, line, "records were quarantined with a class the policy alerts on",
+                    x->reason, act, now);
+    }
+    int good = !error && (code == FY_EXIT_OK || code == FY_EXIT_PARTIAL) && !in->replaying;
+    if (good) {
+        double probe_at;
+        char *klass = fy_store_paused_class(st, in->name, &probe_at);
+        if (klass) {                    /* paused by its policy, and a run (a probe) got through */
+            if (fy_store_pause_set(st, in->name, NULL) == FY_OK)
+                fy_log(FY_LOG_INFO, in->name, "resumed: a run got through after the %s errors that paused it", klass);
+            free(klass);
+        }
+        fy_alert_resolve(in->engine, in->name, "failed", "a later run succeeded", now);
+        for (size_t k = 0; k < sizeof PAUSE_KINDS / sizeof PAUSE_KINDS[0]; k++)
+            fy_alert_resolve(in->engine, in->name, PAUSE_KINDS[k], "a later run got through", now);
+        static const char *const seen[] = {"picklist_drift", "validation", "lookup_missing", "script", "transient"};
+        for (size_t k = 0; k < sizeof seen / sizeof seen[0]; k++) {
+            int raised = 0;
+            for (int i = 0; i < r->nalerts; i++) raised |= !strcmp(r->alerts[i].klass, seen[k]);
+            if (!raised) fy_alert_resolve(in->engine, in->name, seen[k], "a later run quarantined none", now);
+        }
+    }
+    if (!in->replaying) fy_integration_check_fresh(in, now, now);
+    if (in->alerts.quarantine_open > 0) {
+        long long open;
+        char oldest[48];
+        if (fy_quarantine_open_count(st, in->name, &open, oldest, sizeof oldest) == FY_OK) {
+            if (open >= in->alerts.quarantine_open) {
+                snprintf(line, sizeof line, "%lld records open in the quarantine (alert at %lld; oldest %s)", open,
+                         in->alerts.quarantine_open, oldest);
+                char act[200];
+                snprintf(act, sizeof act, "'ferry quarantine list %s', fix, then 'ferry quarantine replay %s'",
+                         in->name, in->name);
+                raise_alert(in, run_id, "quarantine", line, "the quarantine keeps growing", NULL, act, now);
+            } else {
+                fy_alert_resolve(in->engine, in->name, "quarantine", "the open quarantine fell below the threshold",
+                                 now);
+            }
+        }
+    }
+}
+
 static void run_done(struct fy_run *run, int nres, void *arg) {
     struct fy_integration *in = arg;
     lua_State *co = run->co;
@@ -588,7 +792,13 @@ static void run_done(struct fy_run *run, int nres, void *arg) {
         if (r.quarantined)
             fy_buf_printf(&b, "   quarantined by class: %s\n   quarantined by stage: %s\n",
                           r.by_class.data ? r.by_class.data : "", r.by_stage.data ? r.by_stage.data : "");
+        if (r.dropped)
+            fy_buf_printf(&b, "   dropped by policy (continue): %lld (%s)\n", (long long)r.dropped,
+                          r.dropped_by_class.data ? r.dropped_by_class.data : "");
         if (r.checkpoint_shown.data) fy_buf_printf(&b, "   checkpoint: %s\n", r.checkpoint_shown.data);
+        if (r.pause_class)
+            fy_buf_printf(&b, "   paused: %s errors pause %s (policy); no run starts until 'ferry resume %s'%s\n",
+                          r.pause_class, in->name, in->name, in->alerts.probe > 0 ? " or a probe run gets through" : "");
     }
     if (error) { status = in->cut_short ? "ABORTED" : "FAILED"; code = FY_EXIT_FAILED; }
     else if (r.quarantined) { status = "PARTIAL"; code = FY_EXIT_PARTIAL; }
@@ -611,7 +821,10 @@ static void run_done(struct fy_run *run, int nres, void *arg) {
     fflush(stdout);
     fy_log_write(error ? FY_LOG_ERROR : FY_LOG_INFO, in->name, run->id,
                  error ? "run failed" : "run finished", fields.data);
-    if (in->engine->store) record_run(in, run, &r, code, error);
+    if (in->engine->store) {
+        record_run(in, run, &r, code, error);
+        operate(in, run->id, &r, code, error);
+    }
     lua_settop(co, 0);
     run_result_free(&r);
     fy_buf_free(&b);
@@ -693,7 +906,7 @@ static int push_run_args(lua_State *L) {
     static const struct { const char *name; lua_CFunction fn; } bound[] = {
         {"commit", l_commit}, {"quarantine_page", l_quarantine_page}, {"state_get", l_state_get},
         {"state_set", l_state_set}, {"state_delete", l_state_delete}, {"stopping", l_stopping},
-        {"event_page", l_event_page},
+        {"event_page", l_event_page}, {"block_http", l_block_http},
     };
     for (size_t i = 0; i < sizeof bound / sizeof bound[0]; i++) {
         lua_pushlightuserdata(L, in);

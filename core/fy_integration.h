@@ -3,6 +3,7 @@
 #ifndef FY_INTEGRATION_H
 #define FY_INTEGRATION_H
 
+#include "fy_alert.h"
 #include <stdio.h>
 
 struct fy_engine;
@@ -22,6 +23,10 @@ struct fy_integration {
     int replaying;               /* a replay run (ferry quarantine replay) */
     int cut_short;               /* ferry serve stopped it at shutdown: recorded as aborted */
     int event_run;               /* starting a run of inbox events (fy_integration_run_events) */
+    int paused_now;              /* the run that just ended paused the integration (a pause action) */
+    /* the operating model */
+    char *owner;                 /* the declared owner: who hears of its alerts */
+    struct fy_alert_policy alerts;   /* policy.alert and policy.pause */
     /* told when a run has ended and been recorded (ferry serve); status is
      * how it was recorded: ok, partial, failed or aborted */
     void (*on_end)(struct fy_integration *in, const char *run_id, const char *status, void *arg);
@@ -35,6 +40,11 @@ struct fy_replay {
     const long long *ids;
     size_t nids;
 };
+
+/* Raise a `stale` alert when no good run ended within its freshness, or
+ * resolve it when one did. An integration with no run yet is given its
+ * window from `since`. */
+void fy_integration_check_fresh(struct fy_integration *in, double now, double since);
 
 /* Load and check the script at `path`. On problems returns NULL and prints
  * each one ("FILE:LINE: FIELD: message") to `out`. With `summary`, a valid

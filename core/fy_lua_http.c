@@ -318,9 +318,9 @@ static void push_error(lua_State *L, const struct fy_http_result *res, const cha
 }
 
 /* A validation error of request `s` that never got a response. */
-static void push_plain_error(lua_State *L, const char *message, const struct slot *s) {
+static void push_plain_error(lua_State *L, const char *message, const struct slot *s, const char *klass) {
     lua_createtable(L, 0, 4);
-    lua_pushliteral(L, "validation");
+    lua_pushstring(L, klass ? klass : "validation");
     lua_setfield(L, -2, "class");
     lua_pushstring(L, message);
     lua_setfield(L, -2, "message");
@@ -503,7 +503,7 @@ static int deliver(lua_State *L) {
     if (b->kind == ONE && is_err) lua_pushnil(L);         /* response | nil, err */
     if (b->kind == ALL && is_err) lua_createtable(L, 0, 1);   /* { err = ... } */
     if (d->failed) {
-        push_plain_error(L, d->failed, s);
+        push_plain_error(L, d->failed, s, NULL);
     } else if (res->ok) {
         push_response(L, res, s->method, s->url);
     } else {
@@ -629,13 +629,16 @@ static void start_next(struct batch *b) {
         memcpy(s->method, o.method, mlen);
         s->method[mlen] = '\0';
         b->inflight++;
-        int rc = fy_http_start(b->http, &o, transfer_done, s, err, sizeof err);
+        /* a pause action stopped the run: nothing more reaches any source */
+        int blocked = b->run->blocked != NULL;
+        int rc = blocked ? FY_ERR : fy_http_start(b->http, &o, transfer_done, s, err, sizeof err);
+        if (blocked) snprintf(err, sizeof err, "not sent: the run stopped after %s", b->run->blocked);
         lua_pop(L, b->kind == EACH ? 3 : 2);
         if (rc != FY_OK) {
             b->inflight--;
             b->done++;
             if (b->kind != EACH) lua_createtable(L, 0, 1);
-            push_plain_error(L, err, s);
+            push_plain_error(L, err, s, blocked ? b->run->blocked_class : NULL);
             if (b->kind != EACH) lua_setfield(L, -2, "err");
             add_result(b, index, 1);
             slot_put(b, s);

@@ -9,6 +9,7 @@
  * progress finishes on the version it started with, closed after it. No
  * other integration's state, schedule or run is touched. */
 #include "fy_serve.h"
+#include "fy_alert.h"
 #include "fy_buf.h"
 #include "fy_common.h"
 #include "fy_config.h"
@@ -100,6 +101,22 @@ static int failed(struct fy_slot *sl, const char *error, struct fy_buf *out) {
     fy_buf_free(&f);
     if (name && fy_store_reload_error_set(st, name, error) != FY_OK)
         fy_log(FY_LOG_ERROR, name, "cannot record the reload error: %s", fy_store_error(st));
+    if (name) {                 /* the owner hears of it: the old version runs on, or nothing does */
+        struct fy_alert_policy log_only = {0};
+        char *to[] = {"log"};
+        log_only.to = to;
+        log_only.nto = 1;
+        struct fy_buf line = {0}, detail = {0};
+        fy_buf_printf(&line, "reload failed: %s", error);
+        fy_buf_printf(&detail, "What happened: %s could not be loaded; %s.\nError: %s\n\nInspect: ferry check %s\n"
+                      "Then: fix the script; it is reloaded when saved (or 'ferry reload %s')\n", sl->path,
+                      sl->active ? "the previous version keeps running" : "the integration does not run", error,
+                      sl->path, name);
+        fy_alert_raise(svc->e, name, sl->active ? sl->active->owner : NULL, sl->active ? &sl->active->alerts : &log_only,
+                       "reload_failed", line.data, detail.data, svc->now());
+        fy_buf_free(&line);
+        fy_buf_free(&detail);
+    }
     report(out, sl, name, "failed", sl->active ? sl->active->version : NULL, error);
     free(name);
     return FY_ERR;
@@ -277,6 +294,7 @@ int fy_reload_slot(struct fy_slot *sl, int force, struct fy_buf *out) {
     fy_integration_record(in);
     if (fy_store_reload_error_set(st, sl->name, NULL) != FY_OK)
         fy_log(FY_LOG_ERROR, sl->name, "cannot clear the reload error: %s", fy_store_error(st));
+    fy_alert_resolve(svc->e, sl->name, "reload_failed", "the script loads again", svc->now());
     int changed = first || !sl->sched || strcmp(fy_schedule_text(sl->sched), fy_schedule_text(sched)) != 0 ||
                   sl->jitter != jitter;
     fy_schedule_free(sl->sched);

@@ -7,6 +7,7 @@
 #include "fy_time.h"
 #include "fy_utf8.h"
 
+#include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,7 +183,7 @@ enum status_col {
     ST_STALE, ST_STALE_REASON, ST_CHECKPOINT, ST_LAST_ERROR, ST_Q_OPEN, ST_Q_OLDEST, ST_REPLAY,
     ST_REPLAY_STATUS, ST_REPLAY_STARTED, ST_PURPOSE, ST_SOURCE, ST_VERSION, ST_SCHEDULE, ST_NEXT_RUN,
     ST_PAUSED, ST_PAUSED_AT, ST_PAUSED_REASON, ST_RELOAD_ERROR, ST_RELOAD_FAILED_AT, ST_SKIPPED_AT,
-    ST_SKIPPED_REASON, ST_INBOX_PENDING, ST_INBOX_OLDEST, ST_INBOX_FAILED,
+    ST_SKIPPED_REASON, ST_INBOX_PENDING, ST_INBOX_OLDEST, ST_INBOX_FAILED, ST_ALERTS_OPEN, ST_ALERTS_KINDS,
 };
 
 /* One row per integration (or only ?1's when it is not NULL). The last
@@ -225,7 +226,10 @@ static const char *status_sql =
     "  (SELECT count(*) FROM events WHERE integration = i.name AND status = 'pending') AS inbox_pending, "
     "  (SELECT received_at FROM events WHERE integration = i.name AND status = 'pending' ORDER BY id LIMIT 1) "
     "    AS inbox_oldest, "
-    "  (SELECT count(*) FROM events WHERE integration = i.name AND status = 'failed') AS inbox_failed "
+    "  (SELECT count(*) FROM events WHERE integration = i.name AND status = 'failed') AS inbox_failed, "
+    "  (SELECT count(*) FROM alerts WHERE integration = i.name AND status = 'open') AS alerts_open, "
+    "  (SELECT group_concat(kind, ', ') FROM (SELECT kind FROM alerts WHERE integration = i.name "
+    "    AND status = 'open' ORDER BY id)) AS alerts_open_kinds "
     "FROM integrations i LEFT JOIN last l ON l.integration = i.name "
     "LEFT JOIN runs r ON r.integration = i.name AND r.started_at = l.started AND r.trigger IS NOT 'replay' "
     "  AND r.status IS NOT 'skipped' "
@@ -310,6 +314,8 @@ static void status_notes(sqlite3_stmt *st, FILE *out) {
                 line.data ? line.data : "");
         fy_buf_free(&line);
     }
+    if (sqlite3_column_int64(st, ST_ALERTS_OPEN))
+        fprintf(out, "    ALERTS open: %s · ferry alerts %s\n", col(st, ST_ALERTS_KINDS), col(st, ST_NAME));
     const char *skipped = col(st, ST_SKIPPED_AT);
     if (*skipped && strcmp(skipped, col(st, ST_LAST_STARTED)) > 0) {
         struct fy_buf line = {0};
@@ -536,4 +542,34 @@ int fy_report_quarantine_show(struct fy_store *s, long long id, int json, FILE *
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? FY_OK : FY_ERR;
+}
+
+int fy_report_freshness(struct fy_store *s, const char *name, double now, double *age, double *window,
+                        double *first) {
+    sqlite3_stmt *st;
+    *age = INFINITY;
+    *window = 0;
+    *first = NAN;
+    /* the same good run as status: ok or partial, read the source, no verdict */
+    if (sqlite3_prepare_v2(fy_store_db(s),
+                           "SELECT (SELECT max(ended_at) FROM runs WHERE integration = ?1 AND status IN ('ok','partial') "
+                           "        AND trigger IS NOT 'replay' AND verdict IS NULL), "
+                           "  (SELECT min(started_at) FROM runs WHERE integration = ?1 AND trigger IS NOT 'replay' "
+                           "          AND status NOT IN ('skipped', 'running')), "
+                           "  freshness_s FROM integrations WHERE name = ?1", -1, &st, NULL) != SQLITE_OK)
+        return FY_ERR;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int rc = FY_ERR;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *good = (const char *)sqlite3_column_text(st, 0);
+        double t;
+        int off;
+        if (good && fy_time_parse(good, strlen(good), &t, &off, NULL, 0) == FY_OK) *age = now - t;
+        const char *f = (const char *)sqlite3_column_text(st, 1);
+        if (f && fy_time_parse(f, strlen(f), &t, &off, NULL, 0) == FY_OK) *first = t;
+        *window = sqlite3_column_double(st, 2);
+        rc = FY_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
 }

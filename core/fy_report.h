@@ -57,6 +57,21 @@ int fy_report_quarantine_show(struct fy_store *s, long long id, int json, FILE *
 /* "3m ago", "2h5m ago", "5d ago" from an ISO timestamp; "-" when NULL or "". */
 void fy_report_age(const char *iso, char *out, size_t cap);
 
+/* The alerts, newest first (open ones only with open_only; one
+ * integration's, or all with NULL; at most limit, 100 when 0): a table, or
+ * JSON as /api/v1/alerts. The _json form appends an array, or with id one
+ * object (n = 0: no such alert); it returns how many, or -1. */
+int fy_report_alerts(struct fy_store *s, int open_only, const char *integration, int limit, int json, FILE *out);
+int fy_report_alerts_json(struct fy_store *s, int open_only, const char *integration, long long id, int limit,
+                          struct fy_buf *out);
+
+/* Freshness of integration `name` at `now`: *age, seconds since its last
+ * good run ended (INFINITY: none); *window, its declared freshness (0:
+ * none); *first, when its first run that read the source started (NAN:
+ * none yet). FY_ERR when unknown. */
+int fy_report_freshness(struct fy_store *s, const char *name, double now, double *age, double *window,
+                        double *first);
+
 /* ---- the webhook inbox (fy_report_events.c) ---- */
 
 #define FY_EVENTS_PAGE 50       /* events per page unless --limit / limit= */

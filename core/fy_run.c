@@ -93,6 +93,7 @@ void fy_run_destroy(struct fy_run *run) {
         luaL_unref(run->vm->L, LUA_REGISTRYINDEX, run->co_ref);
     }
     free(run->error);
+    free(run->blocked);
     free(run);
 }
 

@@ -28,6 +28,9 @@ struct fy_run {
     double started;             /* monotonic seconds */
     double ended;
     char *error;                /* message + traceback when the body raised */
+    char *blocked;              /* set when a pause action stopped the run: every further HTTP
+                                   request fails at once with this reason, of class blocked_class */
+    char blocked_class[24];
     int finished;
     fy_run_done_fn on_done;
     void *arg;

@@ -2,6 +2,8 @@
  * API asks for, and the graceful stop; see fy_serve.h. When runs are due
  * is fy_scheduler.c's; loading scripts is fy_reload.c's. */
 #include "fy_serve.h"
+#include "fy_report.h"
+#include "fy_alert.h"
 #include "fy_admin.h"
 #include "fy_buf.h"
 #include "fy_common.h"
@@ -58,6 +60,7 @@ void fy_slot_destroy(struct fy_slot *sl) {
         }
     if (sl->timer) event_free(sl->timer);
     if (sl->ended) event_free(sl->ended);
+    if (sl->probe) event_free(sl->probe);
     if (sl->events_due) event_free(sl->events_due);
     fy_integration_destroy(sl->retired);
     fy_integration_destroy(sl->active);
@@ -187,6 +190,19 @@ static void slot_ended(evutil_socket_t fd, short what, void *arg) {
     struct fy_service *svc = sl->svc;
     FY_UNUSED(fd);
     FY_UNUSED(what);
+    struct fy_integration *in = sl->active;
+    if (in && sl->name) {
+        /* its policy may have paused it (a dead key), or a run that got
+         * through may have resumed it: the store says which */
+        char *why = fy_store_paused(svc->e->store, sl->name);
+        int paused = why != NULL;
+        free(why);
+        if (paused != sl->paused) {
+            sl->paused = paused;
+            fy_scheduler_arm(sl, NAN);
+        }
+        fy_slot_arm_probe(sl);
+    }
     if (sl->retired && !sl->retired->run) {
         fy_integration_destroy(sl->retired);
         sl->retired = NULL;
@@ -194,6 +210,57 @@ static void slot_ended(evutil_socket_t fd, short what, void *arg) {
     if (sl->removed && !fy_slot_running(sl, NULL)) fy_slot_destroy(sl);
     else run_events(sl);
     if (svc->stopping && svc->e->active_runs == 0) event_base_loopexit(svc->e->base, NULL);
+}
+
+/* A probe run of an integration its policy paused: the run goes as any
+ * other; one that gets through resumes it (see operate in
+ * fy_integration.c), one that fails again leaves it paused until the next. */
+static void probe_due(evutil_socket_t fd, short what, void *arg) {
+    struct fy_slot *sl = arg;
+    FY_UNUSED(fd);
+    FY_UNUSED(what);
+    char id[40], err[512];
+    if (!sl->paused || sl->svc->stopping) return;
+    int rc = fy_slot_start(sl, NULL, "probe", id, err, sizeof err);
+    if (rc == FY_OK) fy_log(FY_LOG_INFO, sl->name, "probe run %s: trying the source again while paused", id);
+    else if (rc != FY_SERVE_BUSY) fy_log(FY_LOG_ERROR, sl->name, "the probe run did not start: %s", err);
+    if (rc != FY_OK && sl->active && sl->active->alerts.probe > 0) {
+        fy_store_probe_set(sl->svc->e->store, sl->name, sl->svc->now() + sl->active->alerts.probe);
+        fy_slot_arm_probe(sl);
+    }
+}
+
+void fy_slot_arm_probe(struct fy_slot *sl) {
+    struct fy_service *svc = sl->svc;
+    if (sl->probe) evtimer_del(sl->probe);
+    if (!sl->paused || !sl->name || !sl->active || sl->active->alerts.probe <= 0 || svc->stopping) return;
+    double at;
+    char *klass = fy_store_paused_class(svc->e->store, sl->name, &at);
+    if (klass && isfinite(at)) {
+        double wait = at - svc->now();
+        if (wait < 0) wait = 0;
+        struct timeval tv = {(time_t)wait, (suseconds_t)((wait - floor(wait)) * 1e6)};
+        if (!sl->probe) sl->probe = evtimer_new(svc->e->base, probe_due, sl);
+        if (sl->probe) evtimer_add(sl->probe, &tv);
+    }
+    free(klass);
+}
+
+/* ---- the operating model's clock ------------------------------------------ */
+
+#define OPS_EVERY 5.0           /* seconds between looks at alerts and freshness */
+
+static void ops_tick(evutil_socket_t fd, short what, void *arg) {
+    struct fy_service *svc = arg;
+    FY_UNUSED(fd);
+    FY_UNUSED(what);
+    if (svc->stopping) return;
+    double now = svc->now();
+    for (struct fy_slot *sl = svc->slots; sl; sl = sl->next)
+        if (sl->name && sl->active && !sl->removed) fy_integration_check_fresh(sl->active, now, svc->started);
+    fy_alert_tick(svc->e, now);
+    struct timeval tv = {(time_t)OPS_EVERY, 0};
+    evtimer_add(svc->ops, &tv);
 }
 
 /* The slot serving integration `name`, or NULL. */
@@ -369,6 +436,9 @@ static void begin_stop(struct fy_service *svc, const char *signame) {
     }
     svc->stopping = svc->e->stopping = 1;
     notify("STOPPING=1");
+    if (svc->ops) evtimer_del(svc->ops);
+    for (struct fy_slot *sl = svc->slots; sl; sl = sl->next)
+        if (sl->probe) evtimer_del(sl->probe);
     fy_admin_destroy(svc->admin);
     svc->admin = NULL;
     fy_hooks_destroy(svc->hooks);
@@ -442,6 +512,7 @@ static void service_destroy(struct fy_service *svc) {
     for (int i = 0; i < 3; i++)
         if (svc->signals[i]) event_free(svc->signals[i]);
     if (svc->grace) event_free(svc->grace);
+    if (svc->ops) event_free(svc->ops);
     if (e->active_runs) {
         /* runs cut short while waiting on the network: drop their transfers
          * (no callbacks), then the runs, before their states go */
@@ -511,7 +582,13 @@ int fy_service_main(struct fy_config *cfg) {
         goto done;
     }
     svc->ready = 1;
-    for (struct fy_slot *sl = svc->slots; sl; sl = sl->next) run_events(sl);   /* left from before a stop */
+    svc->started = svc->now();
+    for (struct fy_slot *sl = svc->slots; sl; sl = sl->next) {
+        run_events(sl);                                 /* left from before a stop */
+        fy_slot_arm_probe(sl);
+    }
+    svc->ops = evtimer_new(e->base, ops_tick, svc);
+    if (svc->ops) ops_tick(-1, 0, svc);                 /* messages left to send, then every OPS_EVERY */
     char fields[256];
     snprintf(fields, sizeof fields, "\"integrations\":%d,\"failed\":%d,\"admin\":\"%s\",\"pid\":%ld", nok, nbad,
              svc->admin_addr, (long)getpid());

@@ -105,6 +105,7 @@ struct fy_slot {
     struct event *timer;            /* fires at fire_at */
     struct event *ended;            /* a run ended: handled off the Lua stack that ended it */
     struct event *events_due;       /* webhook events arrived: start a run once a few have come */
+    struct event *probe;            /* paused by its policy: the next probe run */
 };
 
 struct fy_service {
@@ -122,9 +123,13 @@ struct fy_service {
     int stopping;                   /* SIGTERM or SIGINT seen */
     int cut_short;                  /* shutdown_grace ran out: the runs left were stopped */
     double (*now)(void);            /* the wall clock (fy_time_now) */
+    struct event *ops;              /* every OPS_EVERY: alert re-sends and escalations, freshness */
+    double started;                 /* when serve started (epoch seconds) */
 };
 
 /* fy_serve.c */
+/* Arm (or disarm) the slot's probe timer from the store's probe_at. */
+void fy_slot_arm_probe(struct fy_slot *sl);
 struct fy_slot *fy_slot_create(struct fy_service *svc, const char *path);
 /* Unlink and free a slot with no run in progress. */
 void fy_slot_destroy(struct fy_slot *sl);

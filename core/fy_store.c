@@ -541,16 +541,18 @@ int fy_store_run_begin(struct fy_store *s, const char *run_id, const char *integ
 }
 
 int fy_store_run_end(struct fy_store *s, const char *run_id, const struct fy_run_summary *m) {
-    char now[40], n[7][24];
-    long long v[7] = {m->extracted, m->transformed, m->skipped, m->loaded, m->quarantined, m->batches, m->retries};
+    char now[40], n[8][24];
+    long long v[8] = {m->extracted, m->transformed, m->skipped, m->loaded, m->quarantined, m->batches, m->retries,
+                      m->dropped};
     fy_store_now(now, sizeof now);
-    for (int i = 0; i < 7; i++) snprintf(n[i], sizeof n[i], "%lld", v[i]);
-    const char *a[] = {now, m->status, n[0], n[1], n[2], n[3], n[4], n[5], n[6],
+    for (int i = 0; i < 8; i++) snprintf(n[i], sizeof n[i], "%lld", v[i]);
+    const char *a[] = {now, m->status, n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7],
                        m->by_class_json, m->by_stage_json, m->error, m->checkpoint_json, run_id};
     return run_sql(s, "UPDATE runs SET ended_at = ?, status = ?, extracted = CAST(? AS INTEGER), "
                       "transformed = CAST(? AS INTEGER), skipped = CAST(? AS INTEGER), loaded = CAST(? AS INTEGER), "
                       "quarantined = CAST(? AS INTEGER), batches = CAST(? AS INTEGER), retries = CAST(? AS INTEGER), "
-                      "by_class = ?, by_stage = ?, error = ?, checkpoint = ? WHERE id = ?", 14, a);
+                      "dropped = CAST(? AS INTEGER), by_class = ?, by_stage = ?, error = ?, checkpoint = ? "
+                      "WHERE id = ?", 15, a);
 }
 
 static char *query_text(struct fy_store *s, const char *sql, int n, const char **args);
@@ -593,7 +595,42 @@ int fy_store_pause_set(struct fy_store *s, const char *integration, const char *
     char now[40];
     fy_store_now(now, sizeof now);
     const char *a[] = {reason ? now : NULL, reason, integration};
-    return run_sql(s, "UPDATE integrations SET paused_at = ?, paused_reason = ? WHERE name = ?", 3, a);
+    return run_sql(s, "UPDATE integrations SET paused_at = ?, paused_reason = ?, paused_class = NULL, "
+                      "probe_at = NULL WHERE name = ?", 3, a);
+}
+
+int fy_store_pause_policy(struct fy_store *s, const char *integration, const char *reason, const char *klass,
+                          double probe_at) {
+    char now[40], probe[40] = "";
+    fy_store_now(now, sizeof now);
+    if (isfinite(probe_at)) fy_time_format(probe_at, 0, 3, probe, sizeof probe);
+    const char *a[] = {now, reason, klass, *probe ? probe : NULL, integration};
+    return run_sql(s, "UPDATE integrations SET paused_at = ?, paused_reason = ?, paused_class = ?, probe_at = ? "
+                      "WHERE name = ?", 5, a);
+}
+
+int fy_store_probe_set(struct fy_store *s, const char *integration, double probe_at) {
+    char probe[40] = "";
+    if (isfinite(probe_at)) fy_time_format(probe_at, 0, 3, probe, sizeof probe);
+    const char *a[] = {*probe ? probe : NULL, integration};
+    return run_sql(s, "UPDATE integrations SET probe_at = ? WHERE name = ? AND paused_at IS NOT NULL", 2, a);
+}
+
+char *fy_store_paused_class(struct fy_store *s, const char *integration, double *probe_at) {
+    sqlite3_stmt *st;
+    char *out = NULL;
+    *probe_at = NAN;
+    if (sqlite3_prepare_v2(s->db, "SELECT paused_class, probe_at FROM integrations WHERE name = ? "
+                                  "AND paused_at IS NOT NULL", -1, &st, NULL) != SQLITE_OK) return NULL;
+    sqlite3_bind_text(st, 1, integration, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        if (sqlite3_column_text(st, 0)) out = strdup((const char *)sqlite3_column_text(st, 0));
+        const char *p = (const char *)sqlite3_column_text(st, 1);
+        int off;
+        if (p && fy_time_parse(p, strlen(p), probe_at, &off, NULL, 0) != FY_OK) *probe_at = NAN;
+    }
+    sqlite3_finalize(st);
+    return out;
 }
 
 int fy_store_reload_error_set(struct fy_store *s, const char *integration, const char *error) {

@@ -47,6 +47,7 @@ int fy_store_run_begin(struct fy_store *s, const char *run_id, const char *integ
 struct fy_run_summary {
     const char *status;             /* ok, partial, failed */
     long long extracted, transformed, skipped, loaded, quarantined, batches, retries;
+    long long dropped;              /* records a `continue` policy dropped on purpose */
     const char *by_class_json;      /* {"validation":3} */
     const char *by_stage_json;
     const char *error;              /* first error, NULL when none */
@@ -77,6 +78,16 @@ int fy_store_last_start(struct fy_store *s, const char *integration, const char 
 int fy_store_schedule_set(struct fy_store *s, const char *integration, const char *schedule, double next_run);
 /* Pause with a reason (now, with the time), or resume (reason NULL). */
 int fy_store_pause_set(struct fy_store *s, const char *integration, const char *reason);
+/* Paused by its own policy (a pause action for error class `klass`), with
+ * the first probe run due at probe_at (epoch seconds; NAN: no probes).
+ * fy_store_pause_set(NULL) resumes and clears both. */
+int fy_store_pause_policy(struct fy_store *s, const char *integration, const char *reason, const char *klass,
+                          double probe_at);
+/* When the next probe run of a paused integration is due (NAN: none). */
+int fy_store_probe_set(struct fy_store *s, const char *integration, double probe_at);
+/* The class that paused it (malloc'd; NULL when paused by an admin or not
+ * paused), with its next probe in *probe_at (NAN: none). */
+char *fy_store_paused_class(struct fy_store *s, const char *integration, double *probe_at);
 /* The reason an integration is paused (malloc'd), or NULL when it is not. */
 char *fy_store_paused(struct fy_store *s, const char *integration);
 /* Why the integration's script last failed to load, with the time; NULL

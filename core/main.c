@@ -151,6 +151,17 @@ static const struct command command_table[] = {
      "JSON as the admin API's /api/v1/events). 'ferry status' shows each\n"
      "integration's pending count and the age of its oldest pending event.",
      fy_cmd_events},
+    {"alerts", "[NAME] | ack ID --reason TEXT", "what ferry told people: open and past alerts",
+     "  [NAME] [--open] [--limit N]\n"
+     "      Alerts newest first: id, integration, kind (auth, failed, stale, suspect,\n"
+     "      schema_drift, ...), status (open, acked, resolved), when it opened and was\n"
+     "      last seen, how often, its messages and its summary. --open: open ones only.\n"
+     "  ack ID --reason TEXT\n"
+     "      Acknowledge an open alert: its reminders stop; an escalation already due\n"
+     "      still goes out; it resolves when its cause clears.\n"
+     "Reads the store, also while ferry serve runs. --json for machines (the same\n"
+     "JSON as the admin API's /api/v1/alerts).",
+     fy_cmd_alerts},
     {"reset", "NAME", "forget an integration's checkpoint",
      "Removes the committed checkpoint of NAME, so its next run starts from the\n"
      "beginning (ctx.cursor is nil). Asks for confirmation; --yes skips the question\n"
@@ -270,7 +281,9 @@ int main(int argc, char **argv) {
             if (a[1] == 'c' || !strcmp(a, "--config")) config = v;
             else if (!strcmp(a, "--log-level")) level = v;
             else format = v;
-        } else if (!strcmp(a, "--json") && takes(cmd, "status runs quarantine events")) {
+        } else if (!strcmp(a, "--open") && takes(cmd, "alerts")) {
+            fy_flags.open = 1;
+        } else if (!strcmp(a, "--json") && takes(cmd, "status runs quarantine events alerts")) {
             fy_flags.json = 1;
         } else if (!strcmp(a, "--no-wait") && takes(cmd, "trigger")) {
             fy_flags.no_wait = 1;
@@ -280,7 +293,7 @@ int main(int argc, char **argv) {
             args[nargs++] = argv[i];                  /* the command reads it */
         } else if ((!strcmp(a, "--yes") || !strcmp(a, "-y")) && takes(cmd, "reset")) {
             fy_flags.yes = 1;
-        } else if ((!strcmp(a, "--limit") && takes(cmd, "runs quarantine events")) ||
+        } else if ((!strcmp(a, "--limit") && takes(cmd, "runs quarantine events alerts")) ||
                    (!strcmp(a, "--after") && takes(cmd, "runs quarantine")) ||
                    (!strcmp(a, "--before") && takes(cmd, "events"))) {
             long long v;
@@ -303,7 +316,7 @@ int main(int argc, char **argv) {
             }
             fy_flags.status = argv[++i];
         } else if (((!strcmp(a, "--class") || !strcmp(a, "--status") || !strcmp(a, "--script")) &&
-                    takes(cmd, "quarantine")) || (!strcmp(a, "--reason") && takes(cmd, "quarantine pause"))) {
+                    takes(cmd, "quarantine")) || (!strcmp(a, "--reason") && takes(cmd, "quarantine pause alerts"))) {
             if (i + 1 >= argc || !*argv[i + 1]) {
                 fprintf(stderr, "ferry %s: %s needs a value\n", cmd->name, a);
                 free(args);

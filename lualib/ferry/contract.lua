@@ -38,7 +38,7 @@ local CLASSES = {
 local ACTIONS = { retry = true, quarantine = true, pause = true, alert = true, fail = true, continue = true }
 local RETRY_KEYS = { attempts = "integer", backoff = "backoff", base = "duration", max = "duration",
                      deadline = "duration", retry_500 = "boolean" }
-local ALERT_KEYS = { to = "targets", ["repeat"] = "duration", escalate = "escalate" }
+local ALERT_KEYS = { to = "targets", ["repeat"] = "duration", escalate = "escalate", quarantine_open = "count" }
 
 function _M.integration(spec)
   if type(spec) ~= "table" then
@@ -382,6 +382,9 @@ function _M.check(value, path)
             elseif kind == "duration" then
               local ok, err = check_duration(av)
               if not ok then problem(keys, err) end
+            elseif kind == "count" and (math.type(av) ~= "integer" or av < 1) then
+              problem(keys, "expected how many open quarantined records raise an alert (an integer >= 1), got "
+                .. tostring(av))
             elseif kind == "targets" and type(av) ~= "table" and type(av) ~= "string" then
               problem(keys, "expected a target or a list of targets like { \"log\", \"webhook:ops\" }")
             elseif kind == "escalate" then
@@ -391,6 +394,20 @@ function _M.check(value, path)
                 local ok, err = check_duration(av.after)
                 if not ok then problem({ "policy", "alert", "escalate", "after" }, err) end
               end
+            end
+          end
+        end
+      elseif k == "pause" then
+        -- how a paused integration comes back by itself: { probe = "15m" }
+        if type(v) ~= "table" then
+          problem({ "policy", "pause" }, "expected { probe = \"15m\" } (or leave it out: resume by hand)")
+        else
+          for pk, pv in pairs(v) do
+            if pk ~= "probe" then
+              problem({ "policy", "pause", tostring(pk) }, "unknown pause setting (settings: probe)")
+            else
+              local ok, err = check_duration(pv)
+              if not ok then problem({ "policy", "pause", "probe" }, err) end
             end
           end
         end
@@ -413,10 +430,10 @@ function _M.check(value, path)
           problem({ "policy", k }, format("unknown action %s (use %s)", tostring(v), sorted_keys(ACTIONS)))
         end
       else
-        local known = { retry = true, alert = true, retry_quarantined = true }
+        local known = { retry = true, alert = true, retry_quarantined = true, pause = true }
         for c in pairs(CLASSES) do known[c] = true end
         problem({ "policy", tostring(k) }, "unknown policy key" .. suggest(tostring(k), known)
-          .. " (error classes: " .. sorted_keys(CLASSES) .. "; or retry, retry_quarantined, alert)")
+          .. " (error classes: " .. sorted_keys(CLASSES) .. "; or retry, retry_quarantined, alert, pause)")
       end
     end
   end

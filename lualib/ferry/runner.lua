@@ -100,10 +100,22 @@ end
 -- policy does not say (policy.retry_quarantined).
 local RETRY_QUARANTINED = { lookup_missing = 3 }
 
+-- What a record's failure of each class does when the policy does not say
+-- (README "Error classes"): retry (transient: ferry.http retried it
+-- already, so the record is quarantined), quarantine, alert (quarantine
+-- and raise an alert of that class), pause (stop the run at once and
+-- pause the integration), fail (stop the run at once), continue (drop the
+-- record on purpose, counted and logged).
+local DEFAULT_ACTIONS = {
+  transient = "retry", auth = "pause", permission = "pause", not_found = "pause", validation = "quarantine",
+  lookup_missing = "quarantine", picklist_drift = "alert", schema_drift = "alert", script = "quarantine",
+}
+_M.DEFAULT_ACTIONS = DEFAULT_ACTIONS
+
 local function new_stats()
   return {
     extracted = 0, transformed = 0, skipped = 0, loaded = 0, quarantined = 0, resolved = 0,
-    batches = 0, by_class = {}, by_stage = {},
+    batches = 0, by_class = {}, by_stage = {}, dropped = 0, dropped_by_class = {},
   }
 end
 
@@ -138,6 +150,26 @@ function _M.run(spec, params, internal)
   local pending, np = {}, 0         -- quarantine rows not yet in the store
   local resolved, nr = {}, 0        -- replayed rows delivered, not yet marked
   local handled, ne = {}, 0         -- inbox events handled, not yet marked: id (done) or -id (failed)
+  local policy = spec.policy or {}
+  local alerts = {}                 -- class -> { count, reason, stage }: records of an `alert` action
+  stats.alerts = alerts
+  local fatal, fatal_class          -- fails the run wherever the error was caught
+  local stopped                     -- the run is stopping: nothing more is loaded or checkpointed
+  local not_loaded = 0              -- records neither loaded nor quarantined because of it
+  local resolve
+
+  -- A pause or fail action, or a destination that drifted: the run stops
+  -- at once with this error (the first one wins); pause also pauses the
+  -- integration (ferry does, when the run ends) and blocks every further
+  -- HTTP request of this run, whoever makes it.
+  local function stop(err, class, pause)
+    if fatal then return end
+    fatal, fatal_class, stopped = err, class, true
+    if pause then
+      stats.pause = { class = class, reason = err }
+      internal.block_http(err, class)
+    end
+  end
 
   -- Rows go to the store with the checkpoint that follows them, in one
   -- transaction (commit); a long run of bad rows at extract is written
@@ -156,6 +188,36 @@ function _M.run(spec, params, internal)
   -- quarantine rows and checkpoint of its batch: done, or failed when its
   -- record went to the quarantine (replayable from there).
   local function put(st, class, reason, record, output, qid)
+    local action = policy[class] or DEFAULT_ACTIONS[class]
+    if stopped then                 -- the run is ending: left for the next run, as it was read
+      not_loaded = not_loaded + 1
+      return
+    end
+    if action == "pause" or action == "fail" then
+      -- a problem of the integration (a dead key, a moved endpoint), not
+      -- of this record: stop now, before another call reaches the source;
+      -- the record stays unread behind the checkpoint for the next run
+      local said = find(reason, class .. ":", 1, true) == 1 and reason or class .. ": " .. reason
+      stop(st .. ": " .. said, class, action == "pause")
+      not_loaded = not_loaded + 1
+      return
+    end
+    if action == "continue" then    -- dropped on purpose: counted, logged, never stored
+      if type(qid) == "table" then
+        ne = ne + 1
+        handled[ne] = qid.event
+      elseif qid then
+        resolve(qid)
+      end
+      stats.dropped = stats.dropped + 1
+      stats.dropped_by_class[class] = (stats.dropped_by_class[class] or 0) + 1
+      log_write("warn", "record dropped by policy", { stage = st, class = class, reason = reason }, name, run_id)
+      return
+    end
+    if action == "alert" then
+      local a = alerts[class]
+      if a then a.count = a.count + 1 else alerts[class] = { count = 1, reason = reason, stage = st } end
+    end
     if type(qid) == "table" then
       ne = ne + 1
       handled[ne] = -qid.event
@@ -169,7 +231,7 @@ function _M.run(spec, params, internal)
     if np >= batch_size and stage == "extract" then commit() end
   end
 
-  local function resolve(qid)
+  function resolve(qid)
     if type(qid) == "table" then
       ne = ne + 1
       handled[ne] = qid.event
@@ -199,9 +261,6 @@ function _M.run(spec, params, internal)
   -- of one) fails the run: both are stored and shown in clear, and
   -- redacting them would break resuming. The message never holds the value.
   local holds_secret = internal.holds_secret
-  local fatal, fatal_class          -- fails the run wherever the error was caught
-  local stopped                     -- a load failed the run: nothing more is loaded or checkpointed
-  local not_loaded = 0              -- records neither loaded nor quarantined because of it
   local function refuse(what, rule)
     fatal = fatal or format("%s of %s holds a credential (a value from ctx:secret, or an encoding of it); "
       .. "%s must not hold a credential: it is stored and shown in clear", what, name, rule)
@@ -299,8 +358,7 @@ function _M.run(spec, params, internal)
         -- the destination's schema no longer matches the declaration: a
         -- problem of the integration, not of these records (none is
         -- quarantined for it); the run stops, its checkpoint stays before them
-        if not fatal then fatal, fatal_class = "load: schema_drift: " .. reason, "schema_drift" end
-        stopped = true
+        stop("load: schema_drift: " .. reason, "schema_drift")
         not_loaded = not_loaded + m - nfailed
         return commit()
       end
@@ -372,6 +430,10 @@ function _M.run(spec, params, internal)
     for i = 1, n do
       local rec, qid = src[i], src_q[i]
       src[i], src_q[i] = nil, nil
+      if stopped then                 -- a pause or fail action: no further call to the source
+        not_loaded = not_loaded + 1
+        goto continue
+      end
       guard_reset()
       rejected_now, current_q = nil, qid
       if events_run then ctx.event = rec end
@@ -407,6 +469,11 @@ function _M.run(spec, params, internal)
     end
     n, current_q = 0, nil
     await()                         -- the batch before, so batches settle in order
+    if stopped and m > 0 then
+      not_loaded = not_loaded + m
+      m = 0
+      return commit()
+    end
     if m > 0 then
       stage = "load"
       guard_reset()
@@ -597,6 +664,11 @@ function _M.run(spec, params, internal)
       if CLASSES[err.class] and not find(d, err.class .. ":", 1, true) then d = err.class .. ": " .. d end
       stats.error = "extract: " .. d
       stats.error_class = CLASSES[err.class] and err.class or "script"
+      if (policy[stats.error_class] or DEFAULT_ACTIONS[stats.error_class]) == "pause" then
+        -- the run stops here: what extract emitted since its last batch is
+        -- read again after the resume, behind the checkpoint
+        stop(stats.error, stats.error_class, true)
+      end
     else
       stats.error = "extract: " .. reason_of(err, limits)
       stats.error_class = "script"

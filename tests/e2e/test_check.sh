@@ -72,7 +72,7 @@ integ longunits.lua "$(fields freshness)
   freshness = \"2 hours\",
   schedule = \"every 15 minutes\",
   policy = { retry = { attempts = 3, base = \"30 seconds\", max = \"5 mins\" },
-             alert = { to = { \"log\" }, escalate = { after = \"4 hours\", to = \"ops\" } } },"
+             alert = { to = { \"log\" }, escalate = { after = \"4 hours\", to = \"log\" } } },"
 run_ferry check longunits.lua
 expect_rc 0
 expect_in "$out" "longunits.lua: ok: orders-to-reporting ("

@@ -210,7 +210,7 @@ rm -rf "$WORK/data"
 fake_reset
 integ secrets '
   batch_size = 10,
-  policy = { retry = { attempts = 1 } },
+  policy = { retry = { attempts = 1 }, auth = "fail", not_found = "quarantine" },
   extract = function(ctx)
     local tok = ctx:secret("FAKE_TOKEN")
     ctx.log.info("calling the API", { token = tok, note = "Bearer " .. tok })

@@ -470,7 +470,7 @@ static void health_row(void *arg, const struct fy_report_health *h) {
 static int render_health(struct fy_store *s, struct fy_buf *out, char *err, size_t errlen) {
     struct fy_buf b[NHEALTH] = {{0}};
     family(&b[H_LAST_GOOD], "ferry_last_good_run_timestamp_seconds", "gauge",
-           "When the last good run (ok or partial, not a replay) ended, Unix seconds; absent when none.");
+           "When the last good run (as ferry status counts one) ended, Unix seconds; absent when none.");
     family(&b[H_STALE], "ferry_stale", "gauge",
            "1 when no good run ended within the integration's freshness (as ferry status says STALE).");
     family(&b[H_PAUSED], "ferry_paused", "gauge", "1 while the integration is paused.");

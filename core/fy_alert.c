@@ -5,6 +5,7 @@
 #include "fy_engine.h"
 #include "fy_log.h"
 #include "fy_notify.h"
+#include "fy_secret.h"
 #include "fy_store.h"
 #include "fy_time.h"
 
@@ -56,6 +57,9 @@ int fy_alert_policy_read(lua_State *L, int spec, const struct fy_engine *e, doub
     if (lua_getfield(L, spec, "policy") == LUA_TTABLE) {
         int pol = lua_gettop(L);
         if (lua_getfield(L, pol, "pause") == LUA_TTABLE) p->probe = duration_field(L, -1, "probe", 0);
+        lua_pop(L, 1);
+        lua_getfield(L, pol, "schema_drift");
+        p->drift_pauses = lua_isstring(L, -1) && !strcmp(lua_tostring(L, -1), "pause");
         lua_pop(L, 1);
         if (lua_getfield(L, pol, "alert") == LUA_TTABLE) {
             int a = lua_gettop(L);
@@ -163,6 +167,14 @@ long long fy_alert_raise(struct fy_engine *e, const char *integration, const cha
                          double now) {
     struct fy_store *s = e->store;
     if (!s) return 0;
+    /* what an alert says is stored and sent: never a secret */
+    struct fy_buf sum = {0}, det = {0};
+    fy_buf_puts(&sum, summary);
+    fy_redact(&sum);
+    fy_buf_puts(&det, detail ? detail : "");
+    fy_redact(&det);
+    summary = sum.data ? sum.data : "";
+    detail = det.data ? det.data : "";
     char at[40];
     iso(now, at, sizeof at);
     const char *k[] = {at, integration, kind};
@@ -170,7 +182,11 @@ long long fy_alert_raise(struct fy_engine *e, const char *integration, const cha
                                "WHERE integration = ? AND kind = ? AND status = 'open' RETURNING id", 3, k);
     long long id = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_finalize(st);
-    if (id) return id;                                  /* open already: counted, not sent again */
+    if (id) {                                           /* open already: counted, not sent again */
+        fy_buf_free(&sum);
+        fy_buf_free(&det);
+        return id;
+    }
 
     struct fy_buf targets = {0};
     fy_buf_putc(&targets, '[');
@@ -194,6 +210,8 @@ long long fy_alert_raise(struct fy_engine *e, const char *integration, const cha
         fy_alert_pump(e, now);
     }
     fy_buf_free(&targets);
+    fy_buf_free(&sum);
+    fy_buf_free(&det);
     return id;
 }
 

@@ -32,6 +32,7 @@ struct fy_alert_policy {
     double escalate_after;      /* seconds open before escalating */
     long long quarantine_open;  /* alert when this many records are open in the quarantine; 0: never */
     double probe;               /* policy.pause.probe: seconds between probe runs while paused; 0: none */
+    int drift_pauses;           /* policy.schema_drift = "pause": a source that changed shape pauses it */
 };
 
 /* Read policy.alert and policy.pause from the spec table at `spec` on L

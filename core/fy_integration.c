@@ -689,7 +689,12 @@ static void operate(struct fy_integration *in, const char *run_id, const struct 
     in->paused_now = 0;
     if (r->pause_class) {
         double probe_at = in->alerts.probe > 0 ? now + in->alerts.probe : NAN;
-        if (fy_store_pause_policy(st, in->name, r->pause_reason, r->pause_class, probe_at) != FY_OK)
+        struct fy_buf why = {0};                    /* stored and shown by status: never a secret */
+        fy_utf8_excerpt(&why, r->pause_reason, strlen(r->pause_reason), ERROR_LINE);
+        fy_redact(&why);
+        int paused = fy_store_pause_policy(st, in->name, why.data ? why.data : "", r->pause_class, probe_at);
+        fy_buf_free(&why);
+        if (paused != FY_OK)
             fy_log(FY_LOG_ERROR, in->name, "cannot record the pause: %s", fy_store_error(st));
         in->paused_now = 1;
         fy_log(FY_LOG_WARN, in->name, "paused by policy: %s", r->pause_class);

@@ -679,8 +679,10 @@ function _M.run(spec, params, internal)
   if not fok and not stats.error then stats.error = "flush: " .. reason_of(ferr, limits) end
   if stopped then
     stats.not_loaded = not_loaded
-    fatal = format("%s (%d record%s not loaded; the checkpoint stays before them)", fatal, not_loaded,
-      not_loaded == 1 and "" or "s")
+    if not_loaded > 0 then
+      fatal = format("%s (%d record%s not loaded; the checkpoint stays before them)", fatal, not_loaded,
+        not_loaded == 1 and "" or "s")
+    end
   end
   if fatal then stats.error, stats.error_class = fatal, fatal_class or "script" end
   return stats

@@ -28,7 +28,7 @@ return ferry.integration {
     local key = ctx:secret("CRM_TOKEN")
     local page = 1
     while page do
-      local res, err = ctx.http:get("$SRC/accounts", { query = { page = page }, auth = { bearer = key } })
+      local res, err = ctx.http:get("$SRC/accounts", { query = { page = page, q = key }, auth = { bearer = key } })
       if not res then error(err) end
       local body = res:json()
       for _, r in ipairs(body.records) do ctx:emit(r) end
@@ -52,14 +52,14 @@ return { data_dir = "data", script_dirs = { "scripts" }, admin = { listen = "127
   integrations = { ["*"] = { trusted = true, secrets = { "CRM_TOKEN" } } } }
 EOF
 }
-export CRM_TOKEN=k-1
+export CRM_TOKEN=key-one-7f3a9
 alerts_py() { (cd "$1" && "$FERRY" alerts --json -c ferry.lua) | python3 -c "import json,sys; A=json.load(sys.stdin); print($2)"; }
 
 # ---------------------------------------------------------------------------
 t "the expired key (ferry run): the run stops at the 401, the integration pauses, one alert, nothing more is asked"
 D=$WORK/run; config "$D"
 crm "$D/scripts/crm.lua" crm
-control '{"total": 250, "key": "k-1", "expire_after_page": null}'
+control '{"total": 250, "key": "key-one-7f3a9", "expire_after_page": null}'
 run_ferry run -c "$D/ferry.lua" "$D/scripts/crm.lua"
 expect_rc 0
 expect_eq "$(wc -l <"$D/crm.loaded")" "250" "records loaded by the first run"
@@ -76,6 +76,9 @@ expect_in "$(cd "$D" && "$FERRY" status -c ferry.lua)" "ALERTS open: auth · fer
 expect_eq "$(alerts_py "$D" "[(a['integration'], a['kind'], a['status'], a['occurrences'], a['messages']['sent']) for a in A]")" \
     "[('crm', 'auth', 'open', 1, 1)]"
 expect_eq "$(grep -c '"msg":"alert","kind":"auth","event":"opened"' <<<"$err")" "1" "alert lines in the log"
+# the key was in the failing URL: not in the pause, the alert, the store, the output
+expect_not_in "$(sqlite3 "$D/data/ferry.db" .dump)" "$CRM_TOKEN"
+expect_not_in "$out$err$(cd "$D" && "$FERRY" status -c ferry.lua; "$FERRY" alerts --json -c ferry.lua)" "$CRM_TOKEN"
 # paused: another run is refused, and nothing reaches the source
 before=$(requests)
 run_ferry run -c "$D/ferry.lua" "$D/scripts/crm.lua"
@@ -101,7 +104,7 @@ crm "$D/scripts/enrich.lua" enrich 'transform = function(r, ctx)
     if not res then return nil, err end
     return r
   end,'
-control '{"total": 250, "key": "k-1", "expire_after_page": null}'
+control '{"total": 250, "key": "key-one-7f3a9", "expire_after_page": null}'
 before=$(requests)
 run_ferry run -c "$D/ferry.lua" "$D/scripts/enrich.lua"
 expect_rc 1
@@ -182,7 +185,7 @@ expect_in "$err" "--reason TEXT"
 t "ferry serve: a pause with probe resumes by itself once the source answers again, and the alert resolves"
 D=$WORK/serve; config "$D"
 crm "$D/scripts/crm.lua" crm 'schedule = "every 1h", policy = { pause = { probe = "1s" } },'
-control '{"total": 120, "key": "k-1", "expire_after_page": 2}'
+control '{"total": 120, "key": "key-one-7f3a9", "expire_after_page": 2}'
 start_serve "$D" ferry.lua
 wait_until 20 '[ "$(sql "$D/data/ferry.db" "SELECT paused_class FROM integrations WHERE name = '"'crm'"'")" = auth ]'
 expect_eq "$(alerts_py "$D" "[(a['kind'], a['status']) for a in A]")" "[('auth', 'open')]"
@@ -202,7 +205,7 @@ t "ferry serve: freshness is watched between runs: stale raises an alert, a good
 D=$WORK/fresh; config "$D"
 crm "$D/scripts/crm.lua" crm
 sed -i 's/freshness = "1h"/freshness = "2s"/' "$D/scripts/crm.lua"
-control '{"total": 60, "key": "k-1", "expire_after_page": null}'
+control '{"total": 60, "key": "key-one-7f3a9", "expire_after_page": null}'
 start_serve "$D" ferry.lua
 (cd "$D" && "$FERRY" trigger crm -c ferry.lua) >/dev/null 2>&1
 # no run after the good one: past 2s the service's own clock finds it stale
@@ -211,6 +214,49 @@ expect_in "$(alerts_py "$D" "A[0]['summary']")" "stale: the last good run ended"
 (cd "$D" && "$FERRY" trigger crm -c ferry.lua) >/dev/null 2>&1
 wait_until 20 '[ "$(alerts_py "$D" "A[0][\"status\"]")" = resolved ]'
 expect_eq "$(alerts_py "$D" "A[0]['resolution']")" "a good run: the data is fresh again"
+stop_serve
+expect_rc 0
+
+t "policy.alert.quarantine_open: an alert when the open quarantine reaches it, resolved once it is back under"
+D=$WORK/qopen; config "$D"
+cat >"$D/scripts/orders.lua" <<'EOS'
+return ferry.integration {
+  name = "orders", owner = "finance-ops@example.com", purpose = "test", pattern = "reporting",
+  source_of_truth = "erp", freshness = "1h",
+  policy = { alert = { quarantine_open = 3 } },
+  extract = function(ctx)
+    local bad = tonumber(os.getenv("BAD") or "0")
+    for i = 1, 10 do ctx:emit({ id = i, ok = i > bad }) end
+  end,
+  transform = function(r) if not r.ok then return nil, "missing customer" end return r end,
+  load = function(batch) end,
+}
+EOS
+BAD=2 run_ferry run -c "$D/ferry.lua" "$D/scripts/orders.lua"
+expect_rc 3
+expect_eq "$(alerts_py "$D" "[a['kind'] for a in A]")" "[]" "two open: under the threshold"
+BAD=4 run_ferry run -c "$D/ferry.lua" "$D/scripts/orders.lua"
+expect_eq "$(alerts_py "$D" "[(a['kind'], a['status']) for a in A]")" "[('quarantine', 'open')]"
+expect_in "$(alerts_py "$D" "A[0]['summary']")" "4 records open in the quarantine (alert at 3"
+(cd "$D" && "$FERRY" quarantine discard 1 2 3 --reason "test orders" -c ferry.lua) >/dev/null 2>&1
+BAD=0 run_ferry run -c "$D/ferry.lua" "$D/scripts/orders.lua"
+expect_rc 0
+expect_eq "$(alerts_py "$D" "[(a['kind'], a['status'], a['resolution']) for a in A]")" \
+    "[('quarantine', 'resolved', 'the open quarantine fell below the threshold')]"
+
+t "ferry serve: a script that no longer loads raises reload_failed; fixing it resolves the alert"
+D=$WORK/reload; config "$D"
+crm "$D/scripts/crm.lua" crm
+cp "$D/scripts/crm.lua" "$WORK/crm.good.lua"
+start_serve "$D" ferry.lua
+printf 'return ferry.integration {\n  name = "crm",\n' >"$D/scripts/crm.lua"
+(cd "$D" && "$FERRY" reload crm -c ferry.lua) >/dev/null 2>&1
+wait_until 20 '[ "$(alerts_py "$D" "[(a[\"kind\"], a[\"status\"]) for a in A]")" = "[('"'reload_failed'"', '"'open'"')]" ]'
+expect_in "$(alerts_py "$D" "A[0]['detail']")" "the previous version keeps running"
+cp "$WORK/crm.good.lua" "$D/scripts/crm.lua"
+(cd "$D" && "$FERRY" reload crm -c ferry.lua) >/dev/null 2>&1
+wait_until 20 '[ "$(alerts_py "$D" "A[0][\"status\"]")" = resolved ]'
+expect_eq "$(alerts_py "$D" "A[0]['resolution']")" "the script loads again"
 stop_serve
 expect_rc 0
 

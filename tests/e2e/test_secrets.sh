@@ -93,7 +93,7 @@ t "secrets: every form of a secret is redacted from logs, errors, the summary, r
 rm -rf "$WORK/data"
 integ attacker '
   batch_size = 10,
-  policy = { retry = { attempts = 1 } },
+  policy = { retry = { attempts = 1 }, not_found = "fail" },
   extract = function(ctx)
     local s = ctx:secret("FERRY_T_SECRET")
     ctx.log.info("raw " .. s, { json_field = s, pct = pct(s), b64 = b64(s), b64url = b64url(s),

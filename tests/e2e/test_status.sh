@@ -242,6 +242,7 @@ PAGE_SECRET=tok-page-5ecret-42
 script pagefail "return ferry.integration {
   name = \"pagefail\", owner = \"qa@example.com\", purpose = \"test\", pattern = \"reporting\",
   source_of_truth = \"fixture\", freshness = \"1h\",
+  policy = { not_found = \"fail\" },   -- run again and again: not paused
   extract = function(ctx)
     local tok = ctx:secret(\"PAGE_TOKEN\")
     local res, err = ctx.http:get(\"$BASE/html/404\", { query = { api_key = tok, q = tok } })

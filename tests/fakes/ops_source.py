@@ -11,7 +11,7 @@ GET  /accounts?page=N          {"records": [...], "next": N+1 | null}, 50 a page
                                accepted key (or, with expire_after_page, from that
                                page on)
 POST /_control  {...}          set any of: total (records, default 250),
-                               key (accepted key, default "k-1"),
+                               key (accepted key, default "key-one-7f3a9"),
                                expire_after_page (int or null: pages from this one
                                answer 401 until the key is set again),
                                drift (bool: records gain lead_score, and amount
@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 
 PER_PAGE = 50
 lock = threading.Lock()
-state = {"total": 250, "key": "k-1", "expire_after_page": None, "drift": False}
+state = {"total": 250, "key": "key-one-7f3a9", "expire_after_page": None, "drift": False}
 log = []
 
 

@@ -17,6 +17,10 @@ V        ?=
 DEB_PKGS  := build-essential pkg-config liblua5.4-dev lua-cjson-dev libcurl4-openssl-dev \
              libevent-dev libsqlite3-dev sqlite3 python3 openssl libssl-dev tzdata
 BENCH_PKGS := nginx-light curl lua5.4 lua-cjson lua-dbi-sqlite3 wrk
+# What only the tests use: promtool (test_metrics.sh lints a live /metrics
+# scrape; Debian ships promtool in the prometheus package, whose service is
+# not started by installing it) and curl.
+TEST_PKGS  := prometheus curl
 PKG_MODS  := lua5.4 lua5.4-cjson libcurl libevent sqlite3 libcrypto
 
 ifeq ($(SANITIZE),)
@@ -55,7 +59,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
 REPLAY_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz-replay/%)
 
-.PHONY: all deps run test unit bench install clean fuzz fuzz-deps fuzz-build mutate
+.PHONY: all deps test-deps test-deps-install run test unit bench install clean fuzz fuzz-deps fuzz-build mutate
 all: deps $(BUILD)/ferry
 
 # Install what the build and the tests need, once, from Debian's packages.
@@ -81,6 +85,19 @@ endef
 
 deps:
 	$(call install_missing,$(DEB_PKGS))
+
+# As root, install them; otherwise say which are missing and go on (the
+# tests that need one skip it, saying so), so `make test` still runs.
+test-deps:
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory test-deps-install; else \
+	    for p in $(TEST_PKGS); do \
+	        dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || \
+	            echo "ferry: Debian package $$p is not installed; tests that need it skip (sudo apt-get install -y $$p)"; \
+	    done; \
+	fi
+
+test-deps-install:
+	$(call install_missing,$(TEST_PKGS))
 
 $(BUILD)/ferry: $(OBJS) $(MAIN_OBJ)
 	$(E) LINK $@
@@ -117,7 +134,7 @@ run: all
 
 unit: $(UNIT_BINS)
 
-test: all $(UNIT_BINS) $(REPLAY_BINS)
+test: all test-deps $(UNIT_BINS) $(REPLAY_BINS)
 	$(Q)FERRY=$(BUILD)/ferry UNIT_DIR=$(BUILD)/tests SANITIZE=$(SANITIZE) bash tests/run.sh
 
 # Mutation testing: each mutant of tests/tools/mutants.txt is applied in a

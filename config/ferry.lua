@@ -36,6 +36,9 @@ return {
   admin = {
     listen = "127.0.0.1:8787",
     token = os.getenv("FERRY_ADMIN_TOKEN"),
+    -- GET /metrics (Prometheus): open on a loopback listener; elsewhere it
+    -- needs the token unless this says "open" (for a scraper without one).
+    metrics = "token",
   },
 
   -- ferry serve's webhook listener: POST /hooks/PATH for scripts with

@@ -6,6 +6,9 @@
 #include "fy_config.h"
 #include "fy_json.h"
 #include "fy_log.h"
+#include "fy_metrics.h"
+#include "fy_serve.h"
+#include "fy_time.h"
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
@@ -37,6 +40,8 @@ struct fy_admin {
     struct fy_service *svc;        /* what the endpoints act on */
     struct evhttp *http;           /* the listener, on the service's loop */
     char *token;                   /* NULL: no authentication (loopback only) */
+    int metrics_open;              /* GET /metrics needs no token: the listener is loopback, or
+                                      admin.metrics = "open" */
     lua_State *L;                  /* decodes request bodies (fy_json_decode) */
 };
 
@@ -78,10 +83,11 @@ static const char *reason_phrase(int code) {
     }
 }
 
-static void send_json(struct evhttp_request *req, int code, struct fy_buf *b) {
+/* Send b as the body: JSON unless `type` says otherwise. */
+static void send_body(struct evhttp_request *req, int code, struct fy_buf *b, const char *type) {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     struct evbuffer *body = evbuffer_new();
-    evhttp_add_header(h, "Content-Type", "application/json; charset=utf-8");
+    evhttp_add_header(h, "Content-Type", type ? type : "application/json; charset=utf-8");
     evhttp_add_header(h, "Cache-Control", "no-store");
     evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
     if (body) {
@@ -289,7 +295,9 @@ static void on_request(struct evhttp_request *req, void *arg) {
     TAILQ_INIT(&query);
     if (path) nseg = split_path(path, seg);
     int public = nseg == 1 && (!strcmp(seg[0], "healthz") || !strcmp(seg[0], "readyz"));
-    if (!public && !authorized(a, req)) {
+    int metrics = nseg == 1 && !strcmp(seg[0], "metrics");
+    const char *type = NULL;                    /* the body's Content-Type; NULL: JSON */
+    if (!public && !(metrics && a->metrics_open) && !authorized(a, req)) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer realm=\"ferry\"");
         code = fy_admin_fail(&c, 401, "missing or wrong bearer token (Authorization: Bearer TOKEN, "
                                       "the admin.token of the config)");
@@ -305,6 +313,21 @@ static void on_request(struct evhttp_request *req, void *arg) {
         goto reply;
     }
     c.query = &query;
+    if (metrics) {                              /* Prometheus text, not JSON */
+        if (method != FY_ADMIN_GET) {
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+            code = fy_admin_fail(&c, 405, "method not allowed; this path takes GET, HEAD");
+            goto reply;
+        }
+        char err[512];
+        if (fy_metrics_render(fy_service_store(a->svc), &c.out, err, sizeof err) != FY_OK) {
+            code = fy_admin_fail(&c, 500, "cannot read the store for metrics: %s", err);
+            goto reply;
+        }
+        code = 200;
+        type = "text/plain; version=0.0.4; charset=utf-8";
+        goto reply;
+    }
     const struct fy_admin_route *found = NULL;
     char allow[32] = "";
     for (const struct fy_admin_route *r = fy_admin_routes; r->fn; r++) {
@@ -338,7 +361,7 @@ reply:
         fy_log_write(code >= 500 ? FY_LOG_ERROR : FY_LOG_DEBUG, NULL, NULL, "admin request", f.data);
         fy_buf_free(&f);
     }
-    send_json(req, code, &c.out);
+    send_body(req, code, &c.out, type);
     fy_buf_free(&c.out);
     evhttp_clear_headers(&query);
     lua_settop(a->L, 0);
@@ -388,7 +411,8 @@ struct fy_admin *fy_admin_create(struct fy_service *svc, struct event_base *base
         return NULL;
     }
     if (token && !*token) token = NULL;
-    if (!token && !fy_admin_is_loopback(host)) {
+    int loopback = fy_admin_is_loopback(host);
+    if (!token && !loopback) {
         snprintf(err, errlen, "admin.listen: %s is not a loopback address and admin.token is not set: anyone who "
                               "can reach it could drive ferry. Set admin.token (from the environment: "
                               "token = os.getenv(\"FERRY_ADMIN_TOKEN\")) or listen on 127.0.0.1", listen);
@@ -400,6 +424,8 @@ struct fy_admin *fy_admin_create(struct fy_service *svc, struct event_base *base
         return NULL;
     }
     a->svc = svc;
+    a->metrics_open = loopback || (svc && fy_service_config(svc)->admin.metrics_open);
+    fy_metrics_started(fy_time_now());
     if (token && !(a->token = strdup(token))) goto oom;
     if (!(a->L = luaL_newstate()) || !(a->http = evhttp_new(base))) goto oom;
     lua_newtable(a->L);                         /* what fy_json_decode marks arrays with */

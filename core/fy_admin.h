@@ -1,12 +1,14 @@
 /* The admin API of ferry serve: JSON over HTTP under /api/v1/, plus
- * /healthz and /readyz, on libevent's evhttp on the service's own loop.
+ * /healthz, /readyz and /metrics (Prometheus text, fy_metrics.h), on
+ * libevent's evhttp on the service's own loop.
  * fy_admin.c is the listener (binding, bearer token, routing, limits, JSON
  * bodies); fy_admin_api.c is the endpoints, each a call into fy_serve.h or
  * a report of fy_report.h.
  *
  * Every endpoint but /healthz and /readyz needs `Authorization: Bearer
- * TOKEN` when a token is configured, compared in constant time. Without a
- * token only a loopback address may be listened on. Neither the token nor
+ * TOKEN` when a token is configured, compared in constant time; /metrics
+ * needs none on a loopback listener or with admin.metrics = "open". Without
+ * a token only a loopback address may be listened on. Neither the token nor
  * any header is ever logged or echoed. */
 #ifndef FY_ADMIN_H
 #define FY_ADMIN_H

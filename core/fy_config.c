@@ -41,6 +41,7 @@ static const struct key_spec keys[] = {
     {"hooks.listen", K_STRING, "HOST:PORT like \"127.0.0.1:8788\" (port 0: any free port)"},
     {"hooks.max_body", K_SIZE, "a size like \"1MB\" (at least 1KB)"},
     {"admin.token", K_STRING, "a bearer token (from the environment: os.getenv(\"FERRY_ADMIN_TOKEN\"))"},
+    {"admin.metrics", K_STRING, "\"token\" (GET /metrics needs the token off loopback) or \"open\" (it never does)"},
     {"log", K_SECTION, "a table"},
     {"log.level", K_LEVEL, "one of debug, info, warn, error, off"},
     {"log.format", K_FORMAT, "\"json\" or \"text\""},
@@ -655,6 +656,11 @@ static void apply(lua_State *L, struct load *ld, const struct key_spec *k) {
         if (lua_type(L, -1) != LUA_TSTRING) goto bad_type;
         const char *v = lua_tostring(L, -1);
         char why[256];
+        if (strcmp(k->name, "admin.metrics") == 0) {     /* kept as a flag, not a string */
+            if (strcmp(v, "token") && strcmp(v, "open")) goto bad_value;
+            cfg->admin.metrics_open = strcmp(v, "open") == 0;
+            return;
+        }
         if (strcmp(k->name, "timezone") == 0) {
             struct fy_tz *tz = fy_tz_load(v, why, sizeof why);
             if (!tz) {

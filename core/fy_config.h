@@ -59,6 +59,7 @@ struct fy_config {
     struct {                 /* the admin API of ferry serve */
         char *listen;        /* "127.0.0.1:8787" */
         char *token;         /* bearer token; NULL = none (loopback only) */
+        int metrics_open;    /* admin.metrics = "open": /metrics needs no token even off loopback */
     } admin;
     struct {                 /* ferry serve's webhook listener (POST /hooks/PATH) */
         char *listen;        /* "127.0.0.1:8788" */

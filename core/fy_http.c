@@ -7,6 +7,7 @@
  * interest in it changes. */
 #include "fy_http.h"
 #include "fy_common.h"
+#include "fy_metrics.h"
 #include "fy_ratelimit.h"
 #include "fy_time.h"
 
@@ -83,6 +84,7 @@ struct transfer {
     struct event *wait;               /* backoff between attempts */
     struct fy_bucket_waiter waiter;   /* queued on o.limits[limit_idx] */
     int limit_idx;
+    double limit_wait_from;           /* monotonic, when it started waiting for a bucket */
     int in_multi;
     int ratelimit_seen;               /* the response has a *RateLimit-Remaining header */
     int adding;                       /* on h->adding */
@@ -482,7 +484,10 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg) {
 static void next_limit(struct transfer *t) {
     while (t->limit_idx < 2) {
         struct fy_bucket *b = t->o.limits[t->limit_idx];
-        if (b && !fy_bucket_acquire(b, &t->waiter)) return;   /* waiter_ready continues */
+        if (b && !fy_bucket_acquire(b, &t->waiter)) {         /* waiter_ready continues */
+            t->limit_wait_from = fy_time_monotonic();
+            return;
+        }
         t->limit_idx++;
     }
     launch(t);
@@ -490,6 +495,7 @@ static void next_limit(struct transfer *t) {
 
 static void waiter_ready(struct fy_bucket_waiter *w) {
     struct transfer *t = (struct transfer *)((char *)w - offsetof(struct transfer, waiter));
+    fy_metrics_rate_wait(t->o.metrics, fy_time_monotonic() - t->limit_wait_from);
     t->limit_idx++;
     next_limit(t);
 }
@@ -659,6 +665,7 @@ static void attempt_done(struct transfer *t, CURLcode code) {
     curl_easy_getinfo(t->easy, CURLINFO_REDIRECT_COUNT, &redirects);
     res.effective_url = eff ? eff : t->url;
     res.redirected = redirects > 0;
+    fy_metrics_http_attempt(t->o.metrics, status, res.elapsed, wait >= 0);
     if (t->o.on_attempt) t->o.on_attempt(&res, wait, t->arg);
     if (wait >= 0) {
         struct timeval tv = {(time_t)wait, (suseconds_t)((wait - floor(wait)) * 1e6)};

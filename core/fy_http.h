@@ -16,6 +16,7 @@ struct event_base;
 struct fy_http;
 struct fy_bucket;
 struct fy_http_result;
+struct fy_metrics_http;
 
 struct fy_http_retry {
     int attempts;            /* total attempts, 1 = no retry */
@@ -52,6 +53,7 @@ struct fy_http_opts {
      * elapsed = its own time) and retry_in, the seconds until the next
      * attempt (-1: none follows), with the `arg` of fy_http_start; NULL = none */
     void (*on_attempt)(const struct fy_http_result *res, double retry_in, void *arg);
+    struct fy_metrics_http *metrics;   /* counts each attempt and rate-limit wait (fy_metrics.h); NULL = none */
 };
 
 /* What a finished transfer hands its callback. Owned by the transfer; valid

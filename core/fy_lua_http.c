@@ -21,6 +21,7 @@
 #include "fy_engine.h"
 #include "fy_http.h"
 #include "fy_log.h"
+#include "fy_metrics.h"
 #include "fy_run.h"
 #include "fy_utf8.h"
 #include "fy_vm.h"
@@ -610,6 +611,7 @@ static void start_next(struct batch *b) {
         o.may_hold = fy_vm_may_hold;
         o.hold_ctx = b->run->vm;
         o.on_attempt = fy_log_enabled(FY_LOG_DEBUG) ? log_attempt : NULL;
+        o.metrics = fy_metrics_http_series(b->run->vm->name, o.url);
         if (b->kind == EACH) {          /* fed as the script reads: keep memory flat */
             lua_pushvalue(L, -1);       /* the spec's strings stay alive until fy_http_start copied them */
             lua_insert(L, -3);

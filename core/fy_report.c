@@ -260,6 +260,25 @@ int fy_report_status_json(struct fy_store *s, const char *name, fy_report_extra_
     return n;
 }
 
+int fy_report_health_each(struct fy_store *s, void (*fn)(void *arg, const struct fy_report_health *h), void *arg) {
+    sqlite3_stmt *st;
+    int rc;
+    if (sqlite3_prepare_v2(fy_store_db(s), status_sql, -1, &st, NULL) != SQLITE_OK) return FY_ERR;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct fy_report_health h = {
+            .name = col(st, ST_NAME),
+            .last_good = (const char *)sqlite3_column_text(st, ST_LAST_GOOD),
+            .stale = sqlite3_column_int(st, ST_STALE),
+            .paused = sqlite3_column_int(st, ST_PAUSED),
+            .quarantine_open = sqlite3_column_int64(st, ST_Q_OPEN),
+            .inbox_pending = sqlite3_column_int64(st, ST_INBOX_PENDING),
+        };
+        fn(arg, &h);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? FY_OK : FY_ERR;
+}
+
 /* "in 14m" for a time to come, "due" for one past; "-" when NULL or "". */
 static void until(const char *iso, char *out, size_t cap) {
     double t;

@@ -27,6 +27,18 @@ int fy_report_status(struct fy_store *s, int json, FILE *out);
  * FY_ERR (the store's message in sqlite3_errmsg). */
 int fy_report_status_json(struct fy_store *s, const char *name, fy_report_extra_fn extra, void *arg,
                           struct fy_buf *out);
+/* What metrics read of status, per integration: the same rows and the
+ * same staleness rule as `ferry status`. Strings are valid during the
+ * callback only. */
+struct fy_report_health {
+    const char *name;
+    const char *last_good;      /* when the last good run ended (ISO); NULL when none */
+    int stale, paused;
+    long long quarantine_open, inbox_pending;
+};
+/* Call fn for each integration, in name order. FY_OK, or FY_ERR (the
+ * store's message in sqlite3_errmsg). */
+int fy_report_health_each(struct fy_store *s, void (*fn)(void *arg, const struct fy_report_health *h), void *arg);
 /* One run's record as a JSON object appended to out. 1 when found, 0 when
  * there is no such run, FY_ERR. */
 int fy_report_run_json(struct fy_store *s, const char *run_id, struct fy_buf *out);

@@ -103,6 +103,9 @@ static const char *migrations[] = {
     "ALTER TABLE runs ADD COLUMN verdict TEXT;"
     "ALTER TABLE runs ADD COLUMN verdict_reason TEXT;"
     "ALTER TABLE runs ADD COLUMN dropped INTEGER DEFAULT 0;"
+    /* status, freshness and /metrics ask per integration for its last run,
+     * last good run and last replay: covered here, not row by row */
+    "CREATE INDEX runs_by_status ON runs (integration, status, trigger, started_at, ended_at);"
     "ALTER TABLE integrations ADD COLUMN paused_class TEXT;"
     "ALTER TABLE integrations ADD COLUMN probe_at TEXT;"
     "CREATE TABLE alerts ("

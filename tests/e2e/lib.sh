@@ -46,6 +46,21 @@ start_fake_api() {
     FAKE_BASE="http://127.0.0.1:$(cat "$WORK/fake.port")"
 }
 
+# start_sink NAME SCRIPT [ARGS...]: a receiver of tests/fakes (webhook_sink.py,
+# smtp_sink.py) on 127.0.0.1, recording to $WORK/NAME.jsonl and stopped when
+# the test exits; sets PORT, or fails the case when it did not start.
+start_sink() {
+    local name=$1 script=$2
+    shift 2
+    rm -f "$WORK/$name.port" "$WORK/$name.jsonl"
+    python3 "$ROOT/tests/fakes/$script" --port-file "$WORK/$name.port" --log "$WORK/$name.jsonl" "$@" \
+        >"$WORK/$name.out" 2>&1 &
+    _bg_pids+=($!)
+    for _ in $(seq 1 200); do [ -s "$WORK/$name.port" ] && break; sleep 0.05; done
+    PORT=$(cat "$WORK/$name.port" 2>/dev/null)
+    [ -n "$PORT" ] || fail "$script did not start: $(cat "$WORK/$name.out")"
+}
+
 # wait_until SECONDS 'SHELL CONDITION': evaluates the condition every 0.1 s
 # (quote it: it is evaluated anew each time); fails the case on timeout.
 wait_until() {

@@ -11,17 +11,6 @@ PASSWORD="pw-Sm7p-hushhush"
 seen_out=""          # every stdout and stderr of ferry, checked for secrets at the end
 
 # start_sink NAME SCRIPT ARGS...: a fake on a free port; sets PORT, logs to $WORK/NAME.jsonl
-start_sink() {
-    local name=$1 script=$2
-    shift 2
-    rm -f "$WORK/$name.port" "$WORK/$name.jsonl"
-    python3 "$ROOT/tests/fakes/$script" --port-file "$WORK/$name.port" --log "$WORK/$name.jsonl" "$@" \
-        >"$WORK/$name.out" 2>&1 &
-    _bg_pids+=($!)
-    for _ in $(seq 1 200); do [ -s "$WORK/$name.port" ] && break; sleep 0.05; done
-    PORT=$(cat "$WORK/$name.port" 2>/dev/null)
-    [ -n "$PORT" ] || fail "$script did not start: $(cat "$WORK/$name.out")"
-}
 
 # config FILE WEBHOOK_PORT SMTP_PORT [EXTRA ALERTS KEYS]: a config with a webhook
 # channel "ops" and an email channel "oncall" (quick retries: 50 ms base).

@@ -309,17 +309,6 @@ expect_eq "$(alerts_py "$D" "[(a['status'], a['resolution']) for a in A if a['in
     "[('resolved', \"a later run saw the source's fields unchanged\")]"
 
 t "the expired key with real channels: one POST to ops and one mail to the owner, an escalation mail, then resolution messages to all"
-start_sink() {   # start_sink NAME SCRIPT [ARGS]: a receiver of tests/fakes on 127.0.0.1; sets PORT
-    local name=$1 script=$2
-    shift 2
-    rm -f "$WORK/$name.port" "$WORK/$name.jsonl"
-    python3 "$ROOT/tests/fakes/$script" --port-file "$WORK/$name.port" --log "$WORK/$name.jsonl" "$@" \
-        >"$WORK/$name.out" 2>&1 &
-    _bg_pids+=($!)
-    for _ in $(seq 1 200); do [ -s "$WORK/$name.port" ] && break; sleep 0.05; done
-    PORT=$(cat "$WORK/$name.port" 2>/dev/null)
-    [ -n "$PORT" ] || fail "$script did not start: $(cat "$WORK/$name.out")"
-}
 # what arrived: hooks (JSON bodies) and mails (to, subject, body)
 hooks_py() { python3 -c "import json,sys; H=[json.loads(json.loads(l)['body']) for l in open('$WORK/hook.jsonl')]; print($1)" 2>&1; }
 mails_py() {

@@ -10,7 +10,6 @@ SECRET_PATH="T0FERRY/B0FERRY/hushhushwebhooktoken"
 PASSWORD="pw-Sm7p-hushhush"
 seen_out=""          # every stdout and stderr of ferry, checked for secrets at the end
 
-# start_sink NAME SCRIPT ARGS...: a fake on a free port; sets PORT, logs to $WORK/NAME.jsonl
 
 # config FILE WEBHOOK_PORT SMTP_PORT [EXTRA ALERTS KEYS]: a config with a webhook
 # channel "ops" and an email channel "oncall" (quick retries: 50 ms base).

@@ -129,7 +129,8 @@ run: all
 	    echo "               sqlite3 data/reporting.db 'SELECT tier, count(*), sum(arr) FROM accounts GROUP BY tier'"; \
 	    echo "  quarantine:  ./$(BUILD)/ferry quarantine list -c config/ferry.lua      (then: show ID, replay ID, discard ID)"; \
 	    echo "  history:     ./$(BUILD)/ferry status        ./$(BUILD)/ferry runs crm-accounts-to-reporting"; \
-	    echo "  exit status $$rc: 0 all loaded, 3 some records quarantined, 1 run failed"; \
+	    echo "  alerts:      ./$(BUILD)/ferry alerts -c config/ferry.lua"; \
+	    echo "  exit status $$rc: 0 all loaded, 3 some records quarantined, 4 a run not to trust (suspect), 1 run failed"; \
 	    [ $$rc -eq 0 ] || [ $$rc -eq 3 ]
 
 unit: $(UNIT_BINS)

@@ -157,6 +157,16 @@ static void enqueue(struct fy_store *s, long long alert_id, const char *targets,
         exec_sql(s, "UPDATE alerts SET sends = sends + 1 WHERE id = CAST(?2 AS INTEGER)", 2, b);
 }
 
+/* The same, to one target (an escalation, and whoever it went to). */
+static void enqueue_one(struct fy_store *s, long long alert_id, const char *target, const char *event, double now) {
+    struct fy_buf one = {0};
+    fy_buf_putc(&one, '[');
+    fy_buf_json_string(&one, target, strlen(target));
+    fy_buf_putc(&one, ']');
+    enqueue(s, alert_id, one.data, event, now);
+    fy_buf_free(&one);
+}
+
 int fy_alert_is_open(struct fy_store *s, const char *integration, const char *kind) {
     const char *a[] = {integration, kind};
     sqlite3_stmt *st = prep(s, "SELECT 1 FROM alerts WHERE integration = ? AND kind = ? AND status = 'open'", 2, a);
@@ -242,14 +252,7 @@ int fy_alert_resolve_store(struct fy_store *s, const char *integration, const ch
         sqlite3_finalize(st);
         st = NULL;
         enqueue(s, id, targets, "resolved", now);
-        if (esc) {                                      /* whoever it was escalated to hears it ended */
-            struct fy_buf one = {0};
-            fy_buf_putc(&one, '[');
-            fy_buf_json_string(&one, esc, strlen(esc));
-            fy_buf_putc(&one, ']');
-            enqueue(s, id, one.data, "resolved", now);
-            fy_buf_free(&one);
-        }
+        if (esc) enqueue_one(s, id, esc, "resolved", now);   /* whoever it was escalated to hears it ended */
         free(targets);
         free(esc);
         resolved = 1;
@@ -317,12 +320,7 @@ void fy_alert_tick(struct fy_engine *e, double now) {
     for (size_t i = 0; i < n; i++) {
         if (due[i].repeat) enqueue(s, due[i].id, due[i].targets, "repeat", now);
         if (due[i].escalate) {
-            struct fy_buf one = {0};
-            fy_buf_putc(&one, '[');
-            fy_buf_json_string(&one, due[i].escalate_to, strlen(due[i].escalate_to));
-            fy_buf_putc(&one, ']');
-            enqueue(s, due[i].id, one.data, "escalated", now);
-            fy_buf_free(&one);
+            enqueue_one(s, due[i].id, due[i].escalate_to, "escalated", now);
             char at[40], ids[24];
             iso(now, at, sizeof at);
             snprintf(ids, sizeof ids, "%lld", due[i].id);

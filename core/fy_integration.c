@@ -845,6 +845,20 @@ void fy_integration_check_fresh(struct fy_integration *in, double now, double si
                 NULL, act, now);
 }
 
+/* Pause the integration by its own policy (error class `klass`), with the
+ * reason as status shows it: one line, never a secret. */
+static int pause_by_policy(struct fy_integration *in, const char *reason, const char *klass, double probe_at) {
+    struct fy_store *st = in->engine->store;
+    struct fy_buf why = {0};
+    fy_utf8_excerpt(&why, reason, strlen(reason), ERROR_LINE);
+    fy_redact(&why);
+    int rc = fy_store_pause_policy(st, in->name, why.data ? why.data : "", klass, probe_at);
+    fy_buf_free(&why);
+    if (rc != FY_OK) fy_log(FY_LOG_ERROR, in->name, "cannot record the pause: %s", fy_store_error(st));
+    else fy_log(FY_LOG_WARN, in->name, "paused by policy: %s", klass);
+    return rc;
+}
+
 /* What a pause action leaves open when it is resolved. */
 static const char *const PAUSE_KINDS[] = {"auth", "permission", "not_found"};
 
@@ -858,15 +872,8 @@ static void operate(struct fy_integration *in, const char *run_id, const struct 
     in->paused_now = 0;
     if (r->pause_class) {
         double probe_at = in->alerts.probe > 0 ? now + in->alerts.probe : NAN;
-        struct fy_buf why = {0};                    /* stored and shown by status: never a secret */
-        fy_utf8_excerpt(&why, r->pause_reason, strlen(r->pause_reason), ERROR_LINE);
-        fy_redact(&why);
-        int paused = fy_store_pause_policy(st, in->name, why.data ? why.data : "", r->pause_class, probe_at);
-        fy_buf_free(&why);
-        if (paused != FY_OK)
-            fy_log(FY_LOG_ERROR, in->name, "cannot record the pause: %s", fy_store_error(st));
+        pause_by_policy(in, r->pause_reason, r->pause_class, probe_at);
         in->paused_now = 1;
-        fy_log(FY_LOG_WARN, in->name, "paused by policy: %s", r->pause_class);
         char act[300];
         snprintf(act, sizeof act, "fix the cause (a new key, a permission, the endpoint), then 'ferry resume %s'%s",
                  in->name, in->alerts.probe > 0 ? " (or wait: a probe run tries again and resumes it when it gets "
@@ -894,12 +901,7 @@ static void operate(struct fy_integration *in, const char *run_id, const struct 
         snprintf(act, sizeof act, "check the mapping against the source's new fields; 'ferry alerts ack ID' once "
                  "handled");
         if (in->alerts.drift_pauses && !r->pause_class) {
-            struct fy_buf why = {0};
-            fy_utf8_excerpt(&why, line, strlen(line), ERROR_LINE);
-            fy_redact(&why);
-            if (fy_store_pause_policy(st, in->name, why.data, "schema_drift", NAN) == FY_OK) in->paused_now = 1;
-            fy_buf_free(&why);
-            fy_log(FY_LOG_WARN, in->name, "paused by policy: schema_drift");
+            if (pause_by_policy(in, line, "schema_drift", NAN) == FY_OK) in->paused_now = 1;
             snprintf(act, sizeof act, "check the mapping against the source's new fields, then 'ferry resume %s'",
                      in->name);
         }

@@ -780,7 +780,7 @@ expect_rc 0
 expect_eq "$(sql "$DB" 'PRAGMA user_version')" "8"
 expect_eq "$(sql "$DB" 'PRAGMA application_id')" "1717924473" "application_id (0x66657279)"
 expect_eq "$(sql "$DB" "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name" | tr '\n' ' ')" \
-    "alert_sends alerts checkpoints events integrations quarantine runs schemas state "
+    "alert_sends alerts checkpoints events integrations quarantine runs schemas state written "
 sql "$DB" 'PRAGMA user_version = 99' >/dev/null
 run_ferry run schema.lua
 expect_rc 2

@@ -74,7 +74,8 @@ local function quote(v)
     if n == nil then n = 81 end
     if n <= #v then v, cut = sub(v, 1, n - 1), true end
   end
-  v = gsub(v, '[%c"\\]', function(c) return ESC[c] or format("\\x%02x", c:byte()) end)
+  local bad = ulen(v) and '[%c"\\]' or '[%c"\\\128-\255]'   -- not UTF-8: escape the high bytes too
+  v = gsub(v, bad, function(c) return ESC[c] or format("\\x%02x", c:byte()) end)
   return '"' .. v .. (cut and '..."' or '"')
 end
 _M.quote = quote
@@ -204,6 +205,7 @@ local TWO53 = 2 ^ 53
 
 local function make_integer(f, spec)
   local thou = check_sep(f, spec, "thousands", nil)
+  local dec = thou == "." and "," or "."      -- for "12.00" (or "12,00" where "." groups)
   local says = "is not an integer" .. number_opts(".", thou)
   return function(v)
     local t = mtype(v)
@@ -216,7 +218,7 @@ local function make_integer(f, spec)
       return tointeger(v)
     end
     if type(v) ~= "string" then return nil, invalid(f, v, "integer", says) end
-    local sign, ip, fp = split_number(trim(v), ".", thou, false)
+    local sign, ip, fp = split_number(trim(v), dec, thou, false)
     if not sign or match(fp, "[1-9]") then return nil, invalid(f, v, "integer", says) end
     local n = tointeger(tonumber(sign .. ip))
     if not n then return nil, invalid(f, v, "integer", "is outside the 64-bit integer range") end

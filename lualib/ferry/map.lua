@@ -28,6 +28,7 @@ local setmetatable, getmetatable = setmetatable, getmetatable
 local mtype, tointeger, floor = math.type, math.tointeger, math.floor
 local format, find, match, sub, gsub, lower, upper, rep =
   string.format, string.find, string.match, string.sub, string.gsub, string.lower, string.upper, string.rep
+local byte = string.byte
 local ulen, uoffset = utf8.len, utf8.offset
 local concat, sort = table.concat, table.sort
 
@@ -43,10 +44,14 @@ local function number_text(x)
   if mtype(x) == "integer" then return tostring(x) end
   if x ~= x then return "nan" end
   if x == 1 / 0 then return "inf" elseif x == -1 / 0 then return "-inf" end
-  for p = 1, 17 do
-    local s = format("%." .. p .. "g", x)
-    if tonumber(s) == x then return s end
-  end
+  -- %.14g when it reads back (the usual case: 0.1, 1234.25) is already the
+  -- shortest, as %g drops trailing zeros; else the first of 15-17 digits that does
+  local s = format("%.14g", x)
+  if tonumber(s) == x then return s end
+  s = format("%.15g", x)
+  if tonumber(s) == x then return s end
+  s = format("%.16g", x)
+  if tonumber(s) == x then return s end
   return format("%.17g", x)
 end
 
@@ -91,42 +96,72 @@ end
 -- Numbers written as text
 ----------------------------------------------------------------------------
 
-local function trim(s) return match(s, "^%s*(.-)%s*$") end
-
--- Digits grouped by the thousands separator `sep`: "12,500,000" -> "12500000";
--- nil unless every group after the first has exactly three digits and the
--- first one to three ("1,23,4" and ",123" are not numbers).
-local function ungroup(s, sep)
-  if not find(s, sep, 1, true) then return match(s, "^%d+$") end
-  local parts, i = {}, 1
-  while true do
-    local j = find(s, sep, i, true)
-    local part = sub(s, i, (j or 0) - 1)
-    if not match(part, "^%d+$") then return nil end
-    if #parts == 0 then
-      if #part > 3 then return nil end
-    elseif #part ~= 3 then
-      return nil
-    end
-    parts[#parts + 1] = part
-    if not j then break end
-    i = j + #sep
-  end
-  return concat(parts)
+-- s without leading and trailing white space; s itself (no pattern run)
+-- when its first and last bytes are not white space, the common case.
+local function trim(s)
+  local a, b = byte(s, 1), byte(s, -1)
+  if a and a > 32 and b > 32 then return s end
+  return match(s, "^%s*(.*%S)") or ""
 end
+
+-- A separator as a Lua pattern that matches it literally.
+local function literal(sep) return (gsub(sep, "[%^%$%(%)%%%.%[%]%*%+%-%?]", "%%%0")) end
+
+-- Digits grouped by the thousands separator (`group` is literal(sep) ..
+-- "%d%d%d"): "12,500,000" -> "12500000"; nil unless the first group has one
+-- to three digits and every later one exactly three ("1,23,4" and ",123"
+-- are not numbers). Removing every sep+3 digits from what follows the first
+-- group must leave nothing: the matches do not overlap, so then the rest is
+-- made of such groups, one after another.
+local function ungroup(s, group)
+  local head, rest = match(s, "^(%d%d?%d?)(.*)$")
+  if not head then return nil end
+  if rest == "" then return head end
+  local left = gsub(rest, group, "")
+  if left ~= "" then return match(s, "^%d+$") end   -- or not grouped at all
+  return head .. gsub(rest, "%D", "")
+end
+
+-- The patterns for numbers with decimal separator dec, built once per dec.
+local DEC_PATTERNS = setmetatable({}, { __index = function(t, dec)
+  local p = { whole = "^([+-]?)(%d+)$", frac = "^([+-]?)(%d+)" .. literal(dec) .. "(%d+)$" }
+  t[dec] = p
+  return p
+end })
 
 -- Split a number written as text into sign ("" or "-"), integer digits,
 -- fraction digits and exponent (an integer; exponents only when allow_exp).
--- dec is the decimal separator, thou the thousands separator or nil.
--- Returns nil when the text is not such a number.
-local function split_number(s, dec, thou, allow_exp)
-  local sign, rest = match(s, "^([+-]?)(.*)$")
-  local exp = 0
-  if allow_exp then
-    local m, e = match(rest, "^(.-)[eE]([+-]?%d+)$")
-    if m then rest, exp = m, tonumber(e) end
+-- dec is the decimal separator, thou the thousands separator or nil (and
+-- group, for thou, literal(thou) .. "%d%d%d"). Returns nil when the text is
+-- not such a number.
+local function split_number(s, dec, thou, group, allow_exp)
+  local pats = DEC_PATTERNS[dec]     -- the common forms first, in one pattern each
+  local sign, ip = match(s, pats.whole)
+  if sign then return sign == "-" and "-" or "", ip, "", 0 end
+  local fp
+  sign, ip, fp = match(s, pats.frac)
+  if sign then return sign == "-" and "-" or "", ip, fp, 0 end
+  if thou then                        -- "1.234,5" where "." groups: one pattern, then the groups
+    local gpat = pats[thou]
+    if not gpat then
+      gpat = "^([+-]?)(%d%d?%d?[" .. literal(thou) .. "%d]*)" .. literal(dec) .. "(%d+)$"
+      pats[thou] = gpat
+    end
+    sign, ip, fp = match(s, gpat)
+    if sign then
+      ip = ungroup(ip, group)
+      if ip then return sign == "-" and "-" or "", ip, fp, 0 end
+    end
   end
-  local ip, fp = rest, ""
+  local rest
+  sign, rest = match(s, "^([+-]?)(.*)$")
+  local exp = 0
+  if allow_exp and find(rest, "[eE]") then
+    local m, e = match(rest, "^([^eE]*)[eE]([+-]?%d+)$")
+    if not m then return nil end
+    rest, exp = m, tonumber(e)
+  end
+  ip, fp = rest, ""
   local at = find(rest, dec, 1, true)
   if at then ip, fp = sub(rest, 1, at - 1), sub(rest, at + #dec) end
   if at and not match(fp, "^%d+$") then return nil end
@@ -134,11 +169,11 @@ local function split_number(s, dec, thou, allow_exp)
     if fp == "" then return nil end
     ip = "0"
   elseif thou then
-    ip = ungroup(ip, thou)
+    ip = ungroup(ip, group)
   else
     ip = match(ip, "^%d+$")
   end
-  if not ip or not exp then return nil end
+  if not ip then return nil end
   return sign == "-" and "-" or "", ip, fp, exp
 end
 
@@ -158,6 +193,14 @@ end
 ----------------------------------------------------------------------------
 
 local spec_error   -- spec_error(msg): raise a spec problem (set below)
+
+-- What a converter returns for a string that is only white space: the map
+-- treats it as empty (default, required or null). The map itself checks
+-- nil, null and "" before calling; leaving blank strings to the converter,
+-- which looks at the string anyway, saves three calls per field.
+local BLANK = setmetatable({}, { __name = "ferry.map blank", __tostring = function() return "blank" end })
+
+local function blank(s) return byte(s) <= 32 and not find(s, "%S") end
 
 local function check_sep(f, spec, key, default)
   local v = spec[key]
@@ -185,6 +228,7 @@ local function make_string(f, spec)
     if t == "number" then s = number_text(v)
     elseif t == "boolean" then s = tostring(v)
     elseif t ~= "string" then return nil, invalid(f, v, "string", "is not a string") end
+    if t == "string" and (s == "" or blank(s)) then return BLANK end
     if do_trim then s = trim(s) end
     if lower_or_upper then s = lower_or_upper(s) end
     if max then
@@ -206,6 +250,8 @@ local TWO53 = 2 ^ 53
 local function make_integer(f, spec)
   local thou = check_sep(f, spec, "thousands", nil)
   local dec = thou == "." and "," or "."      -- for "12.00" (or "12,00" where "." groups)
+  local group = thou and literal(thou) .. "%d%d%d"
+  local grouped = thou and "^([+-]?)(%d%d?%d?)(" .. literal(thou) .. "[%d" .. literal(thou) .. "]+)$"
   local says = "is not an integer" .. number_opts(".", thou)
   return function(v)
     local t = mtype(v)
@@ -218,8 +264,17 @@ local function make_integer(f, spec)
       return tointeger(v)
     end
     if type(v) ~= "string" then return nil, invalid(f, v, "integer", says) end
-    local sign, ip, fp = split_number(trim(v), dec, thou, false)
-    if not sign or match(fp, "[1-9]") then return nil, invalid(f, v, "integer", says) end
+    local s = trim(v)
+    if s == "" then return BLANK end
+    if grouped then                    -- "12,500": the common grouped form, in one pattern
+      local sign, head, rest = match(s, grouped)
+      if sign and gsub(rest, group, "") == "" then
+        local n = tointeger(tonumber(sign .. head .. gsub(rest, "%D", "")))
+        if n then return n end
+      end
+    end
+    local sign, ip, fp = split_number(s, dec, thou, group, false)
+    if not sign or find(fp, "[1-9]") then return nil, invalid(f, v, "integer", says) end
     local n = tointeger(tonumber(sign .. ip))
     if not n then return nil, invalid(f, v, "integer", "is outside the 64-bit integer range") end
     return n
@@ -230,6 +285,7 @@ local function make_number(f, spec)
   local dec = check_sep(f, spec, "decimal", ".")
   local thou = check_sep(f, spec, "thousands", nil)
   if dec == thou then spec_error(format("field '%s': decimal and thousands must differ", f)) end
+  local group = thou and literal(thou) .. "%d%d%d"
   local says = "is not a number" .. number_opts(dec, thou)
   return function(v)
     if type(v) == "number" then
@@ -237,7 +293,9 @@ local function make_number(f, spec)
       return v
     end
     if type(v) ~= "string" then return nil, invalid(f, v, "number", says) end
-    local sign, ip, fp, exp = split_number(trim(v), dec, thou, true)
+    local s = trim(v)
+    if s == "" then return BLANK end
+    local sign, ip, fp, exp = split_number(s, dec, thou, group, true)
     if not sign then return nil, invalid(f, v, "number", says) end
     local n = tonumber(sign .. ip .. (fp ~= "" and "." .. fp or "") .. (exp ~= 0 and "e" .. exp or ""))
     if n == nil or n == 1 / 0 or n == -1 / 0 then
@@ -279,7 +337,9 @@ local function make_boolean(f, spec)
     local t = type(v)
     if t == "boolean" then return v end
     local w
-    if t == "string" then w = lower(trim(v))
+    if t == "string" then
+      w = lower(trim(v))
+      if w == "" then return BLANK end
     elseif mtype(v) == "integer" then w = tostring(v)
     else return nil, invalid(f, v, "boolean", says) end
     if yes[w] then return true end
@@ -334,7 +394,21 @@ local function compile_format(f, fmt)
     spec_error(format("field '%s': format %q gives the year or month twice", f, fmt))
   end
   pat[#pat + 1] = "$"
-  return { pat = concat(pat), caps = caps }
+  -- a reader for this format: s -> y, m, d, H, M, S (numbers; m nil for an
+  -- unknown month name), or nil when s does not have its shape
+  local names, value = {}, { H = "0", M = "0", S = "0" }
+  for k, kind in ipairs(caps) do
+    names[k] = "c" .. k
+    if kind == "b" then value.m = "MONTHS[lower(c" .. k .. ")]"
+    elseif kind == "yy" then value.y = "(tonumber(c" .. k .. ") + (tonumber(c" .. k .. ") < 69 and 2000 or 1900))"
+    elseif kind == "y" then value.y = "tonumber(c" .. k .. ")"
+    else value[kind] = "tonumber(c" .. k .. ")" end
+  end
+  local code = format("local match, tonumber, lower, MONTHS = ...\nreturn function(s)\n"
+    .. "local %s = match(s, %q)\nif c1 == nil then return nil end\nreturn %s, %s, %s, %s, %s, %s\nend\n",
+    concat(names, ", "), concat(pat), value.y, value.m, value.d, value.H, value.M, value.S)
+  local read = assert(load(code, "=ferry.map format", "t", {}))(match, tonumber, lower, MONTHS)
+  return { read = read }
 end
 
 local function days_in_month(y, m)
@@ -347,21 +421,13 @@ end
 local function read_formats(formats, s)
   local why
   for _, cf in ipairs(formats) do
-    local got = { match(s, cf.pat) }
-    if got[1] ~= nil then
-      local t = { H = 0, M = 0, S = 0 }
-      for k, kind in ipairs(cf.caps) do
-        local x = got[k]
-        if kind == "b" then t.m = MONTHS[lower(x)]
-        elseif kind == "yy" then x = tonumber(x); t.y = x < 69 and 2000 + x or 1900 + x
-        elseif kind == "y" then t.y = tonumber(x)
-        else t[kind] = tonumber(x) end
-      end
-      if not t.m then why = "has an unknown month name"
-      elseif t.m < 1 or t.m > 12 then why = format("has no month %d", t.m)
-      elseif t.d < 1 or t.d > days_in_month(t.y, t.m) then why = format("has no day %d in %04d-%02d", t.d, t.y, t.m)
-      elseif t.H > 23 or t.M > 59 or t.S > 59 then why = format("has no time %02d:%02d:%02d", t.H, t.M, t.S)
-      else return t.y, t.m, t.d, t.H, t.M, t.S end
+    local y, m, d, H, M, S = cf.read(s)
+    if y then
+      if not m then why = "has an unknown month name"
+      elseif m < 1 or m > 12 then why = format("has no month %d", m)
+      elseif d < 1 or d > days_in_month(y, m) then why = format("has no day %d in %04d-%02d", d, y, m)
+      elseif H > 23 or M > 59 or S > 59 then why = format("has no time %02d:%02d:%02d", H, M, S)
+      else return y, m, d, H, M, S end
     end
   end
   return nil, why
@@ -388,6 +454,7 @@ local function make_date(f, spec)
   return function(v)
     if type(v) ~= "string" then return nil, invalid(f, v, "date", says) end
     local s = trim(v)
+    if s == "" then return BLANK end
     local y, m, d = read_formats(formats, s)
     if y then return format("%04d-%02d-%02d", y, m, d) end
     if iso and time.parse(s) then
@@ -419,6 +486,7 @@ local function make_datetime(f, spec)
   return function(v)
     if type(v) ~= "string" then return nil, invalid(f, v, "datetime", says) end
     local s = trim(v)
+    if s == "" then return BLANK end
     local y, m, d, H, M, S = read_formats(formats, s)
     if y then return at(v, y, m, d, H, M, S) end
     if iso then
@@ -439,7 +507,7 @@ end
 -- sign, integer digits, fraction digits ("1e-05" -> "", "0", "00001").
 local function float_digits(x)
   local s = number_text(x)
-  local sign, ip, fp, exp = split_number(s, ".", nil, true)
+  local sign, ip, fp, exp = split_number(s, ".", nil, nil, true)
   if exp > 0 then
     fp = fp .. rep("0", exp - #fp)
     ip, fp = ip .. sub(fp, 1, exp), sub(fp, exp + 1)
@@ -458,6 +526,9 @@ local function increment(digits)
   return sub(digits, 1, i - 1) .. (tonumber(sub(digits, i, i)) + 1) .. rep("0", #digits - i)
 end
 
+local ZEROS = {}
+for i = 0, 18 do ZEROS[i] = rep("0", i) end
+
 local function make_money(f, spec)
   local scale = spec.scale == nil and 2 or spec.scale
   if mtype(scale) ~= "integer" or scale < 0 or scale > 18 then
@@ -471,6 +542,7 @@ local function make_money(f, spec)
   local dec = check_sep(f, spec, "decimal", ".")
   local thou = check_sep(f, spec, "thousands", nil)
   if dec == thou then spec_error(format("field '%s': decimal and thousands must differ", f)) end
+  local group = thou and literal(thou) .. "%d%d%d"
   local says = "is not a decimal amount" .. number_opts(dec, thou)
 
   return function(v)
@@ -482,33 +554,42 @@ local function make_money(f, spec)
       if v ~= v or v == 1 / 0 or v == -1 / 0 then return nil, invalid(f, v, "money", "is not a finite number") end
       sign, ip, fp = float_digits(v)
     elseif type(v) == "string" then
-      sign, ip, fp = split_number(trim(v), dec, thou, false)
+      local s = trim(v)
+      if s == "" then return BLANK end
+      sign, ip, fp = split_number(s, dec, thou, group, false)
       if not sign then return nil, invalid(f, v, "money", says) end
     else
       return nil, invalid(f, v, "money", says)
     end
-    local keep, drop = sub(fp, 1, scale), sub(fp, scale + 1)
-    keep = keep .. rep("0", scale - #keep)
-    local digits = ip .. keep
-    if find(drop, "[1-9]") then
-      if not round then
-        return nil, invalid(f, v, "money.scale", format("has more than %d decimal places (round is not set)", scale))
+    local keep = fp
+    if #fp > scale then
+      local drop
+      keep, drop = sub(fp, 1, scale), sub(fp, scale + 1)
+      if find(drop, "[1-9]") then
+        if not round then
+          return nil, invalid(f, v, "money.scale", format("has more than %d decimal places (round is not set)", scale))
+        end
+        local first = byte(drop)
+        local up = first > 53 or (first == 53 and (find(drop, "[1-9]", 2) ~= nil or round == "half_up"
+          or byte(keep ~= "" and keep or ip, -1) % 2 == 1))            -- 53 is "5"; odd digit: round to even
+        if up then
+          local digits = increment(ip .. keep)
+          ip, keep = sub(digits, 1, #digits - scale), sub(digits, #digits - scale + 1)
+        end
       end
-      local first, rest = sub(drop, 1, 1), sub(drop, 2)
-      local up = first > "5" or (first == "5" and (find(rest, "[1-9]") ~= nil or round == "half_up"
-        or tonumber(sub(digits, -1)) % 2 == 1))
-      if up then digits = increment(digits) end
+    elseif #fp < scale then
+      keep = fp .. ZEROS[scale - #fp]
     end
-    digits = match(digits, "^0*(%d-)$")                      -- no leading zeros
-    if digits == "" then sign = "" end                       -- no "-0.00"
+    if byte(ip) == 48 and #ip > 1 then ip = match(ip, "^0*(%d+)$") end   -- no leading zeros
+    if sign == "-" and ip == "0" and not find(keep, "[1-9]") then sign = "" end   -- no "-0.00"
     if minor then
-      local n = #digits <= 18 and tointeger(tonumber(sign .. (digits == "" and "0" or digits)))
+      local digits = ip == "0" and (match(keep, "^0*(%d+)$") or "0") or ip .. keep
+      local n = #digits <= 18 and tointeger(tonumber(sign .. digits))
       if not n then return nil, invalid(f, v, "money", "is too large for integer minor units") end
       return n
     end
-    digits = rep("0", scale + 1 - #digits) .. digits
-    if scale == 0 then return sign .. digits end
-    return sign .. sub(digits, 1, #digits - scale) .. "." .. sub(digits, -scale)
+    if scale == 0 then return sign .. ip end
+    return sign .. ip .. "." .. keep
   end
 end
 
@@ -852,28 +933,36 @@ local function compile(spec)
       end
     end
 
-    -- empty: default, required or null
-    emit("if v == nil or v == NULL or (type(v) == \"string\" and find(v, \"^%s*$\")) then ")
+    -- empty (absent, null, "" or only white space): default, required or null
+    local empty
     if fs.default ~= nil then
       local d = fs.default
       if conv and not resolver then
         local got, err = conv(d)
         if got == nil then spec_error(format("field '%s': default %s", f, (gsub(err.reason, "^field '.-': ", "")))) end
+        if got == BLANK then spec_error(format("field '%s': default is blank", f)) end
         d = got
       end
-      emit("out[", qf, "] = ", const(d), "\n")
+      empty = "out[" .. qf .. "] = " .. const(d) .. "\n"
     elseif fs.required then
-      emit("return nil, ", const(function(x)
+      empty = "return nil, " .. const(function(x)
         return { class = "validation", field = f, value = x, rule = "required",
                  reason = format("field '%s': required but %s", f,
                    x == nil and "absent" or x == NULL and "null" or "empty (" .. quote(x) .. ")") }
-      end), "(v)\n")
+      end) .. "(raw)\n"
     else
-      emit("out[", qf, "] = NULL\n")
+      empty = "out[" .. qf .. "] = NULL\n"
     end
-    emit("else\n")
-    if resolver then emit("raw = v ") end   -- the source value, for the resolver's error
-    if conv then emit("v, e = ", const(conv), "(v) if v == nil then return nil, e end\n") end
+    emit("raw = v\n")               -- the source value, for errors
+    if conv then
+      -- the converter answers BLANK for a string of white space
+      emit("if v == nil or v == NULL or v == \"\" then ", empty, "else\n",
+           "v, e = ", const(conv), "(v)\n",
+           "if v == nil then return nil, e elseif v == BLANK then ", empty, "else\n")
+    else
+      emit("if v == nil or v == NULL or v == \"\" or (type(v) == \"string\" and byte(v) <= 32 and not find(v, \"%S\")) then ",
+           empty, "else\n")
+    end
     if resolver then
       local kind = RESOLVERS[resolver]
       local obj = const(fs[resolver])
@@ -882,6 +971,7 @@ local function compile(spec)
       end), "(e, raw) end\n")
     end
     emit("out[", qf, "] = v\nend\n")
+    if conv then emit("end\n") end
   end
 
   local checker
@@ -889,7 +979,7 @@ local function compile(spec)
   if checker then emit("return ", const(checker), "(out)\n") else emit("return out\n") end
 
   -- the header: constants as locals, then the transform itself
-  local head = { "local K, NULL, type, find, not_table = ...\n" }
+  local head = { "local K, NULL, BLANK, type, find, byte, not_table = ...\n" }
   for i = 1, math.min(#K, LOCALS) do head[#head + 1] = format("local K%d = K[%d]\n", i, i) end
   head[#head + 1] = "return function(rec, ctx)\n"
     .. "if type(rec) ~= \"table\" then return nil, not_table(rec) end\n"
@@ -897,7 +987,7 @@ local function compile(spec)
   local source = concat(head) .. concat(code) .. "end\n"
   local chunk, err = load(source, "=ferry.map", "t", {})
   if not chunk then error("ferry.map: generated code does not compile (a bug): " .. err, 0) end
-  local fn = chunk(K, NULL, type, find, function(x)
+  local fn = chunk(K, NULL, BLANK, type, find, byte, function(x)
     return { class = "validation", rule = "record", value = x, reason = "record is " .. quote(x) .. ", not an object" }
   end)
   return fn, checker or compile_schema({}, nil), source

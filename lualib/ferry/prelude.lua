@@ -10,6 +10,7 @@ ferry.source = require "ferry.source"
 ferry.sink = require "ferry.sink"
 ferry.http = require "ferry.http"
 ferry.paginate = require "ferry.paginate"
+ferry.lookup = require "ferry.lookup"
 require "ferry.runner"     -- loaded now, so it captures the standard library before any script runs
 
 return ferry

@@ -151,6 +151,26 @@ case("a failing fetch raises its error once and is not repeated for every record
   eq(ctx.state:get("lookup:down"), nil, "nothing cached")
 end)
 
+case("a refresh on a miss that fails: that record gets the error, the rest of the run keeps the cached table", function()
+  local clock = standin.clock()
+  local store = standin.store(clock)
+  local calls, down = 0, false
+  local l = ferry.lookup { name = "flaky", fetch = function(_, add)
+    calls = calls + 1
+    if down then error({ class = "transient", reason = "HTTP 503" }) end
+    add("a", 1)
+  end }
+  l:get("a", standin.ctx(store))
+  clock:advance(600)
+  down = true
+  local ctx = standin.ctx(store)
+  local ok, err = pcall(l.get, l, "b", ctx)
+  assert(not ok and err.class == "transient", "the refresh's error: " .. tostring(err))
+  eq(select(2, l:get("c", ctx)).class, "lookup_missing", "a later miss")
+  eq(l:get("a", ctx), 1, "a hit")
+  eq(calls, 2, "fetches")
+end)
+
 case("100,000 users: one fetch, a compact cache, and the next run reads it without fetching", function()
   local clock = standin.clock()
   local store = standin.store(clock)

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# End-to-end: ferry.lookup in `ferry run` against tests/fakes/lookup_dest.py,
+# a destination with 100,003 users paged 1,000 at a time. Owner emails of a
+# few hundred contacts are resolved with one bulk fetch (the fake counts the
+# requests), from the ctx.state cache on the next run, and refreshed once a
+# run on a miss; missing, ambiguous and case-different emails end as
+# quarantined lookup_missing, quarantined lookup_ambiguous and loaded.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/e2e/lib.sh
+
+DB_DIR="$WORK/data"
+DEST="$WORK/data/crm.db"
+qpy() { quarantine_py "$DB_DIR" "$1" "$2"; }
+
+rm -f "$WORK/dest.port"
+python3 "$ROOT/tests/fakes/lookup_dest.py" --port-file "$WORK/dest.port" >"$WORK/dest.log" 2>&1 &
+_bg_pids+=($!)
+for _ in $(seq 1 200); do [ -s "$WORK/dest.port" ] && break; sleep 0.05; done
+[ -s "$WORK/dest.port" ] || { echo "not ok lookup: the fake destination did not start: $(cat "$WORK/dest.log")"; exit 1; }
+export DEST_URL="http://127.0.0.1:$(cat "$WORK/dest.port")"
+
+# control JSON / reset / counts PATH: the fake's state and request log
+control() { curl -sf -X POST -H 'Content-Type: application/json' -d "$1" "$DEST_URL/_control" >/dev/null; }
+reset() { curl -sf -X POST "$DEST_URL/_reset" >/dev/null; }
+requests() {        # requests PY_EXPR over C (counts per path) and R (requests)
+    curl -sf "$DEST_URL/_requests" | python3 -c 'import json,sys; J=json.load(sys.stdin); C=J["counts"]; R=J["requests"]; print(eval(sys.argv[1]))' "$1"
+}
+
+control '{"extra_users": [{"id": 200001, "email": "dup@example.com"}, {"id": 200002, "email": " DUP@Example.com"},
+                          {"id": 200003, "email": "MIXED.case@Example.com"}]}'
+
+# 300 contacts: owners in varied case and padding, two unknown, one shared by
+# two users in the destination, one matching a user's mixed-case email.
+python3 - "$WORK/contacts.jsonl" <<'EOF'
+import json, sys
+special = {7: "nobody@example.com", 8: "ghost@example.com", 9: "dup@example.com", 11: "Mixed.Case@example.com "}
+with open(sys.argv[1], "w") as f:
+    for i in range(1, 301):
+        owner = special.get(i) or ("  USER%d@EXAMPLE.COM " % (i * 13) if i % 10 == 0 else "user%d@example.com" % (i * 13))
+        f.write(json.dumps({"id": i, "name": "contact-%d" % i, "owner": owner}) + "\n")
+EOF
+
+script contacts 'local base = os.getenv("DEST_URL")
+local owners = ferry.lookup {
+  name = "owners", normalize = "email", ttl = "1h", refresh_on_miss = os.getenv("REFRESH") or "5m",
+  fetch = function(ctx, add)
+    local page = 1
+    while page do
+      local res, err = ctx.http:get(base .. "/users", { query = { page = page } })
+      if not res then error(err, 0) end
+      local body = res:json()
+      for _, u in ipairs(body.results) do add(u.email, u.id) end
+      page = body.next ~= ferry.json.null and body.next or nil
+    end
+  end,
+}
+return ferry.integration {
+  '"$HEADER"'
+  name = "contacts",
+  expect = { min_records = 0 },        -- incremental: a run may find nothing new
+  extract = function(ctx)
+    local last = ctx.cursor or 0
+    for _, r in ferry.jsonl.open(ferry.script_dir .. "/contacts.jsonl"):rows() do
+      if r.id > last then ctx:emit(r); last = r.id end
+    end
+    ctx:checkpoint(last)
+  end,
+  transform = function(r, ctx)
+    local id, err = owners:get(r.owner, ctx)
+    if not id then return nil, err end
+    return { id = r.id, name = r.name, owner_id = id }
+  end,
+  load = ferry.sink.sqlite { path = "crm.db", table = "contacts",
+    columns = { { "id", "integer", key = true }, { "name", "text" }, { "owner_id", "integer" } } },
+}'
+
+# 100,000 users must fit well within the default limits: a quarter of them.
+printf 'return { integrations = { ["*"] = { trusted = true } }, limits = { memory = "64MB" } }\n' >"$WORK/small.lua"
+export FERRY_CONFIG="$WORK/small.lua"
+
+t "owner emails of 300 contacts: one paged fetch of 100,003 users (101 requests), none per record"
+run_ferry run contacts.lua
+expect_rc 3
+expect_in "$out" "extracted 300 · transformed 297 · skipped 0 · loaded 297 · quarantined 3"
+expect_eq "$(requests 'sorted(C.items())')" "[('/users', 101)]"
+expect_eq "$(requests 'sorted(int(r["query"].split("=")[1]) for r in R) == list(range(1, 102))')" "True" \
+    "each page once"
+
+t "loaded with the user's id: padded and case-different emails match"
+expect_eq "$(sql "$DEST" "SELECT count(*), sum(owner_id = id * 13) FROM contacts")" "297|296"
+expect_eq "$(sql "$DEST" "SELECT owner_id FROM contacts WHERE id IN (10, 11, 300) ORDER BY id" | tr '\n' ' ')" \
+    "130 200003 3900 "
+
+t "missing emails are quarantined lookup_missing, the shared one lookup_ambiguous with both candidates"
+expect_eq "$(qpy contacts '[(q["record"]["id"], q["class"], q["reason"]) for q in L]')" \
+    "[(7, 'lookup_missing', 'lookup owners: no match for \"nobody@example.com\" (retried on later runs)'), (8, 'lookup_missing', 'lookup owners: no match for \"ghost@example.com\" (retried on later runs)'), (9, 'lookup_ambiguous', 'lookup owners: \"dup@example.com\" matches 2 entries (200001, 200002); none is picked')]"
+run_ferry quarantine list contacts
+expect_rc 0
+expect_eq "$(awk 'NR > 1 && $2 == "contacts" {print $5}' <<<"$out" | sort | uniq -c | awk '{print $2 "=" $1}' | tr '\n' ' ')" \
+    "lookup_ambiguous=1 lookup_missing=2 "
+expect_in "$out" 'no match for "nobody@example.com"'
+
+t "the next run reads the table from ctx.state: no request; the missing records are retried and stay open"
+reset
+run_ferry run contacts.lua
+expect_rc 0
+expect_eq "$(requests 'C')" "{}"
+expect_in "$out" "retried from the quarantine: 2 (0 resolved, 2 still failing)"
+expect_eq "$(qpy contacts '[(q["record"]["id"], q["status"], q["attempts"]) for q in L if q["class"] == "lookup_missing"]')" \
+    "[(7, 'open', 2), (8, 'open', 2)]"
+expect_eq "$(sql "$DB_DIR/ferry.db" "SELECT length(value) < 3500000, json_extract(value, '\$.ids.\"dup@example.com\"') FROM state WHERE integration = 'contacts' AND key = 'lookup:owners'")" \
+    "1|[200001,200002]"
+
+t "a user created in the destination: the next run's miss refreshes the table once and the record loads"
+control '{"extra_users": [{"id": 200001, "email": "dup@example.com"}, {"id": 200002, "email": " DUP@Example.com"},
+                          {"id": 200003, "email": "MIXED.case@Example.com"}, {"id": 200004, "email": "Nobody@Example.com"}]}'
+reset
+REFRESH=0s run_ferry run contacts.lua
+expect_rc 0
+expect_eq "$(requests 'sorted(C.items())')" "[('/users', 101)]" "one refresh, although ghost@ and dup@ missed after it"
+expect_in "$out" "retried from the quarantine: 2 (1 resolved, 1 still failing)"
+expect_eq "$(sql "$DEST" "SELECT owner_id FROM contacts WHERE id = 7")" "200004"
+expect_eq "$(qpy contacts '[(q["record"]["id"], q["status"]) for q in L]')" \
+    "[(7, 'resolved'), (8, 'open'), (9, 'open')]"
+
+done_t

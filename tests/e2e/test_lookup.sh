@@ -123,4 +123,99 @@ expect_eq "$(sql "$DEST" "SELECT owner_id FROM contacts WHERE id = 7")" "200004"
 expect_eq "$(qpy contacts '[(q["record"]["id"], q["status"]) for q in L]')" \
     "[(7, 'resolved'), (8, 'open'), (9, 'open')]"
 
+# ---------------------------------------------------------------------------
+# Foreign keys and picklists need the engine's half: runner.lua resolves the
+# refs of each batch (ferry.lookup.resolve) and gives ctx.policy and
+# ctx:report. Probed with a one-record run: a ref the engine does not resolve
+# reaches load as a table.
+export FERRY_CONFIG="$WORK/trusted.lua"
+mkdir -p "$WORK/probe"
+printf '%s\n' 'local k = ferry.lookup.keys { name = "p", fetch = function() return { a = 1 } end }
+return ferry.integration {
+  '"$HEADER"'
+  name = "probe",
+  extract = function(ctx) ctx:emit({ id = 1 }) end,
+  transform = function(r) return { id = r.id, p = k:ref("a") } end,
+  load = function(batch) assert(batch[1].p == 1, "not resolved") end,
+}' >"$WORK/probe/probe.lua"
+(cd "$WORK/probe" && "$FERRY" run probe.lua) >/dev/null 2>&1
+ENGINE_RESOLVES=$?
+
+# accounts: the parents, found in batches by external id. contacts2: 250
+# children in batches of 100; every tenth refers to ext-3, which is not in
+# the destination yet, and ext-2 is the external id of two accounts.
+control '{"accounts": [{"id": 101, "external_id": "ext-1"}, {"id": 102, "external_id": "ext-2"},
+                       {"id": 122, "external_id": "ext-2"}, {"id": 105, "external_id": "ext-5"}]}'
+python3 - "$WORK/children.jsonl" <<'EOF2'
+import json, sys
+with open(sys.argv[1], "w") as f:
+    for i in range(1, 251):
+        ref = "ext-3" if i % 10 == 0 else "ext-2" if i % 25 == 1 else "ext-5" if i % 2 else " ext-1"
+        f.write(json.dumps({"id": i, "name": "contact-%d" % i, "account": ref}) + "\n")
+EOF2
+
+script children 'local base = os.getenv("DEST_URL")
+local accounts = ferry.lookup.keys {
+  name = "accounts",
+  fetch = function(ctx, keys)
+    local res, err = ctx.http:post(base .. "/accounts/find", { json = { external_ids = keys } })
+    if not res then error(err, 0) end
+    local found = {}
+    for _, a in ipairs(res:json().results) do
+      local ids = found[a.external_id] or {}
+      ids[#ids + 1] = a.id
+      found[a.external_id] = ids
+    end
+    return found
+  end,
+}
+return ferry.integration {
+  '"$HEADER"'
+  name = "children",
+  batch_size = 100,
+  expect = { min_records = 0 },
+  extract = function(ctx)
+    local last = ctx.cursor or 0
+    for _, r in ferry.jsonl.open(ferry.script_dir .. "/children.jsonl"):rows() do
+      if r.id > last then ctx:emit(r); last = r.id end
+    end
+    ctx:checkpoint(last)
+  end,
+  transform = function(r) return { id = r.id, name = r.name, account_id = accounts:ref(r.account) } end,
+  load = ferry.sink.sqlite { path = "crm.db", table = "children",
+    columns = { { "id", "integer", key = true }, { "name", "text" }, { "account_id", "integer" } } },
+}'
+
+t "foreign keys: one batched find per load batch, for the keys not found before; missing and ambiguous quarantined"
+if [ "$ENGINE_RESOLVES" -ne 0 ]; then skip_t "runner.lua does not resolve refs per batch yet (the lead's change)"; else
+reset
+run_ferry run children.lua
+expect_rc 3
+expect_in "$out" "extracted 250 · transformed 215 · skipped 0 · loaded 215 · quarantined 35 (3 batches)"
+expect_eq "$(requests '[(r["method"], r["path"], r["body"]["external_ids"]) for r in R]')" \
+    "[('POST', '/accounts/find', ['ext-1', 'ext-2', 'ext-3', 'ext-5']), ('POST', '/accounts/find', ['ext-2', 'ext-3']), ('POST', '/accounts/find', ['ext-2', 'ext-3'])]"
+expect_eq "$(sql "$DEST" "SELECT account_id, count(*) FROM children GROUP BY account_id ORDER BY 1" | tr '\n' ' ')" \
+    "101|95 105|120 "
+expect_eq "$(qpy children '[(c, sum(1 for q in L if q["class"] == c)) for c in sorted(set(q["class"] for q in L))]')" \
+    "[('lookup_ambiguous', 10), ('lookup_missing', 25)]"
+expect_eq "$(qpy children 'sorted(set(q["reason"] for q in L))')" \
+    "['lookup accounts: field account_id: \"ext-2\" matches 2 entries (102, 122); none is picked', 'lookup accounts: field account_id: no match for \"ext-3\" yet (retried on later runs)']"
+expect_eq "$(qpy children '[q["output"] for q in L][:1]')" "[None]" "no placeholder stored"
+fi
+
+t "parent/child: once the parent arrives, the next run loads its children from the quarantine by itself"
+if [ "$ENGINE_RESOLVES" -ne 0 ]; then skip_t "runner.lua does not resolve refs per batch yet (the lead's change)"; else
+control '{"accounts": [{"id": 101, "external_id": "ext-1"}, {"id": 102, "external_id": "ext-2"},
+                       {"id": 122, "external_id": "ext-2"}, {"id": 105, "external_id": "ext-5"},
+                       {"id": 103, "external_id": "ext-3"}]}'
+reset
+run_ferry run children.lua
+expect_rc 0
+expect_in "$out" "retried from the quarantine: 25 (25 resolved, 0 still failing)"
+expect_eq "$(requests '[r["body"]["external_ids"] for r in R]')" "[['ext-3']]"
+expect_eq "$(sql "$DEST" "SELECT count(*) FROM children WHERE account_id = 103")" "25"
+expect_eq "$(qpy children 'sorted(set((q["class"], q["status"]) for q in L))')" \
+    "[('lookup_ambiguous', 'open'), ('lookup_missing', 'resolved')]"
+fi
+
 done_t

@@ -218,4 +218,71 @@ expect_eq "$(qpy children 'sorted(set((q["class"], q["status"]) for q in L))')" 
     "[('lookup_ambiguous', 'open'), ('lookup_missing', 'resolved')]"
 fi
 
+# tiers: 500 records; every tenth has a tier the destination does not offer
+# ("Platnum"), the others a tier in any case, or a synonym.
+python3 - "$WORK/tiers.jsonl" <<'EOF2'
+import json, sys
+with open(sys.argv[1], "w") as f:
+    for i in range(1, 601):
+        tier = "Platnum" if i % 10 == 0 else ["gold", " Silver ", "BRONZE", "Platinum"][i % 4]
+        if i > 500:
+            tier = "Platnum" if i % 10 == 0 else ["gold", "Silver", "Platinum", "Bronze"][i % 4]
+        f.write(json.dumps({"id": i, "tier": tier}) + "\n")
+EOF2
+script tiers 'local base = os.getenv("DEST_URL")
+local tiers = ferry.picklist {
+  name = "tier", ttl = os.getenv("PICKLIST_TTL") or "1h",
+  synonyms = { Platinum = "Gold" },
+  fetch = function(ctx)
+    local res, err = ctx.http:get(base .. "/picklists/tier")
+    if not res then error(err, 0) end
+    return res:json().options
+  end,
+}
+return ferry.integration {
+  '"$HEADER"'
+  name = "tiers",
+  expect = { min_records = 0 },
+  extract = function(ctx)
+    local last, stop = ctx.cursor or 0, tonumber(os.getenv("UPTO"))
+    for _, r in ferry.jsonl.open(ferry.script_dir .. "/tiers.jsonl"):rows() do
+      if r.id > last and r.id <= stop then ctx:emit(r); last = r.id end
+    end
+    ctx:checkpoint(last)
+  end,
+  transform = function(r, ctx)
+    local tier, err = tiers:match(r.tier, ctx)
+    if not tier then return nil, err end
+    return { id = r.id, tier = tier }
+  end,
+  load = ferry.sink.sqlite { path = "crm.db", table = "tiers",
+    columns = { { "id", "integer", key = true }, { "tier", "text" } } },
+}'
+# logged MSG: the values of the log lines with this message, one a line
+logged() { grep -F "\"msg\":\"$1\"" <<<"$err" | python3 -c 'import json,sys; [print(json.loads(l).get("value", json.loads(l).get("removed"))) for l in sys.stdin]'; }
+
+t "picklist: options fetched once, matched case-insensitively and by synonym; an unknown value in 50 records logged once"
+reset
+UPTO=500 run_ferry run tiers.lua
+expect_rc 3
+expect_in "$out" "extracted 500 · transformed 450 · skipped 0 · loaded 450 · quarantined 50"
+expect_eq "$(requests 'sorted(C.items())')" "[('/picklists/tier', 1)]"
+expect_eq "$(sql "$DEST" "SELECT tier, count(*) FROM tiers GROUP BY tier ORDER BY 1" | tr '\n' ' ')" \
+    "Bronze|100 Gold|225 Silver|125 "
+expect_eq "$(qpy tiers 'sorted(set((q["class"], q["reason"]) for q in L))')" \
+    "[('picklist_drift', 'picklist tier: unknown value \"Platnum\" (options: \"Bronze\", \"Silver\", \"Gold\")')]"
+expect_eq "$(logged "new picklist value")" "Platnum"
+
+t "picklist: an option removed upstream is noticed on refresh; values that matched it are quarantined"
+control '{"picklists": {"tier": ["Bronze", "Silver", "Platinum"]}}'
+reset
+UPTO=600 PICKLIST_TTL=0s run_ferry run tiers.lua
+expect_rc 3
+expect_in "$out" "extracted 100 · transformed 70 · skipped 0 · loaded 70 · quarantined 30"
+expect_eq "$(requests 'sorted(C.items())')" "[('/picklists/tier', 1)]"
+expect_eq "$(logged "picklist options changed upstream")" "['Gold']"
+expect_eq "$(logged "new picklist value")" "gold" "Platnum was logged by the run before"
+expect_eq "$(sql "$DEST" "SELECT tier, count(*) FROM tiers WHERE id > 500 GROUP BY tier ORDER BY 1" | tr '\n' ' ')" \
+    "Bronze|25 Platinum|20 Silver|25 "
+
 done_t

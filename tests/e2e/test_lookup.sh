@@ -285,4 +285,23 @@ expect_eq "$(logged "new picklist value")" "gold" "Platnum was logged by the run
 expect_eq "$(sql "$DEST" "SELECT tier, count(*) FROM tiers WHERE id > 500 GROUP BY tier ORDER BY 1" | tr '\n' ' ')" \
     "Bronze|25 Platinum|20 Silver|25 "
 
+t "ferry check names the file and line of a misdeclared picklist or lookup"
+script badpick 'local tiers = ferry.picklist { name = "tier", options = { "Bronze", "Gold" },
+  synonyms = { Platinum = "Diamond" } }
+return ferry.integration {
+  '"$HEADER"'
+  extract = function(ctx) end,
+}'
+run_ferry check badpick.lua
+expect_rc 1
+expect_in "$out$err" 'badpick.lua:1: ferry.picklist tier: synonym "Platinum" -> "Diamond": "Diamond" is not an option of tier'
+script badlookup 'local owners = ferry.lookup { name = "owners", normalize = "emial", fetch = function() end }
+return ferry.integration {
+  '"$HEADER"'
+  extract = function(ctx) end,
+}'
+run_ferry check badlookup.lua
+expect_rc 1
+expect_in "$out$err" 'badlookup.lua:1: ferry.lookup owners: normalize: expected "email", "trim", "lower" or a function, got "emial"'
+
 done_t

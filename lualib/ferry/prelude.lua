@@ -11,6 +11,8 @@ ferry.sink = require "ferry.sink"
 ferry.http = require "ferry.http"
 ferry.paginate = require "ferry.paginate"
 ferry.map = require "ferry.map"
+ferry.lookup = require "ferry.lookup"
+ferry.picklist = require "ferry.picklist"
 require "ferry.runner"     -- loaded now, so it captures the standard library before any script runs
 
 return ferry

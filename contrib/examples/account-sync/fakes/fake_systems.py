@@ -29,7 +29,8 @@ Python 3 standard library only; independent of ferry. Both listen on
                       {"ok": false, "status": 422, "error": "..."}]}, one per
          account in order. Refused: no external_id or name, a tier not
          among the options, an owner_id that is no user, a parent_id it
-         does not hold
+         does not hold, an account locked (a rule of its own that the
+         sync cannot know before it asks)
 
 Test hooks (not part of either API, no token):
 
@@ -38,6 +39,8 @@ Test hooks (not part of either API, no token):
   CS    POST /_options ["Bronze", "Gold"]     replace the tier options
         POST /_edit {"external_id", "field", "value"}   edit a held account as
                                               a person in the CS platform would
+        POST /_lock {"external_id", "locked": true|false}   lock an account:
+                                              its upserts are refused (422)
         GET  /_accounts                       every account it holds, by id
   both  GET  /_requests                       every API request, in order:
                                               {"method", "path", "query",
@@ -215,6 +218,7 @@ class CS(Server):
         self.accounts = {}                  # external_id -> account
         self.next_id = 5001
         self.user_ids = {u["id"] for u in USERS}
+        self.locked = set()                 # external ids whose upserts are refused
 
     def api(self, method, path, query, body):
         if method == "GET" and path == "/users":
@@ -250,6 +254,8 @@ class CS(Server):
         unknown = sorted(set(a) - set(ACCOUNT_FIELDS))
         if unknown:
             return self.refuse("unknown field %s" % unknown[0])
+        if a["external_id"] in self.locked:
+            return self.refuse("account %s is locked while its renewal is in progress" % a["external_id"])
         held = self.accounts.get(a["external_id"])
         name = a.get("name", held and held["name"])
         if not isinstance(name, str) or not name:
@@ -281,6 +287,11 @@ class CS(Server):
                     return h.send(404, {"error": "no such account or field"})
                 held[e["field"]] = e["value"]
                 return h.send(200, held)
+        if method == "POST" and path == "/_lock":
+            e = json.loads(raw)
+            with self.lock:
+                (self.locked.add if e.get("locked", True) else self.locked.discard)(e["external_id"])
+                return h.send(200, sorted(self.locked))
         if method == "GET" and path == "/_accounts":
             with self.lock:
                 return h.send(200, sorted(self.accounts.values(), key=lambda x: x["id"]))

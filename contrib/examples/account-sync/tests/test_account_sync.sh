@@ -131,6 +131,17 @@ sync                                          # run 5: nothing edited since
 expect_not_in "$out" "destination edit"
 expect_eq "$(fake_py 'A["ACME-001"]["notes"]')" "CSM: renewal at risk, call before Q1"
 
+t "an account the CS platform refuses is quarantined as validation in its words; the rest of the batch loads"
+post "$CS/_lock" '{"external_id":"INITECH-003"}' >/dev/null
+post "$CRM/_accounts" '{"accounts":[{"id":1,"external_id":"ACME-001","name":"Acme Corp","parent_external_id":null,"owner_email":"ana.silva@example.com","tier":"Gold","arr":"130000","renewal":"31/01/2027","active":"yes","updated_at":"2026-12-02 10:00","description":"Renewed early"}]}' >/dev/null
+sync                                          # run 6
+expect_rc 3
+expect_in "$out" "loaded 4 · quarantined 9 (1 batch)"
+expect_eq "$(qpy '[(q["class"], q["stage"], q["reason"]) for q in L if q["record"]["external_id"] == "INITECH-003"]')" \
+    "[('validation', 'load', 'CS platform refused INITECH-003: account INITECH-003 is locked while its renewal is in progress')]"
+expect_eq "$(fake_py 'A["ACME-001"]["arr"]')" "130000.00" "the same batch's other accounts loaded"
+post "$CS/_lock" '{"external_id":"INITECH-003","locked":false}' >/dev/null
+
 t "--dry-run: creates, updates with before -> after and rejects printed; no batch sent, no run recorded"
 post "$CRM/_accounts" '{"accounts":[{"id":30,"external_id":"NEWCO-030","name":"NewCo","parent_external_id":"ACME-001","owner_email":"carla.mendes@example.com","tier":"Basic","arr":"5000","renewal":"01/03/2027","active":"yes","updated_at":"2026-12-04 16:45","description":null},{"id":2,"external_id":"GLOBEX-002","name":"Globex","parent_external_id":null,"owner_email":"  Ben.Okafor@Example.COM ","tier":"Silver","arr":52000,"renewal":"15/06/2027","active":"Yes","updated_at":"2026-12-04 16:50","description":null}]}' >/dev/null
 batches=$(fake_py 'R.count("POST /accounts/batch")')
@@ -154,7 +165,7 @@ expect_eq "$(sql "$EX/data/ferry.db" "SELECT group_concat(id || status || attemp
 
 t "an option removed upstream is reported on the next run's refresh; its values are picklist_drift from then on"
 expect_eq "$(post "$CS/_options" '["Bronze","Gold"]')" "200"
-sync                                          # run 6
+sync                                          # run 7
 expect_rc 3
 expect_in "$out" 'picklist tier: options removed upstream: "Silver"'
 expect_eq "$(runs_py '[(f["kind"], f["key"], f["removed"]) for f in J[0]["findings"] if f["kind"] == "picklist_options"]')" \
@@ -164,7 +175,7 @@ expect_eq "$(qpy 'sorted((q["record"]["external_id"], q["class"], q["status"]) f
 expect_in "$out" 'picklist tier: unknown value "Silver" (quarantined) (2 records)'
 expect_in "$out" 'picklist tier: unknown value "silver" (quarantined)'
 expect_eq "$(fake_py 'A["INITECH-003"]["tier"], "NEWCO-030" in A')" "('Silver', True)" "what was written stays; the new account loads"
-sync                                          # run 7: the same list: nothing to report
+sync                                          # run 8: the same list: nothing to report
 expect_not_in "$out" "options removed"
 
 t "the tokens appear nowhere: not in the store, the summaries or the quarantine"

@@ -124,22 +124,9 @@ expect_eq "$(qpy contacts '[(q["record"]["id"], q["status"]) for q in L]')" \
     "[(7, 'resolved'), (8, 'open'), (9, 'open')]"
 
 # ---------------------------------------------------------------------------
-# Foreign keys and picklists need the engine's half: runner.lua resolves the
-# refs of each batch (ferry.lookup.resolve) and gives ctx.policy and
-# ctx:report. Probed with a one-record run: a ref the engine does not resolve
-# reaches load as a table.
+# Foreign keys: refs made in transform, resolved by the engine once per load
+# batch (ferry.lookup.resolve, called by runner.lua).
 export FERRY_CONFIG="$WORK/trusted.lua"
-mkdir -p "$WORK/probe"
-printf '%s\n' 'local k = ferry.lookup.keys { name = "p", fetch = function() return { a = 1 } end }
-return ferry.integration {
-  '"$HEADER"'
-  name = "probe",
-  extract = function(ctx) ctx:emit({ id = 1 }) end,
-  transform = function(r) return { id = r.id, p = k:ref("a") } end,
-  load = function(batch) assert(batch[1].p == 1, "not resolved") end,
-}' >"$WORK/probe/probe.lua"
-(cd "$WORK/probe" && "$FERRY" run probe.lua) >/dev/null 2>&1
-ENGINE_RESOLVES=$?
 
 # accounts: the parents, found in batches by external id. contacts2: 250
 # children in batches of 100; every tenth refers to ext-3, which is not in
@@ -187,7 +174,6 @@ return ferry.integration {
 }'
 
 t "foreign keys: one batched find per load batch, for the keys not found before; missing and ambiguous quarantined"
-if [ "$ENGINE_RESOLVES" -ne 0 ]; then skip_t "runner.lua does not resolve refs per batch yet (the lead's change)"; else
 reset
 run_ferry run children.lua
 expect_rc 3
@@ -203,10 +189,8 @@ expect_eq "$(qpy children 'sorted(set(q["reason"] for q in L))')" \
 expect_eq "$(qpy children '[q["output"] for q in L][:1]')" \
     "[{'account_id': {'\$lookup': 'accounts', '\$ref': 'ext-2'}, 'id': 1, 'name': 'contact-1'}]" \
     "the output shows the reference that was not resolved"
-fi
 
 t "parent/child: once the parent arrives, the next run loads its children from the quarantine by itself"
-if [ "$ENGINE_RESOLVES" -ne 0 ]; then skip_t "runner.lua does not resolve refs per batch yet (the lead's change)"; else
 control '{"accounts": [{"id": 101, "external_id": "ext-1"}, {"id": 102, "external_id": "ext-2"},
                        {"id": 122, "external_id": "ext-2"}, {"id": 105, "external_id": "ext-5"},
                        {"id": 103, "external_id": "ext-3"}]}'
@@ -218,7 +202,6 @@ expect_eq "$(requests '[r["body"]["external_ids"] for r in R]')" "[['ext-3']]"
 expect_eq "$(sql "$DEST" "SELECT count(*) FROM children WHERE account_id = 103")" "25"
 expect_eq "$(qpy children 'sorted(set((q["class"], q["status"]) for q in L))')" \
     "[('lookup_ambiguous', 'open'), ('lookup_missing', 'resolved')]"
-fi
 
 # tiers: 500 records; every tenth has a tier the destination does not offer
 # ("Platnum"), the others a tier in any case, or a synonym.

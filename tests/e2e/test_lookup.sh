@@ -128,7 +128,7 @@ expect_eq "$(qpy contacts '[(q["record"]["id"], q["status"]) for q in L]')" \
 # batch (ferry.lookup.resolve, called by runner.lua).
 export FERRY_CONFIG="$WORK/trusted.lua"
 
-# accounts: the parents, found in batches by external id. contacts2: 250
+# accounts: the parents, found in batches by external id. children: 250
 # children in batches of 100; every tenth refers to ext-3, which is not in
 # the destination yet, and ext-2 is the external id of two accounts.
 control '{"accounts": [{"id": 101, "external_id": "ext-1"}, {"id": 102, "external_id": "ext-2"},

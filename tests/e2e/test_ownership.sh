@@ -12,10 +12,10 @@ integ() {
   name = \"$1\", owner = \"qa@example.com\", purpose = \"test\", pattern = \"workflow\",
   source_of_truth = \"csm\", freshness = \"1h\",
   extract = function(ctx)
-    local f = assert(io.open(\"$1.jsonl\"))
-    for line in f:lines() do ctx:emit(ferry.json.decode(line)) end
+    local f, n = assert(io.open(\"$1.jsonl\")), 0
+    for line in f:lines() do ctx:emit(ferry.json.decode(line)); n = n + 1 end
     f:close()
-    ctx:checkpoint({ done = true })
+    ctx:checkpoint({ lines = n })
   end,
   load = ferry.sink.sqlite { path = \"dest.db\", table = \"accounts\",
     columns = { { \"id\", \"text\", key = true }, { \"tier\", \"text\" }, { \"notes\", \"text\" }, { \"arr\", \"integer\" } } },
@@ -123,8 +123,9 @@ run_ferry run dry.lua
 expect_rc 0
 src dry '{"id":"a1","tier":"Gold","notes":"x","arr":1}' '{"id":"a2","tier":"Gold","notes":"y","arr":3}' \
     '{"id":"a3","tier":"Bronze","notes":"new","arr":5}' '{"id":"a4","notes":"no tier"}'
-before_store=$(sql "$WORK/data/ferry.db" "SELECT (SELECT count(*) FROM runs), (SELECT count(*) FROM quarantine), (SELECT group_concat(checkpoint) FROM checkpoints), (SELECT group_concat(fields) FROM written), (SELECT count(*) FROM state)")
+before_store=$(sql "$WORK/data/ferry.db" "SELECT (SELECT count(*) FROM runs), (SELECT count(*) FROM quarantine), (SELECT group_concat(cursor) FROM checkpoints), (SELECT group_concat(fields) FROM written), (SELECT count(*) FROM state)")
 before_dest=$(sql "$DEST" "SELECT * FROM accounts ORDER BY id")
+expect_in "$before_store" '{"lines":2}'
 run_ferry run --dry-run dry.lua
 expect_rc 0
 expect_in "$out" "== dry  run "
@@ -139,7 +140,7 @@ expect_in "$out" '"id":"a3"'
 expect_in "$out" 'would reject (first 1):'
 expect_in "$out" 'transform validation: no tier'
 expect_not_in "$out" "quarantine: "
-expect_eq "$(sql "$WORK/data/ferry.db" "SELECT (SELECT count(*) FROM runs), (SELECT count(*) FROM quarantine), (SELECT group_concat(checkpoint) FROM checkpoints), (SELECT group_concat(fields) FROM written), (SELECT count(*) FROM state)")" \
+expect_eq "$(sql "$WORK/data/ferry.db" "SELECT (SELECT count(*) FROM runs), (SELECT count(*) FROM quarantine), (SELECT group_concat(cursor) FROM checkpoints), (SELECT group_concat(fields) FROM written), (SELECT count(*) FROM state)")" \
     "$before_store" "the store is untouched"
 expect_eq "$(sql "$DEST" "SELECT * FROM accounts ORDER BY id")" "$before_dest" "the destination is untouched"
 

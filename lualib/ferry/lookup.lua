@@ -308,27 +308,22 @@ local function fetch_keys(lk, ctx, keys)
     error({ class = "script", reason = format("lookup %s: fetch must return a table of key = id, got %s", lk.name,
       type(res)) }, 0)
   end
-  local found = {}
+  -- the ids of each normalised key, each once (two answer keys may
+  -- normalise to one: their ids together)
+  local lists, seen = {}, {}
   for k, v in pairs(res) do
     local key = lk.norm(k)
     if key ~= nil then
-      if type(v) == "table" then
-        local ids, seen = {}, {}
-        for _, id in ipairs(v) do
-          if not seen[id] then seen[id] = true; ids[#ids + 1] = id end
-        end
-        if #ids == 1 then v = ids[1] elseif #ids == 0 then v = nil else v = ids end
-      elseif text_of(v) == nil then
-        v = nil                     -- json null, false: not found
+      local list, had = lists[key], seen[key]
+      if not list then list, had = {}, {}; lists[key], seen[key] = list, had end
+      for _, id in ipairs(type(v) == "table" and v or { v }) do
+        if text_of(id) ~= nil and not had[id] then had[id] = true; list[#list + 1] = id end
       end
-      local had = found[key]
-      if v ~= nil and had ~= nil and had ~= v then    -- two source spellings of one key
-        local ids = type(had) == "table" and had or { had }
-        for _, id in ipairs(type(v) == "table" and v or { v }) do ids[#ids + 1] = id end
-        v = ids
-      end
-      found[key] = v
     end
+  end
+  local found = {}
+  for key, list in pairs(lists) do
+    if #list == 1 then found[key] = list[1] elseif #list > 1 then found[key] = list end
   end
   return found
 end
@@ -361,9 +356,9 @@ function _M.resolve(batch, m, ctx, fail)
         local lk, key = ref_of(v)
         if lk then
           uses[#uses + 1] = { i, field, lk, key }
-          local memo = lk.runs[ctx]
-          if not memo then memo = {}; lk.runs[ctx] = memo end
-          if key ~= "" and memo[key] == nil then
+          local run = lk.runs[ctx]
+          if not run then run = { ids = {}, n = 0 }; lk.runs[ctx] = run end
+          if key ~= "" and run.ids[key] == nil then
             local w = wanted[lk]
             if not w then w = {}; wanted[lk] = w; lookups[#lookups + 1] = lk end
             w[key] = true
@@ -385,16 +380,14 @@ function _M.resolve(batch, m, ctx, fail)
     local ok, res = pcall(fetch_keys, lk, ctx, keys)
     if ok then
       found[lk] = res
-      local memo = lk.runs[ctx]
-      local n = memo.n or 0
+      local run = lk.runs[ctx]
       for k, id in pairs(res) do
         if type(id) ~= "table" then
-          if n >= MEMO_MAX then memo = { n = 0 }; lk.runs[ctx] = memo; n = 0 end   -- memory stays bounded
-          memo[k] = id
-          n = n + 1
+          if run.n >= MEMO_MAX then run.ids, run.n = {}, 0 end   -- memory stays bounded
+          run.ids[k] = id
+          run.n = run.n + 1
         end
       end
-      memo.n = n
     else
       local class, reason = error_class(res)
       failed[lk] = { class, format("lookup %s: fetch failed: %s", lk.name, reason) }
@@ -419,7 +412,7 @@ function _M.resolve(batch, m, ctx, fail)
       class, reason = "lookup_missing", format("lookup %s: field %s: no reference to look up (empty value)", lk.name,
         tostring(field))
     else
-      id = lk.runs[ctx][key]
+      id = lk.runs[ctx].ids[key]
       if id == nil then id = found[lk] and found[lk][key] end
       if id == nil then
         class, reason = "lookup_missing", format("lookup %s: field %s: no match for %q yet (retried on later runs)",

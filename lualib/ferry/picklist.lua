@@ -31,9 +31,16 @@ local function key_of(v)
   return s and lower(match(s, "^%s*(.-)%s*$"))
 end
 
-local function quoted(list)
+-- "A", "B", ... for a reason: at most `max` of them, then how many more.
+local function quoted(list, max)
   local t = {}
-  for i, v in ipairs(list) do t[i] = format("%q", v) end
+  for i, v in ipairs(list) do
+    if max and i > max then
+      t[#t + 1] = format("and %d more", #list - max)
+      break
+    end
+    t[i] = format("%q", v)
+  end
   return concat(t, ", ")
 end
 
@@ -179,12 +186,19 @@ function Picklist:match(value, ctx)
   if opt then return opt end
 
   -- unknown: the default by policy, or drift
-  local shown = text_of(value)
-  shown = shown and match(shown, "^%s*(.-)%s*$") or ""
+  local shown, what = text_of(value), nil
+  if shown then
+    shown = match(shown, "^%s*(.-)%s*$")
+  elseif value ~= nil and value ~= ferry.json.null then
+    shown = "<" .. type(value) .. ">"           -- a table or a boolean: not a value of a picklist
+    what = format("a %s, not a text value", type(value))
+  else
+    shown = ""
+  end
   local policy = ctx.policy
   local use_default = self.default ~= nil and not run.no_default
     and (self.on_unknown == "default" or (type(policy) == "table" and policy.picklist_drift == "default"))
-  local what = shown == "" and "empty value" or format("unknown value %q", shown)
+  what = what or (shown == "" and "empty value" or format("unknown value %q", shown))
   local outcome = use_default and format("mapped to default %q", self.default) or "quarantined"
   local text = format("picklist %s: %s (%s)", self.name, what, outcome)
   report(ctx, "picklist_drift", self.name .. "=" .. shown,
@@ -201,7 +215,7 @@ function Picklist:match(value, ctx)
   if use_default then return self.default end
   return nil, { class = "picklist_drift", picklist = self.name, value = shown,
                 reason = format("picklist %s: %s (options: %s)", self.name, what,
-                  quoted(run.options or self.options)) }
+                  quoted(run.options or self.options, 20)) }
 end
 
 -- The options of this run (declared or fetched), as the destination spells them.

@@ -328,4 +328,21 @@ case("fetch answers keyed in another spelling are normalised; a non-table answer
   assert(fails[1].reason:find("fetch must return a table of key = id, got string", 1, true), fails[1].reason)
 end)
 
+case("foreign keys: any key may be an external id (\"n\", \"ids\"), and one id under two spellings is not ambiguous", function()
+  local ctx = standin.ctx(standin.store(standin.clock()))
+  local acc, asked = accounts { n = 1, ids = 2 }
+  local batch = { { a = acc:ref("n") }, { a = acc:ref("ids") } }
+  eq(#resolve(batch, ctx), 0, "fails")
+  eq(batch[1].a .. "," .. batch[2].a, "1,2", "ids")
+  batch = { { a = acc:ref("n") }, { a = acc:ref("ids") } }
+  resolve(batch, ctx)
+  eq(#asked, 1, "remembered")
+  eq(batch[1].a .. "," .. batch[2].a, "1,2", "ids from the memo")
+  local em = ferry.lookup.keys { name = "em2", normalize = "email",
+    fetch = function() return { ["A@X.com"] = 7, ["a@x.com"] = { 7 }, ["B@x.com"] = { 8, 8 } } end }
+  batch = { { o = em:ref("a@x.com") }, { o = em:ref("b@x.com") } }
+  eq(#resolve(batch, ctx), 0, "fails")
+  eq(batch[1].o .. "," .. batch[2].o, "7,8", "ids")
+end)
+
 harness.finish()

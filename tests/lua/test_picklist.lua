@@ -165,4 +165,26 @@ case("a fetch that fails or returns no options raises its class once a run; stal
   assert(not ok and err.class == "script" and err.reason:find("option 2 is number", 1, true), "error: " .. tostring(err))
 end)
 
+case("values that are not text: nil and JSON null are empty, a table or a boolean says what it is", function()
+  local ctx = standin.ctx(standin.store(standin.clock()))
+  local t = tiers()
+  local _, err = t:match(nil, ctx)
+  assert(err.reason:find("picklist tier: empty value", 1, true), err.reason)
+  _, err = t:match(ferry.json.null, ctx)
+  assert(err.reason:find("picklist tier: empty value", 1, true), err.reason)
+  _, err = t:match({ "Gold" }, ctx)
+  assert(err.reason:find("picklist tier: a table, not a text value", 1, true), err.reason)
+  eq(err.value, "<table>", "value")
+  _, err = t:match(true, ctx)
+  assert(err.reason:find("a boolean, not a text value", 1, true), err.reason)
+end)
+
+case("a long option list is cut in the reason", function()
+  local opts = {}
+  for i = 1, 50 do opts[i] = "opt" .. i end
+  local _, err = ferry.picklist { name = "long", options = opts }:match("x", standin.ctx(standin.store(standin.clock())))
+  assert(err.reason:find('"opt20", and 30 more)', 1, true), err.reason)
+  assert(not err.reason:find('"opt21"', 1, true), err.reason)
+end)
+
 harness.finish()

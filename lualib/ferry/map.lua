@@ -83,7 +83,6 @@ local function quote(v)
   v = gsub(v, bad, function(c) return ESC[c] or format("\\x%02x", c:byte()) end)
   return '"' .. v .. (cut and '..."' or '"')
 end
-_M.quote = quote
 
 -- The validation error of field f for value v broken by rule; `says` is
 -- what is wrong with it, read after the value: `is not an integer`.

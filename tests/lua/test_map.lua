@@ -407,4 +407,19 @@ case("a map builds a new table, leaves the record alone, and can be called as a 
   assert(not m.source:find("pairs", 1, true), "straight-line: no loop over the spec")
 end)
 
+case("a wide map (more constants than locals) compiles and converts every field", function()
+  local fields, rec = {}, {}
+  for i = 1, 200 do
+    fields["f" .. i] = { from = "s" .. i, as = "integer", thousands = "," }
+    rec["s" .. i] = ("%d,000"):format(i)
+  end
+  fields["f7"].required = true
+  local m = map { fields = fields }
+  local out = assert(m(rec))
+  for i = 1, 200 do eq(out["f" .. i], i * 1000, "f" .. i) end
+  rec.s7, rec.s199 = nil, "x"
+  local _, err = m(rec)
+  eq(err.reason, "field 'f199': \"x\" is not an integer (thousands \",\")", "fields run in name order: f199 before f7")
+end)
+
 h.finish()

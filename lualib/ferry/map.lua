@@ -475,12 +475,13 @@ local function make_datetime(f, spec)
   if not ok then spec_error(format("field '%s': tz: %s", f, err)) end
   local says = "is not a date-time " .. shown
 
-  local function at(v, y, m, d, H, M, S)
+  -- frac: a fraction of a second read from an ISO time (else 0)
+  local function at(v, y, m, d, H, M, S, frac)
     local e, why = time.from_local(y, m, d, H, M, S, tz, fold)
     if not e then
       return nil, invalid(f, v, find(why, "twice", 1, true) and "datetime.fold" or "datetime.gap", "is not one instant: " .. why)
     end
-    return time.format(e)
+    return time.format(e + (frac or 0))
   end
   return function(v)
     if type(v) ~= "string" then return nil, invalid(f, v, "datetime", says) end
@@ -493,7 +494,7 @@ local function make_datetime(f, spec)
       if e then
         if find(sub(s, 11), "[Zz+-]") then return time.format(e) end  -- an offset: the instant is known
         local t = os_date("!*t", floor(e))                          -- wall-clock time in tz
-        return at(v, t.year, t.month, t.day, t.hour, t.min, t.sec)
+        return at(v, t.year, t.month, t.day, t.hour, t.min, t.sec, e - floor(e))
       end
     end
     return nil, invalid(f, v, "datetime", m and (m .. " " .. shown) or says)
@@ -845,7 +846,16 @@ local function compile(spec)
   fields = {}                         -- the spec as given, paths written alone as { from = path }
   for f, fs in pairs(given) do
     if type(f) ~= "string" or f == "" then spec_error("field names must be non-empty strings") end
-    if type(fs) == "string" or (type(fs) == "table" and fs[1] ~= nil) then fs = { from = fs } end
+    if type(fs) == "table" and fs[1] ~= nil then     -- { "properties", "a.b" }: a path alone
+      for k in pairs(fs) do
+        if mtype(k) ~= "integer" then
+          spec_error(format("field '%s': a path list mixed with options; write from = { ... }", f))
+        end
+      end
+      fs = { from = fs }
+    elseif type(fs) == "string" then
+      fs = { from = fs }
+    end
     if type(fs) ~= "table" then spec_error(format("field '%s': expected a table (or a path string)", f)) end
     fields[f] = fs
     if fs.compute ~= nil then computed[#computed + 1] = f else plain[#plain + 1] = f end

@@ -49,11 +49,13 @@ case("paths: dotted keys, 1-based array positions, list form for keys with dots"
   local m = map { fields = {
     a = { from = "p.name" }, b = { from = "list[2].v" }, c = { from = { "props", "a.b" } },
     d = { from = "m[1][2]" }, e = { from = { "list", 1, "v" } }, same = {},
+    g = "p.name", h = { "props", "a.b" },
   } }
   local out = assert(m { p = { name = "N" }, list = { { v = 1 }, { v = 2 } }, props = { ["a.b"] = "dot" },
                          m = { { 10, 20 } }, same = "S" })
   eq(out.a, "N"); eq(out.b, 2); eq(out.c, "dot"); eq(out.d, 20); eq(out.e, 1)
   eq(out.same, "S", "from defaults to the field's own name")
+  eq(out.g, "N", "a path string alone"); eq(out.h, "dot", "a path list alone")
 end)
 
 case("paths: a missing or null intermediate is absent; a non-table one fails naming the path", function()
@@ -214,6 +216,7 @@ case("datetime: wall clock in a zone to UTC; DST gap fails, fold fails unless ch
   eq(conv(iso, "2026-03-29T02:30:00+02:00"), "2026-03-29T00:30:00Z", "an offset fixes the instant")
   eq(conv(iso, "2026-11-26T14:03:05Z"), "2026-11-26T14:03:05Z")
   eq(conv(iso, "2026-01-15T12:00:00"), "2026-01-15T11:00:00Z", "no offset: wall clock in tz")
+  eq(conv(iso, "2026-01-15T12:00:00.250"), "2026-01-15T11:00:00.250Z", "the fraction is kept")
   fails(iso, "2026-03-29T02:30:00", 'field \'x\': "2026-03-29T02:30:00" is not one instant: 2026-03-29 02:30:00'
     .. " does not exist in Europe/Berlin (clocks move forward)")
   fails(o, "29.03.2026", 'field \'x\': "29.03.2026" is not a date-time (formats "%Y-%m-%d %H:%M")', "datetime")
@@ -350,6 +353,7 @@ case("spec errors are raised at load and name the field", function()
   bad_spec({ fields = { k = { as = "integer", default = "many" } } }, "field 'k': default \"many\" is not an integer")
   bad_spec({ fields = { a = {} }, shema = {} }, "ferry.map: unknown key 'shema' (keys: fields, schema)")
   bad_spec({ fields = {} }, "ferry.map: fields must be a table")
+  bad_spec({ fields = { n = { "a", "b", as = "string" } } }, "field 'n': a path list mixed with options; write from = { ... }")
   bad_spec({ fields = { a = {} }, schema = { a = { maxlen = 3 } } }, "schema field 'a': unknown rule 'maxlen'")
   bad_spec({ fields = { a = {} }, schema = { a = { type = "text" } } }, "schema field 'a': unknown type \"text\"")
   bad_spec({ fields = { a = {} }, schema = { a = { pattern = "[a" } } }, "schema field 'a': pattern is not a Lua pattern")

@@ -24,6 +24,7 @@ struct fy_cmd_flags {
     int no_wait;                /* ferry trigger --no-wait */
     int trusted;                /* ferry lua --trusted: io, os and any path */
     int open;                   /* ferry alerts --open */
+    int dry_run;                /* ferry run --dry-run: read and transform, write nothing */
     int limit;                  /* 0: the command's default */
     long long after;
     long long before;           /* ferry events --before ID */

@@ -65,7 +65,8 @@ int fy_cmd_run(int argc, char **argv, struct fy_config *cfg) {
                         ins[i]->name, why, ins[i]->name);
                 free(why);
                 fy_engine_note_exit(e, FY_EXIT_FAILED);
-            } else if (fy_integration_run(ins[i], NULL, "manual", NULL) != FY_OK) {
+            } else if ((ins[i]->dry_run = fy_flags.dry_run),
+                       fy_integration_run(ins[i], NULL, "manual", NULL) != FY_OK) {
                 fy_engine_note_exit(e, FY_EXIT_FAILED);
             }
         }

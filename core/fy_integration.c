@@ -228,13 +228,24 @@ static int store_commit(lua_State *L, struct fy_integration *in, struct fy_run *
         rc = fy_inbox_mark(st, id < 0 ? -id : id, id > 0, run->id);
         lua_pop(L, 1);
     }
+    lua_Integer nw = luaL_optinteger(L, 9, 0);         /* { key, fields JSON }: what ferry wrote (ferry.fields) */
+    for (lua_Integer i = 1; i <= nw && rc == FY_OK; i++) {
+        lua_rawgeti(L, 8, i);
+        int row = lua_gettop(L);
+        lua_rawgeti(L, row, 1);
+        const char *key = lua_tostring(L, -1);
+        const char *json = redacted_field(L, row, 2, &f[0]);
+        if (!key || !json) luaL_error(L, "internal.commit: malformed written row %d", (int)i);
+        rc = fy_store_written_put(st, in->name, key, json, run->id);
+        lua_settop(L, row - 1);
+    }
     if (rc == FY_OK && checkpoint) rc = fy_store_checkpoint_set(st, in->name, run->id, checkpoint);
     for (int i = 0; i < 4; i++) fy_buf_free(&f[i]);
     if (rc == FY_OK) in->quarantined_now += (long)n;
     return rc;
 }
 
-/* internal.commit(rows, n, checkpoint_json, resolved, nresolved[, events, nevents]) */
+/* internal.commit(rows, n, checkpoint_json, resolved, nresolved[, events, nevents[, written, nwritten]]) */
 static int l_commit(lua_State *L) {
     struct fy_integration *in = lua_touserdata(L, lua_upvalueindex(1));
     struct fy_run *run = lua_touserdata(L, lua_upvalueindex(2));
@@ -288,6 +299,29 @@ static int l_quarantine_page(lua_State *L) {
 static struct fy_store *state_store(lua_State *L, struct fy_integration *in) {
     if (!in->engine->store) luaL_error(L, "ctx.state: no store (only in 'ferry run')");
     return in->engine->store;
+}
+
+/* internal.written_get(keys) -> { [key text] = fields JSON }: what ferry
+ * last wrote of the fields it owns in these destination records. */
+static int l_written_get(lua_State *L) {
+    struct fy_integration *in = lua_touserdata(L, lua_upvalueindex(1));
+    struct fy_store *st = in->engine->store;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_Integer n = luaL_len(L, 1);
+    lua_createtable(L, 0, (int)(n < 1024 ? n : 1024));
+    if (!st) return 1;
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, 1, i);
+        const char *key = luaL_tolstring(L, -1, NULL);   /* as fields.lua's key_text writes it */
+        char *v = fy_store_written_get(st, in->name, key);
+        if (v) {
+            lua_pushstring(L, v);
+            free(v);
+            lua_setfield(L, -4, key);
+        }
+        lua_pop(L, 2);
+    }
+    return 1;
 }
 
 static int event_row(void *arg, const struct fy_event *ev) {
@@ -483,6 +517,9 @@ struct run_result {
     struct fy_buf dropped_by_class;     /* "validation 3" */
     struct class_alert { char *klass, *reason, *stage; lua_Integer count; } *alerts;   /* `alert` actions */
     int nalerts;
+    struct fy_buf findings_json;        /* stats.findings: what the definitions found (ctx:report) */
+    struct fy_buf findings_lines;       /* stats.findings_lines, one per line, for the summary */
+    struct fy_buf dry_text;             /* stats.dry_run.text: a dry run's report */
 };
 
 static void run_result_free(struct run_result *r) {
@@ -503,6 +540,9 @@ static void run_result_free(struct run_result *r) {
     fy_buf_free(&r->checkpoint_json);
     fy_buf_free(&r->checkpoint_shown);
     fy_buf_free(&r->schema_drift);
+    fy_buf_free(&r->findings_json);
+    fy_buf_free(&r->findings_lines);
+    fy_buf_free(&r->dry_text);
 }
 
 /* t[k] as JSON into b, or leave b empty. */
@@ -594,6 +634,22 @@ static int read_result(lua_State *L) {
         lua_pop(co, 1);
     }
     lua_pop(co, 1);
+    if (lua_getfield(co, t, "findings") == LUA_TTABLE && lua_rawlen(co, -1) > 0) field_json(co, t, "findings", &r->findings_json);
+    lua_pop(co, 1);
+    if (lua_getfield(co, t, "findings_lines") == LUA_TTABLE) {
+        for (lua_Integer i = 1; lua_rawgeti(co, -1, i) == LUA_TSTRING; i++) {
+            fy_buf_printf(&r->findings_lines, "   %s\n", lua_tostring(co, -1));
+            lua_pop(co, 1);
+        }
+        lua_pop(co, 1);
+    }
+    lua_pop(co, 1);
+    if (lua_getfield(co, t, "dry_run") == LUA_TTABLE) {
+        lua_getfield(co, -1, "text");
+        if (lua_isstring(co, -1)) fy_buf_puts(&r->dry_text, lua_tostring(co, -1));
+        lua_pop(co, 1);
+    }
+    lua_pop(co, 1);
     lua_getfield(co, t, "checkpoint");
     if (lua_istable(co, -1)) {
         char err[128];
@@ -637,10 +693,17 @@ static void record_run(struct fy_integration *in, struct fy_run *run, const stru
         fy_redact(&redacted);
         m.error = redacted.data;
     }
+    struct fy_buf found = {0};
+    if (r->findings_json.len) {                 /* values from records: redacted like the quarantine's */
+        fy_buf_append(&found, r->findings_json.data, r->findings_json.len);
+        fy_redact(&found);
+        m.findings_json = found.data;
+    }
     if (fy_store_run_end(in->engine->store, run->id, &m) != FY_OK)
         fy_log(FY_LOG_ERROR, in->name, "cannot record run %s: %s", run->id, fy_store_error(in->engine->store));
     fy_buf_free(&cp);
     fy_buf_free(&redacted);
+    fy_buf_free(&found);
 }
 
 /* ---- the verdict and the freshness rows --------------------------------- */
@@ -933,7 +996,8 @@ static void operate(struct fy_integration *in, const char *run_id, const struct 
         fy_alert_resolve(in->engine, in->name, "failed", "a later run succeeded", now);
         for (size_t k = 0; k < sizeof PAUSE_KINDS / sizeof PAUSE_KINDS[0]; k++)
             fy_alert_resolve(in->engine, in->name, PAUSE_KINDS[k], "a later run got through", now);
-        static const char *const seen[] = {"picklist_drift", "validation", "lookup_missing", "script", "transient"};
+        static const char *const seen[] = {"picklist_drift", "validation", "lookup_missing", "lookup_ambiguous",
+                                           "destination_edit", "script", "transient"};
         for (size_t k = 0; k < sizeof seen / sizeof seen[0]; k++) {
             int raised = 0;
             for (int i = 0; i < r->nalerts; i++) raised |= !strcmp(r->alerts[i].klass, seen[k]);
@@ -1003,6 +1067,15 @@ static void run_done(struct fy_run *run, int nres, void *arg) {
             fy_buf_printf(&b, "   dropped by policy (continue): %lld (%s)\n", (long long)r.dropped,
                           r.dropped_by_class.data ? r.dropped_by_class.data : "");
         if (r.schema_drift.data) fy_buf_printf(&b, "   schema drift: %s\n", r.schema_drift.data);
+        if (r.findings_lines.len) fy_buf_append(&b, r.findings_lines.data, r.findings_lines.len);
+        if (r.dry_text.len) {
+            fy_buf_puts(&b, "   ");
+            for (const char *p = r.dry_text.data; *p; p++) {
+                fy_buf_append(&b, p, 1);
+                if (*p == '\n') fy_buf_puts(&b, "   ");
+            }
+            fy_buf_puts(&b, "\n");
+        }
         if (r.checkpoint_shown.data) fy_buf_printf(&b, "   checkpoint: %s\n", r.checkpoint_shown.data);
         if (r.pause_class)
             fy_buf_printf(&b, "   paused: %s errors pause %s (policy); no run starts until 'ferry resume %s'%s\n",
@@ -1012,7 +1085,11 @@ static void run_done(struct fy_run *run, int nres, void *arg) {
     else if (r.quarantined) { status = "PARTIAL"; code = FY_EXIT_PARTIAL; }
     else { status = "OK"; code = FY_EXIT_OK; }
     const char *stored = in->cut_short ? "aborted" : error ? "failed" : r.quarantined ? "partial" : "ok";
-    if (!error && in->judged) judge_run(in, run, &r);
+    if (in->dry_run) {                          /* what a run would do: nothing to judge or record */
+        status = error ? "FAILED (DRY RUN)" : "DRY RUN";
+        code = error ? FY_EXIT_FAILED : FY_EXIT_OK;
+    }
+    if (!error && in->judged && !in->dry_run) judge_run(in, run, &r);
     if (r.verdict) {
         code = FY_EXIT_SUSPECT;
         fy_buf_printf(&b, "   verdict: %s — %s\n", r.verdict, r.verdict_reason);
@@ -1032,7 +1109,7 @@ static void run_done(struct fy_run *run, int nres, void *arg) {
     printf("   took %.2f s · %.0f records/s · Lua memory peak %.1f MB · process peak RSS %.1f MB\n", secs,
            secs > 0 ? (double)r.extracted / secs : 0.0, (double)in->vm->mem_peak / 1048576.0,
            (double)fy_peak_rss() / 1048576.0);
-    quarantine_line(in, r.quarantined);
+    if (!in->dry_run) quarantine_line(in, r.quarantined);
     fflush(stdout);
     if (r.verdict) {
         fy_buf_printf(&fields, "\"verdict\":\"%s\",\"verdict_reason\":", r.verdict);
@@ -1040,11 +1117,11 @@ static void run_done(struct fy_run *run, int nres, void *arg) {
     }
     fy_log_write(error ? FY_LOG_ERROR : r.verdict ? FY_LOG_WARN : FY_LOG_INFO, in->name, run->id,
                  error ? "run failed" : r.verdict ? "run finished with a verdict" : "run finished", fields.data);
-    if (in->engine->store) {
+    if (in->engine->store && !in->dry_run) {
         record_run(in, run, &r, stored, error);
         operate(in, run->id, &r, code, error);     /* a run with a verdict (code 4) is not a good run */
     }
-    freshness_rows(in, run, r.verdict ? r.verdict : stored);
+    if (!in->dry_run) freshness_rows(in, run, r.verdict ? r.verdict : stored);
     lua_settop(co, 0);
     run_result_free(&r);
     fy_buf_free(&b);
@@ -1107,6 +1184,10 @@ static int push_run_args(lua_State *L) {
         }
         lua_setfield(L, -2, "replay");
     }
+    if (in->dry_run) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "dry_run");
+    }
     if (in->event_run) {
         lua_createtable(L, 0, 1);
         lua_setfield(L, -2, "events");
@@ -1127,7 +1208,7 @@ static int push_run_args(lua_State *L) {
         {"commit", l_commit}, {"quarantine_page", l_quarantine_page}, {"state_get", l_state_get},
         {"state_set", l_state_set}, {"state_delete", l_state_delete}, {"stopping", l_stopping},
         {"event_page", l_event_page}, {"block_http", l_block_http}, {"schema_get", l_schema_get},
-        {"schema_set", l_schema_set},
+        {"schema_set", l_schema_set}, {"written_get", l_written_get},
     };
     for (size_t i = 0; i < sizeof bound / sizeof bound[0]; i++) {
         lua_pushlightuserdata(L, in);
@@ -1194,8 +1275,8 @@ int fy_integration_run(struct fy_integration *in, const struct fy_replay *replay
         fy_run_destroy(run);
         return FY_ERR;
     }
-    fy_integration_record(in);
-    if (st && fy_store_run_begin(st, run->id, in->name, in->version, trigger) != FY_OK)
+    if (!in->dry_run) fy_integration_record(in);
+    if (st && !in->dry_run && fy_store_run_begin(st, run->id, in->name, in->version, trigger) != FY_OK)
         fy_log(FY_LOG_ERROR, in->name, "cannot record the run start: %s", fy_store_error(st));
     if (run_id) memcpy(run_id, run->id, sizeof run->id);
     in->run = run;

@@ -25,6 +25,7 @@ struct fy_integration {
     int event_run;               /* starting a run of inbox events (fy_integration_run_events) */
     int judged;                  /* the current run read the source: its verdict is judged (fy_verdict.h) */
     int paused_now;              /* the run that just ended paused the integration (a pause action) */
+    int dry_run;                 /* ferry run --dry-run: nothing is written, nothing recorded */
     /* the operating model */
     char *owner;                 /* the declared owner: who hears of its alerts */
     struct fy_alert_policy alerts;   /* policy.alert and policy.pause */

@@ -181,15 +181,61 @@ static int db_exec(lua_State *L) {
     return 1;
 }
 
-/* db:rows(sql) -> array of row tables (column name -> value). For small reads. */
+/* Bind params[1..n] (integers, numbers, strings, booleans as 1/0) to st's
+ * placeholders; values are bound, never spliced into the SQL text. */
+static int bind_params(lua_State *L, int params, sqlite3_stmt *st, char *err, size_t errlen) {
+    int n = (int)luaL_len(L, params);
+    if (n != sqlite3_bind_parameter_count(st)) {
+        snprintf(err, errlen, "the statement has %d parameters, %d values given", sqlite3_bind_parameter_count(st), n);
+        return FY_ERR;
+    }
+    for (int i = 1; i <= n; i++) {
+        size_t len;
+        const char *s;
+        switch (lua_rawgeti(L, params, i)) {
+        case LUA_TNUMBER:
+            if (lua_isinteger(L, -1)) sqlite3_bind_int64(st, i, lua_tointeger(L, -1));
+            else sqlite3_bind_double(st, i, lua_tonumber(L, -1));
+            break;
+        case LUA_TSTRING:
+            s = lua_tolstring(L, -1, &len);
+            sqlite3_bind_text(st, i, s, (int)len, SQLITE_TRANSIENT);
+            break;
+        case LUA_TBOOLEAN:
+            sqlite3_bind_int(st, i, lua_toboolean(L, -1));
+            break;
+        case LUA_TNIL:
+        case LUA_TLIGHTUSERDATA:        /* ferry.json.null */
+            sqlite3_bind_null(st, i);
+            break;
+        default:
+            snprintf(err, errlen, "parameter %d: cannot bind a %s", i, luaL_typename(L, -1));
+            lua_pop(L, 1);
+            return FY_ERR;
+        }
+        lua_pop(L, 1);
+    }
+    return FY_OK;
+}
+
+/* db:rows(sql [, params]) -> array of row tables (column name -> value).
+ * For small reads; params (a list) are bound to the ?s of sql. */
 static int db_rows(lua_State *L) {
     struct db_handle *h = check_db(L, 1);
     const char *sql = luaL_checkstring(L, 2);
+    if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
     sqlite3_stmt *st;
     db_drain(h);
     if (sqlite3_prepare_v2(h->db, sql, -1, &st, NULL) != SQLITE_OK) {
         luaL_pushfail(L);
         lua_pushstring(L, sqlite3_errmsg(h->db));
+        return 2;
+    }
+    char berr[160];
+    if (lua_istable(L, 3) && bind_params(L, 3, st, berr, sizeof berr) != FY_OK) {
+        sqlite3_finalize(st);
+        luaL_pushfail(L);
+        lua_pushstring(L, berr);
         return 2;
     }
     lua_newtable(L);

@@ -133,7 +133,7 @@ int fy_report_runs(struct fy_store *s, const char *name, int limit, int json, FI
         "loaded, quarantined, retries, by_class AS by_class_json, by_stage AS by_stage_json, "
         "checkpoint AS checkpoint_json, error, "
         "CAST(round((julianday(ended_at) - julianday(started_at)) * 86400, 3) AS REAL) AS seconds, "
-        "verdict, verdict_reason "
+        "verdict, verdict_reason, findings AS findings_json "
         "FROM runs WHERE integration = ? ORDER BY started_at DESC, rowid DESC LIMIT ?";
     if (!(st = prepare(db, sql))) return FY_ERR;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -407,7 +407,7 @@ int fy_report_run_json(struct fy_store *s, const char *run_id, struct fy_buf *ou
         "skipped, loaded, quarantined, batches, retries, by_class AS by_class_json, by_stage AS by_stage_json, "
         "checkpoint AS checkpoint_json, error, "
         "CAST(round((julianday(ended_at) - julianday(started_at)) * 86400, 3) AS REAL) AS seconds, "
-        "verdict, verdict_reason "
+        "verdict, verdict_reason, findings AS findings_json "
         "FROM runs WHERE id = ?";
     if (sqlite3_prepare_v2(fy_store_db(s), sql, -1, &st, NULL) != SQLITE_OK) return FY_ERR;
     sqlite3_bind_text(st, 1, run_id, -1, SQLITE_STATIC);

@@ -127,6 +127,14 @@ static const char *migrations[] = {
     "CREATE TABLE schemas ("
     "  integration TEXT NOT NULL, stream TEXT NOT NULL DEFAULT '', fields TEXT NOT NULL,"
     "  run_id TEXT, updated_at TEXT NOT NULL, PRIMARY KEY (integration, stream));",
+    /* 8: runs.findings: what the definitions found in the run (new
+     * picklist values, missing lookup keys, edits in the destination) as
+     * a JSON list; written: what ferry last wrote of the destination fields
+     * it owns, per integration and record key (ferry.fields). */
+    "ALTER TABLE runs ADD COLUMN findings TEXT;"
+    "CREATE TABLE written ("
+    "  integration TEXT NOT NULL, record_key TEXT NOT NULL, fields TEXT NOT NULL,"
+    "  run_id TEXT, updated_at TEXT NOT NULL, PRIMARY KEY (integration, record_key)) WITHOUT ROWID;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 #define APPLICATION_ID 1717924473           /* 0x66657279, "fery" */
@@ -551,12 +559,12 @@ int fy_store_run_end(struct fy_store *s, const char *run_id, const struct fy_run
     for (int i = 0; i < 8; i++) snprintf(n[i], sizeof n[i], "%lld", v[i]);
     const char *a[] = {now, m->status, n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7],
                        m->by_class_json, m->by_stage_json, m->error, m->checkpoint_json, m->verdict,
-                       m->verdict_reason, run_id};
+                       m->verdict_reason, m->findings_json, run_id};
     return run_sql(s, "UPDATE runs SET ended_at = ?, status = ?, extracted = CAST(? AS INTEGER), "
                       "transformed = CAST(? AS INTEGER), skipped = CAST(? AS INTEGER), loaded = CAST(? AS INTEGER), "
                       "quarantined = CAST(? AS INTEGER), batches = CAST(? AS INTEGER), retries = CAST(? AS INTEGER), "
                       "dropped = CAST(? AS INTEGER), by_class = ?, by_stage = ?, error = ?, checkpoint = ?, "
-                      "verdict = ?, verdict_reason = ? WHERE id = ?", 17, a);
+                      "verdict = ?, verdict_reason = ?, findings = ? WHERE id = ?", 18, a);
 }
 
 static char *query_text(struct fy_store *s, const char *sql, int n, const char **args);
@@ -767,6 +775,39 @@ int fy_store_state_set(struct fy_store *s, const char *integration, const char *
     sqlite3_bind_text(st, 3, json, -1, SQLITE_STATIC);
     if (ttl > 0) sqlite3_bind_double(st, 4, fy_time_now() + ttl);
     else sqlite3_bind_null(st, 4);
+    sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) snprintf(s->err, sizeof s->err, "%s", sqlite3_errmsg(s->db));
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? FY_OK : FY_ERR;
+}
+
+char *fy_store_written_get(struct fy_store *s, const char *integration, const char *key) {
+    sqlite3_stmt *st = fy_store_stmt(s, FY_STMT_WRITTEN_GET, "SELECT fields FROM written WHERE integration = ? "
+                                     "AND record_key = ?");
+    if (!st) return NULL;
+    sqlite3_bind_text(st, 1, integration, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    char *out = NULL;
+    if (sqlite3_step(st) == SQLITE_ROW) out = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return out;
+}
+
+int fy_store_written_put(struct fy_store *s, const char *integration, const char *key, const char *json,
+                         const char *run_id) {
+    sqlite3_stmt *st = fy_store_stmt(s, FY_STMT_WRITTEN_PUT, "INSERT INTO written VALUES (?, ?, ?, ?, ?) "
+                                     "ON CONFLICT (integration, record_key) DO UPDATE SET fields = excluded.fields, "
+                                     "run_id = excluded.run_id, updated_at = excluded.updated_at");
+    if (!st) return FY_ERR;
+    char now[40];
+    fy_store_now(now, sizeof now);
+    sqlite3_bind_text(st, 1, integration, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, json, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, run_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc != SQLITE_DONE) snprintf(s->err, sizeof s->err, "%s", sqlite3_errmsg(s->db));

@@ -54,6 +54,7 @@ struct fy_run_summary {
     const char *checkpoint_json;    /* last committed checkpoint, NULL when none */
     const char *verdict;            /* suspect, incomplete, NULL when none (fy_verdict.h) */
     const char *verdict_reason;     /* why, NULL with no verdict */
+    const char *findings_json;      /* what the definitions found (ctx:report), NULL when nothing */
 };
 
 int fy_store_run_end(struct fy_store *s, const char *run_id, const struct fy_run_summary *sum);
@@ -106,6 +107,13 @@ int fy_store_checkpoint_reset(struct fy_store *s, const char *integration);
  * (missing or expired). ttl <= 0: no expiry. */
 char *fy_store_state_get(struct fy_store *s, const char *integration, const char *key);
 int fy_store_state_set(struct fy_store *s, const char *integration, const char *key, const char *json, double ttl);
+
+/* What ferry last wrote of the fields it owns in the destination's record
+ * `key` (ferry.fields): JSON { "w": {field: value}, "h": {...} }. get
+ * returns it malloc'd, or NULL when none (or on a read error). */
+char *fy_store_written_get(struct fy_store *s, const char *integration, const char *key);
+int fy_store_written_put(struct fy_store *s, const char *integration, const char *key, const char *json,
+                         const char *run_id);
 int fy_store_state_delete(struct fy_store *s, const char *integration, const char *key);
 
 /* The schema fingerprint of an integration's stream (source schema drift,
@@ -138,6 +146,7 @@ enum fy_stmt {
     FY_STMT_STATE_GET, FY_STMT_STATE_SET,
     FY_STMT_Q_INSERT, FY_STMT_Q_UPDATE, FY_STMT_Q_RESOLVE, FY_STMT_Q_PAGE,
     FY_STMT_EV_INSERT, FY_STMT_EV_MARK, FY_STMT_EV_PAGE,
+    FY_STMT_WRITTEN_GET, FY_STMT_WRITTEN_PUT,
     FY_STMT_MAX
 };
 struct sqlite3_stmt;

@@ -77,7 +77,7 @@ static int serve(int argc, char **argv, struct fy_config *cfg) {
 }
 
 static const struct command command_table[] = {
-    {"run", "SCRIPT...", "run integration scripts once, concurrently",
+    {"run", "[--dry-run] SCRIPT...", "run integration scripts once, concurrently",
      "Runs each script once: extract -> transform -> load, then prints a summary per run\n"
      "(counts per stage and per error class, duration, records/s). Bad records go to\n"
      "the quarantine in the store (see 'ferry quarantine') and the run goes on; open\n"
@@ -85,6 +85,9 @@ static const struct command command_table[] = {
      "by default) are retried first.\n"
      "A SCRIPT is a path, or the file name (with or without .lua) of a script in\n"
      "the config's script_dirs, or the name of the integration a script there defines.\n"
+     "--dry-run reads and transforms as a run would and asks the load what it would\n"
+     "do, writing nothing (no load, checkpoint, quarantine, state or run record):\n"
+     "counts and a sample of creates, updates (field: before -> after) and rejects.\n"
      "Exit status: 0 all loaded, 3 some records quarantined, 1 a run failed, 2 a script\n"
      "is not found or invalid, or the configuration is (nothing runs).",
      fy_cmd_run},
@@ -293,6 +296,8 @@ int main(int argc, char **argv) {
             fy_flags.open = 1;
         } else if (!strcmp(a, "--json") && takes(cmd, "status runs quarantine events alerts")) {
             fy_flags.json = 1;
+        } else if (!strcmp(a, "--dry-run") && takes(cmd, "run")) {
+            fy_flags.dry_run = 1;
         } else if (!strcmp(a, "--no-wait") && takes(cmd, "trigger")) {
             fy_flags.no_wait = 1;
         } else if (!strcmp(a, "--trusted") && takes(cmd, "lua")) {

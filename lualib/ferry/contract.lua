@@ -5,7 +5,7 @@
 -- "FILE:LINE: FIELD: message", finding each field's line in the source.
 local ferry = ferry
 local getinfo = debug.getinfo
-local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
+local type, pairs, ipairs, next, tostring = type, pairs, ipairs, next, tostring
 local setmetatable, getmetatable = setmetatable, getmetatable
 local format, find, match, gmatch, sub = string.format, string.find, string.match, string.gmatch, string.sub
 local sort, concat = table.sort, table.concat
@@ -21,7 +21,7 @@ local FIELDS = {
   name = true, owner = true, purpose = true, pattern = true, source_of_truth = true,
   schedule = true, trigger = true, freshness = true, policy = true, batch_size = true,
   description = true, tags = true, extract = true, transform = true, load = true,
-  rate_limit = true, expect = true,
+  rate_limit = true, expect = true, fields = true,
 }
 local REQUIRED = {
   { "name", "a short unique name, e.g. \"crm-accounts-to-reporting\"" },
@@ -34,8 +34,17 @@ local REQUIRED = {
 local CLASSES = {
   transient = true, auth = true, permission = true, not_found = true, validation = true,
   lookup_missing = true, picklist_drift = true, schema_drift = true, script = true,
+  lookup_ambiguous = true, destination_edit = true,
 }
 local ACTIONS = { retry = true, quarantine = true, pause = true, alert = true, fail = true, continue = true }
+-- Classes with actions of their own: an unknown picklist value may be
+-- mapped to the picklist's declared default (ferry.picklist); an edit in
+-- the destination of a field ferry owns is overwritten, kept or held for a
+-- person (ferry.fields).
+local CLASS_ACTIONS = {
+  picklist_drift = { default = true },
+  destination_edit = { overwrite = true, keep = true, quarantine = true },
+}
 local RETRY_KEYS = { attempts = "integer", backoff = "backoff", base = "duration", max = "duration",
                      deadline = "duration", retry_500 = "boolean" }
 local ALERT_KEYS = { to = "targets", ["repeat"] = "duration", escalate = "escalate", quarantine_open = "count" }
@@ -55,6 +64,12 @@ function _M.integration(spec)
   end
   call_sites[spec] = { line = line }
   return setmetatable(spec, marker)
+end
+
+-- A table with a __call metamethod (a compiled ferry.map) serves as a hook.
+local function callable(v)
+  local mt = type(v) == "table" and getmetatable(v)
+  return mt and type(mt) == "table" and mt.__call ~= nil or false
 end
 
 function _M.is_integration(v)
@@ -401,8 +416,18 @@ function _M.check(value, path)
       local optional = hook == "transform" or (hook == "extract" and type(value.trigger) == "table"
         and value.trigger.webhook ~= nil)
       if not optional then problem_at(site.line, hook, "missing (a function)") end
-    elseif type(v) ~= "function" then
+    elseif type(v) ~= "function" and not (hook == "transform" and callable(v)) then
       problem({ hook }, "expected a function, got " .. type(v))
+    end
+  end
+
+  if value.fields ~= nil then
+    local owned, err = require("ferry.fields").normalize(value.fields)
+    if not owned then
+      problem({ "fields" }, err)
+    elseif next(owned) ~= nil and type(value.load) == "function" and not require("ferry.sink").reader(value.load) then
+      problem({ "fields" }, "ferry must read the destination to keep the fields it owns and notice edits there, "
+        .. "and this load cannot (use ferry.sink.sqlite, or ferry.sink.custom { load = ..., key = ..., read = ... })")
     end
   end
 
@@ -492,9 +517,17 @@ function _M.check(value, path)
       elseif k == "max_quarantined" then
         local ok, err = quarantined_share(v)
         if not ok then problem({ "policy", "max_quarantined" }, err) end
+      elseif k == "destination_edit" then
+        if not CLASS_ACTIONS.destination_edit[v] then
+          problem({ "policy", k }, format("unknown action %s (use %s)", tostring(v),
+            sorted_keys(CLASS_ACTIONS.destination_edit)))
+        end
       elseif type(k) == "string" and CLASSES[k] then
-        if not ACTIONS[v] then
-          problem({ "policy", k }, format("unknown action %s (use %s)", tostring(v), sorted_keys(ACTIONS)))
+        if not ACTIONS[v] and not (CLASS_ACTIONS[k] and CLASS_ACTIONS[k][v]) then
+          local all = {}
+          for a in pairs(ACTIONS) do all[a] = true end
+          for a in pairs(CLASS_ACTIONS[k] or {}) do all[a] = true end
+          problem({ "policy", k }, format("unknown action %s (use %s)", tostring(v), sorted_keys(all)))
         end
       else
         local known = { retry = true, alert = true, retry_quarantined = true, pause = true, max_quarantined = true }

@@ -20,7 +20,7 @@
 local ferry = ferry
 local json = ferry.json
 local log_write, log_enabled = ferry.log.write, ferry.log.enabled
-local pcall, type, tostring, ipairs, pairs, getmetatable = pcall, type, tostring, ipairs, pairs, getmetatable
+local pcall, type, tostring, ipairs, pairs, next, getmetatable = pcall, type, tostring, ipairs, pairs, next, getmetatable
 local huge = math.huge
 local remove = table.remove
 local format, find = string.format, string.find
@@ -28,6 +28,10 @@ local CLASSES = require("ferry.contract").CLASSES
 local http = require "ferry.http"
 local sink = require "ferry.sink"
 local schema = require "ferry.schema"
+local fields_of = require "ferry.fields"
+local lookup_loaded, lookup = pcall(require, "ferry.lookup")
+if not lookup_loaded then lookup = nil end
+local concat, sort = table.concat, table.sort
 
 local _M = {}
 
@@ -110,6 +114,7 @@ local RETRY_QUARANTINED = { lookup_missing = 3 }
 local DEFAULT_ACTIONS = {
   transient = "retry", auth = "pause", permission = "pause", not_found = "pause", validation = "quarantine",
   lookup_missing = "quarantine", picklist_drift = "alert", schema_drift = "alert", script = "quarantine",
+  lookup_ambiguous = "quarantine", destination_edit = "quarantine",
 }
 _M.DEFAULT_ACTIONS = DEFAULT_ACTIONS
 
@@ -118,6 +123,19 @@ local function new_stats()
     extracted = 0, transformed = 0, skipped = 0, loaded = 0, quarantined = 0, resolved = 0,
     batches = 0, by_class = {}, by_stage = {}, dropped = 0, dropped_by_class = {},
   }
+end
+
+-- Findings listed per run (ctx:report): more distinct ones are counted
+-- per kind but not listed. A dry run's sample of each outcome.
+local FINDINGS_MAX = 100
+local DRY_SAMPLE = 5
+
+-- A record or value for a dry run's sample: JSON, cut at 200 bytes.
+local function excerpt(v, n)
+  local s = type(v) == "string" and v or json.encode(v, CANONICAL) or tostring(v)
+  n = n or 200
+  if #s > n then s = s:sub(1, n - 3) .. "..." end
+  return s
 end
 
 -- spec: the integration; params: run_id, integration, batch_size, limits,
@@ -157,7 +175,44 @@ function _M.run(spec, params, internal)
   local fatal, fatal_class          -- fails the run wherever the error was caught
   local stopped                     -- the run is stopping: nothing more is loaded or checkpointed
   local not_loaded = 0              -- records neither loaded nor quarantined because of it
-  local resolve
+  local resolve, summarize_findings, dry_text
+  local written, nw = {}, 0         -- what ferry wrote of the fields it owns, per record key, not yet stored
+  -- A dry run (ferry run --dry-run) reads and transforms, and asks the
+  -- load what it would do: nothing reaches the store or the destination.
+  local dry = params.dry_run and {
+    creates = 0, updates = 0, unchanged = 0, rejects = 0, untold = 0,
+    sample = { create = {}, update = {}, unchanged = {}, reject = {} },
+  }
+  stats.dry_run = dry or nil
+
+  -- What the definitions found (ctx:report): counted once per (kind, key),
+  -- listed in the run's summary and record, up to FINDINGS_MAX.
+  local findings, found, kinds, unlisted = {}, {}, {}, {}
+  local function report(kind, key, detail)
+    key = tostring(key)
+    kinds[kind] = (kinds[kind] or 0) + 1
+    local id = kind .. "\0" .. key
+    local f = found[id]
+    if f then
+      f.count = f.count + 1
+      return false
+    end
+    if #findings >= FINDINGS_MAX then         -- counted, not listed
+      unlisted[kind] = (unlisted[kind] or 0) + 1
+      if unlisted[kind] < 10000 then found[id] = { count = 1 } end
+      return false
+    end
+    f = { kind = kind, key = key, count = 1 }
+    if type(detail) == "table" then
+      for k, v in pairs(detail) do
+        if type(k) == "string" and f[k] == nil then f[k] = storable(v, 0, {}) end
+      end
+    end
+    if type(f.text) ~= "string" then f.text = kind .. ": " .. key end
+    findings[#findings + 1] = f
+    found[id] = f
+    return true
+  end
 
   -- A pause or fail action, or a destination that drifted: the run stops
   -- at once with this error (the first one wins); pause also pauses the
@@ -176,12 +231,14 @@ function _M.run(spec, params, internal)
   -- transaction (commit); a long run of bad rows at extract is written
   -- without waiting for a flush so memory stays bounded.
   local function commit(checkpoint_text)
-    if np == 0 and nr == 0 and ne == 0 and not checkpoint_text then return end
-    commit_store(pending, np, checkpoint_text, resolved, nr, handled, ne)
+    if dry then return end          -- a dry run writes nothing
+    if np == 0 and nr == 0 and ne == 0 and nw == 0 and not checkpoint_text then return end
+    commit_store(pending, np, checkpoint_text, resolved, nr, handled, ne, written, nw)
     for i = 1, np do pending[i] = nil end
     for i = 1, nr do resolved[i] = nil end
     for i = 1, ne do handled[i] = nil end
-    np, nr, ne = 0, 0, 0
+    for i = 1, nw do written[i] = nil end
+    np, nr, ne, nw = 0, 0, 0, 0
   end
 
   -- A record's origin: nil (extracted), a quarantine row id (replays) or
@@ -227,6 +284,12 @@ function _M.run(spec, params, internal)
     stats.quarantined = stats.quarantined + 1
     stats.by_class[class] = (stats.by_class[class] or 0) + 1
     stats.by_stage[st] = (stats.by_stage[st] or 0) + 1
+    if dry then                     -- would be quarantined
+      dry.rejects = dry.rejects + 1
+      local s = dry.sample.reject
+      if #s < DRY_SAMPLE then s[#s + 1] = { stage = st, class = class, reason = reason, record = excerpt(record) } end
+      return
+    end
     np = np + 1
     pending[np] = { st, class, reason, encode(record), encode(output), qid }
     if np >= batch_size and stage == "extract" then commit() end
@@ -256,7 +319,20 @@ function _M.run(spec, params, internal)
     end
   end
   if cursor == json.null then cursor = nil end
-  local ctx = { run_id = run_id, integration = name, cursor = cursor, stats = stats }
+  local ctx = { run_id = run_id, integration = name, cursor = cursor, stats = stats, policy = policy,
+                dry_run = dry and true or nil }
+  stats.findings = findings
+  -- ctx:report(kind, key, detail): a finding of this run (a new picklist
+  -- value, a missing lookup key, an edit in the destination), counted once
+  -- per (kind, key); detail.text is its line in the summary. Returns true
+  -- the first time in this run.
+  function ctx:report(kind, key, detail)
+    if type(kind) ~= "string" or not find(kind, "^[%w_]+$") then
+      error("ctx:report: kind must be a word like \"picklist_drift\"", 2)
+    end
+    if key == nil then error("ctx:report: key is nil", 2) end
+    return report(kind, key, detail)
+  end
 
   -- A checkpoint or state value holding a registered secret (or an encoding
   -- of one) fails the run: both are stored and shown in clear, and
@@ -270,6 +346,17 @@ function _M.run(spec, params, internal)
 
   -- ctx.state: durable key/value state of this integration (JSON values).
   local state_get, state_set, state_delete = internal.state_get, internal.state_set, internal.state_delete
+  if dry then                       -- kept in memory for this run: the store is left as it was
+    local overlay, real_get = {}, state_get
+    state_get = function(k)
+      local v = overlay[k]
+      if v == false then return nil end
+      if v ~= nil then return v end
+      return real_get(k)
+    end
+    state_set = function(k, v) overlay[k] = v end
+    state_delete = function(k) overlay[k] = false end
+  end
   ctx.state = {
     get = function(_, key)
       local v = state_get(tostring(key))
@@ -302,7 +389,7 @@ function _M.run(spec, params, internal)
   ctx.log = log
   -- Source schema drift (ferry.schema): the records extract emits; not
   -- replays, nor webhook events (payloads of many kinds, no one schema).
-  local drift = spec.extract and not events_run and not params.replay and internal.schema_get
+  local drift = spec.extract and not events_run and not params.replay and not dry and internal.schema_get
     and schema.tracker(internal.schema_get(""), { log = log, checker = internal.schema_checker,
       store = function(fields) internal.schema_set("", fields, run_id) end })
   local observe = drift and drift.observe
@@ -310,6 +397,17 @@ function _M.run(spec, params, internal)
   -- level is read once, so other levels build nothing for these lines)
   local debug_log = log_enabled("debug") and log.debug
   local destination = sink.destination(load) or "the script's load"
+  -- who owns which destination field (spec.fields, ferry.fields): needs a
+  -- load that can read the destination (contract.lua checks it too)
+  local reader = sink.reader(load)
+  local owned = spec.fields and fields_of.normalize(spec.fields)
+  if owned and next(owned) == nil then owned = nil end
+  if owned and not reader then
+    stats.error = "fields: ferry must read the destination to keep the fields it owns and notice edits there, "
+      .. "and this load cannot (use ferry.sink.sqlite, or ferry.sink.custom { load = ..., key = ..., read = ... })"
+    stats.error_class = "script"
+    return stats
+  end
   ctx.http = http.client {
     retry = spec.policy and spec.policy.retry or { attempts = 5, base = "1s", max = "60s" },
     rate_limit = spec.rate_limit, key = name,
@@ -342,7 +440,7 @@ function _M.run(spec, params, internal)
       for _ = 1, last do remove(checkpoints, 1) end
     end
     commit(text)
-    if text then
+    if text and not dry then
       stats.checkpoint = cursor                    -- only what the store holds
       if debug_log then debug_log("checkpoint committed", { checkpoint = cursor }) end
       if stopping and stopping() and not stopped then
@@ -390,6 +488,15 @@ function _M.run(spec, params, internal)
     for i = 1, m do
       if b.q[i] and not failed[i] then resolve(b.q[i]) end
     end
+    local writes = b.writes
+    if writes then                  -- remembered with the checkpoint that follows the batch
+      for i = 1, m do
+        if writes[i] and not failed[i] then
+          nw = nw + 1
+          written[nw] = { b.keys[i], writes[i] }
+        end
+      end
+    end
     stats.loaded = stats.loaded + m - nfailed
     stats.batches = stats.batches + 1
     if debug_log then
@@ -419,6 +526,84 @@ function _M.run(spec, params, internal)
   local function is_pending(v)
     local mt = type(v) == "userdata" and getmetatable(v)
     return mt and mt.__name == "ferry.pending"
+  end
+
+  -- Before each load: references resolved once for the whole batch
+  -- (ferry.lookup), then the fields' owners applied (ferry.fields). A
+  -- record that fails here is quarantined (stage load) and left out of the
+  -- batch the load sees. Returns what ferry writes of the fields it owns
+  -- and the destination's rows, when it read them.
+  local written_get = internal.written_get
+  local function prepare()
+    local bad
+    local function fail(i, class, reason)
+      bad = bad or {}
+      if not bad[i] then bad[i] = { class, reason } end
+    end
+    if lookup and lookup.pending() then lookup.resolve(batch, m, ctx, fail) end
+    local writes, current, keys
+    if owned then
+      writes, current, keys = fields_of.prepare({ fields = owned, reader = reader, policy = policy,
+        replay = params.replay ~= nil, written_get = written_get, ctx = ctx, fail = fail, report = report }, batch, m)
+    end
+    if bad then
+      local j = 0
+      for i = 1, m do
+        local f = bad[i]
+        if f then
+          put("load", f[1], f[2], origin[i], batch[i], batch_q[i])
+        else
+          j = j + 1
+          batch[j], origin[j], batch_q[j] = batch[i], origin[i], batch_q[i]
+          if writes then writes[j], keys[j] = writes[i], keys[i] end
+        end
+      end
+      for i = j + 1, m do
+        batch[i], origin[i], batch_q[i] = nil, nil, nil
+        if writes then writes[i], keys[i] = nil, nil end
+      end
+      m = j
+    end
+    return writes, keys, current
+  end
+
+  -- A dry run's load: the sink's plan for the batch (what it would create,
+  -- change or refuse), counted and sampled; a load that cannot tell is
+  -- counted as untold.
+  local function plan(current)
+    local planner = reader and reader.plan
+    if not planner then
+      dry.untold = dry.untold + m
+      return
+    end
+    if not current then
+      local keys, key = {}, reader.key
+      for i = 1, m do
+        local k = type(batch[i]) == "table" and batch[i][key]
+        if k ~= nil and k ~= json.null and k ~= false then keys[#keys + 1] = k end
+      end
+      current = #keys > 0 and reader.read(keys, ctx) or {}
+    end
+    local plans = planner(batch, m, current)
+    for i = 1, m do
+      local p = plans[i] or { op = "reject", reason = "the sink gave no plan for it" }
+      if p.op == "reject" then
+        put("load", "validation", p.reason or "rejected by the sink", origin[i], batch[i], batch_q[i])
+      else
+        local field = p.op == "create" and "creates" or p.op == "update" and "updates" or "unchanged"
+        dry[field] = dry[field] + 1
+        local sample = dry.sample[p.op]
+        if sample and #sample < DRY_SAMPLE then
+          local changes = {}
+          for c, ch in ipairs(p.changes or {}) do
+            changes[c] = { field = ch[1], before = ch[2] == nil and json.null or ch[2], after = ch[3] == nil and json.null or ch[3] }
+          end
+          local key = type(batch[i]) == "table" and batch[i][reader.key]
+          sample[#sample + 1] = { key = key ~= nil and fields_of.shown(key) or nil, changes = changes,
+                                  record = p.op == "create" and excerpt(batch[i]) or nil }
+        end
+      end
+    end
   end
 
   local function flush()
@@ -475,11 +660,39 @@ function _M.run(spec, params, internal)
       ::continue::
     end
     n, current_q = 0, nil
-    await()                         -- the batch before, so batches settle in order
+    await()                         -- the batch before, so batches settle in order (and can be read back)
     if stopped and m > 0 then
       not_loaded = not_loaded + m
       m = 0
       return commit()
+    end
+    local writes, keys, current
+    if m > 0 and (owned or dry or lookup and lookup.pending()) then
+      stage = "load"
+      guard_reset()
+      local ok, err = pcall(function() writes, keys, current = prepare() end)
+      local tripped = guard_reset(true)
+      if tripped then ok, err = false, tripped end
+      if not ok then                -- the destination could not be read: the batch's load failed
+        settle({ batch = batch, origin = origin, q = batch_q, failed = failed, m = m, rejected = 0,
+                 pos = stats.extracted }, false, err)
+        stage = "extract"
+        return
+      end
+      if stopped then
+        not_loaded = not_loaded + m
+        m = 0
+        stage = "extract"
+        return commit()
+      end
+      if dry then
+        ok, err = pcall(plan, current)
+        if not ok then
+          local class, reason = classify(err, "script", limits)
+          for i = 1, m do put("load", class, "planning the load: " .. reason, origin[i], batch[i], batch_q[i]) end
+        end
+        m = 0
+      end
     end
     if m > 0 then
       stage = "load"
@@ -489,7 +702,7 @@ function _M.run(spec, params, internal)
       local tripped = guard_reset(true)
       if tripped then ok, res = false, tripped end
       local b = { batch = batch, origin = origin, q = batch_q, failed = failed, m = m,
-                  rejected = rejected_in_load, pos = stats.extracted }
+                  rejected = rejected_in_load, pos = stats.extracted, writes = writes, keys = keys }
       if ok and is_pending(res) then
         b.pending = res
         inflight = b
@@ -510,6 +723,77 @@ function _M.run(spec, params, internal)
     flush()
     await()
     flush()
+  end
+
+  -- The findings as summary lines ("picklist tier: unknown value ... (500
+  -- records)"), and the alert a class's findings raise: a picklist value
+  -- the destination lacks or options it removed raise picklist_drift
+  -- (unless the policy quarantines or drops such records quietly); an
+  -- alert of any class lists its findings as its reason.
+  function summarize_findings()
+    if #findings == 0 then return end
+    local lines, texts = {}, {}
+    for i, f in ipairs(findings) do
+      lines[i] = f.count > 1 and format("%s (%d records)", f.text, f.count) or f.text
+      local t = texts[f.kind] or {}
+      texts[f.kind] = t
+      t[#t + 1] = f
+    end
+    local more = {}
+    for kind, nmore in pairs(unlisted) do more[#more + 1] = format("… and %d more %s not listed", nmore, kind) end
+    sort(more)
+    for _, l in ipairs(more) do lines[#lines + 1] = l end
+    stats.findings_lines = lines
+    local pick = policy.picklist_drift or DEFAULT_ACTIONS.picklist_drift
+    if (texts.picklist_drift and (pick == "alert" or pick == "default")) or texts.picklist_options then
+      local a = alerts.picklist_drift or { count = 0, stage = "transform" }
+      alerts.picklist_drift = a
+      if a.count == 0 then
+        for _, f in ipairs(texts.picklist_drift or {}) do a.count = a.count + f.count end
+        for _, f in ipairs(texts.picklist_options or {}) do a.count = a.count + f.count end
+      end
+    end
+    for class, a in pairs(alerts) do
+      local list = {}
+      for _, k in ipairs { class, class == "picklist_drift" and "picklist_options" or nil } do
+        for _, f in ipairs(texts[k] or {}) do
+          if #list < 5 then list[#list + 1] = f.count > 1 and format("%s (%d records)", f.text, f.count) or f.text end
+        end
+      end
+      if #list > 0 then a.reason = concat(list, "; ") end
+    end
+  end
+
+  -- A dry run's report: what the load would do, with a sample of each.
+  function dry_text()
+    local out = {}
+    local function add(fmt, ...) out[#out + 1] = format(fmt, ...) end
+    local function value(v) return fields_of.shown(v) end
+    add("dry run: nothing was written (no load, no checkpoint, no quarantine, no state)")
+    if reader and reader.plan then
+      add("load (%s): would create %d · update %d · leave unchanged %d · reject %d", destination, dry.creates,
+        dry.updates, dry.unchanged, dry.rejects)
+    else
+      add("load (%s): cannot tell what it would do without writing: %d record%s would be offered to it; "
+        .. "would reject %d before it", destination, dry.untold, dry.untold == 1 and "" or "s", dry.rejects)
+    end
+    for _, op in ipairs { "create", "update" } do
+      local sample = dry.sample[op]
+      if #sample > 0 then add("would %s (first %d):", op, #sample) end
+      for _, e in ipairs(sample) do
+        if op == "create" then
+          add("  %s", e.record)
+        else
+          local ch = {}
+          for c, x in ipairs(e.changes) do ch[c] = format("%s %s -> %s", x.field, value(x.before), value(x.after)) end
+          add("  %s: %s", e.key or "?", concat(ch, "; "))
+        end
+      end
+    end
+    local rej = dry.sample.reject
+    if #rej > 0 then add("would reject (first %d):", #rej) end
+    for _, e in ipairs(rej) do add("  %s %s: %s — %s", e.stage, e.class, e.reason, e.record or "") end
+    return concat(out, "\n")
   end
 
   -- Open quarantined records matching filter { class, id, max_attempts } go
@@ -641,7 +925,7 @@ function _M.run(spec, params, internal)
         replay { class = r.class }
       end
     end
-  elseif internal.quarantine_page then
+  elseif internal.quarantine_page and not dry then
     local retry = spec.policy and spec.policy.retry_quarantined or RETRY_QUARANTINED
     local main = stats
     stats = new_stats()
@@ -686,6 +970,8 @@ function _M.run(spec, params, internal)
   local fok, ferr = pcall(drain)
   if not fok and not stats.error then stats.error = "flush: " .. reason_of(ferr, limits) end
   if drift then stats.schema_drift = drift.finish(ok) end      -- judged only when extract finished
+  summarize_findings()
+  if dry then dry.text = dry_text() end
   if stopped then
     stats.not_loaded = not_loaded
     if not_loaded > 0 then

@@ -8,8 +8,22 @@
 --
 -- The database and table are opened on the first batch, so `ferry check`
 -- never touches them.
+--
+--   load = ferry.sink.custom {
+--     load = function(batch, ctx) ... end,     -- writes, as a plain load hook
+--     key = "id",                              -- the field that identifies a record there
+--     read = function(keys, ctx) ... end,      -- the destination's current rows for these keys
+--   }
+--
+-- A sink that can read the destination lets ferry keep destination-owned
+-- fields and notice edits (the integration's `fields`, ferry.fields) and
+-- tell in a dry run what a load would create or change (plan).
 local ferry = ferry
 local sqlite = ferry.sqlite
+local fields = require "ferry.fields"
+local same, key_text = fields.same, fields.key_text
+local type, ipairs, pairs, error, concat = type, ipairs, pairs, error, table.concat
+local null = ferry.json.null
 
 local _M = {}
 
@@ -30,15 +44,92 @@ function _M.database(load)
   return databases[load]
 end
 
+-- What each load hook built here can read: { key = FIELD, read =
+-- function(keys, ctx) -> { [key text] = row } }, and how it plans:
+-- plan(batch, m, current) -> per record { op = "create" | "update" |
+-- "unchanged" | "reject", changes = { { field, before, after }... }, reason }.
+local readers = setmetatable({}, { __mode = "k" })
+
+function _M.reader(load)
+  return readers[load]
+end
+
+-- The plan of a sink that reads: records compared field by field with the
+-- rows the destination holds (fields the record leaves out are not
+-- compared: a sink that writes only what it is given keeps them).
+local function plan_by_fields(key)
+  return function(batch, m, current)
+    local out = {}
+    for i = 1, m do
+      local rec = batch[i]
+      local k = rec[key]
+      if k == nil or k == null then
+        out[i] = { op = "reject", reason = "the key field " .. key .. " has no value" }
+      else
+        local row = current[key_text(k)]
+        local changes = {}
+        for f, v in pairs(rec) do
+          if not row or not same(v, row[f]) then changes[#changes + 1] = { f, row and row[f], v } end
+        end
+        table.sort(changes, function(a, b) return a[1] < b[1] end)
+        out[i] = { op = not row and "create" or #changes > 0 and "update" or "unchanged", changes = changes }
+      end
+    end
+    return out
+  end
+end
+
+function _M.custom(spec)
+  if type(spec) ~= "table" then error("ferry.sink.custom: expected a table { load = ..., key = ..., read = ... }", 2) end
+  if type(spec.load) ~= "function" then error("ferry.sink.custom: 'load' must be a function", 2) end
+  if (spec.read ~= nil) ~= (spec.key ~= nil) then
+    error("ferry.sink.custom: 'read' and 'key' go together (the field that identifies a record, and how to read rows by it)", 2)
+  end
+  if spec.read ~= nil and type(spec.read) ~= "function" then error("ferry.sink.custom: 'read' must be a function", 2) end
+  if spec.key ~= nil and type(spec.key) ~= "string" then error("ferry.sink.custom: 'key' must be a field name", 2) end
+  local inner, read = spec.load, spec.read
+  local function load(batch, ctx) return inner(batch, ctx) end
+  if read then
+    local key = spec.key
+    readers[load] = {
+      key = key,
+      read = function(keys, ctx)
+        local rows = read(keys, ctx)
+        if type(rows) ~= "table" then error("ferry.sink.custom: read must return a table of rows", 0) end
+        local out = {}
+        for k, row in pairs(rows) do                -- a list of rows, or key -> row
+          if type(row) == "table" then
+            local id = row[key]
+            if id == nil and type(k) == "string" then id = k end
+            if id ~= nil then out[key_text(id)] = row end
+          end
+        end
+        return out
+      end,
+      plan = plan_by_fields(key),
+    }
+  end
+  destinations[load] = spec.name or "the script's load"
+  return load
+end
+
 function _M.sqlite(spec)
   if type(spec) ~= "table" then error("ferry.sink.sqlite: expected a table", 2) end
   if type(spec.path) ~= "string" then error("ferry.sink.sqlite: 'path' must be a string", 2) end
   if type(spec.table) ~= "string" then error("ferry.sink.sqlite: 'table' must be a string", 2) end
   if type(spec.columns) ~= "table" then error("ferry.sink.sqlite: 'columns' must be a list", 2) end
-  local tbl
+  local key, keys_n = nil, 0
+  for _, c in ipairs(spec.columns) do
+    if type(c) == "table" and c.key then key, keys_n = c[1] or c.name, keys_n + 1 end
+  end
+  local tbl, db
+  local function open()
+    if not db then db = assert(sqlite.open(spec.path)) end
+    return db
+  end
   local function load(batch, ctx)
     if not tbl then
-      local db = assert(sqlite.open(spec.path))
+      local db = open()
       -- a table that no longer matches the columns raises { class =
       -- "schema_drift" }: the runner fails the run, quarantining nothing
       tbl = db:table { name = spec.table, columns = spec.columns }
@@ -46,6 +137,63 @@ function _M.sqlite(spec)
     -- written on the database's own thread while the run goes on; the
     -- runner waits for it before the next batch's load
     return tbl:upsert_async(batch, ctx.run_id)
+  end
+  if keys_n == 1 and type(key) == "string" then
+    local quoted = '"' .. spec.table:gsub('"', '""') .. '"'
+    local qkey = '"' .. key:gsub('"', '""') .. '"'
+    readers[load] = {
+      key = key,
+      -- the rows the table holds for these keys, in chunks of 500 bound
+      -- parameters; none while the table does not exist yet
+      read = function(keys)
+        local out, d = {}, open()
+        local t = assert(d:rows("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", { spec.table }))
+        if #t == 0 then return out end
+        for from = 1, #keys, 500 do
+          local chunk, marks = {}, {}
+          for i = from, math.min(from + 499, #keys) do
+            chunk[#chunk + 1] = keys[i]
+            marks[#marks + 1] = "?"
+          end
+          local rows = assert(d:rows("SELECT * FROM " .. quoted .. " WHERE " .. qkey .. " IN (" .. concat(marks, ", ")
+            .. ")", chunk))
+          for _, row in ipairs(rows) do
+            row._synced_at, row._run_id = nil, nil
+            out[key_text(row[key])] = row
+          end
+        end
+        return out
+      end,
+      -- the upsert writes every declared column (one the record leaves out
+      -- becomes NULL), so each is compared; a row it would refuse is a reject
+      plan = function(batch, m, current)
+        local out = {}
+        for i = 1, m do
+          local rec = batch[i]
+          local k = type(rec) == "table" and rec[key]
+          if k == nil or k == null or k == false then
+            out[i] = { op = "reject", reason = type(rec) ~= "table" and "not a table" or "missing key column " .. key }
+          else
+            local row, changes, bad = current[key_text(k)], {}, nil
+            for _, c in ipairs(spec.columns) do
+              local name, ctype = c[1] or c.name, c[2] or c.type
+              local v = rec[name]
+              if type(v) == "table" and ctype ~= "json" then
+                bad = ("column %s: cannot store a table in a %s column"):format(name, ctype)
+              end
+              local before = row and row[name]
+              if v == null then v = nil end
+              if not row and v ~= nil or row and not same(v, before) then
+                changes[#changes + 1] = { name, before, v }
+              end
+            end
+            if bad then out[i] = { op = "reject", reason = bad }
+            else out[i] = { op = not row and "create" or #changes > 0 and "update" or "unchanged", changes = changes } end
+          end
+        end
+        return out
+      end,
+    }
   end
   destinations[load] = ("sqlite %s, table %s"):format(spec.path, spec.table)
   databases[load] = spec.path

@@ -770,17 +770,17 @@ expect_eq "$(sql "$DB" "SELECT count(*) FROM state WHERE key = 'fn'")" "0"
 
 # ---------------------------------------------------------------------------
 # 9. Schema version
-t "schema: user_version is 7 and the application_id ferry's after the first run; a store from a newer ferry (99) is refused with exit 2"
+t "schema: user_version is 8 and the application_id ferry's after the first run; a store from a newer ferry (99) is refused with exit 2"
 rm -rf "$WORK/data" "$WORK/schema.txt"
 integ schema '
   extract = function(ctx) ctx:emit({ id = 1 }) end,
   load = function(batch) local f = assert(io.open("schema.txt", "a")); f:write("loaded\n"); f:close() end,'
 run_ferry run schema.lua
 expect_rc 0
-expect_eq "$(sql "$DB" 'PRAGMA user_version')" "7"
+expect_eq "$(sql "$DB" 'PRAGMA user_version')" "8"
 expect_eq "$(sql "$DB" 'PRAGMA application_id')" "1717924473" "application_id (0x66657279)"
 expect_eq "$(sql "$DB" "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name" | tr '\n' ' ')" \
-    "alert_sends alerts checkpoints events integrations quarantine runs schemas state "
+    "alert_sends alerts checkpoints events integrations quarantine runs schemas state written "
 sql "$DB" 'PRAGMA user_version = 99' >/dev/null
 run_ferry run schema.lua
 expect_rc 2

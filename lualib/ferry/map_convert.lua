@@ -545,7 +545,9 @@ local function make_money(f, spec)
       sign, ip, fp = v < 0 and "-" or "", tostring(v):gsub("^-", ""), ""
     elseif t == "float" then
       if v ~= v or v == 1 / 0 or v == -1 / 0 then return nil, invalid(f, v, "money", "is not a finite number") end
-      sign, ip, fp = float_digits(v)
+      local text = format("%.14g", v)  -- number_text's usual answer, read in one pattern
+      if tonumber(text) == v then sign, ip, fp = match(text, "^(%-?)(%d+)%.?(%d*)$") end
+      if not sign then sign, ip, fp = float_digits(v) end   -- 17 digits, or an exponent
     elseif type(v) == "string" then
       local s = trim(v)
       if s == "" then return BLANK end

@@ -334,7 +334,7 @@ local function compile(spec)
     end
     local conv = conv_entry and conv_entry[1](f, fs)
 
-    emit("-- ", (gsub(f, "[\r\n]", " ")), "\n")
+    emit("-- ", (gsub(f, "%c", " ")), "\n")
     if fs.compute then
       emit("v, e = ", const(fs.compute), "(rec, out, ctx)\n")
       emit("if v == nil and e ~= nil then return nil, ", const(function(err)

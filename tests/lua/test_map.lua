@@ -415,6 +415,13 @@ case("a map builds a new table, leaves the record alone, and can be called as a 
   assert(not m.source:find("pairs", 1, true), "straight-line: no loop over the spec")
 end)
 
+case("field names and keys are data, never code: quotes, brackets, newlines, NUL", function()
+  local odd = "a\nb\0c\"]]--"
+  local m = map { fields = { [odd] = { from = { odd, "k\r" } }, ["end"] = { from = "end" } } }
+  local out = assert(m { [odd] = { ["k\r"] = 1 }, ["end"] = 2 })
+  eq(out[odd], 1); eq(out["end"], 2)
+end)
+
 case("a wide map (more constants than locals) compiles and converts every field", function()
   local fields, rec = {}, {}
   for i = 1, 200 do

@@ -37,7 +37,7 @@ return ferry.integration {
   name = "accounts", owner = "qa@example.com", purpose = "test", pattern = "reporting",
   source_of_truth = "crm", freshness = "1h",
   extract = function(ctx) ferry.source.jsonl(ctx, ferry.script_dir .. "/accounts.jsonl") end,
-  transform = m.transform,
+  transform = m,                    -- the map itself is the transform
   load = ferry.sink.sqlite { path = "reporting.db", table = "accounts", columns = {
     { "account_id", "text", key = true }, { "name", "text" }, { "email", "text" }, { "employees", "integer" },
     { "score", "real" }, { "active", "integer" }, { "renews_on", "text" }, { "updated_at", "text" },
@@ -75,7 +75,7 @@ local m = ferry.map {
 return ferry.integration {
   name = "broken", owner = "qa@example.com", purpose = "test", pattern = "reporting",
   source_of_truth = "crm", freshness = "1h",
-  extract = function(ctx) end, transform = m.transform, load = function() end,
+  extract = function(ctx) end, transform = m, load = function() end,
 }'
 run_ferry check broken.lua
 expect_rc 1

@@ -49,11 +49,13 @@ case("paths: dotted keys, 1-based array positions, list form for keys with dots"
   local m = map { fields = {
     a = { from = "p.name" }, b = { from = "list[2].v" }, c = { from = { "props", "a.b" } },
     d = { from = "m[1][2]" }, e = { from = { "list", 1, "v" } }, same = {},
+    g = "p.name", h = { "props", "a.b" },
   } }
   local out = assert(m { p = { name = "N" }, list = { { v = 1 }, { v = 2 } }, props = { ["a.b"] = "dot" },
                          m = { { 10, 20 } }, same = "S" })
   eq(out.a, "N"); eq(out.b, 2); eq(out.c, "dot"); eq(out.d, 20); eq(out.e, 1)
   eq(out.same, "S", "from defaults to the field's own name")
+  eq(out.g, "N", "a path string alone"); eq(out.h, "dot", "a path list alone")
 end)
 
 case("paths: a missing or null intermediate is absent; a non-table one fails naming the path", function()
@@ -214,6 +216,7 @@ case("datetime: wall clock in a zone to UTC; DST gap fails, fold fails unless ch
   eq(conv(iso, "2026-03-29T02:30:00+02:00"), "2026-03-29T00:30:00Z", "an offset fixes the instant")
   eq(conv(iso, "2026-11-26T14:03:05Z"), "2026-11-26T14:03:05Z")
   eq(conv(iso, "2026-01-15T12:00:00"), "2026-01-15T11:00:00Z", "no offset: wall clock in tz")
+  eq(conv(iso, "2026-01-15T12:00:00.250"), "2026-01-15T11:00:00.250Z", "the fraction is kept")
   fails(iso, "2026-03-29T02:30:00", 'field \'x\': "2026-03-29T02:30:00" is not one instant: 2026-03-29 02:30:00'
     .. " does not exist in Europe/Berlin (clocks move forward)")
   fails(o, "29.03.2026", 'field \'x\': "29.03.2026" is not a date-time (formats "%Y-%m-%d %H:%M")', "datetime")
@@ -225,7 +228,11 @@ case("money: exact digit strings, scale, rounding, minor units", function()
   eq(conv(o, "12500.5"), "12500.50"); eq(conv(o, 12500.5), "12500.50"); eq(conv(o, 7), "7.00")
   eq(conv(o, 0.1), "0.10", "0.1 from JSON stays 0.1, not 0.1000000000000000055")
   eq(conv(o, "-0.5"), "-0.50"); eq(conv(o, "007.5"), "7.50"); eq(conv(o, "-0.00"), "0.00")
-  eq(conv(o, 1e-2), "0.01"); eq(conv(o, 1.5e3), "1500.00")
+  eq(conv(o, 1e-2), "0.01"); eq(conv(o, 1.5e3), "1500.00"); eq(conv(o, 1e20), "100000000000000000000.00")
+  eq(conv(o, -1234567.89), "-1234567.89")
+  fails(o, 0.1 + 0.2, "field 'x': 0.30000000000000004 has more than 2 decimal places (round is not set)", "money.scale")
+  fails(o, 1e-7, "field 'x': 1e-07 has more than 2 decimal places (round is not set)", "money.scale")
+  eq(conv({ as = "money", scale = 2, round = "half_even" }, 1e-7), "0.00")
   eq(conv({ as = "money", scale = 0 }, "12"), "12")
   eq(conv({ as = "money", scale = 2, decimal = ",", thousands = "." }, "1.234,5"), "1234.50")
   eq(conv({ as = "decimal", scale = 4 }, "99999999999999999999.1234"), "99999999999999999999.1234", "beyond any float")
@@ -350,6 +357,7 @@ case("spec errors are raised at load and name the field", function()
   bad_spec({ fields = { k = { as = "integer", default = "many" } } }, "field 'k': default \"many\" is not an integer")
   bad_spec({ fields = { a = {} }, shema = {} }, "ferry.map: unknown key 'shema' (keys: fields, schema)")
   bad_spec({ fields = {} }, "ferry.map: fields must be a table")
+  bad_spec({ fields = { n = { "a", "b", as = "string" } } }, "field 'n': a path list mixed with options; write from = { ... }")
   bad_spec({ fields = { a = {} }, schema = { a = { maxlen = 3 } } }, "schema field 'a': unknown rule 'maxlen'")
   bad_spec({ fields = { a = {} }, schema = { a = { type = "text" } } }, "schema field 'a': unknown type \"text\"")
   bad_spec({ fields = { a = {} }, schema = { a = { pattern = "[a" } } }, "schema field 'a': pattern is not a Lua pattern")
@@ -405,6 +413,28 @@ case("a map builds a new table, leaves the record alone, and can be called as a 
   eq(select("#", m.transform(rec)), 1)
   assert(m.source:find("return function(rec, ctx)", 1, true), "the generated code is kept for reading")
   assert(not m.source:find("pairs", 1, true), "straight-line: no loop over the spec")
+end)
+
+case("field names and keys are data, never code: quotes, brackets, newlines, NUL", function()
+  local odd = "a\nb\0c\"]]--"
+  local m = map { fields = { [odd] = { from = { odd, "k\r" } }, ["end"] = { from = "end" } } }
+  local out = assert(m { [odd] = { ["k\r"] = 1 }, ["end"] = 2 })
+  eq(out[odd], 1); eq(out["end"], 2)
+end)
+
+case("a wide map (more constants than locals) compiles and converts every field", function()
+  local fields, rec = {}, {}
+  for i = 1, 200 do
+    fields["f" .. i] = { from = "s" .. i, as = "integer", thousands = "," }
+    rec["s" .. i] = ("%d,000"):format(i)
+  end
+  fields["f7"].required = true
+  local m = map { fields = fields }
+  local out = assert(m(rec))
+  for i = 1, 200 do eq(out["f" .. i], i * 1000, "f" .. i) end
+  rec.s7, rec.s199 = nil, "x"
+  local _, err = m(rec)
+  eq(err.reason, "field 'f199': \"x\" is not an integer (thousands \",\")", "fields run in name order: f199 before f7")
 end)
 
 h.finish()

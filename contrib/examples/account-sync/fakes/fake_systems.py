@@ -83,6 +83,7 @@ CRM_ACCOUNTS = [
     account(5, "HOOLI-005", "Hooli", "shared.inbox@example.com", "Gold", "250000"),
     account(6, "STARK-EU-006", "Stark Industries EU", "ana.silva@example.com", "Silver", "30000",
             parent="STARK-HQ"),
+    account(7, "WAYNE-007", "Wayne Enterprises", "carla.mendes@example.com", "Gold", "1.2M"),
 ] + [
     # six accounts a rep marked "Diamond", which the CS platform does not offer
     account(10 + n, "DIAMOND-%03d" % (10 + n), "Diamond Customer %d" % n, "ben.okafor@example.com",

@@ -30,7 +30,7 @@
 -- platform on every account. The batch upsert is idempotent.
 local settings = require "account_sync.settings"
 
-local format, ipairs, type, error = string.format, ipairs, type, error
+local format, ipairs, type, error, tostring = string.format, ipairs, type, error, tostring
 
 -- An API call; the decoded JSON body, or raises the error with its class
 -- (transient after the policy's retries, auth, ...), which the runner

@@ -64,7 +64,7 @@ t "run 1: owners resolved with one paged fetch of the users, none per record"
 sync
 expect_rc 3
 RUN1=$out
-expect_in "$out" "extracted 12 · transformed 4 · skipped 0 · loaded 3 · quarantined 9 (1 batch)"
+expect_in "$out" "extracted 13 · transformed 4 · skipped 0 · loaded 3 · quarantined 10 (1 batch)"
 expect_eq "$(fake_py '[r for r in R if r.startswith("GET /users")]')" \
     "$(python3 -c 'print(["GET /users?page=%d" % p for p in range(1, 11)])')" "1,000 users, 10 pages, each once"
 expect_eq "$(fake_py 'sorted(set((r.split("?")[0], R.count(r)) for r in R if not r.startswith("GET /users")))')" \
@@ -86,6 +86,10 @@ expect_eq "$(fake_py 'json.dumps({k: v for k, v in A["ACME-001"].items() if k !=
 expect_eq "$(fake_py 'A["GLOBEX-002"]["tier"], A["GLOBEX-002"]["arr"], A["GLOBEX-002"]["active"], A["GLOBEX-002"]["crm_updated_at"]')" \
     "('Gold', '48000.00', True, '2026-10-25T02:15:00Z')" "platinum -> Gold (synonym), 48000 -> \"48000.00\", Yes -> true, after the October fold (+01:00)"
 expect_eq "$(fake_py 'A["INITECH-003"]["tier"], A["INITECH-003"]["active"]')" "('Silver', False)" "\"silver \" -> Silver, no -> false"
+
+t "run 1: a value the map cannot convert is validation naming the field and the value"
+expect_eq "$(qpy '"\n".join("%s %s %s %s %s" % (q["class"], q["stage"], q["reason"], q["record"]["arr"], q["output"]) for q in L if q["record"]["external_id"] == "WAYNE-007")')" \
+    "validation transform field 'arr': \"1.2M\" is not a decimal amount 1.2M None" "held as the CRM sent it, with no output"
 
 t "run 1: an unknown tier in 6 records: quarantined, one finding with the count, one summary line, an open alert"
 expect_eq "$(qpy '[(q["class"], q["reason"]) for q in L if q["record"]["tier"] == "Diamond"]')" \
@@ -136,7 +140,7 @@ post "$CS/_lock" '{"external_id":"INITECH-003"}' >/dev/null
 post "$CRM/_accounts" '{"accounts":[{"id":1,"external_id":"ACME-001","name":"Acme Corp","parent_external_id":null,"owner_email":"ana.silva@example.com","tier":"Gold","arr":"130000","renewal":"31/01/2027","active":"yes","updated_at":"2026-12-02 10:00","description":"Renewed early"}]}' >/dev/null
 sync                                          # run 6
 expect_rc 3
-expect_in "$out" "loaded 4 · quarantined 9 (1 batch)"
+expect_in "$out" "loaded 4 · quarantined 10 (1 batch)"
 expect_eq "$(qpy '[(q["class"], q["stage"], q["reason"]) for q in L if q["record"]["external_id"] == "INITECH-003"]')" \
     "[('validation', 'load', 'CS platform refused INITECH-003: account INITECH-003 is locked while its renewal is in progress')]"
 expect_eq "$(fake_py 'A["ACME-001"]["arr"]')" "130000.00" "the same batch's other accounts loaded"
@@ -151,7 +155,7 @@ ferry_ex run --dry-run "$EX/scripts/account_sync.lua"
 expect_rc 0
 DRY=$out
 expect_in "$out" "dry run: nothing was written"
-expect_in "$out" "load (CS platform accounts): would create 1 · update 1 · leave unchanged 4 · reject 8"
+expect_in "$out" "load (CS platform accounts): would create 1 · update 1 · leave unchanged 4 · reject 9"
 expect_in "$out" '"external_id":"NEWCO-030"'
 expect_in "$out" '"owner_id":103,"parent_id":5001,"renewal_date":"2027-03-01"'
 expect_in "$out" '"GLOBEX-002": arr "48000.00" -> "52000.00"; crm_updated_at "2026-10-25T02:15:00Z" -> "2026-12-04T15:50:00Z"; renewal_date "2026-06-15" -> "2027-06-15"; tier "Gold" -> "Silver"'

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/e2e/lib.sh
 
 FIXTURE="$ROOT/tests/fixtures/store-v1.sql"
-SCHEMA=7                 # the store's current version: 7 added alerts, the alert outbox, schemas and run verdicts
+SCHEMA=8                 # the store's current version: 8 added runs.findings and written (field ownership)
 FIXTURE3="$ROOT/tests/fixtures/store-v3.sql"
 # the real interpreter (a pyenv shim costs ~0.4 s per call)
 PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null || echo python3)
@@ -76,6 +76,10 @@ expect_schema() {
     expect_eq "$(sql "$db" 'PRAGMA user_version')" "$SCHEMA" "user_version"
     expect_eq "$(sql "$db" "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'")" "1" \
         "the webhook inbox (events) table"
+    expect_eq "$(sql "$db" "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'written'")" "1" \
+        "what ferry wrote of the fields it owns (written)"
+    expect_eq "$(sql "$db" "SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'findings'")" "1" \
+        "runs.findings"
     expect_eq "$(sql "$db" "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'quarantine'")" "1" \
         "quarantine table (tables: $(sql "$db" "SELECT group_concat(name, ' ') FROM sqlite_master WHERE type = 'table'"))"
     have=" $(sql "$db" "SELECT group_concat(name, ' ') FROM pragma_table_info('quarantine')") "

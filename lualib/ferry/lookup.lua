@@ -341,7 +341,7 @@ end
 
 -- resolve(batch, m, ctx, fail): replaces the placeholders among the top-level
 -- fields of batch[1..m] with ids, one fetch per lookup with the batch's
--- distinct keys not found earlier in this run; calls fail(i, class, reason)
+-- distinct keys not found earlier in this run; calls fail(i, class, reason, detail)
 -- once for a record with a key missing, ambiguous, left nested, or whose
 -- fetch failed. Called by runner.lua after transform, before load.
 function _M.resolve(batch, m, ctx, fail)
@@ -427,7 +427,9 @@ function _M.resolve(batch, m, ctx, fail)
       batch[i][field] = id
     elseif not bad[i] then
       bad[i] = true
-      fail(i, class, reason)
+      -- the lookup and key, for the run's findings (one line per key, not per record)
+      fail(i, class, reason, lk and (class == "lookup_missing" or class == "lookup_ambiguous")
+        and { lookup = lk.name, key = key } or nil)
     end
   end
 end

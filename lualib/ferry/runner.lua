@@ -29,8 +29,7 @@ local http = require "ferry.http"
 local sink = require "ferry.sink"
 local schema = require "ferry.schema"
 local fields_of = require "ferry.fields"
-local lookup_loaded, lookup = pcall(require, "ferry.lookup")
-if not lookup_loaded then lookup = nil end
+local lookup = require "ferry.lookup"
 local concat, sort = table.concat, table.sort
 
 local _M = {}
@@ -175,7 +174,7 @@ function _M.run(spec, params, internal)
   local fatal, fatal_class          -- fails the run wherever the error was caught
   local stopped                     -- the run is stopping: nothing more is loaded or checkpointed
   local not_loaded = 0              -- records neither loaded nor quarantined because of it
-  local resolve, summarize_findings, dry_text
+  local resolve, summarize_findings, dry_text, lookup_finding
   local written, nw = {}, 0         -- what ferry wrote of the fields it owns, per record key, not yet stored
   -- A dry run (ferry run --dry-run) reads and transforms, and asks the
   -- load what it would do: nothing reaches the store or the destination.
@@ -245,6 +244,17 @@ function _M.run(spec, params, internal)
   -- { event = id } (an inbox event). An event is marked with the
   -- quarantine rows and checkpoint of its batch: done, or failed when its
   -- record went to the quarantine (replayable from there).
+  -- A record a lookup could not resolve: a finding per lookup and key
+  -- ("lookup owners: no match for ..." with how many records), besides
+  -- the record in the quarantine.
+  function lookup_finding(class, reason, e)
+    if (class == "lookup_missing" or class == "lookup_ambiguous") and type(e) == "table"
+        and type(e.lookup) == "string" and e.key ~= nil then
+      report(class, e.lookup .. "=" .. tostring(e.key), { text = reason, lookup = e.lookup, key = e.key,
+        candidates = e.candidates })
+    end
+  end
+
   local function put(st, class, reason, record, output, qid)
     local action = policy[class] or DEFAULT_ACTIONS[class]
     if stopped then                 -- the run is ending: left for the next run, as it was read
@@ -536,9 +546,12 @@ function _M.run(spec, params, internal)
   local written_get = internal.written_get
   local function prepare()
     local bad
-    local function fail(i, class, reason)
+    local function fail(i, class, reason, detail)
       bad = bad or {}
-      if not bad[i] then bad[i] = { class, reason } end
+      if not bad[i] then
+        bad[i] = { class, reason }
+        if detail then lookup_finding(class, reason, detail) end
+      end
     end
     if lookup and lookup.pending() then lookup.resolve(batch, m, ctx, fail) end
     local writes, current, keys
@@ -637,6 +650,7 @@ function _M.run(spec, params, internal)
         if tripped then ok, out = false, tripped end
         if not ok then
           local class, reason = classify(out, "script", limits)
+          lookup_finding(class, reason, out)
           put("transform", class, reason, rec, nil, qid)
           goto continue
         end
@@ -647,6 +661,7 @@ function _M.run(spec, params, internal)
       if out == nil then
         if err ~= nil then
           local class, reason = classify(err, "validation", limits)
+          lookup_finding(class, reason, err)
           put("transform", class, reason, rec, nil, qid)
         else
           stats.skipped = stats.skipped + 1

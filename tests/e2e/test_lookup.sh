@@ -80,6 +80,7 @@ export FERRY_CONFIG="$WORK/small.lua"
 
 t "owner emails of 300 contacts: one paged fetch of 100,003 users (101 requests), none per record"
 run_ferry run contacts.lua
+first_out=$out
 expect_rc 3
 expect_in "$out" "extracted 300 · transformed 297 · skipped 0 · loaded 297 · quarantined 3"
 expect_eq "$(requests 'sorted(C.items())')" "[('/users', 101)]"
@@ -99,6 +100,12 @@ expect_rc 0
 expect_eq "$(awk 'NR > 1 && $2 == "contacts" {print $5}' <<<"$out" | sort | uniq -c | awk '{print $2 "=" $1}' | tr '\n' ' ')" \
     "lookup_ambiguous=1 lookup_missing=2 "
 expect_in "$out" 'no match for "nobody@example.com"'
+
+t "missing and ambiguous keys are findings of the run: one line per key in the summary, listed in the run record"
+expect_in "$first_out" 'lookup owners: no match for "nobody@example.com" (retried on later runs)'
+expect_in "$first_out" 'lookup owners: "dup@example.com" matches 2 entries (200001, 200002); none is picked'
+expect_eq "$(cd "$WORK" && "$FERRY" runs contacts --json --limit 1 | python3 -c 'import json,sys; print(sorted((f["kind"], f["lookup"], f["key"], f["count"]) for f in json.load(sys.stdin)[0]["findings"]))')" \
+    "[('lookup_ambiguous', 'owners', 'owners=dup@example.com', 1), ('lookup_missing', 'owners', 'owners=ghost@example.com', 1), ('lookup_missing', 'owners', 'owners=nobody@example.com', 1)]"
 
 t "the next run reads the table from ctx.state: no request; the missing records are retried and stay open"
 reset
@@ -189,6 +196,8 @@ expect_eq "$(qpy children 'sorted(set(q["reason"] for q in L))')" \
 expect_eq "$(qpy children '[q["output"] for q in L][:1]')" \
     "[{'account_id': {'\$lookup': 'accounts', '\$ref': 'ext-2'}, 'id': 1, 'name': 'contact-1'}]" \
     "the output shows the reference that was not resolved"
+expect_in "$out" 'lookup accounts: field account_id: no match for "ext-3" yet (retried on later runs) (25 records)'
+expect_in "$out" 'lookup accounts: field account_id: "ext-2" matches 2 entries (102, 122); none is picked (10 records)'
 
 t "parent/child: once the parent arrives, the next run loads its children from the quarantine by itself"
 control '{"accounts": [{"id": 101, "external_id": "ext-1"}, {"id": 102, "external_id": "ext-2"},

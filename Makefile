@@ -155,9 +155,11 @@ bench: all $(BUILD)/bench/http_raw
 	$(Q)FERRY=$(BUILD)/ferry N=$${PIPELINE_N:-1000000} bash tests/bench/pipeline.sh
 	$(Q)echo
 	$(Q)FERRY=$(BUILD)/ferry bash tests/bench/hooks.sh
+	$(Q)echo
+	$(Q)FERRY=$(BUILD)/ferry bash tests/bench/map.sh
 	$(Q)python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); [r.update(json.load(open(f))) for f in sys.argv[2:]]; \
 	    json.dump(r, open(sys.argv[1], "w"), indent=1)' $(BUILD)/bench/results.json $(BUILD)/bench/pipeline.json \
-	    $(BUILD)/bench/hooks.json
+	    $(BUILD)/bench/hooks.json $(BUILD)/bench/map.json
 	$(Q)echo "all results: $(BUILD)/bench/results.json"
 
 $(BUILD)/bench/http_raw: tests/bench/http_raw.c | $(BUILD)/bench

@@ -12,6 +12,7 @@ ferry.http = require "ferry.http"
 ferry.paginate = require "ferry.paginate"
 ferry.lookup = require "ferry.lookup"
 ferry.picklist = require "ferry.picklist"
+ferry.map = require "ferry.map"
 require "ferry.runner"     -- loaded now, so it captures the standard library before any script runs
 
 return ferry

@@ -153,4 +153,35 @@ assert(v == nil and err:find("exactly one of cron and every"), err)
 v, err = t.schedule_check(true)
 assert(v == nil and err:find("got boolean"), err)
 
+-- from_local: wall-clock time in a zone -> UTC, with Berlin's 2026 changes
+-- (spring forward 2026-03-29 02:00 -> 03:00, fall back 2026-10-25 03:00 -> 02:00)
+local B = "Europe/Berlin"
+assert(t.format(t.from_local(2026, 3, 29, 1, 30, 0, B)) == "2026-03-29T00:30:00Z", "CET before the gap")
+assert(t.format(t.from_local(2026, 3, 29, 3, 0, 0, B)) == "2026-03-29T01:00:00Z", "CEST after the gap")
+assert(math.type(t.from_local(2026, 3, 29, 3, 0, 0, B)) == "integer")
+v, err = t.from_local(2026, 3, 29, 2, 30, 0, B)
+assert(v == nil and err == "2026-03-29 02:30:00 does not exist in Europe/Berlin (clocks move forward)", err)
+v, err = t.from_local(2026, 3, 29, 2, 30, 0, B, "later")
+assert(v == nil and err:find("does not exist", 1, true), "a fold choice does not paper over a gap")
+v, err = t.from_local(2026, 10, 25, 2, 30, 0, B)
+assert(v == nil and err == '2026-10-25 02:30:00 occurs twice in Europe/Berlin (clocks move back);'
+  .. ' say which with fold = "earlier" or "later"', err)
+assert(t.format(t.from_local(2026, 10, 25, 2, 30, 0, B, "earlier")) == "2026-10-25T00:30:00Z")
+assert(t.format(t.from_local(2026, 10, 25, 2, 30, 0, B, "later")) == "2026-10-25T01:30:00Z")
+assert(t.format(t.from_local(2026, 10, 25, 3, 0, 0, B)) == "2026-10-25T02:00:00Z", "just after the fold")
+assert(t.format(t.from_local(2026, 7, 1, 12, 0, 0, "UTC")) == "2026-07-01T12:00:00Z")
+for _ = 1, 3 do   -- the zone is cached per state; answers stay the same
+  assert(t.from_local(2026, 1, 15, 12, 0, 0, B) == t.parse("2026-01-15T11:00:00Z"))
+end
+v, err = t.from_local(2026, 1, 1, 0, 0, 0, "Mars/Base")
+assert(v == nil and err:find('unknown time zone "Mars/Base"', 1, true), err)
+v, err = t.from_local(2026, 1, 1, 0, 0, 0, "../etc/passwd")
+assert(v == nil and err:find("invalid time zone name", 1, true), err)
+-- impossible fields and a bad fold are the caller's mistake: they raise
+assert(not pcall(t.from_local, 2026, 2, 29, 0, 0, 0, B), "no 29 February in 2026")
+assert(not pcall(t.from_local, 2026, 13, 1, 0, 0, 0, B))
+assert(not pcall(t.from_local, 2026, 1, 1, 24, 0, 0, B))
+assert(not pcall(t.from_local, 2026, 10, 25, 2, 30, 0, B, "both"))
+assert(not pcall(t.from_local, 2026, 1, 1, 0, 0, 0))
+
 print("ok test_time.lua")

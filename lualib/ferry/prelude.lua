@@ -10,9 +10,9 @@ ferry.source = require "ferry.source"
 ferry.sink = require "ferry.sink"
 ferry.http = require "ferry.http"
 ferry.paginate = require "ferry.paginate"
-ferry.map = require "ferry.map"
 ferry.lookup = require "ferry.lookup"
 ferry.picklist = require "ferry.picklist"
+ferry.map = require "ferry.map"
 require "ferry.runner"     -- loaded now, so it captures the standard library before any script runs
 
 return ferry

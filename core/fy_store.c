@@ -749,6 +749,25 @@ int fy_store_schema_set(struct fy_store *s, const char *integration, const char 
                       "run_id = excluded.run_id, updated_at = excluded.updated_at", 5, a);
 }
 
+/* Step a bound one-row query: its first column (malloc'd), or NULL when no
+ * row. The statement is reset for its next use. */
+static char *step_text(sqlite3_stmt *st) {
+    char *out = NULL;
+    if (sqlite3_step(st) == SQLITE_ROW) out = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return out;
+}
+
+/* Step a bound write; its error goes to s->err. Reset for its next use. */
+static int step_done(struct fy_store *s, sqlite3_stmt *st) {
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) snprintf(s->err, sizeof s->err, "%s", sqlite3_errmsg(s->db));
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? FY_OK : FY_ERR;
+}
+
 char *fy_store_state_get(struct fy_store *s, const char *integration, const char *key) {
     sqlite3_stmt *st = fy_store_stmt(s, FY_STMT_STATE_GET, "SELECT value FROM state WHERE integration = ? "
                                      "AND key = ? AND (expires_at IS NULL OR expires_at > ?)");
@@ -756,11 +775,7 @@ char *fy_store_state_get(struct fy_store *s, const char *integration, const char
     sqlite3_bind_text(st, 1, integration, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 3, fy_time_now());
-    char *out = NULL;
-    if (sqlite3_step(st) == SQLITE_ROW) out = strdup((const char *)sqlite3_column_text(st, 0));
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return out;
+    return step_text(st);
 }
 
 int fy_store_state_set(struct fy_store *s, const char *integration, const char *key, const char *json, double ttl) {
@@ -776,11 +791,7 @@ int fy_store_state_set(struct fy_store *s, const char *integration, const char *
     if (ttl > 0) sqlite3_bind_double(st, 4, fy_time_now() + ttl);
     else sqlite3_bind_null(st, 4);
     sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE) snprintf(s->err, sizeof s->err, "%s", sqlite3_errmsg(s->db));
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc == SQLITE_DONE ? FY_OK : FY_ERR;
+    return step_done(s, st);
 }
 
 char *fy_store_written_get(struct fy_store *s, const char *integration, const char *key) {
@@ -789,11 +800,7 @@ char *fy_store_written_get(struct fy_store *s, const char *integration, const ch
     if (!st) return NULL;
     sqlite3_bind_text(st, 1, integration, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-    char *out = NULL;
-    if (sqlite3_step(st) == SQLITE_ROW) out = strdup((const char *)sqlite3_column_text(st, 0));
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return out;
+    return step_text(st);
 }
 
 int fy_store_written_put(struct fy_store *s, const char *integration, const char *key, const char *json,
@@ -809,11 +816,7 @@ int fy_store_written_put(struct fy_store *s, const char *integration, const char
     sqlite3_bind_text(st, 3, json, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, run_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE) snprintf(s->err, sizeof s->err, "%s", sqlite3_errmsg(s->db));
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc == SQLITE_DONE ? FY_OK : FY_ERR;
+    return step_done(s, st);
 }
 
 int fy_store_state_delete(struct fy_store *s, const char *integration, const char *key) {

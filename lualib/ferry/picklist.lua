@@ -101,7 +101,7 @@ end
 
 -- Options in old and not in new.
 local function minus(old, new)
-  local have, out = {}, {}
+  local have, out = {}, ferry.json.array({})     -- [] in JSON when empty, as a list
   for _, v in ipairs(new) do have[v] = true end
   for _, v in ipairs(old) do if not have[v] then out[#out + 1] = v end end
   return out
@@ -201,13 +201,15 @@ function Picklist:match(value, ctx)
   what = what or (shown == "" and "empty value" or format("unknown value %q", shown))
   local outcome = use_default and format("mapped to default %q", self.default) or "quarantined"
   local text = format("picklist %s: %s (%s)", self.name, what, outcome)
-  report(ctx, "picklist_drift", self.name .. "=" .. shown,
+  -- one finding per value as matching sees it: "Silver" and " silver" are one value
+  local said = k or shown
+  report(ctx, "picklist_drift", self.name .. "=" .. said,
     { text = text, picklist = self.name, value = shown, default = use_default and self.default or nil })
   local seen = seen_set(self, ctx, run)
-  if not seen[shown] then
+  if not seen[said] then
     if ctx.log then ctx.log.warn("new picklist value", { picklist = self.name, value = shown, outcome = outcome }) end
     if run.nseen < SEEN_MAX then
-      seen[shown] = true
+      seen[said] = true
       run.nseen = run.nseen + 1
       if ctx.state then ctx.state:set(self.seen_key, seen) end
     end

@@ -613,7 +613,7 @@ function _M.run(spec, params, internal)
           end
           local key = type(batch[i]) == "table" and batch[i][reader.key]
           sample[#sample + 1] = { key = key ~= nil and fields_of.shown(key) or nil, changes = changes,
-                                  record = p.op == "create" and excerpt(batch[i]) or nil }
+                                  record = p.op == "create" and excerpt(batch[i], 1000) or nil }
         end
       end
     end

@@ -45,8 +45,11 @@ int fy_quarantine_put(struct fy_store *s, const struct fy_quarantined *q) {
             "  status = CASE status WHEN 'discarded' THEN 'discarded' ELSE 'open' END, "
             "  stage = excluded.stage, class = excluded.class, reason = excluded.reason, "
             "  output = excluded.output, script_version = excluded.script_version, "
-            /* a record read again because its run was killed is not tried again */
-            "  attempts = attempts + (SELECT CASE WHEN r.status = 'aborted' THEN 0 ELSE 1 END "
+            /* one attempt a run: a record read again because its run was
+             * killed is not tried again, and one met twice in a run (retried
+             * at its start, then read again by a full extract) is one try */
+            "  attempts = attempts + (SELECT CASE WHEN r.status = 'aborted' OR quarantine.last_run = excluded.last_run "
+            "                         THEN 0 ELSE 1 END "
             "                         FROM (SELECT 1) LEFT JOIN runs r ON r.id = quarantine.last_run), "
             "  last_run = excluded.last_run, updated_at = excluded.updated_at, "
             "  last_failed_at = excluded.last_failed_at, "

@@ -306,6 +306,33 @@ expect_not_in "$out" "   quarantine:"
 expect_eq "$(cat "$WORK/owners.out" 2>&1)" "1"
 expect_eq "$(qpy owners '[(q["status"], q["attempts"], q["resolved_run"]) for q in L]')" "[('resolved', 2, '$RUN_Z')]"
 
+t "a full read meets a retried record again in the same run: one attempt a run, not two; it resolves once it loads"
+printf '{"id": 1, "owner": "zed@example.com"}\n' >"$WORK/full.jsonl"
+script fullread 'return ferry.integration {
+  name = "fullread", owner = "qa@example.com", purpose = "test", pattern = "workflow",
+  source_of_truth = "fixture", freshness = "1h",
+  extract = function(ctx)    -- no cursor: every run reads everything
+    for _, rec in ferry.jsonl.open(ferry.script_dir .. "/full.jsonl"):rows() do ctx:emit(rec) end
+  end,
+  transform = function(r)
+    if not os.getenv("ZED") then return nil, { class = "lookup_missing", reason = "no user " .. r.owner } end
+    return r
+  end,
+  load = function(batch) end,
+}'
+run_ferry run fullread.lua
+expect_rc 3
+run_ferry run fullread.lua
+expect_rc 3
+expect_in "$out" "retried from the quarantine: 1 (0 resolved, 1 still failing)"
+expect_eq "$(qpy fullread '[(q["status"], q["attempts"]) for q in L]')" "[('open', 2)]" "two runs, two attempts"
+run_ferry run fullread.lua
+expect_eq "$(qpy fullread '[(q["status"], q["attempts"]) for q in L]')" "[('open', 3)]" "three runs, three attempts"
+ZED=1 run_ferry run fullread.lua
+expect_rc 0
+expect_in "$out" "retried from the quarantine: 1 (1 resolved, 0 still failing)"
+expect_eq "$(qpy fullread '[(q["status"], q["attempts"]) for q in L]')" "[('resolved', 3)]"
+
 t "discard works while another ferry process is running integrations; replay waits its turn"
 script sleeper 'return ferry.integration {
   name = "sleeper", owner = "qa@example.com", purpose = "test", pattern = "reporting",

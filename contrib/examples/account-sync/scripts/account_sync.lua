@@ -142,9 +142,9 @@ return ferry.integration {
     validation = "quarantine", lookup_missing = "quarantine", lookup_ambiguous = "quarantine",
     destination_edit = "overwrite",     -- the CRM wins for the fields it owns
     -- a child waits in the quarantine for its parent, retried at the start
-    -- of each run; the full read meets it again in the same run, and each
-    -- meeting counts as an attempt: 24 is about 12 hourly runs
-    retry_quarantined = { lookup_missing = 24 },
+    -- of each run (one attempt a run, though the full read meets it again):
+    -- 12 hourly runs for a parent to arrive
+    retry_quarantined = { lookup_missing = 12 },
     auth = "pause",
     alert = { to = { "log" } },
   },

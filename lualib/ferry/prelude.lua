@@ -13,6 +13,7 @@ ferry.paginate = require "ferry.paginate"
 ferry.lookup = require "ferry.lookup"
 ferry.picklist = require "ferry.picklist"
 ferry.map = require "ferry.map"
+ferry.connector = require "ferry.connector"
 require "ferry.runner"     -- loaded now, so it captures the standard library before any script runs
 
 return ferry

@@ -30,6 +30,7 @@ struct key_spec {
 static const struct key_spec keys[] = {
     {"data_dir", K_STRING, "a directory path"},
     {"script_dirs", K_STRING_LIST, "a list of directory paths"},
+    {"connector_dirs", K_STRING_LIST, "a list of directory paths"},
     {"lualib_path", K_STRING, "a directory path"},
     {"batch_size", K_INT, "an integer from 1 to 1000000"},
     {"lock_wait", K_DURATION, "a duration like \"60s\" (0: do not wait)"},
@@ -151,6 +152,7 @@ void fy_config_free(struct fy_config *cfg) {
     free(cfg->admin.token);
     free(cfg->hooks.listen);
     free_list(cfg->script_dirs);
+    free_list(cfg->connector_dirs);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -679,8 +681,9 @@ static void apply(lua_State *L, struct load *ld, const struct key_spec *k) {
         if (!lua_istable(L, -1)) goto bad_type;
         char **dirs = string_list(L, ld, k->name);
         if (!dirs) return;
-        free_list(cfg->script_dirs);
-        cfg->script_dirs = dirs;
+        char ***slot = strcmp(k->name, "connector_dirs") == 0 ? &cfg->connector_dirs : &cfg->script_dirs;
+        free_list(*slot);
+        *slot = dirs;
         return;
     }
     case K_INT: {
@@ -888,6 +891,7 @@ static int anchor_paths(struct fy_config *cfg, const char *path, struct load *ld
     anchor(&cfg->lualib_path, dir);
     anchor(&cfg->http.ca_file, dir);
     for (char **s = cfg->script_dirs; s && *s; s++) anchor(s, dir);
+    for (char **s = cfg->connector_dirs; s && *s; s++) anchor(s, dir);
     for (size_t i = 0; i < cfg->ngrants; i++) {
         anchor(&cfg->grants[i].script, dir);
         for (char **s = cfg->grants[i].dirs; s && *s; s++) anchor(s, dir);

@@ -48,6 +48,7 @@ struct fy_config {
     char *path;              /* file it came from; NULL when built-in defaults */
     char *data_dir;          /* where ferry writes tables, quarantine and state */
     char **script_dirs;      /* where integration scripts live (NULL-terminated) */
+    char **connector_dirs;   /* more places like contrib/ for require (NULL-terminated; NULL = none) */
     char *lualib_path;       /* directory holding ferry/prelude.lua etc.; NULL = found next to the binary */
     enum fy_log_level log_level;
     enum fy_log_format log_format;

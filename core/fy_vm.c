@@ -166,11 +166,19 @@ int fy_vm_loadfile(struct fy_vm *vm, const char *path) {
 }
 
 /* package.searchers entry for Lua files: the module path fixed when the
- * VM was made (upvalue 1: lualib, contrib, the script's directory), text
- * only. Changing package.path has no effect. */
+ * VM was made (upvalue 1: lualib, the connector directories, the script's
+ * directory), text only. Changing package.path has no effect. A name
+ * "contrib.X" is X looked up in the connector directories only (upvalue
+ * 2: contrib/ beside lualib, then the config's connector_dirs), so a
+ * script says plainly that it uses a shared connector and a file of its
+ * own cannot stand in for it. */
 static int searcher_text(lua_State *L) {
     const char *name = luaL_checkstring(L, 1);
     const char *path = lua_tostring(L, lua_upvalueindex(1)), *file = NULL;
+    if (strncmp(name, "contrib.", 8) == 0 && name[8]) {
+        name += 8;
+        path = lua_tostring(L, lua_upvalueindex(2));
+    }
     const char *modname = luaL_gsub(L, name, ".", "/");
     luaL_Buffer tried;
     luaL_buffinit(L, &tried);
@@ -298,7 +306,7 @@ static void remove_field(lua_State *L, const char *table, const char *field) {
  * touch files or the environment (io, most of os: see fy_sandbox), load
  * bytecode or native code, load modules from anywhere but ferry's module
  * path, register finalizers, or switch off the guards (debug.sethook). */
-static void vm_restrict(lua_State *L, const char *module_path) {
+static void vm_restrict(lua_State *L, const char *module_path, const char *connector_path) {
     remove_field(L, "os", "execute");
     remove_field(L, "os", "exit");
     remove_field(L, "io", "popen");
@@ -319,7 +327,8 @@ static void vm_restrict(lua_State *L, const char *module_path) {
     lua_rawseti(L, -3, 1);
     lua_pop(L, 1);
     lua_pushstring(L, module_path);
-    lua_pushcclosure(L, searcher_text, 1);
+    lua_pushstring(L, connector_path);
+    lua_pushcclosure(L, searcher_text, 2);
     lua_rawseti(L, -2, 2);
     lua_setfield(L, -2, "searchers");
     lua_pop(L, 1);
@@ -466,13 +475,23 @@ struct fy_vm *fy_vm_create(struct fy_engine *engine, const struct fy_config *cfg
     lua_pushfstring(L, "@%s/", lib);
     vm->lualib_source = strdup(lua_tostring(L, -1));
     lua_pop(L, 1);
-    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s/contrib/?.lua;%s/contrib/?/init.lua;%s/?.lua", lib, lib,
-                    parent, parent, vm->script_dir ? vm->script_dir : ".");
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    lua_pushfstring(L, "%s/contrib/?.lua;%s/contrib/?/init.lua", parent, parent);
+    luaL_addvalue(&b);
+    for (char **d = cfg->connector_dirs; d && *d; d++) {
+        lua_pushfstring(L, ";%s/?.lua;%s/?/init.lua", *d, *d);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    char *connector_path = strdup(lua_tostring(L, -1));
+    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s;%s/?.lua", lib, lib, connector_path,
+                    vm->script_dir ? vm->script_dir : ".");
     char *module_path = strdup(lua_tostring(L, -1));
     lua_getglobal(L, "package");
     lua_insert(L, -2);
     lua_setfield(L, -2, "path");
-    lua_pop(L, 1);
+    lua_pop(L, 2);
     free(lib);
     free(contrib);
 
@@ -485,11 +504,13 @@ struct fy_vm *fy_vm_create(struct fy_engine *engine, const struct fy_config *cfg
         snprintf(err, errlen, "cannot load ferry's Lua library from %s: %s", lualib,
                  lua_tostring(L, -1));
         free(module_path);
+        free(connector_path);
         fy_vm_destroy(vm);
         return NULL;
     }
-    vm_restrict(L, module_path);
+    vm_restrict(L, module_path, connector_path);
     free(module_path);
+    free(connector_path);
     lua_sethook(L, vm_hook, LUA_MASKCOUNT, FY_HOOK_EVERY);
     return vm;
 oom:

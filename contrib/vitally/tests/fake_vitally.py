@@ -39,8 +39,8 @@ Test controls (a path Vitally does not use):
                             "customFields": [...]}  replaces those collections
   POST /__fake/touch       {"id": ID-or-externalId, "traits": {...}} an edit made in
                            Vitally: merges traits, bumps updatedAt
-  POST /__fake/fail        {"status": 401|403|500|..., "times": N, "path": PREFIX?}
-                           the next N matching requests answer that status
+  POST /__fake/fail        {"status": 401|403|500|..., "times": N, "path": PREFIX?, "skip": M}
+                           after M more matching requests, the next N answer that status
   POST /__fake/ratelimit   {"times": N, "reset": SECONDS} the next N requests are 429
                            with RateLimit-Remaining: 0, RateLimit-Reset: SECONDS
   GET  /__fake/requests    every API request: method, path, query, body, auth, t (time.time())
@@ -226,11 +226,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 STATE["ratelimit"] = None
             return 429, {"error": "Too Many Requests"}, int(rl.get("reset", 1))
         f = STATE["fail"]
-        if f and path.startswith(f.get("path", "/")):
+        if f and path.startswith(f.get("path", "/")) and f.get("skip", 0) > 0:
+            f["skip"] -= 1
+        elif f and path.startswith(f.get("path", "/")):
             f["times"] -= 1
             if f["times"] <= 0:
                 STATE["fail"] = None
-            msgs = {401: "Unauthorized", 403: "Forbidden", 500: "Internal Server Error",
+            msgs = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 500: "Internal Server Error",
                     503: "Service Unavailable"}
             return f["status"], {"error": msgs.get(f["status"], "Error")}, None
         want = "Basic " + base64.b64encode((self.server.key + ":").encode()).decode()

@@ -556,7 +556,7 @@ end
 -- record, `concurrency` at a time (default: connect's, 4). Traits are
 -- merged; a nil-valued trait is not sent, ferry.json.null removes one.
 -- Returns the runner's per-index failures: validation with Vitally's
--- message (naming the trait), not_found for an unknown account; an auth or
+-- message (naming the trait), lookup_missing for an unknown account; an auth or
 -- permission failure raises (the whole batch: the key is wrong, not a record).
 function Conn:update_accounts(opts)
   opts = opts or {}
@@ -590,6 +590,12 @@ function Conn:update_accounts(opts)
         if r.err then
           local e = http_error("PUT", reqs[j][2], r.err)
           if e.class == "auth" or e.class == "permission" then error(e, 0) end
+          if e.class == "not_found" then
+            -- the account, not the endpoint, is missing: it may be created
+            -- later, so the record waits and is retried (not_found would pause)
+            e.class = "lookup_missing"
+            e.reason = e.reason .. " (retried on later runs)"
+          end
           e.field = field_named(e.reason, sent[j])
           failures[index[j]] = e
         end

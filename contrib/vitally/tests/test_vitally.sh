@@ -139,4 +139,235 @@ vrun "$WORK/example.lua"
 expect_rc 0
 expect_in "$out" "extracted 0"
 
+
+t "a run that fails on page 3 checkpointed page 2's cursor; the next run resumes there and finishes the walk"
+run_ferry reset vitally-accounts --yes -c "$CONF"
+expect_rc 0
+ctl fail '{"status":400,"times":1,"skip":2,"path":"/resources/accounts"}' >/dev/null
+before=$(nreq)
+vrun "$WORK/example.lua"
+expect_in "$out$err" "validation"
+expect_in "$out$err" "vitally GET /resources/accounts: 400 Bad Request"
+expect_eq "$(fake_py "len(R) - $before")" "3"
+before=$(nreq)
+vrun "$WORK/example.lua"
+expect_rc 0
+expect_in "$out" "extracted 52 · transformed 52"
+expect_eq "$(fake_py "['from=' in q['query'] for q in R[$before:]]")" "[True]" "page 3 only, from its cursor"
+run_ferry runs vitally-accounts --json -c "$CONF"
+expect_in "$out" '"since":"2026-11-01T04:12:00.000Z"'
+
+# ---------------------------------------------------------------------------
+script write "local vitally = require 'contrib.vitally'
+local csm = vitally.connect { base_url = '$V' }
+return ferry.integration { name = 'v-write', owner = 'qa@example.com', purpose = 'test', pattern = 'workflow',
+  source_of_truth = 'jira', freshness = '1h',
+  extract = function(ctx)
+    ctx:emit({ externalId = 'EXT-001', ['vitally.custom.openTickets'] = 4, ['vitally.custom.escalatedTickets'] = 1 })
+    ctx:emit({ externalId = 'EXT-002', traits = { ['vitally.custom.tier'] = 'platinum' } })
+    ctx:emit({ externalId = 'NOPE-9', ['vitally.custom.openTickets'] = 1 })
+    ctx:emit({ externalId = 'EXT-004', ['vitally.custom.openTickets'] = 'many' })
+    ctx:emit({ id = 'acc-0005', ['vitally.custom.openTickets'] = 2 })
+    ctx:emit({ externalId = 'EXT-003', traits = { ['vitally.custom.tier'] = 'gold' }, ['vitally.custom.openTickets'] = 0 })
+  end,
+  load = csm:update_accounts { key = 'externalId' },
+}"
+t "a batch write: each record one PUT by externalId, traits merged; the good ones written"
+before=$(nreq)
+vrun "$WORK/write.lua"
+expect_rc 3
+expect_in "$out" "loaded 2 · quarantined 4"
+expect_eq "$(fake_py 'sorted(A["EXT-001"]["traits"].items())')" \
+    "[('vitally.custom.escalatedTickets', 1), ('vitally.custom.openTickets', 4), ('vitally.custom.tier', 'silver')]"
+expect_eq "$(fake_py 'sorted(A["EXT-003"]["traits"].items())')" "[('vitally.custom.openTickets', 0), ('vitally.custom.tier', 'gold')]"
+expect_eq "$(fake_py "sorted(line(q) for q in R[$before:])")" \
+    "['PUT /resources/accounts/EXT-001', 'PUT /resources/accounts/EXT-002', 'PUT /resources/accounts/EXT-003', 'PUT /resources/accounts/EXT-004', 'PUT /resources/accounts/NOPE-9']"
+expect_eq "$(fake_py "[json.loads(q['body']) for q in R[$before:] if q['path'].endswith('EXT-001')] == [{'traits': {'vitally.custom.escalatedTickets': 1, 'vitally.custom.openTickets': 4}}]")" \
+    "True" "the body: only the traits"
+
+t "a batch write: the bad records quarantined with Vitally's message naming the trait, or lookup_missing (an unknown account)"
+expect_eq "$(qpy v-write '"\n".join("%s %s %s" % (q["record"].get("externalId"), q["class"], q["reason"]) for q in L)')" \
+"EXT-002 validation vitally PUT /resources/accounts/EXT-002: 400 Invalid value for trait vitally.custom.tier: \"platinum\" is not one of the options \"gold\", \"silver\", \"bronze\"
+NOPE-9 lookup_missing vitally PUT /resources/accounts/NOPE-9: 404 Account not found (retried on later runs)
+EXT-004 validation vitally PUT /resources/accounts/EXT-004: 400 Invalid value for trait vitally.custom.openTickets: expected a number, got \"many\"
+None validation vitally: field externalId: the account's externalId is required"
+
+# ---------------------------------------------------------------------------
+script tier "local vitally = require 'contrib.vitally'
+local csm = vitally.connect { base_url = '$V' }
+local tiers = csm:picklist('accounts', 'vitally.custom.tier', { name = 'tier', synonyms = { premium = 'silver' } })
+return ferry.integration { name = 'v-tier', owner = 'qa@example.com', purpose = 'test', pattern = 'workflow',
+  source_of_truth = 'crm', freshness = '1h',
+  extract = function(ctx)
+    ctx:emit({ ext = 'EXT-005', tier = 'Gold' })
+    ctx:emit({ ext = 'EXT-009', tier = 'Platinum' })
+    ctx:emit({ ext = 'EXT-008', tier = ' Premium ' })
+  end,
+  transform = function(r, ctx)
+    local tier, err = tiers:match(r.tier, ctx)
+    if not tier then return nil, err end
+    return { externalId = r.ext, ['vitally.custom.tier'] = tier }
+  end,
+  load = csm:update_accounts {},
+}"
+t "picklist: the tier trait's options fetched from customFields; a value not among them is picklist_drift"
+before=$(nreq)
+vrun "$WORK/tier.lua"
+expect_rc 3
+expect_in "$out" "loaded 2 · quarantined 1"
+expect_in "$out" 'picklist tier: unknown value "Platinum"'
+expect_eq "$(fake_py "[line(q) for q in R[$before:] if q['method'] == 'GET']")" "['GET /resources/customFields?model=accounts']"
+expect_eq "$(fake_py '[A[k]["traits"]["vitally.custom.tier"] for k in ("EXT-005", "EXT-008", "EXT-009")]')" \
+    "['gold', 'silver', 'gold']" "bronze to gold, bronze to silver (a synonym), gold left as it was"
+expect_eq "$(fake_py "sorted(line(q) for q in R[$before:] if q['method'] == 'PUT')")" \
+    "['PUT /resources/accounts/EXT-005', 'PUT /resources/accounts/EXT-008']"
+expect_eq "$(qpy v-tier '[(q["class"], q["record"]["ext"]) for q in L]')" "[('picklist_drift', 'EXT-009')]"
+
+# ---------------------------------------------------------------------------
+script lookup "local vitally = require 'contrib.vitally'
+local csm = vitally.connect { base_url = '$V', tier_trait = 'vitally.custom.tier' }
+local admins = csm:admins()
+local users = csm:users()
+return ferry.integration { name = 'v-lookup', owner = 'qa@example.com', purpose = 'test', pattern = 'workflow',
+  source_of_truth = 'vitally', freshness = '1h',
+  extract = function(ctx)
+    ctx:emit({ key = 'T-1', org = 'EXT-001', csm = 'Ana.Lima@Example.com', contact = 'user7@customer.example' })
+    ctx:emit({ key = 'T-2', org = 'acc-0100', csm = 'ben.okafor@example.com', contact = 'user130@customer.example' })
+    ctx:emit({ key = 'T-3', org = 'EXT-999', csm = 'ana.lima@example.com', contact = 'user1@customer.example' })
+    ctx:emit({ key = 'T-4', org = 'EXT-001', csm = 'new.csm@example.com', contact = 'user2@customer.example' })
+    ctx:emit({ key = 'T-5', org = 'EXT-002', csm = 'ana.lima@example.com', contact = 'nobody@customer.example' })
+  end,
+  transform = function(r, ctx)
+    local a, err = csm:account(ctx, r.org)
+    if not a then return nil, err end
+    local contact, uerr = users:get(r.contact, ctx)
+    if not contact then return nil, uerr end
+    return { key = r.key, account = a.id, health = a.healthScore, tier = a.tier, renewal = a.nextRenewalDate,
+             csm_id = admins:ref(r.csm), contact_id = contact }
+  end,
+  load = ferry.sink.sqlite { path = 'lookup.db', table = 'issues', columns = { { 'key', 'text', key = true },
+    { 'account', 'text' }, { 'health', 'real' }, { 'tier', 'text' }, { 'renewal', 'text' }, { 'csm_id', 'text' },
+    { 'contact_id', 'text' } } },
+}"
+t "account by externalId or Vitally id: health, tier, renewal date; a missing one is lookup_missing"
+before=$(nreq)
+vrun "$WORK/lookup.lua"
+expect_rc 3
+expect_in "$out" "loaded 2 · quarantined 3"
+expect_eq "$(sql "$DATA/lookup.db" "SELECT key, account, health, tier, renewal IS NOT NULL, csm_id, contact_id FROM issues ORDER BY key")" \
+"T-1|acc-0001|1.5|silver|0|adm-1|usr-7
+T-2|acc-0100|0.5|silver|1|adm-2|usr-130"
+expect_eq "$(qpy v-lookup '"\n".join(sorted("%s %s %s" % (q["record"]["key"], q["class"], q["reason"]) for q in L))')" \
+"T-3 lookup_missing vitally: no account with id or externalId \"EXT-999\"
+T-4 lookup_missing lookup vitally_admins: field csm_id: no match for \"new.csm@example.com\" yet (retried on later runs)
+T-5 lookup_missing lookup vitally_users: no match for \"nobody@customer.example\" (retried on later runs)"
+
+t "admins by email: one search per distinct email of the batch; users: one paged read of all users"
+expect_eq "$(fake_py "sorted(set(line(q) for q in R[$before:] if 'admins' in q['path']))")" \
+    "['GET /resources/admins/search?email=ana.lima%40example.com', 'GET /resources/admins/search?email=ben.okafor%40example.com', 'GET /resources/admins/search?email=new.csm%40example.com']"
+expect_eq "$(fake_py "len([q for q in R[$before:] if 'admins' in q['path']])")" "3"
+expect_eq "$(fake_py "len([q for q in R[$before:] if q['path'] == '/resources/users'])")" "2" "130 users, 2 pages"
+expect_eq "$(fake_py "len([q for q in R[$before:] if q['path'] == '/resources/accounts/EXT-001'])")" "1" "EXT-001 fetched once a run"
+
+# ---------------------------------------------------------------------------
+script keys "local vitally = require 'contrib.vitally'
+local csm = vitally.connect { base_url = '$V' }
+local health, tier, renewal = csm:account_field('healthScore'), csm:account_field('tier'), csm:account_field('nextRenewalDate')
+return ferry.integration { name = 'v-keys', owner = 'qa@example.com', purpose = 'test', pattern = 'workflow',
+  source_of_truth = 'vitally', freshness = '1h',
+  extract = function(ctx)
+    for i, org in ipairs { 'EXT-051', 'EXT-053', 'EXT-051', 'EXT-404', 'EXT-050' } do ctx:emit({ key = 'K-' .. i, org = org }) end
+  end,
+  transform = function(r) return { key = r.key, health = health:ref(r.org), tier = tier:ref(r.org) } end,
+  load = ferry.sink.sqlite { path = 'keys.db', table = 'issues', columns = { { 'key', 'text', key = true },
+    { 'health', 'real' }, { 'tier', 'text' } } },
+}"
+t "account_field (ferry.lookup.keys): a batch's accounts fetched once each, whatever the fields; a missing account or value is lookup_missing"
+before=$(nreq)
+vrun "$WORK/keys.lua"
+expect_rc 3
+expect_eq "$(sql "$DATA/keys.db" "SELECT key, health, tier FROM issues ORDER BY key")" \
+"K-1|1.5|Enterprise
+K-2|3.5|Enterprise
+K-3|1.5|Enterprise"
+expect_eq "$(fake_py "sorted(line(q) for q in R[$before:])")" \
+    "['GET /resources/accounts/EXT-050', 'GET /resources/accounts/EXT-051', 'GET /resources/accounts/EXT-053', 'GET /resources/accounts/EXT-404']"
+expect_eq "$(qpy v-keys '"\n".join("%s %s %s" % (q["record"]["org"], q["class"], q["reason"]) for q in L)')" \
+"EXT-404 lookup_missing lookup vitally_healthScore: field health: no match for \"EXT-404\" yet (retried on later runs)
+EXT-050 lookup_missing lookup vitally_tier: field tier: no match for \"EXT-050\" yet (retried on later runs)"
+
+# ---------------------------------------------------------------------------
+script names "local vitally = require 'contrib.vitally'
+local csm = vitally.connect { base_url = '$V' }
+local names = csm:account_names { normalize = function(v) return tostring(v):lower():match('^%s*(.-)%s*$') end }
+return ferry.integration { name = 'v-names', owner = 'qa@example.com', purpose = 'test', pattern = 'workflow',
+  source_of_truth = 'vitally', freshness = '1h',
+  extract = function(ctx)
+    for _, n in ipairs { ' ACME corp', 'Twin Co', 'Nobody Inc' } do ctx:emit({ org = n }) end
+  end,
+  transform = function(r, ctx)
+    local id, err = names:get(r.org, ctx)
+    if not id then return nil, err end
+    return { org = r.org, id = id }
+  end,
+  load = ferry.sink.sqlite { path = 'names.db', table = 'orgs', columns = { { 'org', 'text', key = true }, { 'id', 'text' } } },
+}"
+t "account by name: one paged read of all accounts; a shared name is lookup_ambiguous, an unknown one lookup_missing"
+vrun "$WORK/names.lua"
+expect_rc 3
+expect_eq "$(sql "$DATA/names.db" "SELECT org, id FROM orgs")" " ACME corp|acc-0001"
+expect_eq "$(qpy v-names '[(q["record"]["org"], q["class"]) for q in L]')" \
+    "[('Twin Co', 'lookup_ambiguous'), ('Nobody Inc', 'lookup_missing')]"
+
+# ---------------------------------------------------------------------------
+script renewing "local vitally = require 'contrib.vitally'
+local csm = vitally.connect { base_url = '$V' }
+return ferry.integration { name = 'v-renewing', owner = 'qa@example.com', purpose = 'test', pattern = 'workflow',
+  source_of_truth = 'jira', freshness = '1h',
+  extract = csm:stream('accounts', { renewing_within = 90 }),
+  transform = function(a)
+    return { id = a.id, ['vitally.custom.openTickets'] = 2, ['vitally.custom.escalatedTickets'] = 7 }
+  end,
+  load = csm:update_accounts { key = 'id' },
+}"
+t "accounts renewing within 90 days (filtered client-side from a full read) get ticket counts written"
+vrun "$WORK/renewing.lua"
+expect_rc 0
+expect_in "$out" "extracted 5 · transformed 5 · skipped 0 · loaded 5"
+expect_eq "$(fake_py 'sorted(k for k, a in A.items() if a["traits"].get("vitally.custom.escalatedTickets") == 7)')" \
+    "['EXT-050', 'EXT-100', 'EXT-150', 'EXT-200', 'EXT-250']"
+vrun "$WORK/renewing.lua"
+expect_in "$out" "extracted 5" "the window is read in full every run, not from a cursor"
+
+# ---------------------------------------------------------------------------
+t "a 401 is class auth; the key (or its Basic form) appears in no output, log or file of the data dir"
+ctl touch '{"id":"EXT-030","traits":{"vitally.custom.tier":"gold"}}' >/dev/null
+ctl fail '{"status":401,"times":1}' >/dev/null
+vrun "$WORK/example.lua" --log-level debug
+expect_in "$out$err" "auth"
+expect_in "$out$err" "vitally GET /resources/accounts: 401 Unauthorized (check the API key"
+B64=$(printf '%s:' "$KEY" | base64 -w0)
+expect_not_in "$out$err" "$KEY"
+expect_not_in "$out$err" "$B64"
+grep -rqaF -e "$KEY" -e "$B64" "$DATA" && fail "the key is in the data dir: $(grep -rlaF -e "$KEY" -e "$B64" "$DATA")"
+
+t "a 403 is class permission"
+ctl fail '{"status":403,"times":1}' >/dev/null
+run_ferry resume vitally-accounts -c "$CONF" >/dev/null
+vrun "$WORK/example.lua"
+expect_in "$out$err" "permission"
+expect_in "$out$err" "403 Forbidden (the key lacks access"
+
+t "a 429 storm: the run still succeeds, and no retry came sooner than Vitally's RateLimit-Reset said"
+run_ferry resume vitally-accounts -c "$CONF" >/dev/null
+ctl touch '{"id":"EXT-031","traits":{"vitally.custom.tier":"gold"}}' >/dev/null
+ctl ratelimit '{"times":3,"reset":1}' >/dev/null
+before=$(nreq)
+vrun "$WORK/example.lua"
+expect_rc 0
+expect_in "$out" "quarantined 0"
+gaps=$(fake_py "[round(b['t'] - a['t'], 3) for a, b in zip(R[$before:], R[$before + 1:$before + 4])]")
+expect_eq "$(fake_py "len(R) - $before")" "4" "three 429s, then the page"
+expect_eq "$(python3 -c "print(all(g >= 1.0 for g in $gaps))")" "True" "gaps after each 429: $gaps"
+
 done_t

@@ -30,6 +30,7 @@ return {
     ["v-lookup"] = { secrets = { "VITALLY_API_KEY" } },
     ["v-keys"] = { secrets = { "VITALLY_API_KEY" } },
     ["v-names"] = { secrets = { "VITALLY_API_KEY" } },
+    ["v-users"] = { secrets = { "VITALLY_API_KEY" } },
   },
 }
 EOF
@@ -340,6 +341,36 @@ vrun "$WORK/renewing.lua"
 expect_in "$out" "extracted 5" "the window is read in full every run, not from a cursor"
 
 # ---------------------------------------------------------------------------
+t "connect: the US host per subdomain, the EU data centre's one host, or base_url; a mistake named"
+cat >"$WORK/connect.lua" <<'EOF'
+local v = require "contrib.vitally"
+print(v.connect { subdomain = "acme" }.base_url, v.connect { region = "eu" }.base_url)
+print(select(2, pcall(v.connect, {})))
+print(select(2, pcall(v.connect, { region = "apac" })))
+print(select(2, pcall(v.connect, { subdomain = "acme", token = "X" })))
+EOF
+run_ferry lua "$WORK/connect.lua"
+expect_rc 0
+expect_eq "$out" "https://acme.rest.vitally.io	https://rest.vitally-eu.io
+contrib.vitally: connect needs subdomain (the one in https://SUBDOMAIN.vitally.io), region = \"eu\", or base_url
+contrib.vitally: region 'apac': \"us\" (the default) or \"eu\"
+contrib.vitally: connect: unknown option 'token'"
+
+script users "local vitally = require 'contrib.vitally'
+local csm = vitally.connect { base_url = '$V' }
+return ferry.integration { name = 'v-users', owner = 'qa@example.com', purpose = 'test', pattern = 'reporting',
+  source_of_truth = 'vitally', freshness = '1h',
+  extract = csm:stream('users'),
+  load = ferry.sink.sqlite { path = 'users.db', table = 'users', columns = { { 'id', 'text', key = true }, { 'email', 'text' } } },
+}"
+t "the users stream: every user over two pages, then only what changed"
+vrun "$WORK/users.lua"
+expect_rc 0
+expect_eq "$(sql "$DATA/users.db" "SELECT count(*), min(email) FROM users")" "130|user100@customer.example"
+vrun "$WORK/users.lua"
+expect_in "$out" "extracted 0"
+
+# ---------------------------------------------------------------------------
 t "a 401 is class auth; the key (or its Basic form) appears in no output, log or file of the data dir"
 ctl touch '{"id":"EXT-030","traits":{"vitally.custom.tier":"gold"}}' >/dev/null
 ctl fail '{"status":401,"times":1}' >/dev/null
@@ -361,13 +392,13 @@ expect_in "$out$err" "403 Forbidden (the key lacks access"
 t "a 429 storm: the run still succeeds, and no retry came sooner than Vitally's RateLimit-Reset said"
 run_ferry resume vitally-accounts -c "$CONF" >/dev/null
 ctl touch '{"id":"EXT-031","traits":{"vitally.custom.tier":"gold"}}' >/dev/null
-ctl ratelimit '{"times":3,"reset":1}' >/dev/null
+ctl ratelimit '{"times":3,"reset":2}' >/dev/null
 before=$(nreq)
 vrun "$WORK/example.lua"
 expect_rc 0
 expect_in "$out" "quarantined 0"
 gaps=$(fake_py "[round(b['t'] - a['t'], 3) for a, b in zip(R[$before:], R[$before + 1:$before + 4])]")
 expect_eq "$(fake_py "len(R) - $before")" "4" "three 429s, then the page"
-expect_eq "$(python3 -c "print(all(g >= 1.0 for g in $gaps))")" "True" "gaps after each 429: $gaps"
+expect_eq "$(python3 -c "print(all(g >= 2.0 for g in $gaps))")" "True" "gaps after each 429: $gaps"
 
 done_t

@@ -11,10 +11,10 @@
 -- Every call raises a table error { class, reason, status, field? } the
 -- runner keeps; a reason never holds the API key.
 local ferry = ferry
-local type, pairs, ipairs, tostring, tonumber, error, setmetatable, next =
-  type, pairs, ipairs, tostring, tonumber, error, setmetatable, next
-local format, gsub, match, lower = string.format, string.gsub, string.match, string.lower
-local concat, sort = table.concat, table.sort
+local type, pairs, ipairs, tostring, error, setmetatable, next, pcall =
+  type, pairs, ipairs, tostring, error, setmetatable, next, pcall
+local format, gsub, match = string.format, string.gsub, string.match
+local concat = table.concat
 local json, time = ferry.json, ferry.time
 
 local M = ferry.connector {
@@ -288,8 +288,9 @@ end
 ---------------------------------------------------------------------------
 -- lists and streams
 
--- each_page(ctx, path, query, fn): GETs every page of a list endpoint,
--- calling fn(results, next) per page; fn returns true to stop.
+-- each_page(ctx, path, query, from, fn): GETs every page of a list
+-- endpoint from the page cursor `from` (nil: the first page), calling
+-- fn(results, next) per page; fn returns true to stop.
 function Conn:each_page(ctx, path, query, from, fn)
   repeat
     local q = { limit = PAGE, from = from }
@@ -528,7 +529,9 @@ local function field_named(msg, rec_traits)
   return best
 end
 
-local RESERVED = { name = true, traits = true, organizationId = true }
+-- Not traits: what the PUT takes beside them, and the two ids (neither is
+-- editable; a record read from the stream carries both).
+local RESERVED = { name = true, traits = true, organizationId = true, id = true, externalId = true }
 
 -- The PUT body of one record, or nil and a reason. The record: its key
 -- field, optionally name and organizationId, traits = { ... } and/or

@@ -468,7 +468,28 @@ end
 
 -- client{ base_url, headers, query, auth, retry = { attempts, backoff, base, max, deadline, retry_500 },
 --         rate_limit = "10/s" | { rate, burst }, key = "rate limit key", host_rate_limits = { [host] = "5/s" },
---         timeout, connect_timeout, max_size, max_redirects, ca_file }
+--         timeout, connect_timeout, max_size, max_redirects, ca_file,
+--         rate_limit_headers = { remaining = NAME, reset = NAME, unit = "s" | "ms" | "epoch" | "iso8601" } }
+-- A vendor's own rate-limit headers: { remaining = NAME, reset = NAME,
+-- unit = "s" | "ms" | "epoch" | "iso8601" } (unit default: guessed from
+-- the value, as for the standard headers).
+local RESET_UNITS = { auto = true, s = true, ms = true, epoch = true, iso8601 = true }
+local function rate_limit_headers(h)
+  if h == nil then return nil end
+  local function bad(why) error("ferry.http.client: rate_limit_headers: " .. why, 4) end
+  if type(h) ~= "table" then bad("a table { remaining = NAME, reset = NAME, unit = ... }") end
+  for k in pairs(h) do
+    if k ~= "remaining" and k ~= "reset" and k ~= "unit" then bad(format("unknown key '%s'", tostring(k))) end
+  end
+  for _, k in ipairs { "remaining", "reset" } do
+    if type(h[k]) ~= "string" or not match(h[k], "^[%w%-_]+$") then bad(k .. ": a header name") end
+  end
+  if h.unit ~= nil and not RESET_UNITS[h.unit] then
+    bad(format("unit '%s': one of s, ms, epoch, iso8601", tostring(h.unit)))
+  end
+  return { remaining = h.remaining, reset = h.reset, unit = h.unit or "auto" }
+end
+
 function _M.client(o)
   o = o or {}
   local retry = o.retry
@@ -499,6 +520,7 @@ function _M.client(o)
   self.base = {
     timeout = self.timeout, connect_timeout = self.connect_timeout, max_size = self.max_size,
     max_redirects = self.max_redirects, ca_file = self.ca_file, insecure = self.insecure, retry = r,
+    rate_limit_headers = rate_limit_headers(o.rate_limit_headers),
   }
   return setmetatable(self, client_mt)
 end

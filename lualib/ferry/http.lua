@@ -256,6 +256,25 @@ local function limits_for_url(self, full)
   return self.last_limits
 end
 
+-- The config's http.rewrite: a URL that starts with a prefix there goes to
+-- its replacement (a vendor's sandbox, a proxy, `ferry test`'s fixtures).
+local rewrites = defaults.rewrite
+local function rewrite(full)
+  for i = 1, #rewrites do
+    local from = rewrites[i][1]
+    local n = #from
+    if sub(full, 1, n) == from then
+      local nxt = sub(full, n + 1, n + 1)
+      -- a whole host or path segment: https://a.example.com never takes https://a.example.community
+      if nxt == "" or nxt == "/" or nxt == "?" or sub(from, -1) == "/" then
+        return rewrites[i][2] .. sub(full, n + 1)
+      end
+    end
+  end
+  return full
+end
+if not rewrites or #rewrites == 0 then rewrite = nil end
+
 function client_mt:build(method, url, opts)
   if type(url) ~= "string" then error("ferry.http: a request needs a URL string, got " .. type(url), 3) end
   method = METHODS[method] or upper(method)
@@ -264,6 +283,7 @@ function client_mt:build(method, url, opts)
   -- the client's shared settings.
   if (opts == nil or (opts[2] ~= nil and next(opts, 2) == nil)) and not self.query and not self.auth then
     local full = self.base_url and join_url(self.base_url, url) or url
+    if rewrite then full = rewrite(full) end
     return { method, full, self.header_lines, limits_for_url(self, full), self.base }
   end
   opts = opts or EMPTY
@@ -298,6 +318,7 @@ function client_mt:build(method, url, opts)
   end
   if opts.idempotency_key then headers[#headers + 1] = "Idempotency-Key: " .. opts.idempotency_key end
   local full = join_url(self.base_url, url, query and next(query) and query or nil)
+  if rewrite then full = rewrite(full) end
   return { method, full, headers, limits_for_url(self, full), base_for(self, opts), body,
            opts.idempotent or opts.idempotency_key ~= nil }
 end

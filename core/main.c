@@ -107,6 +107,14 @@ static const struct command command_table[] = {
      "Lua's io and os and any path, as a trusted grant does.\n"
      "Arguments are passed as the chunk's varargs (...). Exit status 1 on error.",
      fy_cmd_lua},
+    {"connectors", "", "list the installed connectors",
+     "Lists the connectors a script can require (\"contrib.NAME\"): those in contrib/\n"
+     "beside ferry's Lua library, then those in the config's connector_dirs. For each:\n"
+     "its system, version and API, the streams it reads, the operations it offers,\n"
+     "its authentication and where it was found. A connector that fails to load is\n"
+     "listed with its error. --json for machines.\n"
+     "Exit status 0, or 1 when a connector fails to load.",
+     fy_cmd_connectors},
     {"status", "", "what ran, what is stale, per integration",
      "One line per integration that has run with this data directory: its last run\n"
      "and status, its last good run (ok or partial), whether its data is stale (no\n"
@@ -294,7 +302,7 @@ int main(int argc, char **argv) {
             else format = v;
         } else if (!strcmp(a, "--open") && takes(cmd, "alerts")) {
             fy_flags.open = 1;
-        } else if (!strcmp(a, "--json") && takes(cmd, "status runs quarantine events alerts")) {
+        } else if (!strcmp(a, "--json") && takes(cmd, "status runs quarantine events alerts connectors")) {
             fy_flags.json = 1;
         } else if (!strcmp(a, "--dry-run") && takes(cmd, "run")) {
             fy_flags.dry_run = 1;

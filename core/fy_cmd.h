@@ -38,6 +38,7 @@ int fy_cmd_run(int argc, char **argv, struct fy_config *cfg);
 int fy_cmd_check(int argc, char **argv, struct fy_config *cfg);
 int fy_cmd_lua(int argc, char **argv, struct fy_config *cfg);
 int fy_cmd_connectors(int argc, char **argv, struct fy_config *cfg);
+int fy_cmd_test(int argc, char **argv, struct fy_config *cfg);
 int fy_cmd_status(int argc, char **argv, struct fy_config *cfg);
 int fy_cmd_runs(int argc, char **argv, struct fy_config *cfg);
 int fy_cmd_quarantine(int argc, char **argv, struct fy_config *cfg);

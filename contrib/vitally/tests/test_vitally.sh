@@ -22,6 +22,8 @@ V=http://127.0.0.1:$(cat "$WORK/vitally.port" 2>/dev/null)
 cat >"$CONF" <<EOF
 return {
   data_dir = "$DATA",
+  -- the shipped example's subdomain, unedited, goes to the fake
+  http = { rewrite = { ["https://acme.rest.vitally.io"] = "$V" } },
   integrations = {
     ["vitally-accounts"] = { secrets = { "VITALLY_API_KEY" } },
     ["v-renewing"] = { secrets = { "VITALLY_API_KEY" } },
@@ -96,8 +98,7 @@ req = urllib.request.Request(sys.argv[1] + "/__fake/seed", method="POST", data=j
 urllib.request.urlopen(req)
 EOF
 
-# the shipped example, pointed at the fake
-sed "s|subdomain = \"acme\",|base_url = \"$V\",|" "$ROOT/contrib/vitally/example.lua" >"$WORK/example.lua"
+EXAMPLE=$ROOT/contrib/vitally/example.lua
 
 # ---------------------------------------------------------------------------
 t "the shipped example passes ferry check"
@@ -107,7 +108,7 @@ expect_rc 0
 expect_in "$out" "ok: vitally-accounts (reporting, owner cs-ops@example.com"
 
 t "run 1 reads every account over three pages, newest change first, with Basic auth (the key as user)"
-vrun "$WORK/example.lua"
+vrun "$EXAMPLE"
 expect_rc 0
 expect_in "$out" "extracted 252 · transformed 252 · skipped 0 · loaded 252"
 expect_eq "$(sql "$DATA/vitally.db" "SELECT count(*), sum(churned) FROM accounts")" "252|2"
@@ -127,7 +128,7 @@ t "run 2 reads only the accounts changed since run 1: one page, stopping at the 
 ctl touch '{"id":"EXT-010","traits":{"vitally.custom.tier":"gold"}}' >/dev/null
 ctl touch '{"id":"acc-0020","traits":{"vitally.custom.tier":"bronze"}}' >/dev/null
 before=$(nreq)
-vrun "$WORK/example.lua"
+vrun "$EXAMPLE"
 expect_rc 0
 expect_in "$out" "extracted 2 · transformed 2 · skipped 0 · loaded 2"
 expect_eq "$(fake_py "len(R) - $before")" "1" "one request"
@@ -136,7 +137,7 @@ expect_eq "$(sql "$DATA/vitally.db" "SELECT external_id, tier FROM accounts WHER
 EXT-020|bronze"
 
 t "run 3 with nothing changed reads one page and loads nothing"
-vrun "$WORK/example.lua"
+vrun "$EXAMPLE"
 expect_rc 0
 expect_in "$out" "extracted 0"
 
@@ -146,12 +147,12 @@ run_ferry reset vitally-accounts --yes -c "$CONF"
 expect_rc 0
 ctl fail '{"status":400,"times":1,"skip":2,"path":"/resources/accounts"}' >/dev/null
 before=$(nreq)
-vrun "$WORK/example.lua"
+vrun "$EXAMPLE"
 expect_in "$out$err" "validation"
 expect_in "$out$err" "vitally GET /resources/accounts: 400 Bad Request"
 expect_eq "$(fake_py "len(R) - $before")" "3"
 before=$(nreq)
-vrun "$WORK/example.lua"
+vrun "$EXAMPLE"
 expect_rc 0
 expect_in "$out" "extracted 52 · transformed 52"
 expect_eq "$(fake_py "['from=' in q['query'] for q in R[$before:]]")" "[True]" "page 3 only, from its cursor"
@@ -374,7 +375,7 @@ expect_in "$out" "extracted 0"
 t "a 401 is class auth; the key (or its Basic form) appears in no output, log or file of the data dir"
 ctl touch '{"id":"EXT-030","traits":{"vitally.custom.tier":"gold"}}' >/dev/null
 ctl fail '{"status":401,"times":1}' >/dev/null
-vrun "$WORK/example.lua" --log-level debug
+vrun "$EXAMPLE" --log-level debug
 expect_in "$out$err" "auth"
 expect_in "$out$err" "vitally GET /resources/accounts: 401 Unauthorized (check the API key"
 B64=$(printf '%s:' "$KEY" | base64 -w0)
@@ -385,7 +386,7 @@ grep -rqaF -e "$KEY" -e "$B64" "$DATA" && fail "the key is in the data dir: $(gr
 t "a 403 is class permission"
 ctl fail '{"status":403,"times":1}' >/dev/null
 run_ferry resume vitally-accounts -c "$CONF" >/dev/null
-vrun "$WORK/example.lua"
+vrun "$EXAMPLE"
 expect_in "$out$err" "permission"
 expect_in "$out$err" "403 Forbidden (the key lacks access"
 
@@ -394,7 +395,7 @@ run_ferry resume vitally-accounts -c "$CONF" >/dev/null
 ctl touch '{"id":"EXT-031","traits":{"vitally.custom.tier":"gold"}}' >/dev/null
 ctl ratelimit '{"times":3,"reset":2}' >/dev/null
 before=$(nreq)
-vrun "$WORK/example.lua"
+vrun "$EXAMPLE"
 expect_rc 0
 expect_in "$out" "quarantined 0"
 gaps=$(fake_py "[round(b['t'] - a['t'], 3) for a, b in zip(R[$before:], R[$before + 1:$before + 4])]")

@@ -404,6 +404,11 @@ end
 ---------------------------------------------------------------------------
 -- lookups
 
+-- Names as people type them: "  ACME corp" is "acme corp".
+local function trim_lower(v)
+  return (match(string.lower(tostring(v)), "^%s*(.-)%s*$"))
+end
+
 -- account_names(opts) -> a ferry.lookup: account name -> Vitally account id,
 -- all accounts in one paged read, cached (ttl, default "1h"). Vitally has
 -- no search by name; two accounts of one name are lookup_ambiguous.
@@ -412,7 +417,7 @@ function Conn:account_names(opts)
   local conn = self
   return ferry.lookup {
     name = opts.name or "vitally_account_names",
-    normalize = opts.normalize or "lower",
+    normalize = opts.normalize or trim_lower,
     ttl = opts.ttl or "1h",
     fetch = function(ctx, add)
       conn:each_page(ctx, "/resources/accounts", { status = opts.status or "activeOrChurned" }, nil, function(rows)

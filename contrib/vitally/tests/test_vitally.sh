@@ -301,7 +301,7 @@ EXT-050 lookup_missing lookup vitally_tier: field tier: no match for \"EXT-050\"
 # ---------------------------------------------------------------------------
 script names "local vitally = require 'contrib.vitally'
 local csm = vitally.connect { base_url = '$V' }
-local names = csm:account_names { normalize = function(v) return tostring(v):lower():match('^%s*(.-)%s*$') end }
+local names = csm:account_names()
 return ferry.integration { name = 'v-names', owner = 'qa@example.com', purpose = 'test', pattern = 'workflow',
   source_of_truth = 'vitally', freshness = '1h',
   extract = function(ctx)

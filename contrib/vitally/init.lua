@@ -110,7 +110,10 @@ local function vendor_message(body)
     if type(m) == "table" then m = m.message end
     if type(m) ~= "string" and type(v.errors) == "table" then
       local parts = {}
-      for _, e in ipairs(v.errors) do parts[#parts + 1] = type(e) == "table" and (e.message or e.msg) or e end
+      for _, e in ipairs(v.errors) do
+        local text = type(e) == "table" and (e.message or e.msg) or e
+        if text ~= nil then parts[#parts + 1] = tostring(text) end
+      end
       m = concat(parts, "; ")
     end
     if type(m) == "string" and m ~= "" then return m end

@@ -13,7 +13,7 @@ local ferry = ferry
 local json, time = ferry.json, ferry.time
 local type, pairs, ipairs, tostring, tonumber, error, setmetatable, pcall =
   type, pairs, ipairs, tostring, tonumber, error, setmetatable, pcall
-local format, match, gsub, sub = string.format, string.match, string.gsub, string.sub
+local format, match, gsub, sub, find = string.format, string.match, string.gsub, string.sub, string.find
 local concat, sort = table.concat, table.sort
 local floor, mtype = math.floor, math.type
 local null = json.null
@@ -48,10 +48,29 @@ M.OWNERS_PAGE = 500         -- owners per page
 ---------------------------------------------------------------------------
 -- errors
 
--- HubSpot's error body, as far as it can be read: its message, category
--- and the property it names. err.body holds at most the body's first 512
--- bytes, so a long message may be cut: then the fields are picked out of
--- the text.
+-- The text of JSON string escapes, on one line.
+local ESC = { n = " ", r = " ", t = " ", ['"'] = '"', ["\\"] = "\\", ["/"] = "/" }
+local function unescape(s) return (gsub(s, "\\(.)", function(c) return ESC[c] or c end)) end
+
+-- The value of the JSON string member `key` in text that may be cut short:
+-- up to its closing quote, or to the end of what there is.
+local function string_member(s, key)
+  local _, e = find(s, '"' .. key .. '"%s*:%s*"')
+  if not e then return nil end
+  local i, n, out = e + 1, #s, {}
+  while i <= n do
+    local c = sub(s, i, i)
+    if c == "\\" then out[#out + 1] = sub(s, i, i + 1); i = i + 2
+    elseif c == '"' then break
+    else out[#out + 1] = c; i = i + 1 end
+  end
+  return unescape(concat(out))
+end
+
+-- HubSpot's error body, as far as it can be read: its message, category,
+-- the property it names and what it says of it. err.body holds at most
+-- the body's first 512 bytes, so a long body is cut: then the members are
+-- picked out of the text.
 local function vendor_error(text)
   if type(text) ~= "string" or text == "" then return {} end
   local ok, b = pcall(json.decode, text)
@@ -68,16 +87,23 @@ local function vendor_error(text)
       if type(e) == "table" and type(e["in"]) == "string" then out.field, out.detail = e["in"], e.message end
     end
   else
-    out.message = match(text, '"message"%s*:%s*"(.-)"%s*,%s*"') or sub(text, 1, 200)
+    out.message = string_member(text, "message") or sub(text, 1, 200)
     out.category = match(text, '"category"%s*:%s*"([%w_]+)"') or match(text, '"errorType"%s*:%s*"([%w_]+)"')
     out.policy = match(text, '"policyName"%s*:%s*"([%w_]+)"')
   end
-  -- "Property values were not valid: [{...,"name":"industry"}]": the
-  -- property is inside the message's own JSON
-  if not out.field and type(out.message) == "string" then
-    out.field = match(out.message, '"name"%s*:%s*"([^"]+)"') or match(out.message, '\\"name\\"%s*:%s*\\"([^"\\]+)')
-    local inner = match(out.message, '"message"%s*:%s*"(.-)"%s*,%s*"')
-    if inner then out.detail = gsub(inner, "\\n", " ") end
+  -- 'Property values were not valid: [{"isValid":false,"message":"...",
+  -- "error":"INVALID_OPTION","name":"industry"}]': the property and what
+  -- is wrong with it are in the message's own JSON
+  if type(out.message) == "string" and find(out.message, "[", 1, true) then
+    local list = sub(out.message, (find(out.message, "[", 1, true)))
+    if find(list, '"isValid"', 1, true) then
+      out.field = out.field or string_member(list, "name")
+      local detail = string_member(list, "message")
+      if detail and not out.detail then
+        -- an option list can be long: the value and the verdict are enough
+        out.detail = match(detail, "^(.- allowed options)") or sub(detail, 1, 200)
+      end
+    end
   end
   return out
 end
@@ -336,7 +362,16 @@ local function send_chunk(conn, ctx, path, inputs, list, failures)
   if ok then return err end
   if type(err) ~= "table" or err.class ~= "validation" then error(err, 0) end
   if #list == 1 then
-    failures[list[1]] = { class = "validation", reason = err.reason, field = err.field }
+    local field, reason = err.field, err.reason
+    if not field then
+      -- a long message may be cut before the property's name: the input
+      -- whose value the message starts with names it
+      for k, v in pairs(inputs[list[1]].properties) do
+        if v ~= "" and find(reason, ": " .. v .. " was not", 1, true) then field = k end
+      end
+      if field then reason = format("%s (property %s)", reason, field) end
+    end
+    failures[list[1]] = { class = "validation", reason = reason, field = field }
     return
   end
   local mid = #list // 2

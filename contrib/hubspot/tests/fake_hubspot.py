@@ -122,7 +122,7 @@ class State:
         self.owners = []
         self.requests = []
         self.ratelimit = {"count": 0, "policy": "TEN_SECONDLY_ROLLING", "interval_ms": 10000}
-        self.failures = {"count": 0, "status": 502}
+        self.failures = {"count": 0, "status": 502, "after": 0}   # after: requests let through first
         self.forbid = []            # path substrings answered 403 MISSING_SCOPES
         self.window = []            # request times, for the ten-secondly headers
         self.daily = 0
@@ -252,7 +252,9 @@ class Handler(BaseHTTPRequestHandler):
                                        "correlationId": str(uuid.uuid4()), "policyName": pol,
                                        "groupName": "TEN_SECONDLY_ROLLING" if pol != "SECONDLY" else "SECONDLY"},
                                  rate_headers=False, extra=self.rate_headers(remaining=0))
-            if S.failures["count"] > 0:
+            if S.failures["count"] > 0 and S.failures.get("after", 0) > 0:
+                S.failures["after"] -= 1
+            elif S.failures["count"] > 0:
                 S.failures["count"] -= 1
                 return self.send(S.failures["status"], error_body("internal error", "INTERNAL_ERROR"))
             for f in S.forbid:
@@ -370,14 +372,15 @@ class Handler(BaseHTTPRequestHandler):
                     problems.append({"isValid": False, "message": 'Property "%s" does not exist' % k,
                                      "error": "PROPERTY_DOESNT_EXIST", "name": k})
                 elif p[2] is not None and v not in (None, "") and str(v) not in [o["value"] for o in p[2]]:
-                    problems.append({"isValid": False, "error": "INVALID_OPTION", "name": k, "message":
+                    problems.append({"isValid": False, "message":
                                      "%s was not one of the allowed options: [%s]" %
-                                     (v, ", ".join('label: "%s"\nvalue: "%s"' % (o["label"], o["value"]) for o in p[2]))})
+                                     (v, ", ".join('label: "%s"\nvalue: "%s"' % (o["label"], o["value"]) for o in p[2])),
+                                     "error": "INVALID_OPTION", "name": k})
                 elif p[0] == "number" and v not in (None, "") and not re.fullmatch(r"-?\d+(\.\d+)?", str(v)):
                     problems.append({"isValid": False, "error": "INVALID_FLOAT", "name": k,
                                      "message": "%s was not a valid number." % v})
         if problems:
-            msg = "Property values were not valid: " + json.dumps(problems)
+            msg = "Property values were not valid: " + json.dumps(problems, separators=(",", ":"))
             return self.send(400, error_body(msg, "VALIDATION_ERROR", errors=[
                 {"message": p["message"], "code": p["error"], "context": {"propertyName": [p["name"]]}}
                 for p in problems]))

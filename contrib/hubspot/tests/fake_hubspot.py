@@ -230,8 +230,9 @@ class Handler(BaseHTTPRequestHandler):
             S.requests.append({"method": method, "path": path, "query": u.query, "t": time.time(),
                                "body": body if body is not ValueError else raw.decode("utf-8", "replace")})
             S.daily += 1
-            S.window.append(time.time())
             search = path.endswith("/search")
+            if not search:          # searches are exempt from the ten-secondly limit
+                S.window.append(time.time())
             if body is ValueError:
                 return self.send(400, error_body("Invalid input JSON on line 1", "VALIDATION_ERROR"))
             auth = self.headers.get("Authorization") or ""

@@ -49,7 +49,7 @@ static void list_connectors(const char *dir, struct found **out, size_t *n, size
         (*out)[(*n)++] = (struct found){strdup(de->d_name), strdup(dir)};
     }
     closedir(d);
-    qsort(*out + first, *n - first, sizeof **out, by_name);
+    if (*n > first) qsort(*out + first, *n - first, sizeof **out, by_name);
 }
 
 /* Ask a fresh VM what connector `f` says about itself; leaves the row (a
@@ -312,7 +312,7 @@ int fy_cmd_test(int argc, char **argv, struct fy_config *cfg) {
         if (S_ISDIR(st.st_mode)) {
             size_t first = f.n;
             find_tests(argv[i], 6, &f);
-            qsort(f.paths + first, f.n - first, sizeof *f.paths, by_path);
+            if (f.n > first) qsort(f.paths + first, f.n - first, sizeof *f.paths, by_path);
         } else {
             add_file(&f, argv[i]);
         }
@@ -327,7 +327,7 @@ int fy_cmd_test(int argc, char **argv, struct fy_config *cfg) {
             free(lualib);
         }
         for (char **d = cfg->connector_dirs; d && *d; d++) find_tests(*d, 6, &f);
-        qsort(f.paths, f.n, sizeof *f.paths, by_path);
+        if (f.n) qsort(f.paths, f.n, sizeof *f.paths, by_path);
     }
     if (f.n == 0) {
         fprintf(stderr, "ferry test: no test files (*_test.lua)%s\n",

@@ -10,7 +10,7 @@
  *   dir = system(name, { script_dir = , secrets = { NAME... }, rewrite = { { from, to }... } })
  *                              -- writes ROOT/name/ferry.lua, a config for runs of
  *                              -- the script under test; returns ROOT/name
- *   code, out, err, timed_out = ferry(name, { "run", "SCRIPT", ... }, env, timeout)
+ *   code, out, err, timed_out = ferry(name, { "run", "SCRIPT", ... }, env, timeout [, stdin])
  *                              -- runs this ferry binary on that config (yields the
  *                              -- test's run until it exits)
  *
@@ -324,7 +324,7 @@ static void child_timeout(evutil_socket_t fd, short what, void *arg) {
     kill(c->pid, SIGKILL);                      /* its pipes close; child_read finishes */
 }
 
-static const char *COMMANDS[] = {"run", "check", "runs", "quarantine", "status", "reset", NULL};
+static const char *COMMANDS[] = {"run", "check", "runs", "quarantine", "status", "reset", "events", NULL};
 static const char *KEEP_ENV[] = {"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "ASAN_OPTIONS",
                                  "UBSAN_OPTIONS", "LSAN_OPTIONS", NULL};
 
@@ -358,7 +358,9 @@ static int l_ferry(lua_State *L) {
     }
     int known = 0;
     for (int i = 0; COMMANDS[i]; i++) known |= !strcmp(argv[1], COMMANDS[i]);
-    if (!known) return luaL_error(L, "ferry.test: '%s' is not one of run, check, runs, quarantine, status, reset", argv[1]);
+    if (!known)
+        return luaL_error(L, "ferry.test: '%s' is not one of run, check, runs, quarantine, status, reset, events",
+                          argv[1]);
     argv[n + 1] = "-c";
     argv[n + 2] = cfgpath;
     argv[n + 3] = NULL;
@@ -392,6 +394,18 @@ static int l_ferry(lua_State *L) {
     }
     envp[ne] = NULL;
 
+    /* stdin: the given text from a file in the system's folder, else nothing */
+    char inpath[4300] = "/dev/null";
+    size_t inlen = 0;
+    const char *input = luaL_optlstring(L, 5, NULL, &inlen);
+    if (input) {
+        snprintf(inpath, sizeof inpath, "%s/%s/stdin", vm->cfg->data_dir, name);
+        FILE *f = fopen(inpath, "wb");
+        int wrote = f && fwrite(input, 1, inlen, f) == inlen;
+        if (f && fclose(f) != 0) wrote = 0;
+        if (!wrote) return luaL_error(L, "ferry.test: cannot write %s: %s", inpath, strerror(errno));
+    }
+
     int po[2], pe[2];
     if (pipe2(po, O_CLOEXEC) != 0) return luaL_error(L, "ferry.test: pipe: %s", strerror(errno));
     if (pipe2(pe, O_CLOEXEC) != 0) {
@@ -406,8 +420,8 @@ static int l_ferry(lua_State *L) {
         return luaL_error(L, "ferry.test: fork: %s", strerror(errno));
     }
     if (pid == 0) {
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0) dup2(devnull, 0);
+        int in = open(inpath, O_RDONLY);
+        if (in >= 0) dup2(in, 0);
         dup2(po[1], 1);
         dup2(pe[1], 2);
         execve(exe, (char *const *)argv, (char *const *)envp);

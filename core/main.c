@@ -160,7 +160,7 @@ static const struct command command_table[] = {
      "      Marks open records discarded, with when and why; nothing is deleted.\n"
      "--json prints list and show as JSON.",
      fy_cmd_quarantine},
-    {"events", "[NAME] | show ID", "the webhook inbox: events received, pending, done, failed",
+    {"events", "[NAME] | show ID | add SCRIPT", "the webhook inbox: events received, pending, done, failed",
      "  [NAME] [--status pending|done|failed] [--limit N] [--before ID]\n"
      "      Events that webhooks delivered, newest first, 50 (--limit) per page: id,\n"
      "      integration, hook, status, when received, the run that handled it, body\n"
@@ -170,7 +170,12 @@ static const struct command command_table[] = {
      "      the quarantine (see 'ferry quarantine'), replayable from there.\n"
      "  show ID            one event in full: headers (secrets removed), the body as\n"
      "      text when it is UTF-8, else its size.\n"
-     "Reads the store, also while ferry serve runs. --json for machines (the same\n"
+     "  add SCRIPT [--header \"Name: value\"]... [--delivery-id ID] < BODY\n"
+     "      Puts an event into the script's inbox by hand, as its hook would after\n"
+     "      checking the signature: a delivery the sender gave up on, copied from its\n"
+     "      log, or a test's event. The next run of SCRIPT handles it ('ferry run').\n"
+     "      Needs the data directory to itself (not while ferry serve runs).\n"
+     "The rest read the store, also while ferry serve runs. --json for machines (the same\n"
      "JSON as the admin API's /api/v1/events). 'ferry status' shows each\n"
      "integration's pending count and the age of its oldest pending event.",
      fy_cmd_events},
@@ -324,6 +329,14 @@ int main(int argc, char **argv) {
             fy_flags.trusted = 1;
         } else if (!strcmp(a, "--force") && takes(cmd, "backup")) {
             args[nargs++] = argv[i];                  /* the command reads it */
+        } else if ((!strcmp(a, "--header") || !strcmp(a, "--delivery-id")) && takes(cmd, "events")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "ferry %s: %s needs a value\n", cmd->name, a);
+                free(args);
+                return FY_EXIT_USAGE;
+            }
+            args[nargs++] = argv[i];                  /* ferry events add reads both */
+            args[nargs++] = argv[++i];
         } else if ((!strcmp(a, "--yes") || !strcmp(a, "-y")) && takes(cmd, "reset")) {
             fy_flags.yes = 1;
         } else if ((!strcmp(a, "--limit") && takes(cmd, "runs quarantine events alerts")) ||

@@ -332,10 +332,23 @@ end
 
 -- ferry(args...) -> code, stdout, stderr: any of run, check, runs,
 -- quarantine, status, reset on this system
-function system_mt:ferry(...)
-  local code, out, err, timed_out = core.ferry(self.label, { ... }, self.secrets)
-  if timed_out then fail(format("ferry %s did not finish within 300 s", concat({ ... }, " ")), 2) end
+-- A sanitizer's report in a child's stderr (ferry built with SANITIZE=1)
+-- fails the case: the child's exit status alone would hide it.
+local function sanitizer(err)
+  return match(err, "[^\n]*AddressSanitizer[^\n]*") or match(err, "[^\n]*LeakSanitizer[^\n]*")
+      or match(err, "[^\n]*runtime error:[^\n]*")
+end
+
+local function run_ferry(label, args, secrets, stdin)
+  local code, out, err, timed_out = core.ferry(label, args, secrets, 300, stdin)
+  if timed_out then fail(format("ferry %s did not finish within 300 s", concat(args, " ")), 3) end
+  local san = sanitizer(err)
+  if san then fail(format("ferry %s: sanitizer report: %s", concat(args, " "), san), 3) end
   return code, out, err
+end
+
+function system_mt:ferry(...)
+  return run_ferry(self.label, { ... }, self.secrets)
 end
 
 local function decode(text, what)
@@ -359,6 +372,29 @@ function system_mt:run(o)
     r.status = r.run and r.run.status
   end
   return r
+end
+
+-- deliver(body [, { headers = { Name = value }, delivery_id = ID }]) -> the
+-- event's id: an event in the script's webhook inbox (ferry events add),
+-- as its hook would have stored it; body a string or a table (as JSON).
+-- The next run handles it.
+function system_mt:deliver(body, o)
+  if type(body) == "table" then body = json.encode(body) end
+  local args = { "events", "add", self.script }
+  local names = {}
+  for k in pairs(o and o.headers or {}) do names[#names + 1] = k end
+  sort(names)
+  for _, k in ipairs(names) do
+    args[#args + 1] = "--header"
+    args[#args + 1] = k .. ": " .. tostring(o.headers[k])
+  end
+  if o and o.delivery_id then
+    args[#args + 1] = "--delivery-id"
+    args[#args + 1] = o.delivery_id
+  end
+  local code, out, err = run_ferry(self.label, args, self.secrets, body)
+  if code ~= 0 then fail(format("ferry events add: exit %d: %s%s", code, out, err), 2) end
+  return tonumber(match(out, "^event (%d+)"))
 end
 
 -- quarantine() -> the open quarantine records (ferry quarantine NAME --json)

@@ -65,7 +65,7 @@ expect_in "$out" "module 'contrib.acme_missing' not found"
 expect_in "$out" "no file '$WORK/c2/acme_missing/init.lua'"
 expect_not_in "$out" "no file '$WORK/scripts/acme_missing.lua'"
 
-t "ferry test runs a script for real against its fixtures: pages, a picklist value, a new field, a 401, a 429 storm, a missing fixture"
+t "ferry test runs scripts for real against their fixtures: pages, a picklist value, a new field, a 401, a 429 storm, a missing fixture, webhook events"
 run_ferry test "$KIT/tests"
 expect_rc 0
 for c in "two pages land in the table" "an unknown picklist value is quarantined as picklist_drift" \
@@ -73,7 +73,11 @@ for c in "two pages land in the table" "an unknown picklist value is quarantined
          "a 429 storm: the run waits" "a path without a fixture answers 404"; do
     expect_in "$out" "ok $KIT/tests/accounts_test.lua: $c"
 done
-expect_in "$out" "6 passed, 0 failed"
+for c in "a delivered event is handled by the next run" "a tier the helpdesk does not offer" \
+         "a delivery id is stored once however often it is delivered"; do
+    expect_in "$out" "ok $KIT/tests/ticket_test.lua: $c"
+done
+expect_in "$out" "9 passed, 0 failed"
 expect_not_in "$out" "not ok"
 
 t "ferry test reports each failing case with its file's line and why, and exits 1"
@@ -97,6 +101,37 @@ kept=$(ls -d "$WORK"/tmp/ferry-test-*/f1-s1 2>/dev/null | head -1)
 expect_eq "$(sql "$kept/crm.db" 'SELECT count(*) FROM accounts')" "3" "rows in the first system's table"
 # the token the test gave is a secret: redacted from the store
 expect_eq "$(grep -rl kit-token-5f3a9e1c "$WORK"/tmp/ferry-test-*/*/ferry.db 2>/dev/null | wc -l)" "0" "stores holding the token"
+
+t "ferry events add puts an event into a webhook script's inbox by hand; the next run handles it"
+cat >"$WORK/scripts/hooky.lua" <<'EOF'
+return ferry.integration { name = "hooky", owner = "qa@example.com", purpose = "test", pattern = "workflow",
+  source_of_truth = "x", freshness = "1h", trigger = { webhook = "issue-created" },
+  transform = function(ev) return { id = ev.json.id, thing = ev.headers["x-thing"] } end,
+  load = function(batch) for _, r in ipairs(batch) do print("loaded " .. r.id .. " " .. r.thing) end end }
+EOF
+printf '{"id": 7}' >"$WORK/body.json"
+run_ferry events add -c "$WORK/kit.lua" hooky --header "X-Thing: yes" --delivery-id d-1 <"$WORK/body.json"
+expect_rc 0
+expect_in "$out" "event 1 added to the inbox of hooky (hook issue-created); its next run handles it"
+run_ferry events add -c "$WORK/kit.lua" hooky --delivery-id d-1 <"$WORK/body.json"
+expect_rc 0
+expect_in "$out" "event 1 of hooky already has delivery id d-1: not added again"
+run_ferry run -c "$WORK/kit.lua" hooky
+expect_rc 0
+expect_in "$out" "loaded 7 yes"
+expect_in "$out" "extracted 1"
+
+t "ferry events add refuses a body the hook would refuse, and a script without a webhook"
+printf 'not json' >"$WORK/bad.txt"
+run_ferry events add -c "$WORK/kit.lua" hooky <"$WORK/bad.txt"
+expect_rc 2
+expect_in "$err" "ferry events add: the hook of hooky takes JSON and the body is not: "
+run_ferry events add -c "$WORK/kit.lua" uses <"$WORK/body.json"
+expect_rc 2
+expect_in "$err" "ferry events add: uses has no webhook (trigger = { webhook = ... })"
+run_ferry events add -c "$WORK/kit.lua" hooky --header "no colon" <"$WORK/body.json"
+expect_rc 2
+expect_in "$err" 'ferry events add: --header takes "Name: value", got "no colon"'
 
 t "ferry test without test files says so and exits 2"
 mkdir -p "$WORK/empty"

@@ -32,7 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EXCERPT 512
+#define EXCERPT 4096            /* err.body: room for a vendor's validation message (HubSpot lists every option) */
 #define DEBUG_BODY (64 << 10)   /* an error response's body in the debug log, at most */
 
 enum batch_kind {

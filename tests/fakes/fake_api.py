@@ -588,7 +588,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         ra = self.q("retry_after")
         if ra is not None:
             headers.append(("Retry-After", ra))
-        self.send_err(code, reason, headers)
+        pad = self.q_int("pad", 0, 0, 1 << 20)     # a long message, as vendors' validation errors are
+        self.send_err(code, reason + ("; allowed: " + "x" * pad if pad else ""), headers)
 
     def r_html_error(self, code_s):
         """An error page as a web server or proxy sends it: HTML, many lines,

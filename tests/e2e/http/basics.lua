@@ -154,6 +154,16 @@ case("http basics: a 4xx error carries class, status, message, method, url, atte
   has(tostring(err), "not_found: DELETE " .. base .. "/status/404", "tostring(err)")
 end)
 
+case("http: err.body keeps 4 KB of a long error body (a vendor's validation message listing every option)", function()
+  local res, err = http.post(base .. "/status/400", { query = { pad = 3000 } })
+  err = H.fails(res, err)
+  eq(err.class, "validation", "class")
+  check(#err.body > 3000 and #err.body <= 4096, "err.body is %d bytes (want the whole message, > 3000)", #err.body)
+  local big
+  res, big = http.post(base .. "/status/400", { query = { pad = 20000 } })
+  check(big and #big.body == 4096, "a 20 KB body is cut at 4096 bytes, got %s", big and #big.body)
+end)
+
 case("http basics: base_url joins relative paths; absolute URLs pass through", function()
   H.reset(base)
   local c = http.client { base_url = base .. "/" }

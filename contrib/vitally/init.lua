@@ -26,7 +26,7 @@ local M = ferry.connector {
   auth = "HTTP Basic, the API key as the user name; secret VITALLY_API_KEY",
   streams = { "accounts", "users" },
   operations = { "account", "account_field", "account_names", "renewing", "update_accounts", "picklist",
-                 "admins", "users" },
+                 "admins", "admin_by_email", "users" },
 }
 
 local Conn = {}
@@ -479,6 +479,23 @@ function Conn:admins(opts)
       return found
     end,
   }
+end
+
+-- admin_by_email(ctx, email) -> the admin ({ id, name, email,
+-- licenseStatus }) or nil: one search, for a handler that meets one email
+-- (a webhook); `admins` is the form for a run over many.
+function Conn:admin_by_email(ctx, email)
+  if null(email) or tostring(email):match("^%s*$") then return nil end
+  local ok, a = pcall(self.request, self, ctx, "GET", "/resources/admins/search",
+    { query = { email = (match(tostring(email), "^%s*(.-)%s*$")) } })
+  if not ok then
+    if type(a) == "table" and a.class == "not_found" then return nil end
+    error(a, 0)
+  end
+  if type(a) ~= "table" or null(a.id) then
+    fail("schema_drift", "vitally GET /resources/admins/search: an answer without an id")
+  end
+  return a
 end
 
 ---------------------------------------------------------------------------

@@ -33,6 +33,7 @@ return {
     ["v-keys"] = { secrets = { "VITALLY_API_KEY" } },
     ["v-names"] = { secrets = { "VITALLY_API_KEY" } },
     ["v-users"] = { secrets = { "VITALLY_API_KEY" } },
+    ["v-admin"] = { secrets = { "VITALLY_API_KEY" } },
   },
 }
 EOF
@@ -370,6 +371,29 @@ expect_rc 0
 expect_eq "$(sql "$DATA/users.db" "SELECT count(*), min(email) FROM users")" "130|user100@customer.example"
 vrun "$WORK/users.lua"
 expect_in "$out" "extracted 0"
+
+t "admin_by_email: one search for one email (trimmed); a miss is nil"
+cat >"$WORK/admin.lua" <<EOF
+local vitally = require "contrib.vitally"
+local csm = vitally.connect { subdomain = "acme" }
+return ferry.integration { name = "v-admin", owner = "qa@example.com", purpose = "test", pattern = "workflow",
+  source_of_truth = "vitally", freshness = "1h",
+  extract = function(ctx)
+    for _, e in ipairs { " Ben.Okafor@example.com ", "nobody@example.com" } do
+      local a = csm:admin_by_email(ctx, e)
+      ctx:emit({ email = e, id = a and a.id or "none" })
+    end
+  end,
+  load = ferry.sink.sqlite { path = "admin.db", table = "admins", columns = { { "email", "text", key = true }, { "id", "text" } } },
+}
+EOF
+before=$(nreq)
+vrun "$WORK/admin.lua"
+expect_rc 0
+expect_eq "$(sql "$DATA/admin.db" "SELECT trim(email), id FROM admins ORDER BY 2")" "Ben.Okafor@example.com|adm-2
+nobody@example.com|none"
+expect_eq "$(fake_py "[line(q) for q in R[$before:]]")" \
+    "['GET /resources/admins/search?email=Ben.Okafor%40example.com', 'GET /resources/admins/search?email=nobody%40example.com']"
 
 # ---------------------------------------------------------------------------
 t "a 401 is class auth; the key (or its Basic form) appears in no output, log or file of the data dir"

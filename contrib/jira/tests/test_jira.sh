@@ -124,8 +124,7 @@ t "a wrong API token: class auth, and the token appears nowhere"
 ctl reset-requests '{}' >/dev/null
 JIRA_API_TOKEN=wrong-token-e81d77c2b9 run_ferry run "$WORK/jira-issues.lua" -c "$WORK/ferry.lua"
 [ "$rc" -ne 0 ] || fail "the run succeeded with a wrong token"
-expect_in "$out$err" "auth"
-expect_in "$out$err" "Client must be authenticated"
+expect_in "$out$err" "extract: auth: Jira GET /rest/api/3/myself: HTTP 401: Client must be authenticated to access this resource."
 grep -rqa "wrong-token-e81d77c2b9" "$DATA" && fail "the token is in the data dir"
 grep -qa "wrong-token-e81d77c2b9" <<<"$out$err" && fail "the token is in the output"
 expect_eq "$(fake_py '[r["status"] for r in R]')" "[401]"
@@ -233,6 +232,14 @@ frun jira-counts
 expect_rc 0
 expect_eq "$(sql "$DATA/counts.db" "SELECT account, open, escalated FROM counts ORDER BY account")" "Acme|2|1
 Globex|2|1"
+
+t "a 403: class permission with Jira's message, the integration paused"
+ctl fail '{"status": 403, "times": 1, "path": "/rest/api/3/field"}' >/dev/null
+frun jira-counts
+expect_rc 1
+expect_in "$out" "error: extract: permission: Jira GET /rest/api/3/field: HTTP 403: You do not have permission to perform this operation."
+expect_in "$(cd "$WORK" && "$FERRY" status -c "$WORK/ferry.lua" 2>&1)" "PAUSED since"
+(cd "$WORK" && "$FERRY" resume jira-counts -c "$WORK/ferry.lua" >/dev/null 2>&1)
 
 # ---------------------------------------------------------------------------
 jira_script jira-orgs "return ferry.integration { name = \"jira-orgs\", $HDR pattern = \"reporting\",

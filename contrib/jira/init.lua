@@ -501,8 +501,12 @@ function Conn:update_issues(opts)
     local auth = conn:auth(ctx)
     for i, r in ipairs(batch) do
       local key = type(r) == "table" and r.issue
-      if (type(key) ~= "string" and type(key) ~= "number") or type(r.fields) ~= "table" then
+      if type(key) == "number" then key = format("%d", key) end
+      if type(key) ~= "string" or type(r.fields) ~= "table" then
         failures[i] = { class = "validation", reason = "jira update: a record needs issue (a key or id) and fields (a table)" }
+      elseif not (match(key, "^%u[%u%d_]*%-%d+$") or match(key, "^%d+$")) then
+        -- it goes into the URL's path: nothing but a key (SUP-12) or an id
+        failures[i] = { class = "validation", reason = format("jira update: issue %q is not an issue key or id", key) }
       else
         local fields, bad = {}, nil
         for name, v in pairs(r.fields) do
@@ -528,7 +532,8 @@ function Conn:update_issues(opts)
     end
     if #requests > 0 then
       for j, out in ipairs(conn.http:all(requests, { concurrency = concurrency })) do
-        local i, key = index[j], batch[index[j]].issue
+        local i = index[j]
+        local key = tostring(batch[i].issue)
         if out.err then
           local e = error_of("PUT", "/rest/api/3/issue/" .. tostring(key), out.err)
           local st = out.err.status

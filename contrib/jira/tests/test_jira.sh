@@ -147,6 +147,7 @@ jira_script jira-write "local batch = {
   { issue = \"SUP-4\", fields = { customfield_10051 = \"Red\" } },
   { issue = \"SUP-404\", fields = { Tier = \"Gold\" } },
   { issue = \"SUP-5\", fields = { Tierr = \"Gold\" } },
+  { issue = \"../field?x=\", fields = { Tier = \"Gold\" } },
 }
 return ferry.integration { name = \"jira-write\", $HDR pattern = \"workflow\",
   extract = function(ctx) for _, r in ipairs(batch) do ctx:emit(r) end end,
@@ -161,7 +162,7 @@ expect_eq "$(fake_py '(I["SUP-1"]["fields"]["customfield_10050"]["value"], I["SU
 expect_eq "$(fake_py 'sorted((r["path"], B(r)["fields"].get("customfield_10050")) for r in R if r["method"] == "PUT")')" \
     "[('/rest/api/3/issue/SUP-1', {'value': 'Gold'}), ('/rest/api/3/issue/SUP-2', {'value': 'Platinum'}), ('/rest/api/3/issue/SUP-4', None), ('/rest/api/3/issue/SUP-404', {'value': 'Gold'})]"
 expect_eq "$(qpy jira-write '[(r["record"]["issue"], r["class"], r["reason"]) for r in L]')" \
-    "[('SUP-2', 'validation', \"issue SUP-2: Jira PUT /rest/api/3/issue/SUP-2: HTTP 400: customfield_10050: Option value 'Platinum' is not valid\"), ('SUP-404', 'validation', 'issue SUP-404: Jira PUT /rest/api/3/issue/SUP-404: HTTP 404: Issue does not exist or you do not have permission to see it.'), ('SUP-5', 'validation', 'issue SUP-5: Jira has no field \"Tierr\" (GET /rest/api/3/field)')]"
+    "[('SUP-2', 'validation', \"issue SUP-2: Jira PUT /rest/api/3/issue/SUP-2: HTTP 400: customfield_10050: Option value 'Platinum' is not valid\"), ('SUP-404', 'validation', 'issue SUP-404: Jira PUT /rest/api/3/issue/SUP-404: HTTP 404: Issue does not exist or you do not have permission to see it.'), ('SUP-5', 'validation', 'issue SUP-5: Jira has no field \"Tierr\" (GET /rest/api/3/field)'), ('../field?x=', 'validation', 'jira update: issue \"../field?x=\" is not an issue key or id')]"
 
 # ---------------------------------------------------------------------------
 jira_script jira-tiers "local tiers = site:picklist(\"Tier\", { ttl = \"0s\", synonyms = { Platinum = \"Gold\" } })

@@ -303,6 +303,69 @@ nil: jira:issue_created without an issue (key and fields)
 nil: no webhookEvent: not a Jira webhook
 nil: not JSON"
 
+# ---------------------------------------------------------------------------
+# Case 1's shape under `ferry serve`: an issue-created webhook, the reporter's
+# JSM organisation, its tier and health (a table standing in for the CS
+# platform) written onto the issue's select fields.
+SVC=$WORK/svc
+mkdir -p "$SVC/scripts"
+cat >"$SVC/ferry.lua" <<EOF
+return { data_dir = "$SVC/data", script_dirs = { "scripts" }, admin = { listen = "127.0.0.1:0" },
+  hooks = { listen = "127.0.0.1:0" }, log = { level = "info", format = "json" },
+  integrations = { ["jira-tier-health"] = { secrets = { "JIRA_API_TOKEN" } } } }
+EOF
+cat >"$SVC/scripts/jira_tier_health.lua" <<EOF
+local jira = require "contrib.jira"
+local site = jira.connect { base_url = "$JIRA", email = "$EMAIL" }
+local csm = { Acme = { tier = "Gold", health = "yellow" }, Initech = { tier = "Silver", health = "Purple" } }
+local tiers, health = site:picklist("Tier", { ttl = "0s" }), site:picklist("Health", { ttl = "0s" })
+return ferry.integration {
+  name = "jira-tier-health", owner = "qa@example.com", purpose = "agents see tier and health on the ticket",
+  pattern = "workflow", source_of_truth = "csm", freshness = "1h",
+  trigger = { webhook = { path = "jira-issues", signature = "none" } },
+  transform = function(ev, ctx)
+    local e = jira.webhook_issue(ev.json)
+    local reporter = e and e.event == "created" and e.issue.fields.reporter
+    if not reporter then return nil end
+    local org = site:organizations_of(ctx, reporter.accountId)[1]
+    local acct = org and csm[org]
+    if not acct then return nil, { class = "lookup_missing", reason = "no CS account for " .. tostring(org) } end
+    local tier, err = tiers:match(acct.tier, ctx)
+    if not tier then return nil, err end
+    local h, herr = health:match(acct.health, ctx)
+    if not h then return nil, herr end
+    return { issue = e.key, fields = { Tier = tier, Health = h } }
+  end,
+  load = site:update_issues(),
+}
+EOF
+hook() {  # hook EVENT KEY REPORTER: posts a Jira webhook body; sets code
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data \
+        "{\"timestamp\": 1764932400000, \"webhookEvent\": \"$1\", \"user\": {\"accountId\": \"5b10a2844c20165700ede21g\"},
+          \"issue\": {\"id\": \"1\", \"key\": \"$2\", \"fields\": {\"summary\": \"x\", \"reporter\": {\"accountId\": \"$3\"}}}}" \
+        "http://$HOOKS/hooks/jira-issues")
+}
+settled() { wait_until 20 'test "$(sql "$SVC/data/ferry.db" "SELECT count(*) FROM events WHERE status = '\''pending'\''")" = 0'; }
+
+t "case 1 under ferry serve: an issue-created webhook writes its organisation's tier and health"
+ctl organizations '[{"id": "1", "name": "Acme", "members": ["70121:cust-1"]}, {"id": "3", "name": "Initech", "members": ["70121:cust-2"]}]' >/dev/null
+ctl reset-requests '{}' >/dev/null
+start_serve "$SVC" ferry.lua
+HOOKS=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["hooks"])' "$SVC/data/serve.json" 2>&1)
+hook jira:issue_created SUP-5 70121:cust-1
+expect_eq "$code" 202
+settled
+expect_eq "$(fake_py '(I["SUP-5"]["fields"]["customfield_10050"]["value"], I["SUP-5"]["fields"]["customfield_10051"]["value"])')" "('Gold', 'Yellow')"
+
+t "case 1: a health value not among the field's options is picklist_drift; other events are skipped"
+hook jira:issue_created SUP-4 70121:cust-2
+hook jira:issue_updated SUP-3 70121:cust-1
+hook jira:issue_deleted SUP-2 70121:cust-1
+settled
+expect_eq "$(quarantine_py "$SVC/data" jira-tier-health '[(r["class"], "Purple" in r["reason"]) for r in L]')" "[('picklist_drift', True)]"
+expect_eq "$(fake_py '[r["path"] for r in R if r["method"] == "PUT"]')" "['/rest/api/3/issue/SUP-5']"
+stop_serve
+
 t "the token never reaches the data dir or the fake's log"
 grep -rqa "$JIRA_API_TOKEN" "$DATA" && fail "the token is in the data dir"
 grep -qa "$JIRA_API_TOKEN" "$WORK/fake.log" && fail "the token is in the fake's log"

@@ -41,7 +41,9 @@ end
 local function is_null(v) return v == nil or v == null end
 
 -- Misuse by the script's author: raised where the script called.
-local function misuse(msg) error("contrib.jira: " .. msg, 3) end
+-- (depth: how many of the connector's own calls lie between the script and
+-- the caller of misuse)
+local function misuse(msg, depth) error("contrib.jira: " .. msg, 3 + (depth or 0)) end
 
 ---------------------------------------------------------------------------
 -- connecting
@@ -67,7 +69,7 @@ function M.connect(opts)
   local self = setmetatable({
     base_url = base, email = opts.email, token_name = opts.token or "JIRA_API_TOKEN",
     concurrency = opts.concurrency or 4, time_zone = opts.time_zone, timeout = opts.timeout or "30s",
-    fields_cache = nil,
+    fields_cache = nil, refreshed = setmetatable({}, { __mode = "k" }),
   }, Conn)
   self.http = ferry.http.client {
     base_url = base,
@@ -213,7 +215,7 @@ local function quote_jql(s) return '"' .. gsub(s, '(["\\])', "\\%1") .. '"' end
 local function issues_stream(self, opts)
   local jql = opts.jql
   if jql ~= nil and (type(jql) ~= "string" or match(lower(jql), "order%s+by")) then
-    misuse("stream issues: jql: a JQL string without ORDER BY (the stream orders by updated)")
+    misuse("stream issues: jql: a JQL string without ORDER BY (the stream orders by updated)", 1)
   end
   local fields = {}
   local has_updated = false
@@ -225,11 +227,11 @@ local function issues_stream(self, opts)
   local page_size = opts.page_size or 100
   local overlap = opts.overlap or "5m"
   overlap = type(overlap) == "number" and overlap or time.duration(overlap)
-  if not overlap then misuse("stream issues: overlap: a duration such as \"5m\"") end
+  if not overlap then misuse("stream issues: overlap: a duration such as \"5m\"", 1) end
   local since = opts.since
   if since ~= nil then
     since = time.parse(since)
-    if not since then misuse("stream issues: since: an ISO 8601 time such as \"2026-01-01T00:00:00Z\"") end
+    if not since then misuse("stream issues: since: an ISO 8601 time such as \"2026-01-01T00:00:00Z\"", 1) end
   end
 
   return function(ctx)
@@ -315,8 +317,9 @@ function Conn:stream(name, opts)
   for k in pairs(opts) do
     if not keys[k] then misuse(format("stream %s: unknown option '%s'", name, tostring(k))) end
   end
-  if name == "issues" then return issues_stream(self, opts) end
-  return organizations_stream(self, opts)
+  -- not tail calls: misuse() counts this frame to point at the script's line
+  local extract = (name == "issues" and issues_stream or organizations_stream)(self, opts)
+  return extract
 end
 
 ---------------------------------------------------------------------------
@@ -354,7 +357,10 @@ end
 -- when the name is shared by two fields.
 function Conn:field(ctx, ref)
   local f, why = find_field(self:fields(ctx), ref)
-  if not f and not why then f, why = find_field(self:fields(ctx, true), ref) end
+  if not f and not why and not self.refreshed[ctx] then
+    self.refreshed[ctx] = true                       -- once a run: a batch of bad names costs one fetch
+    f, why = find_field(self:fields(ctx, true), ref)
+  end
   if why then fail("validation", why) end
   if not f then fail("not_found", format("Jira has no field %q (GET /rest/api/3/field)", ref)) end
   return f

@@ -173,8 +173,8 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/ferry/lualib/ferry
 	install -m 755 $(BUILD)/ferry $(DESTDIR)$(PREFIX)/bin/ferry
 	install -m 644 lualib/ferry/*.lua $(DESTDIR)$(PREFIX)/share/ferry/lualib/ferry/
-	cd contrib && find . -name '*.lua' -not -path '*/tests/*' -not -path './systemd/*' \
-	    -exec install -D -m 644 {} $(DESTDIR)$(PREFIX)/share/ferry/contrib/{} \;
+	cd contrib && find . \( -name '*.lua' -o -name 'README.md' \) -not -path '*/tests/*' -not -path './systemd/*' \
+	    -not -path './README.md' -exec install -D -m 644 {} $(DESTDIR)$(PREFIX)/share/ferry/contrib/{} \;
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/ferry/systemd
 	sed 's|@PREFIX@|$(PREFIX)|g' contrib/systemd/ferry.service >$(DESTDIR)$(PREFIX)/lib/systemd/system/ferry.service
 	chmod 644 $(DESTDIR)$(PREFIX)/lib/systemd/system/ferry.service

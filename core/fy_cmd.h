@@ -3,7 +3,8 @@
  * fy_cmd_quarantine.c (quarantine, reset), fy_cmd_events.c (events: the
  * webhook inbox), fy_cmd_store.c (backup),
  * fy_cmd_serve.c (trigger, pause, resume, reload: a running service),
- * fy_cmd_alerts.c (alerts: its subcommands, a table there). main.c
+ * fy_cmd_alerts.c (alerts: its subcommands, a table there), fy_cmd_kit.c
+ * (connectors, test: the connector kit). main.c
  * holds the command table, the options and the dispatch; fy_cmd.c what the
  * groups share. Each command takes its arguments (options removed) and the
  * loaded config, and returns the exit status (enum fy_exit). */
@@ -36,6 +37,8 @@ extern struct fy_cmd_flags fy_flags;
 int fy_cmd_run(int argc, char **argv, struct fy_config *cfg);
 int fy_cmd_check(int argc, char **argv, struct fy_config *cfg);
 int fy_cmd_lua(int argc, char **argv, struct fy_config *cfg);
+int fy_cmd_connectors(int argc, char **argv, struct fy_config *cfg);
+int fy_cmd_test(int argc, char **argv, struct fy_config *cfg);
 int fy_cmd_status(int argc, char **argv, struct fy_config *cfg);
 int fy_cmd_runs(int argc, char **argv, struct fy_config *cfg);
 int fy_cmd_quarantine(int argc, char **argv, struct fy_config *cfg);

@@ -19,7 +19,8 @@
 #include <string.h>
 #include <strings.h>
 
-enum key_type { K_STRING, K_STRING_LIST, K_INT, K_SIZE, K_LEVEL, K_FORMAT, K_SECTION, K_DURATION, K_GRANTS, K_ALERTS };
+enum key_type { K_STRING, K_STRING_LIST, K_INT, K_SIZE, K_LEVEL, K_FORMAT, K_SECTION, K_DURATION, K_GRANTS, K_ALERTS,
+                K_REWRITE };
 
 struct key_spec {
     const char *name;        /* dotted path: "limits.memory" */
@@ -58,6 +59,7 @@ static const struct key_spec keys[] = {
     {"http.connect_timeout", K_DURATION, "a duration like \"10s\""},
     {"http.max_response_size", K_SIZE, "a size like \"64MB\""},
     {"http.max_redirects", K_INT, "an integer from 0 to 50"},
+    {"http.rewrite", K_REWRITE, "a table of URL prefixes to URL prefixes: { [\"https://api.hubapi.com\"] = \"http://127.0.0.1:8080\" }"},
     {"alerts", K_ALERTS, "a table: { repeat = \"4h\", channels = { NAME = { type = ... } }, owner = NAME }"},
     {NULL, 0, NULL},
 };
@@ -153,6 +155,7 @@ void fy_config_free(struct fy_config *cfg) {
     free(cfg->hooks.listen);
     free_list(cfg->script_dirs);
     free_list(cfg->connector_dirs);
+    free_list(cfg->http.rewrite);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -649,6 +652,52 @@ static char **string_slot(struct fy_config *cfg, const char *name) {
     return &cfg->http.ca_file;
 }
 
+/* An http(s) URL prefix: scheme, host, an optional port and path; no
+ * query, fragment, credentials or white space. */
+static int url_prefix(const char *v) {
+    const char *rest = strncasecmp(v, "https://", 8) == 0 ? v + 8 : strncasecmp(v, "http://", 7) == 0 ? v + 7 : NULL;
+    return rest && *rest && *rest != '/' && !strpbrk(v, " \t\r\n?#@");
+}
+
+/* http.rewrite: requests whose URL starts with a key go to its value
+ * instead (a vendor's sandbox, a proxy, `ferry test`'s fixture server).
+ * Kept as from, to, from, to, ..., NULL, longest prefix first. */
+static void apply_rewrite(lua_State *L, struct load *ld) {
+    size_t n = 0, cap = 0;
+    char **list = NULL;
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING ||
+            !url_prefix(lua_tostring(L, -2)) || !url_prefix(lua_tostring(L, -1))) {
+            problem(ld, "http.rewrite", "http.rewrite: expected URL prefixes like \"https://api.example.com\" "
+                    "= \"http://127.0.0.1:8080\" (no query or credentials), got %s = %s",
+                    lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : luaL_typename(L, -2),
+                    lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1));
+            lua_pop(L, 1);
+            continue;
+        }
+        if (n + 3 > cap) {
+            cap = cap ? cap * 2 : 8;
+            char **grown = realloc(list, cap * sizeof *list);
+            if (!grown) break;
+            list = grown;
+        }
+        list[n++] = strdup(lua_tostring(L, -2));
+        list[n++] = strdup(lua_tostring(L, -1));
+        list[n] = NULL;
+        lua_pop(L, 1);
+    }
+    /* longest prefix first, so "https://a.example.com/v2" wins over "https://a.example.com" */
+    for (size_t i = 2; i < n; i += 2)
+        for (size_t j = i; j >= 2 && strlen(list[j]) > strlen(list[j - 2]); j -= 2) {
+            char *f = list[j], *t = list[j + 1];
+            list[j] = list[j - 2], list[j + 1] = list[j - 1];
+            list[j - 2] = f, list[j - 1] = t;
+        }
+    free_list(ld->cfg->http.rewrite);
+    ld->cfg->http.rewrite = list;
+}
+
 /* Apply the value on top of L's stack to the key `k`, or report why not. */
 static void apply(lua_State *L, struct load *ld, const struct key_spec *k) {
     struct fy_config *cfg = ld->cfg;
@@ -755,6 +804,10 @@ static void apply(lua_State *L, struct load *ld, const struct key_spec *k) {
     case K_ALERTS:
         if (!lua_istable(L, -1)) goto bad_type;
         apply_alerts(L, ld);
+        return;
+    case K_REWRITE:
+        if (!lua_istable(L, -1)) goto bad_type;
+        apply_rewrite(L, ld);
         return;
     case K_SECTION:
         break;

@@ -74,6 +74,7 @@ struct fy_config {
         double connect_timeout;
         size_t max_response_size;
         int max_redirects;
+        char **rewrite;      /* URL prefix, its replacement, ..., NULL (longest first); NULL = none */
     } http;
     struct {                 /* where alerts go (fy_notify.c sends, fy_alert.c decides) */
         double repeat;       /* seconds between re-sends of an open alert */

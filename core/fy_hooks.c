@@ -102,13 +102,16 @@ static char *headers_json(struct evhttp_request *req, const struct fy_hook *hook
 }
 
 /* The sender's id of this delivery, to store it once however often it is
- * sent: the signed webhook-id (Standard Webhooks), X-GitHub-Delivery, or a
- * webhook-id header with other schemes. NULL when none (malloc'd). */
+ * sent: the signed webhook-id (Standard Webhooks), X-GitHub-Delivery, Jira's
+ * X-Atlassian-Webhook-Identifier (websub), or a webhook-id header with other
+ * schemes. NULL when none (malloc'd). */
 static char *delivery_id(struct evhttp_request *req, const struct fy_sig_config *cfg,
                          const struct fy_sig_outcome *sig) {
     const char *id = cfg->scheme == FY_SIG_STANDARD ? sig->id
                    : evhttp_find_header(evhttp_request_get_input_headers(req),
-                                        cfg->scheme == FY_SIG_GITHUB ? "X-GitHub-Delivery" : "webhook-id");
+                                        cfg->scheme == FY_SIG_GITHUB   ? "X-GitHub-Delivery"
+                                        : cfg->scheme == FY_SIG_WEBSUB ? "X-Atlassian-Webhook-Identifier"
+                                                                       : "webhook-id");
     return id && *id && strlen(id) < FY_SIG_ID_MAX ? strdup(id) : NULL;
 }
 

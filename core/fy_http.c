@@ -531,21 +531,56 @@ static int find_header(const struct fy_buf *hdrs, const char *name, char *out, s
     return 0;
 }
 
+/* Seconds until a reset header's time, read as `unit`. AUTO: an ISO 8601
+ * time (Atlassian's X-RateLimit-Reset), an epoch time (GitHub's), or else
+ * seconds from now (IETF RateLimit-Reset). 1 when it makes no sense. */
+static double reset_in(const char *v, int unit) {
+    size_t len = strlen(v);
+    double t, now = fy_time_now();
+    int off;
+    char *end;
+    if (unit == FY_RESET_ISO8601 || (unit == FY_RESET_AUTO && len >= 10 && v[4] == '-')) {
+        while (len && (v[len - 1] == ' ' || v[len - 1] == '\r')) len--;
+        if (fy_time_parse(v, len, &t, &off, NULL, 0) != FY_OK) return 1;
+        return t > now ? t - now : 0;
+    }
+    t = strtod(v, &end);
+    if (end == v || !isfinite(t) || t < 0) return 1;
+    if (unit == FY_RESET_MS) return t / 1000;
+    if (unit == FY_RESET_EPOCH || (unit == FY_RESET_AUTO && t > 1e9)) return t > now ? t - now : 0;
+    return t;
+}
+
 /* Seconds until the server's rate-limit window resets, when it says the
- * remaining budget is 0 (GitHub/Shopify X-RateLimit-*, IETF RateLimit-*). */
-static double exhausted_for(const struct fy_buf *hdrs) {
+ * remaining budget is 0: the vendor's own headers the client named, then
+ * GitHub/Shopify/Atlassian X-RateLimit-* and IETF RateLimit-*; -1: the
+ * budget is not spent (or not stated). */
+static double exhausted_for(const struct transfer *t) {
     static const char *pairs[][2] = {
         {"X-RateLimit-Remaining", "X-RateLimit-Reset"}, {"RateLimit-Remaining", "RateLimit-Reset"},
     };
+    const struct fy_buf *hdrs = &t->resp_headers;
     char v[64];
+    if (t->o.reset_remaining && find_header(hdrs, t->o.reset_remaining, v, sizeof v) && atof(v) <= 0)
+        return t->o.reset_header && find_header(hdrs, t->o.reset_header, v, sizeof v)
+                   ? reset_in(v, t->o.reset_unit) : 1;
+    if (!t->ratelimit_seen) return -1;
     for (size_t i = 0; i < 2; i++) {
         if (!find_header(hdrs, pairs[i][0], v, sizeof v) || atof(v) > 0) continue;
         if (!find_header(hdrs, pairs[i][1], v, sizeof v)) return 1;
-        double reset = atof(v);
-        if (reset > 1e9) reset -= fy_time_now();       /* an epoch time, not a delta */
-        return reset > 0 ? reset : 0;
+        return reset_in(v, FY_RESET_AUTO);
     }
     return -1;
+}
+
+/* How long a 429 without Retry-After waits: the vendor's reset header
+ * when it has one, whatever its remaining count says (HubSpot's per-second
+ * limit answers 429 while its 10-second window still has room). */
+static double reset_hint(const struct transfer *t) {
+    char v[64];
+    if (t->o.reset_header && find_header(&t->resp_headers, t->o.reset_header, v, sizeof v))
+        return reset_in(v, t->o.reset_unit);
+    return 1;
 }
 
 static double jitter(double cap) {
@@ -626,8 +661,8 @@ static void attempt_done(struct transfer *t, CURLcode code) {
      * everyone sharing this request's buckets. */
     curl_off_t retry_after = 0;
     if (status == 429 || status == 503) curl_easy_getinfo(t->easy, CURLINFO_RETRY_AFTER, &retry_after);
-    double hold = retry_after > 0 ? (double)retry_after : t->ratelimit_seen ? exhausted_for(&t->resp_headers) : -1;
-    if (status == 429 && hold < 0) hold = 1;
+    double hold = retry_after > 0 ? (double)retry_after : exhausted_for(t);
+    if (status == 429 && hold < 0) hold = reset_hint(t);
     if (hold > 0) {
         double capped = t->o.retry.max > 0 ? fmin(hold, t->o.retry.max) : hold;
         for (int i = 0; i < 2; i++)

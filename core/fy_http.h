@@ -41,6 +41,12 @@ struct fy_http_opts {
     int insecure;            /* skip TLS verification (tests only; never default) */
     int idempotent;          /* POST/PATCH may be retried */
     struct fy_http_retry retry;
+    /* a vendor's own rate-limit headers (NULL = only the standard
+     * X-RateLimit-* and RateLimit-*): when `reset_remaining` says 0 is
+     * left, hold this request's buckets for `reset_header` read as
+     * reset_unit; a 429 without Retry-After waits as long */
+    const char *reset_remaining, *reset_header;
+    enum { FY_RESET_AUTO, FY_RESET_SECONDS, FY_RESET_MS, FY_RESET_EPOCH, FY_RESET_ISO8601 } reset_unit;
     struct fy_bucket *limits[2];  /* token buckets to pass before each attempt (NULL = none) */
     const void *owner;       /* fy_http_cancel(h, owner) stops every transfer started with it */
     /* memory the response body takes counts against a budget (NULL = none):

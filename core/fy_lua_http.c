@@ -13,7 +13,8 @@
  * spec: { method, url, headers, limits, base, body, idempotent } by position,
  *   headers = { "Name: value", ... }, limits = { { key, rate = , burst = }, ... },
  *   base = BASE: { timeout, connect_timeout, max_size, max_redirects, ca_file,
- *                  insecure, retry = { attempts, base, max, deadline, retry_500 } }
+ *                  insecure, retry = { attempts, base, max, deadline, retry_500 },
+ *                  rate_limit_headers = { remaining, reset, unit } }
  * A client shares one BASE table, one header table and one limits table per
  * host between its requests, so a batch reads each once. */
 #include "fy_buf.h"
@@ -123,6 +124,16 @@ static void read_base(lua_State *L, int t, struct fy_http_opts *o) {
         lua_pop(L, 1);
     } else {
         o->retry.attempts = 1;
+    }
+    lua_pop(L, 1);
+    if (lua_getfield(L, t, "rate_limit_headers") == LUA_TTABLE) {   /* checked by http.lua */
+        int r = lua_gettop(L);
+        static const char *units[] = {"auto", "s", "ms", "epoch", "iso8601", NULL};
+        o->reset_remaining = opt_string(L, r, "remaining");
+        o->reset_header = opt_string(L, r, "reset");
+        const char *unit = opt_string(L, r, "unit");
+        for (int i = 0; unit && units[i]; i++)
+            if (strcmp(unit, units[i]) == 0) o->reset_unit = i;
     }
     lua_pop(L, 1);
 }

@@ -28,6 +28,7 @@ struct part {
 static const char *const scheme_names[] = {
     [FY_SIG_NONE] = "none",         [FY_SIG_GITHUB] = "github", [FY_SIG_SLACK] = "slack",
     [FY_SIG_STANDARD] = "standard", [FY_SIG_STRIPE] = "stripe", [FY_SIG_TOKEN] = "token",
+    [FY_SIG_WEBSUB] = "websub",
 };
 
 const char *fy_sig_scheme_name(enum fy_sig_scheme scheme)
@@ -50,13 +51,13 @@ int fy_sig_parse(struct fy_sig_config *out, const char *scheme, const char *head
     size_t i, n = sizeof scheme_names / sizeof scheme_names[0];
 
     if (!scheme) {
-        fy_errf(err, errlen, "signature: no scheme (use github, slack, standard, stripe, token or none)");
+        fy_errf(err, errlen, "signature: no scheme (use github, slack, standard, stripe, token, websub or none)");
         return FY_ERR;
     }
     for (i = 0; i < n && strcmp(scheme, scheme_names[i]) != 0; i++) {}
     if (i == n) {
         fy_errf(err, errlen, "signature: unknown scheme \"%.32s\" (use github, slack, standard, "
-                "stripe, token or none)", scheme);
+                "stripe, token, websub or none)", scheme);
         return FY_ERR;
     }
     c.scheme = (enum fy_sig_scheme)i;
@@ -164,7 +165,7 @@ int fy_sig_parse_lua(struct fy_sig_config *out, struct lua_State *L, int idx,
     }
     if (!have_scheme) {
         fy_errf(err, errlen, "signature: the table needs scheme = \"github\" | \"slack\" | "
-                "\"standard\" | \"stripe\" | \"token\" | \"none\"");
+                "\"standard\" | \"stripe\" | \"token\" | \"websub\" | \"none\"");
         return FY_ERR;
     }
     return fy_sig_parse(out, scheme, have_header ? header : NULL, tol, err, errlen);
@@ -346,11 +347,13 @@ static enum fy_sig_status match_prefixed_hex(const char *name, const char *prefi
     return FY_SIG_OK;
 }
 
-static enum fy_sig_status verify_github(const void *secret, size_t slen, fy_sig_header_fn get,
-                                        void *ud, const void *body, size_t blen,
-                                        struct fy_sig_outcome *out)
+/* github (X-Hub-Signature-256) and websub (X-Hub-Signature): "sha256=" and
+ * the hex HMAC of the raw body, in the header `name`. */
+static enum fy_sig_status verify_hub(const char *name, const void *secret, size_t slen, fy_sig_header_fn get,
+                                     void *ud, const void *body, size_t blen,
+                                     struct fy_sig_outcome *out)
 {
-    const char *name = "X-Hub-Signature-256", *v;
+    const char *v;
     size_t len;
     unsigned char mac[MAC_LEN];
     struct part parts[] = { { body, blen } };
@@ -507,7 +510,9 @@ enum fy_sig_status fy_sig_verify(const struct fy_sig_config *cfg,
     if (!secret || secret_len == 0) return fail(out, FY_SIG_SECRET, "no secret configured");
     switch (cfg->scheme) {
     case FY_SIG_GITHUB:
-        return verify_github(secret, secret_len, get, ud, body, body_len, out);
+        return verify_hub("X-Hub-Signature-256", secret, secret_len, get, ud, body, body_len, out);
+    case FY_SIG_WEBSUB:
+        return verify_hub("X-Hub-Signature", secret, secret_len, get, ud, body, body_len, out);
     case FY_SIG_SLACK:
         return verify_slack(cfg, secret, secret_len, get, ud, body, body_len, now, out);
     case FY_SIG_STANDARD:
@@ -535,6 +540,7 @@ int fy_sig_header_is_secret(const struct fy_sig_config *cfg, const char *name)
     case FY_SIG_STANDARD: own[0] = "webhook-signature"; break;
     case FY_SIG_STRIPE:   own[0] = "Stripe-Signature"; break;
     case FY_SIG_TOKEN:    own[0] = cfg->header[0] ? cfg->header : TOKEN_HEADER_DEFAULT; break;
+    case FY_SIG_WEBSUB:   own[0] = "X-Hub-Signature"; break;
     default: break;
     }
     for (int i = 0; i < 2; i++)

@@ -13,6 +13,8 @@
  *             The secret is "whsec_" + base64 of the key (or the base64 alone).
  *   stripe    Stripe-Signature: t=TS,v1=HEX[,v1=HEX][,v0=...]  over TS "." body
  *             The secret ("whsec_...") is the HMAC key as it is, not decoded.
+ *   websub    X-Hub-Signature: sha256=HEX              over the raw body (WebSub's
+ *             method=signature; Jira Cloud's admin webhooks sign so)
  *   token     a header (default X-Webhook-Token) equal to the secret; when the
  *             header is "Authorization" its value is "Bearer SECRET".
  *   none      no verification at all (the listener decides whether to allow it).
@@ -62,7 +64,8 @@ enum fy_sig_scheme {
     FY_SIG_SLACK,
     FY_SIG_STANDARD,
     FY_SIG_STRIPE,
-    FY_SIG_TOKEN
+    FY_SIG_TOKEN,
+    FY_SIG_WEBSUB
 };
 
 /* What fy_sig_verify found. Every failure but FY_SIG_SECRET is the

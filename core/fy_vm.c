@@ -429,6 +429,18 @@ static void vm_open_ferry(struct fy_vm *vm, const struct fy_config *cfg) {
     lua_setfield(L, -2, "max_size");
     lua_pushinteger(L, cfg->http.max_redirects);
     lua_setfield(L, -2, "max_redirects");
+    if (cfg->http.rewrite) {                   /* { { from, to }, ... }, longest first */
+        lua_newtable(L);
+        for (int i = 0; cfg->http.rewrite[i]; i += 2) {
+            lua_createtable(L, 2, 0);
+            lua_pushstring(L, cfg->http.rewrite[i]);
+            lua_rawseti(L, -2, 1);
+            lua_pushstring(L, cfg->http.rewrite[i + 1]);
+            lua_rawseti(L, -2, 2);
+            lua_rawseti(L, -2, i / 2 + 1);
+        }
+        lua_setfield(L, -2, "rewrite");
+    }
     lua_setfield(L, -2, "http");
     lua_setfield(L, -2, "config");
     lua_setglobal(L, "ferry");

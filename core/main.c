@@ -107,6 +107,26 @@ static const struct command command_table[] = {
      "Lua's io and os and any path, as a trusted grant does.\n"
      "Arguments are passed as the chunk's varargs (...). Exit status 1 on error.",
      fy_cmd_lua},
+    {"connectors", "", "list the installed connectors",
+     "Lists the connectors a script can require (\"contrib.NAME\"): those in contrib/\n"
+     "beside ferry's Lua library, then those in the config's connector_dirs. For each:\n"
+     "its system, version and API, the streams it reads, the operations it offers,\n"
+     "its authentication and where it was found. A connector that fails to load is\n"
+     "listed with its error. --json for machines.\n"
+     "Exit status 0, or 1 when a connector fails to load.",
+     fy_cmd_connectors},
+    {"test", "[PATH...]", "run scripts' and connectors' own tests against fixtures",
+     "Runs test files (*_test.lua, found under each PATH, or without one beside the\n"
+     "scripts of script_dirs and in the connectors' folders). A test file declares\n"
+     "cases with ferry.test: a fixture HTTP server on 127.0.0.1 answering with recorded\n"
+     "responses and simulated failures (a 401 mid-run, a 429 storm, a new field, an\n"
+     "unknown picklist value), the script under test run for real with 'ferry run' on\n"
+     "a data directory of its own, and assertions on its run, the rows it loaded, its\n"
+     "quarantine and the requests it sent. Prints 'ok FILE: CASE' or 'not ok FILE: CASE:\n"
+     "why' per case and 'N passed, N failed'. FERRY_TEST_KEEP=1 keeps the systems'\n"
+     "data directories. Exit status 0 when every case passed, 1 otherwise, 2 when\n"
+     "there is nothing to run.",
+     fy_cmd_test},
     {"status", "", "what ran, what is stale, per integration",
      "One line per integration that has run with this data directory: its last run\n"
      "and status, its last good run (ok or partial), whether its data is stale (no\n"
@@ -140,7 +160,7 @@ static const struct command command_table[] = {
      "      Marks open records discarded, with when and why; nothing is deleted.\n"
      "--json prints list and show as JSON.",
      fy_cmd_quarantine},
-    {"events", "[NAME] | show ID", "the webhook inbox: events received, pending, done, failed",
+    {"events", "[NAME] | show ID | add SCRIPT", "the webhook inbox: events received, pending, done, failed",
      "  [NAME] [--status pending|done|failed] [--limit N] [--before ID]\n"
      "      Events that webhooks delivered, newest first, 50 (--limit) per page: id,\n"
      "      integration, hook, status, when received, the run that handled it, body\n"
@@ -150,7 +170,12 @@ static const struct command command_table[] = {
      "      the quarantine (see 'ferry quarantine'), replayable from there.\n"
      "  show ID            one event in full: headers (secrets removed), the body as\n"
      "      text when it is UTF-8, else its size.\n"
-     "Reads the store, also while ferry serve runs. --json for machines (the same\n"
+     "  add SCRIPT [--header \"Name: value\"]... [--delivery-id ID] < BODY\n"
+     "      Puts an event into the script's inbox by hand, as its hook would after\n"
+     "      checking the signature: a delivery the sender gave up on, copied from its\n"
+     "      log, or a test's event. The next run of SCRIPT handles it ('ferry run').\n"
+     "      Needs the data directory to itself (not while ferry serve runs).\n"
+     "The rest read the store, also while ferry serve runs. --json for machines (the same\n"
      "JSON as the admin API's /api/v1/events). 'ferry status' shows each\n"
      "integration's pending count and the age of its oldest pending event.",
      fy_cmd_events},
@@ -294,7 +319,7 @@ int main(int argc, char **argv) {
             else format = v;
         } else if (!strcmp(a, "--open") && takes(cmd, "alerts")) {
             fy_flags.open = 1;
-        } else if (!strcmp(a, "--json") && takes(cmd, "status runs quarantine events alerts")) {
+        } else if (!strcmp(a, "--json") && takes(cmd, "status runs quarantine events alerts connectors")) {
             fy_flags.json = 1;
         } else if (!strcmp(a, "--dry-run") && takes(cmd, "run")) {
             fy_flags.dry_run = 1;
@@ -304,6 +329,14 @@ int main(int argc, char **argv) {
             fy_flags.trusted = 1;
         } else if (!strcmp(a, "--force") && takes(cmd, "backup")) {
             args[nargs++] = argv[i];                  /* the command reads it */
+        } else if ((!strcmp(a, "--header") || !strcmp(a, "--delivery-id")) && takes(cmd, "events")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "ferry %s: %s needs a value\n", cmd->name, a);
+                free(args);
+                return FY_EXIT_USAGE;
+            }
+            args[nargs++] = argv[i];                  /* ferry events add reads both */
+            args[nargs++] = argv[++i];
         } else if ((!strcmp(a, "--yes") || !strcmp(a, "-y")) && takes(cmd, "reset")) {
             fy_flags.yes = 1;
         } else if ((!strcmp(a, "--limit") && takes(cmd, "runs quarantine events alerts")) ||

@@ -105,6 +105,22 @@ for t in "$E2E_DIR"/test_*.sh contrib/*/tests/test_*.sh contrib/examples/*/tests
         "$(grep -c '^not ok ' "$tmp/out")" "$(grep -c '^skip ' "$tmp/out")"
 done
 
+# connectors' and scripts' own tests (`ferry test`: *_test.lua beside them)
+kit_tests=$(find contrib scripts -name '*_test.lua' -not -path '*/data/*' 2>/dev/null | sort)
+if [ -n "$kit_tests" ] && { [ -z "$ONLY" ] || grep -qF -- "$ONLY" <<<"$kit_tests"; }; then
+    echo "== ferry test (contrib, scripts)"
+    [ -n "$ONLY" ] && kit_tests=$(grep -F -- "$ONLY" <<<"$kit_tests")
+    # shellcheck disable=SC2086
+    timed 900 "$FERRY" test $kit_tests >"$tmp/out" 2>&1
+    rc=$?
+    count "$tmp/out" "ferry test"
+    if [ $rc -ne 0 ] && ! grep -q '^not ok ' "$tmp/out"; then
+        failed=$((failed + 1)); failures+=("ferry test (exit $rc)")
+        tail -20 "$tmp/out" | sed 's/^/    /'
+    fi
+    printf '  %-40s %s ok, %s not ok\n' "ferry test" "$(grep -c '^ok ' "$tmp/out")" "$(grep -c '^not ok ' "$tmp/out")"
+fi
+
 [ ${#failures[@]} -gt 0 ] && { echo; echo "failed: ${failures[*]}"; }
 echo
 if [ "$skipped" -gt 0 ]; then

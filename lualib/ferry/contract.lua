@@ -211,7 +211,8 @@ end
 -- for check and for serve. Returns the normalised text and the jitter, or
 -- nil, err, keys (the field path of the problem, for its line).
 local WEBHOOK_KEYS = { path = true, secret = true, signature = true, json = true }
-local SIGNATURES = { github = true, slack = true, standard = true, stripe = true, token = true, none = true }
+local SIGNATURES = { github = true, slack = true, standard = true, stripe = true, token = true, websub = true,
+                     none = true }
 
 -- "webhook POST /hooks/PATH (github)", with the schedule when it has one too.
 local function webhook_text(value, schedule_text)
@@ -374,7 +375,7 @@ function _M.check(value, path)
         local scheme = type(w.signature) == "table" and w.signature.scheme or w.signature
         if w.signature ~= nil and not SIGNATURES[scheme] then
           problem({ "trigger", "webhook", "signature" },
-            "expected one of github, slack, standard, stripe, token or none, got " .. tostring(scheme))
+            "expected one of github, slack, standard, stripe, token, websub or none, got " .. tostring(scheme))
         end
         if scheme ~= nil and scheme ~= "none" and (type(w.secret) ~= "string" or not match(w.secret, "^[%a_][%w_]*$")) then
           problem({ "trigger", "webhook", "secret" },

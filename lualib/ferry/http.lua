@@ -256,6 +256,25 @@ local function limits_for_url(self, full)
   return self.last_limits
 end
 
+-- The config's http.rewrite: a URL that starts with a prefix there goes to
+-- its replacement (a vendor's sandbox, a proxy, `ferry test`'s fixtures).
+local rewrites = defaults.rewrite
+local function rewrite(full)
+  for i = 1, #rewrites do
+    local from = rewrites[i][1]
+    local n = #from
+    if sub(full, 1, n) == from then
+      local nxt = sub(full, n + 1, n + 1)
+      -- a whole host or path segment: https://a.example.com never takes https://a.example.community
+      if nxt == "" or nxt == "/" or nxt == "?" or sub(from, -1) == "/" then
+        return rewrites[i][2] .. sub(full, n + 1)
+      end
+    end
+  end
+  return full
+end
+if not rewrites or #rewrites == 0 then rewrite = nil end
+
 function client_mt:build(method, url, opts)
   if type(url) ~= "string" then error("ferry.http: a request needs a URL string, got " .. type(url), 3) end
   method = METHODS[method] or upper(method)
@@ -264,6 +283,7 @@ function client_mt:build(method, url, opts)
   -- the client's shared settings.
   if (opts == nil or (opts[2] ~= nil and next(opts, 2) == nil)) and not self.query and not self.auth then
     local full = self.base_url and join_url(self.base_url, url) or url
+    if rewrite then full = rewrite(full) end
     return { method, full, self.header_lines, limits_for_url(self, full), self.base }
   end
   opts = opts or EMPTY
@@ -298,6 +318,7 @@ function client_mt:build(method, url, opts)
   end
   if opts.idempotency_key then headers[#headers + 1] = "Idempotency-Key: " .. opts.idempotency_key end
   local full = join_url(self.base_url, url, query and next(query) and query or nil)
+  if rewrite then full = rewrite(full) end
   return { method, full, headers, limits_for_url(self, full), base_for(self, opts), body,
            opts.idempotent or opts.idempotency_key ~= nil }
 end
@@ -468,7 +489,28 @@ end
 
 -- client{ base_url, headers, query, auth, retry = { attempts, backoff, base, max, deadline, retry_500 },
 --         rate_limit = "10/s" | { rate, burst }, key = "rate limit key", host_rate_limits = { [host] = "5/s" },
---         timeout, connect_timeout, max_size, max_redirects, ca_file }
+--         timeout, connect_timeout, max_size, max_redirects, ca_file,
+--         rate_limit_headers = { remaining = NAME, reset = NAME, unit = "s" | "ms" | "epoch" | "iso8601" } }
+-- A vendor's own rate-limit headers: { remaining = NAME, reset = NAME,
+-- unit = "s" | "ms" | "epoch" | "iso8601" } (unit default: guessed from
+-- the value, as for the standard headers).
+local RESET_UNITS = { auto = true, s = true, ms = true, epoch = true, iso8601 = true }
+local function rate_limit_headers(h)
+  if h == nil then return nil end
+  local function bad(why) error("ferry.http.client: rate_limit_headers: " .. why, 4) end
+  if type(h) ~= "table" then bad("a table { remaining = NAME, reset = NAME, unit = ... }") end
+  for k in pairs(h) do
+    if k ~= "remaining" and k ~= "reset" and k ~= "unit" then bad(format("unknown key '%s'", tostring(k))) end
+  end
+  for _, k in ipairs { "remaining", "reset" } do
+    if type(h[k]) ~= "string" or not match(h[k], "^[%w%-_]+$") then bad(k .. ": a header name") end
+  end
+  if h.unit ~= nil and not RESET_UNITS[h.unit] then
+    bad(format("unit '%s': one of s, ms, epoch, iso8601", tostring(h.unit)))
+  end
+  return { remaining = h.remaining, reset = h.reset, unit = h.unit or "auto" }
+end
+
 function _M.client(o)
   o = o or {}
   local retry = o.retry
@@ -499,6 +541,7 @@ function _M.client(o)
   self.base = {
     timeout = self.timeout, connect_timeout = self.connect_timeout, max_size = self.max_size,
     max_redirects = self.max_redirects, ca_file = self.ca_file, insecure = self.insecure, retry = r,
+    rate_limit_headers = rate_limit_headers(o.rate_limit_headers),
   }
   return setmetatable(self, client_mt)
 end

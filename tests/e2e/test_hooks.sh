@@ -194,9 +194,11 @@ cat >"$S2/ferry.lua" <<'EOF'
 return { data_dir = "data", script_dirs = { "scripts" }, admin = { listen = "127.0.0.1:0" },
   hooks = { listen = "127.0.0.1:0" }, lock_wait = 0,
   integrations = { gh = { secrets = { "GH_HOOK_SECRET" } }, sw = { secrets = { "SW_HOOK_SECRET" } },
+                   jira = { secrets = { "JIRA_HOOK_SECRET" } },
                    ["*"] = { trusted = true } } }
 EOF
-for spec in "gh github GH_HOOK_SECRET" "sw standard SW_HOOK_SECRET" "nogrant github NOT_GRANTED"; do
+for spec in "gh github GH_HOOK_SECRET" "sw standard SW_HOOK_SECRET" "jira websub JIRA_HOOK_SECRET" \
+            "nogrant github NOT_GRANTED"; do
     set -- $spec
     cat >"$S2/scripts/$1.lua" <<EOF
 return ferry.integration {
@@ -212,6 +214,7 @@ return ferry.integration {
 EOF
 done
 export GH_HOOK_SECRET="It's a Secret to Everybody" SW_HOOK_SECRET="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" NOT_GRANTED=x
+export JIRA_HOOK_SECRET="jira-admin-webhook-secret-41c7"
 D=$S2
 start_serve "$S2" ferry.lua
 HOOKS=$(hooks_addr)
@@ -227,6 +230,10 @@ if scheme == "github":
     key = (secret or os.environ["GH_HOOK_SECRET"]).encode()
     print("X-Hub-Signature-256: sha256=" + hmac.new(key, data.encode(), hashlib.sha256).hexdigest())
     if mid: print("X-GitHub-Delivery: " + mid)
+elif scheme == "websub":      # Jira Cloud's admin webhooks
+    key = (secret or os.environ["JIRA_HOOK_SECRET"]).encode()
+    print("X-Hub-Signature: sha256=" + hmac.new(key, data.encode(), hashlib.sha256).hexdigest())
+    if mid: print("X-Atlassian-Webhook-Identifier: " + mid)
 else:
     key = base64.b64decode((secret or os.environ["SW_HOOK_SECRET"]).split("_", 1)[1])
     sig = base64.b64encode(hmac.new(key, ("%s.%s.%s" % (mid, ts, data)).encode(), hashlib.sha256).digest()).decode()
@@ -261,6 +268,18 @@ expect_in "$body" '"duplicate":true'
 wait_until 5 'test -s "$S2/gh.loaded"'
 sleep 0.3
 expect_eq "$(cat "$S2/gh.loaded" | tr '\n' ' ')" "1 " "only the signed body, once (X-GitHub-Delivery)"
+
+t "Jira (websub): X-Hub-Signature of the body is accepted, a wrong secret is 401, a repeated X-Atlassian-Webhook-Identifier is handled once"
+signed jira websub '{"n":20}' "a1b2c3-jira-delivery"
+expect_eq "$code" 202
+signed jira websub '{"n":21}' "" "" "not the secret"
+expect_eq "$code" 401
+signed jira websub '{"n":20}' "a1b2c3-jira-delivery"
+expect_in "$body" '"duplicate":true'
+wait_until 5 'test -s "$S2/jira.loaded"'
+sleep 0.3
+expect_eq "$(cat "$S2/jira.loaded" | tr '\n' ' ')" "20 " "only the signed body, once"
+expect_not_in "$(cat "$S2/serve.log")" "jira-admin-webhook-secret-41c7"
 
 t "Standard Webhooks: any listed v1 signature may match (key rotation); a stale timestamp is a replay (401); a repeated webhook-id is handled once"
 signed sw standard '{"n":10}' msg_1

@@ -447,6 +447,28 @@ expect_in "$out" "direct via nil"
 expect_eq "$(grep -c "via=direct" "$WORK/proxy.log" 2>/dev/null)" "0" "no_proxy: the proxy saw nothing"
 
 # ---------------------------------------------------------------------------
+t "http.rewrite sends a vendor's URL to another base (a sandbox, a fixture server); a lookalike host is not rewritten"
+cat >"$WORK/rewrite.ferry.lua" <<EOF
+return { http = { rewrite = { ["https://api.vendor.example"] = "$BASE",
+                              ["https://api.vendor.example/v2"] = "$BASE/echo" } } }
+EOF
+script rewrite 'local a = ferry.http.get("https://api.vendor.example/echo?x=1")
+print("a " .. tostring(a and a.status) .. " " .. tostring(a and a:json().query.x[1]))
+local b = ferry.http.get("https://api.vendor.example/v2?y=2")
+print("b " .. tostring(b and b.status) .. " " .. tostring(b and b:json().path))
+local c, err = ferry.http.get("https://api.vendor.example.invalid/echo", { timeout = 5 })
+print("c " .. tostring(c and c.status or err.class))
+print("done 1")'
+bounded rewrite 30 '^done 1$' 1 lua --config "$WORK/rewrite.ferry.lua" rewrite.lua
+expect_in "$out" "a 200 1"
+expect_in "$out" "b 200 /echo"
+expect_in "$out" "c transient"
+printf 'return { http = { rewrite = { ["https://a.example?x=1"] = "http://127.0.0.1:1" } } }\n' >"$WORK/badrw.lua"
+run_ferry check --config "$WORK/badrw.lua"
+expect_rc 2
+expect_in "$err" 'http.rewrite: expected URL prefixes like "https://api.example.com" = "http://127.0.0.1:8080" (no query or credentials), got https://a.example?x=1 = http://127.0.0.1:1'
+
+# ---------------------------------------------------------------------------
 t "ferry exits once its work is done (idle keep-alive connections do not hold the loop)"
 script onereq 'local res = assert(ferry.http.get((...) .. "/echo")); print("done 1")'
 bounded onereq 30 '^done 1$' 1 lua onereq.lua "$BASE"

@@ -164,7 +164,7 @@ done_t
 t "contrib: a connector folder beside lualib is found by require NAME (init.lua) and NAME.sub"
 mkdir -p "$WORK/share/contrib/acme"
 cp -r "$ROOT/lualib" "$WORK/share/lualib"
-printf 'return { greet = function() return "hello from acme" end }\n' >"$WORK/share/contrib/acme/init.lua"
+printf 'local M = ferry.connector { name = "acme", system = "Acme", version = "0.1.0", auth = "none", streams = { "deals" }, operations = {} }\nfunction M.greet() return "hello from acme" end\nreturn M\n' >"$WORK/share/contrib/acme/init.lua"
 printf 'return { n = 42 }\n' >"$WORK/share/contrib/acme/deals.lua"
 printf 'return { lualib_path = "%s/share/lualib" }\n' "$WORK" >"$WORK/contrib_cfg.lua"
 printf 'local acme = require "acme"; print(acme.greet(), require("acme.deals").n)\n' >"$WORK/use_acme.lua"
@@ -181,7 +181,13 @@ cp "$ROOT/README.md" "$WORK/src/"                    # and the README
 cp "$FERRY" "$WORK/src/build/ferry"     # the binary under test (build-san/ under SANITIZE=1)
 cp "$WORK/share/contrib/acme/"*.lua "$WORK/src/contrib/acme/"
 printf 'print("a test")\n' >"$WORK/src/contrib/acme/tests/helper.lua"
+printf '# Acme connector\n' >"$WORK/src/contrib/acme/README.md"
 make -s -C "$WORK/src" -o all install SANITIZE= DESTDIR="$WORK/inst" PREFIX=/usr >"$WORK/install.out" 2>&1 || fail "make install: $(cat "$WORK/install.out")"
-expect_eq "$(cd "$WORK/inst/usr/share/ferry/contrib" 2>/dev/null && find . -type f | sort | tr '\n' ' ')" "./acme/deals.lua ./acme/init.lua "
+expect_eq "$(cd "$WORK/inst/usr/share/ferry/contrib" 2>/dev/null && find . -type f | sort | tr '\n' ' ')" "./acme/README.md ./acme/deals.lua ./acme/init.lua "
 [ -f "$WORK/inst/usr/share/ferry/lualib/ferry/runner.lua" ] || fail "lualib not installed"
+printf 'return { lualib_path = "%s/inst/usr/share/ferry/lualib" }\n' "$WORK" >"$WORK/inst_cfg.lua"
+run_ferry connectors -c "$WORK/inst_cfg.lua"
+expect_rc 0
+expect_in "$out" "acme 0.1.0  Acme"
+expect_in "$out" "from:       $WORK/inst/usr/share/ferry/contrib"
 done_t

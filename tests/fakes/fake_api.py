@@ -14,6 +14,7 @@ prints "listening on PORT" on stdout.  SIGTERM / SIGINT stop it cleanly
 import argparse
 import base64
 import binascii
+import datetime
 import email.utils
 import gzip
 import http.server
@@ -655,8 +656,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         reset = self.q_int("reset", 2, 0, 3600)
         style = self.q("style", "github")
         enforce = self.q("enforce") in ("1", "true", "yes")
-        if style not in ("github", "ietf"):
-            raise BadRequest("style must be github or ietf")
+        first = self.q_int("first", 200, 200, 429)
+        if style not in ("github", "ietf", "atlassian", "hubspot"):
+            raise BadRequest("style must be github, ietf, atlassian or hubspot")
         st = self.server.state
         n = st.bump("ratelimit", key)
         now = time.monotonic()
@@ -667,10 +669,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 headers = [("X-RateLimit-Limit", "60"),
                            ("X-RateLimit-Remaining", "0"),
                            ("X-RateLimit-Reset", str(math.ceil(time.time() + reset)))]
+            elif style == "atlassian":      # an ISO 8601 time, milliseconds
+                at = datetime.datetime.fromtimestamp(time.time() + reset, datetime.timezone.utc)
+                headers = [("X-RateLimit-Limit", "60"),
+                           ("X-RateLimit-Remaining", "0"),
+                           ("X-RateLimit-Reset", at.strftime("%Y-%m-%dT%H:%M:%S.") +
+                            "%03dZ" % (at.microsecond // 1000))]
+            elif style == "hubspot":        # the window's length, ms
+                headers = [("X-HubSpot-RateLimit-Max", "100"),
+                           ("X-HubSpot-RateLimit-Remaining", "0" if first == 200 else "37"),
+                           ("X-HubSpot-RateLimit-Interval-Milliseconds", str(reset * 1000))]
             else:
                 headers = [("RateLimit-Limit", "60"),
                            ("RateLimit-Remaining", "0"),
                            ("RateLimit-Reset", str(reset))]
+            if first == 429:
+                return self.send_json(429, {"status": "error", "errorType": "RATE_LIMIT",
+                                            "message": "You have reached your secondly limit."},
+                                      headers)
             return self.send_json(200, {"ok": True, "attempt": n, "page": n},
                                   headers)
         if enforce:

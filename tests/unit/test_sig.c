@@ -598,9 +598,30 @@ static void test_none_and_headers(void)
     fy_test_cond("secret headers: stripe's", fy_sig_header_is_secret(&c, "stripe-signature"));
 }
 
+/* websub (Jira Cloud's admin webhooks): GitHub's example in X-Hub-Signature. */
+static void test_websub(void)
+{
+    struct fy_sig_config c = cfg_of("websub");
+    struct req r = { 0 };
+
+    set(&r, "X-Hub-Signature", "sha256=" GH_HEX);
+    fy_test_cond("websub: X-Hub-Signature: sha256=HEX of the raw body verifies",
+                 verify(&c, GH_SECRET, &r, GH_BODY, 0) == FY_SIG_OK);
+    fy_test_cond("websub: one byte of the body changed is a mismatch",
+                 verify(&c, GH_SECRET, &r, "Hello, World?", 0) == FY_SIG_MISMATCH);
+    fy_test_cond("websub: the reason quotes neither secret nor signature", reason_clean(GH_SECRET, GH_HEX));
+    struct req g = { 0 };
+    set(&g, "X-Hub-Signature-256", "sha256=" GH_HEX);
+    fy_test_cond("websub: GitHub's X-Hub-Signature-256 alone is missing its header",
+                 verify(&c, GH_SECRET, &g, GH_BODY, 0) == FY_SIG_MISSING);
+    fy_test_cond("websub: X-Hub-Signature is not stored with the event",
+                 fy_sig_header_is_secret(&c, "x-hub-signature") && !fy_sig_header_is_secret(&c, "x-hub-signature-256"));
+}
+
 int main(void)
 {
     test_github();
+    test_websub();
     test_slack();
     test_standard();
     test_stripe();

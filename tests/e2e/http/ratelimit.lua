@@ -83,6 +83,55 @@ for _, style in ipairs { "github", "ietf" } do
   end)
 end
 
+case("http rate limit: atlassian X-RateLimit-Reset as an ISO 8601 time (remaining 0, reset 1) makes the next request wait", function()
+  H.reset(base)
+  local c = http.client { rate_limit = "100/s" }
+  local q = { key = "rl-atl", reset = 1, style = "atlassian" }
+  H.ok_as("first", c:get(base .. "/ratelimit-headers", { query = q }))
+  H.ok_as("second", c:get(base .. "/ratelimit-headers", { query = q }))
+  local reqs = H.requests(base, "/ratelimit-headers")
+  eq(#reqs, 2, "requests the server saw")
+  local g = reqs[2].t_mono - reqs[1].t_mono
+  -- read as the number 2026, it held the client for its retry.max (60 s)
+  check(g >= 0.9 and g < 10, "second request %.3f s after the first (want 0.9 .. 10: the ISO time read as a time)", g)
+end)
+
+-- HubSpot's own headers: X-HubSpot-RateLimit-Remaining and the window's
+-- length in milliseconds, which a client names with rate_limit_headers.
+local HUBSPOT = { remaining = "X-HubSpot-RateLimit-Remaining", reset = "X-HubSpot-RateLimit-Interval-Milliseconds",
+                  unit = "ms" }
+
+case("http rate limit: rate_limit_headers names a vendor's headers (remaining 0, reset 1000 ms): the next request waits", function()
+  H.reset(base)
+  local c = http.client { rate_limit = "100/s", rate_limit_headers = HUBSPOT }
+  local q = { key = "rl-hs", reset = 1, style = "hubspot" }
+  H.ok_as("first", c:get(base .. "/ratelimit-headers", { query = q }))
+  H.ok_as("second", c:get(base .. "/ratelimit-headers", { query = q }))
+  local reqs = H.requests(base, "/ratelimit-headers")
+  eq(#reqs, 2, "requests the server saw")
+  local g = reqs[2].t_mono - reqs[1].t_mono
+  check(g >= 0.9, "second request %.3f s after the first (want >= 0.9)", g)
+end)
+
+case("http rate limit: a 429 without Retry-After waits the vendor's reset header (2000 ms), not the default 1 s", function()
+  H.reset(base)
+  local c = http.client { rate_limit_headers = HUBSPOT, retry = { attempts = 3, base = "10ms", max = "10s" } }
+  local res = H.ok_as("429 then 200", c:get(base .. "/ratelimit-headers",
+    { query = { key = "rl-hs429", reset = 2, style = "hubspot", first = 429 } }))
+  eq(res.status, 200, "status after the retry")
+  local reqs = H.requests(base, "/ratelimit-headers")
+  eq(#reqs, 2, "requests the server saw")
+  local g = reqs[2].t_mono - reqs[1].t_mono
+  check(g >= 1.8, "retry %.3f s after the 429 (want >= 1.8: the 2000 ms the header says)", g)
+end)
+
+case("http rate limit: rate_limit_headers is checked when the client is made", function()
+  local ok, err = pcall(http.client, { rate_limit_headers = { remaining = "X-A", reset = "X-B", unit = "minutes" } })
+  check(not ok and tostring(err):find("unit 'minutes': one of s, ms, epoch, iso8601", 1, true), "got %s", tostring(err))
+  ok, err = pcall(http.client, { rate_limit_headers = { remaining = "X-A" } })
+  check(not ok and tostring(err):find("reset: a header name", 1, true), "got %s", tostring(err))
+end)
+
 -- 8. -------------------------------------------------------------------------
 -- Every case above uses /s, where multiplying by the period and dividing by
 -- it give the same answer. Lower bounds only (the machine is shared); the

@@ -51,8 +51,10 @@ Control endpoints (not Jira's, no auth), under /__fake/:
   POST /__fake/fields   [{"id", "name", "custom", "options"?: [values], "disabled"?: [values]}]
                         add fields; a select field's options go into one global context
   POST /__fake/organizations  [{"id", "name", "members": [accountId]}]  replace
-  POST /__fake/fail     {"status": 429|403|500|503, "times": N, "retry_after": "2",
-                         "path": "substring"?}  the next N matching API requests fail
+  POST /__fake/fail     {"status": 429|403|500|503, "times": N, "retry_after": "2" | "none",
+                         "reset_in": S?, "path": "substring"?}  the next N matching API
+                        requests fail; a 429's X-RateLimit-Reset is S (default: the
+                        Retry-After, or 60) seconds ahead, rounded up to the minute
   POST /__fake/timezone {"timeZone": "Europe/Berlin"}
   GET  /__fake/requests every API request: {method, path, query, body, status, t}
   POST /__fake/reset-requests
@@ -426,11 +428,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if fault:
             st = fault["status"]
             if st == 429:
-                wait = int(fault.get("retry_after", "1"))
-                reset = (now_utc() + datetime.timedelta(seconds=wait + 59)).strftime("%Y-%m-%dT%H:%MZ")
+                # X-RateLimit-Reset is the request time plus Retry-After, at
+                # minute precision (rounded up here, so never before the wait)
+                wait = fault.get("retry_after", "1")
+                secs = int(fault.get("reset_in") or (wait if wait != "none" else 60))
+                reset = (now_utc() + datetime.timedelta(seconds=secs + 59)).strftime("%Y-%m-%dT%H:%MZ")
                 h = self.rl_headers(0)
-                h.update({"Retry-After": str(wait), "X-RateLimit-Reset": reset,
-                          "RateLimit-Reason": "jira-burst-based"})
+                h.update({"X-RateLimit-Reset": reset, "RateLimit-Reason": "jira-burst-based"})
+                if wait != "none":
+                    h["Retry-After"] = str(int(wait))
                 return self.send(429, {"errorMessages": ["Rate limit exceeded."], "errors": {}}, h)
             if st == 403:
                 return self.error(403, ["You do not have permission to perform this operation."])
@@ -618,7 +624,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.send(200, {"ok": True})
             if path == "/__fake/fail" and method == "POST":
                 site.faults.append({"status": body["status"], "times": body.get("times", 1),
-                                    "retry_after": str(body.get("retry_after", "1")), "path": body.get("path", "")})
+                                    "retry_after": str(body.get("retry_after", "1")), "path": body.get("path", ""),
+                                    "reset_in": body.get("reset_in")})
                 return self.send(200, {"ok": True})
             if path == "/__fake/timezone" and method == "POST":
                 site.tz, site.tzname = zoneinfo.ZoneInfo(body["timeZone"]), body["timeZone"]

@@ -140,6 +140,17 @@ expect_in "$out" "extracted 1 "
 expect_eq "$(fake_py '[r["status"] for r in R if r["path"] == "/rest/api/3/search/jql"]')" "[429, 429, 200]"
 expect_eq "$(fake_py 'all(b["t"] - a["t"] >= 2.0 for a, b in zip([r for r in R if r["path"].endswith("/jql")], [r for r in R if r["path"].endswith("/jql")][1:]))')" "True"
 
+t "a 429 without Retry-After: the client waits for X-RateLimit-Reset (an ISO 8601 minute), capped by retry.max"
+ctl reset-requests '{}' >/dev/null
+ctl touch '{"key": "SUP-2"}' >/dev/null
+ctl fail '{"status": 429, "times": 1, "retry_after": "none", "reset_in": 60, "path": "/search/jql"}' >/dev/null
+frun jira-issues
+expect_rc 0
+expect_in "$out" "extracted 1 "
+# the reset is a minute or more ahead; the script's retry.max is 10s: no sooner than that (1s would be a misread)
+expect_eq "$(fake_py '[r["status"] for r in R if r["path"].endswith("/jql")][:2]')" "[429, 200]"
+expect_eq "$(fake_py '(lambda q: q[1]["t"] - q[0]["t"] >= 9.5)([r for r in R if r["path"].endswith("/jql")])')" "True"
+
 # ---------------------------------------------------------------------------
 jira_script jira-write "local batch = {
   { issue = \"SUP-1\", fields = { Tier = \"Gold\", Health = \"Green\" } },
@@ -312,7 +323,7 @@ mkdir -p "$SVC/scripts"
 cat >"$SVC/ferry.lua" <<EOF
 return { data_dir = "$SVC/data", script_dirs = { "scripts" }, admin = { listen = "127.0.0.1:0" },
   hooks = { listen = "127.0.0.1:0" }, log = { level = "info", format = "json" },
-  integrations = { ["jira-tier-health"] = { secrets = { "JIRA_API_TOKEN" } } } }
+  integrations = { ["jira-tier-health"] = { secrets = { "JIRA_API_TOKEN", "JIRA_HOOK_SECRET" } } } }
 EOF
 cat >"$SVC/scripts/jira_tier_health.lua" <<EOF
 local jira = require "contrib.jira"
@@ -322,7 +333,7 @@ local tiers, health = site:picklist("Tier", { ttl = "0s" }), site:picklist("Heal
 return ferry.integration {
   name = "jira-tier-health", owner = "qa@example.com", purpose = "agents see tier and health on the ticket",
   pattern = "workflow", source_of_truth = "csm", freshness = "1h",
-  trigger = { webhook = { path = "jira-issues", signature = "none" } },
+  trigger = { webhook = { path = "jira-issues", signature = "websub", secret = "JIRA_HOOK_SECRET" } },
   transform = function(ev, ctx)
     local e = jira.webhook_issue(ev.json)
     local reporter = e and e.event == "created" and e.issue.fields.reporter
@@ -339,11 +350,15 @@ return ferry.integration {
   load = site:update_issues(),
 }
 EOF
-hook() {  # hook EVENT KEY REPORTER: posts a Jira webhook body; sets code
-    code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data \
-        "{\"timestamp\": 1764932400000, \"webhookEvent\": \"$1\", \"user\": {\"accountId\": \"5b10a2844c20165700ede21g\"},
-          \"issue\": {\"id\": \"1\", \"key\": \"$2\", \"fields\": {\"summary\": \"x\", \"reporter\": {\"accountId\": \"$3\"}}}}" \
-        "http://$HOOKS/hooks/jira-issues")
+export JIRA_HOOK_SECRET=jira-hook-secret-77d1c0a9e3
+hook() {  # hook EVENT KEY REPORTER [SECRET]: posts a Jira webhook body signed as Jira does
+          # (X-Hub-Signature: sha256=HMAC of the body) with a delivery id; sets code
+    local body sig
+    body="{\"timestamp\": 1764932400000, \"webhookEvent\": \"$1\", \"user\": {\"accountId\": \"5b10a2844c20165700ede21g\"}, \"issue\": {\"id\": \"1\", \"key\": \"$2\", \"fields\": {\"summary\": \"x\", \"reporter\": {\"accountId\": \"$3\"}}}}"
+    sig=$(printf '%s' "$body" | openssl dgst -sha256 -hmac "${4:-$JIRA_HOOK_SECRET}" -r | cut -d' ' -f1)
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+        -H "X-Hub-Signature: sha256=$sig" -H "X-Atlassian-Webhook-Identifier: $RANDOM$RANDOM" \
+        --data "$body" "http://$HOOKS/hooks/jira-issues")
 }
 settled() { wait_until 20 'test "$(sql "$SVC/data/ferry.db" "SELECT count(*) FROM events WHERE status = '\''pending'\''")" = 0'; }
 
@@ -352,6 +367,8 @@ ctl organizations '[{"id": "1", "name": "Acme", "members": ["70121:cust-1"]}, {"
 ctl reset-requests '{}' >/dev/null
 start_serve "$SVC" ferry.lua
 HOOKS=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["hooks"])' "$SVC/data/serve.json" 2>&1)
+hook jira:issue_created SUP-5 70121:cust-1 wrong-secret
+expect_eq "$code" 401 "a body signed with another secret"
 hook jira:issue_created SUP-5 70121:cust-1
 expect_eq "$code" 202
 settled

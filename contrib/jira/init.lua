@@ -248,6 +248,9 @@ local function issues_stream(self, opts)
     if from_ms then
       local zone = self:zone(ctx)
       clauses[#clauses + 1] = "updated >= " .. quote_jql(jql_minute(from_ms / 1000 - overlap, zone))
+    elseif #clauses == 0 then
+      -- the enhanced search refuses an unbounded query: "everything" needs a restriction
+      clauses[1] = 'updated >= "1970-01-01 00:00"'
     end
     local q = concat(clauses, " AND ") .. (#clauses > 0 and " " or "") .. "ORDER BY updated ASC, key ASC"
     local max_ms, max_ids = from_ms, {}

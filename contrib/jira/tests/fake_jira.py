@@ -36,7 +36,8 @@ statusCategory, priority, labels, issuetype, updated, created, reporter, a
 custom field by name ("Tier"), as cf[10050] or customfield_10050; values
 quoted or bare; dates "yyyy-MM-dd HH:mm", "yyyy/MM/dd HH:mm" or "yyyy-MM-dd",
 read in the caller's time zone (minute precision, as Jira). ORDER BY a list
-of fields, each ASC or DESC.
+of fields, each ASC or DESC. Like the enhanced search, a query without any
+restriction (only ORDER BY, or nothing) is refused as unbounded.
 
 Rate limits: every answer carries X-RateLimit-Limit, X-RateLimit-Remaining
 and X-RateLimit-NearLimit; a 429 carries Retry-After (seconds), X-RateLimit-
@@ -300,6 +301,8 @@ class Site:
         if cur:
             clauses.append(cur)
         preds = [self.compile_clause(c) for c in clauses if c]
+        if not preds:
+            raise JQLError("Unbounded JQL queries are not allowed here. Please add a search restriction to your query.")
         return (lambda issue: all(p(issue) for p in preds)), order
 
     def compile_clause(self, c):

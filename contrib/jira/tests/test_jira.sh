@@ -18,7 +18,7 @@ _bg_pids+=($!)
 for _ in $(seq 1 200); do [ -s "$WORK/jira.port" ] && break; sleep 0.05; done
 JIRA=http://127.0.0.1:$(cat "$WORK/jira.port" 2>/dev/null)
 
-NAMES="jira-issues jira-write jira-owners jira-tiers jira-counts jira-orgs jira-hooks jira-issues-report"
+NAMES="jira-all jira-issues jira-write jira-owners jira-tiers jira-counts jira-orgs jira-hooks jira-issues-report"
 {
     echo "return { data_dir = \"$DATA\", integrations = {"
     for n in $NAMES; do echo "  [\"$n\"] = { secrets = { \"JIRA_API_TOKEN\" } },"; done
@@ -119,6 +119,18 @@ t "issues: a run with nothing new emits nothing (the overlap is deduplicated)"
 frun jira-issues
 expect_rc 0
 expect_in "$out" "extracted 0 "
+
+t "issues without jql: the first query is still bounded (the enhanced search refuses an unbounded one)"
+jira_script jira-all "return ferry.integration { name = \"jira-all\", $HDR pattern = \"reporting\",
+  extract = site:stream(\"issues\", { fields = { \"summary\" } }),
+  load = ferry.sink.sqlite { path = \"all.db\", table = \"issues\", columns = { { \"key\", \"text\", key = true } } },
+  transform = function(i) return { key = i.key } end }"
+ctl reset-requests '{}' >/dev/null
+frun jira-all
+expect_rc 0
+expect_eq "$(sql "$DATA/all.db" "SELECT count(*) FROM issues")" "6"
+expect_eq "$(fake_py '[(B(r)["jql"], r["status"]) for r in R if r["path"].endswith("/jql")]')" \
+    "[('updated >= \"1970-01-01 00:00\" ORDER BY updated ASC, key ASC', 200)]"
 
 t "a wrong API token: class auth, and the token appears nowhere"
 ctl reset-requests '{}' >/dev/null

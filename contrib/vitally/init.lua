@@ -422,6 +422,7 @@ function Conn:account_names(opts)
     name = opts.name or "vitally_account_names",
     normalize = opts.normalize or trim_lower,
     ttl = opts.ttl or "1h",
+    refresh_on_miss = opts.refresh_on_miss,
     fetch = function(ctx, add)
       conn:each_page(ctx, "/resources/accounts", { status = opts.status or "activeOrChurned" }, nil, function(rows)
         for _, a in ipairs(rows) do add(a.name, a.id) end

@@ -195,3 +195,38 @@ expect_rc 0
 expect_eq "$(qpy tier-on-ticket '[(r["class"], r["status"]) for r in L]')" \
     "[('picklist_drift', 'open'), ('picklist_drift', 'open'), ('lookup_missing', 'resolved')]"
 done_t
+
+# ---------------------------------------------------------------------------
+t "case 3: HubSpot companies into the reporting table with their owner's Jira user; an owner without one is lookup_missing"
+fr check "$ROOT/scripts/hubspot_accounts.lua"
+expect_rc 0
+curl -s -X POST --data '{"owners": [{"id": "501", "email": "Ana.Silva@acme.com"}, {"id": "502", "email": "carla.diaz@acme.com"}],
+  "companies": [
+  {"properties": {"name": "Acme Corp", "domain": "acme.example", "hubspot_owner_id": "501"}, "modified": "2026-11-02T10:00:00Z"},
+  {"properties": {"name": "Globex", "domain": "globex.example", "hubspot_owner_id": "502"}, "modified": "2026-11-02T11:00:00Z"},
+  {"properties": {"name": "Initech", "domain": "initech.example"}, "modified": "2026-11-02T12:00:00Z"},
+  {"properties": {"name": "Hooli", "domain": "hooli.example", "hubspot_owner_id": "502"}, "modified": "2026-11-02T13:00:00Z"}]}' \
+  "$HUBSPOT/__fake/seed" >/dev/null
+fr run hubspot-accounts
+expect_rc 3
+expect_eq "$(sql "$DATA/reporting.db" "SELECT name, owner_email, owner_jira_account FROM hubspot_accounts ORDER BY name")" \
+"Acme Corp|Ana.Silva@acme.com|557058:ana
+Initech||"
+expect_eq "$(qpy hubspot-accounts '[(r["record"]["name"], r["class"], r["status"]) for r in L]')" \
+    "[('Globex', 'lookup_missing', 'open'), ('Hooli', 'lookup_missing', 'open')]"
+expect_in "$(qpy hubspot-accounts 'L[0]["reason"]')" 'lookup jira_users: no match for "carla.diaz@acme.com"'
+expect_in "$out" 'lookup jira_users: no match for "carla.diaz@acme.com"'
+
+t "case 3: once Carla has a Jira user, the next run loads her companies from the quarantine by itself"
+post "$JIRA" users '[{"accountId": "557058:ana", "accountType": "atlassian", "displayName": "Ana Silva", "emailAddress": "ana.silva@acme.com", "active": true},
+  {"accountId": "557058:carla", "accountType": "atlassian", "displayName": "Carla Diaz", "emailAddress": "carla.diaz@acme.com", "active": true}]' >/dev/null
+fr run hubspot-accounts
+expect_rc 0
+expect_in "$out" "retried from the quarantine: 2 (2 resolved, 0 still failing)"
+expect_eq "$(sql "$DATA/reporting.db" "SELECT name, owner_jira_account FROM hubspot_accounts ORDER BY name")" \
+"Acme Corp|557058:ana
+Globex|557058:carla
+Hooli|557058:carla
+Initech|"
+expect_eq "$(qpy hubspot-accounts '[r["status"] for r in L]')" "['resolved', 'resolved']"
+done_t

@@ -230,3 +230,44 @@ Hooli|557058:carla
 Initech|"
 expect_eq "$(qpy hubspot-accounts '[r["status"] for r in L]')" "['resolved', 'resolved']"
 done_t
+
+# ---------------------------------------------------------------------------
+# Jira now holds, open: SUP-1 (Acme, Medium), SUP-6 (Acme, Highest), SUP-2
+# (Globex, High), SUP-3, 4, 5; done: SUP-7 (Acme). Renewing within 90 days:
+# Acme Corp (30 days) and Globex (60); Initech renews in 200, the others never.
+t "case 2: accounts renewing in 90 days get their open and escalated Jira tickets counted onto them"
+fr check "$ROOT/scripts/renewal_ticket_counts.lua"
+expect_rc 0
+fr run renewal-ticket-counts
+expect_rc 0
+expect_in "$out" "extracted 2 · transformed 2 · skipped 0 · loaded 2"
+counts='[(k, A[k]["traits"].get("vitally.custom.openTickets"), A[k]["traits"].get("vitally.custom.escalatedTickets")) for k in sorted(A)]'
+expect_eq "$(vitally_py "$counts")" \
+    "[('ACME-001', 2, 1), ('GLOBEX-002', 1, 1), ('HOOLI-005', None, None), ('INITECH-003', None, None), ('UMBRELLA-004', None, None)]"
+expect_eq "$(vitally_py 'sorted(r["path"] for r in R if r["method"] == "PUT")')" \
+    "['/resources/accounts/v-1', '/resources/accounts/v-2']"
+
+t "case 2: the next hour writes only the counts that changed (an escalated ticket closed)"
+post "$JIRA" touch '{"key": "SUP-6", "fields": {"status": {"name": "Done", "statusCategory": {"name": "Done"}}}}' >/dev/null
+fr run renewal-ticket-counts
+expect_rc 0
+expect_in "$out" "extracted 2 · transformed 1 · skipped 1 · loaded 1"
+expect_eq "$(vitally_py "$counts")" \
+    "[('ACME-001', 1, 0), ('GLOBEX-002', 1, 1), ('HOOLI-005', None, None), ('INITECH-003', None, None), ('UMBRELLA-004', None, None)]"
+expect_eq "$(vitally_py '[r["path"] for r in R if r["method"] == "PUT"][2:]')" "['/resources/accounts/v-1']"
+
+t "case 2: an account Vitally refuses (400) is quarantined as validation with Vitally's message; the other is written"
+post "$VITALLY" seed "{\"accounts\": [$(vacct v-1 ACME-001 'Acme Corp' gold 4.5 "\"$(in_days 30)\""),
+  $(vacct v-2 GLOBEX-002 Globex silver 2.5 "\"$(in_days 60)\"")], \"customFields\": [$CF]}" >/dev/null
+post "$VITALLY" fail '{"status": 400, "times": 1, "path": "/resources/accounts/v-2"}' >/dev/null
+fr run renewal-ticket-counts
+expect_rc 3
+expect_eq "$(vitally_py "$counts")" "[('ACME-001', 1, 0), ('GLOBEX-002', None, None)]"
+expect_eq "$(qpy renewal-ticket-counts '[(r["record"]["name"], r["class"], r["stage"]) for r in L]')" "[('Globex', 'validation', 'load')]"
+expect_in "$(qpy renewal-ticket-counts 'L[0]["reason"]')" "vitally PUT /resources/accounts/v-2: 400"
+
+t "the vendors' keys never reach the data directory"
+for k in "$JIRA_API_TOKEN" "$VITALLY_API_KEY" "$HUBSPOT_TOKEN" "$JIRA_HOOK_SECRET"; do
+    grep -rqa -- "$k" "$DATA" "$WORK/svc/data" && fail "a key is in the data dir"
+done
+done_t

@@ -413,7 +413,8 @@ local function trim_lower(v)
 end
 
 -- account_names(opts) -> a ferry.lookup: account name -> Vitally account id,
--- all accounts in one paged read, cached (ttl, default "1h"). Vitally has
+-- all accounts in one paged read, cached (ttl, default "1h"; refresh_on_miss
+-- as ferry.lookup's: a miss reads again once a run past it). Vitally has
 -- no search by name; two accounts of one name are lookup_ambiguous.
 function Conn:account_names(opts)
   opts = opts or {}

@@ -3,12 +3,13 @@
 # cases") against the connectors' fakes (contrib/*/tests/fake_*.py, Python
 # standard library, 127.0.0.1, free ports), with a config whose http.rewrite
 # sends the vendors' URLs to them, so the shipped scripts run unedited.
-# Everything it writes is in data/cases/ (emptied first); the fakes are
-# stopped when it ends.  Usage: scripts/demo/run_cases.sh [FERRY]
+# Everything it writes is in data/cases/ (emptied first; CASES_DIR to put it
+# elsewhere); the fakes are stopped when it ends.
+# Usage: scripts/demo/run_cases.sh [FERRY]
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 FERRY=$(realpath "${1:-$ROOT/build/ferry}")
-DEMO=$ROOT/data/cases
+DEMO=${CASES_DIR:-$ROOT/data/cases}
 command -v python3 >/dev/null || { echo "run_cases: the workflow cases need python3 for the fakes" >&2; exit 1; }
 
 rm -rf "$DEMO"

@@ -271,3 +271,15 @@ for k in "$JIRA_API_TOKEN" "$VITALLY_API_KEY" "$HUBSPOT_TOKEN" "$JIRA_HOOK_SECRE
     grep -rqa -- "$k" "$DATA" "$WORK/svc/data" && fail "a key is in the data dir"
 done
 done_t
+
+t "make run's cases (scripts/demo/run_cases.sh) start the fakes, run the three cases, print their summaries"
+out=$(cd "$WORK" && CASES_DIR=$WORK/demo bash "$ROOT/scripts/demo/run_cases.sh" "$FERRY" 2>"$WORK/demo.err")
+rc=$?
+expect_rc 0
+for n in tier-on-ticket tier-on-ticket-reconcile renewal-ticket-counts hubspot-accounts; do expect_in "$out" "== $n  run "; done
+expect_in "$out" "Jira now: SUP-101 Tier=Gold Health=Green"
+expect_in "$out" "Vitally now: Acme Corp open=2 escalated=2, Globex open=1 escalated=0"
+expect_in "$out" 'lookup jira_users: no match for "carla.diaz@acme.com"'
+grep -qE 'AddressSanitizer|runtime error:' "$WORK/demo.err" && fail "sanitizer report: $(cat "$WORK/demo.err")"
+[ -e "$ROOT/data/cases" ] && [ "$ROOT/data/cases" -nt "$WORK" ] && fail "it wrote into the tree despite CASES_DIR"
+done_t

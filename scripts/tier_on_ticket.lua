@@ -29,7 +29,7 @@ return ferry.integration {
     local org = type(reporter) == "table" and site:organizations_of(ctx, reporter.accountId)[1]
     if not org then return nil end                               -- not a customer's ticket
     local id, err = accounts:get(org, ctx)
-    if not id then return nil, err end                           -- lookup_missing: retried later
+    if not id then return nil, err end                           -- lookup_missing: the reconcile retries
     local acct, aerr = csm:account(ctx, id)
     if not acct then return nil, aerr end
     local tier, terr = tiers:match(acct.tier, ctx)

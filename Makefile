@@ -1,7 +1,8 @@
 # ferry — build, test, run.
 #
 #   make            build build/ferry (installs missing Debian packages first)
-#   make run        run the example integrations in scripts/
+#   make run        run the example integrations in scripts/, then the workflow
+#                   cases against the connectors' fakes (scripts/demo/run_cases.sh)
 #   make test       unit, Lua and end-to-end tests; closes with "N passed, N failed"
 #   make test SANITIZE=1   the same suite built with AddressSanitizer + UBSan
 #   make install    install to $(PREFIX) (default /usr/local)
@@ -131,6 +132,7 @@ run: all
 	    echo "  history:     ./$(BUILD)/ferry status        ./$(BUILD)/ferry runs crm-accounts-to-reporting"; \
 	    echo "  alerts:      ./$(BUILD)/ferry alerts -c config/ferry.lua"; \
 	    echo "  exit status $$rc: 0 all loaded, 3 some records quarantined, 4 a run not to trust (suspect), 1 run failed"; \
+	    bash scripts/demo/run_cases.sh ./$(BUILD)/ferry || exit 1; \
 	    [ $$rc -eq 0 ] || [ $$rc -eq 3 ]
 
 unit: $(UNIT_BINS)

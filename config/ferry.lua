@@ -77,5 +77,11 @@ return {
   -- for every integration without an entry of its own.
   integrations = {
     -- ["crm-accounts-to-reporting"] = { secrets = { "CRM_API_KEY" } },
+    -- The workflow cases (README, "Workflow cases"): each may read only the
+    -- vendors' keys it uses. JIRA_HOOK_SECRET is the Jira webhook's secret.
+    ["tier-on-ticket"] = { secrets = { "JIRA_API_TOKEN", "VITALLY_API_KEY", "JIRA_HOOK_SECRET" } },
+    ["tier-on-ticket-reconcile"] = { secrets = { "JIRA_API_TOKEN", "VITALLY_API_KEY" } },
+    ["renewal-ticket-counts"] = { secrets = { "JIRA_API_TOKEN", "VITALLY_API_KEY" } },
+    ["hubspot-accounts"] = { secrets = { "HUBSPOT_TOKEN", "JIRA_API_TOKEN" } },
   },
 }

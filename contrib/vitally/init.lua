@@ -413,7 +413,8 @@ local function trim_lower(v)
 end
 
 -- account_names(opts) -> a ferry.lookup: account name -> Vitally account id,
--- all accounts in one paged read, cached (ttl, default "1h"). Vitally has
+-- all accounts in one paged read, cached (ttl, default "1h"; refresh_on_miss
+-- as ferry.lookup's: a miss reads again once a run past it). Vitally has
 -- no search by name; two accounts of one name are lookup_ambiguous.
 function Conn:account_names(opts)
   opts = opts or {}
@@ -422,6 +423,7 @@ function Conn:account_names(opts)
     name = opts.name or "vitally_account_names",
     normalize = opts.normalize or trim_lower,
     ttl = opts.ttl or "1h",
+    refresh_on_miss = opts.refresh_on_miss,
     fetch = function(ctx, add)
       conn:each_page(ctx, "/resources/accounts", { status = opts.status or "activeOrChurned" }, nil, function(rows)
         for _, a in ipairs(rows) do add(a.name, a.id) end

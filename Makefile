@@ -16,13 +16,13 @@ SANITIZE ?=
 V        ?=
 
 DEB_PKGS  := build-essential pkg-config liblua5.4-dev lua-cjson-dev libcurl4-openssl-dev \
-             libevent-dev libsqlite3-dev sqlite3 python3 openssl libssl-dev tzdata
+             libevent-dev libsqlite3-dev sqlite3 libpq-dev python3 openssl libssl-dev tzdata
 BENCH_PKGS := nginx-light curl lua5.4 lua-cjson lua-dbi-sqlite3 wrk
 # What only the tests use: promtool (test_metrics.sh lints a live /metrics
 # scrape; Debian ships promtool in the prometheus package, whose service is
 # not started by installing it) and curl.
 TEST_PKGS  := prometheus curl
-PKG_MODS  := lua5.4 lua5.4-cjson libcurl libevent sqlite3 libcrypto
+PKG_MODS  := lua5.4 lua5.4-cjson libcurl libevent sqlite3 libcrypto libpq
 
 ifeq ($(SANITIZE),)
 BUILD    := build

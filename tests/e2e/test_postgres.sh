@@ -153,6 +153,7 @@ runpid=$!
 wait_until 30 "[ \"\$(psql_q 'SELECT count(*) FROM big' 2>/dev/null)\" -ge 600 ] 2>/dev/null" || fail "the run did not start loading"
 restart_pg || fail "restart failed"
 wait "$runpid"; rc=$?
+out=$(cat "$WORK/big.out"); err=$(cat "$WORK/big.err")
 expect_rc 0
 expect_eq "$(psql_q "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM big")" "4000|4000|1|4000"
 expect_in "$(cat "$WORK/big.out")" "loaded 4000"

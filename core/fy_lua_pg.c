@@ -355,6 +355,7 @@ static void table_release(struct table_handle *th) {
     free(t->cols);
     free(t->name);
     free(t->upsert_sql);
+    free(t->dedup_sql);
     free(t->stage_sql);
     free(t->synced_cast);
     free(t->run_cast);

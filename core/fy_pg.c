@@ -7,6 +7,7 @@
 #include "fy_time.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -336,6 +337,65 @@ static void check_columns(struct fy_pg_table *t, PGresult *r, int *found, int *h
     }
 }
 
+/* The key columns, comma-separated, each cast to its type when `cast`. */
+static void put_keys(struct fy_buf *b, const struct fy_pg_table *t, int cast, const char *after) {
+    for (int i = 0, first = 1; i < t->ncols; i++) {
+        if (!t->cols[i].key) continue;
+        fy_buf_puts(b, first ? "" : ", ");
+        fy_pg_ident(b, t->cols[i].name);
+        if (cast) fy_buf_printf(b, "::%s", t->cols[i].cast);
+        fy_buf_puts(b, after);
+        first = 0;
+    }
+}
+
+/* INSERT ... SELECT ... ON CONFLICT from the staging table, each value
+ * cast to its column's own type: the database judges every value, so a row
+ * it refuses is found by the split in upsert_range. With `dedup`, one row
+ * per key (the batch's last): ON CONFLICT cannot update a row twice in one
+ * statement. Without it the statement skips a sort, for the usual batch
+ * whose keys are all different (has_duplicates). malloc'd. */
+static char *upsert_statement(const struct fy_pg_table *t, const char *stage, int dedup) {
+    struct fy_buf b = {0};
+    fy_buf_puts(&b, "INSERT INTO ");
+    fy_pg_ident(&b, t->name);
+    fy_buf_puts(&b, " (");
+    for (int i = 0; i < t->ncols; i++) {
+        fy_pg_ident(&b, t->cols[i].name);
+        fy_buf_puts(&b, ", ");
+    }
+    fy_buf_puts(&b, "\"_synced_at\", \"_run_id\") SELECT ");
+    if (dedup) {
+        fy_buf_puts(&b, "DISTINCT ON (");
+        put_keys(&b, t, 1, "");
+        fy_buf_puts(&b, ") ");
+    }
+    for (int i = 0; i < t->ncols; i++) {
+        fy_pg_ident(&b, t->cols[i].name);
+        fy_buf_printf(&b, "::%s, ", t->cols[i].cast);
+    }
+    fy_buf_printf(&b, "$3::%s, $4::%s FROM %s WHERE _n BETWEEN $1 AND $2 ", t->synced_cast, t->run_cast, stage);
+    if (dedup) {
+        fy_buf_puts(&b, "ORDER BY ");
+        put_keys(&b, t, 1, "");
+        fy_buf_puts(&b, ", _n DESC ");
+    }
+    fy_buf_puts(&b, "ON CONFLICT (");
+    put_keys(&b, t, 0, "");
+    fy_buf_puts(&b, ") DO UPDATE SET ");
+    for (int i = 0; i < t->ncols; i++) {
+        if (t->cols[i].key) continue;
+        fy_pg_ident(&b, t->cols[i].name);
+        fy_buf_puts(&b, " = excluded.");
+        fy_pg_ident(&b, t->cols[i].name);
+        fy_buf_puts(&b, ", ");
+    }
+    fy_buf_puts(&b, "\"_synced_at\" = excluded.\"_synced_at\", \"_run_id\" = excluded.\"_run_id\"");
+    char *sql = strdup(b.data);
+    fy_buf_free(&b);
+    return sql;
+}
+
 /* Build the statements an upsert uses, from the columns' casts. */
 static void build_statements(struct fy_pg_table *t) {
     struct fy_buf b = {0}, stage = {0};
@@ -349,56 +409,10 @@ static void build_statements(struct fy_pg_table *t) {
     fy_buf_puts(&b, ") ON COMMIT DELETE ROWS");
     free(t->stage_sql);
     t->stage_sql = strdup(b.data);
-
-    /* one row per key (the batch's last), each value cast to the column's
-     * own type: the database judges every value, so a row it refuses is
-     * found by the split in upsert_range */
-    fy_buf_reset(&b);
-    fy_buf_puts(&b, "INSERT INTO ");
-    fy_pg_ident(&b, t->name);
-    fy_buf_puts(&b, " (");
-    for (int i = 0; i < t->ncols; i++) {
-        fy_pg_ident(&b, t->cols[i].name);
-        fy_buf_puts(&b, ", ");
-    }
-    fy_buf_puts(&b, "\"_synced_at\", \"_run_id\") SELECT DISTINCT ON (");
-    for (int i = 0, first = 1; i < t->ncols; i++) {
-        if (!t->cols[i].key) continue;
-        fy_buf_puts(&b, first ? "" : ", ");
-        fy_pg_ident(&b, t->cols[i].name);
-        fy_buf_printf(&b, "::%s", t->cols[i].cast);
-        first = 0;
-    }
-    fy_buf_puts(&b, ") ");
-    for (int i = 0; i < t->ncols; i++) {
-        fy_pg_ident(&b, t->cols[i].name);
-        fy_buf_printf(&b, "::%s, ", t->cols[i].cast);
-    }
-    fy_buf_printf(&b, "$3::%s, $4::%s FROM %s WHERE _n BETWEEN $1 AND $2 ORDER BY ", t->synced_cast, t->run_cast,
-                  stage.data);
-    for (int i = 0; i < t->ncols; i++) {
-        if (!t->cols[i].key) continue;
-        fy_pg_ident(&b, t->cols[i].name);
-        fy_buf_printf(&b, "::%s, ", t->cols[i].cast);
-    }
-    fy_buf_puts(&b, "_n DESC ON CONFLICT (");
-    for (int i = 0, first = 1; i < t->ncols; i++) {
-        if (!t->cols[i].key) continue;
-        fy_buf_puts(&b, first ? "" : ", ");
-        fy_pg_ident(&b, t->cols[i].name);
-        first = 0;
-    }
-    fy_buf_puts(&b, ") DO UPDATE SET ");
-    for (int i = 0; i < t->ncols; i++) {
-        if (t->cols[i].key) continue;
-        fy_pg_ident(&b, t->cols[i].name);
-        fy_buf_puts(&b, " = excluded.");
-        fy_pg_ident(&b, t->cols[i].name);
-        fy_buf_puts(&b, ", ");
-    }
-    fy_buf_puts(&b, "\"_synced_at\" = excluded.\"_synced_at\", \"_run_id\" = excluded.\"_run_id\"");
     free(t->upsert_sql);
-    t->upsert_sql = strdup(b.data);
+    t->upsert_sql = upsert_statement(t, stage.data, 0);
+    free(t->dedup_sql);
+    t->dedup_sql = upsert_statement(t, stage.data, 1);
     t->stage_conn = 0;
     fy_buf_free(&b);
     fy_buf_free(&stage);
@@ -597,6 +611,58 @@ static enum verdict copy_in(struct fy_pg *pg, struct fy_pg_job *j) {
     return v;
 }
 
+/* A hash of row r's key cells. */
+static uint64_t key_hash(const struct fy_pg_table *t, const struct fy_wjob *job, int r) {
+    uint64_t h = 1469598103934665603ull;            /* FNV-1a */
+    const struct fy_cell *c = job->cells + (size_t)r * (size_t)job->ncells;
+    for (int i = 0; i < t->ncols; i++) {
+        if (!t->cols[i].key) continue;
+        const unsigned char *p;
+        size_t n;
+        if (c[i].type == FY_CELL_TEXT) p = (const unsigned char *)job->arena + c[i].v.s.off, n = c[i].v.s.len;
+        else p = (const unsigned char *)&c[i].v, n = sizeof c[i].v;
+        h = (h ^ (uint64_t)c[i].type) * 1099511628211ull;
+        for (size_t k = 0; k < n; k++) h = (h ^ p[k]) * 1099511628211ull;
+    }
+    return h;
+}
+
+static int same_key(const struct fy_pg_table *t, const struct fy_wjob *job, int a, int b) {
+    const struct fy_cell *x = job->cells + (size_t)a * (size_t)job->ncells;
+    const struct fy_cell *y = job->cells + (size_t)b * (size_t)job->ncells;
+    for (int i = 0; i < t->ncols; i++) {
+        if (!t->cols[i].key) continue;
+        if (x[i].type != y[i].type) return 0;
+        if (x[i].type == FY_CELL_TEXT) {
+            if (x[i].v.s.len != y[i].v.s.len ||
+                memcmp(job->arena + x[i].v.s.off, job->arena + y[i].v.s.off, x[i].v.s.len) != 0)
+                return 0;
+        } else if (memcmp(&x[i].v, &y[i].v, sizeof x[i].v) != 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Does a key come twice among the staged rows (as sent: "1" and 1 are
+ * two keys here and one to an integer column; the database then refuses
+ * the pair, and the split finds them)? */
+static int has_duplicates(const struct fy_pg_table *t, const struct fy_wjob *job) {
+    size_t cap = 16;
+    while (cap < (size_t)job->nrows * 2) cap *= 2;
+    int *slots = malloc(cap * sizeof *slots), dup = 0;
+    if (!slots) return 1;                             /* the statement that is always right */
+    for (size_t i = 0; i < cap; i++) slots[i] = -1;
+    for (int r = 0; r < job->nrows && !dup; r++) {
+        if (job->skip[r]) continue;
+        size_t at = (size_t)key_hash(t, job, r) & (cap - 1);
+        while (slots[at] >= 0 && !(dup = same_key(t, job, slots[at], r))) at = (at + 1) & (cap - 1);
+        slots[at] = r;
+    }
+    free(slots);
+    return dup;
+}
+
 /* Rows in [a, b] that were staged (not failed while packing). */
 static int staged(const struct fy_wjob *job, int a, int b) {
     int n = 0;
@@ -617,7 +683,7 @@ static enum verdict upsert_range(struct fy_pg *pg, struct fy_pg_job *j, int a, i
     snprintf(sa, sizeof sa, "%d", a);
     snprintf(sb, sizeof sb, "%d", b);
     const char *params[4] = {sa, sb, j->synced, j->run_id};
-    r = PQexecParams(pg->conn, j->t->upsert_sql, 4, NULL, params, NULL, NULL, 0);
+    r = PQexecParams(pg->conn, j->dedup ? j->t->dedup_sql : j->t->upsert_sql, 4, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) == PGRES_COMMAND_OK) {
         PQclear(r);
         if ((r = exec_cmd(pg, "RELEASE SAVEPOINT ferry_rows"))) return failed(pg, j, r, "cannot release a savepoint");
@@ -654,6 +720,7 @@ static enum verdict do_upsert(struct fy_pg *pg, struct fy_pg_job *j) {
     if ((r = exec_cmd(pg, "BEGIN"))) return failed(pg, j, r, "cannot begin a transaction");
     enum verdict v = copy_in(pg, j);
     if (v != V_OK) return v;
+    j->dedup = has_duplicates(j->t, &j->job);
     if ((v = upsert_range(pg, j, 1, j->job.nrows)) != V_OK) return v;
     if ((r = exec_cmd(pg, "COMMIT"))) return failed(pg, j, r, "cannot commit");
     return V_OK;

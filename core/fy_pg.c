@@ -729,7 +729,10 @@ static enum verdict do_upsert(struct fy_pg *pg, struct fy_pg_job *j) {
 /* ---- FY_PG_QUERY, FY_PG_FRESHNESS ---------------------------------------- */
 
 static enum verdict do_query(struct fy_pg *pg, struct fy_pg_job *j) {
-    PGresult *r = PQexecParams(pg->conn, j->sql, j->nparams, NULL, (const char *const *)j->params, NULL, NULL, 0);
+    /* without parameters, several statements may go at once (a view and its comment) */
+    PGresult *r = j->nparams ? PQexecParams(pg->conn, j->sql, j->nparams, NULL, (const char *const *)j->params,
+                                            NULL, NULL, 0)
+                             : PQexec(pg->conn, j->sql);
     if (PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK) {
         j->res = r;
         return V_OK;

@@ -272,4 +272,39 @@ function _M.postgres(spec)
   return load
 end
 
+-- The reporting layer, wherever the admin put it: the config's PostgreSQL
+-- database `database` (default "reporting") when it has one, else the
+-- SQLite file `path` (default "reporting.db") in the data directory. So a
+-- script runs on SQLite out of the box and on PostgreSQL once configured.
+function _M.reporting(spec)
+  if type(spec) ~= "table" then error("ferry.sink.reporting: expected a table", 2) end
+  local name = spec.database or "reporting"
+  if type(name) ~= "string" then error("ferry.sink.reporting: 'database' must be a string", 2) end
+  local ok, load
+  if pg.configured(name) then
+    ok, load = pcall(_M.postgres, { database = name, table = spec.table, columns = spec.columns })
+  else
+    ok, load = pcall(_M.sqlite, { path = spec.path or "reporting.db", table = spec.table, columns = spec.columns })
+  end
+  if not ok then error((tostring(load):gsub("ferry%.sink%.%a+:", "ferry.sink.reporting:")), 2) end
+  return load
+end
+
+-- The reporting database itself, for what a sink does not do (a view, a
+-- reference table): { kind = "postgres" | "sqlite", exec = function(sql),
+-- rows = function(sql, params) }. Parameters are $1, $2 ... on PostgreSQL
+-- and ? on SQLite. Inside a hook: PostgreSQL is opened with the grant.
+function _M.reporting_db(spec)
+  spec = spec or {}
+  local name = spec.database or "reporting"
+  if pg.configured(name) then
+    local db = pg.open(name)
+    return { kind = "postgres", exec = function(sql, params) return db:exec(sql, params) end,
+             rows = function(sql, params) return db:rows(sql, params) end }
+  end
+  local db = assert(sqlite.open(spec.path or "reporting.db"))
+  return { kind = "sqlite", exec = function(sql) return assert(db:exec(sql)) end,
+           rows = function(sql, params) return assert(db:rows(sql, params)) end }
+end
+
 return _M

@@ -45,14 +45,18 @@ Test controls (a path Stripe does not use):
   POST /__fake/seed       {"customers": [...], "invoices": [...], "subscriptions": [...],
                            "events": [...]} replaces those collections
   POST /__fake/add        the same shape, appended (objects created "later")
+  POST /__fake/update     {"coll": "invoices", "id": ID, "set": {...} | "delete": true} an
+                          edit made in Stripe (events are added with /__fake/add)
   POST /__fake/fail       {"status": N, "times": N, "path": PREFIX?, "skip": M,
-                           "error": {...}?, "headers": {...}?} after M more matching
-                           requests, the next N answer that status and error
+                           "error": {...}?, "headers": {...}?, "process": bool} after M more
+                           matching requests, the next N answer that status and error
+                           (with "process": carried out first, the answer lost)
   POST /__fake/ratelimit  {"times": N, "retry_after": S?} the next N requests are 429
   POST /__fake/restrict   {"write": false} the key may read but not write (403 on POST)
   GET  /__fake/requests   every API request: method, path, query, body, auth,
                           version, idem, replayed, status, t (time.time())
   GET  /__fake/customers  the customers as the fake holds them
+  GET  /__fake/applied    every POST carried out (not replayed): path, idem
 
     python3 fake_stripe.py --port-file PATH [--port 0] [--key KEY]
 """
@@ -71,7 +75,7 @@ import urllib.parse
 
 LOCK = threading.Lock()
 STATE = {"customers": [], "invoices": [], "subscriptions": [], "events": [], "requests": [],
-         "fail": None, "ratelimit": None, "idem": {}, "write": True}
+         "fail": None, "ratelimit": None, "idem": {}, "write": True, "applied": []}
 PREFIX = {"customers": "customer", "invoices": "invoice", "subscriptions": "subscription", "events": "event"}
 LIST_PARAMS = {"limit", "starting_after", "ending_before", "expand[]", "created", "created[gt]", "created[gte]",
                "created[lt]", "created[lte]"}
@@ -293,6 +297,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if k in body:
                     STATE[k] = body[k] if path == "/__fake/seed" else STATE[k] + body[k]
             return 200, {"ok": True}
+        if path == "/__fake/update" and method == "POST":
+            o = find(body["coll"], body["id"])
+            if o is None:
+                return 404, {"error": {"type": "invalid_request_error", "message": "no such object"}}
+            if body.get("delete"):
+                STATE[body["coll"]].remove(o)
+            else:
+                o.update(body.get("set") or {})
+            return 200, {"ok": True}
         if path == "/__fake/fail" and method == "POST":
             STATE["fail"] = body if body.get("times", 0) > 0 else None
             return 200, {"ok": True}
@@ -306,6 +319,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return 200, STATE["requests"]
         if path == "/__fake/customers":
             return 200, STATE["customers"]
+        if path == "/__fake/applied":
+            return 200, STATE["applied"]
         return 404, {"error": {"type": "invalid_request_error", "message": "unknown control " + path}}
 
     def authorized(self):
@@ -335,7 +350,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         f = STATE["fail"]
         if f and path.startswith(f.get("path", "/")) and f.get("skip", 0) > 0:
             f["skip"] -= 1
-        elif f and path.startswith(f.get("path", "/")):
+        elif f and path.startswith(f.get("path", "/")) and not f.get("process"):
             f["times"] -= 1
             if f["times"] <= 0:
                 STATE["fail"] = None
@@ -372,6 +387,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if idem:
             STATE["idem"][idem] = ((path, raw), status, json.loads(json.dumps(obj)),
                                    "req_%012d" % (len(STATE["requests"]) - 1))
+        if method == "POST" and status == 200:
+            STATE["applied"].append({"path": path, "idem": idem})
+        if f and f.get("process") and path.startswith(f.get("path", "/")):
+            # the request was carried out, but its answer is lost on the way
+            f["times"] -= 1
+            if f["times"] <= 0:
+                STATE["fail"] = None
+            return f["status"], {"error": f.get("error") or {"type": "api_error", "message": "An unknown error "
+                                 "occurred"}}, []
         return status, obj, []
 
     def route(self, method, path, query, raw):

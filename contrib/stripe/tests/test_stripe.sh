@@ -65,7 +65,7 @@ customers = [{"id": "cus_%04d" % i, "object": "customer", "created": base + 60 *
               "livemode": False, "delinquent": False, "balance": 0} for i in range(1, 251)]
 customers[1]["email"] = "Shared@Example.com"
 customers[2]["email"] = "shared@example.com"
-customers[5]["metadata"] = {"crm_company_id": "HS-1003"}          # cus_0006 shares cus_0003's company
+customers[14]["metadata"] = {"crm_company_id": "HS-1012"}         # cus_0015 shares cus_0012's company
 curr = ["usd", "jpy", "kwd"]
 invoices = []
 for i in range(1, 231):
@@ -300,5 +300,155 @@ expect_rc 3
 expect_eq "$(fake_py "len([q for q in R[$before:] if q['path'].endswith('cus_0011')])")" "1"
 expect_eq "$(qpy s-idem '[(q["class"], q["reason"]) for q in L]')" \
     "[('validation', 'stripe POST /v1/customers/cus_0011: 409 idempotency_error: Keys for idempotent requests can only be used with the same parameters they were first used with.')]"
+
+# ---------------------------------------------------------------------------
+script lookup "local stripe = require 'contrib.stripe'
+local billing = stripe.connect {}
+local by_crm = billing:customers_by_metadata('crm_company_id')
+local by_email = billing:customers()
+return ferry.integration { name = 's-lookup', owner = 'qa@example.com', purpose = 'test', pattern = 'reporting',
+  source_of_truth = 'crm', freshness = '1h',
+  extract = function(ctx)
+    for _, r in ipairs {
+      { key = 'A', crm = 'HS-1009', email = 'BILLING12@client12.example', id = 'cus_0020', one = 'billing30@client30.example' },
+      { key = 'B', crm = 'HS-4242', email = 'billing12@client12.example', id = 'cus_0020', one = 'billing30@client30.example' },
+      { key = 'C', crm = 'HS-1012', email = 'billing12@client12.example', id = 'cus_0020', one = 'billing30@client30.example' },
+      { key = 'D', crm = 'HS-1009', email = 'shared@example.com', id = 'cus_0020', one = 'billing30@client30.example' },
+      { key = 'E', crm = 'HS-1009', email = 'billing12@client12.example', id = 'cus_zzzz', one = 'billing30@client30.example' },
+      { key = 'F', crm = 'HS-1009', email = 'billing12@client12.example', id = 'cus_0020', one = 'BILLING30@client30.example' },
+    } do ctx:emit(r) end
+  end,
+  transform = function(r, ctx)
+    local cid, err = by_crm:get(r.crm, ctx)
+    if not cid then return nil, err end
+    local eid, eerr = by_email:get(r.email, ctx)
+    if not eid then return nil, eerr end
+    local c, cerr = billing:customer(ctx, r.id)
+    if not c then return nil, cerr end
+    local one = billing:customer_by_email(ctx, r.one)
+    return { key = r.key, by_crm = cid, by_email = eid, name = c.name, one = one and one.id or 'none' }
+  end,
+  load = ferry.sink.sqlite { path = 'lookup.db', table = 'rows', columns = { { 'key', 'text', key = true },
+    { 'by_crm', 'text' }, { 'by_email', 'text' }, { 'name', 'text' }, { 'one', 'text' } } },
+}"
+t "lookups: metadata key -> customer, email -> customer (any case), customer by id, one customer by exact email"
+before=$(nreq)
+srun "$WORK/lookup.lua"
+expect_rc 3
+expect_eq "$(sql "$DATA/lookup.db" "SELECT key, by_crm, by_email, name, one FROM rows ORDER BY key")" \
+"A|cus_0009|cus_0012|Client 20|cus_0030
+F|cus_0009|cus_0012|Client 20|none"
+expect_eq "$(qpy s-lookup '"\n".join("%s %s %s" % (q["record"]["key"], q["class"], q["reason"]) for q in L)')" \
+"B lookup_missing lookup stripe_customers_by_crm_company_id: no match for \"HS-4242\" (retried on later runs)
+C lookup_ambiguous lookup stripe_customers_by_crm_company_id: \"HS-1012\" matches 2 entries (cus_0015, cus_0012); none is picked
+D lookup_ambiguous lookup stripe_customers: \"shared@example.com\" matches 2 entries (cus_0003, cus_0002); none is picked
+E lookup_missing stripe: no customer \"cus_zzzz\""
+
+t "the bulk lookups read all customers once (three pages each); by id and by email are one GET each"
+expect_eq "$(fake_py "sorted(set(line(q) for q in R[$before:] if 'limit=100' in q['query']))")" \
+    "['GET /v1/customers?limit=100', 'GET /v1/customers?limit=100&starting_after=cus_0053', 'GET /v1/customers?limit=100&starting_after=cus_0153']"
+expect_eq "$(fake_py "len([q for q in R[$before:] if 'limit=100' in q['query']])")" "6"
+expect_eq "$(fake_py "sorted(set(line(q) for q in R[$before:] if 'limit=100' not in q['query']))")" \
+    "['GET /v1/customers/cus_0020', 'GET /v1/customers/cus_zzzz', 'GET /v1/customers?email=BILLING30@client30.example&limit=1', 'GET /v1/customers?email=billing30@client30.example&limit=1']"
+
+# ---------------------------------------------------------------------------
+script subs "local stripe = require 'contrib.stripe'
+local billing = stripe.connect {}
+return ferry.integration { name = 's-subs', owner = 'qa@example.com', purpose = 'test', pattern = 'reporting',
+  source_of_truth = 'stripe', freshness = '1h',
+  extract = billing:stream('subscriptions'),
+  transform = function(s) return { id = s.id, customer = s.customer, status = s.status } end,
+  load = ferry.sink.sqlite { path = 'subs.db', table = 'subs', columns = { { 'id', 'text', key = true },
+    { 'customer', 'text' }, { 'status', 'text' } } },
+}"
+t "the subscriptions stream asks for status=all: canceled ones are read too (Stripe's default leaves them out)"
+before=$(nreq)
+srun "$WORK/subs.lua"
+expect_rc 0
+expect_eq "$(sql "$DATA/subs.db" "SELECT id, status FROM subs ORDER BY id")" "sub_1|active
+sub_2|active
+sub_3|active
+sub_4|canceled"
+expect_eq "$(fake_py "[line(q) for q in R[$before:]]")" "['GET /v1/subscriptions?limit=100&status=all']"
+
+script expand "local stripe = require 'contrib.stripe'
+local billing = stripe.connect {}
+return ferry.integration { name = 's-expand', owner = 'qa@example.com', purpose = 'test', pattern = 'reporting',
+  source_of_truth = 'stripe', freshness = '1h',
+  extract = billing:stream('invoices', { expand = { 'customer' }, query = { status = 'open' } }),
+  transform = stripe.invoice_row,
+  load = ferry.sink.sqlite { path = 'expand.db', table = 'invoices', columns = { { 'invoice_id', 'text', key = true },
+    { 'customer_id', 'text' }, { 'customer_email', 'text' }, { 'status', 'text' } } },
+}"
+t "expand = { 'customer' } sends expand[]=data.customer; invoice_row takes the id and email from the object"
+before=$(nreq)
+srun "$WORK/expand.lua"
+expect_rc 0
+expect_in "$out" "extracted 56" "57 open, one paid since"
+expect_eq "$(fake_py "[line(q) for q in R[$before:]]")" "['GET /v1/invoices?expand[]=data.customer&limit=100&status=open']"
+expect_eq "$(sql "$DATA/expand.db" "SELECT invoice_id, customer_id, customer_email, status FROM invoices WHERE invoice_id = 'in_0008'")" \
+    "in_0008|cus_0009|billing9@client9.example|open"
+
+# ---------------------------------------------------------------------------
+t "money: stripe.major in exact decimal strings; a float amount or a missing currency is an error"
+cat >"$WORK/money.lua" <<'EOF'
+local stripe = require "contrib.stripe"
+print(stripe.major(123456, "usd"), stripe.major(-5, "USD"), stripe.major(500, "jpy"), stripe.major(1234, "kwd"),
+      stripe.major(0, "eur"), stripe.major(100, "isk"), stripe.major(9007199254740993, "usd"), stripe.major(ferry.json.null, "usd"))
+print(select(2, pcall(stripe.major, 12.5, "usd")))
+print(select(2, pcall(stripe.major, 100)))
+EOF
+run_ferry lua "$WORK/money.lua"
+expect_rc 0
+expect_eq "$out" "1234.56	-0.05	500	1.234	0.00	1.00	90071992547409.93	nil
+contrib.stripe: major: 12.5 is not an integer amount in minor units
+contrib.stripe: major: the amount's currency is required"
+
+t "connect and stream: mistakes named at load time"
+cat >"$WORK/connect.lua" <<'EOF'
+local s = require "contrib.stripe"
+print(s.connect {}.base_url, s.connect {}.stripe_version, s.connect { stripe_version = "2024-06-20" }.stripe_version)
+print(select(2, pcall(s.connect, { token = "X" })))
+print(select(2, pcall(s.connect, { stripe_version = "latest" })))
+print(select(2, pcall(function() return s.connect {}:stream("charges") end)))
+print(select(2, pcall(function() return s.connect {}:stream("invoices", { changes = true, full = true }) end)))
+print(select(2, pcall(function() return s.connect {}:stream("invoices", { sinse = 1 }) end)))
+EOF
+run_ferry lua "$WORK/connect.lua"
+expect_rc 0
+expect_eq "$out" "https://api.stripe.com	2025-03-31.basil	2024-06-20
+contrib.stripe: connect: unknown option 'token'
+contrib.stripe: connect: stripe_version 'latest': a version such as \"2025-03-31.basil\"
+contrib.stripe: unknown stream 'charges' (customers, invoices, subscriptions)
+contrib.stripe: stream: full or changes, not both
+contrib.stripe: stream: unknown option 'sinse'"
+
+# ---------------------------------------------------------------------------
+t "a 401 is class auth, with Stripe's message; the key appears in no output, log or file of the data dir"
+ctl fail '{"status":401,"times":1,"error":{"type":"invalid_request_error","message":"Invalid API Key provided: sk_test_********************e77"}}' >/dev/null
+srun "$WORK/customers.lua" --log-level debug
+expect_in "$out$err" "auth"
+expect_in "$out$err" "stripe GET /v1/customers: 401 invalid_request_error: Invalid API Key provided"
+expect_in "$out$err" "check the key"
+expect_not_in "$out$err" "$KEY"
+grep -rqaF -e "$KEY" "$DATA" && fail "the key is in the data dir: $(grep -rlaF -e "$KEY" "$DATA")"
+
+t "a restricted key without write permission: 403 is class permission and fails the batch, not a record"
+run_ferry resume s-customers -c "$CONF" >/dev/null
+ctl restrict '{"write":false}' >/dev/null
+srun "$WORK/idem.lua"
+expect_in "$out$err" "permission"
+expect_in "$out$err" "does not have the required permissions for this endpoint"
+expect_in "$out$err" "a restricted key needs this resource's permission"
+ctl restrict '{"write":true}' >/dev/null
+
+t "a 429 storm: the run still succeeds, and no retry came sooner than a second (Stripe sends no Retry-After)"
+ctl ratelimit '{"times":3}' >/dev/null
+before=$(nreq)
+srun "$WORK/customers.lua"
+expect_rc 0
+gaps=$(fake_py "[round(b['t'] - a['t'], 3) for a, b in zip(R[$before:], R[$before + 1:$before + 4])]")
+expect_eq "$(fake_py "[q['status'] for q in R[$before:]]")" "[429, 429, 429, 200]"
+expect_eq "$(python3 -c "print(all(g >= 1.0 for g in $gaps))")" "True" "gaps after each 429: $gaps"
 
 done_t

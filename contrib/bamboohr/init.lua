@@ -674,10 +674,10 @@ end
 -- no batch endpoint: one request per record, `concurrency` at a time).
 -- Every field but id is sent as given (nil fields are not sent).
 -- Returns the per-index failures: validation (400 and 409: an unknown
--- field, a value not among a list's options, a duplicate work email) and
--- permission (403: a field this key may not edit), each with BambooHR's
--- message and the field it names; an employee that does not exist is
--- validation. A 401 raises: the key is wrong, not a record.
+-- field, a value not among a list's options, a duplicate work email), each with BambooHR's
+-- message and the field it names, also for a 403 (a field this key's user
+-- may not edit); an employee that does not exist is validation too. A 401
+-- raises: the key is wrong, not a record.
 function Conn:update_employees(opts)
   opts = opts or {}
   local conn = self
@@ -710,6 +710,11 @@ function Conn:update_employees(opts)
           if e.class == "not_found" then
             e.class = "validation"
             e.reason = e.reason .. " (no such employee)"
+          elseif e.class == "permission" then
+            -- BambooHR refuses a field this key's user may not edit with a
+            -- 403 naming it: that record's fault, not the run's (a pause
+            -- would stop every other record of the batch)
+            e.class = "validation"
           end
           e.field = field_named(e.reason, sent[j])
           failures[index[j]] = e

@@ -115,7 +115,8 @@ end
 -- BambooHR's own words: the X-BambooHR-Error-Message header (its error
 -- bodies are empty or XML), else a short excerpt of the body.
 local function vendor_message(err)
-  local raw = type(err.headers) == "string" and err.headers or ""
+  -- err.headers: the raw header lines, the status line not always first
+  local raw = "\n" .. (type(err.headers) == "string" and err.headers or "")
   local i = lower(raw):find("\nx%-bamboohr%-error%-message:")
   if i then
     local m = match(sub(raw, i + 1), "^[^:]*:%s*([^\r\n]*)")

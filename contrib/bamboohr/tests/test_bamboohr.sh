@@ -64,10 +64,10 @@ for i in range(1, 251):
         "standardHoursPerWeek": None if i % 7 == 0 else ("20" if i % 10 == 0 else "40"),
         "employmentHistoryStatus": "Full-Time" if i % 10 else "Part-Time",
         "payRate": "100.00 EUR", "lastChanged": iso(base + datetime.timedelta(minutes=i)), "action": "Inserted"})
-lists = [{"fieldId": 4, "alias": "department", "name": "Department", "manageable": "yes", "multiple": "no",
+lists = [{"fieldId": "4", "alias": "department", "name": "Department", "manageable": "yes", "multiple": "no",
           "options": [{"id": 1, "name": "Engineering", "archived": "no"}, {"id": 2, "name": "Sales", "archived": "no"},
                       {"id": 3, "name": "Delivery", "archived": "no"}, {"id": 4, "name": "Legacy", "archived": "yes"}]},
-         {"fieldId": 5, "alias": "location", "name": "Location", "manageable": "yes", "multiple": "no",
+         {"fieldId": "5", "alias": "location", "name": "Location", "manageable": "yes", "multiple": "no",
           "options": [{"id": 10, "name": "Lisbon", "archived": "no"}, {"id": 11, "name": "Berlin", "archived": "no"}]}]
 def req(rid, emp, start, end, status, dates):
     return {"id": rid, "employeeId": emp, "name": "First%d Last%d" % (emp, emp), "start": start, "end": end,

@@ -358,10 +358,14 @@ local STREAMS = {
 }
 local STREAM_KEYS = { since = true, overlap = true, window = true, query = true, flat = true, filter = true }
 
-local function epoch_of(iso, what)
+-- A record's updated_at as epoch seconds; without one, the overlap could
+-- not tell it from what a run has read, so that is schema_drift.
+local function epoch_of(iso, what, id)
   local t = type(iso) == "string" and time.parse(iso)
-  if not t then fail("schema_drift", format("harvest %s: %s is not an ISO 8601 time: %s", what, "updated_at",
-    tostring(iso))) end
+  if not t then
+    fail("schema_drift", format("harvest %s: updated_at is not an ISO 8601 time: %s (id %s)", what,
+      tostring(iso), tostring(id)))
+  end
   return t
 end
 
@@ -442,7 +446,7 @@ function Conn:stream(name, opts)
           fail("schema_drift", format("harvest %s: a record without an id", name))
         end
         local id, u = tostring(r.id), r.updated_at
-        if epoch_of(u, name) >= floor_t then fresh[id] = u end
+        if epoch_of(u, name, id) >= floor_t then fresh[id] = u end
         if seen[id] ~= u then emit(ctx, r) end
       end
       if nxt then
@@ -642,8 +646,11 @@ function Conn:upsert_projects(opts)
             { json = body, auth = auth, headers = headers, timeout = conn.timeout, idempotent = true } }
           index[#reqs] = i
         elseif create then
+          -- Retried like a PATCH (a 429, a timeout): Harvest keeps project
+          -- names unique, so a create that did land and is sent again is
+          -- refused ("Name has already been taken"), never doubled.
           reqs[#reqs + 1] = { "POST", "/v2/projects",
-            { json = body, auth = auth, headers = headers, timeout = conn.timeout } }
+            { json = body, auth = auth, headers = headers, timeout = conn.timeout, idempotent = true } }
           index[#reqs] = i
         else
           failures[i] = { class = "lookup_missing", field = key,
@@ -670,6 +677,14 @@ function Conn:upsert_projects(opts)
     end
     if next(failures) then return failures end
   end
+end
+
+-- deal_code(id) -> "HS-<id>": the project code this connector's docs use
+-- for a project made from a HubSpot deal, so the deal finds its project
+-- (projects { by = "code" }) and a re-run updates it instead of adding one.
+function M.deal_code(id)
+  if is_null(id) or tostring(id) == "" then error("contrib.harvest: deal_code: a deal id", 2) end
+  return "HS-" .. tostring(id)
 end
 
 return M

@@ -199,7 +199,7 @@ local hv = harvest.connect { base_url = '$H', contact = 'qa@example.com' }
 return ferry.integration { name = 'h-write', owner = 'qa@example.com', purpose = 'test', pattern = 'workflow',
   source_of_truth = 'hubspot', freshness = '1h',
   extract = function(ctx)
-    ctx:emit({ code = 'HS-9001', name = 'Acme Rollout', client_id = 501, is_billable = true, bill_by = 'Project',
+    ctx:emit({ code = harvest.deal_code(9001), name = 'Acme Rollout', client_id = 501, is_billable = true, bill_by = 'Project',
                budget_by = 'project', budget = 120, hourly_rate = 160, starts_on = '2027-01-04' })
     ctx:emit({ code = 'P-001', notes = 'Phase 2 signed', is_active = true })
     ctx:emit({ code = 'HS-9002', name = 'Globex Audit', client_id = 502, is_billable = true, bill_by = 'Weekly',

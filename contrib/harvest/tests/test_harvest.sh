@@ -27,7 +27,7 @@ return {
   -- the shipped example's production URL, unedited, goes to the fake
   http = { rewrite = { ["https://api.harvestapp.com"] = "$H" } },
   integrations = { ["harvest-time"] = s, ["h-write"] = s, ["h-update"] = s, ["h-lookup"] = s,
-    ["h-staff"] = s, ["h-budget"] = s, ["h-window"] = s, ["h-projects"] = s },
+    ["h-staff"] = s, ["h-budget"] = s, ["h-window"] = s, ["h-projects"] = s, ["h-users"] = s },
 }
 EOF
 hrun() { run_ferry run "$@" -c "$CONF"; }
@@ -341,6 +341,24 @@ expect_rc 0
 expect_eq "$(sql "$DATA/psa.db" "SELECT count(*), sum(is_project_manager), group_concat(DISTINCT project_code) FROM assignments")" \
     "6|1|P-001,P-002,P-003"
 expect_eq "$(fake_py "line(R[$before])")" "GET /v2/user_assignments?is_active=true&per_page=2000"
+
+script users "local harvest = require 'contrib.harvest'
+local hv = harvest.connect { base_url = '$H', user_agent = 'Agency PSA sync (https://intranet.example/psa)' }
+return ferry.integration { name = 'h-users', owner = 'qa@example.com', purpose = 'test', pattern = 'reporting',
+  source_of_truth = 'harvest', freshness = '1h',
+  extract = hv:stream('users', { flat = true }),
+  load = ferry.sink.sqlite { path = 'psa.db', table = 'people', columns = harvest.columns.users },
+}"
+t "the users stream, flat: weekly capacity in hours (Harvest sends seconds), cost rate; a user_agent of one's own"
+before=$(nreq)
+hrun "$WORK/users.lua"
+expect_rc 0
+expect_eq "$(sql "$DATA/psa.db" "SELECT email, weekly_capacity_hours, cost_rate, is_contractor FROM people ORDER BY id")" \
+"ana@agency.example|35.0|60.0|0
+ben@agency.example|40.0|55.0|0
+cleo@agency.example|40.0|70.0|0
+dev@agency.example|40.0|90.0|1"
+expect_eq "$(fake_py "R[$before]['headers']['user-agent']")" "Agency PSA sync (https://intranet.example/psa)"
 
 script budget "local harvest = require 'contrib.harvest'
 local hv = harvest.connect { base_url = '$H', contact = 'qa@example.com' }

@@ -16,13 +16,14 @@ SANITIZE ?=
 V        ?=
 
 DEB_PKGS  := build-essential pkg-config liblua5.4-dev lua-cjson-dev libcurl4-openssl-dev \
-             libevent-dev libsqlite3-dev sqlite3 python3 openssl libssl-dev tzdata
-BENCH_PKGS := nginx-light curl lua5.4 lua-cjson lua-dbi-sqlite3 wrk
+             libevent-dev libsqlite3-dev sqlite3 libpq-dev python3 openssl libssl-dev tzdata
+BENCH_PKGS := nginx-light curl lua5.4 lua-cjson lua-dbi-sqlite3 wrk postgresql
 # What only the tests use: promtool (test_metrics.sh lints a live /metrics
 # scrape; Debian ships promtool in the prometheus package, whose service is
-# not started by installing it) and curl.
-TEST_PKGS  := prometheus curl
-PKG_MODS  := lua5.4 lua5.4-cjson libcurl libevent sqlite3 libcrypto
+# not started by installing it), curl, and PostgreSQL's server
+# (test_postgres.sh starts a private one on 127.0.0.1 with initdb).
+TEST_PKGS  := prometheus curl postgresql
+PKG_MODS  := lua5.4 lua5.4-cjson libcurl libevent sqlite3 libcrypto libpq
 
 ifeq ($(SANITIZE),)
 BUILD    := build
@@ -159,9 +160,11 @@ bench: all $(BUILD)/bench/http_raw
 	$(Q)FERRY=$(BUILD)/ferry bash tests/bench/hooks.sh
 	$(Q)echo
 	$(Q)FERRY=$(BUILD)/ferry bash tests/bench/map.sh
+	$(Q)echo
+	$(Q)FERRY=$(BUILD)/ferry N=$${PG_N:-1000000} bash tests/bench/postgres.sh
 	$(Q)python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); [r.update(json.load(open(f))) for f in sys.argv[2:]]; \
 	    json.dump(r, open(sys.argv[1], "w"), indent=1)' $(BUILD)/bench/results.json $(BUILD)/bench/pipeline.json \
-	    $(BUILD)/bench/hooks.json $(BUILD)/bench/map.json
+	    $(BUILD)/bench/hooks.json $(BUILD)/bench/map.json $(BUILD)/bench/postgres.json
 	$(Q)echo "all results: $(BUILD)/bench/results.json"
 
 $(BUILD)/bench/http_raw: tests/bench/http_raw.c | $(BUILD)/bench

@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <lua.h>
 #include <lualib.h>
+#include <libpq-fe.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,7 +21,7 @@
 #include <strings.h>
 
 enum key_type { K_STRING, K_STRING_LIST, K_INT, K_SIZE, K_LEVEL, K_FORMAT, K_SECTION, K_DURATION, K_GRANTS, K_ALERTS,
-                K_REWRITE };
+                K_REWRITE, K_DATABASES };
 
 struct key_spec {
     const char *name;        /* dotted path: "limits.memory" */
@@ -52,7 +53,10 @@ static const struct key_spec keys[] = {
     {"limits.instructions", K_INT, "an integer of at least 1000"},
     {"limits.call_time", K_DURATION, "a duration like \"60s\""},
     {"limits.run_time", K_DURATION, "a duration like \"6h\""},
-    {"integrations", K_GRANTS, "a table of integration names to { secrets = {...}, dirs = {...}, trusted = true }"},
+    {"integrations", K_GRANTS, "a table of integration names to { secrets = {...}, dirs = {...}, databases = {...}, "
+                               "trusted = true }"},
+    {"databases", K_DATABASES, "a table of names to { url = \"postgresql://USER@HOST:PORT/DB\", "
+                               "password_env = \"ENV_NAME\", reconnect = \"60s\" }"},
     {"http", K_SECTION, "a table"},
     {"http.ca_file", K_STRING, "a path to a PEM CA bundle"},
     {"http.timeout", K_DURATION, "a duration like \"30s\""},
@@ -101,6 +105,7 @@ static void free_grants(struct fy_config *cfg) {
         free(g->script);
         free_list(g->secrets);
         free_list(g->dirs);
+        free_list(g->databases);
     }
     free(cfg->grants);
     cfg->grants = NULL;
@@ -114,6 +119,23 @@ const struct fy_grant *fy_config_grant(const struct fy_config *cfg, const char *
         if (strcmp(cfg->grants[i].name, "*") == 0) any = &cfg->grants[i];
     }
     return any;
+}
+
+static void free_databases(struct fy_config *cfg) {
+    for (size_t i = 0; i < cfg->ndatabases; i++) {
+        free(cfg->databases[i].name);
+        free(cfg->databases[i].url);
+        free(cfg->databases[i].password_env);
+    }
+    free(cfg->databases);
+    cfg->databases = NULL;
+    cfg->ndatabases = 0;
+}
+
+const struct fy_database *fy_config_database(const struct fy_config *cfg, const char *name) {
+    for (size_t i = 0; name && i < cfg->ndatabases; i++)
+        if (strcmp(cfg->databases[i].name, name) == 0) return &cfg->databases[i];
+    return NULL;
 }
 
 static void free_channels(struct fy_config *cfg) {
@@ -143,6 +165,7 @@ const char *fy_channel_type_name(enum fy_channel_type type) {
 
 void fy_config_free(struct fy_config *cfg) {
     free_grants(cfg);
+    free_databases(cfg);
     free_channels(cfg);
     free(cfg->alerts.owner);
     free(cfg->path);
@@ -320,6 +343,9 @@ static void apply_grant(lua_State *L, struct load *ld, struct fy_grant *g) {
         } else if (!strcmp(field, "dirs")) {
             free_list(g->dirs);
             g->dirs = string_list(L, ld, key);
+        } else if (!strcmp(field, "databases")) {
+            free_list(g->databases);
+            g->databases = string_list(L, ld, key);
         } else if (!strcmp(field, "trusted")) {
             if (lua_type(L, -1) != LUA_TBOOLEAN)
                 problem(ld, key, "%s: expected true or false, got %s", key, luaL_typename(L, -1));
@@ -330,7 +356,7 @@ static void apply_grant(lua_State *L, struct load *ld, struct fy_grant *g) {
             else
                 replace(&g->script, lua_tostring(L, -1));
         } else {
-            problem(ld, key, "unknown key '%s' (known keys: secrets, dirs, trusted, script)", key);
+            problem(ld, key, "unknown key '%s' (known keys: secrets, dirs, databases, trusted, script)", key);
         }
         lua_pop(L, 1);
     }
@@ -359,6 +385,96 @@ static void apply_grants(lua_State *L, struct load *ld) {
         memset(g, 0, sizeof *g);
         g->name = strdup(lua_tostring(L, -2));
         apply_grant(L, ld, g);
+        lua_pop(L, 1);
+    }
+}
+
+/* ---- databases: where ferry.sink.postgres loads ------------------------- */
+
+/* A libpq connection string that parses and holds no password: the password
+ * comes from password_env (or libpq's password file), never from a file
+ * that is copied around and shown. */
+static void check_url(struct load *ld, const char *key, const char *url) {
+    char *msg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(url, &msg);
+    if (!opts) {
+        size_t n = msg ? strlen(msg) : 0;
+        while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) msg[--n] = '\0';
+        problem(ld, key, "%s: not a PostgreSQL connection string (%s)", key, msg ? msg : "out of memory");
+        PQfreemem(msg);
+        return;
+    }
+    for (PQconninfoOption *o = opts; o->keyword; o++)
+        if (strcmp(o->keyword, "password") == 0 && o->val && *o->val)
+            problem(ld, key, "%s: holds a password; put it in an environment variable and name that in "
+                    "password_env", key);
+    PQconninfoFree(opts);
+}
+
+/* One database, { url, password_env, reconnect }, the table on top. */
+static void apply_database(lua_State *L, struct load *ld, struct fy_database *d) {
+    char key[200];
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        const char *field = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+        snprintf(key, sizeof key, "databases[\"%.100s\"].%.40s", d->name, field);
+        int is_string = lua_type(L, -1) == LUA_TSTRING && *lua_tostring(L, -1);
+        if (!strcmp(field, "url")) {
+            if (!is_string) problem(ld, key, "%s: expected a connection string like "
+                                    "\"postgresql://ferry@127.0.0.1:5432/reporting\", got %s", key, luaL_typename(L, -1));
+            else {
+                replace(&d->url, lua_tostring(L, -1));
+                check_url(ld, key, d->url);
+            }
+        } else if (!strcmp(field, "password_env")) {
+            if (!is_string) problem(ld, key, "%s: expected the name of an environment variable, got %s", key,
+                                    luaL_typename(L, -1));
+            else replace(&d->password_env, lua_tostring(L, -1));
+        } else if (!strcmp(field, "reconnect")) {
+            double secs;
+            char derr[128];
+            if (lua_type(L, -1) == LUA_TNUMBER) secs = lua_tonumber(L, -1);
+            else if (lua_type(L, -1) != LUA_TSTRING ||
+                     fy_duration_parse(lua_tostring(L, -1), lua_rawlen(L, -1), &secs, derr, sizeof derr) != FY_OK)
+                secs = -1;
+            if (!(secs >= 0 && secs <= 86400)) problem(ld, key, "%s: expected a duration like \"60s\" (0: do not "
+                                                      "reconnect)", key);
+            else d->reconnect = secs;
+        } else {
+            problem(ld, key, "unknown key '%s' (known keys: url, password_env, reconnect)", key);
+        }
+        lua_pop(L, 1);
+    }
+    if (!d->url) {
+        snprintf(key, sizeof key, "databases[\"%.100s\"].url", d->name);
+        problem(ld, key, "%s: missing (the server to connect to)", key);
+    }
+}
+
+/* databases = { [name] = { ... } }, the table on top of the stack. */
+static void apply_databases(lua_State *L, struct load *ld) {
+    struct fy_config *cfg = ld->cfg;
+    free_databases(cfg);
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        if (lua_type(L, -2) != LUA_TSTRING || !lua_istable(L, -1)) {
+            problem(ld, "databases", "databases: expected [\"name\"] = { url = ..., password_env = ... }, "
+                    "got a %s key with a %s value", luaL_typename(L, -2), luaL_typename(L, -1));
+            lua_pop(L, 1);
+            continue;
+        }
+        struct fy_database *dbs = realloc(cfg->databases, (cfg->ndatabases + 1) * sizeof *dbs);
+        if (!dbs) {
+            problem(ld, "databases", "databases: out of memory");
+            lua_pop(L, 2);
+            return;
+        }
+        cfg->databases = dbs;
+        struct fy_database *d = &dbs[cfg->ndatabases++];
+        memset(d, 0, sizeof *d);
+        d->name = strdup(lua_tostring(L, -2));
+        d->reconnect = 60;
+        apply_database(L, ld, d);
         lua_pop(L, 1);
     }
 }
@@ -808,6 +924,10 @@ static void apply(lua_State *L, struct load *ld, const struct key_spec *k) {
     case K_REWRITE:
         if (!lua_istable(L, -1)) goto bad_type;
         apply_rewrite(L, ld);
+        return;
+    case K_DATABASES:
+        if (!lua_istable(L, -1)) goto bad_type;
+        apply_databases(L, ld);
         return;
     case K_SECTION:
         break;

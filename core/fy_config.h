@@ -26,6 +26,16 @@ struct fy_grant {
     char **secrets;          /* environment variables ctx:secret may read (NULL-terminated) */
     char **dirs;             /* extra directories its readers may open (NULL-terminated) */
     int trusted;             /* lift the file restrictions: io, os, any path */
+    char **databases;        /* config `databases` its sinks may write to (NULL-terminated) */
+};
+
+/* A PostgreSQL database scripts may load into (config `databases`, keyed by
+ * the name scripts use: ferry.sink.postgres { database = NAME }). */
+struct fy_database {
+    char *name;
+    char *url;               /* libpq connection string, URI or key=value; never a password */
+    char *password_env;      /* environment variable holding the password; NULL = libpq's own ways */
+    double reconnect;        /* seconds a batch keeps trying to reach the server before it fails */
 };
 
 /* One alert channel (config `alerts.channels`, keyed by its name). */
@@ -67,6 +77,8 @@ struct fy_config {
         size_t max_body;     /* larger bodies are refused with 413, unread */
     } hooks;
     struct fy_grant *grants; /* per-integration grants, ngrants of them */
+    struct fy_database *databases;   /* ndatabases of them */
+    size_t ndatabases;
     size_t ngrants;
     struct {                 /* defaults for every HTTP client */
         char *ca_file;       /* extra CA bundle; NULL = the system's */
@@ -98,6 +110,9 @@ void fy_config_free(struct fy_config *cfg);
 /* The grant that applies to integration `name` (its own entry, else "*"),
  * or NULL when the admin granted it nothing. */
 const struct fy_grant *fy_config_grant(const struct fy_config *cfg, const char *name);
+
+/* The database called `name`, or NULL. */
+const struct fy_database *fy_config_database(const struct fy_config *cfg, const char *name);
 
 /* The channel called `name` (no "TYPE:" prefix), or NULL. */
 const struct fy_channel *fy_config_channel(const struct fy_config *cfg, const char *name);

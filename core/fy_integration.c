@@ -6,6 +6,7 @@
 #include "fy_common.h"
 #include "fy_engine.h"
 #include "fy_freshness.h"
+#include "fy_lua_pg.h"
 #include "fy_inbox.h"
 #include "fy_log.h"
 #include "fy_lua_sqlite.h"
@@ -803,6 +804,7 @@ static int take_loaded(lua_State *L) {
     lua_remove(L, -2);
     lua_call(L, 1, 1);
     fy_lua_sqlite_take_loaded(L, lua_tostring(L, -1), t->f ? write_freshness : NULL, &w);
+    fy_lua_pg_take_loaded(L, t->f);
     lua_settop(L, 0);
     return 0;
 }

@@ -1,4 +1,4 @@
-/* The SQLite writer thread; see fy_sqlite_writer.h. */
+/* The database writer thread; see fy_sqlite_writer.h. */
 #include "fy_sqlite_writer.h"
 #include "fy_common.h"
 
@@ -13,7 +13,8 @@
 #include <unistd.h>
 
 struct fy_writer {
-    sqlite3 *db;
+    fy_write_fn write;              /* what the thread does with each job */
+    void *conn;                     /* ... given this connection */
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t work;            /* a job was queued, or stop */
@@ -83,7 +84,8 @@ void fy_wjob_write(sqlite3 *db, struct fy_wjob *job) {
         for (int i = 0; i < job->ncells; i++) {
             switch (c[i].type) {
             case FY_CELL_NULL: sqlite3_bind_null(st, i + 1); break;
-            case FY_CELL_INT: sqlite3_bind_int64(st, i + 1, c[i].v.i); break;
+            case FY_CELL_INT:
+            case FY_CELL_BOOL: sqlite3_bind_int64(st, i + 1, c[i].v.i); break;
             case FY_CELL_REAL: sqlite3_bind_double(st, i + 1, c[i].v.d); break;
             case FY_CELL_TEXT:
                 sqlite3_bind_text(st, i + 1, job->arena + c[i].v.s.off, (int)c[i].v.s.len, SQLITE_STATIC);
@@ -118,7 +120,7 @@ static void *writer_main(void *arg) {
         w->busy = 1;
         pthread_mutex_unlock(&w->lock);
 
-        fy_wjob_write(w->db, job);
+        w->write(w->conn, job);
 
         pthread_mutex_lock(&w->lock);
         job->next = NULL;
@@ -167,11 +169,21 @@ static void writer_free(struct fy_writer *w) {
     free(w);
 }
 
+static void write_sqlite(void *db, struct fy_wjob *job) {
+    fy_wjob_write(db, job);
+}
+
 struct fy_writer *fy_writer_create(sqlite3 *db, struct event_base *base, char *err, size_t errlen) {
+    return fy_writer_start(write_sqlite, db, base, err, errlen);
+}
+
+struct fy_writer *fy_writer_start(fy_write_fn write, void *conn, struct event_base *base, char *err,
+                                  size_t errlen) {
     struct fy_writer *w = calloc(1, sizeof *w);
     int fds[2];
     if (!w) goto fail;
-    w->db = db;
+    w->write = write;
+    w->conn = conn;
     if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
         snprintf(err, errlen, "cannot create a pipe: %s", strerror(errno));
         free(w);

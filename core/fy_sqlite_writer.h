@@ -21,7 +21,7 @@ struct sqlite3_stmt;
 struct event_base;
 struct fy_writer;
 
-enum fy_cell_type { FY_CELL_NULL, FY_CELL_INT, FY_CELL_REAL, FY_CELL_TEXT };
+enum fy_cell_type { FY_CELL_NULL, FY_CELL_INT, FY_CELL_REAL, FY_CELL_TEXT, FY_CELL_BOOL /* v.i 0 or 1 */ };
 
 struct fy_cell {
     enum fy_cell_type type;
@@ -59,6 +59,13 @@ struct fy_wjob {
 
 /* Start a writer for `db` whose jobs come back on `base`. NULL with err. */
 struct fy_writer *fy_writer_create(struct sqlite3 *db, struct event_base *base, char *err, size_t errlen);
+
+/* The same thread for another kind of connection (the PostgreSQL sink,
+ * fy_lua_pg.c): write(conn, job) runs on the thread for each job, in
+ * submission order, and sets the job's results. */
+typedef void (*fy_write_fn)(void *conn, struct fy_wjob *job);
+struct fy_writer *fy_writer_start(fy_write_fn write, void *conn, struct event_base *base, char *err,
+                                  size_t errlen);
 
 /* Queue a job; the writer owns it until its `delivered` callback runs. */
 void fy_writer_submit(struct fy_writer *w, struct fy_wjob *job);

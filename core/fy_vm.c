@@ -399,6 +399,7 @@ static void vm_open_ferry(struct fy_vm *vm, const struct fy_config *cfg) {
         {"json", luaopen_ferry_json},   {"time", luaopen_ferry_time},
         {"csv", luaopen_ferry_csv},     {"jsonl", luaopen_ferry_jsonl},
         {"sqlite", luaopen_ferry_sqlite}, {"log", luaopen_ferry_log},
+        {"postgres", luaopen_ferry_postgres},
     };
     luaL_requiref(L, "cjson", luaopen_cjson, 0);
     luaL_requiref(L, "ferry.http.core", luaopen_ferry_http_core, 0);

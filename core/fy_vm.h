@@ -115,6 +115,7 @@ int luaopen_ferry_json(lua_State *L);
 int luaopen_ferry_csv(lua_State *L);
 int luaopen_ferry_jsonl(lua_State *L);
 int luaopen_ferry_sqlite(lua_State *L);
+int luaopen_ferry_postgres(lua_State *L);
 int luaopen_ferry_log(lua_State *L);
 int luaopen_ferry_time(lua_State *L);
 int luaopen_ferry_http_core(lua_State *L);

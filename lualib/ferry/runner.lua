@@ -477,6 +477,14 @@ function _M.run(spec, params, internal)
         not_loaded = not_loaded + m - nfailed
         return commit()
       end
+      if class == "transient" and type(res) == "table" and res.destination == true then
+        -- the destination itself is down (a database past its reconnect
+        -- window), not these records: quarantining every record would
+        -- bury the real failures; the run fails and the next reads them again
+        stop("load: transient: " .. reason, "transient")
+        not_loaded = not_loaded + m - nfailed
+        return commit()
+      end
       for i = 1, m do
         if not failed[i] then put("load", class, reason, b.origin[i], b.batch[i], b.q[i]) end
         failed[i] = true
@@ -517,8 +525,8 @@ function _M.run(spec, params, internal)
     commit_checkpoints()
   end
 
-  -- A load may hand back a pending result (ferry.sink.sqlite writes on a
-  -- thread of its own); the run goes on with the next batch and waits for
+  -- A load may hand back a pending result (ferry.sink.sqlite and
+  -- ferry.sink.postgres write on a thread of their own); the run goes on with the next batch and waits for
   -- this one before loading another (one in flight keeps up with the
   -- writer; two ran no faster and held more memory).
   local inflight
@@ -535,7 +543,7 @@ function _M.run(spec, params, internal)
 
   local function is_pending(v)
     local mt = type(v) == "userdata" and getmetatable(v)
-    return mt and mt.__name == "ferry.pending"
+    return mt and (mt.__name == "ferry.pending" or mt.__name == "ferry.postgres.pending")
   end
 
   -- Before each load: references resolved once for the whole batch

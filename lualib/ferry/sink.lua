@@ -20,6 +20,7 @@
 -- tell in a dry run what a load would create or change (plan).
 local ferry = ferry
 local sqlite = ferry.sqlite
+local pg = ferry.postgres
 local fields = require "ferry.fields"
 local same, key_text = fields.same, fields.key_text
 local type, ipairs, pairs, error, concat = type, ipairs, pairs, error, table.concat
@@ -73,6 +74,39 @@ local function plan_by_fields(key)
         end
         table.sort(changes, function(a, b) return a[1] < b[1] end)
         out[i] = { op = not row and "create" or #changes > 0 and "update" or "unchanged", changes = changes }
+      end
+    end
+    return out
+  end
+end
+
+-- The plan of a sink that writes every declared column (one the record
+-- leaves out becomes NULL): each is compared; a row it would refuse is a
+-- reject.
+local function plan_by_columns(columns, key)
+  return function(batch, m, current)
+    local out = {}
+    for i = 1, m do
+      local rec = batch[i]
+      local k = type(rec) == "table" and rec[key]
+      if k == nil or k == null or k == false then
+        out[i] = { op = "reject", reason = type(rec) ~= "table" and "not a table" or "missing key column " .. key }
+      else
+        local row, changes, bad = current[key_text(k)], {}, nil
+        for _, c in ipairs(columns) do
+          local name, ctype = c[1] or c.name, c[2] or c.type
+          local v = rec[name]
+          if type(v) == "table" and ctype ~= "json" then
+            bad = ("column %s: cannot store a table in a %s column"):format(name, ctype)
+          end
+          local before = row and row[name]
+          if v == null then v = nil end
+          if not row and v ~= nil or row and not same(v, before) then
+            changes[#changes + 1] = { name, before, v }
+          end
+        end
+        if bad then out[i] = { op = "reject", reason = bad }
+        else out[i] = { op = not row and "create" or #changes > 0 and "update" or "unchanged", changes = changes } end
       end
     end
     return out
@@ -164,39 +198,77 @@ function _M.sqlite(spec)
         end
         return out
       end,
-      -- the upsert writes every declared column (one the record leaves out
-      -- becomes NULL), so each is compared; a row it would refuse is a reject
-      plan = function(batch, m, current)
-        local out = {}
-        for i = 1, m do
-          local rec = batch[i]
-          local k = type(rec) == "table" and rec[key]
-          if k == nil or k == null or k == false then
-            out[i] = { op = "reject", reason = type(rec) ~= "table" and "not a table" or "missing key column " .. key }
-          else
-            local row, changes, bad = current[key_text(k)], {}, nil
-            for _, c in ipairs(spec.columns) do
-              local name, ctype = c[1] or c.name, c[2] or c.type
-              local v = rec[name]
-              if type(v) == "table" and ctype ~= "json" then
-                bad = ("column %s: cannot store a table in a %s column"):format(name, ctype)
-              end
-              local before = row and row[name]
-              if v == null then v = nil end
-              if not row and v ~= nil or row and not same(v, before) then
-                changes[#changes + 1] = { name, before, v }
-              end
-            end
-            if bad then out[i] = { op = "reject", reason = bad }
-            else out[i] = { op = not row and "create" or #changes > 0 and "update" or "unchanged", changes = changes } end
-          end
-        end
-        return out
-      end,
+      plan = plan_by_columns(spec.columns, key),
     }
   end
   destinations[load] = ("sqlite %s, table %s"):format(spec.path, spec.table)
   databases[load] = spec.path
+  return load
+end
+
+-- The single key column of a declaration, or nil when the key is composite.
+local function single_key(columns)
+  local key, n = nil, 0
+  for _, c in ipairs(columns) do
+    if type(c) == "table" and c.key then key, n = c[1] or c.name, n + 1 end
+  end
+  if n == 1 and type(key) == "string" then return key end
+end
+
+function _M.postgres(spec)
+  if type(spec) ~= "table" then error("ferry.sink.postgres: expected a table", 2) end
+  if type(spec.database) ~= "string" then
+    error("ferry.sink.postgres: 'database' must name a database of the config (databases = { NAME = { url = ... } })", 2)
+  end
+  if type(spec.table) ~= "string" then error("ferry.sink.postgres: 'table' must be a string", 2) end
+  if type(spec.columns) ~= "table" then error("ferry.sink.postgres: 'columns' must be a list", 2) end
+  if not pg.configured(spec.database) then
+    error(("ferry.sink.postgres: no database %q in the config (databases = { [%q] = { url = "
+      .. "\"postgresql://USER@HOST:PORT/DB\", password_env = \"ENV_NAME\" } })"):format(spec.database, spec.database), 2)
+  end
+  local tbl, db
+  local function open()
+    if not db then db = pg.open(spec.database) end
+    return db
+  end
+  local function load(batch, ctx)
+    -- created, or checked and extended, on the first batch; a table that
+    -- no longer matches raises { class = "schema_drift" } and fails the run
+    if not tbl then tbl = open():table { name = spec.table, columns = spec.columns } end
+    -- written on the database's own thread; the runner waits before the
+    -- checkpoint that follows the batch
+    return tbl:upsert_async(batch, ctx.run_id)
+  end
+  local key = single_key(spec.columns)
+  if key then
+    local quoted = '"' .. spec.table:gsub('"', '""') .. '"'
+    local qkey = '"' .. key:gsub('"', '""') .. '"'
+    readers[load] = {
+      key = key,
+      -- the rows the table holds for these keys, 500 parameters a query
+      -- (typed by the key column, so its index is used); none while the
+      -- table does not exist yet
+      read = function(keys)
+        local out, d = {}, open()
+        if d:rows("SELECT to_regclass($1) AS t", { quoted })[1].t == nil then return out end
+        for from = 1, #keys, 500 do
+          local chunk, marks = {}, {}
+          for i = from, math.min(from + 499, #keys) do
+            chunk[#chunk + 1] = keys[i]
+            marks[#marks + 1] = "$" .. #chunk
+          end
+          for _, row in ipairs(d:rows("SELECT * FROM " .. quoted .. " WHERE " .. qkey .. " IN (" .. concat(marks, ", ")
+            .. ")", chunk)) do
+            row._synced_at, row._run_id = nil, nil
+            out[key_text(row[key])] = row
+          end
+        end
+        return out
+      end,
+      plan = plan_by_columns(spec.columns, key),
+    }
+  end
+  destinations[load] = ("postgres %s, table %s"):format(spec.database, spec.table)
   return load
 end
 

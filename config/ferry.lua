@@ -83,5 +83,24 @@ return {
     ["tier-on-ticket-reconcile"] = { secrets = { "JIRA_API_TOKEN", "VITALLY_API_KEY" } },
     ["renewal-ticket-counts"] = { secrets = { "JIRA_API_TOKEN", "VITALLY_API_KEY" } },
     ["hubspot-accounts"] = { secrets = { "HUBSPOT_TOKEN", "JIRA_API_TOKEN" } },
+    -- The reporting cases (README, "Workflow cases", cases 4 and 5). They load
+    -- through ferry.sink.reporting: into reporting.db in data_dir, or into the
+    -- PostgreSQL database "reporting" once `databases` below names one; then
+    -- uncomment `databases = { "reporting" }` in each grant as well.
+    ["harvest-time-entries"] = { secrets = { "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID" } },   -- databases = { "reporting" },
+    ["harvest-users"] = { secrets = { "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID" } },          -- databases = { "reporting" },
+    ["harvest-projects"] = { secrets = { "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID" } },       -- databases = { "reporting" },
+    ["harvest-assignments"] = { secrets = { "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID" } },    -- databases = { "reporting" },
+    ["stripe-project-invoices"] = { secrets = { "STRIPE_API_KEY" } },                     -- databases = { "reporting" },
+    ["bamboohr-employees"] = { secrets = { "BAMBOOHR_API_KEY" } },                        -- databases = { "reporting" },
+    ["bamboohr-leave"] = { secrets = { "BAMBOOHR_API_KEY" } },                            -- databases = { "reporting" },
+    ["hubspot-won-deals"] = { secrets = { "HUBSPOT_TOKEN" } },                            -- databases = { "reporting" },
   },
+
+  -- PostgreSQL as the reporting layer (README, "PostgreSQL as the reporting
+  -- layer"): with this, ferry.sink.reporting loads into it instead of
+  -- reporting.db. The password comes from the environment, never from here.
+  -- databases = {
+  --   reporting = { url = "postgresql://ferry@db.internal:5432/reporting", password_env = "FERRY_PG_PASSWORD" },
+  -- },
 }

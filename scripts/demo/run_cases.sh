@@ -75,4 +75,8 @@ f run hubspot-accounts; [ $? -le 3 ] || bad=1
 
 echo
 echo "The cases' store and quarantine: ./${FERRY#"$ROOT"/} status -c data/cases/ferry.lua   (also: quarantine list, runs NAME)"
+
+# Cases 4 and 5, the reporting cases: their own fakes, store and reporting.db
+# in data/cases/reporting/ (SQLite: make run needs no PostgreSQL).
+"$ROOT/scripts/demo/run_reporting.sh" "$FERRY" "$DEMO/reporting" || bad=1
 exit $bad

@@ -87,6 +87,13 @@ PROPS = {
             _opt("appointmentscheduled", "Appointment Scheduled", 0),
             _opt("closedwon", "Closed Won", 1), _opt("closedlost", "Closed Lost", 2)], False),
         "deal_ref": ("string", "text", None, True),
+        "closedate": ("datetime", "date", None, False),
+        # A portal's custom deal properties (scripts/hubspot_won_deals.lua,
+        # the delivery manager's view): what sales promised, and the
+        # Harvest project the deal became.
+        "promised_start_date": ("date", "date", None, False),
+        "delivery_scope": ("string", "textarea", None, False),
+        "project_code": ("string", "text", None, False),
     }),
     "tickets": dict(COMMON, **{
         "subject": ("string", "text", None, False),

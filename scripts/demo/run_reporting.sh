@@ -64,7 +64,15 @@ r() {
     out=$("$FERRY" run "$1" -c "$DEMO/ferry.lua" --log-level error 2>&1)
     rc=$?
     [ $rc -le 3 ] || { bad=1; echo "$out"; return; }
-    printf '%s\n' "$out" | grep -E '^== |extracted|quarantined by class|^   (stripe|bamboohr|hubspot) ' | sed 's/  run [^ ]*//'
+    printf '%s\n' "$out" | grep -E '^== |extracted' | sed 's/  run [^ ]*//'
+}
+# quarantined NAME...: one line per open quarantined record of these integrations
+quarantined() {
+    "$FERRY" quarantine list --json -c "$DEMO/ferry.lua" --log-level error 2>/dev/null | python3 -c '
+import json, sys
+for q in json.load(sys.stdin):
+    if q["integration"] in sys.argv[1:]:
+        print("   quarantined (%s, %s): %s" % (q["integration"], q["class"], q["reason"]))' "$@"
 }
 # view SQL: the rows of a query on reporting.db, as aligned columns
 view() {
@@ -83,6 +91,7 @@ PYEOF
 echo
 echo "Case 4: the operating review (Harvest, Stripe, BambooHR -> ${DEMO#"$ROOT"/}/data/reporting.db)"
 for n in harvest-projects harvest-users harvest-time-entries stripe-project-invoices bamboohr-employees; do r "$n"; done
+quarantined stripe-project-invoices
 echo "   SELECT ... FROM operating_review ORDER BY project_code, month:"
 view "SELECT project_code, month, hours, billable_hours AS billable, cost, revenue, margin, headcount AS heads,
              fte, capacity_hours AS capacity, utilisation AS util FROM operating_review ORDER BY project_code, month"
@@ -91,6 +100,7 @@ view "SELECT DISTINCT harvest_as_of, stripe_as_of, bamboohr_as_of FROM operating
 echo
 echo "Case 5: the delivery manager's view (HubSpot, Harvest, BambooHR -> the same database)"
 for n in hubspot-won-deals harvest-assignments bamboohr-leave; do r "$n"; done
+quarantined hubspot-won-deals bamboohr-leave
 echo "   SELECT ... FROM delivery_view ORDER BY project_code:"
 view "SELECT project_code, deal_id, deal_name, people, flag_won_without_project AS no_project,
              flag_staff_on_leave AS on_leave, reason FROM delivery_view ORDER BY project_code"

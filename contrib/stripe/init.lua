@@ -294,7 +294,8 @@ local function epoch_of(v, what)
   if v == nil then return nil end
   if type(v) == "number" then return v // 1 end
   local t = time.parse(tostring(v))
-  if not t then error(format("contrib.stripe: %s: an ISO time or epoch seconds, got %q", what, tostring(v)), 3) end
+  -- level 4: the script's line that called stream()
+  if not t then error(format("contrib.stripe: %s: an ISO time or epoch seconds, got %q", what, tostring(v)), 4) end
   return t // 1
 end
 
@@ -345,9 +346,9 @@ local function list_stream(conn, name, def, opts)
         if not opts.filter or opts.filter(r) then ctx:emit(r) end
       end
       if more then
-        ctx:checkpoint({ since = cur.since or since, top = top, after = last })
+        ctx:checkpoint({ since = since, top = top, after = last })
       else
-        ctx:checkpoint({ since = top or since or cur.since })
+        ctx:checkpoint({ since = top or since })
       end
     end)
   end

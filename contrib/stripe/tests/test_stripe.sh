@@ -416,6 +416,7 @@ print(select(2, pcall(s.connect, { stripe_version = "latest" })))
 print(select(2, pcall(function() return s.connect {}:stream("charges") end)))
 print(select(2, pcall(function() return s.connect {}:stream("invoices", { changes = true, full = true }) end)))
 print(select(2, pcall(function() return s.connect {}:stream("invoices", { sinse = 1 }) end)))
+print(select(2, pcall(function() return s.connect {}:stream("invoices", { since = "yesterday" }) end)))
 EOF
 run_ferry lua "$WORK/connect.lua"
 expect_rc 0
@@ -424,7 +425,8 @@ contrib.stripe: connect: unknown option 'token'
 contrib.stripe: connect: stripe_version 'latest': a version such as \"2025-03-31.basil\"
 contrib.stripe: unknown stream 'charges' (customers, invoices, subscriptions)
 contrib.stripe: stream: full or changes, not both
-contrib.stripe: stream: unknown option 'sinse'"
+contrib.stripe: stream: unknown option 'sinse'
+$WORK/connect.lua:8: contrib.stripe: since: an ISO time or epoch seconds, got \"yesterday\""
 
 # ---------------------------------------------------------------------------
 t "a 401 is class auth, with Stripe's message; the key appears in no output, log or file of the data dir"

@@ -683,7 +683,9 @@ static enum verdict upsert_range(struct fy_pg *pg, struct fy_pg_job *j, int a, i
     snprintf(sa, sizeof sa, "%d", a);
     snprintf(sb, sizeof sb, "%d", b);
     const char *params[4] = {sa, sb, j->synced, j->run_id};
-    r = PQexecParams(pg->conn, j->dedup ? j->t->dedup_sql : j->t->upsert_sql, 4, NULL, params, NULL, NULL, 0);
+    char name[32];
+    snprintf(name, sizeof name, "ferry_%s_%d", j->dedup ? "dd" : "up", j->t->id);
+    r = PQexecPrepared(pg->conn, name, 4, params, NULL, NULL, 0);
     if (PQresultStatus(r) == PGRES_COMMAND_OK) {
         PQclear(r);
         if ((r = exec_cmd(pg, "RELEASE SAVEPOINT ferry_rows"))) return failed(pg, j, r, "cannot release a savepoint");
@@ -714,7 +716,16 @@ static enum verdict do_upsert(struct fy_pg *pg, struct fy_pg_job *j) {
         return V_FATAL;
     }
     if (j->t->stage_conn != pg->generation) {
+        /* once per connection: the staging table, and the two statements
+         * prepared, so a batch is not parsed and planned anew each time */
+        char name[32];
         if ((r = exec_cmd(pg, j->t->stage_sql))) return failed(pg, j, r, "cannot create the staging table");
+        for (int dedup = 0; dedup < 2; dedup++) {
+            snprintf(name, sizeof name, "ferry_%s_%d", dedup ? "dd" : "up", j->t->id);
+            r = PQprepare(pg->conn, name, dedup ? j->t->dedup_sql : j->t->upsert_sql, 4, NULL);
+            if (PQresultStatus(r) != PGRES_COMMAND_OK) return failed(pg, j, r, "cannot prepare the upsert");
+            PQclear(r);
+        }
         j->t->stage_conn = pg->generation;
     }
     if ((r = exec_cmd(pg, "BEGIN"))) return failed(pg, j, r, "cannot begin a transaction");

@@ -17,7 +17,8 @@
 
 struct fy_pg {
     PGconn *conn;               /* NULL until the first job */
-    char *name, *url, *password_env;
+    char *name, *url;
+    char *password;             /* from the config's password_env, read on the loop thread; NULL = none */
     double reconnect;           /* seconds a job keeps trying to connect */
     unsigned generation;        /* counts connections made: temporary tables live on one */
     atomic_int stopping;
@@ -83,10 +84,16 @@ struct fy_pg *fy_pg_new(const struct fy_database *d) {
     if (!pg) return NULL;
     pg->name = strdup(d->name);
     pg->url = strdup(d->url);
-    pg->password_env = d->password_env ? strdup(d->password_env) : NULL;
+    /* read and registered for redaction here, on the loop thread: the
+     * writer thread neither reads the environment nor changes the registry */
+    const char *password = d->password_env ? getenv(d->password_env) : NULL;
+    if (password && *password) {
+        fy_secret_add(password);
+        pg->password = strdup(password);
+    }
     pg->reconnect = d->reconnect;
     atomic_init(&pg->stopping, 0);
-    if (!pg->name || !pg->url || (d->password_env && !pg->password_env)) {
+    if (!pg->name || !pg->url || (password && *password && !pg->password)) {
         fy_pg_free(pg);
         return NULL;
     }
@@ -98,7 +105,10 @@ void fy_pg_free(struct fy_pg *pg) {
     if (pg->conn) PQfinish(pg->conn);
     free(pg->name);
     free(pg->url);
-    free(pg->password_env);
+    if (pg->password) {
+        memset(pg->password, 0, strlen(pg->password));
+        free(pg->password);
+    }
     free(pg);
 }
 
@@ -143,18 +153,16 @@ static void set_fatal(struct fy_pg_job *j, const char *cls, const char *fmt, ...
     __attribute__((format(printf, 3, 4)));
 
 static void set_fatal(struct fy_pg_job *j, const char *cls, const char *fmt, ...) {
-    struct fy_buf b = {0};
+    /* not redacted here (the registry is the loop thread's): the run's
+     * error is redacted where it is logged and stored, as every error is */
     va_list ap;
     va_start(ap, fmt);
     char tmp[1024];
     vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    fy_buf_puts(&b, tmp);
-    fy_redact(&b);                          /* a message could echo a connection string */
     free(j->job.fatal);
-    j->job.fatal = strdup(b.data ? b.data : "");
+    j->job.fatal = strdup(tmp);
     j->fatal_class = cls;
-    fy_buf_free(&b);
 }
 
 /* The server's notices ("relation already exists, skipping") are not
@@ -170,15 +178,13 @@ static void quiet(void *arg, const char *message) {
 static int ensure_conn(struct fy_pg *pg, struct fy_pg_job *j, double patience) {
     if (pg->conn && PQstatus(pg->conn) == CONNECTION_OK) return FY_OK;
     double deadline = fy_time_now() + patience, delay = 0.25;
-    const char *password = pg->password_env ? getenv(pg->password_env) : NULL;
-    if (password && *password) fy_secret_add(password);
     char msg[512];
     for (;;) {
         if (pg->conn) PQfinish(pg->conn);
         /* the string first, so what follows overrides it; no password: libpq's own ways (.pgpass) */
         const char *keys[6] = {"dbname", "client_encoding", "application_name", "connect_timeout", NULL, NULL};
         const char *vals[6] = {pg->url, "UTF8", "ferry", "10", NULL, NULL};
-        if (password && *password) keys[4] = "password", vals[4] = password;
+        if (pg->password) keys[4] = "password", vals[4] = pg->password;
         pg->conn = PQconnectdbParams(keys, vals, 1);
         if (pg->conn && PQstatus(pg->conn) == CONNECTION_OK) {
             PQsetNoticeProcessor(pg->conn, quiet, NULL);
@@ -683,7 +689,9 @@ static enum verdict upsert_range(struct fy_pg *pg, struct fy_pg_job *j, int a, i
     snprintf(sa, sizeof sa, "%d", a);
     snprintf(sb, sizeof sb, "%d", b);
     const char *params[4] = {sa, sb, j->synced, j->run_id};
-    r = PQexecParams(pg->conn, j->dedup ? j->t->dedup_sql : j->t->upsert_sql, 4, NULL, params, NULL, NULL, 0);
+    char name[32];
+    snprintf(name, sizeof name, "ferry_%s_%d", j->dedup ? "dd" : "up", j->t->id);
+    r = PQexecPrepared(pg->conn, name, 4, params, NULL, NULL, 0);
     if (PQresultStatus(r) == PGRES_COMMAND_OK) {
         PQclear(r);
         if ((r = exec_cmd(pg, "RELEASE SAVEPOINT ferry_rows"))) return failed(pg, j, r, "cannot release a savepoint");
@@ -714,7 +722,16 @@ static enum verdict do_upsert(struct fy_pg *pg, struct fy_pg_job *j) {
         return V_FATAL;
     }
     if (j->t->stage_conn != pg->generation) {
+        /* once per connection: the staging table, and the two statements
+         * prepared, so a batch is not parsed and planned anew each time */
+        char name[32];
         if ((r = exec_cmd(pg, j->t->stage_sql))) return failed(pg, j, r, "cannot create the staging table");
+        for (int dedup = 0; dedup < 2; dedup++) {
+            snprintf(name, sizeof name, "ferry_%s_%d", dedup ? "dd" : "up", j->t->id);
+            r = PQprepare(pg->conn, name, dedup ? j->t->dedup_sql : j->t->upsert_sql, 4, NULL);
+            if (PQresultStatus(r) != PGRES_COMMAND_OK) return failed(pg, j, r, "cannot prepare the upsert");
+            PQclear(r);
+        }
         j->t->stage_conn = pg->generation;
     }
     if ((r = exec_cmd(pg, "BEGIN"))) return failed(pg, j, r, "cannot begin a transaction");

@@ -26,7 +26,7 @@ local M = ferry.connector {
   api = "REST API v1 (/api/v1)",
   docs = "https://documentation.bamboohr.com/reference",
   auth = "HTTP Basic, the API key as the user name (any password); secret BAMBOOHR_API_KEY",
-  streams = { "employees", "directory", "time_off", "leave_days", "whos_out", "capacity" },
+  streams = { "employees", "directory", "report", "time_off", "leave_days", "whos_out", "capacity" },
   operations = { "report", "employee", "employees", "time_off", "update_employees", "picklist" },
 }
 
@@ -492,13 +492,15 @@ end
 ---------------------------------------------------------------------------
 -- streams
 
-local STREAMS = { employees = true, directory = true, time_off = true, leave_days = true, whos_out = true,
-  capacity = true }
+local STREAMS = { employees = true, directory = true, report = true, time_off = true, leave_days = true,
+  whos_out = true, capacity = true }
 
 -- stream(name, opts) -> extract(ctx).
 --   employees   changed since the cursor (see employees_extract); opts: fields,
 --               since (first run; default: every employee), batch, deleted (default true)
 --   directory   GET /v1/employees/directory: Active employees, read in full each run
+--   report      a custom report of every employee (Active and Inactive), read in full
+--               each run; opts: fields (default: connect's), since (only employees changed since)
 --   time_off    requests in a window around today (see time_off), read in full each run
 --   leave_days  the same, one record per employee and day off: { key, request_id,
 --               employee_id, email, name, date, amount, unit, type, status }
@@ -507,8 +509,8 @@ local STREAMS = { employees = true, directory = true, time_off = true, leave_day
 --               opts: from, to (YYYY-MM; default the last 12 months)
 function Conn:stream(name, opts)
   if not STREAMS[name] then
-    error(format("contrib.bamboohr: unknown stream '%s' (employees, directory, time_off, leave_days, "
-      .. "whos_out, capacity)", tostring(name)), 2)
+    error(format("contrib.bamboohr: unknown stream '%s' (employees, directory, report, time_off, "
+      .. "leave_days, whos_out, capacity)", tostring(name)), 2)
   end
   opts = opts or {}
   check_date(opts.start, "start")
@@ -531,6 +533,14 @@ function Conn:stream(name, opts)
         fail("schema_drift", "bamboohr GET /v1/employees/directory: no employees list in the answer")
       end
       for _, e in ipairs(body.employees) do ctx:emit(conn:shape(e)) end
+    end
+  end
+  if name == "report" then
+    if opts.fields ~= nil and (type(opts.fields) ~= "table" or #opts.fields == 0 or #opts.fields > 400) then
+      error("contrib.bamboohr: report: fields is a list of 1 to 400 field ids", 2)
+    end
+    return function(ctx)
+      for _, e in ipairs(conn:report(ctx, opts.fields, { since = opts.since })) do ctx:emit(e) end
     end
   end
   if name == "time_off" then

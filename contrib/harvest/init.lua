@@ -32,8 +32,9 @@ local M = ferry.connector {
   description = "projects, time entries, users, clients, tasks and assignments (incremental by updated_since), "
     .. "the project budget report; projects created or updated by code; users by email, projects by code or name, "
     .. "clients by name",
-  streams = { "projects", "time_entries", "users", "clients", "tasks", "user_assignments", "project_budget" },
-  operations = { "upsert_projects", "users", "user_by_email", "projects", "clients", "assignments", "all",
+  streams = { "projects", "time_entries", "users", "clients", "tasks", "user_assignments", "project_budget",
+              "staffing" },
+  operations = { "upsert_projects", "users", "user_by_email", "projects", "clients", "assignments", "staffing", "all",
                  "request" },
 }
 
@@ -355,6 +356,8 @@ local STREAMS = {
   user_assignments = { path = "/v2/user_assignments" },
   -- the reports API: no updated_since, so a full read each run
   project_budget = { path = "/v2/reports/project_budget", list = "results", full = true, reports = true },
+  -- active assignments joined with the people's emails: a full read each run
+  staffing = { staffing = true },
 }
 local STREAM_KEYS = { since = true, overlap = true, window = true, query = true, flat = true, filter = true }
 
@@ -391,7 +394,7 @@ function Conn:stream(name, opts)
   local def = STREAMS[name]
   if not def then
     error(format("contrib.harvest: unknown stream '%s' (projects, time_entries, users, clients, tasks, "
-      .. "user_assignments, project_budget)", tostring(name)), 2)
+      .. "user_assignments, project_budget, staffing)", tostring(name)), 2)
   end
   opts = opts or {}
   for k in pairs(opts) do
@@ -404,7 +407,7 @@ function Conn:stream(name, opts)
   if opts.since ~= nil and not time.parse(tostring(opts.since)) then
     error("contrib.harvest: since: an ISO 8601 time", 2)
   end
-  local overlap = time.duration(opts.overlap or "5m")
+  local overlap = type(opts.overlap) == "number" and opts.overlap or time.duration(opts.overlap or "5m")
   local conn, list = self, def.list or name
   local shape = opts.flat and M.flat[name] or nil
   local filter = opts.filter
@@ -414,6 +417,14 @@ function Conn:stream(name, opts)
   end
   local base = {}
   for k, v in pairs(opts.query or {}) do base[k] = tostring(v) end
+
+  if def.staffing then
+    return function(ctx)
+      for _, row in ipairs(conn:staffing(ctx, opts.query)) do
+        if not filter or filter(row) then ctx:emit(row) end
+      end
+    end
+  end
 
   if def.full or window then
     return function(ctx)
@@ -565,6 +576,38 @@ function Conn:assignments(ctx, project_id, opts)
     function(rows) for _, a in ipairs(rows) do out[#out + 1] = a end end)
   return out
 end
+
+-- staffing(ctx, query) -> who is staffed on what, one row per active
+-- assignment with the person's email (what an HR system such as BambooHR
+-- knows people by) and weekly capacity: { id, project_id, project_code,
+-- project_name, user_id, user_name, user_email, weekly_capacity_hours,
+-- is_project_manager }. Two paged reads (user assignments, users), the
+-- users once per run; query: more filters for /v2/user_assignments.
+-- An assignment whose user is not listed (no permission to see them) has
+-- no email, and is kept.
+function Conn:staffing(ctx, query)
+  local q = { is_active = "true" }
+  for k, v in pairs(query or {}) do q[k] = tostring(v) end
+  local people = {}
+  for _, u in ipairs(self:all(ctx, "users")) do people[tostring(u.id)] = u end
+  local out = {}
+  for _, a in ipairs(self:all(ctx, "user_assignments", q)) do
+    local row = M.flat.user_assignments(a)
+    local u = people[tostring(row.user_id)]
+    local cap = u and num(u.weekly_capacity)
+    out[#out + 1] = {
+      id = row.id, project_id = row.project_id, project_code = row.project_code, project_name = row.project_name,
+      user_id = row.user_id, user_name = row.user_name, user_email = u and val(u.email) or nil,
+      weekly_capacity_hours = cap and cap / 3600 or nil, is_project_manager = row.is_project_manager,
+    }
+  end
+  return out
+end
+M.columns.staffing = {
+  { "id", "integer", key = true }, { "project_id", "integer" }, { "project_code", "text" },
+  { "project_name", "text" }, { "user_id", "integer" }, { "user_name", "text" }, { "user_email", "text" },
+  { "weekly_capacity_hours", "real" }, { "is_project_manager", "boolean" },
+}
 
 ---------------------------------------------------------------------------
 -- writes: projects

@@ -34,7 +34,8 @@ local M = ferry.connector {
   description = "customers, invoices, subscriptions (incremental by created, or changes from the Events API); "
     .. "customers by id, email or metadata key; customer metadata written with idempotency keys",
   streams = { "customers", "invoices", "subscriptions" },
-  operations = { "customer", "customer_by_email", "customers", "customers_by_metadata", "update_customers",
+  operations = { "customer", "customer_by_email", "customers", "customers_by_metadata", "customer_metadata",
+                 "update_customers",
                  "request", "major", "invoice_row" },
 }
 
@@ -293,7 +294,8 @@ local function epoch_of(v, what)
   if v == nil then return nil end
   if type(v) == "number" then return v // 1 end
   local t = time.parse(tostring(v))
-  if not t then error(format("contrib.stripe: %s: an ISO time or epoch seconds, got %q", what, tostring(v)), 3) end
+  -- level 4: the script's line that called stream()
+  if not t then error(format("contrib.stripe: %s: an ISO time or epoch seconds, got %q", what, tostring(v)), 4) end
   return t // 1
 end
 
@@ -344,9 +346,9 @@ local function list_stream(conn, name, def, opts)
         if not opts.filter or opts.filter(r) then ctx:emit(r) end
       end
       if more then
-        ctx:checkpoint({ since = cur.since or since, top = top, after = last })
+        ctx:checkpoint({ since = since, top = top, after = last })
       else
-        ctx:checkpoint({ since = top or since or cur.since })
+        ctx:checkpoint({ since = top or since })
       end
     end)
   end
@@ -597,6 +599,31 @@ function Conn:customers_by_metadata(key, opts)
         for _, c in ipairs(rows) do
           local v = type(c.metadata) == "table" and c.metadata[key]
           if type(v) == "string" and v ~= "" and not is_null(c[value]) then add(v, c[value]) end
+        end
+      end)
+    end,
+  }
+end
+
+-- customer_metadata(key, opts) -> a ferry.lookup the other way: a Stripe
+-- customer id -> the value of its metadata[key], so an invoice's customer
+-- joins to the CRM company or PSA client it belongs to. One paged read of
+-- all customers (per ttl, default "1h"); a customer without the key is a
+-- miss (lookup_missing).
+function Conn:customer_metadata(key, opts)
+  if type(key) ~= "string" or key == "" then
+    error("contrib.stripe: customer_metadata(key, opts): the metadata key", 2)
+  end
+  opts = opts or {}
+  local conn = self
+  return ferry.lookup {
+    name = opts.name or ("stripe_customer_" .. gsub(key, "[^%w_]", "_")),
+    normalize = "trim", ttl = opts.ttl or "1h", refresh_on_miss = opts.refresh_on_miss,
+    fetch = function(ctx, add)
+      conn:each_page(ctx, "/v1/customers", nil, nil, function(rows)
+        for _, c in ipairs(rows) do
+          local v = type(c.metadata) == "table" and c.metadata[key]
+          if type(v) == "string" and v ~= "" then add(c.id, v) end
         end
       end)
     end,

@@ -210,6 +210,15 @@ run_ferry check -c "$WORK/pwurl.lua" accounts.lua
 expect_rc 2
 expect_in "$out$err" 'databases["reporting"].url: holds a password; put it in an environment variable and name that in password_env'
 expect_not_in "$out$err" "hunter22"
+cat >"$WORK/badcfg.lua" <<C
+return { databases = { reporting = { url = "postgresql://[bad", passwd_env = "X", reconnect = "soon" }, other = { password_env = "Y" } } }
+C
+run_ferry check -c "$WORK/badcfg.lua" accounts.lua
+expect_rc 2
+expect_in "$out$err" 'databases["reporting"].url: not a PostgreSQL connection string'
+expect_in "$out$err" "unknown key 'databases[\"reporting\"].passwd_env' (known keys: url, password_env, reconnect)"
+expect_in "$out$err" 'databases["reporting"].reconnect: expected a duration like "60s"'
+expect_in "$out$err" 'databases["other"].url: missing'
 
 t "ferry.sink.reporting: SQLite reporting.db without a database in the config, PostgreSQL once configured; reporting_db for a view"
 cat >"$WORK/rep.lua" <<'S'

@@ -97,7 +97,7 @@ expect_rc 0
 expect_in "$out" "ok: bamboohr-people (reporting, owner people-ops@example.com"
 run_ferry connectors
 expect_in "$out" "bamboohr 0.1.0  BambooHR"
-expect_in "$out" "streams:    employees, directory, time_off, leave_days, whos_out, capacity"
+expect_in "$out" "streams:    employees, directory, report, time_off, leave_days, whos_out, capacity"
 
 t "run 1: every employee changed since the epoch, fields by custom report in batches of 100, Basic auth, JSON asked for"
 vbefore=$(nreq)
@@ -120,7 +120,8 @@ expect_eq "$(fake_py "set(q['ctype'] for q in R[$vbefore + 1:])")" "{'applicatio
 
 t "run 1 checkpoints the newest lastChanged and who changed then"
 run_ferry runs bamboohr-people --json -c "$CONF"
-expect_in "$out" '"checkpoint":{"at":["250"],"since":"2026-11-01T04:10:00+00:00"}'
+expect_eq "$(python3 -c 'import json, sys; print(sorted(json.load(sys.stdin)[0]["checkpoint"].items()))' <<<"$out")" \
+    "[('at', ['250']), ('since', '2026-11-01T04:10:00+00:00')]"
 
 t "run 2 reads only the employees changed since: one report for the two of them"
 ctl touch '{"id":"5","fields":{"jobTitle":"Lead","department":"Delivery"}}' >/dev/null
@@ -308,6 +309,39 @@ expect_eq "$(fake_py "[json.loads(q['body'])['fields'] for q in R[$before:]]")" 
     "[['department', 'status', 'hireDate', 'terminationDate', 'standardHoursPerWeek', 'employmentHistoryStatus']]"
 
 # ---------------------------------------------------------------------------
+script rep "local bamboohr = require 'contrib.bamboohr'
+local hr = bamboohr.connect { base_url = '$B/api' }
+return ferry.integration { name = 'b-rep', owner = 'qa@example.com', purpose = 'test', pattern = 'reporting',
+  source_of_truth = 'bamboohr', freshness = '1d',
+  extract = hr:stream('report', { fields = { 'workEmail', 'status', 'supervisor', 'customShoeSize' } }),
+  load = ferry.sink.sqlite { path = 'rep.db', table = 'people', columns = { { 'id', 'text', key = true },
+    { 'workEmail', 'text' }, { 'status', 'text' }, { 'supervisor', 'text' }, { 'customShoeSize', 'text' } } },
+}"
+t "a custom report: every employee, Active and Inactive, the fields asked for (one BambooHR does not know: nil)"
+before=$(nreq)
+brun "$WORK/rep.lua"
+expect_rc 0
+expect_eq "$(sql "$DATA/rep.db" "SELECT count(*), sum(status = 'Inactive'), count(supervisor), count(customShoeSize) FROM people")" "249|9|249|0"
+expect_eq "$(fake_py "[(line(q), json.loads(q['body'])['fields']) for q in R[$before:]]")" \
+    "[('POST /api/v1/reports/custom?format=json', ['workEmail', 'status', 'supervisor', 'customShoeSize'])]"
+
+script dir "local bamboohr = require 'contrib.bamboohr'
+local hr = bamboohr.connect { base_url = '$B/api' }
+return ferry.integration { name = 'b-dir', owner = 'qa@example.com', purpose = 'test', pattern = 'reporting',
+  source_of_truth = 'bamboohr', freshness = '1d',
+  extract = hr:stream('directory'),
+  load = ferry.sink.sqlite { path = 'dir.db', table = 'people', columns = { { 'id', 'text', key = true },
+    { 'displayName', 'text' }, { 'workEmail', 'text' }, { 'supervisor', 'text' } } },
+}"
+t "the directory: Active employees only, in one request"
+before=$(nreq)
+brun "$WORK/dir.lua"
+expect_rc 0
+expect_eq "$(sql "$DATA/dir.db" "SELECT count(*), count(supervisor) FROM people")" "240|240"
+expect_eq "$(sql "$DATA/dir.db" "SELECT id, displayName, workEmail FROM people WHERE id IN ('24', '25')")" "24|First24 Last24|person24@acme.example"
+expect_eq "$(fake_py "[line(q) for q in R[$before:]]")" "['GET /api/v1/employees/directory']"
+
+# ---------------------------------------------------------------------------
 script out "local bamboohr = require 'contrib.bamboohr'
 local hr = bamboohr.connect { base_url = '$B/api' }
 return ferry.integration { name = 'b-out', owner = 'qa@example.com', purpose = 'test', pattern = 'reporting',
@@ -338,7 +372,7 @@ expect_rc 0
 expect_eq "$out" "https://acme.bamboohr.com/api	https://api.bamboohr.com/api/gateway.php/acme
 contrib.bamboohr: connect needs company (the companyDomain in https://COMPANY.bamboohr.com) or base_url
 contrib.bamboohr: connect: unknown option 'token'
-contrib.bamboohr: unknown stream 'people' (employees, directory, time_off, leave_days, whos_out, capacity)"
+contrib.bamboohr: unknown stream 'people' (employees, directory, report, time_off, leave_days, whos_out, capacity)"
 
 # ---------------------------------------------------------------------------
 t "a 401 is class auth; the key (or its Basic form) appears in no output, log or file of the data dir"

@@ -98,9 +98,9 @@ local ids = hr:employees()
 local depts = hr:picklist("department")
 return ferry.integration { name = "c-reads", '"$H"'
   extract = function(ctx)
-    for _, s in ipairs { "directory", "leave_days", "whos_out", "capacity", "time_off" } do
+    for _, s in ipairs { "directory", "report", "leave_days", "whos_out", "capacity", "time_off" } do
       local opts = { start = "2026-11-01", ["end"] = "2026-11-30", from = "2026-10", to = "2026-11" }
-      if s == "directory" or s == "capacity" then opts.start, opts["end"] = nil, nil end
+      if s == "directory" or s == "report" or s == "capacity" then opts.start, opts["end"] = nil, nil end
       if s ~= "capacity" then opts.from, opts.to = nil, nil end
       local n = 0
       local fake = setmetatable({ emit = function(_, r) n = n + 1 end }, { __index = ctx })
@@ -133,13 +133,14 @@ expect_rc 0
 expect_in "$out" "extracted 1 ·"
 expect_eq "$(violations)" "" "Prism reported nothing"
 
-t "directory, time off, who's out, capacity, the email lookup, a list's options and one employee pass Prism"
+t "directory, a custom report, time off, who's out, capacity, the email lookup, a list's options and one employee pass Prism"
 bhr run "$WORK/reads.lua"
 expect_rc 0
 expect_eq "$(sql "$WORK/data/reads.db" "SELECT k, v FROM t ORDER BY k")" "capacity|4
 directory|2
 leave_days|2
 lookups|1 Sales ben@acme.example
+report|2
 time_off|1
 whos_out|2"
 expect_eq "$(violations)" "" "Prism reported nothing"

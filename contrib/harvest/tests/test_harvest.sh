@@ -27,7 +27,8 @@ return {
   -- the shipped example's production URL, unedited, goes to the fake
   http = { rewrite = { ["https://api.harvestapp.com"] = "$H" } },
   integrations = { ["harvest-time"] = s, ["h-write"] = s, ["h-update"] = s, ["h-lookup"] = s,
-    ["h-staff"] = s, ["h-budget"] = s, ["h-window"] = s, ["h-projects"] = s, ["h-users"] = s },
+    ["h-staff"] = s, ["h-budget"] = s, ["h-window"] = s, ["h-projects"] = s, ["h-users"] = s,
+    ["h-staffing"] = s },
 }
 EOF
 hrun() { run_ferry run "$@" -c "$CONF"; }
@@ -342,6 +343,27 @@ expect_eq "$(sql "$DATA/psa.db" "SELECT count(*), sum(is_project_manager), group
     "6|1|P-001,P-002,P-003"
 expect_eq "$(fake_py "line(R[$before])")" "GET /v2/user_assignments?is_active=true&per_page=2000"
 
+script staffing "local harvest = require 'contrib.harvest'
+local hv = harvest.connect { base_url = '$H', contact = 'qa@example.com' }
+return ferry.integration { name = 'h-staffing', owner = 'qa@example.com', purpose = 'test', pattern = 'reporting',
+  source_of_truth = 'harvest', freshness = '1h',
+  extract = hv:stream('staffing'),
+  load = ferry.sink.sqlite { path = 'psa.db', table = 'staffing', columns = harvest.columns.staffing },
+}"
+t "the staffing stream: active assignments with the person's email and capacity (for joining HR's time off), two reads"
+before=$(nreq)
+hrun "$WORK/staffing.lua"
+expect_rc 0
+expect_eq "$(sql "$DATA/psa.db" "SELECT project_code, user_email, weekly_capacity_hours, is_project_manager FROM staffing ORDER BY id")" \
+"P-001|ana@agency.example|35.0|1
+P-001|ben@agency.example|40.0|0
+P-002|ben@agency.example|40.0|0
+P-002|cleo@agency.example|40.0|0
+P-003|dev@agency.example|40.0|0
+P-003|ana@agency.example|35.0|0"
+expect_eq "$(fake_py "sorted(line(q) for q in R[$before:])")" \
+    "['GET /v2/user_assignments?is_active=true&per_page=2000', 'GET /v2/users?per_page=2000']"
+
 script users "local harvest = require 'contrib.harvest'
 local hv = harvest.connect { base_url = '$H', user_agent = 'Agency PSA sync (https://intranet.example/psa)' }
 return ferry.integration { name = 'h-users', owner = 'qa@example.com', purpose = 'test', pattern = 'reporting',
@@ -417,7 +439,7 @@ expect_eq "$out" "https://api.harvestapp.com
 contrib.harvest: connect needs contact (an email or URL Harvest can reach you at; it goes in the User-Agent Harvest requires) or user_agent
 contrib.harvest: connect: unknown option 'token_name'
 contrib.harvest: per_page: 1 to 2000
-contrib.harvest: unknown stream 'invoices' (projects, time_entries, users, clients, tasks, user_assignments, project_budget)
+contrib.harvest: unknown stream 'invoices' (projects, time_entries, users, clients, tasks, user_assignments, project_budget, staffing)
 contrib.harvest: window: a number of days, for the time_entries stream"
 
 # ---------------------------------------------------------------------------

@@ -306,6 +306,7 @@ script lookup "local stripe = require 'contrib.stripe'
 local billing = stripe.connect {}
 local by_crm = billing:customers_by_metadata('crm_company_id')
 local by_email = billing:customers()
+local crm_of = billing:customer_metadata('crm_company_id')
 return ferry.integration { name = 's-lookup', owner = 'qa@example.com', purpose = 'test', pattern = 'reporting',
   source_of_truth = 'crm', freshness = '1h',
   extract = function(ctx)
@@ -326,18 +327,20 @@ return ferry.integration { name = 's-lookup', owner = 'qa@example.com', purpose 
     local c, cerr = billing:customer(ctx, r.id)
     if not c then return nil, cerr end
     local one = billing:customer_by_email(ctx, r.one)
-    return { key = r.key, by_crm = cid, by_email = eid, name = c.name, one = one and one.id or 'none' }
+    local crm, merr = crm_of:get(r.key == 'F' and 'cus_0001' or 'cus_0015', ctx)
+    if not crm then return nil, merr end
+    return { key = r.key, by_crm = cid, by_email = eid, name = c.name, one = one and one.id or 'none', crm = crm }
   end,
   load = ferry.sink.sqlite { path = 'lookup.db', table = 'rows', columns = { { 'key', 'text', key = true },
-    { 'by_crm', 'text' }, { 'by_email', 'text' }, { 'name', 'text' }, { 'one', 'text' } } },
+    { 'by_crm', 'text' }, { 'by_email', 'text' }, { 'name', 'text' }, { 'one', 'text' }, { 'crm', 'text' } } },
 }"
-t "lookups: metadata key -> customer, email -> customer (any case), customer by id, one customer by exact email"
+t "lookups: metadata key -> customer and back, email -> customer (any case), customer by id, one by exact email"
 before=$(nreq)
 srun "$WORK/lookup.lua"
 expect_rc 3
-expect_eq "$(sql "$DATA/lookup.db" "SELECT key, by_crm, by_email, name, one FROM rows ORDER BY key")" \
-"A|cus_0009|cus_0012|Client 20|cus_0030
-F|cus_0009|cus_0012|Client 20|none"
+expect_eq "$(sql "$DATA/lookup.db" "SELECT key, by_crm, by_email, name, one, crm FROM rows ORDER BY key")" \
+"A|cus_0009|cus_0012|Client 20|cus_0030|HS-1012
+F|cus_0009|cus_0012|Client 20|none|HS-9001"
 expect_eq "$(qpy s-lookup '"\n".join("%s %s %s" % (q["record"]["key"], q["class"], q["reason"]) for q in L)')" \
 "B lookup_missing lookup stripe_customers_by_crm_company_id: no match for \"HS-4242\" (retried on later runs)
 C lookup_ambiguous lookup stripe_customers_by_crm_company_id: \"HS-1012\" matches 2 entries (cus_0015, cus_0012); none is picked
@@ -347,7 +350,7 @@ E lookup_missing stripe: no customer \"cus_zzzz\""
 t "the bulk lookups read all customers once (three pages each); by id and by email are one GET each"
 expect_eq "$(fake_py "sorted(set(line(q) for q in R[$before:] if 'limit=100' in q['query']))")" \
     "['GET /v1/customers?limit=100', 'GET /v1/customers?limit=100&starting_after=cus_0053', 'GET /v1/customers?limit=100&starting_after=cus_0153']"
-expect_eq "$(fake_py "len([q for q in R[$before:] if 'limit=100' in q['query']])")" "6"
+expect_eq "$(fake_py "len([q for q in R[$before:] if 'limit=100' in q['query']])")" "9" "three lookups, three pages each"
 expect_eq "$(fake_py "sorted(set(line(q) for q in R[$before:] if 'limit=100' not in q['query']))")" \
     "['GET /v1/customers/cus_0020', 'GET /v1/customers/cus_zzzz', 'GET /v1/customers?email=BILLING30@client30.example&limit=1', 'GET /v1/customers?email=billing30@client30.example&limit=1']"
 
@@ -413,6 +416,7 @@ print(select(2, pcall(s.connect, { stripe_version = "latest" })))
 print(select(2, pcall(function() return s.connect {}:stream("charges") end)))
 print(select(2, pcall(function() return s.connect {}:stream("invoices", { changes = true, full = true }) end)))
 print(select(2, pcall(function() return s.connect {}:stream("invoices", { sinse = 1 }) end)))
+print(select(2, pcall(function() return s.connect {}:stream("invoices", { since = "yesterday" }) end)))
 EOF
 run_ferry lua "$WORK/connect.lua"
 expect_rc 0
@@ -421,7 +425,8 @@ contrib.stripe: connect: unknown option 'token'
 contrib.stripe: connect: stripe_version 'latest': a version such as \"2025-03-31.basil\"
 contrib.stripe: unknown stream 'charges' (customers, invoices, subscriptions)
 contrib.stripe: stream: full or changes, not both
-contrib.stripe: stream: unknown option 'sinse'"
+contrib.stripe: stream: unknown option 'sinse'
+$WORK/connect.lua:8: contrib.stripe: since: an ISO time or epoch seconds, got \"yesterday\""
 
 # ---------------------------------------------------------------------------
 t "a 401 is class auth, with Stripe's message; the key appears in no output, log or file of the data dir"

@@ -90,7 +90,7 @@ return {
     ["harvest-time-entries"] = { secrets = { "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID" } },   -- databases = { "reporting" },
     ["harvest-users"] = { secrets = { "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID" } },          -- databases = { "reporting" },
     ["harvest-projects"] = { secrets = { "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID" } },       -- databases = { "reporting" },
-    ["harvest-assignments"] = { secrets = { "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID" } },    -- databases = { "reporting" },
+    ["harvest-staffing"] = { secrets = { "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID" } },       -- databases = { "reporting" },
     ["stripe-project-invoices"] = { secrets = { "STRIPE_API_KEY" } },                     -- databases = { "reporting" },
     ["bamboohr-employees"] = { secrets = { "BAMBOOHR_API_KEY" } },                        -- databases = { "reporting" },
     ["bamboohr-leave"] = { secrets = { "BAMBOOHR_API_KEY" } },                            -- databases = { "reporting" },

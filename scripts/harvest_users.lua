@@ -1,6 +1,6 @@
--- Cases 4 and 5: Harvest's people (email, weekly capacity, cost rate) into
--- `harvest_users`, so hours and assignments (by Harvest user id) join
--- BambooHR's people and leave (by lower-cased work email).
+-- Case 4 (the operating review): Harvest's people (email, weekly capacity,
+-- cost rate) into `harvest_users`, so hours (by Harvest user id) join
+-- BambooHR's people and their capacity (by lower-cased work email).
 -- Secrets: HARVEST_TOKEN, HARVEST_ACCOUNT_ID (config/ferry.lua).
 local harvest = require "contrib.harvest"
 local views = require "reporting.views"
@@ -10,7 +10,7 @@ local users = hv:stream("users", { flat = true })
 return ferry.integration {
   name = "harvest-users",
   owner = "ops@example.com",
-  purpose = "Match Harvest's people to BambooHR's by email for capacity and leave",
+  purpose = "Match Harvest's people to BambooHR's by email for headcount and capacity",
   pattern = "reporting",
   source_of_truth = "harvest",
   schedule = "every 1h",

@@ -49,7 +49,7 @@ return {
     ["harvest-time-entries"] = { secrets = { "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID" } },
     ["harvest-users"] = { secrets = { "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID" } },
     ["harvest-projects"] = { secrets = { "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID" } },
-    ["harvest-assignments"] = { secrets = { "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID" } },
+    ["harvest-staffing"] = { secrets = { "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID" } },
     ["stripe-project-invoices"] = { secrets = { "STRIPE_API_KEY" } },
     ["bamboohr-employees"] = { secrets = { "BAMBOOHR_API_KEY" } },
     ["bamboohr-leave"] = { secrets = { "BAMBOOHR_API_KEY" } },
@@ -99,7 +99,7 @@ view "SELECT DISTINCT harvest_as_of, stripe_as_of, bamboohr_as_of FROM operating
 
 echo
 echo "Case 5: the delivery manager's view (HubSpot, Harvest, BambooHR -> the same database)"
-for n in hubspot-won-deals harvest-assignments bamboohr-leave; do r "$n"; done
+for n in hubspot-won-deals harvest-staffing bamboohr-leave; do r "$n"; done
 quarantined hubspot-won-deals bamboohr-leave
 echo "   SELECT ... FROM delivery_view ORDER BY project_code:"
 view "SELECT project_code, deal_id, deal_name, people, flag_won_without_project AS no_project,

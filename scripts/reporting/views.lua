@@ -31,7 +31,7 @@ M.OPERATING_REVIEW_SOURCES = {
 }
 M.DELIVERY_VIEW_SOURCES = {
   { "hubspot", { "hubspot-won-deals" } },
-  { "harvest", { "harvest-projects", "harvest-assignments", "harvest-users" } },
+  { "harvest", { "harvest-projects", "harvest-staffing" } },
   { "bamboohr", { "bamboohr-leave" } },
 }
 
@@ -136,15 +136,15 @@ local function delivery_view(d)
   local today, horizon = d.today(0), d.today(M.LEAVE_HORIZON_DAYS - 1)
   local cutoff = d.today(-M.WON_WITHOUT_PROJECT_DAYS)
   return {
-    reads = { "hubspot_deals", "harvest_projects", "harvest_assignments", "harvest_users", "bamboohr_leave_days",
+    reads = { "hubspot_deals", "harvest_projects", "harvest_staffing", "bamboohr_leave_days",
               "ferry_freshness" },
     sql = ([[
 WITH won AS (
   SELECT deal_id, deal_name, amount, won_on, promised_start, scope, project_code
   FROM hubspot_deals WHERE stage = 'closedwon'),
 staff AS (
-  SELECT a.project_id, a.user_id, a.user_name, lower(u.email) AS email
-  FROM harvest_assignments a JOIN harvest_users u ON u.id = a.user_id WHERE a.is_active),
+  SELECT project_id, user_id, user_name, lower(user_email) AS email FROM harvest_staffing
+  WHERE _run_id = (SELECT max(_run_id) FROM harvest_staffing)),
 lv AS (
   SELECT email, leave_date FROM bamboohr_leave_days
   WHERE _run_id = (SELECT max(_run_id) FROM bamboohr_leave_days) AND leave_date >= %s AND leave_date <= %s),

@@ -32,7 +32,7 @@ start_fake HUBSPOT hubspot/tests/fake_hubspot.py --token "$HUBSPOT_TOKEN"
 seed_out=$(python3 scripts/demo/seed_reporting.py "$HARVEST" "$STRIPE" "$BAMBOOHR" "$HUBSPOT" 2>&1)
 
 CASES="harvest-projects harvest-users harvest-time-entries stripe-project-invoices bamboohr-employees
-       hubspot-won-deals harvest-assignments bamboohr-leave"
+       hubspot-won-deals harvest-staffing bamboohr-leave"
 # config FILE DATA [PG]: the shipped grants, the fakes, and with PG the
 # PostgreSQL database `reporting` granted to each of the eight
 config() {
@@ -50,7 +50,7 @@ return {
     ["harvest-time-entries"] = { secrets = { "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID" }$grant },
     ["harvest-users"] = { secrets = { "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID" }$grant },
     ["harvest-projects"] = { secrets = { "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID" }$grant },
-    ["harvest-assignments"] = { secrets = { "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID" }$grant },
+    ["harvest-staffing"] = { secrets = { "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID" }$grant },
     ["stripe-project-invoices"] = { secrets = { "STRIPE_API_KEY" }$grant },
     ["bamboohr-employees"] = { secrets = { "BAMBOOHR_API_KEY" }$grant },
     ["bamboohr-leave"] = { secrets = { "BAMBOOHR_API_KEY" }$grant },
@@ -152,7 +152,7 @@ check_quarantine() {
 counts() {
     Q "SELECT (SELECT count(*) FROM harvest_time_entries), (SELECT count(DISTINCT id) FROM harvest_time_entries),
               (SELECT count(*) FROM harvest_projects), (SELECT count(*) FROM harvest_users),
-              (SELECT count(*) FROM harvest_assignments), (SELECT count(*) FROM stripe_invoices),
+              (SELECT count(*) FROM harvest_staffing), (SELECT count(*) FROM stripe_invoices),
               (SELECT count(*) FROM bamboohr_employees), (SELECT count(*) FROM hubspot_deals)"
     # every column but the "data as of" ones (a run moves them: that is their point)
     Q "SELECT * FROM operating_review ORDER BY project_code, month" | cut -d'|' -f1-19
@@ -211,6 +211,15 @@ expect_eq "$(Q "SELECT revenue, paid, margin FROM operating_review WHERE project
     "5700.5|5700.5|3978"
 expect_eq "$(Q "SELECT count(*) FROM stripe_invoices")" "5"
 
+t "sqlite: an assignment ended in Harvest drops out on the next staffing run, and so does the leave flag"
+post_json() { curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data "$2" "$1"; }
+expect_eq "$(post_json "$HARVEST/__fake/touch" '{"kind": "user_assignments", "id": 3101, "fields": {"is_active": false}}')" "200"
+run_ferry run harvest-staffing -c "$WORK/sqlite.lua"
+expect_rc 0
+expect_eq "$(Q "SELECT people, people_on_leave, flag_staff_on_leave, coalesce(reason, '-') FROM delivery_view
+                 WHERE project_code = 'P-1001'")" "2|0|0|-"
+expect_eq "$(Q "SELECT count(*) FROM delivery_view WHERE flag_staff_on_leave = 1")" "0"
+
 t "sqlite: no key or token reaches the data directory"
 for s in "$HARVEST_TOKEN" "$STRIPE_API_KEY" "$BAMBOOHR_API_KEY" "$HUBSPOT_TOKEN"; do
     grep -rqaF -- "$s" "$WORK/sqlite" && fail "a secret is in the data directory"
@@ -237,7 +246,7 @@ t "postgres: the first round loads every table into PostgreSQL; the views wait f
 round "$WORK/pg.lua"
 expect_eq "$(grep -c '  OK$' <<<"$summary")" "5" "$summary"
 expect_eq "$(psql_q "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'
-                     AND table_name IN ('harvest_time_entries', 'harvest_users', 'harvest_projects', 'harvest_assignments',
+                     AND table_name IN ('harvest_time_entries', 'harvest_users', 'harvest_projects', 'harvest_staffing',
                      'stripe_invoices', 'bamboohr_employees', 'bamboohr_leave_days', 'hubspot_deals', 'ferry_freshness')")" "9"
 [ -e "$DATA/reporting.db" ] && fail "a reporting.db was written though the config names PostgreSQL"
 # the last run of the round (bamboohr-leave) found operating_review's tables all there; delivery_view

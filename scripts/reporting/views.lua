@@ -3,7 +3,8 @@
 -- (ferry.sink.reporting_db(): SQLite reporting.db by default, the config's
 -- PostgreSQL `reporting` once there is one) by each of the cases' scripts at
 -- the start of its extract. The SQL is the same on both databases except
--- for the few expressions in `dialect` (today's date, a list of names).
+-- for the few expressions in `dialect` (today's date in UTC on SQLite, in the
+-- server's time zone on PostgreSQL; days between dates; a list of names).
 -- Months are 'YYYY-MM' and dates 'YYYY-MM-DD' text columns, so they compare
 -- as text on both.
 --
@@ -194,8 +195,11 @@ local function tag(sql)
 end
 
 -- publish(ctx): (re)make the views whose tables exist and whose SQL changed.
--- Errors are logged and never fail the run: the data still loads.
+-- Errors are logged and never fail the run: the data still loads (two runs
+-- making a view at once under `ferry serve`: one warns, the next run checks
+-- again). A dry run writes nothing, views included.
 function M.publish(ctx)
+  if ctx.dry_run then return end
   local ok, err = pcall(function()
     local db = ferry.sink.reporting_db()
     local d = dialect[db.kind]

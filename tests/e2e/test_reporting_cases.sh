@@ -171,6 +171,15 @@ for n in $CASES; do
 done
 expect_in "$out" "ok: bamboohr-leave (reporting, owner people-ops@example.com, source of truth bamboohr"
 
+t "sqlite: a dry run writes nothing, views included"
+run_ferry run harvest-projects --dry-run -c "$WORK/sqlite.lua"
+expect_rc 0
+expect_in "$out" "would create 3"
+if [ -f "$DATA/reporting.db" ]; then
+    expect_eq "$(sql "$DATA/reporting.db" "SELECT count(*) FROM sqlite_master WHERE type IN ('view', 'table')
+                                          AND name NOT LIKE 'sqlite%'")" "0"
+fi
+
 t "sqlite: the first round loads every source; three bad records make three runs partial"
 round "$WORK/sqlite.lua"
 expect_in "$summary" "== stripe-project-invoices  PARTIAL"

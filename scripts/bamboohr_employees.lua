@@ -18,6 +18,7 @@ return ferry.integration {
   schedule = "every 1h",
   freshness = "1d",
   expect = { min_records = 0 },
+  policy = { pause = { probe = "15m" } },     -- a revoked key pauses it; serve retries every 15 min
 
   extract = function(ctx)
     views.publish(ctx)

@@ -18,6 +18,8 @@ return ferry.integration {
   schedule = "every 1h",
   freshness = "6h",
   expect = { min_records = 0 },                -- nobody on leave is normal
+  -- a bad record is quarantined and its owner alerted: people ops fixes the employee in BambooHR
+  policy = { validation = "alert", alert = { to = { "log" } }, pause = { probe = "15m" } },
 
   extract = function(ctx)
     views.publish(ctx)

@@ -19,6 +19,7 @@ return ferry.integration {
   schedule = "every 1h",
   freshness = "3h",
   expect = { min_records = 0 },                 -- no active assignment at all is possible
+  policy = { pause = { probe = "15m" } },     -- a revoked key pauses it; serve retries every 15 min
 
   extract = function(ctx)
     views.publish(ctx)

@@ -18,6 +18,7 @@ return ferry.integration {
   schedule = "every 1h",
   freshness = "3h",
   expect = { min_records = 0 },                 -- an hour without new time is normal
+  policy = { pause = { probe = "15m" } },     -- a revoked key pauses it; serve retries every 15 min
   description = "A deleted entry is not seen by Harvest's updated_since: see contrib/harvest, Deletions",
 
   extract = function(ctx)

@@ -8,6 +8,10 @@
 -- Months are 'YYYY-MM' and dates 'YYYY-MM-DD' text columns, so they compare
 -- as text on both.
 --
+-- Staffing and leave are read in full every run; the view takes the rows of
+-- the run that wrote last (by _synced_at: run ids of one second do not sort
+-- by time), so what was removed at the source drops out.
+--
 -- A view is made again only when missing or when its SQL changed here (a
 -- version tag: a comment in SQLite's copy of the SQL, COMMENT ON VIEW in
 -- PostgreSQL), so BI tools reading it are not disturbed every hour.
@@ -145,10 +149,10 @@ WITH won AS (
   FROM hubspot_deals WHERE stage = 'closedwon'),
 staff AS (
   SELECT project_id, user_id, user_name, lower(user_email) AS email FROM harvest_staffing
-  WHERE _run_id = (SELECT max(_run_id) FROM harvest_staffing)),
+  WHERE _run_id = (SELECT _run_id FROM harvest_staffing ORDER BY _synced_at DESC LIMIT 1)),
 lv AS (
   SELECT email, leave_date FROM bamboohr_leave_days
-  WHERE _run_id = (SELECT max(_run_id) FROM bamboohr_leave_days) AND leave_date >= %s AND leave_date <= %s),
+  WHERE _run_id = (SELECT _run_id FROM bamboohr_leave_days ORDER BY _synced_at DESC LIMIT 1) AND leave_date >= %s AND leave_date <= %s),
 clash AS (
   SELECT s.project_id, count(DISTINCT s.user_id) AS people_on_leave, min(l.leave_date) AS first_leave_day,
          %s AS on_leave

@@ -120,6 +120,12 @@ run_ferry check "$EXAMPLE"
 expect_rc 0
 expect_in "$out" "ok: harvest-time (reporting, owner ops@example.com"
 
+t "ferry connectors lists it, as it describes itself"
+run_ferry connectors
+expect_in "$out" "harvest 0.1.0  Harvest (API v2)"
+expect_in "$out" "streams:    projects, time_entries, users, clients, tasks, user_assignments, project_budget, staffing"
+expect_in "$out" "auth:       personal access token (Bearer) and Harvest-Account-Id; secrets HARVEST_TOKEN, HARVEST_ACCOUNT_ID"
+
 t "run 1 reads every time entry over three pages (links.next), with the token, the account id and a User-Agent with a contact"
 hrun "$EXAMPLE"
 expect_rc 0

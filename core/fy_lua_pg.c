@@ -355,6 +355,7 @@ static void table_release(struct table_handle *th) {
     free(t->cols);
     free(t->name);
     free(t->upsert_sql);
+    free(t->dedup_sql);
     free(t->stage_sql);
     free(t->synced_cast);
     free(t->run_cast);
@@ -625,6 +626,20 @@ static int table_upsert(lua_State *L) {
 
 /* ---- freshness at the end of a run --------------------------------------- */
 
+/* A freshness row on its way: the job and its own copy of the row. */
+struct fresh_job {
+    struct job u;               /* first */
+    struct fy_freshness f;
+};
+
+static void fresh_delivered(struct fy_wjob *job) {
+    struct fresh_job *fj = (struct fresh_job *)job;
+    if (job->fatal)
+        fy_log(FY_LOG_WARN, fj->f.integration, "cannot write ferry_freshness into PostgreSQL (the run's outcome "
+               "stands): %s", job->fatal);
+    job_free(&fj->u);
+}
+
 void fy_lua_pg_take_loaded(lua_State *L, const struct fy_freshness *f) {
     if (lua_getfield(L, LUA_REGISTRYINDEX, LOADED_KEY) != LUA_TTABLE) {
         lua_pop(L, 1);
@@ -635,17 +650,22 @@ void fy_lua_pg_take_loaded(lua_State *L, const struct fy_freshness *f) {
     lua_pushnil(L);
     while (lua_next(L, -2)) {
         struct db_handle *h = luaL_testudata(L, -1, DB_MT);
-        if (h && h->pg && f) {
-            if (h->writer) fy_writer_drain(h->writer);          /* the connection is ours now */
-            struct fy_pg_job j;
-            memset(&j, 0, sizeof j);
-            j.op = FY_PG_FRESHNESS;
-            j.fresh = f;
-            fy_pg_write(h->pg, &j.job);
-            if (j.job.fatal)
-                fy_log(FY_LOG_WARN, f->integration, "cannot write ferry_freshness into database %s (the run's "
-                       "outcome stands): %s", h->name, j.job.fatal);
-            free(j.job.fatal);
+        struct fresh_job *fj = h && h->pg && f ? calloc(1, sizeof *fj) : NULL;
+        if (fj) {
+            /* after the run's batches, on the same thread: the loop does not
+             * wait, and a server that went away costs a warning, not a stall */
+            fj->f = *f;
+            fj->u.pj.op = FY_PG_FRESHNESS;
+            fj->u.pj.fresh = &fj->f;
+            fj->u.pj.job.delivered = fresh_delivered;
+            fj->u.dbh = h;
+            fj->u.submitted = 1;
+            if (h->writer) {
+                fy_writer_submit(h->writer, &fj->u.pj.job);
+            } else {
+                fy_pg_write(h->pg, &fj->u.pj.job);
+                fresh_delivered(&fj->u.pj.job);
+            }
         }
         lua_pop(L, 1);
     }

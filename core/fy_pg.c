@@ -7,6 +7,7 @@
 #include "fy_time.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -16,7 +17,8 @@
 
 struct fy_pg {
     PGconn *conn;               /* NULL until the first job */
-    char *name, *url, *password_env;
+    char *name, *url;
+    char *password;             /* from the config's password_env, read on the loop thread; NULL = none */
     double reconnect;           /* seconds a job keeps trying to connect */
     unsigned generation;        /* counts connections made: temporary tables live on one */
     atomic_int stopping;
@@ -82,10 +84,16 @@ struct fy_pg *fy_pg_new(const struct fy_database *d) {
     if (!pg) return NULL;
     pg->name = strdup(d->name);
     pg->url = strdup(d->url);
-    pg->password_env = d->password_env ? strdup(d->password_env) : NULL;
+    /* read and registered for redaction here, on the loop thread: the
+     * writer thread neither reads the environment nor changes the registry */
+    const char *password = d->password_env ? getenv(d->password_env) : NULL;
+    if (password && *password) {
+        fy_secret_add(password);
+        pg->password = strdup(password);
+    }
     pg->reconnect = d->reconnect;
     atomic_init(&pg->stopping, 0);
-    if (!pg->name || !pg->url || (d->password_env && !pg->password_env)) {
+    if (!pg->name || !pg->url || (password && *password && !pg->password)) {
         fy_pg_free(pg);
         return NULL;
     }
@@ -97,7 +105,10 @@ void fy_pg_free(struct fy_pg *pg) {
     if (pg->conn) PQfinish(pg->conn);
     free(pg->name);
     free(pg->url);
-    free(pg->password_env);
+    if (pg->password) {
+        memset(pg->password, 0, strlen(pg->password));
+        free(pg->password);
+    }
     free(pg);
 }
 
@@ -142,18 +153,16 @@ static void set_fatal(struct fy_pg_job *j, const char *cls, const char *fmt, ...
     __attribute__((format(printf, 3, 4)));
 
 static void set_fatal(struct fy_pg_job *j, const char *cls, const char *fmt, ...) {
-    struct fy_buf b = {0};
+    /* not redacted here (the registry is the loop thread's): the run's
+     * error is redacted where it is logged and stored, as every error is */
     va_list ap;
     va_start(ap, fmt);
     char tmp[1024];
     vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    fy_buf_puts(&b, tmp);
-    fy_redact(&b);                          /* a message could echo a connection string */
     free(j->job.fatal);
-    j->job.fatal = strdup(b.data ? b.data : "");
+    j->job.fatal = strdup(tmp);
     j->fatal_class = cls;
-    fy_buf_free(&b);
 }
 
 /* The server's notices ("relation already exists, skipping") are not
@@ -169,15 +178,13 @@ static void quiet(void *arg, const char *message) {
 static int ensure_conn(struct fy_pg *pg, struct fy_pg_job *j, double patience) {
     if (pg->conn && PQstatus(pg->conn) == CONNECTION_OK) return FY_OK;
     double deadline = fy_time_now() + patience, delay = 0.25;
-    const char *password = pg->password_env ? getenv(pg->password_env) : NULL;
-    if (password && *password) fy_secret_add(password);
     char msg[512];
     for (;;) {
         if (pg->conn) PQfinish(pg->conn);
         /* the string first, so what follows overrides it; no password: libpq's own ways (.pgpass) */
         const char *keys[6] = {"dbname", "client_encoding", "application_name", "connect_timeout", NULL, NULL};
         const char *vals[6] = {pg->url, "UTF8", "ferry", "10", NULL, NULL};
-        if (password && *password) keys[4] = "password", vals[4] = password;
+        if (pg->password) keys[4] = "password", vals[4] = pg->password;
         pg->conn = PQconnectdbParams(keys, vals, 1);
         if (pg->conn && PQstatus(pg->conn) == CONNECTION_OK) {
             PQsetNoticeProcessor(pg->conn, quiet, NULL);
@@ -336,6 +343,65 @@ static void check_columns(struct fy_pg_table *t, PGresult *r, int *found, int *h
     }
 }
 
+/* The key columns, comma-separated, each cast to its type when `cast`. */
+static void put_keys(struct fy_buf *b, const struct fy_pg_table *t, int cast, const char *after) {
+    for (int i = 0, first = 1; i < t->ncols; i++) {
+        if (!t->cols[i].key) continue;
+        fy_buf_puts(b, first ? "" : ", ");
+        fy_pg_ident(b, t->cols[i].name);
+        if (cast) fy_buf_printf(b, "::%s", t->cols[i].cast);
+        fy_buf_puts(b, after);
+        first = 0;
+    }
+}
+
+/* INSERT ... SELECT ... ON CONFLICT from the staging table, each value
+ * cast to its column's own type: the database judges every value, so a row
+ * it refuses is found by the split in upsert_range. With `dedup`, one row
+ * per key (the batch's last): ON CONFLICT cannot update a row twice in one
+ * statement. Without it the statement skips a sort, for the usual batch
+ * whose keys are all different (has_duplicates). malloc'd. */
+static char *upsert_statement(const struct fy_pg_table *t, const char *stage, int dedup) {
+    struct fy_buf b = {0};
+    fy_buf_puts(&b, "INSERT INTO ");
+    fy_pg_ident(&b, t->name);
+    fy_buf_puts(&b, " (");
+    for (int i = 0; i < t->ncols; i++) {
+        fy_pg_ident(&b, t->cols[i].name);
+        fy_buf_puts(&b, ", ");
+    }
+    fy_buf_puts(&b, "\"_synced_at\", \"_run_id\") SELECT ");
+    if (dedup) {
+        fy_buf_puts(&b, "DISTINCT ON (");
+        put_keys(&b, t, 1, "");
+        fy_buf_puts(&b, ") ");
+    }
+    for (int i = 0; i < t->ncols; i++) {
+        fy_pg_ident(&b, t->cols[i].name);
+        fy_buf_printf(&b, "::%s, ", t->cols[i].cast);
+    }
+    fy_buf_printf(&b, "$3::%s, $4::%s FROM %s WHERE _n BETWEEN $1 AND $2 ", t->synced_cast, t->run_cast, stage);
+    if (dedup) {
+        fy_buf_puts(&b, "ORDER BY ");
+        put_keys(&b, t, 1, "");
+        fy_buf_puts(&b, ", _n DESC ");
+    }
+    fy_buf_puts(&b, "ON CONFLICT (");
+    put_keys(&b, t, 0, "");
+    fy_buf_puts(&b, ") DO UPDATE SET ");
+    for (int i = 0; i < t->ncols; i++) {
+        if (t->cols[i].key) continue;
+        fy_pg_ident(&b, t->cols[i].name);
+        fy_buf_puts(&b, " = excluded.");
+        fy_pg_ident(&b, t->cols[i].name);
+        fy_buf_puts(&b, ", ");
+    }
+    fy_buf_puts(&b, "\"_synced_at\" = excluded.\"_synced_at\", \"_run_id\" = excluded.\"_run_id\"");
+    char *sql = strdup(b.data);
+    fy_buf_free(&b);
+    return sql;
+}
+
 /* Build the statements an upsert uses, from the columns' casts. */
 static void build_statements(struct fy_pg_table *t) {
     struct fy_buf b = {0}, stage = {0};
@@ -349,56 +415,10 @@ static void build_statements(struct fy_pg_table *t) {
     fy_buf_puts(&b, ") ON COMMIT DELETE ROWS");
     free(t->stage_sql);
     t->stage_sql = strdup(b.data);
-
-    /* one row per key (the batch's last), each value cast to the column's
-     * own type: the database judges every value, so a row it refuses is
-     * found by the split in upsert_range */
-    fy_buf_reset(&b);
-    fy_buf_puts(&b, "INSERT INTO ");
-    fy_pg_ident(&b, t->name);
-    fy_buf_puts(&b, " (");
-    for (int i = 0; i < t->ncols; i++) {
-        fy_pg_ident(&b, t->cols[i].name);
-        fy_buf_puts(&b, ", ");
-    }
-    fy_buf_puts(&b, "\"_synced_at\", \"_run_id\") SELECT DISTINCT ON (");
-    for (int i = 0, first = 1; i < t->ncols; i++) {
-        if (!t->cols[i].key) continue;
-        fy_buf_puts(&b, first ? "" : ", ");
-        fy_pg_ident(&b, t->cols[i].name);
-        fy_buf_printf(&b, "::%s", t->cols[i].cast);
-        first = 0;
-    }
-    fy_buf_puts(&b, ") ");
-    for (int i = 0; i < t->ncols; i++) {
-        fy_pg_ident(&b, t->cols[i].name);
-        fy_buf_printf(&b, "::%s, ", t->cols[i].cast);
-    }
-    fy_buf_printf(&b, "$3::%s, $4::%s FROM %s WHERE _n BETWEEN $1 AND $2 ORDER BY ", t->synced_cast, t->run_cast,
-                  stage.data);
-    for (int i = 0; i < t->ncols; i++) {
-        if (!t->cols[i].key) continue;
-        fy_pg_ident(&b, t->cols[i].name);
-        fy_buf_printf(&b, "::%s, ", t->cols[i].cast);
-    }
-    fy_buf_puts(&b, "_n DESC ON CONFLICT (");
-    for (int i = 0, first = 1; i < t->ncols; i++) {
-        if (!t->cols[i].key) continue;
-        fy_buf_puts(&b, first ? "" : ", ");
-        fy_pg_ident(&b, t->cols[i].name);
-        first = 0;
-    }
-    fy_buf_puts(&b, ") DO UPDATE SET ");
-    for (int i = 0; i < t->ncols; i++) {
-        if (t->cols[i].key) continue;
-        fy_pg_ident(&b, t->cols[i].name);
-        fy_buf_puts(&b, " = excluded.");
-        fy_pg_ident(&b, t->cols[i].name);
-        fy_buf_puts(&b, ", ");
-    }
-    fy_buf_puts(&b, "\"_synced_at\" = excluded.\"_synced_at\", \"_run_id\" = excluded.\"_run_id\"");
     free(t->upsert_sql);
-    t->upsert_sql = strdup(b.data);
+    t->upsert_sql = upsert_statement(t, stage.data, 0);
+    free(t->dedup_sql);
+    t->dedup_sql = upsert_statement(t, stage.data, 1);
     t->stage_conn = 0;
     fy_buf_free(&b);
     fy_buf_free(&stage);
@@ -597,6 +617,58 @@ static enum verdict copy_in(struct fy_pg *pg, struct fy_pg_job *j) {
     return v;
 }
 
+/* A hash of row r's key cells. */
+static uint64_t key_hash(const struct fy_pg_table *t, const struct fy_wjob *job, int r) {
+    uint64_t h = 1469598103934665603ull;            /* FNV-1a */
+    const struct fy_cell *c = job->cells + (size_t)r * (size_t)job->ncells;
+    for (int i = 0; i < t->ncols; i++) {
+        if (!t->cols[i].key) continue;
+        const unsigned char *p;
+        size_t n;
+        if (c[i].type == FY_CELL_TEXT) p = (const unsigned char *)job->arena + c[i].v.s.off, n = c[i].v.s.len;
+        else p = (const unsigned char *)&c[i].v, n = sizeof c[i].v;
+        h = (h ^ (uint64_t)c[i].type) * 1099511628211ull;
+        for (size_t k = 0; k < n; k++) h = (h ^ p[k]) * 1099511628211ull;
+    }
+    return h;
+}
+
+static int same_key(const struct fy_pg_table *t, const struct fy_wjob *job, int a, int b) {
+    const struct fy_cell *x = job->cells + (size_t)a * (size_t)job->ncells;
+    const struct fy_cell *y = job->cells + (size_t)b * (size_t)job->ncells;
+    for (int i = 0; i < t->ncols; i++) {
+        if (!t->cols[i].key) continue;
+        if (x[i].type != y[i].type) return 0;
+        if (x[i].type == FY_CELL_TEXT) {
+            if (x[i].v.s.len != y[i].v.s.len ||
+                memcmp(job->arena + x[i].v.s.off, job->arena + y[i].v.s.off, x[i].v.s.len) != 0)
+                return 0;
+        } else if (memcmp(&x[i].v, &y[i].v, sizeof x[i].v) != 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Does a key come twice among the staged rows (as sent: "1" and 1 are
+ * two keys here and one to an integer column; the database then refuses
+ * the pair, and the split finds them)? */
+static int has_duplicates(const struct fy_pg_table *t, const struct fy_wjob *job) {
+    size_t cap = 16;
+    while (cap < (size_t)job->nrows * 2) cap *= 2;
+    int *slots = malloc(cap * sizeof *slots), dup = 0;
+    if (!slots) return 1;                             /* the statement that is always right */
+    for (size_t i = 0; i < cap; i++) slots[i] = -1;
+    for (int r = 0; r < job->nrows && !dup; r++) {
+        if (job->skip[r]) continue;
+        size_t at = (size_t)key_hash(t, job, r) & (cap - 1);
+        while (slots[at] >= 0 && !(dup = same_key(t, job, slots[at], r))) at = (at + 1) & (cap - 1);
+        slots[at] = r;
+    }
+    free(slots);
+    return dup;
+}
+
 /* Rows in [a, b] that were staged (not failed while packing). */
 static int staged(const struct fy_wjob *job, int a, int b) {
     int n = 0;
@@ -617,7 +689,9 @@ static enum verdict upsert_range(struct fy_pg *pg, struct fy_pg_job *j, int a, i
     snprintf(sa, sizeof sa, "%d", a);
     snprintf(sb, sizeof sb, "%d", b);
     const char *params[4] = {sa, sb, j->synced, j->run_id};
-    r = PQexecParams(pg->conn, j->t->upsert_sql, 4, NULL, params, NULL, NULL, 0);
+    char name[32];
+    snprintf(name, sizeof name, "ferry_%s_%d", j->dedup ? "dd" : "up", j->t->id);
+    r = PQexecPrepared(pg->conn, name, 4, params, NULL, NULL, 0);
     if (PQresultStatus(r) == PGRES_COMMAND_OK) {
         PQclear(r);
         if ((r = exec_cmd(pg, "RELEASE SAVEPOINT ferry_rows"))) return failed(pg, j, r, "cannot release a savepoint");
@@ -648,12 +722,22 @@ static enum verdict do_upsert(struct fy_pg *pg, struct fy_pg_job *j) {
         return V_FATAL;
     }
     if (j->t->stage_conn != pg->generation) {
+        /* once per connection: the staging table, and the two statements
+         * prepared, so a batch is not parsed and planned anew each time */
+        char name[32];
         if ((r = exec_cmd(pg, j->t->stage_sql))) return failed(pg, j, r, "cannot create the staging table");
+        for (int dedup = 0; dedup < 2; dedup++) {
+            snprintf(name, sizeof name, "ferry_%s_%d", dedup ? "dd" : "up", j->t->id);
+            r = PQprepare(pg->conn, name, dedup ? j->t->dedup_sql : j->t->upsert_sql, 4, NULL);
+            if (PQresultStatus(r) != PGRES_COMMAND_OK) return failed(pg, j, r, "cannot prepare the upsert");
+            PQclear(r);
+        }
         j->t->stage_conn = pg->generation;
     }
     if ((r = exec_cmd(pg, "BEGIN"))) return failed(pg, j, r, "cannot begin a transaction");
     enum verdict v = copy_in(pg, j);
     if (v != V_OK) return v;
+    j->dedup = has_duplicates(j->t, &j->job);
     if ((v = upsert_range(pg, j, 1, j->job.nrows)) != V_OK) return v;
     if ((r = exec_cmd(pg, "COMMIT"))) return failed(pg, j, r, "cannot commit");
     return V_OK;
@@ -662,7 +746,10 @@ static enum verdict do_upsert(struct fy_pg *pg, struct fy_pg_job *j) {
 /* ---- FY_PG_QUERY, FY_PG_FRESHNESS ---------------------------------------- */
 
 static enum verdict do_query(struct fy_pg *pg, struct fy_pg_job *j) {
-    PGresult *r = PQexecParams(pg->conn, j->sql, j->nparams, NULL, (const char *const *)j->params, NULL, NULL, 0);
+    /* without parameters, several statements may go at once (a view and its comment) */
+    PGresult *r = j->nparams ? PQexecParams(pg->conn, j->sql, j->nparams, NULL, (const char *const *)j->params,
+                                            NULL, NULL, 0)
+                             : PQexec(pg->conn, j->sql);
     if (PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK) {
         j->res = r;
         return V_OK;

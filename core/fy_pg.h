@@ -53,6 +53,7 @@ struct fy_pg_table {
     int id;                     /* names its temporary staging table */
     /* set by FY_PG_TABLE, read by FY_PG_UPSERT (both on the writer thread) */
     char *upsert_sql;           /* INSERT ... SELECT ... FROM stage WHERE _n BETWEEN $1 AND $2 ... */
+    char *dedup_sql;            /* the same, one row per key (a batch with a key twice) */
     char *stage_sql;            /* CREATE TEMPORARY TABLE ... */
     char *synced_cast, *run_cast;
     unsigned stage_conn;        /* the connection (fy_pg.generation) the staging table exists on */
@@ -72,6 +73,7 @@ struct fy_pg_job {
     PGresult *res;              /* QUERY: the result (the loop thread clears it) */
     const struct fy_freshness *fresh;   /* FRESHNESS */
     int drift;                  /* TABLE: the fatal error is schema drift */
+    int dedup;                  /* UPSERT: a key comes twice in the batch */
     const char *fatal_class;    /* with job.fatal: the error class (static) */
 };
 

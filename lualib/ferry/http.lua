@@ -527,8 +527,14 @@ function _M.client(o)
   local rate, burst = parse_rate(o.rate_limit)
   local host_rates = {}
   for host, v in pairs(o.host_rate_limits or {}) do host_rates[host] = { parse_rate(v) } end
-  local header_lines = { "Accept: application/json, */*;q=0.5" }
+  -- the default Accept, unless the client names its own (one Accept line,
+  -- not two: BambooHR answers XML, or 404 for a report, to anything but
+  -- exactly application/json)
+  local header_lines = {}
   for k, v in pairs(o.headers or {}) do header_lines[#header_lines + 1] = k .. ": " .. tostring(v) end
+  local own_accept = false
+  for k in pairs(o.headers or {}) do own_accept = own_accept or string.lower(k) == "accept" end
+  if not own_accept then table.insert(header_lines, 1, "Accept: application/json, */*;q=0.5") end
   local self = {
     base_url = o.base_url, header_lines = header_lines, query = o.query, auth = o.auth, retry = r,
     rate = rate, rate_limit_spec = rate and { "integration:" .. (o.key or tostring(o)), rate = rate, burst = burst },

@@ -147,15 +147,47 @@ function _M.custom(spec)
   return load
 end
 
+-- The single key column of a declaration, or nil when the key is composite.
+local function single_key(columns)
+  local key, n = nil, 0
+  for _, c in ipairs(columns) do
+    if type(c) == "table" and c.key then key, n = c[1] or c.name, n + 1 end
+  end
+  if n == 1 and type(key) == "string" then return key end
+end
+
+local function quote(name) return '"' .. name:gsub('"', '""') .. '"' end
+
+-- read(keys) for a table keyed by one column: the rows it holds for these
+-- keys, in chunks of 500 bound parameters (mark(n) spells the n-th), none
+-- while the table does not exist yet; ferry's own columns left out.
+local function keyed_reader(tbl, key, rows, mark, exists)
+  local quoted, qkey = quote(tbl), quote(key)
+  return function(keys)
+    local out = {}
+    if not exists() then return out end
+    for from = 1, #keys, 500 do
+      local chunk, marks = {}, {}
+      for i = from, math.min(from + 499, #keys) do
+        chunk[#chunk + 1] = keys[i]
+        marks[#marks + 1] = mark(#chunk)
+      end
+      for _, row in ipairs(rows("SELECT * FROM " .. quoted .. " WHERE " .. qkey .. " IN (" .. concat(marks, ", ") .. ")",
+          chunk)) do
+        row._synced_at, row._run_id = nil, nil
+        out[key_text(row[key])] = row
+      end
+    end
+    return out
+  end
+end
+
 function _M.sqlite(spec)
   if type(spec) ~= "table" then error("ferry.sink.sqlite: expected a table", 2) end
   if type(spec.path) ~= "string" then error("ferry.sink.sqlite: 'path' must be a string", 2) end
   if type(spec.table) ~= "string" then error("ferry.sink.sqlite: 'table' must be a string", 2) end
   if type(spec.columns) ~= "table" then error("ferry.sink.sqlite: 'columns' must be a list", 2) end
-  local key, keys_n = nil, 0
-  for _, c in ipairs(spec.columns) do
-    if type(c) == "table" and c.key then key, keys_n = c[1] or c.name, keys_n + 1 end
-  end
+  local key = single_key(spec.columns)
   local tbl, db
   local function open()
     if not db then db = assert(sqlite.open(spec.path)) end
@@ -172,47 +204,18 @@ function _M.sqlite(spec)
     -- runner waits for it before the next batch's load
     return tbl:upsert_async(batch, ctx.run_id)
   end
-  if keys_n == 1 and type(key) == "string" then
-    local quoted = '"' .. spec.table:gsub('"', '""') .. '"'
-    local qkey = '"' .. key:gsub('"', '""') .. '"'
+  if key then
     readers[load] = {
       key = key,
-      -- the rows the table holds for these keys, in chunks of 500 bound
-      -- parameters; none while the table does not exist yet
-      read = function(keys)
-        local out, d = {}, open()
-        local t = assert(d:rows("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", { spec.table }))
-        if #t == 0 then return out end
-        for from = 1, #keys, 500 do
-          local chunk, marks = {}, {}
-          for i = from, math.min(from + 499, #keys) do
-            chunk[#chunk + 1] = keys[i]
-            marks[#marks + 1] = "?"
-          end
-          local rows = assert(d:rows("SELECT * FROM " .. quoted .. " WHERE " .. qkey .. " IN (" .. concat(marks, ", ")
-            .. ")", chunk))
-          for _, row in ipairs(rows) do
-            row._synced_at, row._run_id = nil, nil
-            out[key_text(row[key])] = row
-          end
-        end
-        return out
-      end,
+      read = keyed_reader(spec.table, key, function(sql, params) return assert(open():rows(sql, params)) end,
+        function() return "?" end,
+        function() return #open():rows("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", { spec.table }) > 0 end),
       plan = plan_by_columns(spec.columns, key),
     }
   end
   destinations[load] = ("sqlite %s, table %s"):format(spec.path, spec.table)
   databases[load] = spec.path
   return load
-end
-
--- The single key column of a declaration, or nil when the key is composite.
-local function single_key(columns)
-  local key, n = nil, 0
-  for _, c in ipairs(columns) do
-    if type(c) == "table" and c.key then key, n = c[1] or c.name, n + 1 end
-  end
-  if n == 1 and type(key) == "string" then return key end
 end
 
 function _M.postgres(spec)
@@ -241,35 +244,52 @@ function _M.postgres(spec)
   end
   local key = single_key(spec.columns)
   if key then
-    local quoted = '"' .. spec.table:gsub('"', '""') .. '"'
-    local qkey = '"' .. key:gsub('"', '""') .. '"'
     readers[load] = {
       key = key,
-      -- the rows the table holds for these keys, 500 parameters a query
-      -- (typed by the key column, so its index is used); none while the
-      -- table does not exist yet
-      read = function(keys)
-        local out, d = {}, open()
-        if d:rows("SELECT to_regclass($1) AS t", { quoted })[1].t == nil then return out end
-        for from = 1, #keys, 500 do
-          local chunk, marks = {}, {}
-          for i = from, math.min(from + 499, #keys) do
-            chunk[#chunk + 1] = keys[i]
-            marks[#marks + 1] = "$" .. #chunk
-          end
-          for _, row in ipairs(d:rows("SELECT * FROM " .. quoted .. " WHERE " .. qkey .. " IN (" .. concat(marks, ", ")
-            .. ")", chunk)) do
-            row._synced_at, row._run_id = nil, nil
-            out[key_text(row[key])] = row
-          end
-        end
-        return out
-      end,
+      -- $n parameters are typed by the key column, so its index is used
+      read = keyed_reader(spec.table, key, function(sql, params) return open():rows(sql, params) end,
+        function(n) return "$" .. n end,
+        function() return open():rows("SELECT to_regclass($1) AS t", { quote(spec.table) })[1].t ~= nil end),
       plan = plan_by_columns(spec.columns, key),
     }
   end
   destinations[load] = ("postgres %s, table %s"):format(spec.database, spec.table)
   return load
+end
+
+-- The reporting layer, wherever the admin put it: the config's PostgreSQL
+-- database `database` (default "reporting") when it has one, else the
+-- SQLite file `path` (default "reporting.db") in the data directory. So a
+-- script runs on SQLite out of the box and on PostgreSQL once configured.
+function _M.reporting(spec)
+  if type(spec) ~= "table" then error("ferry.sink.reporting: expected a table", 2) end
+  local name = spec.database or "reporting"
+  if type(name) ~= "string" then error("ferry.sink.reporting: 'database' must be a string", 2) end
+  local ok, load
+  if pg.configured(name) then
+    ok, load = pcall(_M.postgres, { database = name, table = spec.table, columns = spec.columns })
+  else
+    ok, load = pcall(_M.sqlite, { path = spec.path or "reporting.db", table = spec.table, columns = spec.columns })
+  end
+  if not ok then error((tostring(load):gsub("ferry%.sink%.%a+:", "ferry.sink.reporting:")), 2) end
+  return load
+end
+
+-- The reporting database itself, for what a sink does not do (a view, a
+-- reference table): { kind = "postgres" | "sqlite", exec = function(sql),
+-- rows = function(sql, params) }. Parameters are $1, $2 ... on PostgreSQL
+-- and ? on SQLite. Inside a hook: PostgreSQL is opened with the grant.
+function _M.reporting_db(spec)
+  spec = spec or {}
+  local name = spec.database or "reporting"
+  if pg.configured(name) then
+    local db = pg.open(name)
+    return { kind = "postgres", exec = function(sql, params) return db:exec(sql, params) end,
+             rows = function(sql, params) return db:rows(sql, params) end }
+  end
+  local db = assert(sqlite.open(spec.path or "reporting.db"))
+  return { kind = "sqlite", exec = function(sql) return assert(db:exec(sql)) end,
+           rows = function(sql, params) return assert(db:rows(sql, params)) end }
 end
 
 return _M

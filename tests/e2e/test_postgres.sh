@@ -210,6 +210,41 @@ run_ferry check -c "$WORK/pwurl.lua" accounts.lua
 expect_rc 2
 expect_in "$out$err" 'databases["reporting"].url: holds a password; put it in an environment variable and name that in password_env'
 expect_not_in "$out$err" "hunter22"
+cat >"$WORK/badcfg.lua" <<C
+return { databases = { reporting = { url = "postgresql://[bad", passwd_env = "X", reconnect = "soon" }, other = { password_env = "Y" } } }
+C
+run_ferry check -c "$WORK/badcfg.lua" accounts.lua
+expect_rc 2
+expect_in "$out$err" 'databases["reporting"].url: not a PostgreSQL connection string'
+expect_in "$out$err" "unknown key 'databases[\"reporting\"].passwd_env' (known keys: url, password_env, reconnect)"
+expect_in "$out$err" 'databases["reporting"].reconnect: expected a duration like "60s"'
+expect_in "$out$err" 'databases["other"].url: missing'
+
+t "ferry.sink.reporting: SQLite reporting.db without a database in the config, PostgreSQL once configured; reporting_db for a view"
+cat >"$WORK/rep.lua" <<'S'
+return ferry.integration {
+  name = "rep", owner = "qa@example.com", purpose = "test", pattern = "reporting", source_of_truth = "fixture",
+  freshness = "1h",
+  extract = function(ctx)
+    ctx:emit({ id = "r1", hours = 7.5 })
+    ctx:emit({ id = "r2", hours = 2 })
+    local db = ferry.sink.reporting_db()
+    db.exec("CREATE TABLE IF NOT EXISTS hours (id text PRIMARY KEY, hours real, _synced_at text, _run_id text)")
+    db.exec("DROP VIEW IF EXISTS total_hours")
+    db.exec("CREATE VIEW total_hours AS SELECT sum(hours) AS total, '" .. db.kind .. "' AS kind FROM hours")
+  end,
+  load = ferry.sink.reporting { table = "hours", columns = { { "id", "text", key = true }, { "hours", "real" } } },
+}
+S
+cat >"$WORK/sqlite-only.lua" <<C
+return { data_dir = "$WORK/data", script_dirs = { "$WORK" }, integrations = { ["*"] = { trusted = true } } }
+C
+run_ferry run -c "$WORK/sqlite-only.lua" rep.lua
+expect_rc 0
+expect_eq "$(sqlite3 "$WORK/data/reporting.db" "SELECT total, kind FROM total_hours")" "9.5|sqlite"
+fr rep.lua
+expect_rc 0
+expect_eq "$(psql_q "SELECT total, kind FROM total_hours")" "9.5|postgres"
 
 t "a wrong password is class auth; the password appears in no output, log, store or file"
 PG_PW=wrong-password-3f9a fr accounts.lua

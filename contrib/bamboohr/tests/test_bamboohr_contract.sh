@@ -76,7 +76,9 @@ E = {e["id"]: e for e in get("employees")}
 print(eval(sys.argv[2]))
 EOF
 }
-violations() { grep -hiE 'violation|✖|error' "$WORK"/prism.log | grep -v ' get / ' | head -5; }
+# Prism's own report lines; not its "info" lines, whose startup listing of
+# every operation carries random example values ("excludeNote=error").
+violations() { grep -hiE 'violation|✖|error' "$WORK"/prism.log | grep -v ' get / ' | grep -v 'ℹ  info' | head -5; }
 
 ctl seed '{"employees":[
   {"id":"1","displayName":"Ana Lima","firstName":"Ana","lastName":"Lima","workEmail":"ana@acme.example","department":"Delivery","status":"Active","hireDate":"2024-02-01","terminationDate":"0000-00-00","standardHoursPerWeek":"40","employmentHistoryStatus":"Full-Time","lastChanged":"2026-11-01T10:00:00+00:00","action":"Inserted"},

@@ -120,6 +120,12 @@ run_ferry check "$EXAMPLE"
 expect_rc 0
 expect_in "$out" "ok: harvest-time (reporting, owner ops@example.com"
 
+t "ferry connectors lists it, as it describes itself"
+run_ferry connectors
+expect_in "$out" "harvest 0.1.0  Harvest (API v2)"
+expect_in "$out" "streams:    projects, time_entries, users, clients, tasks, user_assignments, project_budget, staffing"
+expect_in "$out" "auth:       personal access token (Bearer) and Harvest-Account-Id; secrets HARVEST_TOKEN, HARVEST_ACCOUNT_ID"
+
 t "run 1 reads every time entry over three pages (links.next), with the token, the account id and a User-Agent with a contact"
 hrun "$EXAMPLE"
 expect_rc 0
@@ -414,13 +420,15 @@ expect_eq "$(fake_py "sorted(qs(R[-1]))")" "['from', 'per_page', 'to']"
 expect_eq "$(sql "$DATA/window.db" "SELECT id FROM time_entries ORDER BY id")" "2004501
 2004502"
 
-t "a deleted entry: not in the next window run, so its row keeps the older _run_id and the README's query finds it"
+t "a deleted entry: not in the next window run, so its row keeps an older _synced_at and the README's query finds it"
 ctl delete '{"kind":"time_entries","id":2004502}' >/dev/null
 hrun "$WORK/window.lua"
 expect_rc 0
 expect_in "$out" "extracted 1"
-expect_eq "$(sql "$DATA/window.db" "SELECT id FROM time_entries WHERE spent_date >= date('now', '-5 days') AND _run_id <> (SELECT max(_run_id) FROM time_entries)")" \
-    "2004502"
+run_ferry runs h-window --json -c "$CONF"
+started=$(python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print((r[0] if isinstance(r, list) else r)["started_at"])' <<<"$out")
+expect_eq "$(sql "$DATA/window.db" "SELECT id FROM time_entries WHERE spent_date >= date('now', '-5 days') AND _synced_at < '$started'")" \
+    "2004502" "rows not written since the window run began ($started)"
 
 # ---------------------------------------------------------------------------
 t "connect: a contact is required (the User-Agent Harvest wants); mistakes are named"

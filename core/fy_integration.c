@@ -790,7 +790,8 @@ static void write_freshness(const char *path, void *arg) {
 struct take_loaded { struct fy_integration *in; const struct fy_freshness *f; };
 
 /* fy_vm_protect body: the databases of the run, with the one its
- * ferry.sink.sqlite declares (require("ferry.sink").database(spec.load)). */
+ * ferry.sink.sqlite or ferry.sink.postgres declares (database(spec.load),
+ * pg_database(spec.load)), so a run that loaded nothing still tells. */
 static int take_loaded(lua_State *L) {
     struct take_loaded *t = lua_touserdata(L, 1);
     struct freshness_write w = {t->in, t->f};
@@ -804,7 +805,12 @@ static int take_loaded(lua_State *L) {
     lua_remove(L, -2);
     lua_call(L, 1, 1);
     fy_lua_sqlite_take_loaded(L, lua_tostring(L, -1), t->f ? write_freshness : NULL, &w);
-    fy_lua_pg_take_loaded(L, t->f);
+    lua_getfield(L, 1, "pg_database");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->in->spec_ref);
+    lua_getfield(L, -1, "load");
+    lua_remove(L, -2);
+    lua_call(L, 1, 1);
+    fy_lua_pg_take_loaded(L, lua_tostring(L, -1), t->f);
     lua_settop(L, 0);
     return 0;
 }

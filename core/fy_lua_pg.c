@@ -126,17 +126,21 @@ static struct job *new_job(lua_State *L, struct db_handle *h, enum fy_pg_op op, 
     return u;
 }
 
+/* Start h's writer thread when there is a loop to come back on. */
+static int ensure_writer(lua_State *L, struct db_handle *h, char *err, size_t errlen) {
+    struct fy_vm *vm = fy_vm_of(L);
+    if (h->writer || !vm || !vm->engine) return FY_OK;
+    h->writer = fy_writer_start(fy_pg_write, h->pg, vm->engine->base, err, errlen);
+    return h->writer ? FY_OK : FY_ERR;
+}
+
 /* Hand the job to the database's thread; without an engine (no loop to
  * come back on) it is done here and now. */
 static void submit(lua_State *L, struct job *u) {
     struct db_handle *h = u->dbh;
-    struct fy_vm *vm = fy_vm_of(L);
+    char err[256];
     fy_buf_free(&u->tmp);
-    if (!h->writer && vm && vm->engine) {
-        char err[256];
-        if (!(h->writer = fy_writer_start(fy_pg_write, h->pg, vm->engine->base, err, sizeof err)))
-            luaL_error(L, "postgres: %s", err);
-    }
+    if (ensure_writer(L, h, err, sizeof err) != FY_OK) luaL_error(L, "postgres: %s", err);
     u->submitted = 1;
     if (!h->writer) {
         fy_pg_write(h->pg, &u->pj.job);
@@ -640,13 +644,24 @@ static void fresh_delivered(struct fy_wjob *job) {
     job_free(&fj->u);
 }
 
-void fy_lua_pg_take_loaded(lua_State *L, const struct fy_freshness *f) {
+void fy_lua_pg_take_loaded(lua_State *L, const char *declared, const struct fy_freshness *f) {
     if (lua_getfield(L, LUA_REGISTRYINDEX, LOADED_KEY) != LUA_TTABLE) {
         lua_pop(L, 1);
-        return;
+        lua_newtable(L);
     }
     lua_pushnil(L);
     lua_setfield(L, LUA_REGISTRYINDEX, LOADED_KEY);
+    if (declared && f && lua_getfield(L, -1, declared) == LUA_TNIL) {
+        /* a run that loaded nothing: its database is opened for the row
+         * (not granted, not configured: nothing to write, said elsewhere) */
+        lua_pop(L, 1);
+        lua_pushcfunction(L, pg_open);
+        lua_pushstring(L, declared);
+        if (lua_pcall(L, 1, 1, 0) == LUA_OK) lua_setfield(L, -2, declared);
+        else lua_pop(L, 1);
+    } else if (declared && f) {
+        lua_pop(L, 1);
+    }
     lua_pushnil(L);
     while (lua_next(L, -2)) {
         struct db_handle *h = luaL_testudata(L, -1, DB_MT);
@@ -660,7 +675,8 @@ void fy_lua_pg_take_loaded(lua_State *L, const struct fy_freshness *f) {
             fj->u.pj.job.delivered = fresh_delivered;
             fj->u.dbh = h;
             fj->u.submitted = 1;
-            if (h->writer) {
+            char err[256];
+            if (ensure_writer(L, h, err, sizeof err) == FY_OK && h->writer) {
                 fy_writer_submit(h->writer, &fj->u.pj.job);
             } else {
                 fy_pg_write(h->pg, &fj->u.pj.job);

@@ -45,6 +45,13 @@ function _M.database(load)
   return databases[load]
 end
 
+-- The same for ferry.sink.postgres: the config's database name.
+local pg_databases = setmetatable({}, { __mode = "k" })
+
+function _M.pg_database(load)
+  return pg_databases[load]
+end
+
 -- What each load hook built here can read: { key = FIELD, read =
 -- function(keys, ctx) -> { [key text] = row } }, and how it plans:
 -- plan(batch, m, current) -> per record { op = "create" | "update" |
@@ -254,6 +261,7 @@ function _M.postgres(spec)
     }
   end
   destinations[load] = ("postgres %s, table %s"):format(spec.database, spec.table)
+  pg_databases[load] = spec.database
   return load
 end
 

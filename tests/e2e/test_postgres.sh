@@ -80,6 +80,16 @@ expect_eq "$(psql_q "SELECT id, name, arr, seats FROM accounts WHERE id <> 'a2' 
 expect_eq "$(psql_q "SELECT arr FROM accounts WHERE id = 'a2'")" "99999999999999999.99" "a row not in the batch is left as it was"
 expect_eq "$(psql_q "SELECT count(*), count(DISTINCT id) FROM accounts")" "3|3"
 
+t "a run that loads nothing (suspect: 0 records) still writes its ferry_freshness row"
+integ quiet accounts "$ACCOUNTS"
+: >"$WORK/quiet.jsonl"
+fr quiet.lua
+expect_rc 4
+expect_in "$out" "loaded 0"
+quiet_run=$(python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])' <<<"$(cd "$WORK" && "$FERRY" runs quiet -c "$WORK/ferry.lua" --json --limit 1)")
+expect_eq "$(psql_q "SELECT run_id, status FROM ferry_freshness WHERE integration = 'quiet'")" "$quiet_run|suspect" \
+    "a suspect empty run shows in the database"
+
 t "a newly declared column is added (ALTER TABLE ADD COLUMN) and filled"
 integ accounts accounts "$ACCOUNTS, { \"region\", \"text\" }"
 src accounts '{"id":"a1","name":"Acme Corp","arr":2000,"region":"EMEA"}'

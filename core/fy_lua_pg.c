@@ -83,13 +83,17 @@ static int valid_identifier(const char *s) {
     return 1;
 }
 
-/* Raise { class = cls, reason = msg }. */
-static int raise_class(lua_State *L, const char *cls, const char *msg) {
-    lua_createtable(L, 0, 2);
+/* Raise { class = cls, reason = msg, destination = true when `destination` }. */
+static int raise_class(lua_State *L, const char *cls, const char *msg, int destination) {
+    lua_createtable(L, 0, 3);
     lua_pushstring(L, cls);
     lua_setfield(L, -2, "class");
     lua_pushstring(L, msg);
     lua_setfield(L, -2, "reason");
+    if (destination) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "destination");
+    }
     return lua_error(L);
 }
 
@@ -175,14 +179,7 @@ static struct job *take(lua_State *L, int pidx) {
         lua_pushstring(L, u->pj.job.fatal);
         const char *cls = u->pj.fatal_class ? u->pj.fatal_class : "transient";
         job_free(u);
-        lua_createtable(L, 0, 3);
-        lua_pushstring(L, cls);
-        lua_setfield(L, -2, "class");
-        lua_pushvalue(L, -2);
-        lua_setfield(L, -2, "reason");
-        lua_pushboolean(L, 1);               /* the database failed, not the rows (runner.lua) */
-        lua_setfield(L, -2, "destination");
-        lua_error(L);
+        raise_class(L, cls, lua_tostring(L, -1), 1);   /* the database failed, not the rows (runner.lua) */
     }
     return u;
 }
@@ -224,13 +221,13 @@ static int pg_open(lua_State *L) {
     if (!d) {
         snprintf(msg, sizeof msg, "no database \"%.100s\" in the config (databases = { [\"%.100s\"] = { url = "
                  "\"postgresql://...\" } })", name, name);
-        return raise_class(L, "validation", msg);
+        return raise_class(L, "validation", msg, 0);
     }
     if (!granted(vm, name)) {
         snprintf(msg, sizeof msg, "integration %.100s may not load into database \"%.100s\": grant it in the "
                  "config (integrations[\"%.100s\"].databases = { \"%.100s\" })", vm->name ? vm->name : "(unnamed)",
                  name, vm->name ? vm->name : "NAME", name);
-        return raise_class(L, "permission", msg);
+        return raise_class(L, "permission", msg, 0);
     }
     struct db_handle *h = lua_newuserdatauv(L, sizeof *h, 0);
     memset(h, 0, sizeof *h);
@@ -398,13 +395,9 @@ static void parse_columns(lua_State *L, struct fy_pg_table *t) {
         lua_pop(L, 1);
         if (lua_rawgeti(L, -1, 2) != LUA_TSTRING) { lua_pop(L, 1); lua_getfield(L, -1, "type"); }
         const char *type = lua_isstring(L, -1) ? lua_tostring(L, -1) : "text";
-        if (fy_pg_type_parse(type, &c->type) != FY_OK)
+        if (fy_pg_type_parse(type, &c->type, &c->type_name) != FY_OK)
             luaL_error(L, "table %s: column %s: unknown type '%s' (use text, integer, real, numeric, boolean, "
                        "timestamp, date or json)", t->name, name, type);
-        c->type_name = c->type == FY_PG_TEXT ? "text" : c->type == FY_PG_TIMESTAMP ? "timestamp"
-                     : c->type == FY_PG_DATE ? "date" : c->type == FY_PG_INTEGER ? "integer"
-                     : c->type == FY_PG_REAL ? "real" : c->type == FY_PG_NUMERIC ? "numeric"
-                     : c->type == FY_PG_BOOLEAN ? "boolean" : "json";
         lua_pop(L, 1);
         lua_getfield(L, -1, "key");
         c->key = lua_toboolean(L, -1);

@@ -34,10 +34,11 @@ static const struct { const char *name; enum fy_pg_type type; const char *sql; }
 };
 #define NTYPES (sizeof types / sizeof types[0])
 
-int fy_pg_type_parse(const char *name, enum fy_pg_type *type) {
+int fy_pg_type_parse(const char *name, enum fy_pg_type *type, const char **spelled) {
     for (size_t i = 0; i < NTYPES; i++)
         if (strcmp(types[i].name, name) == 0) {
             *type = types[i].type;
+            *spelled = types[i].name;
             return FY_OK;
         }
     return FY_ERR;
@@ -782,6 +783,18 @@ static enum verdict do_freshness(struct fy_pg *pg, struct fy_pg_job *j) {
 
 /* ---- the job ------------------------------------------------------------- */
 
+/* Undo what an attempt at the job wrote into it: rows loaded, and rows
+ * the database refused (those refused while packing, the first `keep`
+ * failures, stay). */
+static void forget_rows(struct fy_wjob *job, int keep) {
+    job->loaded = 0;
+    for (int i = keep; i < job->nfails; i++) {
+        job->skip[job->fails[i].row - 1] = 0;
+        free(job->fails[i].reason);
+    }
+    job->nfails = keep;
+}
+
 void fy_pg_write(void *arg, struct fy_wjob *job) {
     struct fy_pg *pg = arg;
     struct fy_pg_job *j = (struct fy_pg_job *)job;
@@ -799,25 +812,13 @@ void fy_pg_write(void *arg, struct fy_wjob *job) {
         case FY_PG_FRESHNESS: v = do_freshness(pg, j); break;
         }
         if (v != V_RETRY) {
-            if (j->job.fatal) {
-                job->loaded = 0;
-                for (int i = packed_fails; i < job->nfails; i++) {
-                    job->skip[job->fails[i].row - 1] = 0;
-                    free(job->fails[i].reason);
-                }
-                job->nfails = packed_fails;
-            }
+            if (j->job.fatal) forget_rows(job, packed_fails);
             return;
         }
         /* the connection went, or the server asked to try again: all of
          * the job again, from a clean slate (its transaction is gone) */
         attempts++;
-        job->loaded = 0;
-        for (int i = packed_fails; i < job->nfails; i++) {
-            job->skip[job->fails[i].row - 1] = 0;
-            free(job->fails[i].reason);
-        }
-        job->nfails = packed_fails;
+        forget_rows(job, packed_fails);
         if (fy_time_now() >= deadline || !backoff(pg, attempts < 4 ? 0.25 * attempts : 1)) {
             char msg[512];
             conn_message(pg->conn, msg, sizeof msg);

@@ -93,9 +93,9 @@ void fy_pg_write(void *pg, struct fy_wjob *job);
 /* The job's allocations (not the table); then the job. */
 void fy_pg_job_free(struct fy_pg_job *j);
 
-/* The SQL type ferry creates for a declared type, and its declared name's
- * type; FY_ERR for an unknown name. */
-int fy_pg_type_parse(const char *name, enum fy_pg_type *type);
+/* The type of a declared type name ("int", "timestamp"), with that name
+ * as a static string; FY_ERR for an unknown name. */
+int fy_pg_type_parse(const char *name, enum fy_pg_type *type, const char **spelled);
 
 /* Quote an identifier for SQL into out ("name" with " doubled). */
 void fy_pg_ident(struct fy_buf *out, const char *name);

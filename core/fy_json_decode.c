@@ -1,16 +1,19 @@
-/* JSON text to Lua values in one recursive-descent pass, RFC 8259 strictly:
- * only the grammar's numbers, escapes and whitespace, valid UTF-8, no raw
- * control characters, nothing after the value. See fy_json.h for what each
- * JSON value becomes.
+/* JSON text to Lua values, RFC 8259 strictly: only the grammar's numbers,
+ * escapes and whitespace, valid UTF-8, no raw control characters, nothing
+ * after the value. See fy_json.h for what each JSON value becomes.
  *
- * Containers collect their items on the Lua stack, CHUNK slots at a time,
- * and make their table once they know how many there are, so a record's
- * table is allocated at its final size. */
+ * fy_json_parse checks the text and writes a tape: one item per value, a
+ * container's item (with its count) before its members, numbers already
+ * converted, strings as offsets into the text (or, with escapes, into the
+ * tape's arena). It touches no Lua state, so a reader thread can parse
+ * while the loop thread runs scripts. fy_json_build walks the tape and makes
+ * each table once, at its final size. */
 #include "fy_json.h"
 #include "fy_common.h"
 #include "fy_utf8.h"
 
 #include <lauxlib.h>
+#include <limits.h>
 #include <locale.h>
 #include <math.h>
 #include <stdarg.h>
@@ -19,16 +22,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHUNK 128                         /* stack slots a container fills before moving them into its table */
 #define MAX_SAFE_INT 9007199254740992.0   /* 2^53 */
+#define KEY_SLOTS (2 * FY_JSON_KEYS)      /* open addressing, at most half full */
+
+struct fy_json_keys {
+    uint32_t n;                           /* keys numbered 0..n-1 */
+    uint16_t slot[KEY_SLOTS];             /* a key's number + 1, or 0 */
+    struct { uint32_t hash; uint8_t len; char s[FY_JSON_KEY_MAX]; } key[FY_JSON_KEYS];
+};
 
 struct parser {
-    lua_State *L;
-    const unsigned char *start;   /* the text, for error positions */
+    struct fy_json_tape *t;
+    const unsigned char *start;   /* the text, for error positions and offsets */
     const unsigned char *p;       /* the next byte to read */
     const unsigned char *end;
     int depth;                    /* arrays and objects open around p */
-    int array_mt;                 /* stack index of the array metatable */
     char *err;
     size_t errlen;
 };
@@ -65,6 +73,89 @@ static int fail(struct parser *ps, const unsigned char *at, const char *fmt, ...
     return FY_ERR;
 }
 
+static int out_of_memory(struct parser *ps) {
+    snprintf(ps->err, ps->errlen, "out of memory");
+    return FY_ERR;
+}
+
+/* The next item of the tape, or NULL when it cannot grow. */
+static struct fy_json_item *item(struct parser *ps, int type) {
+    struct fy_json_tape *t = ps->t;
+    if (t->nitems == t->icap) {
+        size_t cap = t->icap ? 2 * t->icap : 64;
+        void *p = t->grow(t, t->items, t->nitems * sizeof *t->items, cap * sizeof *t->items);
+        if (!p) return NULL;
+        t->items = p;
+        t->icap = cap;
+    }
+    struct fy_json_item *it = &t->items[t->nitems++];
+    it->type = (uint8_t)type;
+    return it;
+}
+
+/* Room for n more bytes in the arena: where they go, or NULL. */
+static char *arena(struct parser *ps, size_t n) {
+    struct fy_json_tape *t = ps->t;
+    if (t->acap - t->alen < n) {
+        size_t cap = t->acap ? t->acap : 256;
+        while (cap - t->alen < n) cap *= 2;
+        void *p = t->grow(t, t->arena, t->alen, cap);
+        if (!p) return NULL;
+        t->arena = p;
+        t->acap = cap;
+    }
+    return t->arena + t->alen;
+}
+
+struct fy_json_keys *fy_json_keys_new(void) {
+    return calloc(1, sizeof(struct fy_json_keys));
+}
+
+void fy_json_keys_free(struct fy_json_keys *k) {
+    free(k);
+}
+
+static uint32_t key_hash(const unsigned char *s, size_t n) {
+    uint32_t h = 2166136261u;                 /* FNV-1a */
+    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 16777619u;
+    return h;
+}
+
+/* The number of key s[0..n), giving it the next one when new (*fresh set);
+ * -1 when it is too long or the dictionary is full. */
+static long key_number(struct fy_json_keys *k, const unsigned char *s, size_t n, int *fresh) {
+    if (n > FY_JSON_KEY_MAX) return -1;
+    uint32_t h = key_hash(s, n), i = h & (KEY_SLOTS - 1);
+    for (; k->slot[i]; i = (i + 1) & (KEY_SLOTS - 1)) {
+        uint32_t id = k->slot[i] - 1u;
+        if (k->key[id].hash == h && k->key[id].len == n && memcmp(k->key[id].s, s, n) == 0) {
+            *fresh = 0;
+            return id;
+        }
+    }
+    if (k->n == FY_JSON_KEYS) return -1;
+    uint32_t id = k->n++;
+    k->key[id].hash = h;
+    k->key[id].len = (uint8_t)n;
+    memcpy(k->key[id].s, s, n);
+    k->slot[i] = (uint16_t)(id + 1);
+    *fresh = 1;
+    return id;
+}
+
+/* Forget the keys numbered from `keep` on (a text that failed to parse made
+ * them, and no tape that reaches a builder names them). */
+static void keys_truncate(struct fy_json_keys *k, uint32_t keep) {
+    if (k->n == keep) return;
+    k->n = keep;
+    memset(k->slot, 0, sizeof k->slot);
+    for (uint32_t id = 0; id < keep; id++) {
+        uint32_t i = k->key[id].hash & (KEY_SLOTS - 1);
+        while (k->slot[i]) i = (i + 1) & (KEY_SLOTS - 1);
+        k->slot[i] = (uint16_t)(id + 1);
+    }
+}
+
 /* The four hex digits at p (before end) as a number, or -1. */
 static long hex4(const unsigned char *p, const unsigned char *end) {
     if (end - p < 4) return -1;
@@ -97,13 +188,12 @@ static char *put_utf8(char *o, long cp) {
     return o;
 }
 
-/* Push the contents p..q (already checked to be well-formed UTF-8 without
- * control characters, every backslash followed by a byte before q) with
- * their escapes decoded. The result is never longer than the text. */
+/* Decode the contents p..q (already checked to be well-formed UTF-8 without
+ * control characters, every backslash followed by a byte before q) into the
+ * arena, as a string item. The result is never longer than the text. */
 static int unescape(struct parser *ps, const unsigned char *p, const unsigned char *q) {
-    luaL_Buffer b;
-    char *out = luaL_buffinitsize(ps->L, &b, (size_t)(q - p));
-    char *o = out;
+    char *out = arena(ps, (size_t)(q - p)), *o = out;
+    if (!out) return out_of_memory(ps);
     for (;;) {
         const unsigned char *bs = memchr(p, '\\', (size_t)(q - p));
         if (!bs) bs = q;
@@ -143,13 +233,18 @@ static int unescape(struct parser *ps, const unsigned char *p, const unsigned ch
         *o++ = c;
         p += 2;
     }
-    luaL_pushresultsize(&b, (size_t)(o - out));
+    struct fy_json_item *it = item(ps, FY_JT_STR);
+    if (!it) return out_of_memory(ps);
+    it->n = (uint32_t)(o - out);
+    it->v.off = ps->t->alen;
+    ps->t->alen += (size_t)(o - out);
     return FY_OK;
 }
 
-/* The string whose opening quote is at ps->p: push it. A first pass checks
- * it and finds its end; only strings with escapes need a second. */
-static int parse_string(struct parser *ps) {
+/* The string whose opening quote is at ps->p, an object's key when `key`.
+ * A first pass checks it and finds its end; only strings with escapes need
+ * a second. */
+static int parse_string(struct parser *ps, int key) {
     const unsigned char *open = ps->p, *p = open + 1, *end = ps->end;
     int escapes = 0;
     for (;;) {
@@ -169,11 +264,17 @@ static int parse_string(struct parser *ps) {
         }
     }
     ps->p = p + 1;
-    if (!escapes) {
-        lua_pushlstring(ps->L, (const char *)open + 1, (size_t)(p - open - 1));
-        return FY_OK;
-    }
-    return unescape(ps, open + 1, p);
+    size_t n = (size_t)(p - open - 1);
+    if (n > UINT32_MAX) return fail(ps, open, "string longer than 4 GB");
+    if (escapes) return unescape(ps, open + 1, p);
+    int fresh = 0;
+    long id = key && ps->t->keys ? key_number(ps->t->keys, open + 1, n, &fresh) : -1;
+    struct fy_json_item *it = item(ps, id < 0 ? FY_JT_TEXT : fresh ? FY_JT_KEY_NEW : FY_JT_KEY);
+    if (!it) return out_of_memory(ps);
+    it->n = (uint32_t)(id < 0 ? n : (size_t)id);
+    it->len = (uint16_t)(id < 0 ? 0 : n);
+    it->v.off = (size_t)(open + 1 - ps->start);
+    return FY_OK;
 }
 
 /* The C locale, for strtod whatever the process's locale. */
@@ -183,9 +284,25 @@ static locale_t c_locale(void) {
     return c;
 }
 
-/* A number per the RFC's grammar at ps->p: push it (see fy_json.h). */
+/* The exact text start..start+n of a number, as a string item. */
+static int number_text(struct parser *ps, const unsigned char *start, size_t n) {
+    struct fy_json_item *it = item(ps, FY_JT_TEXT);
+    if (!it) return out_of_memory(ps);
+    it->n = (uint32_t)n;
+    it->len = 0;
+    it->v.off = (size_t)(start - ps->start);
+    return FY_OK;
+}
+
+static int integer(struct parser *ps, int64_t i) {
+    struct fy_json_item *it = item(ps, FY_JT_INT);
+    if (!it) return out_of_memory(ps);
+    it->v.i = i;
+    return FY_OK;
+}
+
+/* A number per the RFC's grammar at ps->p (see fy_json.h). */
 static int parse_number(struct parser *ps) {
-    lua_State *L = ps->L;
     const unsigned char *start = ps->p, *p = start, *end = ps->end;
     int neg = *p == '-', overflow = 0, fraction = 0, nonzero = 0;
     uint64_t u = 0;
@@ -218,80 +335,42 @@ static int parse_number(struct parser *ps) {
     ps->p = p;
     size_t n = (size_t)(p - start);
     if (!fraction) {
-        if (!overflow && u <= (uint64_t)INT64_MAX) lua_pushinteger(L, neg ? -(lua_Integer)u : (lua_Integer)u);
-        else if (!overflow && neg && u == (uint64_t)INT64_MAX + 1) lua_pushinteger(L, INT64_MIN);
-        else lua_pushlstring(L, (const char *)start, n);     /* past 64 bits: the exact text */
-        return FY_OK;
+        if (!overflow && u <= (uint64_t)INT64_MAX) return integer(ps, neg ? -(int64_t)u : (int64_t)u);
+        if (!overflow && neg && u == (uint64_t)INT64_MAX + 1) return integer(ps, INT64_MIN);
+        return number_text(ps, start, n);                 /* past 64 bits: the exact text */
     }
     /* strtod needs a terminated copy: the text goes on after the number */
-    char small[64];
-    const char *text = small;
-    if (n < sizeof small) {
-        memcpy(small, start, n);
-        small[n] = '\0';
-    } else {
-        text = lua_pushlstring(L, (const char *)start, n);
-    }
+    char small[64], *text = small;
+    if (n >= sizeof small && !(text = malloc(n + 1))) return out_of_memory(ps);
+    memcpy(text, start, n);
+    text[n] = '\0';
     locale_t c = c_locale();
     double d = c ? strtod_l(text, NULL, c) : strtod(text, NULL);
-    if (text != small) lua_pop(L, 1);
-    if (isinf(d) || (d == 0 && nonzero)) lua_pushlstring(L, (const char *)start, n);   /* beyond a double */
-    else if (d == floor(d) && fabs(d) <= MAX_SAFE_INT) lua_pushinteger(L, (lua_Integer)d);
-    else lua_pushnumber(L, d);
+    if (text != small) free(text);
+    if (isinf(d) || (d == 0 && nonzero)) return number_text(ps, start, n);   /* beyond a double */
+    if (d == floor(d) && fabs(d) <= MAX_SAFE_INT) return integer(ps, (int64_t)d);
+    struct fy_json_item *it = item(ps, FY_JT_FLOAT);
+    if (!it) return out_of_memory(ps);
+    it->v.d = d;
     return FY_OK;
 }
 
 static int parse_value(struct parser *ps);
 
-/* Store the k items above t (nil until now, or the table) at n+1..n+k. */
-static void flush_array(lua_State *L, int t, lua_Integer *n, int k) {
-    if (lua_isnil(L, t)) {
-        lua_createtable(L, k, 0);
-        lua_replace(L, t);
-    }
-    for (int i = k; i >= 1; i--) lua_rawseti(L, t, *n + i);
-    *n += k;
-}
-
-/* Store the k key/value pairs above t, in order so the last duplicate wins. */
-static void flush_object(lua_State *L, int t, int k) {
-    if (lua_isnil(L, t)) {
-        lua_createtable(L, 0, k);
-        lua_replace(L, t);
-    }
-    for (int i = 0; i < k; i++) {
-        lua_pushvalue(L, t + 1 + 2 * i);
-        lua_pushvalue(L, t + 2 + 2 * i);
-        lua_rawset(L, t);
-    }
-    lua_settop(L, t);
-}
-
-/* Push the empty table that stands for [] or {} into slot t. */
-static void empty_container(struct parser *ps, int t, int array) {
-    lua_createtable(ps->L, 0, 0);
-    if (array) {
-        lua_pushvalue(ps->L, ps->array_mt);
-        lua_setmetatable(ps->L, -2);
-    }
-    lua_replace(ps->L, t);
-}
-
-/* The array or object whose bracket is at ps->p. */
+/* The array or object whose bracket is at ps->p: its item, with the count
+ * written once it is closed, then its members. */
 static int parse_container(struct parser *ps) {
-    lua_State *L = ps->L;
     const unsigned char *open = ps->p;
-    int array = *open == '[', k = 0;
-    lua_Integer n = 0;
+    int array = *open == '[';
     if (++ps->depth > FY_JSON_MAX_DEPTH)
         return fail(ps, open, "nested deeper than %d levels", FY_JSON_MAX_DEPTH);
-    luaL_checkstack(L, CHUNK + 8, "JSON nesting");
-    lua_pushnil(L);                         /* the table, made at the first flush */
-    int t = lua_gettop(L);
+    struct fy_json_item *it = item(ps, array ? FY_JT_ARRAY : FY_JT_OBJECT);
+    if (!it) return out_of_memory(ps);
+    size_t at = ps->t->nitems - 1, count = 0;
     ps->p = skip_ws(ps->p + 1, ps->end);
     if (ps->p < ps->end && *ps->p == (array ? ']' : '}')) {
         ps->p++;
-        empty_container(ps, t, array);
+        ps->t->items[at].n = 0;
         ps->depth--;
         return FY_OK;
     }
@@ -300,18 +379,14 @@ static int parse_container(struct parser *ps) {
             if (ps->p == ps->end || *ps->p != '"')
                 return fail(ps, ps->p, ps->p == ps->end ? "unexpected end of input (a key expected)"
                                                         : "a string key expected");
-            if (parse_string(ps) != FY_OK) return FY_ERR;
+            if (parse_string(ps, 1) != FY_OK) return FY_ERR;
             ps->p = skip_ws(ps->p, ps->end);
             if (ps->p == ps->end || *ps->p != ':')
                 return fail(ps, ps->p, ps->p == ps->end ? "unexpected end of input (':' expected)" : "':' expected");
             ps->p = skip_ws(ps->p + 1, ps->end);
         }
         if (parse_value(ps) != FY_OK) return FY_ERR;
-        if (++k == (array ? CHUNK : CHUNK / 2)) {
-            if (array) flush_array(L, t, &n, k);
-            else flush_object(L, t, k);
-            k = 0;
-        }
+        if (++count > UINT32_MAX) return fail(ps, open, "more than 4294967295 members");
         ps->p = skip_ws(ps->p, ps->end);
         if (ps->p < ps->end && *ps->p == ',') {
             ps->p = skip_ws(ps->p + 1, ps->end);
@@ -322,8 +397,7 @@ static int parse_container(struct parser *ps) {
         return fail(ps, ps->p, array ? "',' or ']' expected" : "',' or '}' expected");
     }
     ps->p++;
-    if (array) flush_array(L, t, &n, k);
-    else flush_object(L, t, k);
+    ps->t->items[at].n = (uint32_t)count;
     ps->depth--;
     return FY_OK;
 }
@@ -334,18 +408,22 @@ static int literal(struct parser *ps, const char *word, size_t n) {
     return 1;
 }
 
-/* The value at ps->p (not whitespace): push it. */
+static int simple(struct parser *ps, int type) {
+    return item(ps, type) ? FY_OK : out_of_memory(ps);
+}
+
+/* The value at ps->p (not whitespace). */
 static int parse_value(struct parser *ps) {
     const unsigned char *p = ps->p;
     if (p == ps->end) return fail(ps, p, "unexpected end of input (a value expected)");
     switch (*p) {
-    case '"': return parse_string(ps);
+    case '"': return parse_string(ps, 0);
     case '{': case '[': return parse_container(ps);
     case '-': case '0': case '1': case '2': case '3': case '4':
     case '5': case '6': case '7': case '8': case '9': return parse_number(ps);
-    case 't': if (literal(ps, "true", 4)) { lua_pushboolean(ps->L, 1); return FY_OK; } break;
-    case 'f': if (literal(ps, "false", 5)) { lua_pushboolean(ps->L, 0); return FY_OK; } break;
-    case 'n': if (literal(ps, "null", 4)) { lua_pushlightuserdata(ps->L, NULL); return FY_OK; } break;
+    case 't': if (literal(ps, "true", 4)) return simple(ps, FY_JT_TRUE); break;
+    case 'f': if (literal(ps, "false", 5)) return simple(ps, FY_JT_FALSE); break;
+    case 'n': if (literal(ps, "null", 4)) return simple(ps, FY_JT_NULL); break;
     case '+': case '.': return fail(ps, p, "invalid number");
     }
     if ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z') return fail(ps, p, "invalid literal");
@@ -353,13 +431,11 @@ static int parse_value(struct parser *ps) {
     return fail(ps, p, "unexpected byte 0x%02X", *p);
 }
 
-int fy_json_decode(lua_State *L, const char *s, size_t len, char *err, size_t errlen) {
+int fy_json_parse(struct fy_json_tape *t, const char *s, size_t len, char *err, size_t errlen) {
     const unsigned char *u = (const unsigned char *)s;
-    struct parser ps = {L, u, u, u + len, 0, 0, err, errlen};
-    int base = lua_gettop(L);
-    luaL_checkstack(L, 4, "JSON decoding");
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &fy_json_array_mt_key);
-    ps.array_mt = base + 1;
+    struct parser ps = {t, u, u, u + len, 0, err, errlen};
+    size_t nitems = t->nitems, alen = t->alen;
+    uint32_t nkeys = t->keys ? t->keys->n : 0;
     if (len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
         fail(&ps, ps.p, "byte order mark (JSON text must not begin with one)");
         goto fail;
@@ -371,9 +447,103 @@ int fy_json_decode(lua_State *L, const char *s, size_t len, char *err, size_t er
         fail(&ps, ps.p, "unexpected data after the value");
         goto fail;
     }
-    lua_replace(L, base + 1);
     return FY_OK;
 fail:
-    lua_settop(L, base);
+    t->nitems = nitems;
+    t->alen = alen;
+    if (t->keys) keys_truncate(t->keys, nkeys);
     return FY_ERR;
+}
+
+struct builder {
+    lua_State *L;
+    const struct fy_json_item *items;
+    const char *src, *arena;
+    int keys, array_mt;
+};
+
+/* Push the value at item i; returns the item after it (and its members). */
+static size_t build(struct builder *b, size_t i) {
+    lua_State *L = b->L;
+    const struct fy_json_item *it = &b->items[i++];
+    switch (it->type) {
+    case FY_JT_NULL: lua_pushlightuserdata(L, NULL); break;
+    case FY_JT_FALSE: lua_pushboolean(L, 0); break;
+    case FY_JT_TRUE: lua_pushboolean(L, 1); break;
+    case FY_JT_INT: lua_pushinteger(L, it->v.i); break;
+    case FY_JT_FLOAT: lua_pushnumber(L, it->v.d); break;
+    case FY_JT_TEXT: lua_pushlstring(L, b->src + it->v.off, it->n); break;
+    case FY_JT_STR: lua_pushlstring(L, b->arena + it->v.off, it->n); break;
+    case FY_JT_KEY: lua_rawgeti(L, b->keys, (lua_Integer)it->n + 1); break;
+    case FY_JT_KEY_NEW:
+        lua_pushlstring(L, b->src + it->v.off, it->len);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, b->keys, (lua_Integer)it->n + 1);
+        break;
+    case FY_JT_ARRAY: {
+        uint32_t n = it->n;
+        luaL_checkstack(L, 3, "JSON nesting");
+        lua_createtable(L, n > INT_MAX ? INT_MAX : (int)n, 0);
+        if (n == 0) {
+            lua_pushvalue(L, b->array_mt);
+            lua_setmetatable(L, -2);
+        }
+        for (uint32_t k = 1; k <= n; k++) {
+            i = build(b, i);
+            lua_rawseti(L, -2, k);
+        }
+        break;
+    }
+    case FY_JT_OBJECT: {
+        uint32_t n = it->n;
+        luaL_checkstack(L, 4, "JSON nesting");
+        lua_createtable(L, 0, n > INT_MAX ? INT_MAX : (int)n);
+        for (uint32_t k = 0; k < n; k++) {
+            i = build(b, i);                                /* the key */
+            i = build(b, i);
+            lua_rawset(L, -3);
+        }
+        break;
+    }
+    }
+    return i;
+}
+
+void fy_json_build(lua_State *L, const struct fy_json_tape *t, size_t *it, const char *src, int keys, int array_mt) {
+    struct builder b = {L, t->items, src, t->arena, keys, array_mt};
+    *it = build(&b, *it);
+}
+
+/* fy_json_decode's tape grows in Lua userdata held on the stack, so it
+ * counts against L's memory limit and goes with the collector on an error.
+ * ud: the stack index of the items' slot (the arena's is the next). */
+static void *grow_in_lua(struct fy_json_tape *t, void *old, size_t used, size_t size) {
+    lua_State *L = ((void **)t->ud)[0];
+    int slot = (int)(intptr_t)((void **)t->ud)[1] + (old != (void *)t->items);
+    if (size == 0) return NULL;
+    void *p = lua_newuserdatauv(L, size, 0);
+    if (used) memcpy(p, old, used);
+    lua_replace(L, slot);
+    return p;
+}
+
+int fy_json_decode(lua_State *L, const char *s, size_t len, char *err, size_t errlen) {
+    struct fy_json_item items[64];
+    char text[512];
+    int base = lua_gettop(L);
+    luaL_checkstack(L, 6, "JSON decoding");
+    lua_pushnil(L);                           /* base+1: the items, once they outgrow the C stack */
+    lua_pushnil(L);                           /* base+2: the arena, likewise */
+    void *ud[2] = {L, (void *)(intptr_t)(base + 1)};
+    struct fy_json_tape t = {items, 0, sizeof items / sizeof *items, text, 0, sizeof text, NULL, grow_in_lua, ud};
+    if (fy_json_parse(&t, s, len, err, errlen) != FY_OK) {
+        lua_settop(L, base);
+        return FY_ERR;
+    }
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &fy_json_array_mt_key);
+    size_t at = 0;
+    fy_json_build(L, &t, &at, s, 0, base + 3);
+    lua_replace(L, base + 1);
+    lua_settop(L, base + 1);
+    return FY_OK;
 }

@@ -47,6 +47,7 @@ struct fy_json_item {
 struct fy_json_keys;
 struct fy_json_keys *fy_json_keys_new(void);
 void fy_json_keys_free(struct fy_json_keys *k);
+size_t fy_json_keys_size(void);   /* the bytes a dictionary takes */
 
 /* Where a tape grows: `grow` returns a block of `size` bytes holding the
  * first `used` bytes of `old` (old is NULL or a block it returned earlier),

@@ -115,6 +115,10 @@ void fy_json_keys_free(struct fy_json_keys *k) {
     free(k);
 }
 
+size_t fy_json_keys_size(void) {
+    return sizeof(struct fy_json_keys);
+}
+
 static uint32_t key_hash(const unsigned char *s, size_t n) {
     uint32_t h = 2166136261u;                 /* FNV-1a */
     for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 16777619u;

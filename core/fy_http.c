@@ -196,7 +196,7 @@ struct fy_http *fy_http_create(struct event_base *base, char *err, size_t errlen
      * concurrency a script asks of one host. At 64, concurrency 128 ran 64
      * at a time, and every queued transfer went through curl's connect
      * state twice (the URL parsed again, the proxy variables read again):
-     * a fifth more instructions a request, and a quarter less throughput. */
+     * a fifth more instructions a request, and about a fifth less throughput. */
     curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 256L);
     /* By default the cache holds 4 connections per transfer in progress, so
      * the idle moment between two batches of requests closed most of them

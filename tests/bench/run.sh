@@ -2,17 +2,19 @@
 # make bench: ferry against baselines measured in the same run, interleaved,
 # median of rounds. Prints each figure and the ratio; writes build/bench/results.json.
 #
-# HTTP: 20,000 GETs of a ~10 KB JSON body over loopback at concurrency 32,
-# served by nginx (Debian's), from a ferry script (http:each) vs raw libcurl
-# multi sending the same request headers; HTTP_ROUNDS (7) rounds, the ratio
-# is the median of the rounds'.
+# HTTP: 20,000 GETs of a ~10 KB JSON body over loopback at each concurrency
+# of CONCS (8 32 128), served by nginx (Debian's), from a ferry script
+# (http:each) vs raw libcurl multi sending the same request headers;
+# HTTP_ROUNDS (7) rounds per concurrency, the ratio is the median of the
+# rounds'. Each run's new connections are counted (nginx's stub_status), so
+# a client that ran fewer connections than asked shows.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 FERRY=${FERRY:-build/ferry}
 RAW=${RAW:-build/bench/http_raw}
 HTTP_ROUNDS=${HTTP_ROUNDS:-7}       # two seconds a round: more rounds, less noise
 N=${N:-20000}
-CONC=${CONC:-32}
+CONCS=${CONCS:-8 32 128}
 out=build/bench
 mkdir -p "$out"
 work=$(mktemp -d /tmp/ferry-bench.XXXXXX)
@@ -44,6 +46,7 @@ http {
     listen 127.0.0.1:$port;
     root $work/www;
     default_type application/json;
+    location = /status { stub_status; }
   }
 }
 CONF
@@ -51,7 +54,7 @@ nginx -c "$work/nginx.conf" -p "$work"
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/bench.json" >/dev/null && break; sleep 0.1; done
 url="http://127.0.0.1:$port/bench.json"
 size=$(curl -fs "$url" | wc -c)
-echo "HTTP: $N GETs of a $size-byte JSON body at concurrency $CONC, nginx on loopback, $HTTP_ROUNDS interleaved rounds"
+echo "HTTP: $N GETs of a $size-byte JSON body at concurrency $CONCS, nginx on loopback, $HTTP_ROUNDS interleaved rounds each"
 
 # Each round runs both, back to back, first one then the other in turn; its
 # ratio compares runs a second apart, so a burst of load from the machine's
@@ -59,24 +62,50 @@ echo "HTTP: $N GETs of a $size-byte JSON body at concurrency $CONC, nginx on loo
 # The raw client sends what ferry's sends: its User-Agent and Accept header.
 ua="ferry/$("$FERRY" version | sed -n '1s/^ferry //p')"
 rate() { sed -nE 's/.*: ([0-9]+) req\/s.*/\1/p'; }
-run_raw() { "$RAW" "$url" "$N" "$CONC" "$ua" | tee /dev/stderr | rate; }
-run_ferry() { "$FERRY" lua --log-level warn tests/bench/http_ferry.lua "$url" "$N" "$CONC" | tee /dev/stderr | rate; }
-raw_rates=() ferry_rates=() ratios=()
-for r in $(seq "$HTTP_ROUNDS"); do
-    if [ $((r % 2)) -eq 1 ]; then raw=$(run_raw); fy=$(run_ferry); else fy=$(run_ferry); raw=$(run_raw); fi
-    raw_rates+=("$raw"); ferry_rates+=("$fy")
-    ratios+=("$(awk -v a="$fy" -v b="$raw" 'BEGIN { printf "%.3f", a / b }')")
-done
+accepts() { curl -fs "http://127.0.0.1:$port/status" | awk 'NR == 3 { print $1 }'; }
+# run_raw/run_ferry CONC: prints "RATE CONNECTIONS"; the connections are
+# those nginx accepted during the run (less the status request's own)
+run_raw() {
+    local a0 r
+    a0=$(accepts)
+    r=$("$RAW" "$url" "$N" "$1" "$ua" | tee /dev/stderr | rate)
+    echo "$r $(($(accepts) - a0 - 1))"
+}
+run_ferry() {
+    local a0 r
+    a0=$(accepts)
+    r=$("$FERRY" lua --log-level warn tests/bench/http_ferry.lua "$url" "$N" "$1" | tee /dev/stderr | rate)
+    echo "$r $(($(accepts) - a0 - 1))"
+}
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-raw_m=$(median "${raw_rates[@]}"); fy_m=$(median "${ferry_rates[@]}")
-ratio=$(median "${ratios[@]}")
+join() { local IFS=,; echo "$*"; }
+by_conc="" summary=""
+for conc in $CONCS; do
+    raw_rates=() ferry_rates=() ratios=() raw_conns=() ferry_conns=()
+    for r in $(seq "$HTTP_ROUNDS"); do
+        if [ $((r % 2)) -eq 1 ]; then raw=$(run_raw "$conc"); fy=$(run_ferry "$conc")
+        else fy=$(run_ferry "$conc"); raw=$(run_raw "$conc"); fi
+        raw_rates+=("${raw% *}"); ferry_rates+=("${fy% *}")
+        raw_conns+=("${raw#* }"); ferry_conns+=("${fy#* }")
+        ratios+=("$(awk -v a="${fy% *}" -v b="${raw% *}" 'BEGIN { printf "%.3f", a / b }')")
+    done
+    raw_m=$(median "${raw_rates[@]}"); fy_m=$(median "${ferry_rates[@]}"); ratio=$(median "${ratios[@]}")
+    line=$(printf 'concurrency %3d: raw %6d req/s, ferry %6d req/s, ratio %.2f (target >= 0.80); rounds %s; connections raw %s, ferry %s' \
+        "$conc" "$raw_m" "$fy_m" "$ratio" "${ratios[*]}" "$(median "${raw_conns[@]}")" "$(median "${ferry_conns[@]}")")
+    echo "$line"
+    summary+="$line"$'\n'
+    by_conc+="${by_conc:+,
+    }\"$conc\": {\"raw_req_per_s\": [$(join "${raw_rates[@]}")], \"ferry_req_per_s\": [$(join "${ferry_rates[@]}")],
+          \"ratio_by_round\": [$(join "${ratios[@]}")], \"raw_connections\": [$(join "${raw_conns[@]}")],
+          \"ferry_connections\": [$(join "${ferry_conns[@]}")],
+          \"raw_median\": $raw_m, \"ferry_median\": $fy_m, \"ratio\": $ratio}"
+done
 echo
-printf '%-34s %10s req/s\n' "raw libcurl multi (median)" "$raw_m" "ferry ctx.http:each (median)" "$fy_m"
-printf 'ratio ferry / raw libcurl: %.2f, median of the rounds (%s)   (target >= 0.80)\n' "$ratio" "${ratios[*]}"
+echo "HTTP, ferry ctx.http:each / raw libcurl multi, median of $HTTP_ROUNDS rounds (every round's ratio listed):"
+printf '%s' "$summary"
 cat >"$out/results.json" <<JSON
-{"http": {"requests": $N, "concurrency": $CONC, "body_bytes": $size, "rounds": $HTTP_ROUNDS,
-          "raw_req_per_s": [$(IFS=,; echo "${raw_rates[*]}")], "ferry_req_per_s": [$(IFS=,; echo "${ferry_rates[*]}")],
-          "ratio_by_round": [$(IFS=,; echo "${ratios[*]}")],
-          "raw_median": $raw_m, "ferry_median": $fy_m, "ratio": $ratio}}
+{"http": {"requests": $N, "body_bytes": $size, "rounds": $HTTP_ROUNDS, "target": 0.8,
+  "by_concurrency": {
+    $by_conc}}}
 JSON
 echo "results: $out/results.json"

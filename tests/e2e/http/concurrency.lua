@@ -135,6 +135,26 @@ case("http each: 40 requests at concurrency 8: every index once, each with its o
   check(most <= 8, "%d /hang requests arrived within 0.08 s: more than 8 were in flight", most)
 end)
 
+-- curl used to hold at most 64 connections to one host, so concurrency
+-- above 64 ran 64 at a time (the rest queued inside curl, each connected
+-- twice over): counted by the server's connection ids, not by a clock.
+case("http each: concurrency = 100 to one host keeps 100 requests in flight, on 100 connections", function()
+  H.reset(base)
+  local list = {}
+  for i = 1, 100 do list[i] = { "GET", base .. "/hang", { query = { seconds = 0.5, i = i } } } end
+  local n = 0
+  for i, res, err in http.each(list, { concurrency = 100 }) do
+    check(res, "request %d failed: %s", i, H.show(err))
+    n = n + 1
+  end
+  eq(n, 100, "results")
+  local conns = {}
+  for _, r in ipairs(H.requests(base, "/hang")) do conns[r.conn_id] = true end
+  local distinct = 0
+  for _ in pairs(conns) do distinct = distinct + 1 end
+  eq(distinct, 100, "connections the server saw for 100 concurrent requests")
+end)
+
 case("http each: requests from a function are built as they are needed; never more than 4 x concurrency unread", function()
   H.reset(base)
   local made, read, most_ahead = 0, 0, 0

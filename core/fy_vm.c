@@ -61,7 +61,7 @@ static int ferry_frame(struct fy_vm *vm, lua_State *L, lua_Debug *ar) {
 }
 
 /* The instruction guard. Scripts run without a hook: any hook makes Lua
- * stop at every instruction, ~6% of the pipeline's loop thread. A call
+ * stop at every instruction, 10% of the pipeline's loop thread. A call
  * that lasts a whole tick of the watchdog (fy_watch.h) is armed from its
  * signal handler (watch_poke); from then on, until the next
  * fy_vm_guard_reset, vm_hook runs every FY_HOOK_EVERY instructions: it

@@ -2,7 +2,7 @@
  * (a signal) when one call into Lua has lasted a whole tick.
  *
  * Why: any Lua hook makes the interpreter stop at every instruction (Lua
- * 5.4's `trap`), which cost ~6% of the loop thread in the pipeline. With
+ * 5.4's `trap`), 10% of the pipeline's loop thread (callgrind). With
  * the watchdog, scripts run hook-free and the instruction guard is armed
  * (fy_vm.c) only for a call that outlasts FY_WATCH_TICK_MS: a call begins
  * at every fy_watch_call(), and when the counter has not moved for a full

@@ -5,6 +5,7 @@
 #include "fy_run.h"
 #include "fy_sandbox.h"
 #include "fy_time.h"
+#include "fy_watch.h"
 
 #include <lauxlib.h>
 #include <lua-cjson.h>
@@ -59,13 +60,36 @@ static int ferry_frame(struct fy_vm *vm, lua_State *L, lua_Debug *ar) {
            !strstr(ar->source, "/..");
 }
 
-/* Every FY_HOOK_EVERY instructions: count them and look at the clock. Once
- * a limit has tripped, every instruction (count 1): raise in script code,
- * let ferry's own frames unwind a call limit. */
+/* The instruction guard. Scripts run without a hook: any hook makes Lua
+ * stop at every instruction, 10% of the pipeline's loop thread. A call
+ * that lasts a whole tick of the watchdog (fy_watch.h) is armed from its
+ * signal handler (watch_poke); from then on, until the next
+ * fy_vm_guard_reset, vm_hook runs every FY_HOOK_EVERY instructions: it
+ * counts them and looks at the clock. Once a limit has tripped, every
+ * instruction (count 1): raise in script code, let ferry's own frames
+ * unwind a call limit. Coroutines the script creates keep the hook from
+ * birth (guard_coroutines): the watchdog arms only vm->L and vm->co, the
+ * threads ferry knows may be running. A VM the watchdog cannot watch
+ * (made on another thread) keeps the hook always, as every VM once did. */
+
+/* VMs the watchdog's handler arms: changed on the loop thread only, and
+ * read there by the handler (it interrupts that thread), so single
+ * pointer stores keep the list whole at every instant. */
+static struct fy_vm *volatile watched;
+
+/* Is L one of the threads the watchdog arms (not one hooked for good)? */
+static int armed_thread(struct fy_vm *vm, lua_State *L) {
+    return vm->watched && (L == vm->L || L == vm->co);
+}
+
 static void vm_hook(lua_State *L, lua_Debug *ar) {
     struct fy_vm *vm = fy_vm_of(L);
     int every = lua_gethookcount(L);
     if (!vm->trip) {
+        if (armed_thread(vm, L) && vm->armed_call != fy_watch_current()) {
+            lua_sethook(L, NULL, 0, 0);         /* armed for a call that has ended */
+            return;
+        }
         if (every != FY_HOOK_EVERY) lua_sethook(L, vm_hook, LUA_MASKCOUNT, FY_HOOK_EVERY);
         vm->steps += (uint64_t)every;
         double now = fy_time_monotonic();
@@ -86,6 +110,78 @@ static void vm_hook(lua_State *L, lua_Debug *ar) {
     luaL_error(L, "%s", vm->trip_msg);
 }
 
+/* In the watchdog's signal handler, on the loop thread: call `call` has
+ * lasted a tick. Arm the threads of every watched VM (the running one is
+ * among them; an idle VM's hook takes itself off when that VM next runs)
+ * with count 1, so the hook runs at the next instruction and counts from
+ * there. lua_sethook may be called from a signal handler (ldebug.c) and
+ * reaches a loop without calls too (Lua 5.4 rereads the trap on jumps);
+ * lua_gethook is a plain read. */
+static void watch_poke(unsigned long call) {
+    for (struct fy_vm *vm = watched; vm; vm = vm->watch_next) {
+        vm->armed_call = call;
+        vm->armed = 1;
+        lua_State *threads[2] = {vm->L, vm->co};
+        for (int i = 0; i < 2; i++)
+            if (threads[i] && !lua_gethook(threads[i])) lua_sethook(threads[i], vm_hook, LUA_MASKCOUNT, 1);
+    }
+}
+
+/* Take the hook off the armed threads, unless a limit tripped (its hook
+ * raises until the runner clears it). */
+static void watch_disarm(struct fy_vm *vm) {
+    if (vm->trip) return;
+    vm->armed = 0;
+    lua_sethook(vm->L, NULL, 0, 0);
+    if (vm->co) lua_sethook(vm->co, NULL, 0, 0);
+}
+
+static void watch_add(struct fy_vm *vm) {
+    if (fy_watch_start(watch_poke) != FY_OK) {
+        lua_sethook(vm->L, vm_hook, LUA_MASKCOUNT, FY_HOOK_EVERY);
+        return;
+    }
+    vm->watched = 1;
+    vm->watch_next = watched;
+    watched = vm;
+}
+
+static void watch_remove(struct fy_vm *vm) {
+    if (!vm->watched) return;
+    struct fy_vm *volatile *p = &watched;
+    while (*p && *p != vm) p = &(*p)->watch_next;
+    if (*p) *p = vm->watch_next;
+    vm->watched = 0;
+}
+
+/* coroutine.create and coroutine.wrap for scripts (upvalue 1: Lua's
+ * own): the new thread is hooked for good, as it may run while its
+ * resumer waits in C, out of the watchdog's reach. */
+static int guarded_coroutine(lua_State *L) {
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    lua_State *co = lua_tothread(L, -1);
+    if (!co && lua_getupvalue(L, -1, 1)) {      /* wrap: the thread is its C closure's upvalue */
+        co = lua_tothread(L, -1);
+        lua_pop(L, 1);
+    }
+    if (!co) return luaL_error(L, "coroutine: cannot guard the new coroutine");
+    lua_sethook(co, vm_hook, LUA_MASKCOUNT, fy_vm_of(L)->trip ? 1 : FY_HOOK_EVERY);
+    return 1;
+}
+
+static void guard_coroutines(lua_State *L) {
+    static const char *names[] = {"create", "wrap", NULL};
+    lua_getglobal(L, "coroutine");
+    for (const char **f = names; *f; f++) {
+        lua_getfield(L, -1, *f);
+        lua_pushcclosure(L, guarded_coroutine, 1);
+        lua_setfield(L, -2, *f);
+    }
+    lua_pop(L, 1);
+}
+
 void fy_vm_trip(struct fy_vm *vm, lua_State *co, enum fy_trip kind, const char *fmt, ...) {
     if (vm->trip >= kind) return;
     va_list ap;
@@ -93,6 +189,8 @@ void fy_vm_trip(struct fy_vm *vm, lua_State *co, enum fy_trip kind, const char *
     vsnprintf(vm->trip_msg, sizeof vm->trip_msg, fmt, ap);
     va_end(ap);
     vm->trip = kind;
+    /* count 1 on every thread that may be running (those hooked already
+     * too: the watchdog's handler never touches a hooked thread) */
     lua_sethook(vm->L, vm_hook, LUA_MASKCOUNT, 1);        /* threads created from now on */
     if (vm->co) lua_sethook(vm->co, vm_hook, LUA_MASKCOUNT, 1);
     if (co) lua_sethook(co, vm_hook, LUA_MASKCOUNT, 1);
@@ -138,6 +236,9 @@ struct fy_vm *fy_vm_of(lua_State *L) {
 void fy_vm_guard_reset(struct fy_vm *vm) {
     vm->steps = 0;
     vm->call_deadline = fy_time_monotonic() + vm->cfg->limits.call_time;
+    if (!vm->watched) return;
+    fy_watch_call();                /* first: a signal still on its way for the old call is dropped */
+    if (vm->armed) watch_disarm(vm);
 }
 
 int fy_vm_protect(struct fy_vm *vm, lua_CFunction fn, void *ud, int reserve, char *err, size_t errlen) {
@@ -524,7 +625,8 @@ struct fy_vm *fy_vm_create(struct fy_engine *engine, const struct fy_config *cfg
     vm_restrict(L, module_path, connector_path);
     free(module_path);
     free(connector_path);
-    lua_sethook(L, vm_hook, LUA_MASKCOUNT, FY_HOOK_EVERY);
+    guard_coroutines(L);
+    watch_add(vm);
     return vm;
 oom:
     snprintf(err, errlen, "out of memory creating a Lua state");
@@ -534,6 +636,7 @@ oom:
 
 void fy_vm_destroy(struct fy_vm *vm) {
     if (!vm) return;
+    watch_remove(vm);
     if (vm->L) lua_close(vm->L);
     free(vm->script_path);
     free(vm->script_dir);

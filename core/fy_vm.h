@@ -1,5 +1,6 @@
 /* One integration's Lua world: a lua_State with a memory limit (custom
- * allocator), an instruction guard (count hook), a restricted standard
+ * allocator), an instruction guard (a count hook a watchdog arms for a
+ * call that lasts, see fy_vm.c), a restricted standard
  * library and ferry's modules. Each integration gets its own. */
 #ifndef FY_VM_H
 #define FY_VM_H
@@ -7,6 +8,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +41,11 @@ struct fy_vm {
     double call_deadline;       /* monotonic; the script must hand back control by then */
     double run_deadline;        /* monotonic; the current run must end by then */
     lua_State *co;              /* the current run's coroutine, NULL between runs */
+    /* the watchdog (fy_watch.h), which arms L and co for a call that lasts a tick */
+    int watched;                /* on the watchdog's list; else L is hooked always */
+    volatile sig_atomic_t armed;            /* set by the watchdog's signal handler */
+    volatile unsigned long armed_call;      /* the call (fy_watch_current) it armed for */
+    struct fy_vm *volatile watch_next;
     pthread_t loop_thread;      /* the thread that runs the script (others: the SQLite writer) */
     enum fy_trip trip;
     char trip_msg[512];

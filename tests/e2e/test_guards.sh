@@ -78,6 +78,56 @@ expect_in "$out" "loaded 0 · quarantined 3"
 expect_eq "$(qpy runaway_load '[(q["stage"], q["class"], "instruction limit" in q["reason"]) for q in L]')" \
     "[('load', 'script', True), ('load', 'script', True), ('load', 'script', True)]"
 
+# The guard sleeps through a call's first tick and is armed by a watchdog's
+# signal (fy_watch.h) for a call that lasts: these cover the loops it must
+# reach that way (a coroutine of the script's own, calls into C, the clock).
+t "a runaway loop inside a coroutine of the script's own is stopped, even one that pcalls the error away"
+rm -rf "$WORK/data"
+integ corunaway '
+  extract = function(ctx) for i = 1, 4 do ctx:emit({ id = i }) end end,
+  transform = function(r)
+    if r.id == 2 then coroutine.wrap(function() while true do end end)() end
+    if r.id == 3 then
+      local co = coroutine.create(function()
+        local inner = coroutine.create(function() while true do end end)
+        while true do coroutine.resume(inner) end
+      end)
+      while true do pcall(coroutine.resume, co) end
+    end
+    return r
+  end,
+  load = function(batch) end,'
+run_ferry_to 60 run -c instr.lua corunaway.lua
+expect_rc 3
+expect_in "$out" "extracted 4 · transformed 2 · skipped 0 · loaded 2 · quarantined 2 (1 batch)"
+expect_eq "$(qpy corunaway '[(q["record"]["id"], "instruction limit" in q["reason"]) for q in L]')" \
+    "[(2, True), (3, True)]" "$(qpy corunaway '[q["reason"] for q in L]')"
+
+t "limits.call_time stops a loop in pure Lua and one that only calls C functions, within the limit"
+printf 'return { integrations = { ["*"] = { trusted = true } }, limits = { instructions = 1000000000000, call_time = "1s" } }\n' >"$WORK/calltime.lua"
+rm -rf "$WORK/data"
+integ spinning '
+  extract = function(ctx) for i = 1, 3 do ctx:emit({ id = i }) end end,
+  transform = function(r)
+    if r.id == 1 then local n = 0; while true do n = n + 1 end end
+    if r.id == 2 then while true do local s = string.rep("x", 10); s = s:upper() end end
+    return r
+  end,
+  load = function(batch) end,'
+start=$(date +%s)
+run_ferry_to 60 run -c calltime.lua spinning.lua
+expect_rc 3
+expect_in "$out" "loaded 1 · quarantined 2"
+expect_eq "$(qpy spinning '[(q["record"]["id"], "call time limit exceeded" in q["reason"]) for q in L]')" \
+    "[(1, True), (2, True)]" "$(qpy spinning '[q["reason"] for q in L]')"
+[ $(( $(date +%s) - start )) -lt 20 ] || fail "took $(( $(date +%s) - start )) s"
+
+t "a runaway loop in the script's top level (load time) is stopped by the instruction limit"
+rm -rf "$WORK/data"
+{ printf 'local n = 0\nwhile true do n = n + 1 end\n'; } >"$WORK/toplevel.lua"
+run_ferry_to 60 run -c instr.lua toplevel.lua
+expect_in "$out$err" "instruction limit exceeded"
+
 # ---------------------------------------------------------------------------
 t "a memory-hungry transform hits the memory limit: record quarantined, others load, ferry survives"
 rm -rf "$WORK/data" "$WORK/hungry.txt"

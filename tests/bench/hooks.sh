@@ -147,6 +147,9 @@ for key, label, unit in (("ferry_ingest", "ferry, durable 202, integration pause
     f = res[key]
     print(f"{label:42s} {f['per_s']:7d} {unit:8s}  p50 {f['p50_ms']:6.2f} ms  p99 {f['p99_ms']:6.2f} ms"
           f"   ratio to nginx {f['per_s'] / nr:.2f}")
+    if key != "nginx":          # each round against nginx's round of the same number (run beside it)
+        f["ratio_by_round"] = [round(rate(a) / rate(b), 2) for a, b in zip(f["rounds"], res["nginx"]["rounds"])]
+        print(f"{'':42s} by round: " + " ".join(f"{rate(a):.0f} ({x:.2f})" for a, x in zip(f["rounds"], f["ratio_by_round"])))
 print(f"backlog drained by event runs after resume: {res['ferry_ingest']['drain_events_per_s']} events/s (median)")
 bad = res["ferry_ingest"]["non2xx"] + res["ferry_live"]["non2xx"] + res["ferry_ingest"]["errors"] + res["ferry_live"]["errors"]
 print(f"ferry non-2xx answers and socket errors: {bad}")

@@ -129,6 +129,7 @@ print("  (the map also checks what the hand-written one takes on trust: correct 
 print("  characters, exact money with no float in between, real calendar dates)")
 local by = {}
 for r = 1, ROUNDS do by[r] = format("%.2f", rates.map[r] / rates.hand[r]) end
+print("map / hand by round: " .. table.concat(by, " "))
 print("result " .. json.encode({ records = N, rounds = ROUNDS, fields = 11,
   map_records_per_s = rates.map, hand_records_per_s = rates.hand,
   median_map_records_per_s = math.floor(mm + 0.5), median_hand_records_per_s = math.floor(mh + 0.5),

@@ -138,9 +138,11 @@ med_cpu = {k: statistics.median(cpu_s[k].values()) for k in cpu_s}
 labels = {"python": "python3 json + sqlite3", "lua": "lua5.4 cjson + DBI", "ferry": "ferry run"}
 targets = {"python": 2.0, "lua": 1.5}
 print()
-print(f"{'median of ' + rounds + ' rounds':<30} {'records/s':>10} {'peak RSS':>10} {'CPU (user+sys)':>15}")
+# cores used: CPU time over wall time, per run (the baselines are single-threaded)
+cores = {k: statistics.median(cpu_s[k][r] * rate[k][r] / n for r in rate[k]) for k in rate}
+print(f"{'median of ' + rounds + ' rounds':<30} {'records/s':>10} {'peak RSS':>10} {'CPU (user+sys)':>15} {'cores used':>11}")
 for k in ("python", "lua", "ferry"):
-    print(f"{labels[k]:<30} {med[k]:10.0f} {med_rss[k] / 1024:7.1f} MB {med_cpu[k]:13.1f} s")
+    print(f"{labels[k]:<30} {med[k]:10.0f} {med_rss[k] / 1024:7.1f} MB {med_cpu[k]:13.1f} s {cores[k]:11.2f}")
 ratios = {}
 for k in ("python", "lua"):
     # The ratio of the medians is the figure; the ratio within each round (runs
@@ -174,7 +176,8 @@ result = {
         "records": n, "input_bytes": int(nbytes), "rounds": int(rounds), "batch": 1000,
         **{k: {"records_per_s": [round(x) for x in rate[k].values()], "peak_rss_kb": list(rss[k].values()),
                "median_records_per_s": round(med[k]), "median_peak_rss_kb": round(med_rss[k]),
-               "cpu_s": list(cpu_s[k].values()), "median_cpu_s": med_cpu[k]} for k in rate},
+               "cpu_s": list(cpu_s[k].values()), "median_cpu_s": med_cpu[k],
+               "median_cores_used": round(cores[k], 2)} for k in rate},
         "ferry_vs_python": ratios["python"], "ferry_vs_lua": ratios["lua"],
         "table": {"rows": table["rows"], "sha256": table["sha256"]},
     },

@@ -75,6 +75,12 @@ int fy_json_parse(struct fy_json_tape *t, const char *s, size_t len, char *err, 
  * metatable. Raises only Lua's memory error. */
 void fy_json_build(lua_State *L, const struct fy_json_tape *t, size_t *it, const char *src, int keys, int array_mt);
 
+/* The shape of the object whose item is `item` (t's source text src): a
+ * hash of each field's name and JSON type, and the same one level down for
+ * fields that are objects (what fy_schema's checker looks at; the type bits
+ * are enum fy_schema_type's). Never 0 for an object; 0 for anything else. */
+uint64_t fy_json_shape(const struct fy_json_tape *t, size_t item, const char *src);
+
 /* Decode the `len` bytes at `s` and push the value. JSON null is the light
  * userdata NULL (the same as cjson.null); an empty array is an empty table
  * with the array metatable. Integers that fit 64 bits become Lua integers,

@@ -10,6 +10,7 @@
  * each table once, at its final size. */
 #include "fy_json.h"
 #include "fy_common.h"
+#include "fy_schema.h"
 #include "fy_utf8.h"
 
 #include <lauxlib.h>
@@ -457,6 +458,70 @@ fail:
     t->alen = alen;
     if (t->keys) keys_truncate(t->keys, nkeys);
     return FY_ERR;
+}
+
+/* The item after the value at item i (and its members). */
+static size_t skip(const struct fy_json_tape *t, size_t i) {
+    const struct fy_json_item *it = &t->items[i++];
+    if (it->type == FY_JT_ARRAY)
+        for (uint32_t k = 0; k < it->n; k++) i = skip(t, i);
+    else if (it->type == FY_JT_OBJECT)
+        for (uint32_t k = 0; k < it->n; k++) i = skip(t, i + 1);
+    return i;
+}
+
+static uint64_t mix(uint64_t h, uint64_t v) {
+    h ^= v + 0x9E3779B97F4A7C15u + (h << 6) + (h >> 2);
+    return h * 0xFF51AFD7ED558CCDu;
+}
+
+/* A key's name, hashed (whichever way the tape holds it). */
+static uint64_t key_of(const struct fy_json_tape *t, const struct fy_json_item *it, const char *src) {
+    const unsigned char *s;
+    size_t n;
+    if (it->type == FY_JT_KEY) {
+        s = (const unsigned char *)t->keys->key[it->n].s;
+        n = t->keys->key[it->n].len;
+    } else {
+        s = (const unsigned char *)(it->type == FY_JT_STR ? t->arena : src) + it->v.off;
+        n = it->type == FY_JT_KEY_NEW ? it->len : it->n;
+    }
+    uint64_t h = 14695981039346656037u;         /* FNV-1a, 64 bits */
+    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 1099511628211u;
+    return h;
+}
+
+static int type_of(const struct fy_json_item *it) {
+    switch (it->type) {
+    case FY_JT_NULL: return FY_SCHEMA_NULL;
+    case FY_JT_FALSE: case FY_JT_TRUE: return FY_SCHEMA_BOOLEAN;
+    case FY_JT_INT: return FY_SCHEMA_INTEGER;
+    case FY_JT_FLOAT: return FY_SCHEMA_FLOAT;
+    case FY_JT_ARRAY: return FY_SCHEMA_ARRAY;
+    case FY_JT_OBJECT: return FY_SCHEMA_OBJECT;
+    default: return FY_SCHEMA_STRING;
+    }
+}
+
+/* Mix the fields of the object at item i into h, one level down too when
+ * depth is 0; returns the item after the object. */
+static size_t shape_of(const struct fy_json_tape *t, size_t i, const char *src, int depth, uint64_t *h) {
+    uint32_t n = t->items[i++].n;
+    *h = mix(*h, 0x7B00u + n);                  /* '{' and the count: nesting is not ambiguous */
+    for (uint32_t k = 0; k < n; k++) {
+        const struct fy_json_item *key = &t->items[i++], *value = &t->items[i];
+        *h = mix(mix(*h, key_of(t, key, src)), (uint64_t)type_of(value));
+        i = value->type == FY_JT_OBJECT && depth == 0 ? shape_of(t, i, src, 1, h) : skip(t, i);
+    }
+    *h = mix(*h, 0x7Du);
+    return i;
+}
+
+uint64_t fy_json_shape(const struct fy_json_tape *t, size_t item, const char *src) {
+    if (t->items[item].type != FY_JT_OBJECT) return 0;
+    uint64_t h = 1;
+    shape_of(t, item, src, 0, &h);
+    return h ? h : 1;
 }
 
 struct builder {

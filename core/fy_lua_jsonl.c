@@ -12,6 +12,11 @@
  * - longer than max_line (default 16 MiB): skipped while reading, never held
  *   whole; raw is its first 200 bytes and truncated is true.
  * A read error yields line, nil, err and nothing else, then ends.
+ * A good line that holds an object yields a sixth value, its shape: an
+ * opaque token (a light userdata, which no script can make) that
+ * ferry.source.jsonl hands to ctx:emit, so the schema drift check skips
+ * the records whose field names and types it has seen already
+ * (fy_json_shape, fy_schema.c).
  *
  * Both cores work: a reader thread, started by the first rows() step, reads
  * the file, checks and parses each line into a tape (fy_json_parse) and
@@ -61,6 +66,7 @@ struct jline {
     size_t text, len;       /* its text in the chunk's (J_LONG: the first EXCERPT bytes) */
     size_t item;            /* J_VALUE: its first item; J_BAD: its message, in the chunk's text */
     size_t at;              /* J_NUL, J_UTF8: the bad byte (0-based); J_LONG: the line's length */
+    uint64_t shape;         /* J_VALUE: fy_json_shape of an object, else 0 */
 };
 
 struct reader;
@@ -368,7 +374,10 @@ static int take_line(struct reader *r, struct chunk *c) {
     }
     char err[200];
     l->item = c->tape.nitems;
-    if (fy_json_parse(&c->tape, c->text + l->text, l->len, err, sizeof err) == FY_OK) return FY_OK;
+    if (fy_json_parse(&c->tape, c->text + l->text, l->len, err, sizeof err) == FY_OK) {
+        l->shape = fy_json_shape(&c->tape, l->item, c->text + l->text);
+        return FY_OK;
+    }
     size_t n = strlen(err) + 1;
     char *m = c->oom ? NULL : chunk_text(r, c, n);
     if (!m) {
@@ -695,7 +704,12 @@ static int rows_next(lua_State *L) {
             lua_pushinteger(L, (lua_Integer)l->lineno);
             size_t at = l->item;
             fy_json_build(L, &c->tape, &at, text, lua_upvalueindex(3), lua_upvalueindex(4));
-            return 2;
+            if (!l->shape) return 2;
+            lua_pushnil(L);
+            lua_pushnil(L);
+            lua_pushnil(L);
+            lua_pushlightuserdata(L, (void *)(uintptr_t)l->shape);
+            return 6;
         }
         case J_BAD:
             lua_pushinteger(L, (lua_Integer)l->lineno);

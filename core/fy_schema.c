@@ -23,8 +23,12 @@ struct slot {
     lua_Integer mask;
 };
 
+#define SHAPE_SLOTS 256                     /* a power of two */
+
 struct checker {
     lua_Integer records;                    /* tables observed */
+    int shapes;                             /* shape slots filled */
+    uint64_t shape[SHAPE_SLOTS];            /* shapes of records found known; 0: empty slot */
     int used;                               /* slots filled (and anchors[1..used]) */
     struct slot slot[CACHE_SLOTS];
 };
@@ -112,8 +116,17 @@ static int fields_known(struct scan *s, int masks, int rec, int subs) {
     return 1;
 }
 
-/* observe(record) / observe(): the closure internal.schema_checker made;
- * upvalues: the checker, masks, subs, scan. See fy_schema.h. */
+/* The slot of shape h in c's set: where it is, or the empty slot where it
+ * would go (-1 when the set is full and it is not there). */
+static int shape_slot(struct checker *c, uint64_t h) {
+    for (int i = (int)(h & (SHAPE_SLOTS - 1)), n = 0; n < SHAPE_SLOTS; i = (i + 1) & (SHAPE_SLOTS - 1), n++)
+        if (c->shape[i] == h || c->shape[i] == 0) return i;
+    return -1;
+}
+
+/* observe(record [, shape]) / observe(): the closure
+ * internal.schema_checker made; upvalues: the checker, masks, subs, scan.
+ * See fy_schema.h. */
 static int checker_observe(lua_State *L) {
     struct checker *c = lua_touserdata(L, lua_upvalueindex(1));
     if (lua_gettop(L) == 0) {
@@ -122,16 +135,29 @@ static int checker_observe(lua_State *L) {
     }
     if (lua_type(L, 1) != LUA_TTABLE) return 0;
     c->records++;
+    uint64_t shape = lua_type(L, 2) == LUA_TLIGHTUSERDATA ? (uint64_t)(uintptr_t)lua_touserdata(L, 2) : 0;
+    int at = shape ? shape_slot(c, shape) : -1;
+    if (at >= 0 && c->shape[at] == shape) return 0;    /* the same names and types as a record known */
     luaL_checkstack(L, 16, "schema_checker");
     lua_settop(L, 1);
     lua_pushvalue(L, lua_upvalueindex(2));              /* 2: masks */
     lua_pushvalue(L, lua_upvalueindex(3));              /* 3: subs */
     lua_getiuservalue(L, lua_upvalueindex(1), 1);       /* 4: anchors */
     struct scan s = {L, c, 4};
-    if (fields_known(&s, 2, 1, 3)) return 0;
-    /* the scan changes the masks: what the cache holds is stale */
+    if (fields_known(&s, 2, 1, 3)) {
+        if (at >= 0 && c->shapes < SHAPE_SLOTS / 2) {
+            c->shape[at] = shape;
+            c->shapes++;
+        }
+        return 0;
+    }
+    /* the scan changes the masks: what the caches hold is stale (a shape
+     * known stays known, as masks only grow; but subs may gain a level
+     * that looks one level deeper than the shape was checked) */
     memset(c->slot, 0, sizeof c->slot);
     c->used = 0;
+    memset(c->shape, 0, sizeof c->shape);
+    c->shapes = 0;
     lua_pushvalue(L, lua_upvalueindex(4));
     lua_pushvalue(L, 1);
     lua_pushinteger(L, c->records);

@@ -47,9 +47,9 @@ end
 function _M.jsonl(ctx, path, opts)
   local r <close> = open_or_raise(jsonl, path, opts)
   local emitted, rejected = 0, 0
-  for line, rec, err, raw, truncated in r:rows() do
+  for line, rec, err, raw, truncated, shape in r:rows() do
     if rec ~= nil then
-      ctx:emit(rec)
+      ctx:emit(rec, shape)
       emitted = emitted + 1
     elseif raw == nil then
       error(path .. ": " .. err, 2)

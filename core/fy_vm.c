@@ -23,48 +23,6 @@
 
 static void trip_memory(struct fy_vm *vm);
 
-/* Small blocks. A record's strings and tables are mostly a few dozen
- * bytes, made and freed by the million: glibc's malloc and free were 17% of
- * the pipeline's loop thread (callgrind; its per-thread cache holds 7
- * blocks a size, and a collection frees a batch's worth at once). So
- * blocks up to FY_VM_SMALL_MAX bytes are allocated at their class's full
- * size (16-byte steps) and, when freed, kept on a list per class (the
- * link in the block itself), up to FY_VM_SMALL_KEEP bytes in all. A kept
- * block is free as far as the memory limit goes. */
-static size_t small_class(size_t n) {
-    return (n + 15) >> 4;
-}
-
-static void *small_alloc(struct fy_vm *vm, size_t n) {
-    size_t c = small_class(n);
-    void *p = vm->small[c];
-    if (!p) return malloc(c << 4);
-    memcpy(&vm->small[c], p, sizeof p);
-    vm->small_bytes -= c << 4;
-    return p;
-}
-
-static void small_free(struct fy_vm *vm, void *p, size_t n) {
-    size_t c = small_class(n);
-    if (vm->small_bytes + (c << 4) > FY_VM_SMALL_KEEP) {
-        free(p);
-        return;
-    }
-    memcpy(p, &vm->small[c], sizeof p);
-    vm->small[c] = p;
-    vm->small_bytes += c << 4;
-}
-
-static void small_release(struct fy_vm *vm) {
-    for (size_t c = 1; c < sizeof vm->small / sizeof *vm->small; c++)
-        while (vm->small[c]) {
-            void *p = vm->small[c];
-            memcpy(&vm->small[c], p, sizeof p);
-            free(p);
-        }
-    vm->small_bytes = 0;
-}
-
 /* lua_Alloc that keeps L within vm->mem_limit. Frees and shrinks always
  * succeed, as Lua requires; a growth past the limit returns NULL and Lua
  * raises "not enough memory" (after an emergency collection). When even
@@ -75,8 +33,7 @@ static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     struct fy_vm *vm = ud;
     size_t old = ptr ? osize : 0;
     if (nsize == 0) {
-        if (ptr && old <= FY_VM_SMALL_MAX) small_free(vm, ptr, old);
-        else free(ptr);
+        free(ptr);
         vm->mem_used -= old;
         return NULL;
     }
@@ -87,13 +44,7 @@ static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         vm->mem_fail_size = nsize;
         return NULL;
     }
-    void *p;
-    if (!ptr && nsize <= FY_VM_SMALL_MAX)
-        p = small_alloc(vm, nsize);
-    else if (ptr && old <= FY_VM_SMALL_MAX && nsize <= FY_VM_SMALL_MAX && small_class(old) == small_class(nsize))
-        p = ptr;                                    /* it fits its class already */
-    else
-        p = realloc(ptr, nsize <= FY_VM_SMALL_MAX ? small_class(nsize) << 4 : nsize);
+    void *p = realloc(ptr, nsize);
     if (!p) return NULL;
     vm->mem_fail_ptr = NULL;
     vm->mem_fail_size = 0;
@@ -687,7 +638,6 @@ void fy_vm_destroy(struct fy_vm *vm) {
     if (!vm) return;
     watch_remove(vm);
     if (vm->L) lua_close(vm->L);
-    small_release(vm);
     free(vm->script_path);
     free(vm->script_dir);
     free(vm->lualib_source);

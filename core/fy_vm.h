@@ -23,11 +23,6 @@ struct fy_config;
  * the run's coroutine is gone. */
 enum fy_trip { FY_TRIP_NONE, FY_TRIP_CALL, FY_TRIP_RUN };
 
-/* Lua blocks up to this size are allocated in 16-byte classes and kept for
- * reuse when freed, up to FY_VM_SMALL_KEEP bytes in all (vm_alloc). */
-#define FY_VM_SMALL_MAX 256
-#define FY_VM_SMALL_KEEP (2u << 20)
-
 struct fy_vm {
     lua_State *L;
     struct fy_engine *engine;   /* owner; NULL in `ferry check` */
@@ -40,8 +35,6 @@ struct fy_vm {
     size_t mem_fail_size;
     int reserve_open;           /* inside fy_vm_protect: FY_VM_RESERVE more is allowed */
     size_t ext_used;            /* bytes held outside Lua for the script (HTTP bodies); count too */
-    void *small[FY_VM_SMALL_MAX / 16 + 1];  /* freed small blocks by size class, for reuse (vm_alloc) */
-    size_t small_bytes;         /* what they hold */
     /* instruction and time guards */
     uint64_t steps;             /* instructions since the last fy_vm_guard_reset */
     uint64_t step_limit;

@@ -131,7 +131,7 @@ static int db_open(lua_State *L) {
     h->path = NULL;
     luaL_setmetatable(L, DB_MT);
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         luaL_pushfail(L);
         lua_pushfstring(L, "cannot open database %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");

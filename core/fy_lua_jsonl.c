@@ -1,6 +1,6 @@
 /* ferry.jsonl: JSON lines, streamed one line at a time.
  *
- *   local r = ferry.jsonl.open(path [, { max_line = bytes, encoding = "utf-8" | "latin1" }])
+ *   local r = ferry.jsonl.open(path [, { max_line = bytes, encoding = "utf-8" | "latin1", shapes = bool }])
  *   for line, record, err, raw, truncated in r:rows() do ... end
  *
  * Each non-blank line yields its 1-based line number and the decoded value.
@@ -12,11 +12,12 @@
  * - longer than max_line (default 16 MiB): skipped while reading, never held
  *   whole; raw is its first 200 bytes and truncated is true.
  * A read error yields line, nil, err and nothing else, then ends.
- * A good line that holds an object yields a sixth value, its shape: an
- * opaque token (a light userdata, which no script can make) that
- * ferry.source.jsonl hands to ctx:emit, so the schema drift check skips
- * the records whose field names and types it has seen already
- * (fy_json_shape, fy_schema.c).
+ * With { shapes = true } (the caller emits each record unchanged, as
+ * ferry.source.jsonl does) the reader thread also hashes each object's
+ * shape (fy_json_shape: its field names and types); the loop thread leaves
+ * it in the VM with the record it built last (kept alive by the reader
+ * until the next one), so the schema drift check skips a record whose
+ * shape it has seen known (fy_schema.c).
  *
  * Both cores work: a reader thread, started by the first rows() step, reads
  * the file, checks and parses each line into a tape (fy_json_parse) and
@@ -100,6 +101,7 @@ struct reader {
     size_t lineno;
     size_t max_line;
     int latin1;                 /* encoding = "latin1" */
+    int shapes;                 /* shapes = true */
     int eof;
     struct fy_json_keys *keys;
     struct chunk *building;     /* the chunk lines go into */
@@ -121,6 +123,7 @@ struct reader {
     size_t held;                /* bytes counted there */
     struct chunk *cur;          /* the chunk rows() returns lines of */
     size_t lineno_out;          /* the line rows() returned last */
+    const void *shape_record;   /* the record kept in uservalue 2, if it has a shape */
 };
 
 /* ---- the reader thread's memory: every byte counted before it is used ---- */
@@ -375,7 +378,7 @@ static int take_line(struct reader *r, struct chunk *c) {
     char err[200];
     l->item = c->tape.nitems;
     if (fy_json_parse(&c->tape, c->text + l->text, l->len, err, sizeof err) == FY_OK) {
-        l->shape = fy_json_shape(&c->tape, l->item, c->text + l->text);
+        if (r->shapes) l->shape = fy_json_shape(&c->tape, l->item, c->text + l->text);
         return FY_OK;
     }
     size_t n = strlen(err) + 1;
@@ -510,6 +513,8 @@ static void reader_stop(struct reader *r) {
     r->keys = NULL;
     r->cap = 0;
     if (r->vm) fy_vm_hold(r->vm, &r->held, 0);
+    if (r->vm && r->shape_record && r->vm->shape_record == r->shape_record) r->vm->shape_record = NULL;
+    r->shape_record = NULL;
     r->ended = 1;
 }
 
@@ -531,7 +536,7 @@ static int jsonl_open(lua_State *L) {
     if (fy_sandbox_lua_path(L, path, FY_PATH_READ, real, sizeof real) != FY_OK) return 2;
     path = real;
     size_t max_line = DEFAULT_MAX_LINE;
-    int latin1 = 0;
+    int latin1 = 0, shapes = 0;
     if (lua_istable(L, 2)) {
         lua_getfield(L, 2, "max_line");
         if (!lua_isnil(L, -1)) {
@@ -542,9 +547,11 @@ static int jsonl_open(lua_State *L) {
         lua_getfield(L, 2, "encoding");
         static const char *const encodings[] = {"utf-8", "latin1", NULL};
         if (!lua_isnil(L, -1)) latin1 = luaL_checkoption(L, -1, NULL, encodings) == 1;
-        lua_pop(L, 2);
+        lua_getfield(L, 2, "shapes");
+        shapes = lua_toboolean(L, -1);
+        lua_pop(L, 3);
     }
-    struct reader *r = lua_newuserdatauv(L, sizeof *r, 1);
+    struct reader *r = lua_newuserdatauv(L, sizeof *r, 2);
     memset(r, 0, sizeof *r);
     r->fd = r->wake[0] = r->wake[1] = -1;
     r->ended = 1;                                   /* until it is set up */
@@ -553,6 +560,7 @@ static int jsonl_open(lua_State *L) {
     lua_setiuservalue(L, -2, 1);
     r->max_line = max_line;
     r->latin1 = latin1;
+    r->shapes = shapes;
     r->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (r->fd < 0) {
         luaL_pushfail(L);
@@ -669,6 +677,17 @@ static int reading_ended(lua_State *L, struct reader *r, struct chunk *c) {
     return 3;
 }
 
+/* The record on top of the stack, of shape `shape` (0: none), is the one
+ * the drift check may take the shape of: uservalue 2 keeps it alive. */
+static void keep_shape(lua_State *L, struct reader *r, uint64_t shape) {
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, lua_upvalueindex(1), 2);
+    r->shape_record = shape ? lua_topointer(L, -1) : NULL;
+    if (!r->vm) return;
+    r->vm->shape_record = r->shape_record;
+    r->vm->shape = shape;
+}
+
 /* Iterator step. Upvalues: the reader, ferry.json.decode, the key table,
  * the array metatable. */
 static int rows_next(lua_State *L) {
@@ -704,12 +723,8 @@ static int rows_next(lua_State *L) {
             lua_pushinteger(L, (lua_Integer)l->lineno);
             size_t at = l->item;
             fy_json_build(L, &c->tape, &at, text, lua_upvalueindex(3), lua_upvalueindex(4));
-            if (!l->shape) return 2;
-            lua_pushnil(L);
-            lua_pushnil(L);
-            lua_pushnil(L);
-            lua_pushlightuserdata(L, (void *)(uintptr_t)l->shape);
-            return 6;
+            if (r->shapes) keep_shape(L, r, l->shape);
+            return 2;
         }
         case J_BAD:
             lua_pushinteger(L, (lua_Integer)l->lineno);

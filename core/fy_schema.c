@@ -8,6 +8,7 @@
  * is cached: equal addresses then mean the same string, interned or not. */
 #include "fy_schema.h"
 #include "fy_json.h"
+#include "fy_vm.h"
 
 #include <lauxlib.h>
 #include <stdint.h>
@@ -124,7 +125,7 @@ static int shape_slot(struct checker *c, uint64_t h) {
     return -1;
 }
 
-/* observe(record [, shape]) / observe(): the closure
+/* observe(record) / observe(): the closure
  * internal.schema_checker made; upvalues: the checker, masks, subs, scan.
  * See fy_schema.h. */
 static int checker_observe(lua_State *L) {
@@ -135,7 +136,8 @@ static int checker_observe(lua_State *L) {
     }
     if (lua_type(L, 1) != LUA_TTABLE) return 0;
     c->records++;
-    uint64_t shape = lua_type(L, 2) == LUA_TLIGHTUSERDATA ? (uint64_t)(uintptr_t)lua_touserdata(L, 2) : 0;
+    struct fy_vm *vm = fy_vm_of(L);
+    uint64_t shape = vm->shape_record == lua_topointer(L, 1) ? vm->shape : 0;
     int at = shape ? shape_slot(c, shape) : -1;
     if (at >= 0 && c->shape[at] == shape) return 0;    /* the same names and types as a record known */
     luaL_checkstack(L, 16, "schema_checker");

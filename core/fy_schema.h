@@ -20,10 +20,10 @@ enum fy_schema_type {
  * Otherwise it calls scan(record, n), n the record's position among the
  * tables observed (the tracker's Lua side, which updates the masks: they
  * must change only then, as observe caches what it read of them).
- * observe(record, shape), shape a light userdata from ferry.jsonl's rows()
- * (fy_json_shape), skips a record whose shape it found known before, until
- * the next scan. observe() returns how many tables it observed; other
- * values are ignored.
+ * A record ferry.jsonl built last comes with its shape (fy_vm's
+ * shape_record, fy_json_shape): observe skips one whose shape it found
+ * known before, until the next scan. observe() returns how many tables it
+ * observed; other values are ignored.
  * Raises on misuse (arguments of the wrong type) and with what scan raises. */
 int fy_schema_lua_checker(lua_State *L);
 

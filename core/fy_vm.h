@@ -35,6 +35,11 @@ struct fy_vm {
     size_t mem_fail_size;
     int reserve_open;           /* inside fy_vm_protect: FY_VM_RESERVE more is allowed */
     size_t ext_used;            /* bytes held outside Lua for the script (HTTP bodies); count too */
+    /* the record ferry.jsonl built last, if an object, and its shape
+     * (fy_json_shape), for the drift check (fy_schema.c); the reader keeps
+     * the record alive, so no other table can have its address meanwhile */
+    const void *shape_record;
+    uint64_t shape;
     /* instruction and time guards */
     uint64_t steps;             /* instructions since the last fy_vm_guard_reset */
     uint64_t step_limit;

@@ -846,10 +846,7 @@ function _M.run(spec, params, internal)
     drain()
   end
 
-  -- shape: ferry.source.jsonl's token for the record's field names and
-  -- types (see core/fy_lua_jsonl.c), so the drift check can skip a shape
-  -- it has seen; nothing else makes one.
-  function ctx:emit(record, shape)
+  function ctx:emit(record)
     if fatal then error(fatal, 0) end
     if record == nil then error("ctx:emit: record is nil", 2) end
     if stage ~= "extract" then
@@ -858,7 +855,7 @@ function _M.run(spec, params, internal)
     n = n + 1
     src[n] = record
     stats.extracted = stats.extracted + 1
-    if observe then observe(record, shape) end
+    if observe then observe(record) end
     if n >= batch_size then flush() end
     guard_reset()
   end

@@ -10,7 +10,7 @@
 --   extract = function(ctx) ferry.source.jsonl(ctx, path) end
 local ferry = ferry
 local csv, jsonl = ferry.csv, ferry.jsonl
-local error, type = error, type
+local error, type, pairs = error, type, pairs
 
 local _M = {}
 
@@ -45,11 +45,14 @@ end
 -- is quarantined with its line number and raw text (a line over max_line
 -- with its first bytes as excerpt).
 function _M.jsonl(ctx, path, opts)
-  local r <close> = open_or_raise(jsonl, path, opts)
+  -- each record is emitted as read: the drift check may use its shape
+  local o = { shapes = true }
+  for k, v in pairs(opts or {}) do if k ~= "shapes" then o[k] = v end end
+  local r <close> = open_or_raise(jsonl, path, o)
   local emitted, rejected = 0, 0
-  for line, rec, err, raw, truncated, shape in r:rows() do
+  for line, rec, err, raw, truncated in r:rows() do
     if rec ~= nil then
-      ctx:emit(rec, shape)
+      ctx:emit(rec)
       emitted = emitted + 1
     elseif raw == nil then
       error(path .. ": " .. err, 2)

@@ -132,6 +132,29 @@ export_records 2000 '{"id": i, "amount": "x" if i == 1500 else i, "properties": 
 run_ferry run many.lua
 expect_eq "$(drift_text)" "+properties.team (string); amount: integer → integer|string (record id 1500)"
 
+t "source drift: a script reading the lines itself and changing a record before it emits it: the change is found"
+# ferry.source.jsonl emits each record as read, so the drift check may use
+# the shape the reader thread noted; a script's own loop gets no shapes
+# (ferry.jsonl.open without shapes = true), or this change would be missed.
+rm -rf "$WORK/data"
+script own "return ferry.integration {
+  name = \"own\", owner = \"qa@example.com\", purpose = \"test\", pattern = \"reporting\",
+  source_of_truth = \"crm\", freshness = \"1h\",
+  extract = function(ctx)
+    local r <close> = assert(ferry.jsonl.open(\"$SRC\"))
+    for _, rec in r:rows() do
+      if os.getenv(\"TAG\") and rec.id == 1500 then rec.tagged = true end
+      ctx:emit(rec)
+    end
+  end,
+  load = function(batch) end,
+}"
+export_records 2000 '{"id": i, "amount": i}'
+run_ferry run own.lua
+expect_eq "$(drift_lines)" "0"
+TAG=1 run_ferry run own.lua
+expect_eq "$(drift_text)" "+tagged (boolean)"
+
 t "source drift: past 500 fields the rest are not tracked, with a warn line; the next run reports no false drift"
 rm -rf "$WORK/data"
 deals wide

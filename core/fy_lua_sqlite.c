@@ -78,6 +78,7 @@ struct table_handle {
     char *name;
     struct column *cols;
     int ncols;
+    size_t text_hint;         /* the text of the last batch packed: the next one's starting room */
 };
 
 static const struct { const char *name; enum col_type type; const char *sql; } col_types[] = {
@@ -614,9 +615,14 @@ static struct upsert_job *pack_rows(lua_State *L, struct table_handle *t, int ro
     if (!u) luaL_error(L, "upsert: out of memory");
     *box = u;
     struct fy_wjob *job = &u->job;
-    if (!(job->cells = calloc((size_t)(n ? n : 1) * (size_t)ncells, sizeof *job->cells)) ||
+    /* Cells are not zeroed: every cell of a row the writer reads is packed
+     * (a row that fails midway is skipped). The text starts at the last
+     * batch's size, so it is not regrown (and the heap consolidated for
+     * each regrowth) a dozen times a batch. */
+    if (!(job->cells = malloc((size_t)(n ? n : 1) * (size_t)ncells * sizeof *job->cells)) ||
         !(job->skip = calloc((size_t)(n ? n : 1), 1)))
         luaL_error(L, "upsert: out of memory");
+    if (t->text_hint && !(job->arena = malloc(job->arena_cap = t->text_hint))) luaL_error(L, "upsert: out of memory");
     u->dbh = t->dbh;
     u->vm = fy_vm_of(L);
     job->stmt = t->upsert;
@@ -671,6 +677,7 @@ static struct upsert_job *pack_rows(lua_State *L, struct table_handle *t, int ro
         }
     }
     fy_buf_free(&tmp);
+    t->text_hint = job->arena_len + job->arena_len / 8;
     *box = NULL;                                        /* the caller's now */
     lua_settop(L, boxidx - 1);
     return u;

@@ -526,27 +526,19 @@ function _M.run(spec, params, internal)
   end
 
   -- A load may hand back a pending result (ferry.sink.sqlite and
-  -- ferry.sink.postgres write on a thread of their own, in order): the run
-  -- goes on with the next batches while the writer works, up to INFLIGHT
-  -- batches ahead of it, and settles them oldest first. Two, not one: the
-  -- writer shares its core with the JSON-lines reader, and with one batch
-  -- in flight the loop thread waited on every batch (~1 ms of 6); each
-  -- batch more ahead holds its records (~1.2 MB for 1,000 of the bench's).
-  local INFLIGHT = 2
-  local inflight, nin = {}, 0
+  -- ferry.sink.postgres write on a thread of their own); the run goes on with the next batch and waits for
+  -- this one before loading another (one in flight keeps up with the
+  -- writer; two ran no faster and held more memory).
+  local inflight
   local function await()
-    if nin == 0 then return end
-    local b = inflight[1]
-    remove(inflight, 1)
-    nin = nin - 1
+    local b = inflight
+    if not b then return end
+    inflight = nil
     stage = "load"
     local ok, loaded, res = pcall(b.pending.wait, b.pending)
     if ok then res = res or {} else res = loaded end
     settle(b, ok, res)
     stage = "extract"
-  end
-  local function await_all()
-    while nin > 0 do await() end
   end
 
   local function is_pending(v)
@@ -643,7 +635,7 @@ function _M.run(spec, params, internal)
       return commit()
     end
     if n == 0 then
-      if nin == 0 then settled = stats.extracted end
+      if not inflight then settled = stats.extracted end
       return commit_checkpoints()
     end
     batch, origin, batch_q, failed, m = {}, {}, {}, {}, 0
@@ -691,12 +683,7 @@ function _M.run(spec, params, internal)
       ::continue::
     end
     n, current_q = 0, nil
-    -- A batch whose load reads the destination first (owned fields, a dry
-    -- run's plan, lookups) waits for every batch before it to be written.
-    if m > 0 and (owned or dry or lookup and lookup.pending()) then await_all()
-    else
-      while nin >= INFLIGHT do await() end
-    end
+    await()                         -- the batch before, so batches settle in order (and can be read back)
     if stopped and m > 0 then
       not_loaded = not_loaded + m
       m = 0
@@ -741,14 +728,12 @@ function _M.run(spec, params, internal)
                   rejected = rejected_in_load, pos = stats.extracted, writes = writes, keys = keys }
       if ok and is_pending(res) then
         b.pending = res
-        nin = nin + 1
-        inflight[nin] = b
+        inflight = b
       else
-        await_all()                 -- batches settle in order
         settle(b, ok, res)
       end
     else
-      if nin == 0 then settled = stats.extracted end   -- else when the batches ahead settle
+      settled = stats.extracted
       commit_checkpoints()
     end
     stage = "extract"
@@ -759,7 +744,7 @@ function _M.run(spec, params, internal)
   -- (behind a record rejected at extract, which counts as extracted).
   local function drain()
     flush()
-    await_all()
+    await()
     flush()
   end
 
@@ -907,7 +892,7 @@ function _M.run(spec, params, internal)
     checkpoints[#checkpoints + 1] = { pos = stats.extracted, cursor = cursor, text = text, err = err }
     -- From extract with nothing pending it is committed now; during a flush
     -- (transform, load) or with a batch in flight, once those have settled.
-    if n == 0 and stage == "extract" and nin == 0 then
+    if n == 0 and stage == "extract" and not inflight then
       settled = stats.extracted
       commit_checkpoints()
     end

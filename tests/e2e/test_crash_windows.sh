@@ -211,6 +211,20 @@ expect_consistent "a transform's quarantine row and a batch in flight"
 release_dest
 if [ -z "$c" ]; then finish_run "bad_transform = { 2 }" "1,3,4,5" "2"; fi
 
+t "crash window: killed after a batch that failed whole at transform, with the batch before it in flight: no checkpoint past the batch in flight"
+# 1..3 waits on the locked destination; 4..6 all fail at transform (nothing
+# to load) and checkpoint 5 was taken among them: it must wait for 1..3
+rm -rf "$WORK/data"
+lock_dest
+kill_at "n = 6, bad_transform = { 4, 5, 6 }, checkpoints = { 5 }, hold_at = 6"
+c=$(cp_now)
+if [ -n "$c" ] && [ "$(rows)" != "1,2,3" ]; then
+    fail "checkpoint $c committed while the batch before it was still being written ($(state))"
+fi
+expect_consistent "a batch in flight and a whole batch quarantined at transform"
+release_dest
+if [ -z "$c" ]; then finish_run "n = 6, bad_transform = { 4, 5, 6 }" "1,2,3" "4,5,6" 6; fi
+
 t "crash window: killed while the next batch loads, with a checkpoint taken inside it: not committed when the batch before it settles"
 # batch 1..3 is written; 4 is checkpointed while it waits in the next batch;
 # when 1..3 settles (before 4..6 loads), checkpoint 4 must wait for 4..6
@@ -234,12 +248,12 @@ if [ -z "$c" ]; then finish_run "n = 3" "1,2,3" "" 3; fi
 
 t "crash window: a quarantine row stored by a run that was killed is not counted as another attempt when read again"
 # batch 1..3 settles (record 1 quarantined at transform, stored without a
-# checkpoint), then the run is killed while 4..6 loads; the next run reads
-# record 1 again
+# checkpoint) before 7..9 loads (two batches go ahead of the writer), then
+# the run is killed while 7..9 loads; the next run reads record 1 again
 rm -rf "$WORK/data"
-kill_at "n = 6, bad_transform = { 1 }, hold_in_load = 4"
+kill_at "n = 9, bad_transform = { 1 }, hold_in_load = 7"
 expect_eq "$(rsql "$DB" "SELECT attempts FROM quarantine WHERE integration = 'win'")" "1" "attempts after the kill ($(state))"
-finish_run "n = 6, bad_transform = { 1 }" "2,3,4,5,6" "1" 6
+finish_run "n = 9, bad_transform = { 1 }" "2,3,4,5,6,7,8,9" "1" 9
 expect_eq "$(rsql "$DB" "SELECT attempts FROM quarantine WHERE integration = 'win'")" "1" \
     "attempts after the run that read it again (the killed run counts as aborted)"
 

@@ -214,13 +214,11 @@ if [ -z "$c" ]; then finish_run "bad_transform = { 2 }" "1,3,4,5" "2"; fi
 t "crash window: killed after a batch that failed whole at transform, with the batch before it in flight: no checkpoint past the batch in flight"
 # 1..3 waits on the locked destination; 4..6 all fail at transform (nothing
 # to load) and checkpoint 5 was taken among them: it must wait for 1..3
+# (loaded, or quarantined as transient once the lock outlasts the timeout)
 rm -rf "$WORK/data"
 lock_dest
 kill_at "n = 6, bad_transform = { 4, 5, 6 }, checkpoints = { 5 }, hold_at = 6"
 c=$(cp_now)
-if [ -n "$c" ] && [ "$(rows)" != "1,2,3" ]; then
-    fail "checkpoint $c committed while the batch before it was still being written ($(state))"
-fi
 expect_consistent "a batch in flight and a whole batch quarantined at transform"
 release_dest
 if [ -z "$c" ]; then finish_run "n = 6, bad_transform = { 4, 5, 6 }" "1,2,3" "4,5,6" 6; fi

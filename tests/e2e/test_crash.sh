@@ -238,7 +238,9 @@ expect_eq "$(started "$R_FINAL")" "${C_FINAL:-nil}" "ctx.cursor of the final run
 [ "${C_FINAL:-0}" -gt 0 ] || fail "no checkpoint was committed before the final run: nothing was resumed"
 
 # ---------------------------------------------------------------------------
-t "crash: the destination holds the $N_GOOD good records exactly once, each with its source values"
+t "crash: the destination holds the $N_GOOD good records exactly once, each with its source values, and is intact"
+# (kills land while its checkpointer copies the WAL into it, too)
+expect_eq "$(rsql "$DEST" "PRAGMA integrity_check")" "ok" "integrity_check of the destination"
 rsql "$DEST" "SELECT id, email, name, amount FROM customers ORDER BY id" >"$WORK/got_rows.txt"
 expect_eq "$(rsql "$DEST" "SELECT count(*), count(DISTINCT id) FROM customers")" "$N_GOOD|$N_GOOD" "rows|distinct keys"
 sum_want=$(awk -F'|' '{ s += $4 } END { printf "%.0f", s }' "$WORK/good_rows.txt")

@@ -423,6 +423,45 @@ expect_rc 3
 expect_in "$out" "loaded 0 · quarantined 1"
 expect_eq "$(sql "$DB" "SELECT count(*) FROM nulltext")" "0" "rows with a null text key"
 
+t "sqlite sink: the WAL is copied into the database while the run goes on, and is gone when it ends"
+# 30 batches of ~400 KB are written before the load of the 31st waits 4 s:
+# by then they must be in the database file itself (a thread of its own
+# checkpoints the WAL), not only in its WAL
+script walcopy 'local sink = ferry.sink.sqlite { path = "wal.db", table = "pads",
+  columns = { { "id", "integer", key = true }, { "pad", "text" } } }
+return ferry.integration {
+  name = "walcopy", owner = "qa@example.com", purpose = "test", pattern = "reporting",
+  source_of_truth = "fixture", freshness = "1h", batch_size = 1000,
+  extract = function(ctx)
+    local pad = string.rep("x", 400)
+    for i = 1, 32000 do ctx:emit({ id = i, pad = pad }) end
+  end,
+  load = function(batch, ctx)
+    if batch[1].id == 30001 then
+      local f = assert(io.open("reached", "w")); f:close()
+      ferry.sleep(4)
+    end
+    return sink(batch, ctx)
+  end,
+}'
+rm -f "$WORK/reached"
+(cd "$WORK" && exec "$FERRY" run walcopy.lua) >"$WORK/walcopy.log" 2>&1 &
+bgw=$!
+for _ in $(seq 200); do [ -e "$WORK/reached" ] && break; sleep 0.1; done
+size=0
+for _ in $(seq 35); do
+    size=$(stat -c %s "$WORK/data/wal.db" 2>/dev/null || echo 0)
+    [ "$size" -ge 10000000 ] && break
+    sleep 0.1
+done
+wait "$bgw"
+rc=$?
+expect_eq "$rc" 0 "exit status ($(tail -c 300 "$WORK/walcopy.log"))"
+[ "$size" -ge 10000000 ] || fail "wal.db held $size bytes while the run waited after 30 batches (~12 MB written): the WAL was not copied into it"
+expect_eq "$(sql "$WORK/data/wal.db" "SELECT count(*), sum(length(pad)) FROM pads")" "32000|12800000"
+expect_eq "$(sql "$WORK/data/wal.db" "PRAGMA integrity_check")" "ok"
+[ ! -e "$WORK/data/wal.db-wal" ] || fail "wal.db-wal is left after the run ($(stat -c %s "$WORK/data/wal.db-wal") bytes)"
+
 # ---------------------------------------------------------------------------
 t "two scripts in one 'ferry run' run concurrently (two 1 s sleeps take < 1.8 s)"
 rm -rf "$WORK/data"

@@ -25,11 +25,15 @@
 
 #define MAX_SAFE_INT 9007199254740992.0   /* 2^53 */
 #define KEY_SLOTS (2 * FY_JSON_KEYS)      /* open addressing, at most half full */
+#define KEY_WORDS (FY_JSON_KEY_MAX / 8)
 
+/* A key's text is kept as words (see load8), zero past its end, so that
+ * looking one up compares a few words, not bytes; its hash is name_hash's,
+ * which fy_json_shape takes from here instead of hashing the name again. */
 struct fy_json_keys {
     uint32_t n;                           /* keys numbered 0..n-1 */
     uint16_t slot[KEY_SLOTS];             /* a key's number + 1, or 0 */
-    struct { uint32_t hash; uint8_t len; char s[FY_JSON_KEY_MAX]; } key[FY_JSON_KEYS];
+    struct { uint64_t hash; uint64_t w[KEY_WORDS]; uint8_t len; } key[FY_JSON_KEYS];
 };
 
 struct parser {
@@ -53,12 +57,59 @@ static const unsigned char plain[256] = {
 #undef R8
 };
 
+/* Eight bytes of text as one number, the first byte lowest whatever the
+ * machine's byte order, so the bit tricks below and the hashes read the
+ * same everywhere. */
+static inline uint64_t load8(const unsigned char *p) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+/* The high bit set in each byte of w that is not plain: '"', '\\', below
+ * 0x20 or from 0x80 (a borrow may also mark bytes after such a byte, never
+ * one before it, so the lowest mark is always right). */
+static inline uint64_t not_plain(uint64_t w) {
+    uint64_t q = w ^ (ONES * '"'), b = w ^ (ONES * '\\');
+    return (((q - ONES) & ~q) | ((b - ONES) & ~b) | (w - ONES * 0x20) | w) & HIGHS;
+}
+
+/* The byte (0-7) of the lowest mark in m, which is not 0. */
+static inline int first_mark(uint64_t m) {
+#if defined(__GNUC__)
+    return __builtin_ctzll(m) >> 3;
+#else
+    int i = 0;
+    while (!(m & 0x80)) m >>= 8, i++;
+    return i;
+#endif
+}
+
+/* The first byte at or after p (before end) that is not plain, or end:
+ * eight bytes at a time while eight are left. Strings are most of a
+ * record's bytes, and most of theirs are plain. */
+static const unsigned char *plain_run(const unsigned char *p, const unsigned char *end) {
+    for (; end - p >= 8; p += 8) {
+        uint64_t m = not_plain(load8(p));
+        if (m) return p + first_mark(m);
+    }
+    while (p < end && plain[*p]) p++;
+    return p;
+}
+
 static int is_digit(const unsigned char *p, const unsigned char *end) {
     return p < end && *p >= '0' && *p <= '9';
 }
 
 static const unsigned char *skip_ws(const unsigned char *p, const unsigned char *end) {
-    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+    /* most calls find no whitespace: one comparison says so */
+    while (p < end && *p <= ' ' && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
     return p;
 }
 
@@ -79,16 +130,20 @@ static int out_of_memory(struct parser *ps) {
     return FY_ERR;
 }
 
+/* The tape's items, doubled; FY_ERR when grow refuses. */
+static int items_grow(struct fy_json_tape *t) {
+    size_t cap = t->icap ? 2 * t->icap : 64;
+    void *p = t->grow(t, t->items, t->nitems * sizeof *t->items, cap * sizeof *t->items);
+    if (!p) return FY_ERR;
+    t->items = p;
+    t->icap = cap;
+    return FY_OK;
+}
+
 /* The next item of the tape, or NULL when it cannot grow. */
-static struct fy_json_item *item(struct parser *ps, int type) {
+static inline struct fy_json_item *item(struct parser *ps, int type) {
     struct fy_json_tape *t = ps->t;
-    if (t->nitems == t->icap) {
-        size_t cap = t->icap ? 2 * t->icap : 64;
-        void *p = t->grow(t, t->items, t->nitems * sizeof *t->items, cap * sizeof *t->items);
-        if (!p) return NULL;
-        t->items = p;
-        t->icap = cap;
-    }
+    if (t->nitems == t->icap && items_grow(t) != FY_OK) return NULL;
     struct fy_json_item *it = &t->items[t->nitems++];
     it->type = (uint8_t)type;
     return it;
@@ -120,20 +175,48 @@ size_t fy_json_keys_size(void) {
     return sizeof(struct fy_json_keys);
 }
 
-static uint32_t key_hash(const unsigned char *s, size_t n) {
-    uint32_t h = 2166136261u;                 /* FNV-1a */
-    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 16777619u;
-    return h;
+static inline uint64_t hash_step(uint64_t h, uint64_t w) {
+    h = (h ^ w) * UINT64_C(0x9E3779B97F4A7C15);
+    return h ^ (h >> 32);
 }
 
-/* The number of key s[0..n), giving it the next one when new (*fresh set);
- * -1 when it is too long or the dictionary is full. */
-static long key_number(struct fy_json_keys *k, const unsigned char *s, size_t n, int *fresh) {
+/* The hash of the n-byte name at s, a word at a time (reading no byte at
+ * or past end; end may be s + n). When w is not NULL (n <= FY_JSON_KEY_MAX) the
+ * words go there too, the last one zero past the name. */
+static uint64_t name_hash(const unsigned char *s, size_t n, const unsigned char *end, uint64_t *w) {
+    size_t full = n / 8, rest = n % 8, i;
+    uint64_t h = UINT64_C(0x2545F4914F6CDD1D) ^ n, last = 0;
+    for (i = 0; i < full; i++) {
+        uint64_t x = load8(s + 8 * i);
+        if (w) w[i] = x;
+        h = hash_step(h, x);
+    }
+    if (rest) {
+        const unsigned char *t = s + 8 * full;
+        if (end - t >= 8) {
+            last = load8(t) & ((UINT64_C(1) << (8 * rest)) - 1);
+        } else {
+            for (size_t j = 0; j < rest; j++) last |= (uint64_t)t[j] << (8 * j);
+        }
+        if (w) w[i++] = last;
+        h = hash_step(h, last);
+    }
+    h = (h ^ (h >> 29)) * UINT64_C(0xBF58476D1CE4E5B9);
+    return h ^ (h >> 32);
+}
+
+/* The number of key s[0..n) (end: how far s may be read), giving it the
+ * next one when new (*fresh set); -1 when it is too long or the
+ * dictionary is full. */
+static long key_number(struct fy_json_keys *k, const unsigned char *s, size_t n, const unsigned char *end, int *fresh) {
     if (n > FY_JSON_KEY_MAX) return -1;
-    uint32_t h = key_hash(s, n), i = h & (KEY_SLOTS - 1);
+    uint64_t w[KEY_WORDS], h = name_hash(s, n, end, w);
+    uint32_t i = (uint32_t)h & (KEY_SLOTS - 1), words = (uint32_t)(n + 7) / 8;
     for (; k->slot[i]; i = (i + 1) & (KEY_SLOTS - 1)) {
-        uint32_t id = k->slot[i] - 1u;
-        if (k->key[id].hash == h && k->key[id].len == n && memcmp(k->key[id].s, s, n) == 0) {
+        uint32_t id = k->slot[i] - 1u, j = 0;
+        if (k->key[id].hash != h || k->key[id].len != n) continue;
+        while (j < words && k->key[id].w[j] == w[j]) j++;
+        if (j == words) {
             *fresh = 0;
             return id;
         }
@@ -142,7 +225,7 @@ static long key_number(struct fy_json_keys *k, const unsigned char *s, size_t n,
     uint32_t id = k->n++;
     k->key[id].hash = h;
     k->key[id].len = (uint8_t)n;
-    memcpy(k->key[id].s, s, n);
+    memcpy(k->key[id].w, w, words * sizeof *w);
     k->slot[i] = (uint16_t)(id + 1);
     *fresh = 1;
     return id;
@@ -155,7 +238,7 @@ static void keys_truncate(struct fy_json_keys *k, uint32_t keep) {
     k->n = keep;
     memset(k->slot, 0, sizeof k->slot);
     for (uint32_t id = 0; id < keep; id++) {
-        uint32_t i = k->key[id].hash & (KEY_SLOTS - 1);
+        uint32_t i = (uint32_t)k->key[id].hash & (KEY_SLOTS - 1);
         while (k->slot[i]) i = (i + 1) & (KEY_SLOTS - 1);
         k->slot[i] = (uint16_t)(id + 1);
     }
@@ -246,14 +329,27 @@ static int unescape(struct parser *ps, const unsigned char *p, const unsigned ch
     return FY_OK;
 }
 
-/* The string whose opening quote is at ps->p, an object's key when `key`.
- * A first pass checks it and finds its end; only strings with escapes need
- * a second. */
-static int parse_string(struct parser *ps, int key) {
-    const unsigned char *open = ps->p, *p = open + 1, *end = ps->end;
+/* The string item for the text open+1..q (no escapes, q its closing
+ * quote): an object key numbered in the dictionary when `key` and there is
+ * one, else the text's place. */
+static int string_item(struct parser *ps, int key, const unsigned char *open, const unsigned char *q) {
+    size_t n = (size_t)(q - open - 1);
+    int fresh = 0;
+    long id = key && ps->t->keys ? key_number(ps->t->keys, open + 1, n, ps->end, &fresh) : -1;
+    struct fy_json_item *it = item(ps, id < 0 ? FY_JT_TEXT : fresh ? FY_JT_KEY_NEW : FY_JT_KEY);
+    if (!it) return out_of_memory(ps);
+    it->n = (uint32_t)(id < 0 ? n : (size_t)id);
+    it->len = (uint16_t)(id < 0 ? 0 : n);
+    it->v.off = (size_t)(open + 1 - ps->start);
+    return FY_OK;
+}
+
+/* The rest of the string whose opening quote is at ps->p, from p (a byte
+ * that is not plain, or end): escapes, UTF-8, the errors. */
+static int string_slow(struct parser *ps, int key, const unsigned char *p) {
+    const unsigned char *open = ps->p, *end = ps->end;
     int escapes = 0;
     for (;;) {
-        while (p < end && plain[*p]) p++;
         if (p == end) return fail(ps, open, "unterminated string");
         if (*p == '"') break;
         if (*p == '\\') {
@@ -267,19 +363,21 @@ static int parse_string(struct parser *ps, int key) {
             if (!n) return fail(ps, p, "invalid UTF-8 in string");
             p += n;
         }
+        p = plain_run(p, end);
     }
     ps->p = p + 1;
-    size_t n = (size_t)(p - open - 1);
-    if (n > UINT32_MAX) return fail(ps, open, "string longer than 4 GB");
-    if (escapes) return unescape(ps, open + 1, p);
-    int fresh = 0;
-    long id = key && ps->t->keys ? key_number(ps->t->keys, open + 1, n, &fresh) : -1;
-    struct fy_json_item *it = item(ps, id < 0 ? FY_JT_TEXT : fresh ? FY_JT_KEY_NEW : FY_JT_KEY);
-    if (!it) return out_of_memory(ps);
-    it->n = (uint32_t)(id < 0 ? n : (size_t)id);
-    it->len = (uint16_t)(id < 0 ? 0 : n);
-    it->v.off = (size_t)(open + 1 - ps->start);
-    return FY_OK;
+    if ((size_t)(p - open - 1) > UINT32_MAX) return fail(ps, open, "string longer than 4 GB");
+    return escapes ? unescape(ps, open + 1, p) : string_item(ps, key, open, p);
+}
+
+/* The string whose opening quote is at ps->p, an object's key when `key`.
+ * Most are plain bytes to a closing quote: one scan, one item. Others go on
+ * in string_slow, and only those with escapes need a second pass. */
+static int parse_string(struct parser *ps, int key) {
+    const unsigned char *open = ps->p, *p = plain_run(open + 1, ps->end);
+    if (p == ps->end || *p != '"' || (size_t)(p - open - 1) > UINT32_MAX) return string_slow(ps, key, p);
+    ps->p = p + 1;
+    return string_item(ps, key, open, p);
 }
 
 /* The C locale, for strtod whatever the process's locale. */
@@ -475,20 +573,12 @@ static uint64_t mix(uint64_t h, uint64_t v) {
     return h * 0xFF51AFD7ED558CCDu;
 }
 
-/* A key's name, hashed (whichever way the tape holds it). */
+/* A key's name, hashed: the dictionary keeps the hash of the keys it
+ * numbers; the others (too long, with escapes) are hashed here. */
 static uint64_t key_of(const struct fy_json_tape *t, const struct fy_json_item *it, const char *src) {
-    const unsigned char *s;
-    size_t n;
-    if (it->type == FY_JT_KEY) {
-        s = (const unsigned char *)t->keys->key[it->n].s;
-        n = t->keys->key[it->n].len;
-    } else {
-        s = (const unsigned char *)(it->type == FY_JT_STR ? t->arena : src) + it->v.off;
-        n = it->type == FY_JT_KEY_NEW ? it->len : it->n;
-    }
-    uint64_t h = 14695981039346656037u;         /* FNV-1a, 64 bits */
-    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 1099511628211u;
-    return h;
+    if (it->type == FY_JT_KEY || it->type == FY_JT_KEY_NEW) return t->keys->key[it->n].hash;
+    const unsigned char *s = (const unsigned char *)(it->type == FY_JT_STR ? t->arena : src) + it->v.off;
+    return name_hash(s, it->n, s + it->n, NULL);
 }
 
 static int type_of(const struct fy_json_item *it) {

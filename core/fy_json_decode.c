@@ -547,22 +547,23 @@ static int parse_container(struct parser *ps, uint32_t after) {
     }
     for (;;) {
         size_t value = 0;
+        uint64_t name = 0;
         if (!array) {
             if (ps->p == ps->end || *ps->p != '"')
                 return fail(ps, ps->p, ps->p == ps->end ? "unexpected end of input (a key expected)"
                                                         : "a string key expected");
             if (parse_key(ps, &after) != FY_OK) return FY_ERR;
-            if (shaped) ps->shape = mix(ps->shape, key_of(ps->t, &ps->t->items[ps->t->nitems - 1], (const char *)ps->start));
+            if (shaped) name = key_of(ps->t, &ps->t->items[ps->t->nitems - 1], (const char *)ps->start);
             ps->p = skip_ws(ps->p, ps->end);
             if (ps->p == ps->end || *ps->p != ':')
                 return fail(ps, ps->p, ps->p == ps->end ? "unexpected end of input (':' expected)" : "':' expected");
             ps->p = skip_ws(ps->p + 1, ps->end);
             value = ps->t->nitems;
             /* an object's type goes in before its fields */
-            if (shaped && ps->p < ps->end && *ps->p == '{') ps->shape = mix(ps->shape, FY_SCHEMA_OBJECT);
+            if (shaped && ps->p < ps->end && *ps->p == '{') ps->shape = mix(ps->shape, name ^ FY_SCHEMA_OBJECT);
         }
         if (parse_value(ps, array || after == AFTER_NONE ? AFTER_NONE : FY_JSON_KEYS + after) != FY_OK) return FY_ERR;
-        if (shaped && ps->t->items[value].type != FY_JT_OBJECT) ps->shape = mix(ps->shape, (uint64_t)type_of(&ps->t->items[value]));
+        if (shaped && ps->t->items[value].type != FY_JT_OBJECT) ps->shape = mix(ps->shape, name ^ (uint64_t)type_of(&ps->t->items[value]));
         if (++count > UINT32_MAX) return fail(ps, open, "more than 4294967295 members");
         ps->p = skip_ws(ps->p, ps->end);
         if (ps->p < ps->end && *ps->p == ',') {
@@ -676,7 +677,7 @@ static size_t shape_of(const struct fy_json_tape *t, size_t i, const char *src, 
     *h = mix(*h, 0x7Bu);                        /* '{', then '}' and the count: nesting is not ambiguous */
     for (uint32_t k = 0; k < n; k++) {
         const struct fy_json_item *key = &t->items[i++], *value = &t->items[i];
-        *h = mix(mix(*h, key_of(t, key, src)), (uint64_t)type_of(value));
+        *h = mix(*h, key_of(t, key, src) ^ (uint64_t)type_of(value));   /* the name and the type */
         i = value->type == FY_JT_OBJECT && depth == 0 ? shape_of(t, i, src, 1, h) : skip(t, i);
     }
     *h = mix(*h, 0x7D00u + n);

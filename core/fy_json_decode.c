@@ -105,8 +105,10 @@ static inline int first_mark(uint64_t m) {
 
 /* The first byte at or after p (before end) that is not plain, or end:
  * eight bytes at a time while eight are left. Strings are most of a
- * record's bytes, and most of theirs are plain. */
-static const unsigned char *plain_run(const unsigned char *p, const unsigned char *end) {
+ * record's bytes, and most of theirs are plain. Inlined in its three
+ * callers: a record's strings are short (12 bytes on average), so a call
+ * per string cost 6% of the reader thread. */
+static inline __attribute__((always_inline)) const unsigned char *plain_run(const unsigned char *p, const unsigned char *end) {
     for (; end - p >= 8; p += 8) {
         uint64_t m = not_plain(load8(p));
         if (m) return p + first_mark(m);

@@ -28,9 +28,11 @@
 #define KEY_WORDS (FY_JSON_KEY_MAX / 8)
 #define AFTER_NONE (2 * FY_JSON_KEYS)   /* next[]: see struct fy_json_keys */
 
-/* A key's text is kept as words (see load8), zero past its end, so that
- * looking one up compares a few words, not bytes; its hash is name_hash's,
- * which fy_json_shape takes from here instead of hashing the name again. */
+/* A key's text is kept as words (see load8), the last one zero past its
+ * end, so that looking one up compares a few words, not bytes (only the
+ * key's own words: those after them may hold a forgotten key's); its hash
+ * is name_hash's, which fy_json_shape takes from here instead of hashing
+ * the name again. */
 struct fy_json_keys {
     uint32_t n;                           /* keys numbered 0..n-1 */
     uint16_t slot[KEY_SLOTS];             /* a key's number + 1, or 0 */

@@ -60,10 +60,14 @@ struct fy_json_tape {
     struct fy_json_keys *keys;      /* NULL: keys are plain strings */
     void *(*grow)(struct fy_json_tape *t, void *old, size_t used, size_t size);
     void *ud;                       /* for grow */
+    int shapes;                     /* set: fy_json_parse sets shape too */
+    uint64_t shape;                 /* fy_json_shape of the value parsed last */
 };
 
 /* Parse the `len` bytes at `s` (NUL bytes are data, never an end), appending
- * the value's items to t (its first item at the nitems it had). Returns
+ * the value's items to t (its first item at the nitems it had), and its
+ * shape to t->shape when t->shapes is set (hashed on the way: the same as
+ * fy_json_shape of the first item, without a second walk). Returns
  * FY_OK; or FY_ERR with the tape and key dictionary as they were and
  * "WHAT at character N" in err (N the 1-based byte offset), or "out of
  * memory" when grow refused. Touches no Lua state: any thread may call it. */

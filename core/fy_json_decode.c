@@ -25,11 +25,24 @@
 
 #define MAX_SAFE_INT 9007199254740992.0   /* 2^53 */
 #define KEY_SLOTS (2 * FY_JSON_KEYS)      /* open addressing, at most half full */
+#define KEY_WORDS (FY_JSON_KEY_MAX / 8)
+#define AFTER_NONE (2 * FY_JSON_KEYS)   /* next[]: see struct fy_json_keys */
 
+/* A key's text is kept as words (see load8), the last one zero past its
+ * end, so that looking one up compares a few words, not bytes (only the
+ * key's own words: those after them may hold a forgotten key's); its hash
+ * is name_hash's, which fy_json_shape takes from here instead of hashing
+ * the name again. */
 struct fy_json_keys {
     uint32_t n;                           /* keys numbered 0..n-1 */
     uint16_t slot[KEY_SLOTS];             /* a key's number + 1, or 0 */
-    struct { uint32_t hash; uint8_t len; char s[FY_JSON_KEY_MAX]; } key[FY_JSON_KEYS];
+    struct { uint64_t hash; uint64_t w[KEY_WORDS]; uint8_t len; } key[FY_JSON_KEYS];
+    /* The key (its number + 1, or 0) that came next last time: next[id]
+     * after key id in the same object, next[FY_JSON_KEYS + id] first in
+     * the object that is key id's value, next[AFTER_NONE] first in any
+     * other object. Records repeat their keys in the same order, so a
+     * guess checked against the text saves hashing and probing. */
+    uint16_t next[2 * FY_JSON_KEYS + 1];
 };
 
 struct parser {
@@ -38,6 +51,9 @@ struct parser {
     const unsigned char *p;       /* the next byte to read */
     const unsigned char *end;
     int depth;                    /* arrays and objects open around p */
+    int shaping;                  /* t->shapes: hash the shape while parsing */
+    int top_object;               /* the value is an object (depth 2's objects are shaped) */
+    uint64_t shape;               /* the shape so far (see fy_json_shape) */
     char *err;
     size_t errlen;
 };
@@ -53,12 +69,63 @@ static const unsigned char plain[256] = {
 #undef R8
 };
 
+/* Eight bytes of text as one number, the first byte lowest whatever the
+ * machine's byte order, so the bit tricks below and the hashes read the
+ * same everywhere. */
+static inline uint64_t load8(const unsigned char *p) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+/* The high bit set in each byte of w that is not plain: '"', '\\', below
+ * 0x20 or from 0x80. Exact for each byte: on the low seven bits of each,
+ * adding 0x7F (or 0x60) sets the high bit unless it was 0 (or below 0x20),
+ * and never carries into the next byte. */
+static inline uint64_t not_plain(uint64_t w) {
+    uint64_t x = w & (ONES * 0x7F);
+    uint64_t ok = ((x ^ (ONES * '"')) + ONES * 0x7F) & ((x ^ (ONES * '\\')) + ONES * 0x7F) & (x + ONES * 0x60);
+    return (~ok | w) & HIGHS;
+}
+
+/* The byte (0-7) of the lowest mark in m, which is not 0. */
+static inline int first_mark(uint64_t m) {
+#if defined(__GNUC__)
+    return __builtin_ctzll(m) >> 3;
+#else
+    int i = 0;
+    while (!(m & 0x80)) m >>= 8, i++;
+    return i;
+#endif
+}
+
+/* The first byte at or after p (before end) that is not plain, or end:
+ * eight bytes at a time while eight are left. Strings are most of a
+ * record's bytes, and most of theirs are plain. Inlined in its three
+ * callers: a record's strings are short (12 bytes on average), so a call
+ * per string cost 6% of the reader thread. */
+static inline __attribute__((always_inline)) const unsigned char *plain_run(const unsigned char *p, const unsigned char *end) {
+    for (; end - p >= 8; p += 8) {
+        uint64_t m = not_plain(load8(p));
+        if (m) return p + first_mark(m);
+    }
+    while (p < end && plain[*p]) p++;
+    return p;
+}
+
 static int is_digit(const unsigned char *p, const unsigned char *end) {
     return p < end && *p >= '0' && *p <= '9';
 }
 
 static const unsigned char *skip_ws(const unsigned char *p, const unsigned char *end) {
-    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+    /* most calls find no whitespace: one comparison says so */
+    while (p < end && *p <= ' ' && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
     return p;
 }
 
@@ -79,16 +146,20 @@ static int out_of_memory(struct parser *ps) {
     return FY_ERR;
 }
 
+/* The tape's items, doubled; FY_ERR when grow refuses. */
+static int items_grow(struct fy_json_tape *t) {
+    size_t cap = t->icap ? 2 * t->icap : 64;
+    void *p = t->grow(t, t->items, t->nitems * sizeof *t->items, cap * sizeof *t->items);
+    if (!p) return FY_ERR;
+    t->items = p;
+    t->icap = cap;
+    return FY_OK;
+}
+
 /* The next item of the tape, or NULL when it cannot grow. */
-static struct fy_json_item *item(struct parser *ps, int type) {
+static inline struct fy_json_item *item(struct parser *ps, int type) {
     struct fy_json_tape *t = ps->t;
-    if (t->nitems == t->icap) {
-        size_t cap = t->icap ? 2 * t->icap : 64;
-        void *p = t->grow(t, t->items, t->nitems * sizeof *t->items, cap * sizeof *t->items);
-        if (!p) return NULL;
-        t->items = p;
-        t->icap = cap;
-    }
+    if (t->nitems == t->icap && items_grow(t) != FY_OK) return NULL;
     struct fy_json_item *it = &t->items[t->nitems++];
     it->type = (uint8_t)type;
     return it;
@@ -120,20 +191,52 @@ size_t fy_json_keys_size(void) {
     return sizeof(struct fy_json_keys);
 }
 
-static uint32_t key_hash(const unsigned char *s, size_t n) {
-    uint32_t h = 2166136261u;                 /* FNV-1a */
-    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 16777619u;
-    return h;
+/* The `rest` (1-7) bytes at t as a word, zero past them; reads no byte at
+ * or past end. */
+static inline uint64_t tail_word(const unsigned char *t, size_t rest, const unsigned char *end) {
+    uint64_t last = 0;
+    if (end - t >= 8) return load8(t) & ((UINT64_C(1) << (8 * rest)) - 1);
+    for (size_t j = 0; j < rest; j++) last |= (uint64_t)t[j] << (8 * j);
+    return last;
 }
 
-/* The number of key s[0..n), giving it the next one when new (*fresh set);
- * -1 when it is too long or the dictionary is full. */
-static long key_number(struct fy_json_keys *k, const unsigned char *s, size_t n, int *fresh) {
+static inline uint64_t hash_step(uint64_t h, uint64_t w) {
+    h = (h ^ w) * UINT64_C(0x9E3779B97F4A7C15);
+    return h ^ (h >> 32);
+}
+
+/* The hash of the n-byte name at s, a word at a time (reading no byte at
+ * or past end; end may be s + n). When w is not NULL (n <= FY_JSON_KEY_MAX) the
+ * words go there too, the last one zero past the name. */
+static uint64_t name_hash(const unsigned char *s, size_t n, const unsigned char *end, uint64_t *w) {
+    size_t full = n / 8, rest = n % 8, i;
+    uint64_t h = UINT64_C(0x2545F4914F6CDD1D) ^ n;
+    for (i = 0; i < full; i++) {
+        uint64_t x = load8(s + 8 * i);
+        if (w) w[i] = x;
+        h = hash_step(h, x);
+    }
+    if (rest) {
+        uint64_t last = tail_word(s + 8 * full, rest, end);
+        if (w) w[i++] = last;
+        h = hash_step(h, last);
+    }
+    h = (h ^ (h >> 29)) * UINT64_C(0xBF58476D1CE4E5B9);
+    return h ^ (h >> 32);
+}
+
+/* The number of key s[0..n) (end: how far s may be read), giving it the
+ * next one when new (*fresh set); -1 when it is too long or the
+ * dictionary is full. */
+static long key_number(struct fy_json_keys *k, const unsigned char *s, size_t n, const unsigned char *end, int *fresh) {
     if (n > FY_JSON_KEY_MAX) return -1;
-    uint32_t h = key_hash(s, n), i = h & (KEY_SLOTS - 1);
+    uint64_t w[KEY_WORDS], h = name_hash(s, n, end, w);
+    uint32_t i = (uint32_t)h & (KEY_SLOTS - 1), words = (uint32_t)(n + 7) / 8;
     for (; k->slot[i]; i = (i + 1) & (KEY_SLOTS - 1)) {
-        uint32_t id = k->slot[i] - 1u;
-        if (k->key[id].hash == h && k->key[id].len == n && memcmp(k->key[id].s, s, n) == 0) {
+        uint32_t id = k->slot[i] - 1u, j = 0;
+        if (k->key[id].hash != h || k->key[id].len != n) continue;
+        while (j < words && k->key[id].w[j] == w[j]) j++;
+        if (j == words) {
             *fresh = 0;
             return id;
         }
@@ -142,10 +245,19 @@ static long key_number(struct fy_json_keys *k, const unsigned char *s, size_t n,
     uint32_t id = k->n++;
     k->key[id].hash = h;
     k->key[id].len = (uint8_t)n;
-    memcpy(k->key[id].s, s, n);
+    memcpy(k->key[id].w, w, words * sizeof *w);
     k->slot[i] = (uint16_t)(id + 1);
     *fresh = 1;
     return id;
+}
+
+/* Is key id the n-byte text at s (end: how far s may be read)? */
+static int key_is(const struct fy_json_keys *k, uint32_t id, const unsigned char *s, size_t n, const unsigned char *end) {
+    if (id >= k->n || k->key[id].len != n) return 0;
+    size_t full = n / 8, rest = n % 8;
+    for (size_t i = 0; i < full; i++)
+        if (k->key[id].w[i] != load8(s + 8 * i)) return 0;
+    return !rest || k->key[id].w[full] == tail_word(s + 8 * full, rest, end);
 }
 
 /* Forget the keys numbered from `keep` on (a text that failed to parse made
@@ -155,7 +267,7 @@ static void keys_truncate(struct fy_json_keys *k, uint32_t keep) {
     k->n = keep;
     memset(k->slot, 0, sizeof k->slot);
     for (uint32_t id = 0; id < keep; id++) {
-        uint32_t i = k->key[id].hash & (KEY_SLOTS - 1);
+        uint32_t i = (uint32_t)k->key[id].hash & (KEY_SLOTS - 1);
         while (k->slot[i]) i = (i + 1) & (KEY_SLOTS - 1);
         k->slot[i] = (uint16_t)(id + 1);
     }
@@ -246,14 +358,27 @@ static int unescape(struct parser *ps, const unsigned char *p, const unsigned ch
     return FY_OK;
 }
 
-/* The string whose opening quote is at ps->p, an object's key when `key`.
- * A first pass checks it and finds its end; only strings with escapes need
- * a second. */
-static int parse_string(struct parser *ps, int key) {
-    const unsigned char *open = ps->p, *p = open + 1, *end = ps->end;
+/* The string item for the text open+1..q (no escapes, q its closing
+ * quote): an object key numbered in the dictionary when `key` and there is
+ * one, else the text's place. */
+static int string_item(struct parser *ps, int key, const unsigned char *open, const unsigned char *q) {
+    size_t n = (size_t)(q - open - 1);
+    int fresh = 0;
+    long id = key && ps->t->keys ? key_number(ps->t->keys, open + 1, n, ps->end, &fresh) : -1;
+    struct fy_json_item *it = item(ps, id < 0 ? FY_JT_TEXT : fresh ? FY_JT_KEY_NEW : FY_JT_KEY);
+    if (!it) return out_of_memory(ps);
+    it->n = (uint32_t)(id < 0 ? n : (size_t)id);
+    it->len = (uint16_t)(id < 0 ? 0 : n);
+    it->v.off = (size_t)(open + 1 - ps->start);
+    return FY_OK;
+}
+
+/* The rest of the string whose opening quote is at ps->p, from p (a byte
+ * that is not plain, or end): escapes, UTF-8, the errors. */
+static int string_slow(struct parser *ps, int key, const unsigned char *p) {
+    const unsigned char *open = ps->p, *end = ps->end;
     int escapes = 0;
     for (;;) {
-        while (p < end && plain[*p]) p++;
         if (p == end) return fail(ps, open, "unterminated string");
         if (*p == '"') break;
         if (*p == '\\') {
@@ -267,18 +392,54 @@ static int parse_string(struct parser *ps, int key) {
             if (!n) return fail(ps, p, "invalid UTF-8 in string");
             p += n;
         }
+        p = plain_run(p, end);
     }
     ps->p = p + 1;
-    size_t n = (size_t)(p - open - 1);
-    if (n > UINT32_MAX) return fail(ps, open, "string longer than 4 GB");
-    if (escapes) return unescape(ps, open + 1, p);
-    int fresh = 0;
-    long id = key && ps->t->keys ? key_number(ps->t->keys, open + 1, n, &fresh) : -1;
-    struct fy_json_item *it = item(ps, id < 0 ? FY_JT_TEXT : fresh ? FY_JT_KEY_NEW : FY_JT_KEY);
-    if (!it) return out_of_memory(ps);
-    it->n = (uint32_t)(id < 0 ? n : (size_t)id);
-    it->len = (uint16_t)(id < 0 ? 0 : n);
-    it->v.off = (size_t)(open + 1 - ps->start);
+    if ((size_t)(p - open - 1) > UINT32_MAX) return fail(ps, open, "string longer than 4 GB");
+    return escapes ? unescape(ps, open + 1, p) : string_item(ps, key, open, p);
+}
+
+/* The string whose opening quote is at ps->p, an object's key when `key`.
+ * Most are plain bytes to a closing quote: one scan, one item. Others go on
+ * in string_slow, and only those with escapes need a second pass. */
+static int parse_string(struct parser *ps, int key) {
+    const unsigned char *open = ps->p, *p = plain_run(open + 1, ps->end);
+    if (p == ps->end || *p != '"' || (size_t)(p - open - 1) > UINT32_MAX) return string_slow(ps, key, p);
+    ps->p = p + 1;
+    return string_item(ps, key, open, p);
+}
+
+/* An object's key at ps->p, whose key came before it in the object as
+ * *after (an index of next[]); sets *after to this key's. Guesses that
+ * the key is the one that followed last time, and checks. */
+static int parse_key(struct parser *ps, uint32_t *after) {
+    struct fy_json_keys *k = ps->t->keys;
+    const unsigned char *open = ps->p, *p;
+    if (!k) return parse_string(ps, 1);
+    uint32_t guess = k->next[*after];
+    p = plain_run(open + 1, ps->end);
+    if (p == ps->end || *p != '"' || (size_t)(p - open - 1) > UINT32_MAX) {
+        if (string_slow(ps, 1, p) != FY_OK) return FY_ERR;
+    } else if (guess && key_is(k, guess - 1u, open + 1, (size_t)(p - open - 1), ps->end)) {
+        struct fy_json_item *it = item(ps, FY_JT_KEY);
+        if (!it) return out_of_memory(ps);
+        it->n = guess - 1u;
+        it->len = (uint16_t)(p - open - 1);
+        it->v.off = (size_t)(open + 1 - ps->start);
+        ps->p = p + 1;
+        *after = guess - 1u;
+        return FY_OK;
+    } else {
+        ps->p = p + 1;
+        if (string_item(ps, 1, open, p) != FY_OK) return FY_ERR;
+    }
+    const struct fy_json_item *it = &ps->t->items[ps->t->nitems - 1];
+    if (it->type != FY_JT_KEY && it->type != FY_JT_KEY_NEW) {
+        *after = AFTER_NONE;
+        return FY_OK;
+    }
+    k->next[*after] = (uint16_t)(it->n + 1);
+    *after = it->n;
     return FY_OK;
 }
 
@@ -360,37 +521,53 @@ static int parse_number(struct parser *ps) {
     return FY_OK;
 }
 
-static int parse_value(struct parser *ps);
+static int parse_value(struct parser *ps, uint32_t after);
+static uint64_t mix(uint64_t h, uint64_t v);
+static uint64_t key_of(const struct fy_json_tape *t, const struct fy_json_item *it, const char *src);
+static int type_of(const struct fy_json_item *it);
 
 /* The array or object whose bracket is at ps->p: its item, with the count
- * written once it is closed, then its members. */
-static int parse_container(struct parser *ps) {
+ * written once it is closed, then its members. `after`: for an object, the
+ * index of next[] that guesses its first key (see parse_key). The record's
+ * shape is hashed here, in the order fy_json_shape walks it. */
+static int parse_container(struct parser *ps, uint32_t after) {
     const unsigned char *open = ps->p;
     int array = *open == '[';
     if (++ps->depth > FY_JSON_MAX_DEPTH)
         return fail(ps, open, "nested deeper than %d levels", FY_JSON_MAX_DEPTH);
+    if (ps->depth == 1) ps->top_object = !array;
+    int shaped = ps->shaping && !array && (ps->depth == 1 || (ps->depth == 2 && ps->top_object));
     struct fy_json_item *it = item(ps, array ? FY_JT_ARRAY : FY_JT_OBJECT);
     if (!it) return out_of_memory(ps);
     size_t at = ps->t->nitems - 1, count = 0;
+    if (shaped) ps->shape = mix(ps->shape, 0x7Bu);
     ps->p = skip_ws(ps->p + 1, ps->end);
     if (ps->p < ps->end && *ps->p == (array ? ']' : '}')) {
         ps->p++;
         ps->t->items[at].n = 0;
+        if (shaped) ps->shape = mix(ps->shape, 0x7D00u);
         ps->depth--;
         return FY_OK;
     }
     for (;;) {
+        size_t value = 0;
+        uint64_t name = 0;
         if (!array) {
             if (ps->p == ps->end || *ps->p != '"')
                 return fail(ps, ps->p, ps->p == ps->end ? "unexpected end of input (a key expected)"
                                                         : "a string key expected");
-            if (parse_string(ps, 1) != FY_OK) return FY_ERR;
+            if (parse_key(ps, &after) != FY_OK) return FY_ERR;
+            if (shaped) name = key_of(ps->t, &ps->t->items[ps->t->nitems - 1], (const char *)ps->start);
             ps->p = skip_ws(ps->p, ps->end);
             if (ps->p == ps->end || *ps->p != ':')
                 return fail(ps, ps->p, ps->p == ps->end ? "unexpected end of input (':' expected)" : "':' expected");
             ps->p = skip_ws(ps->p + 1, ps->end);
+            value = ps->t->nitems;
+            /* an object's type goes in before its fields */
+            if (shaped && ps->p < ps->end && *ps->p == '{') ps->shape = mix(ps->shape, name ^ FY_SCHEMA_OBJECT);
         }
-        if (parse_value(ps) != FY_OK) return FY_ERR;
+        if (parse_value(ps, array || after == AFTER_NONE ? AFTER_NONE : FY_JSON_KEYS + after) != FY_OK) return FY_ERR;
+        if (shaped && ps->t->items[value].type != FY_JT_OBJECT) ps->shape = mix(ps->shape, name ^ (uint64_t)type_of(&ps->t->items[value]));
         if (++count > UINT32_MAX) return fail(ps, open, "more than 4294967295 members");
         ps->p = skip_ws(ps->p, ps->end);
         if (ps->p < ps->end && *ps->p == ',') {
@@ -403,6 +580,7 @@ static int parse_container(struct parser *ps) {
     }
     ps->p++;
     ps->t->items[at].n = (uint32_t)count;
+    if (shaped) ps->shape = mix(ps->shape, 0x7D00u + count);
     ps->depth--;
     return FY_OK;
 }
@@ -418,12 +596,12 @@ static int simple(struct parser *ps, int type) {
 }
 
 /* The value at ps->p (not whitespace). */
-static int parse_value(struct parser *ps) {
+static int parse_value(struct parser *ps, uint32_t after) {
     const unsigned char *p = ps->p;
     if (p == ps->end) return fail(ps, p, "unexpected end of input (a value expected)");
     switch (*p) {
     case '"': return parse_string(ps, 0);
-    case '{': case '[': return parse_container(ps);
+    case '{': case '[': return parse_container(ps, after);
     case '-': case '0': case '1': case '2': case '3': case '4':
     case '5': case '6': case '7': case '8': case '9': return parse_number(ps);
     case 't': if (literal(ps, "true", 4)) return simple(ps, FY_JT_TRUE); break;
@@ -438,7 +616,7 @@ static int parse_value(struct parser *ps) {
 
 int fy_json_parse(struct fy_json_tape *t, const char *s, size_t len, char *err, size_t errlen) {
     const unsigned char *u = (const unsigned char *)s;
-    struct parser ps = {t, u, u, u + len, 0, err, errlen};
+    struct parser ps = {t, u, u, u + len, 0, t->shapes, 0, 1, err, errlen};
     size_t nitems = t->nitems, alen = t->alen;
     uint32_t nkeys = t->keys ? t->keys->n : 0;
     if (len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
@@ -446,12 +624,13 @@ int fy_json_parse(struct fy_json_tape *t, const char *s, size_t len, char *err, 
         goto fail;
     }
     ps.p = skip_ws(ps.p, ps.end);
-    if (parse_value(&ps) != FY_OK) goto fail;
+    if (parse_value(&ps, AFTER_NONE) != FY_OK) goto fail;
     ps.p = skip_ws(ps.p, ps.end);
     if (ps.p != ps.end) {
         fail(&ps, ps.p, "unexpected data after the value");
         goto fail;
     }
+    if (ps.shaping) t->shape = t->items[nitems].type != FY_JT_OBJECT ? 0 : ps.shape ? ps.shape : 1;
     return FY_OK;
 fail:
     t->nitems = nitems;
@@ -475,20 +654,12 @@ static uint64_t mix(uint64_t h, uint64_t v) {
     return h * 0xFF51AFD7ED558CCDu;
 }
 
-/* A key's name, hashed (whichever way the tape holds it). */
+/* A key's name, hashed: the dictionary keeps the hash of the keys it
+ * numbers; the others (too long, with escapes) are hashed here. */
 static uint64_t key_of(const struct fy_json_tape *t, const struct fy_json_item *it, const char *src) {
-    const unsigned char *s;
-    size_t n;
-    if (it->type == FY_JT_KEY) {
-        s = (const unsigned char *)t->keys->key[it->n].s;
-        n = t->keys->key[it->n].len;
-    } else {
-        s = (const unsigned char *)(it->type == FY_JT_STR ? t->arena : src) + it->v.off;
-        n = it->type == FY_JT_KEY_NEW ? it->len : it->n;
-    }
-    uint64_t h = 14695981039346656037u;         /* FNV-1a, 64 bits */
-    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 1099511628211u;
-    return h;
+    if (it->type == FY_JT_KEY || it->type == FY_JT_KEY_NEW) return t->keys->key[it->n].hash;
+    const unsigned char *s = (const unsigned char *)(it->type == FY_JT_STR ? t->arena : src) + it->v.off;
+    return name_hash(s, it->n, s + it->n, NULL);
 }
 
 static int type_of(const struct fy_json_item *it) {
@@ -507,13 +678,13 @@ static int type_of(const struct fy_json_item *it) {
  * depth is 0; returns the item after the object. */
 static size_t shape_of(const struct fy_json_tape *t, size_t i, const char *src, int depth, uint64_t *h) {
     uint32_t n = t->items[i++].n;
-    *h = mix(*h, 0x7B00u + n);                  /* '{' and the count: nesting is not ambiguous */
+    *h = mix(*h, 0x7Bu);                        /* '{', then '}' and the count: nesting is not ambiguous */
     for (uint32_t k = 0; k < n; k++) {
         const struct fy_json_item *key = &t->items[i++], *value = &t->items[i];
-        *h = mix(mix(*h, key_of(t, key, src)), (uint64_t)type_of(value));
+        *h = mix(*h, key_of(t, key, src) ^ (uint64_t)type_of(value));   /* the name and the type */
         i = value->type == FY_JT_OBJECT && depth == 0 ? shape_of(t, i, src, 1, h) : skip(t, i);
     }
-    *h = mix(*h, 0x7Du);
+    *h = mix(*h, 0x7D00u + n);
     return i;
 }
 
@@ -604,7 +775,7 @@ int fy_json_decode(lua_State *L, const char *s, size_t len, char *err, size_t er
     lua_pushnil(L);                           /* base+1: the items, once they outgrow the C stack */
     lua_pushnil(L);                           /* base+2: the arena, likewise */
     void *ud[2] = {L, (void *)(intptr_t)(base + 1)};
-    struct fy_json_tape t = {items, 0, sizeof items / sizeof *items, text, 0, sizeof text, NULL, grow_in_lua, ud};
+    struct fy_json_tape t = {items, 0, sizeof items / sizeof *items, text, 0, sizeof text, NULL, grow_in_lua, ud, 0, 0};
     if (fy_json_parse(&t, s, len, err, errlen) != FY_OK) {
         lua_settop(L, base);
         return FY_ERR;

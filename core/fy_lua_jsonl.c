@@ -221,6 +221,7 @@ static struct chunk *chunk_get(struct reader *r) {
     }
     c->r = r;
     c->tape.keys = r->keys;
+    c->tape.shapes = r->shapes;
     c->tape.grow = chunk_grow;
     c->tape.ud = c;
     return c;
@@ -378,7 +379,7 @@ static int take_line(struct reader *r, struct chunk *c) {
     char err[200];
     l->item = c->tape.nitems;
     if (fy_json_parse(&c->tape, c->text + l->text, l->len, err, sizeof err) == FY_OK) {
-        if (r->shapes) l->shape = fy_json_shape(&c->tape, l->item, c->text + l->text);
+        l->shape = c->tape.shape;
         return FY_OK;
     }
     size_t n = strlen(err) + 1;

@@ -42,6 +42,21 @@ static void test_check(void)
         fy_test_cond(descr, got == cases[i].want);
     }
     fy_test_cond("check: CHECK macro on a literal", CHECK("x\xc3\xa9y") == 4);
+
+    /* the 32- and 8-byte ASCII steps: a bad byte, or a good sequence, at
+     * each place of the first 70 bytes */
+    char buf[80];
+    int ok_bad = 1, ok_good = 1;
+    for (size_t at = 0; at < 70; at++) {
+        memset(buf, 'a', sizeof buf);
+        buf[at] = (char)0xff;
+        ok_bad &= fy_utf8_check(buf, sizeof buf) == at && fy_utf8_check(buf, at + 1) == at;
+        memset(buf, 'a', sizeof buf);
+        memcpy(buf + at, "\xe2\x82\xac", 3);
+        ok_good &= fy_utf8_check(buf, sizeof buf) == sizeof buf && fy_utf8_check(buf, at + 2) == at;
+    }
+    fy_test_cond("check: a bad byte at each place of the 32- and 8-byte steps", ok_bad);
+    fy_test_cond("check: a sequence across each step's boundary, whole or cut short", ok_good);
 }
 
 static void test_latin1(void)

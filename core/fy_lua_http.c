@@ -59,6 +59,7 @@ struct batch {                  /* the requests of one _send, _send_many or _str
     enum batch_kind kind;
     int specs_ref;              /* registry: the specs (EACH: a ring of those waiting to start) */
     int results_ref;            /* registry: results by request index (EACH: a ring, as `ready`) */
+    int bodies_ref;             /* registry: bodies take_body made Lua strings, by slot, until delivered */
     int total, next, done, inflight, concurrency;
     struct slot *slots, *free_slots;    /* `concurrency` of them */
     /* EACH: finished results wait in a ring, their request indices in `ready`;
@@ -275,15 +276,34 @@ static void set_mt(lua_State *L, const char *key) {
     else lua_pop(L, 1);
 }
 
+static int slot_number(const struct slot *s) {
+    return (int)(s - s->batch->slots) + 1;
+}
+
+/* The body of request `s` on top of L: the string take_body made (taken
+ * out of the batch's keeping), or a copy of the buffered bytes. */
+static void push_body(lua_State *L, const struct fy_http_result *res, const struct slot *s) {
+    if (!res->body_taken) {
+        lua_pushlstring(L, res->body->data ? res->body->data : "", res->body->len);
+        return;
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->batch->bodies_ref);
+    lua_rawgeti(L, -1, slot_number(s));
+    lua_pushnil(L);
+    lua_rawseti(L, -3, slot_number(s));
+    lua_remove(L, -2);
+}
+
 /* A response of _send_many or _stream as one table with its metatable:
  * status, raw_headers, body, attempts, elapsed, url, method. */
-static void push_response(lua_State *L, const struct fy_http_result *res, const char *method, const char *url) {
+static void push_response(lua_State *L, const struct fy_http_result *res, const struct slot *s) {
+    const char *method = s->method, *url = s->url;
     lua_createtable(L, 0, 8);
     lua_pushinteger(L, res->status);
     lua_setfield(L, -2, "status");
     lua_pushlstring(L, res->headers->data ? res->headers->data : "", res->headers->len);
     lua_setfield(L, -2, "raw_headers");
-    lua_pushlstring(L, res->body->data ? res->body->data : "", res->body->len);
+    push_body(L, res, s);
     lua_setfield(L, -2, "body");
     lua_pushinteger(L, res->attempts);
     lua_setfield(L, -2, "attempts");
@@ -367,7 +387,7 @@ static struct batch *batch_new(struct fy_run *run, struct fy_http *h, enum batch
     b->L = run->vm->L;
     b->kind = kind;
     b->concurrency = concurrency;
-    b->specs_ref = b->results_ref = b->pin_ref = b->anchors_ref = LUA_NOREF;
+    b->specs_ref = b->results_ref = b->bodies_ref = b->pin_ref = b->anchors_ref = LUA_NOREF;
     return b;
 }
 
@@ -381,6 +401,7 @@ static void batch_free(struct batch *b) {
     luaL_unref(b->L, LUA_REGISTRYINDEX, b->anchors_ref);
     luaL_unref(b->L, LUA_REGISTRYINDEX, b->specs_ref);
     luaL_unref(b->L, LUA_REGISTRYINDEX, b->results_ref);
+    luaL_unref(b->L, LUA_REGISTRYINDEX, b->bodies_ref);
     luaL_unref(b->L, LUA_REGISTRYINDEX, b->pin_ref);
     if (b->wake) event_free(b->wake);
     free(b->slots);
@@ -516,11 +537,17 @@ static int deliver(lua_State *L) {
     if (d->failed) {
         push_plain_error(L, d->failed, s, NULL);
     } else if (res->ok) {
-        push_response(L, res, s->method, s->url);
+        push_response(L, res, s);
     } else {
         push_error(L, res, s->method, s->url);
     }
     if (b->kind == ALL && is_err) lua_setfield(L, -2, "err");
+    if (res->body_taken && is_err) {           /* an error kept an excerpt: let the string go */
+        lua_rawgeti(L, LUA_REGISTRYINDEX, b->bodies_ref);
+        lua_pushnil(L);
+        lua_rawseti(L, -2, slot_number(s));
+        lua_pop(L, 1);
+    }
     if (b->kind == ONE) {
         lua_State *co = b->run->co;
         if (!lua_checkstack(co, lua_gettop(L))) return luaL_error(L, "not enough memory");
@@ -530,6 +557,40 @@ static int deliver(lua_State *L) {
     }
     add_result(b, s->index, is_err);
     return 0;
+}
+
+/* What take_body hands to keep_body through fy_vm_protect. */
+struct keeping {
+    struct slot *s;
+    const char *data;
+    size_t len;
+    const char *kept;
+};
+
+static int keep_body(lua_State *L) {
+    struct keeping *k = lua_touserdata(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, k->s->batch->bodies_ref);
+    lua_pushlstring(L, k->data, k->len);
+    k->kept = lua_tostring(L, -1);
+    lua_rawseti(L, -2, slot_number(k->s));
+    return 0;
+}
+
+/* fy_http's take_body: a 2xx body that came whole becomes its Lua string
+ * here, straight from curl's buffer, and waits in the batch's bodies table
+ * for deliver(): one copy of the body instead of two (into a buffer, then
+ * into Lua), which was a tenth of a request's instructions at 10 KB. The
+ * string counts against limits.memory as Lua's own memory; a body that
+ * does not fit is left to fy_http, which refuses it with its own error. */
+static const char *take_body(void *arg, const char *data, size_t len) {
+    struct slot *s = arg;
+    struct fy_vm *vm = s->batch->run->vm;
+    struct keeping k = {s, data, len, NULL};
+    char err[FY_ERRLEN];
+    /* room for the string's header too: an allocation refused twice trips the limit */
+    if (!fy_vm_may_hold(vm, len + 64)) return NULL;
+    if (fy_vm_protect(vm, keep_body, &k, 0, err, sizeof err) != FY_OK) return NULL;
+    return k.kept;
 }
 
 static int deliver_more(lua_State *L) {
@@ -623,6 +684,7 @@ static void start_next(struct batch *b) {
         o.hold_ctx = b->run->vm;
         o.on_attempt = fy_log_enabled(FY_LOG_DEBUG) ? log_attempt : NULL;
         o.metrics = fy_metrics_http_series(b->run->vm->name, o.url);
+        o.take_body = take_body;
         if (b->kind == EACH) {          /* fed as the script reads: keep memory flat */
             lua_pushvalue(L, -1);       /* the spec's strings stay alive until fy_http_start copied them */
             lua_insert(L, -3);
@@ -693,6 +755,8 @@ static void batch_specs(lua_State *L, int idx, struct batch *b) {
     b->specs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_newtable(L);
     b->results_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_createtable(L, b->concurrency, 0);
+    b->bodies_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
 static int l_send(lua_State *L) {
@@ -766,6 +830,8 @@ static int l_stream(lua_State *L) {
     b->specs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_createtable(L, b->rcap, 0);
     b->results_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_createtable(L, b->concurrency, 0);
+    b->bodies_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     st->b = b;
     return 1;
 }

@@ -166,8 +166,15 @@ local function parse_rate(v)
 end
 _M.parse_rate = parse_rate
 
+-- The host of a URL, lower case: its authority without userinfo and port
+-- ("[::1]" keeps its brackets). The key of host_rate_limits and of the
+-- host's bucket, which a 429's Retry-After holds for every request to it.
 local function host_of(url)
-  return match(url, "^%a[%w+.-]*://[^/?#@]*@?([^/?#:]+)") or "?"
+  local authority = match(url, "^%a[%w+.-]*://([^/?#]*)")
+  if not authority then return "?" end
+  authority = match(authority, "^.*@(.*)$") or authority
+  local host = match(authority, "^%[[^%]]*%]") or match(authority, "^[^:]*")
+  return host ~= "" and lower(host) or "?"
 end
 
 -- auth = { bearer = TOKEN } | { basic = { user, password } } |
@@ -526,7 +533,7 @@ function _M.client(o)
   end
   local rate, burst = parse_rate(o.rate_limit)
   local host_rates = {}
-  for host, v in pairs(o.host_rate_limits or {}) do host_rates[host] = { parse_rate(v) } end
+  for host, v in pairs(o.host_rate_limits or {}) do host_rates[lower(host)] = { parse_rate(v) } end
   -- the default Accept, unless the client names its own (one Accept line,
   -- not two: BambooHR answers XML, or 404 for a report, to anything but
   -- exactly application/json)

@@ -7,7 +7,9 @@
  *   response: { status, raw_headers, body, attempts, elapsed, url, method }, and
  *   response and err come with the metatables given by _set_metatables
  *   s = _stream(concurrency)                         -- each(): a stream
- *   waiting = _stream_push(s, spec)                  -- starts it when the window has room
+ *   waiting = _stream_push(s, spec[, url])           -- starts it when the window has room;
+ *       url, when given, is the request's instead of spec's own (a client's
+ *       plain GETs to one host share one spec)
  *   i, response, err, waiting = _stream_next(s)      -- yields until one arrives; nil at the end
  *
  * spec: { method, url, headers, limits, base, body, idempotent } by position,
@@ -63,7 +65,8 @@ struct batch {                  /* the requests of one _send, _send_many or _str
     int total, next, done, inflight, concurrency;
     struct slot *slots, *free_slots;    /* `concurrency` of them */
     /* EACH: finished results wait in a ring, their request indices in `ready`;
-     * specs wait in a ring of scap, index k at (k - 1) % scap + 1 */
+     * specs wait in a ring of scap, index k at (k - 1) % scap + 1, and the
+     * URLs pushed beside them scap further */
     int *ready, rhead, nready, rcap, scap;
     char *ready_err;            /* EACH: the result in that slot is an error */
     int waiting;                /* the run is suspended in _stream_next on this batch */
@@ -678,6 +681,14 @@ static void start_next(struct batch *b) {
         size_t body_len;
         struct header_list *hl;
         read_spec(L, lua_gettop(L), &o, &body_len, b, &hl);
+        if (b->kind == EACH) {          /* fed as the script reads: keep memory flat */
+            int k = spec_key(b, index);
+            if (lua_rawgeti(L, -2, k + b->scap) == LUA_TSTRING) o.url = lua_tostring(L, -1);
+            lua_pushnil(L);             /* spec and URL stay on the stack until fy_http_start copied them */
+            lua_rawseti(L, -4, k);
+            lua_pushnil(L);
+            lua_rawseti(L, -4, k + b->scap);
+        }
         o.owner = b;
         o.held = &b->run->vm->ext_used;         /* bodies count against limits.memory */
         o.may_hold = fy_vm_may_hold;
@@ -685,12 +696,6 @@ static void start_next(struct batch *b) {
         o.on_attempt = fy_log_enabled(FY_LOG_DEBUG) ? log_attempt : NULL;
         o.metrics = fy_metrics_http_series(b->run->vm->name, o.url);
         o.take_body = take_body;
-        if (b->kind == EACH) {          /* fed as the script reads: keep memory flat */
-            lua_pushvalue(L, -1);       /* the spec's strings stay alive until fy_http_start copied them */
-            lua_insert(L, -3);
-            lua_pushnil(L);
-            lua_rawseti(L, -3, spec_key(b, index));
-        }
         struct slot *s = b->free_slots;
         b->free_slots = s->next_free;
         s->index = index;
@@ -730,10 +735,13 @@ static struct fy_run *run_for_http(lua_State *L, struct fy_http **h) {
     return run;
 }
 
-/* Whether the spec at idx has the method and URL read_spec relies on. */
-static int spec_ok(lua_State *L, int idx) {
-    int ok = lua_rawgeti(L, idx, SPEC_METHOD) == LUA_TSTRING && lua_rawgeti(L, idx, SPEC_URL) == LUA_TSTRING;
-    lua_settop(L, idx);
+/* Whether the spec at idx has the method and (unless one comes beside it)
+ * the URL that read_spec relies on. */
+static int spec_ok(lua_State *L, int idx, int need_url) {
+    int top = lua_gettop(L);
+    int ok = lua_rawgeti(L, idx, SPEC_METHOD) == LUA_TSTRING &&
+             (!need_url || lua_rawgeti(L, idx, SPEC_URL) == LUA_TSTRING);
+    lua_settop(L, top);
     return ok;
 }
 
@@ -745,7 +753,7 @@ static void batch_specs(lua_State *L, int idx, struct batch *b) {
             batch_free(b);
             luaL_error(L, "ferry.http: request %d is not a table", i);
         }
-        if (!spec_ok(L, lua_gettop(L))) {
+        if (!spec_ok(L, lua_gettop(L), 1)) {
             batch_free(b);
             luaL_error(L, "ferry.http: request %d needs a method and a url", i);
         }
@@ -826,7 +834,7 @@ static int l_stream(lua_State *L) {
         if (b) batch_free(b);
         return luaL_error(L, "ferry.http: out of memory");
     }
-    lua_createtable(L, b->scap, 0);
+    lua_createtable(L, 2 * b->scap, 0);
     b->specs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_createtable(L, b->rcap, 0);
     b->results_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -847,17 +855,23 @@ static struct batch *check_stream(lua_State *L) {
     return st->b;
 }
 
-/* _stream_push(stream, spec) -> how many pushed requests wait to start.
- * The request's index is the count pushed so far. */
+/* _stream_push(stream, spec[, url]) -> how many pushed requests wait to
+ * start. The request's index is the count pushed so far. */
 static int l_stream_push(lua_State *L) {
     struct batch *b = check_stream(L);
     luaL_checktype(L, 2, LUA_TTABLE);
-    if (!spec_ok(L, 2)) return luaL_error(L, "ferry.http: request %d needs a method and a url", b->total + 1);
+    int url = lua_type(L, 3) == LUA_TSTRING;
+    if (!spec_ok(L, 2, !url)) return luaL_error(L, "ferry.http: request %d needs a method and a url", b->total + 1);
     if (b->total - b->next >= b->scap)
         return luaL_error(L, "ferry.http: more than %d requests waiting to start", b->scap);
+    int k = spec_key(b, ++b->total);
     lua_rawgeti(L, LUA_REGISTRYINDEX, b->specs_ref);
     lua_pushvalue(L, 2);
-    lua_rawseti(L, -2, spec_key(b, ++b->total));
+    lua_rawseti(L, -2, k);
+    if (url) {
+        lua_pushvalue(L, 3);
+        lua_rawseti(L, -2, k + b->scap);
+    }
     lua_pop(L, 1);
     start_next(b);
     pin(L, 1, b);

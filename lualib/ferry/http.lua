@@ -263,6 +263,22 @@ local function limits_for_url(self, full)
   return self.last_limits
 end
 
+-- The spec of a plain GET of `full` for each(), which passes the URL beside
+-- it: one per host (its rate limits), shared by every such GET, so a loop
+-- of them builds no table per request. Its own URL is a placeholder.
+local function get_spec(self, full)
+  if full ~= self.last_get_url then
+    local limits = limits_for_url(self, full)
+    local spec = self.get_specs[limits]
+    if not spec then
+      spec = { "GET", false, self.header_lines, limits, self.base }
+      self.get_specs[limits] = spec
+    end
+    self.last_get_url, self.last_get_spec = full, spec
+  end
+  return self.last_get_spec
+end
+
 -- The config's http.rewrite: a URL that starts with a prefix there goes to
 -- its replacement (a vendor's sandbox, a proxy, `ferry test`'s fixtures).
 local rewrites = defaults.rewrite
@@ -439,17 +455,26 @@ function client_mt:each(requests, o)
   local waiting, pushed, more = 0, 0, true
   local oauth_sent = {}             -- by index: { request, the cached token it went with }
   local may_auth = self.auth ~= nil
+  -- a URL on a client without query or auth is a plain GET, as build()
+  -- makes it: its spec is shared (get_spec) and the URL goes beside it
+  local plain, base_url = not self.query and not self.auth, self.base_url
   local function iterate()
     while more and waiting < concurrency do
       local r = source()
       if r == nil then more = false break end
       pushed = pushed + 1
-      local spec = spec_of(self, r, pushed, 2)
-      if may_auth or type(r) == "table" and (r.auth or r[3] and r[3].auth) then
-        local oauth2 = oauth2_of(self, r)
-        if oauth2 then oauth_sent[pushed] = { r, self.tokens[oauth2.token_url] } end
+      if plain and type(r) == "string" then
+        if base_url then r = join_url(base_url, r) end
+        if rewrite then r = rewrite(r) end
+        waiting = stream_push(s, get_spec(self, r), r)
+      else
+        local spec = spec_of(self, r, pushed, 2)
+        if may_auth or type(r) == "table" and (r.auth or r[3] and r[3].auth) then
+          local oauth2 = oauth2_of(self, r)
+          if oauth2 then oauth_sent[pushed] = { r, self.tokens[oauth2.token_url] } end
+        end
+        waiting = stream_push(s, spec)
       end
-      waiting = stream_push(s, spec)
     end
     local i, res, err
     i, res, err, waiting = stream_next(s)
@@ -550,6 +575,7 @@ function _M.client(o)
     connect_timeout = seconds(o.connect_timeout, "connect_timeout") or defaults.connect_timeout,
     max_size = o.max_size or defaults.max_size, max_redirects = o.max_redirects or defaults.max_redirects,
     ca_file = o.ca_file or defaults.ca_file, insecure = o.insecure, tokens = {}, limits = {},
+    get_specs = {},
   }
   self.base = {
     timeout = self.timeout, connect_timeout = self.connect_timeout, max_size = self.max_size,

@@ -166,15 +166,17 @@ local function parse_rate(v)
 end
 _M.parse_rate = parse_rate
 
--- The host of a URL, lower case: its authority without userinfo and port
--- ("[::1]" keeps its brackets). The key of host_rate_limits and of the
--- host's bucket, which a 429's Retry-After holds for every request to it.
+-- The host of a URL, lower case ("[::1]" keeps its brackets), and its
+-- server: the host with the port, if any, the authority without userinfo.
+-- host_rate_limits names hosts; a server has its own bucket, which a 429's
+-- Retry-After holds for every request to it.
 local function host_of(url)
   local authority = match(url, "^%a[%w+.-]*://([^/?#]*)")
-  if not authority then return "?" end
-  authority = match(authority, "^.*@(.*)$") or authority
+  if not authority then return "?", "?" end
+  authority = lower(match(authority, "^.*@(.*)$") or authority)
   local host = match(authority, "^%[[^%]]*%]") or match(authority, "^[^:]*")
-  return host ~= "" and lower(host) or "?"
+  if host == "" then return "?", "?" end
+  return host, authority
 end
 
 -- auth = { bearer = TOKEN } | { basic = { user, password } } |
@@ -233,15 +235,15 @@ local function base_for(self, opts)
   }
 end
 
--- The rate limits of a request to `host`: the client's own and the host's,
--- one table per host.
-local function limits_for(self, host)
-  local limits = self.limits[host]
+-- The rate limits of a request to `server` on `host`: the client's own and
+-- the server's (at the host's rate), one table per server.
+local function limits_for(self, host, server)
+  local limits = self.limits[server]
   if not limits then
     local hr = self.host_rates[host]
-    local host_limit = { "host:" .. host, rate = hr and hr[1] or 0, burst = hr and hr[2] or 1 }
+    local host_limit = { "host:" .. server, rate = hr and hr[1] or 0, burst = hr and hr[2] or 1 }
     limits = self.rate and { self.rate_limit_spec, host_limit } or { host_limit }
-    self.limits[host] = limits
+    self.limits[server] = limits
   end
   return limits
 end

@@ -65,9 +65,9 @@ case("http rate limit: a 429 with Retry-After: 1 holds the client's next request
   check(ts[5] - ts[1] >= 4 / 100 * 0.9, "5 requests after the hold within %.3f s: faster than 100/s", ts[5] - ts[1])
 end)
 
--- A host's bucket is keyed by its name: the key once was the authority's
--- last character (here the port's last digit for both names), so a
--- Retry-After from one host held every host that ended alike.
+-- A server's bucket is keyed by its host and port: the key once was the
+-- authority's last character (here the port's last digit for both names),
+-- so a Retry-After from one host held every host that ended alike.
 case("http rate limit: a 429's Retry-After holds its own host only, not another host", function()
   H.reset(base)
   local other = base:gsub("127%.0%.0%.1", "localhost")

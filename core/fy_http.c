@@ -77,6 +77,12 @@ struct transfer {
     struct fy_buf resp_headers;
     int too_big;                /* 1: past max_size, 2: past the memory budget */
     size_t held;                /* bytes of the body counted in *o.held */
+    /* the response being received, from its headers: whether its body may
+     * go to o.take_body in one piece (2xx, the length Content-Length says) */
+    long resp_status;
+    long long resp_length;      /* Content-Length; -1: none, -2: a coding changes it */
+    const char *taken;          /* the body o.take_body kept, NULL when none */
+    size_t taken_len;
     char errbuf[CURL_ERROR_SIZE];
     int attempt;                      /* attempts started */
     double started;                   /* monotonic */
@@ -284,26 +290,49 @@ static void release_body(struct transfer *t) {
     t->held = 0;
 }
 
-static size_t write_cb(char *data, size_t size, size_t n, void *arg) {
-    struct transfer *t = arg;
-    size_t len = size * n;
+/* Add len bytes to the buffered body; FY_ERR (too_big set) when they
+ * pass max_size or the memory budget. */
+static int append_body(struct transfer *t, const char *data, size_t len) {
     if (t->resp_body.len + len > t->o.max_size) {
         t->too_big = 1;
-        return 0;                              /* curl stops with CURLE_WRITE_ERROR */
+        return FY_ERR;
     }
     if (t->o.held && t->resp_body.len + len > t->resp_body.cap) {
         size_t want = t->resp_body.cap * 2 > t->resp_body.len + len ? t->resp_body.cap * 2 : t->resp_body.len + len;
         if (t->o.may_hold && !t->o.may_hold(t->o.hold_ctx, want - t->held)) {
             t->too_big = 2;
-            return 0;
+            return FY_ERR;
         }
     }
     fy_buf_append(&t->resp_body, data, len);
     if (hold_body(t) != FY_OK) {
         t->too_big = 2;
-        return 0;
+        return FY_ERR;
     }
-    return len;
+    return FY_OK;
+}
+
+/* Each piece of the body as curl decodes it. A 2xx body that comes whole
+ * in the first piece goes to o.take_body, which keeps it (ferry.http: as
+ * the Lua string itself), saving a copy into our buffer; curl hands over
+ * up to its buffer's 16 KB at once. */
+static size_t write_cb(char *data, size_t size, size_t n, void *arg) {
+    struct transfer *t = arg;
+    size_t len = size * n;
+    if (t->o.take_body && !t->taken && !t->resp_body.len && (long long)len == t->resp_length &&
+        t->resp_status >= 200 && t->resp_status < 300 && len <= t->o.max_size) {
+        t->taken = t->o.take_body(t->arg, data, len);
+        if (t->taken) {
+            t->taken_len = len;
+            return len;
+        }
+    }
+    if (t->taken) {                 /* more than Content-Length said: buffer it all here */
+        const char *kept = t->taken;
+        t->taken = NULL;
+        if (append_body(t, kept, t->taken_len) != FY_OK) return 0;
+    }
+    return append_body(t, data, len) == FY_OK ? len : 0;   /* 0: curl stops with CURLE_WRITE_ERROR */
 }
 
 static size_t header_cb(char *data, size_t size, size_t n, void *arg) {
@@ -312,15 +341,22 @@ static size_t header_cb(char *data, size_t size, size_t n, void *arg) {
     if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {   /* a new response (redirect, 100) */
         fy_buf_reset(&t->resp_headers);
         t->ratelimit_seen = 0;
+        const char *sp = memchr(data, ' ', len);     /* "HTTP/1.1 200 OK" */
+        t->resp_status = sp ? atol(sp + 1) : 0;
+        t->resp_length = -1;
         return len;
     }
     while (len && (data[len - 1] == '\n' || data[len - 1] == '\r')) len--;
     char c = len ? (char)(data[0] | 0x20) : 0;      /* lower case of a letter */
     if (c == 'c' && len > 15 && strncasecmp(data, "Content-Length:", 15) == 0) {
         long long cl = atoll(data + 15);            /* size the body buffer once */
+        if (t->resp_length != -2) t->resp_length = cl;
         if (cl > 0 && (size_t)cl <= t->o.max_size &&
             (!t->o.may_hold || t->o.may_hold(t->o.hold_ctx, (size_t)cl)))
             fy_buf_reserve(&t->resp_body, (size_t)cl);
+    } else if ((c == 'c' && len > 17 && strncasecmp(data, "Content-Encoding:", 17) == 0) ||
+               (c == 't' && len > 18 && strncasecmp(data, "Transfer-Encoding:", 18) == 0)) {
+        t->resp_length = -2;                        /* what curl writes is not what was counted */
     } else if ((c == 'x' && len > 22 && strncasecmp(data, "X-RateLimit-Remaining:", 22) == 0) ||
                (c == 'r' && len > 20 && strncasecmp(data, "RateLimit-Remaining:", 20) == 0)) {
         t->ratelimit_seen = 1;                      /* attempt_done looks for an exhausted window */
@@ -443,6 +479,9 @@ static void launch(struct transfer *t) {
     fy_buf_reset(&t->resp_body);
     fy_buf_reset(&t->resp_headers);
     t->ratelimit_seen = 0;
+    t->resp_status = 0;
+    t->resp_length = -1;
+    t->taken = NULL;
     t->too_big = 0;
     t->errbuf[0] = '\0';
     t->attempt++;
@@ -697,7 +736,9 @@ static void attempt_done(struct transfer *t, CURLcode code) {
     res.message = klass ? msg : NULL;
     res.attempts = t->attempt;
     res.elapsed = now - t->attempt_started;
-    res.body = &t->resp_body;
+    struct fy_buf taken = {(char *)t->taken, t->taken_len, t->taken_len};
+    res.body = t->taken ? &taken : &t->resp_body;
+    res.body_taken = t->taken != NULL;
     res.headers = &t->resp_headers;
     char *eff = NULL;
     long redirects = 0;

@@ -60,6 +60,13 @@ struct fy_http_opts {
      * attempt (-1: none follows), with the `arg` of fy_http_start; NULL = none */
     void (*on_attempt)(const struct fy_http_result *res, double retry_in, void *arg);
     struct fy_metrics_http *metrics;   /* counts each attempt and rate-limit wait (fy_metrics.h); NULL = none */
+    /* A 2xx body that arrives whole in one write from curl (the length its
+     * Content-Length gave, no content or transfer coding) may be kept by
+     * the caller instead of copied into a buffer here: take_body returns
+     * where it keeps the bytes, valid until the done callback has returned,
+     * or NULL to leave the body to fy_http. The result's body then shows
+     * those bytes and body_taken is set. NULL = always buffered here. */
+    const char *(*take_body)(void *arg, const char *data, size_t len);
 };
 
 /* What a finished transfer hands its callback. Owned by the transfer; valid
@@ -72,6 +79,7 @@ struct fy_http_result {
     int attempts;
     double elapsed;          /* seconds, all attempts and waits */
     struct fy_buf *body;     /* decoded body */
+    int body_taken;          /* the body is the one take_body kept */
     struct fy_buf *headers;  /* "Name: value\n" lines of the final response */
     const char *effective_url;
     int redirected;          /* effective_url differs from the one asked for */

@@ -7,7 +7,9 @@
  *   response: { status, raw_headers, body, attempts, elapsed, url, method }, and
  *   response and err come with the metatables given by _set_metatables
  *   s = _stream(concurrency)                         -- each(): a stream
- *   waiting = _stream_push(s, spec)                  -- starts it when the window has room
+ *   waiting = _stream_push(s, spec[, url])           -- starts it when the window has room;
+ *       url, when given, is the request's instead of spec's own (a client's
+ *       plain GETs to one host share one spec)
  *   i, response, err, waiting = _stream_next(s)      -- yields until one arrives; nil at the end
  *
  * spec: { method, url, headers, limits, base, body, idempotent } by position,
@@ -59,10 +61,12 @@ struct batch {                  /* the requests of one _send, _send_many or _str
     enum batch_kind kind;
     int specs_ref;              /* registry: the specs (EACH: a ring of those waiting to start) */
     int results_ref;            /* registry: results by request index (EACH: a ring, as `ready`) */
+    int bodies_ref;             /* registry: bodies take_body made Lua strings, by slot, until delivered */
     int total, next, done, inflight, concurrency;
     struct slot *slots, *free_slots;    /* `concurrency` of them */
     /* EACH: finished results wait in a ring, their request indices in `ready`;
-     * specs wait in a ring of scap, index k at (k - 1) % scap + 1 */
+     * specs wait in a ring of scap, index k at (k - 1) % scap + 1, and the
+     * URLs pushed beside them scap further */
     int *ready, rhead, nready, rcap, scap;
     char *ready_err;            /* EACH: the result in that slot is an error */
     int waiting;                /* the run is suspended in _stream_next on this batch */
@@ -275,15 +279,34 @@ static void set_mt(lua_State *L, const char *key) {
     else lua_pop(L, 1);
 }
 
+static int slot_number(const struct slot *s) {
+    return (int)(s - s->batch->slots) + 1;
+}
+
+/* The body of request `s` on top of L: the string take_body made (taken
+ * out of the batch's keeping), or a copy of the buffered bytes. */
+static void push_body(lua_State *L, const struct fy_http_result *res, const struct slot *s) {
+    if (!res->body_taken) {
+        lua_pushlstring(L, res->body->data ? res->body->data : "", res->body->len);
+        return;
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->batch->bodies_ref);
+    lua_rawgeti(L, -1, slot_number(s));
+    lua_pushnil(L);
+    lua_rawseti(L, -3, slot_number(s));
+    lua_remove(L, -2);
+}
+
 /* A response of _send_many or _stream as one table with its metatable:
  * status, raw_headers, body, attempts, elapsed, url, method. */
-static void push_response(lua_State *L, const struct fy_http_result *res, const char *method, const char *url) {
+static void push_response(lua_State *L, const struct fy_http_result *res, const struct slot *s) {
+    const char *method = s->method, *url = s->url;
     lua_createtable(L, 0, 8);
     lua_pushinteger(L, res->status);
     lua_setfield(L, -2, "status");
     lua_pushlstring(L, res->headers->data ? res->headers->data : "", res->headers->len);
     lua_setfield(L, -2, "raw_headers");
-    lua_pushlstring(L, res->body->data ? res->body->data : "", res->body->len);
+    push_body(L, res, s);
     lua_setfield(L, -2, "body");
     lua_pushinteger(L, res->attempts);
     lua_setfield(L, -2, "attempts");
@@ -367,7 +390,7 @@ static struct batch *batch_new(struct fy_run *run, struct fy_http *h, enum batch
     b->L = run->vm->L;
     b->kind = kind;
     b->concurrency = concurrency;
-    b->specs_ref = b->results_ref = b->pin_ref = b->anchors_ref = LUA_NOREF;
+    b->specs_ref = b->results_ref = b->bodies_ref = b->pin_ref = b->anchors_ref = LUA_NOREF;
     return b;
 }
 
@@ -381,6 +404,7 @@ static void batch_free(struct batch *b) {
     luaL_unref(b->L, LUA_REGISTRYINDEX, b->anchors_ref);
     luaL_unref(b->L, LUA_REGISTRYINDEX, b->specs_ref);
     luaL_unref(b->L, LUA_REGISTRYINDEX, b->results_ref);
+    luaL_unref(b->L, LUA_REGISTRYINDEX, b->bodies_ref);
     luaL_unref(b->L, LUA_REGISTRYINDEX, b->pin_ref);
     if (b->wake) event_free(b->wake);
     free(b->slots);
@@ -516,11 +540,17 @@ static int deliver(lua_State *L) {
     if (d->failed) {
         push_plain_error(L, d->failed, s, NULL);
     } else if (res->ok) {
-        push_response(L, res, s->method, s->url);
+        push_response(L, res, s);
     } else {
         push_error(L, res, s->method, s->url);
     }
     if (b->kind == ALL && is_err) lua_setfield(L, -2, "err");
+    if (res->body_taken && is_err) {           /* an error kept an excerpt: let the string go */
+        lua_rawgeti(L, LUA_REGISTRYINDEX, b->bodies_ref);
+        lua_pushnil(L);
+        lua_rawseti(L, -2, slot_number(s));
+        lua_pop(L, 1);
+    }
     if (b->kind == ONE) {
         lua_State *co = b->run->co;
         if (!lua_checkstack(co, lua_gettop(L))) return luaL_error(L, "not enough memory");
@@ -530,6 +560,40 @@ static int deliver(lua_State *L) {
     }
     add_result(b, s->index, is_err);
     return 0;
+}
+
+/* What take_body hands to keep_body through fy_vm_protect. */
+struct keeping {
+    struct slot *s;
+    const char *data;
+    size_t len;
+    const char *kept;
+};
+
+static int keep_body(lua_State *L) {
+    struct keeping *k = lua_touserdata(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, k->s->batch->bodies_ref);
+    lua_pushlstring(L, k->data, k->len);
+    k->kept = lua_tostring(L, -1);
+    lua_rawseti(L, -2, slot_number(k->s));
+    return 0;
+}
+
+/* fy_http's take_body: a 2xx body that came whole becomes its Lua string
+ * here, straight from curl's buffer, and waits in the batch's bodies table
+ * for deliver(): one copy of the body instead of two (into a buffer, then
+ * into Lua), which was a tenth of a request's instructions at 10 KB. The
+ * string counts against limits.memory as Lua's own memory; a body that
+ * does not fit is left to fy_http, which refuses it with its own error. */
+static const char *take_body(void *arg, const char *data, size_t len) {
+    struct slot *s = arg;
+    struct fy_vm *vm = s->batch->run->vm;
+    struct keeping k = {s, data, len, NULL};
+    char err[FY_ERRLEN];
+    /* room for the string's header too: an allocation refused twice trips the limit */
+    if (!fy_vm_may_hold(vm, len + 64)) return NULL;
+    if (fy_vm_protect(vm, keep_body, &k, 0, err, sizeof err) != FY_OK) return NULL;
+    return k.kept;
 }
 
 static int deliver_more(lua_State *L) {
@@ -617,18 +681,21 @@ static void start_next(struct batch *b) {
         size_t body_len;
         struct header_list *hl;
         read_spec(L, lua_gettop(L), &o, &body_len, b, &hl);
+        if (b->kind == EACH) {          /* fed as the script reads: keep memory flat */
+            int k = spec_key(b, index);
+            if (lua_rawgeti(L, -2, k + b->scap) == LUA_TSTRING) o.url = lua_tostring(L, -1);
+            lua_pushnil(L);             /* spec and URL stay on the stack until fy_http_start copied them */
+            lua_rawseti(L, -4, k);
+            lua_pushnil(L);
+            lua_rawseti(L, -4, k + b->scap);
+        }
         o.owner = b;
         o.held = &b->run->vm->ext_used;         /* bodies count against limits.memory */
         o.may_hold = fy_vm_may_hold;
         o.hold_ctx = b->run->vm;
         o.on_attempt = fy_log_enabled(FY_LOG_DEBUG) ? log_attempt : NULL;
         o.metrics = fy_metrics_http_series(b->run->vm->name, o.url);
-        if (b->kind == EACH) {          /* fed as the script reads: keep memory flat */
-            lua_pushvalue(L, -1);       /* the spec's strings stay alive until fy_http_start copied them */
-            lua_insert(L, -3);
-            lua_pushnil(L);
-            lua_rawseti(L, -3, spec_key(b, index));
-        }
+        o.take_body = take_body;
         struct slot *s = b->free_slots;
         b->free_slots = s->next_free;
         s->index = index;
@@ -668,10 +735,13 @@ static struct fy_run *run_for_http(lua_State *L, struct fy_http **h) {
     return run;
 }
 
-/* Whether the spec at idx has the method and URL read_spec relies on. */
-static int spec_ok(lua_State *L, int idx) {
-    int ok = lua_rawgeti(L, idx, SPEC_METHOD) == LUA_TSTRING && lua_rawgeti(L, idx, SPEC_URL) == LUA_TSTRING;
-    lua_settop(L, idx);
+/* Whether the spec at idx has the method and (unless one comes beside it)
+ * the URL that read_spec relies on. */
+static int spec_ok(lua_State *L, int idx, int need_url) {
+    int top = lua_gettop(L);
+    int ok = lua_rawgeti(L, idx, SPEC_METHOD) == LUA_TSTRING &&
+             (!need_url || lua_rawgeti(L, idx, SPEC_URL) == LUA_TSTRING);
+    lua_settop(L, top);
     return ok;
 }
 
@@ -683,7 +753,7 @@ static void batch_specs(lua_State *L, int idx, struct batch *b) {
             batch_free(b);
             luaL_error(L, "ferry.http: request %d is not a table", i);
         }
-        if (!spec_ok(L, lua_gettop(L))) {
+        if (!spec_ok(L, lua_gettop(L), 1)) {
             batch_free(b);
             luaL_error(L, "ferry.http: request %d needs a method and a url", i);
         }
@@ -693,6 +763,8 @@ static void batch_specs(lua_State *L, int idx, struct batch *b) {
     b->specs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_newtable(L);
     b->results_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_createtable(L, b->concurrency, 0);
+    b->bodies_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
 static int l_send(lua_State *L) {
@@ -762,10 +834,12 @@ static int l_stream(lua_State *L) {
         if (b) batch_free(b);
         return luaL_error(L, "ferry.http: out of memory");
     }
-    lua_createtable(L, b->scap, 0);
+    lua_createtable(L, 2 * b->scap, 0);
     b->specs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_createtable(L, b->rcap, 0);
     b->results_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_createtable(L, b->concurrency, 0);
+    b->bodies_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     st->b = b;
     return 1;
 }
@@ -781,17 +855,23 @@ static struct batch *check_stream(lua_State *L) {
     return st->b;
 }
 
-/* _stream_push(stream, spec) -> how many pushed requests wait to start.
- * The request's index is the count pushed so far. */
+/* _stream_push(stream, spec[, url]) -> how many pushed requests wait to
+ * start. The request's index is the count pushed so far. */
 static int l_stream_push(lua_State *L) {
     struct batch *b = check_stream(L);
     luaL_checktype(L, 2, LUA_TTABLE);
-    if (!spec_ok(L, 2)) return luaL_error(L, "ferry.http: request %d needs a method and a url", b->total + 1);
+    int url = lua_type(L, 3) == LUA_TSTRING;
+    if (!spec_ok(L, 2, !url)) return luaL_error(L, "ferry.http: request %d needs a method and a url", b->total + 1);
     if (b->total - b->next >= b->scap)
         return luaL_error(L, "ferry.http: more than %d requests waiting to start", b->scap);
+    int k = spec_key(b, ++b->total);
     lua_rawgeti(L, LUA_REGISTRYINDEX, b->specs_ref);
     lua_pushvalue(L, 2);
-    lua_rawseti(L, -2, spec_key(b, ++b->total));
+    lua_rawseti(L, -2, k);
+    if (url) {
+        lua_pushvalue(L, 3);
+        lua_rawseti(L, -2, k + b->scap);
+    }
     lua_pop(L, 1);
     start_next(b);
     pin(L, 1, b);

@@ -166,8 +166,17 @@ local function parse_rate(v)
 end
 _M.parse_rate = parse_rate
 
+-- The host of a URL, lower case ("[::1]" keeps its brackets), and its
+-- server: the host with the port, if any, the authority without userinfo.
+-- host_rate_limits names hosts; a server has its own bucket, which a 429's
+-- Retry-After holds for every request to it.
 local function host_of(url)
-  return match(url, "^%a[%w+.-]*://[^/?#@]*@?([^/?#:]+)") or "?"
+  local authority = match(url, "^%a[%w+.-]*://([^/?#]*)")
+  if not authority then return "?", "?" end
+  authority = lower(match(authority, "^.*@(.*)$") or authority)
+  local host = match(authority, "^%[[^%]]*%]") or match(authority, "^[^:]*")
+  if host == "" then return "?", "?" end
+  return host, authority
 end
 
 -- auth = { bearer = TOKEN } | { basic = { user, password } } |
@@ -226,15 +235,15 @@ local function base_for(self, opts)
   }
 end
 
--- The rate limits of a request to `host`: the client's own and the host's,
--- one table per host.
-local function limits_for(self, host)
-  local limits = self.limits[host]
+-- The rate limits of a request to `server` on `host`: the client's own and
+-- the server's (at the host's rate), one table per server.
+local function limits_for(self, host, server)
+  local limits = self.limits[server]
   if not limits then
     local hr = self.host_rates[host]
-    local host_limit = { "host:" .. host, rate = hr and hr[1] or 0, burst = hr and hr[2] or 1 }
+    local host_limit = { "host:" .. server, rate = hr and hr[1] or 0, burst = hr and hr[2] or 1 }
     limits = self.rate and { self.rate_limit_spec, host_limit } or { host_limit }
-    self.limits[host] = limits
+    self.limits[server] = limits
   end
   return limits
 end
@@ -254,6 +263,22 @@ local function limits_for_url(self, full)
     self.last_url, self.last_limits = full, limits_for(self, host_of(full))
   end
   return self.last_limits
+end
+
+-- The spec of a plain GET of `full` for each(), which passes the URL beside
+-- it: one per host (its rate limits), shared by every such GET, so a loop
+-- of them builds no table per request. Its own URL is a placeholder.
+local function get_spec(self, full)
+  if full ~= self.last_get_url then
+    local limits = limits_for_url(self, full)
+    local spec = self.get_specs[limits]
+    if not spec then
+      spec = { "GET", false, self.header_lines, limits, self.base }
+      self.get_specs[limits] = spec
+    end
+    self.last_get_url, self.last_get_spec = full, spec
+  end
+  return self.last_get_spec
 end
 
 -- The config's http.rewrite: a URL that starts with a prefix there goes to
@@ -432,17 +457,26 @@ function client_mt:each(requests, o)
   local waiting, pushed, more = 0, 0, true
   local oauth_sent = {}             -- by index: { request, the cached token it went with }
   local may_auth = self.auth ~= nil
+  -- a URL on a client without query or auth is a plain GET, as build()
+  -- makes it: its spec is shared (get_spec) and the URL goes beside it
+  local plain, base_url = not self.query and not self.auth, self.base_url
   local function iterate()
     while more and waiting < concurrency do
       local r = source()
       if r == nil then more = false break end
       pushed = pushed + 1
-      local spec = spec_of(self, r, pushed, 2)
-      if may_auth or type(r) == "table" and (r.auth or r[3] and r[3].auth) then
-        local oauth2 = oauth2_of(self, r)
-        if oauth2 then oauth_sent[pushed] = { r, self.tokens[oauth2.token_url] } end
+      if plain and type(r) == "string" then
+        if base_url then r = join_url(base_url, r) end
+        if rewrite then r = rewrite(r) end
+        waiting = stream_push(s, get_spec(self, r), r)
+      else
+        local spec = spec_of(self, r, pushed, 2)
+        if may_auth or type(r) == "table" and (r.auth or r[3] and r[3].auth) then
+          local oauth2 = oauth2_of(self, r)
+          if oauth2 then oauth_sent[pushed] = { r, self.tokens[oauth2.token_url] } end
+        end
+        waiting = stream_push(s, spec)
       end
-      waiting = stream_push(s, spec)
     end
     local i, res, err
     i, res, err, waiting = stream_next(s)
@@ -526,7 +560,7 @@ function _M.client(o)
   end
   local rate, burst = parse_rate(o.rate_limit)
   local host_rates = {}
-  for host, v in pairs(o.host_rate_limits or {}) do host_rates[host] = { parse_rate(v) } end
+  for host, v in pairs(o.host_rate_limits or {}) do host_rates[lower(host)] = { parse_rate(v) } end
   -- the default Accept, unless the client names its own (one Accept line,
   -- not two: BambooHR answers XML, or 404 for a report, to anything but
   -- exactly application/json)
@@ -543,6 +577,7 @@ function _M.client(o)
     connect_timeout = seconds(o.connect_timeout, "connect_timeout") or defaults.connect_timeout,
     max_size = o.max_size or defaults.max_size, max_redirects = o.max_redirects or defaults.max_redirects,
     ca_file = o.ca_file or defaults.ca_file, insecure = o.insecure, tokens = {}, limits = {},
+    get_specs = {},
   }
   self.base = {
     timeout = self.timeout, connect_timeout = self.connect_timeout, max_size = self.max_size,

@@ -248,6 +248,27 @@ case("http each and all: a request may be a plain URL (a GET)", function()
   eq(out[2].err.class, "not_found", "all() second")
 end)
 
+-- each() sends a plain URL beside a spec shared by its host's plain GETs:
+-- each request must still go to its own URL, with its own host's limits
+case("http each: plain URLs on a client with base_url go to their own URL and host, with the host's rate limit", function()
+  local other = base:gsub("127%.0%.0%.1", "localhost")
+  local c = http.client { base_url = base, host_rate_limits = { localhost = { rate = 5, burst = 1 } } }
+  local list, want = {}, {}
+  for k = 1, 9 do
+    list[k] = k % 3 == 0 and (other .. "/echo?u=" .. k) or ("/echo?u=" .. k)
+    want[k] = (k % 3 == 0 and other or base) .. "/echo?u=" .. k
+  end
+  local got, urls, t0 = {}, {}, H.now()
+  for i, res, err in c:each(list, { concurrency = 4 }) do
+    check(res, "request %d failed: %s", i, H.show(err))
+    got[i], urls[i] = tonumber(res:json().query.u[1]), res.url
+  end
+  eq(got, { 1, 2, 3, 4, 5, 6, 7, 8, 9 }, "each request's own query")
+  eq(urls, want, "each response's URL")
+  -- three to localhost at 5/s, burst 1: the third waits 0.4 s after the first
+  check(H.now() - t0 >= 0.35, "localhost's rate limit held nothing back (%.2f s)", H.now() - t0)
+end)
+
 case("http each: at concurrency 1, and with more results unread than the window, every request still comes", function()
   H.reset(base)
   local list = {}

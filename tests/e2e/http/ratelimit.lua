@@ -65,6 +65,22 @@ case("http rate limit: a 429 with Retry-After: 1 holds the client's next request
   check(ts[5] - ts[1] >= 4 / 100 * 0.9, "5 requests after the hold within %.3f s: faster than 100/s", ts[5] - ts[1])
 end)
 
+-- A server's bucket is keyed by its host and port: the key once was the
+-- authority's last character (here the port's last digit for both names),
+-- so a Retry-After from one host held every host that ended alike.
+case("http rate limit: a 429's Retry-After holds its own host only, not another host", function()
+  H.reset(base)
+  local other = base:gsub("127%.0%.0%.1", "localhost")
+  local c = http.client {}
+  H.fails_as("429", c:get(base .. "/retry-after", { query = { key = "onehost", value = 2 } }))
+  local t0 = H.now()
+  H.ok(c:get(other .. "/echo"))
+  check(H.now() - t0 < 1, "a request to another host waited %.2f s for the first host's Retry-After", H.now() - t0)
+  t0 = H.now()
+  H.ok(c:get(base .. "/echo"))
+  check(H.now() - t0 >= 1, "the host that answered 429 was not held (%.2f s)", H.now() - t0)
+end)
+
 for _, style in ipairs { "github", "ietf" } do
   case("http rate limit: " .. style .. " rate-limit headers (remaining 0, reset 1) make the next request wait for the reset", function()
     H.reset(base)

@@ -26,8 +26,8 @@ enum fy_json_type {
     FY_JT_FLOAT,        /* v.d */
     FY_JT_TEXT,         /* n bytes of the source text at v.off (a string without escapes, a number's exact text) */
     FY_JT_STR,          /* n bytes of the tape's arena at v.off (a string with escapes decoded) */
-    FY_JT_KEY,          /* an object key seen before: number n in the key dictionary */
-    FY_JT_KEY_NEW,      /* an object key seen first: number n, its text as FY_JT_TEXT */
+    FY_JT_KEY,          /* a string remembered before (a key or a value): number n in the dictionary */
+    FY_JT_KEY_NEW,      /* a string remembered now: number n, its text as FY_JT_TEXT */
     FY_JT_ARRAY,        /* n items follow */
     FY_JT_OBJECT        /* n key/value pairs follow */
 };
@@ -39,10 +39,15 @@ struct fy_json_item {
     union { int64_t i; double d; size_t off; } v;
 };
 
-/* Object keys a source remembers, so the builder pushes them from a Lua
- * table instead of hashing their text again (fy_json_build's `keys`).
- * Owned by whoever parses; the numbers stay valid for the source's life. */
-#define FY_JSON_KEYS 1024
+/* Strings a source remembers, so the builder pushes them from a Lua table
+ * instead of hashing their text again (fy_json_build's `keys`): every
+ * object key, and a string value of up to FY_JSON_KEY_MAX bytes once it
+ * has come twice (a picklist value, a country, an owner's email; not the
+ * ids and timestamps that come once). Owned by whoever parses; the numbers
+ * stay valid for the source's life. Values take at most FY_JSON_VALUES of
+ * the FY_JSON_KEYS numbers, so keys always find room. */
+#define FY_JSON_KEYS 4096
+#define FY_JSON_VALUES 3072
 #define FY_JSON_KEY_MAX 48
 struct fy_json_keys;
 struct fy_json_keys *fy_json_keys_new(void);

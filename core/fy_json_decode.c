@@ -33,9 +33,13 @@
  * key's own words: those after them may hold a forgotten key's); its hash
  * is name_hash's, which fy_json_shape takes from here instead of hashing
  * the name again. */
+#define SEEN_SLOTS 4096                   /* values seen once, by hash */
+
 struct fy_json_keys {
-    uint32_t n;                           /* keys numbered 0..n-1 */
-    uint16_t slot[KEY_SLOTS];             /* a key's number + 1, or 0 */
+    uint32_t n;                           /* strings numbered 0..n-1 */
+    uint32_t nvalues;                     /* of which values (remembered on their second sighting) */
+    uint16_t slot[KEY_SLOTS];             /* a string's number + 1, or 0 */
+    uint64_t seen[SEEN_SLOTS];            /* hashes of values seen once; a newer one takes the slot */
     struct { uint64_t hash; uint64_t w[KEY_WORDS]; uint8_t len; } key[FY_JSON_KEYS];
     /* The key (its number + 1, or 0) that came next last time: next[id]
      * after key id in the same object, next[FY_JSON_KEYS + id] first in
@@ -225,10 +229,12 @@ static uint64_t name_hash(const unsigned char *s, size_t n, const unsigned char 
     return h ^ (h >> 32);
 }
 
-/* The number of key s[0..n) (end: how far s may be read), giving it the
- * next one when new (*fresh set); -1 when it is too long or the
- * dictionary is full. */
-static long key_number(struct fy_json_keys *k, const unsigned char *s, size_t n, const unsigned char *end, int *fresh) {
+/* The number of string s[0..n) (end: how far s may be read), a key or
+ * (value set) a string value, giving it the next one when new (*fresh
+ * set); -1 when it is too long, the dictionary is full, or it is a value
+ * not seen before. */
+static long key_number(struct fy_json_keys *k, const unsigned char *s, size_t n, const unsigned char *end, int value,
+                       int *fresh) {
     if (n > FY_JSON_KEY_MAX) return -1;
     uint64_t w[KEY_WORDS], h = name_hash(s, n, end, w);
     uint32_t i = (uint32_t)h & (KEY_SLOTS - 1), words = (uint32_t)(n + 7) / 8;
@@ -242,6 +248,14 @@ static long key_number(struct fy_json_keys *k, const unsigned char *s, size_t n,
         }
     }
     if (k->n == FY_JSON_KEYS) return -1;
+    if (value) {
+        uint64_t *seen = &k->seen[h & (SEEN_SLOTS - 1)];
+        if (*seen != h || k->nvalues == FY_JSON_VALUES) {
+            *seen = h;
+            return -1;
+        }
+        k->nvalues++;
+    }
     uint32_t id = k->n++;
     k->key[id].hash = h;
     k->key[id].len = (uint8_t)n;
@@ -260,11 +274,13 @@ static int key_is(const struct fy_json_keys *k, uint32_t id, const unsigned char
     return !rest || k->key[id].w[full] == tail_word(s + 8 * full, rest, end);
 }
 
-/* Forget the keys numbered from `keep` on (a text that failed to parse made
- * them, and no tape that reaches a builder names them). */
-static void keys_truncate(struct fy_json_keys *k, uint32_t keep) {
+/* Forget the strings numbered from `keep` on, `values` of them values as
+ * before (a text that failed to parse made them, and no tape that reaches
+ * a builder names them). */
+static void keys_truncate(struct fy_json_keys *k, uint32_t keep, uint32_t values) {
     if (k->n == keep) return;
     k->n = keep;
+    k->nvalues = values;
     memset(k->slot, 0, sizeof k->slot);
     for (uint32_t id = 0; id < keep; id++) {
         uint32_t i = (uint32_t)k->key[id].hash & (KEY_SLOTS - 1);
@@ -359,12 +375,13 @@ static int unescape(struct parser *ps, const unsigned char *p, const unsigned ch
 }
 
 /* The string item for the text open+1..q (no escapes, q its closing
- * quote): an object key numbered in the dictionary when `key` and there is
- * one, else the text's place. */
+ * quote): numbered in the dictionary when there is one and it remembers
+ * the text (every key; a value from its second sighting), else the
+ * text's place. */
 static int string_item(struct parser *ps, int key, const unsigned char *open, const unsigned char *q) {
     size_t n = (size_t)(q - open - 1);
     int fresh = 0;
-    long id = key && ps->t->keys ? key_number(ps->t->keys, open + 1, n, ps->end, &fresh) : -1;
+    long id = ps->t->keys ? key_number(ps->t->keys, open + 1, n, ps->end, !key, &fresh) : -1;
     struct fy_json_item *it = item(ps, id < 0 ? FY_JT_TEXT : fresh ? FY_JT_KEY_NEW : FY_JT_KEY);
     if (!it) return out_of_memory(ps);
     it->n = (uint32_t)(id < 0 ? n : (size_t)id);
@@ -618,7 +635,7 @@ int fy_json_parse(struct fy_json_tape *t, const char *s, size_t len, char *err, 
     const unsigned char *u = (const unsigned char *)s;
     struct parser ps = {t, u, u, u + len, 0, t->shapes, 0, 1, err, errlen};
     size_t nitems = t->nitems, alen = t->alen;
-    uint32_t nkeys = t->keys ? t->keys->n : 0;
+    uint32_t nkeys = t->keys ? t->keys->n : 0, nvalues = t->keys ? t->keys->nvalues : 0;
     if (len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
         fail(&ps, ps.p, "byte order mark (JSON text must not begin with one)");
         goto fail;
@@ -635,7 +652,7 @@ int fy_json_parse(struct fy_json_tape *t, const char *s, size_t len, char *err, 
 fail:
     t->nitems = nitems;
     t->alen = alen;
-    if (t->keys) keys_truncate(t->keys, nkeys);
+    if (t->keys) keys_truncate(t->keys, nkeys, nvalues);
     return FY_ERR;
 }
 

@@ -22,8 +22,8 @@
  * Both cores work: a reader thread, started by the first rows() step, reads
  * the file, checks and parses each line into a tape (fy_json_parse) and
  * hands over chunks of lines; the loop thread only builds the Lua values
- * (fy_json_build), pushing object keys seen before from a table instead of
- * hashing them again. At most QUEUE chunks wait, so a file of any size
+ * (fy_json_build), pushing object keys and repeated values seen before
+ * from a table instead of hashing them again. At most QUEUE chunks wait, so a file of any size
  * takes the same memory, and every byte the reader thread holds is counted
  * against the integration's memory limit: it asks the loop thread for room
  * (fy_vm_hold) before it grows, and a line that cannot get it ends the
@@ -557,7 +557,7 @@ static int jsonl_open(lua_State *L) {
     r->fd = r->wake[0] = r->wake[1] = -1;
     r->ended = 1;                                   /* until it is set up */
     luaL_setmetatable(L, READER_MT);
-    lua_newtable(L);                                /* uservalue 1: key number + 1 -> the key */
+    lua_newtable(L);                                /* uservalue 1: string number + 1 -> the string */
     lua_setiuservalue(L, -2, 1);
     r->max_line = max_line;
     r->latin1 = latin1;

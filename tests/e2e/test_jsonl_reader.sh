@@ -2,8 +2,8 @@
 # End-to-end: ferry.jsonl's reader thread (core/fy_lua_jsonl.c). Lines are
 # parsed on a thread of their own and handed over in chunks; these check
 # what a script relies on across that hand-over: every line in order with
-# its number, object keys right after a bad line and past the key
-# dictionary, lines from a pipe as they come (not when a chunk fills),
+# its number, object keys and repeated values right after a bad line and
+# past the dictionary, lines from a pipe as they come (not when a chunk fills),
 # close while the writer still holds the pipe, and the memory limit.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/e2e/lib.sh
@@ -78,13 +78,47 @@ t "more distinct keys than the key dictionary holds, long keys and escaped keys:
 python3 - "$WORK/keys.jsonl" <<'PY'
 import json, sys
 with open(sys.argv[1], "w") as f:
-    for i in range(3000):
+    for i in range(5000):
         f.write(json.dumps({"key%d" % i: i, "k" * 60 + str(i % 3): i, "esc\"aped\u00e9": i, "same": i}) + "\n")
 PY
 lua chk "$(cat "$WORK/dump.lua")" "$WORK/keys.jsonl"
 expect_rc 0
 printf '%s\n' "$out" >"$WORK/keys.out"
 got=$(python3 - "$WORK/keys.jsonl" "$WORK/keys.out" <<'PY' 2>&1
+import json, sys
+want = [json.loads(l) for l in open(sys.argv[1])]
+got = [json.loads(l)[1] for l in open(sys.argv[2]) if not l.startswith("end ")]
+print("same" if got == want else [(w, g) for w, g in zip(want, got) if w != g][:2])
+PY
+)
+expect_eq "$got" "same"
+
+t "a value remembered on a bad line (its second sighting), then on good ones: the good ones have it"
+printf '%s\n' '{"v": "rep", "n": 1}' '{"v": "rep", "n": }' '{"n": 3, "v": "rep"}' '{"v": "rep", "n": 4}' \
+    '{"v": "rep", "n": 5}' >"$WORK/rep.jsonl"
+lua rep 'local r = assert(ferry.jsonl.open(...))
+for line, rec, err in r:rows() do io.write(line, " ", rec and tostring(rec.v) .. "," .. rec.n or err, "\n") end' "$WORK/rep.jsonl"
+expect_rc 0
+expect_eq "$out" "1 rep,1
+2 line 2: invalid JSON: unexpected character '}' at character 19
+3 rep,3
+4 rep,4
+5 rep,5"
+
+t "more distinct repeated values than the dictionary remembers, values as keys, long and escaped ones: all decoded right"
+python3 - "$WORK/vals.jsonl" <<'PY'
+import json, sys
+with open(sys.argv[1], "w") as f:
+    for i in range(12000):
+        v = "value %d" % (i % 6000)                   # each twice, 6,000 of them
+        f.write(json.dumps({"v": v, "w": "w" * 47 + str(i % 2), "u": "u" * 49 + str(i % 2),
+                            "e": "esc\"aped\u00e9 %d" % (i % 5), "key": "v", v: i,
+                            "once": "only %d" % i, "empty": "", "n": [v, "v", i]}) + "\n")
+PY
+lua chk "$(cat "$WORK/dump.lua")" "$WORK/vals.jsonl"
+expect_rc 0
+printf '%s\n' "$out" >"$WORK/vals.out"
+got=$(python3 - "$WORK/vals.jsonl" "$WORK/vals.out" <<'PY' 2>&1
 import json, sys
 want = [json.loads(l) for l in open(sys.argv[1])]
 got = [json.loads(l)[1] for l in open(sys.argv[2]) if not l.startswith("end ")]

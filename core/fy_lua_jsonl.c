@@ -436,13 +436,11 @@ static void *reader_main(void *arg) {
 /* Count what the reader thread asks for in the limit (a collection may
  * make room). Called with mu held; releases it while it counts. */
 static void serve_need(struct reader *r) {
-    size_t want = r->need, old = r->held;
+    size_t want = r->need;
     pthread_mutex_unlock(&r->mu);
     size_t stepped = (want + GRANT - 1) / GRANT * GRANT;
-    int ok = fy_vm_hold(r->vm, &r->held, stepped) == FY_OK;
-    if (!ok) fy_vm_hold(r->vm, &r->held, old);         /* a refused hold still counts what it asked */
-    if (!ok && stepped > want && (ok = fy_vm_hold(r->vm, &r->held, want) == FY_OK) == 0)
-        fy_vm_hold(r->vm, &r->held, old);
+    int ok = fy_vm_try_hold(r->vm, &r->held, stepped) == FY_OK ||
+             (stepped > want && fy_vm_try_hold(r->vm, &r->held, want) == FY_OK);
     pthread_mutex_lock(&r->mu);
     r->granted = r->held;
     if (!ok) r->refused = 1;
@@ -588,7 +586,7 @@ static int jsonl_open(lua_State *L) {
     r->ended = 0;
     /* the read buffer and the key dictionary count from the start */
     r->used = READ_SIZE + fy_json_keys_size();
-    if (fy_vm_hold(r->vm, &r->held, r->used) != FY_OK) fy_vm_hold(r->vm, &r->held, 0);
+    fy_vm_try_hold(r->vm, &r->held, r->used);    /* refused: the first line asks again */
     r->granted = r->held;
     return 1;
 }

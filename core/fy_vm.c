@@ -223,6 +223,11 @@ int fy_vm_hold(struct fy_vm *vm, size_t *held, size_t now) {
     return ok ? FY_OK : FY_ERR;
 }
 
+int fy_vm_try_hold(struct fy_vm *vm, size_t *held, size_t now) {
+    if (now > *held && !fy_vm_may_hold(vm, now - *held)) return FY_ERR;
+    return fy_vm_hold(vm, held, now);
+}
+
 void fy_vm_trip_clear(struct fy_vm *vm, int run) {
     if (vm->trip == FY_TRIP_CALL || (run && vm->trip)) vm->trip = FY_TRIP_NONE;
 }

@@ -99,6 +99,10 @@ int fy_vm_may_hold(void *vm, size_t more);
  * caller fails the read). Only from C functions Lua calls, or the loop. */
 int fy_vm_hold(struct fy_vm *vm, size_t *held, size_t now);
 
+/* The same for memory not yet taken: counted only when it fits (FY_OK);
+ * on FY_ERR nothing changes, since the caller will not allocate it. */
+int fy_vm_try_hold(struct fy_vm *vm, size_t *held, size_t now);
+
 /* Call the C function fn(L) with ud as its light userdata argument in
  * protected mode on the VM's main thread; with `reserve`, the memory
  * reserve is open, so ferry can still report what went wrong. FY_ERR with

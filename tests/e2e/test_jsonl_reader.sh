@@ -27,6 +27,22 @@ for line, rec, err, raw, truncated in r:rows() do
 end
 io.write("end ", r:line(), "\n")'
 
+# decoded_as_python FILE: dump.lua's records of FILE equal Python's json.loads of each line.
+decoded_as_python() {
+    lua chk "$(cat "$WORK/dump.lua")" "$1"
+    expect_rc 0
+    printf '%s\n' "$out" >"$1.out"
+    local got
+    got=$(python3 - "$1" "$1.out" <<'PY' 2>&1
+import json, sys
+want = [json.loads(l) for l in open(sys.argv[1])]
+got = [json.loads(l)[1] for l in open(sys.argv[2]) if not l.startswith("end ")]
+print("same" if got == want else [(w, g) for w, g in zip(want, got) if w != g][:2])
+PY
+)
+    expect_eq "$got" "same"
+}
+
 # ---------------------------------------------------------------------------
 t "20,000 lines across many chunks, bad ones among them: every line once, in order, numbered, values exact"
 python3 - "$WORK/many.jsonl" <<'PY'
@@ -81,17 +97,7 @@ with open(sys.argv[1], "w") as f:
     for i in range(5000):
         f.write(json.dumps({"key%d" % i: i, "k" * 60 + str(i % 3): i, "esc\"aped\u00e9": i, "same": i}) + "\n")
 PY
-lua chk "$(cat "$WORK/dump.lua")" "$WORK/keys.jsonl"
-expect_rc 0
-printf '%s\n' "$out" >"$WORK/keys.out"
-got=$(python3 - "$WORK/keys.jsonl" "$WORK/keys.out" <<'PY' 2>&1
-import json, sys
-want = [json.loads(l) for l in open(sys.argv[1])]
-got = [json.loads(l)[1] for l in open(sys.argv[2]) if not l.startswith("end ")]
-print("same" if got == want else [(w, g) for w, g in zip(want, got) if w != g][:2])
-PY
-)
-expect_eq "$got" "same"
+decoded_as_python "$WORK/keys.jsonl"
 
 t "a value remembered on a bad line (its second sighting), then on good ones: the good ones have it"
 printf '%s\n' '{"v": "rep", "n": 1}' '{"v": "rep", "n": }' '{"n": 3, "v": "rep"}' '{"v": "rep", "n": 4}' \
@@ -115,17 +121,7 @@ with open(sys.argv[1], "w") as f:
                             "e": "esc\"aped\u00e9 %d" % (i % 5), "key": "v", v: i,
                             "once": "only %d" % i, "empty": "", "n": [v, "v", i]}) + "\n")
 PY
-lua chk "$(cat "$WORK/dump.lua")" "$WORK/vals.jsonl"
-expect_rc 0
-printf '%s\n' "$out" >"$WORK/vals.out"
-got=$(python3 - "$WORK/vals.jsonl" "$WORK/vals.out" <<'PY' 2>&1
-import json, sys
-want = [json.loads(l) for l in open(sys.argv[1])]
-got = [json.loads(l)[1] for l in open(sys.argv[2]) if not l.startswith("end ")]
-print("same" if got == want else [(w, g) for w, g in zip(want, got) if w != g][:2])
-PY
-)
-expect_eq "$got" "same"
+decoded_as_python "$WORK/vals.jsonl"
 
 t "a pipe: each line reaches the script as it is written, not when a chunk fills"
 # The writer sends one line and waits to see the script print it before it

@@ -253,14 +253,14 @@ static void ckpt_stop(sqlite3 *db, struct ckpt *c) {
  * memory or a temporary file, or no thread to be had). */
 static struct ckpt *ckpt_start(sqlite3 *db) {
     const char *file = sqlite3_db_filename(db, "main");
-    const char *mode = sqlite3_db_readonly(db, "main") == 0 && file && *file ? "wal" : NULL;
+    int wal = 0;                                  /* a writable file in WAL mode */
     sqlite3_stmt *st;
-    if (mode && sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK) {
-        if (sqlite3_step(st) != SQLITE_ROW || strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0)
-            mode = NULL;
+    if (file && *file && sqlite3_db_readonly(db, "main") == 0 &&
+        sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK) {
+        wal = sqlite3_step(st) == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
         sqlite3_finalize(st);
     }
-    struct ckpt *c = mode ? calloc(1, sizeof *c) : NULL;
+    struct ckpt *c = wal ? calloc(1, sizeof *c) : NULL;
     if (!c) return NULL;
     if (sqlite3_open_v2(file, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
         sqlite3_exec(c->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL) != SQLITE_OK) {

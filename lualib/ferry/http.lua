@@ -300,6 +300,14 @@ local function rewrite(full)
 end
 if not rewrites or #rewrites == 0 then rewrite = nil end
 
+-- The URL a request on a client without query or auth goes to: the
+-- client's base_url joined, then the config's rewrite.
+local function plain_url(self, url)
+  local full = self.base_url and join_url(self.base_url, url) or url
+  if rewrite then full = rewrite(full) end
+  return full
+end
+
 function client_mt:build(method, url, opts)
   if type(url) ~= "string" then error("ferry.http: a request needs a URL string, got " .. type(url), 3) end
   method = METHODS[method] or upper(method)
@@ -307,8 +315,7 @@ function client_mt:build(method, url, opts)
   -- itself) on a client without query or auth; only the URL differs from
   -- the client's shared settings.
   if (opts == nil or (opts[2] ~= nil and next(opts, 2) == nil)) and not self.query and not self.auth then
-    local full = self.base_url and join_url(self.base_url, url) or url
-    if rewrite then full = rewrite(full) end
+    local full = plain_url(self, url)
     return { method, full, self.header_lines, limits_for_url(self, full), self.base }
   end
   opts = opts or EMPTY
@@ -459,15 +466,14 @@ function client_mt:each(requests, o)
   local may_auth = self.auth ~= nil
   -- a URL on a client without query or auth is a plain GET, as build()
   -- makes it: its spec is shared (get_spec) and the URL goes beside it
-  local plain, base_url = not self.query and not self.auth, self.base_url
+  local plain = not self.query and not self.auth
   local function iterate()
     while more and waiting < concurrency do
       local r = source()
       if r == nil then more = false break end
       pushed = pushed + 1
       if plain and type(r) == "string" then
-        if base_url then r = join_url(base_url, r) end
-        if rewrite then r = rewrite(r) end
+        r = plain_url(self, r)
         waiting = stream_push(s, get_spec(self, r), r)
       else
         local spec = spec_of(self, r, pushed, 2)

@@ -2,6 +2,7 @@
 #include "fy_engine.h"
 #include "fy_common.h"
 #include "fy_http.h"
+#include "fy_json_worker.h"
 #include "fy_log.h"
 #include "fy_notify.h"
 #include "fy_store.h"
@@ -99,10 +100,16 @@ struct fy_http *fy_engine_http(struct fy_engine *e, char *err, size_t errlen) {
     return e->http;
 }
 
+struct fy_json_worker *fy_engine_json_worker(struct fy_engine *e, char *err, size_t errlen) {
+    if (!e->json_worker) e->json_worker = fy_json_worker_create(e->base, err, errlen);
+    return e->json_worker;
+}
+
 void fy_engine_destroy(struct fy_engine *e) {
     if (!e) return;
     fy_notify_destroy(e);                       /* before the HTTP client its messages use */
     fy_http_destroy(e->http);
+    fy_json_worker_destroy(e->json_worker);
     fy_store_close(e->store);
     if (e->base) event_base_free(e->base);
     fy_config_free(&e->cfg);

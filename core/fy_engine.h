@@ -6,6 +6,7 @@
 
 struct event_base;
 struct fy_http;
+struct fy_json_worker;
 struct fy_notify;
 struct fy_store;
 
@@ -16,6 +17,7 @@ struct fy_engine {
     int serving;                 /* ferry serve: the loop outlives the runs */
     int stopping;                /* ferry serve is shutting down: runs stop at their next checkpoint */
     struct fy_http *http;        /* libcurl multi on the loop; created on first request */
+    struct fy_json_worker *json_worker;  /* parses large JSON bodies off the loop; created on first use */
     struct fy_store *store;      /* durable state; opened by commands that run integrations */
     struct fy_notify *notify;    /* alert messages in flight (fy_notify.c); created on first send */
     /* configuration */
@@ -35,6 +37,10 @@ void fy_engine_destroy(struct fy_engine *e);
 
 /* The engine's HTTP client, created on first use. NULL with err on failure. */
 struct fy_http *fy_engine_http(struct fy_engine *e, char *err, size_t errlen);
+
+/* The engine's JSON parser thread, started on first use. NULL with err on
+ * failure. */
+struct fy_json_worker *fy_engine_json_worker(struct fy_engine *e, char *err, size_t errlen);
 
 /* Run the loop until every run has finished, or none has anything left to
  * wait for (then e->active_runs > 0: they stalled). */

@@ -53,6 +53,10 @@ struct fy_json_keys;
 struct fy_json_keys *fy_json_keys_new(void);
 void fy_json_keys_free(struct fy_json_keys *k);
 size_t fy_json_keys_size(void);   /* the bytes a dictionary takes */
+/* Forget every string numbered, for a text parsed on its own (a tape
+ * built with a key cache table of its own, fy_json_keys_count long). */
+void fy_json_keys_clear(struct fy_json_keys *k);
+uint32_t fy_json_keys_count(const struct fy_json_keys *k);
 
 /* Where a tape grows: `grow` returns a block of `size` bytes holding the
  * first `used` bytes of `old` (old is NULL or a block it returned earlier),

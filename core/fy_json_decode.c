@@ -195,6 +195,16 @@ size_t fy_json_keys_size(void) {
     return sizeof(struct fy_json_keys);
 }
 
+static void keys_truncate(struct fy_json_keys *k, uint32_t keep, uint32_t values);
+
+void fy_json_keys_clear(struct fy_json_keys *k) {
+    keys_truncate(k, 0, 0);
+}
+
+uint32_t fy_json_keys_count(const struct fy_json_keys *k) {
+    return k->n;
+}
+
 /* The `rest` (1-7) bytes at t as a word, zero past them; reads no byte at
  * or past end. */
 static inline uint64_t tail_word(const unsigned char *t, size_t rest, const unsigned char *end) {

@@ -1,0 +1,249 @@
+/* The JSON parser thread; see fy_json_worker.h. */
+#include "fy_json_worker.h"
+#include "fy_common.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum job_state { QUEUED, PARSING, PARSED };
+
+struct fy_json_worker {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t work;                    /* a job was queued, or stop */
+    struct fy_json_job *queue, *queue_tail; /* to parse */
+    struct fy_json_job *done, *done_tail;   /* parsed, for the loop */
+    int stop;
+    struct fy_json_keys *keys;              /* the thread's dictionary, cleared for each job (NULL: none) */
+    int pipe_r, pipe_w;                     /* parsed -> loop */
+    struct event *ev;
+};
+
+/* The tape grows with realloc, within the job's budget. */
+static void *grow(struct fy_json_tape *t, void *old, size_t used, size_t size) {
+    struct fy_json_job *job = t->ud;
+    FY_UNUSED(used);
+    size_t had = old == (void *)t->items ? t->icap * sizeof *t->items : t->acap;
+    if (size == 0) {
+        free(old);
+        return NULL;
+    }
+    if (job->bytes - had + size > job->budget) return NULL;
+    void *p = realloc(old, size);
+    if (p) job->bytes = job->bytes - had + size;
+    return p;
+}
+
+struct fy_json_job *fy_json_job_new(const char *text, size_t len, size_t budget,
+                                    void (*done)(struct fy_json_job *, void *), void *arg) {
+    struct fy_json_job *job = calloc(1, sizeof *job);
+    if (!job) return NULL;
+    job->text = malloc(len ? len : 1);
+    if (!job->text) {
+        free(job);
+        return NULL;
+    }
+    memcpy(job->text, text, len);
+    job->len = len;
+    job->budget = budget;
+    job->done = done;
+    job->arg = arg;
+    job->tape.grow = grow;
+    job->tape.ud = job;
+    return job;
+}
+
+void fy_json_job_free(struct fy_json_job *job) {
+    if (!job) return;
+    free(job->text);
+    free(job->tape.items);
+    free(job->tape.arena);
+    free(job);
+}
+
+size_t fy_json_job_bytes(const struct fy_json_job *job) {
+    return (job->text ? job->len : 0) + job->bytes;
+}
+
+/* Parse on the worker's thread; the text goes once the tape is made. The
+ * dictionary numbers the object keys and repeated short values of this
+ * text only (a page of records repeats them in every record), so the
+ * builder pushes them from a table instead of hashing each again. */
+static void parse(struct fy_json_job *job, struct fy_json_keys *keys) {
+    struct fy_json_tape *t = &job->tape;
+    if (keys) fy_json_keys_clear(keys);
+    t->keys = keys;
+    job->ok = fy_json_parse(t, job->text, job->len, job->err, sizeof job->err) == FY_OK;
+    job->nkeys = keys ? fy_json_keys_count(keys) : 0;
+    t->keys = NULL;                           /* the thread's: the builder needs only nkeys */
+    job->oom = !job->ok && strcmp(job->err, "out of memory") == 0;
+    if (!job->ok) {
+        free(t->items);
+        free(t->arena);
+        t->items = NULL;
+        t->arena = NULL;
+        t->icap = t->acap = t->nitems = t->alen = 0;
+        job->bytes = 0;
+    } else if (t->nitems < t->icap) {         /* give back what the last doubling left unused */
+        void *p = realloc(t->items, t->nitems * sizeof *t->items);
+        if (p) {
+            job->bytes -= (t->icap - t->nitems) * sizeof *t->items;
+            t->items = p;
+            t->icap = t->nitems;
+        }
+    }
+    free(job->text);
+    job->text = NULL;
+}
+
+static void *worker_main(void *arg) {
+    struct fy_json_worker *w = arg;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (!w->queue && !w->stop) pthread_cond_wait(&w->work, &w->lock);
+        if (w->stop) break;
+        struct fy_json_job *job = w->queue;
+        w->queue = job->next;
+        if (!w->queue) w->queue_tail = NULL;
+        job->state = PARSING;
+        pthread_mutex_unlock(&w->lock);
+
+        parse(job, w->keys);
+
+        pthread_mutex_lock(&w->lock);
+        if (job->cancelled) {
+            fy_json_job_free(job);
+            continue;
+        }
+        job->state = PARSED;
+        job->next = NULL;
+        if (w->done_tail) w->done_tail->next = job;
+        else w->done = job;
+        w->done_tail = job;
+        ssize_t n;
+        do n = write(w->pipe_w, "", 1); while (n < 0 && errno == EINTR);
+        /* EAGAIN: the pipe already holds a wake-up; the loop takes every parsed job at once */
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+/* Hand every parsed job to its `done`, in order, one at a time: a `done`
+ * may cancel a job parsed after it (closing its stream), which must then
+ * still be in the list for cancel to find. */
+static void on_parsed(evutil_socket_t fd, short what, void *arg) {
+    FY_UNUSED(what);
+    struct fy_json_worker *w = arg;
+    char buf[64];
+    while (read(fd, buf, sizeof buf) > 0) {}
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        struct fy_json_job *job = w->done;
+        if (job) {
+            w->done = job->next;
+            if (!w->done) w->done_tail = NULL;
+            job->next = NULL;
+        }
+        pthread_mutex_unlock(&w->lock);
+        if (!job) return;
+        job->done(job, job->arg);
+    }
+}
+
+static void free_list(struct fy_json_job *job) {
+    while (job) {
+        struct fy_json_job *next = job->next;
+        fy_json_job_free(job);
+        job = next;
+    }
+}
+
+struct fy_json_worker *fy_json_worker_create(struct event_base *base, char *err, size_t errlen) {
+    struct fy_json_worker *w = calloc(1, sizeof *w);
+    int fds[2];
+    if (!w) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+        snprintf(err, errlen, "cannot create a pipe: %s", strerror(errno));
+        free(w);
+        return NULL;
+    }
+    w->pipe_r = fds[0];
+    w->pipe_w = fds[1];
+    w->keys = fy_json_keys_new();             /* NULL: keys are plain strings */
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->work, NULL);
+    w->ev = event_new(base, w->pipe_r, EV_READ | EV_PERSIST, on_parsed, w);
+    if (!w->ev || event_add(w->ev, NULL) != 0 || pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        snprintf(err, errlen, "cannot start the JSON parser thread");
+        if (w->ev) event_free(w->ev);
+        close(w->pipe_r);
+        close(w->pipe_w);
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->work);
+        fy_json_keys_free(w->keys);
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void fy_json_worker_destroy(struct fy_json_worker *w) {
+    if (!w) return;
+    pthread_mutex_lock(&w->lock);
+    w->stop = 1;
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);      /* it finishes the job it has; a cancelled one it frees */
+    free_list(w->queue);
+    free_list(w->done);
+    event_free(w->ev);
+    close(w->pipe_r);
+    close(w->pipe_w);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->work);
+    fy_json_keys_free(w->keys);
+    free(w);
+}
+
+void fy_json_worker_submit(struct fy_json_worker *w, struct fy_json_job *job) {
+    job->next = NULL;
+    job->state = QUEUED;
+    pthread_mutex_lock(&w->lock);
+    if (w->queue_tail) w->queue_tail->next = job;
+    else w->queue = job;
+    w->queue_tail = job;
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Take job out of the list at *head (tail *tail); 1 when it was there. */
+static int unlink_job(struct fy_json_job **head, struct fy_json_job **tail, struct fy_json_job *job) {
+    struct fy_json_job *prev = NULL;
+    for (struct fy_json_job *j = *head; j; prev = j, j = j->next) {
+        if (j != job) continue;
+        if (prev) prev->next = j->next;
+        else *head = j->next;
+        if (*tail == j) *tail = prev;
+        return 1;
+    }
+    return 0;
+}
+
+void fy_json_worker_cancel(struct fy_json_worker *w, struct fy_json_job *job) {
+    pthread_mutex_lock(&w->lock);
+    int mine = job->state == PARSING ? 0
+             : job->state == QUEUED ? unlink_job(&w->queue, &w->queue_tail, job)
+             : unlink_job(&w->done, &w->done_tail, job);
+    if (!mine) job->cancelled = 1;      /* being parsed: the worker frees it */
+    pthread_mutex_unlock(&w->lock);
+    if (mine) fy_json_job_free(job);
+}

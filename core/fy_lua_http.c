@@ -23,9 +23,12 @@
 #include "fy_common.h"
 #include "fy_engine.h"
 #include "fy_http.h"
+#include "fy_json.h"
+#include "fy_json_worker.h"
 #include "fy_log.h"
 #include "fy_metrics.h"
 #include "fy_run.h"
+#include "fy_time.h"
 #include "fy_utf8.h"
 #include "fy_vm.h"
 
@@ -33,9 +36,18 @@
 #include <lauxlib.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define EXCERPT 4096            /* err.body: room for a vendor's validation message (HubSpot lists every option) */
 #define DEBUG_BODY (64 << 10)   /* an error response's body in the debug log, at most */
+/* A 2xx JSON body of at least AHEAD_MIN bytes is parsed on the engine's
+ * JSON thread before the script gets its response, so res:json() on the
+ * loop only builds the values from the tape. Smaller ones cost more to
+ * hand over than they save. The tape may take AHEAD_BUDGET times the
+ * body (a page of CRM records takes about 1.3 times; a list of small
+ * numbers up to 8); past that, res:json() decodes on the loop as before. */
+#define AHEAD_MIN (64 << 10)
+#define AHEAD_BUDGET 3
 
 enum batch_kind {
     ONE,                        /* _send: resume with the values */
@@ -79,6 +91,28 @@ struct batch {                  /* the requests of one _send, _send_many or _str
     struct header_list *headers;    /* the list of headers_seen */
     struct header_list *retired;    /* older ones still lent to a transfer */
     int anchors_ref;            /* registry: the tables cached by address above */
+    /* responses whose bodies the JSON thread is parsing: held back from
+     * the script until they are parsed (ONE: resumed with nres values) */
+    struct ahead *ahead;
+    int parsing, nres;
+};
+
+#define AHEAD_MT "ferry.http.parsed"
+
+/* A response body parsed ahead of res:json(), a userdata whose user value
+ * is the body string; found by the response in a weak table. */
+struct ahead {
+    struct fy_json_job *job;    /* the parse; NULL once used, refused or cancelled */
+    int parsing;                /* the job is the JSON thread's */
+    struct fy_json_worker *worker;
+    struct fy_vm *vm;
+    size_t held;                /* what the job holds, counted against limits.memory */
+    struct batch *b;            /* while parsing: the batch holding the response back */
+    struct ahead *next;         /* ... in its list */
+    int index;                  /* its request */
+    int ref;                    /* EACH: the response, in the registry until handed over */
+    double started;             /* fy_time_monotonic at submit, for the debug log */
+    char method[16], url[1024]; /* for the debug log */
 };
 
 struct header_list {
@@ -394,7 +428,47 @@ static struct batch *batch_new(struct fy_run *run, struct fy_http *h, enum batch
     return b;
 }
 
+/* Forget a's parse: the job cancelled or freed, its memory given back. */
+static void ahead_drop(struct ahead *a) {
+    if (a->parsing) fy_json_worker_cancel(a->worker, a->job);
+    else fy_json_job_free(a->job);
+    a->job = NULL;
+    a->parsing = 0;
+    fy_vm_hold(a->vm, &a->held, 0);
+}
+
+/* Take a out of the list of the batch that holds its response back. */
+static void ahead_unlink(struct ahead *a) {
+    struct batch *b = a->b;
+    if (!b) return;
+    for (struct ahead **p = &b->ahead; *p; p = &(*p)->next) {
+        if (*p == a) {
+            *p = a->next;
+            break;
+        }
+    }
+    b->parsing--;
+    a->b = NULL;
+    a->next = NULL;
+}
+
+/* The userdata's __gc: normally after its parse was used or handed over;
+ * while parsing only when the VM closes. */
+static int ahead_gc(lua_State *L) {
+    struct ahead *a = luaL_checkudata(L, 1, AHEAD_MT);
+    ahead_unlink(a);
+    ahead_drop(a);
+    return 0;
+}
+
 static void batch_free(struct batch *b) {
+    while (b->ahead) {                  /* a closed stream: its responses being parsed are dropped */
+        struct ahead *a = b->ahead;
+        luaL_unref(b->L, LUA_REGISTRYINDEX, a->ref);
+        a->ref = LUA_NOREF;
+        ahead_unlink(a);
+        ahead_drop(a);
+    }
     if (b->headers) b->headers->next = b->retired;
     for (struct header_list *hl = b->headers ? b->headers : b->retired, *next; hl; hl = next) {
         next = hl->next;
@@ -516,12 +590,200 @@ static void log_attempt(const struct fy_http_result *res, double retry_in, void 
     fy_buf_free(&f);
 }
 
+/* ---------------------------------------------------------------------------
+ * JSON bodies parsed ahead, on the engine's JSON thread (AHEAD_MIN). */
+
+static const char ahead_key = 'a';  /* registry: a weak table, response -> its struct ahead */
+
+/* Does the response say its body is JSON: application/json, or a
+ * structured syntax ending in +json (application/hal+json, ...)? */
+static int is_json(const struct fy_buf *h) {
+    const char *p = h->data, *end = p ? p + h->len : NULL;
+    while (p && p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol) eol = end;
+        if (eol - p > 13 && strncasecmp(p, "content-type:", 13) == 0) {
+            const char *v = p + 13, *e;
+            while (v < eol && (*v == ' ' || *v == '\t')) v++;
+            for (e = v; e < eol && *e != ';' && *e != ' ' && *e != '\t' && *e != '\r'; e++) {}
+            size_t n = (size_t)(e - v);
+            if (n < 16 || strncasecmp(v, "application/", 12) != 0) return 0;
+            return (n == 16 && strncasecmp(v + 12, "json", 4) == 0) || strncasecmp(e - 5, "+json", 5) == 0;
+        }
+        p = eol + 1;
+    }
+    return 0;
+}
+
+static void parsed(struct fy_json_job *job, void *arg);
+
+/* For the response on top of L (left there): its struct ahead with a job
+ * ready to submit, or NULL when its body goes to the script unparsed (no
+ * JSON thread, or no room within limits.memory for the body's copy and
+ * the tape). Raises only Lua's memory error, and then submits nothing. */
+static struct ahead *ahead_new(lua_State *L, struct slot *s) {
+    struct batch *b = s->batch;
+    struct fy_vm *vm = b->run->vm;
+    char err[FY_ERRLEN];
+    struct fy_json_worker *w = fy_engine_json_worker(b->run->engine, err, sizeof err);
+    if (!w) {
+        fy_log(FY_LOG_WARN, vm->name, "JSON bodies are decoded on the loop: %s", err);
+        return NULL;
+    }
+    size_t len;
+    lua_pushliteral(L, "body");
+    lua_rawget(L, -2);
+    const char *body = lua_tolstring(L, -1, &len);
+    struct ahead *a = lua_newuserdatauv(L, sizeof *a, 1);
+    memset(a, 0, sizeof *a);
+    a->ref = LUA_NOREF;
+    a->vm = vm;
+    a->worker = w;
+    luaL_setmetatable(L, AHEAD_MT);
+    lua_rotate(L, -2, 1);
+    lua_setiuservalue(L, -2, 1);                /* the body it parses */
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &ahead_key);
+    lua_pushvalue(L, -3);
+    lua_pushvalue(L, -3);
+    lua_rawset(L, -3);
+    lua_pop(L, 2);
+    size_t budget = len * AHEAD_BUDGET;
+    if (fy_vm_try_hold(vm, &a->held, len + budget) != FY_OK) return NULL;
+    a->job = fy_json_job_new(body, len, budget, parsed, a);
+    if (!a->job) {
+        fy_vm_hold(vm, &a->held, 0);
+        return NULL;
+    }
+    return a;
+}
+
+/* Hand a's job to the JSON thread; s's response waits in b until parsed(). */
+static void ahead_submit(struct batch *b, struct slot *s, struct ahead *a) {
+    a->b = b;
+    a->index = s->index;
+    a->next = b->ahead;
+    b->ahead = a;
+    b->parsing++;
+    a->parsing = 1;
+    a->started = fy_time_monotonic();
+    memcpy(a->method, s->method, sizeof a->method);
+    memcpy(a->url, s->url, sizeof a->url);
+    fy_json_worker_submit(a->worker, a->job);
+}
+
+/* ALL: resume the run once every result is in and parsed. */
+static void all_done(struct batch *b) {
+    if (b->done < b->total || b->parsing) return;
+    lua_State *co = b->run->co;
+    struct fy_run *run = b->run;
+    int n = lua_checkstack(co, 1);
+    if (n) lua_rawgeti(co, LUA_REGISTRYINDEX, b->results_ref);
+    batch_free(b);
+    fy_run_resume(run, n);
+}
+
+static int deliver_more(lua_State *L);
+
+/* ALL and EACH, after a result came in or was parsed: refill the window
+ * and hand over what is due. */
+static void settle(struct batch *b) {
+    struct fy_vm *vm = b->run->vm;
+    char err[FY_ERRLEN];
+    if (b->done < b->total && fy_vm_protect(vm, deliver_more, b, 0, err, sizeof err) != FY_OK) {
+        /* the next specs could not even be read: those requests never start */
+        fy_vm_trip(vm, NULL, FY_TRIP_CALL, "memory limit exceeded while starting requests "
+                   "(%zu MB; limits.memory in the config)", vm->mem_limit >> 20);
+        b->done += b->total - b->next;
+        b->next = b->total;
+    }
+    if (b->kind == ALL) {
+        all_done(b);
+        return;
+    }
+    if (!b->inflight && !b->parsing) unpin(b);     /* the window refilled above, before the script runs */
+    if (b->waiting) event_active(b->wake, EV_TIMEOUT, 0);
+}
+
+/* The JSON thread parsed a body: keep the tape for res:json() (or, when it
+ * outgrew its budget, nothing: res:json() decodes on the loop) and hand the
+ * response over as transfer_done would have. */
+static void parsed(struct fy_json_job *job, void *arg) {
+    struct ahead *a = arg;
+    struct batch *b = a->b;
+    a->parsing = 0;
+    ahead_unlink(a);
+    if (fy_log_enabled(FY_LOG_DEBUG)) {
+        struct fy_buf f = {0};
+        fy_buf_puts(&f, "\"method\":");
+        fy_buf_json_string(&f, a->method, strlen(a->method));
+        fy_buf_puts(&f, ",\"url\":");
+        fy_buf_json_string(&f, a->url, strlen(a->url));
+        fy_buf_printf(&f, ",\"bytes\":%zu,\"ms\":%.1f,\"parsed\":\"%s\"", job->len,
+                      (fy_time_monotonic() - a->started) * 1000,
+                      job->ok ? "ok" : job->oom ? "over budget, decoded on the loop" : "invalid JSON");
+        fy_log_write(FY_LOG_DEBUG, a->vm->name, b->run->id, "http body parsed off the loop", f.data);
+        fy_buf_free(&f);
+    }
+    if (job->oom) {
+        fy_json_job_free(job);
+        a->job = NULL;
+    }
+    fy_vm_hold(a->vm, &a->held, a->job ? fy_json_job_bytes(job) : 0);
+    if (b->kind == ONE) {
+        struct fy_run *run = b->run;
+        int n = b->nres;
+        batch_free(b);
+        fy_run_resume(run, n);
+        return;
+    }
+    if (b->kind == EACH) {
+        /* no allocation: the registry slot is reused, the ring was sized for it */
+        lua_rawgeti(b->L, LUA_REGISTRYINDEX, a->ref);
+        luaL_unref(b->L, LUA_REGISTRYINDEX, a->ref);
+        a->ref = LUA_NOREF;
+        add_result(b, a->index, 0);
+    }
+    settle(b);
+}
+
+/* _parsed(response) -> the body's value from the tape the JSON thread made,
+ * or nil and "invalid JSON: ..." as ferry.json.decode says it; nothing when
+ * there is no tape (a small body, already used, or res.body replaced): the
+ * caller decodes res.body itself. Raises only Lua's memory error. */
+static int l_parsed(lua_State *L) {
+    if (lua_type(L, 1) != LUA_TTABLE) return 0;
+    lua_settop(L, 1);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &ahead_key);
+    lua_pushvalue(L, 1);
+    if (lua_rawget(L, 2) != LUA_TUSERDATA) return 0;
+    struct ahead *a = luaL_checkudata(L, 3, AHEAD_MT);
+    if (!a->job || a->parsing) return 0;
+    lua_getiuservalue(L, 3, 1);                         /* 4: the body it parsed */
+    lua_pushliteral(L, "body");
+    lua_rawget(L, 1);
+    if (!lua_rawequal(L, 4, 5)) return 0;               /* the script put another body there */
+    struct fy_json_job *job = a->job;
+    if (!job->ok) {
+        luaL_pushfail(L);
+        lua_pushfstring(L, "invalid JSON: %s", job->err);
+        return 2;
+    }
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &fy_json_array_mt_key);     /* 6 */
+    lua_createtable(L, job->nkeys > INT_MAX ? INT_MAX : (int)job->nkeys, 0); /* 7: the strings it numbered */
+    size_t at = 0;
+    fy_json_build(L, &job->tape, &at, lua_tostring(L, 4), job->nkeys ? 7 : 0, 6);
+    lua_replace(L, 7);
+    ahead_drop(a);                                      /* used once: another call decodes */
+    return 1;
+}
+
 /* What transfer_done hands to deliver() through fy_vm_protect. */
 struct delivery {
     const struct fy_http_result *res;
     struct slot *s;
     int nres;                   /* ONE: values moved to the run's coroutine */
     const char *failed;         /* set: build a plain error with this message instead */
+    struct ahead *ahead;        /* set: the response waits for the JSON thread's parse */
 };
 
 /* Protected half of transfer_done: every Lua allocation a finished transfer
@@ -537,10 +799,13 @@ static int deliver(lua_State *L) {
     lua_settop(L, 0);
     if (b->kind == ONE && is_err) lua_pushnil(L);         /* response | nil, err */
     if (b->kind == ALL && is_err) lua_createtable(L, 0, 1);   /* { err = ... } */
+    struct ahead *a = NULL;
     if (d->failed) {
         push_plain_error(L, d->failed, s, NULL);
     } else if (res->ok) {
         push_response(L, res, s);
+        if (res->status >= 200 && res->status < 300 && res->body->len >= AHEAD_MIN && is_json(res->headers))
+            a = ahead_new(L, s);
     } else {
         push_error(L, res, s->method, s->url);
     }
@@ -556,9 +821,15 @@ static int deliver(lua_State *L) {
         if (!lua_checkstack(co, lua_gettop(L))) return luaL_error(L, "not enough memory");
         d->nres = lua_gettop(L);
         lua_xmove(L, co, d->nres);
-        return 0;
+    } else if (a && b->kind == EACH) {
+        a->ref = luaL_ref(L, LUA_REGISTRYINDEX);    /* handed over once parsed */
+    } else {
+        add_result(b, s->index, is_err);
     }
-    add_result(b, s->index, is_err);
+    if (a) {                                        /* last: nothing below may raise */
+        ahead_submit(b, s, a);
+        d->ahead = a;
+    }
     return 0;
 }
 
@@ -610,7 +881,7 @@ static void transfer_done(const struct fy_http_result *res, void *arg) {
     struct batch *b = s->batch;
     struct fy_vm *vm = b->run->vm;
     char err[FY_ERRLEN];
-    struct delivery d = {res, s, 0, NULL};
+    struct delivery d = {res, s, 0, NULL, NULL};
     b->inflight--;
     b->done++;
     int ok = fy_vm_protect(vm, deliver, &d, 0, err, sizeof err) == FY_OK;
@@ -626,34 +897,17 @@ static void transfer_done(const struct fy_http_result *res, void *arg) {
         if (fy_vm_protect(vm, deliver, &d, 1, err, sizeof err) != FY_OK) d.nres = 0;
     }
     if (b->kind == ONE) {
+        if (d.ahead) {                  /* parsed() resumes the run */
+            b->nres = d.nres;
+            return;
+        }
         struct fy_run *run = b->run;
         batch_free(b);
         fy_run_resume(run, d.nres);
         return;
     }
     slot_put(b, s);
-    if (b->done < b->total && fy_vm_protect(vm, deliver_more, b, 0, err, sizeof err) != FY_OK) {
-        /* the next specs could not even be read: those requests never start */
-        fy_vm_trip(vm, NULL, FY_TRIP_CALL, "memory limit exceeded while starting requests "
-                   "(%zu MB; limits.memory in the config)", vm->mem_limit >> 20);
-        b->done += b->total - b->next;
-        b->next = b->total;
-    }
-    if (b->kind == ALL) {
-        if (b->done == b->total) {
-            lua_State *co = b->run->co;
-            struct fy_run *run = b->run;
-            int n = lua_checkstack(co, 1);
-            if (n) {
-                lua_rawgeti(co, LUA_REGISTRYINDEX, b->results_ref);
-            }
-            batch_free(b);
-            fy_run_resume(run, n);
-        }
-        return;
-    }
-    if (!b->inflight) unpin(b);           /* the window refilled above, before the script runs */
-    if (b->waiting) event_active(b->wake, EV_TIMEOUT, 0);
+    settle(b);
 }
 
 /* The results that arrived in one turn of the loop are read in one resume
@@ -673,7 +927,7 @@ static void wake(evutil_socket_t fd, short what, void *arg) {
 static void start_next(struct batch *b) {
     lua_State *L = b->L;
     char err[FY_ERRLEN];
-    while (b->next < b->total && b->inflight < b->concurrency && b->nready < b->concurrency) {
+    while (b->next < b->total && b->inflight < b->concurrency && b->nready + b->parsing < b->concurrency) {
         int index = ++b->next;
         lua_rawgeti(L, LUA_REGISTRYINDEX, b->specs_ref);
         lua_rawgeti(L, -1, spec_key(b, index));
@@ -811,7 +1065,7 @@ static int l_send_many(lua_State *L) {
 }
 
 static void pin(lua_State *L, int idx, struct batch *b) {
-    if (b->inflight && b->pin_ref == LUA_NOREF) {
+    if ((b->inflight || b->parsing) && b->pin_ref == LUA_NOREF) {
         lua_pushvalue(L, idx);
         b->pin_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     }
@@ -895,7 +1149,7 @@ static int l_stream_next(lua_State *L) {
         return 4;
     }
     pin(L, 1, b);
-    if (!b->inflight) return 0;                 /* every request pushed was read */
+    if (!b->inflight && !b->parsing) return 0;  /* every request pushed was read */
     struct fy_run *run = fy_run_of(L);
     if (run != b->run || !lua_isyieldable(L))
         return luaL_error(L, "ferry.http: a stream is read by the run that started it");
@@ -992,10 +1246,20 @@ int luaopen_ferry_http_core(lua_State *L) {
     static const luaL_Reg funcs[] = {
         {"send", l_send}, {"send_many", l_send_many}, {"redact_url", l_redact_url},
         {"secret", l_secret}, {"escape", l_escape}, {"excerpt", l_excerpt}, {"in_run", l_in_run},
-        {"set_metatables", l_set_metatables}, {"stream", l_stream}, {NULL, NULL},
+        {"set_metatables", l_set_metatables}, {"stream", l_stream}, {"parsed", l_parsed}, {NULL, NULL},
     };
     static const luaL_Reg stream_methods[] = {{"__close", stream_close}, {"__gc", stream_close}, {NULL, NULL}};
     luaL_newlib(L, funcs);
+    luaL_newmetatable(L, AHEAD_MT);
+    lua_pushcfunction(L, ahead_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 0);                   /* response -> its parse, while the response lives */
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &ahead_key);
     luaL_newmetatable(L, STREAM_MT);
     luaL_setfuncs(L, stream_methods, 0);
     lua_pushvalue(L, -1);

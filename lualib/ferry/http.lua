@@ -19,6 +19,7 @@ local json = ferry.json
 local time = ferry.time
 local send, send_many, escape, excerpt = core.send, core.send_many, core.escape, core.excerpt
 local stream, stream_push, stream_next = core.stream, core.stream_push, core.stream_next
+local parsed = core.parsed
 local type, pairs, ipairs, tostring, tonumber = type, pairs, ipairs, tostring, tonumber
 local setmetatable, error, select, pcall = setmetatable, error, select, pcall
 local decode = json.decode
@@ -87,9 +88,13 @@ end
 
 -- The body decoded as JSON, or nil and an error of class "validation".
 -- Never raises itself, whatever the body (decode runs under pcall); a
--- tripped memory limit still ends the hook at its next instruction.
+-- tripped memory limit still ends the hook at its next instruction. A
+-- large JSON body was parsed on the engine's JSON thread before the
+-- response arrived (fy_lua_http.c): the values are built from that parse,
+-- once; another call, or a body the script replaced, decodes here.
 function response_methods:json()
-  local ok, v, err = pcall(decode, self.body)
+  local ok, v, err = pcall(parsed, self)
+  if ok and v == nil and err == nil then ok, v, err = pcall(decode, self.body) end
   if not ok then v, err = nil, "cannot decode JSON: " .. tostring(v) end
   if v == nil then
     return nil, setmetatable({ class = "validation", message = err, url = self.url, method = self.method,

@@ -146,11 +146,13 @@ expect_exit() {
 
 sanitizer_report() { grep -m1 -E 'AddressSanitizer|LeakSanitizer|runtime error:' "$1"; }
 
-# lua_file NAME [MAX]: runs tests/e2e/http/NAME.lua and passes its case lines
-# on; a crash, a non-zero exit or a sanitizer report is a "not ok" of its own.
+# lua_file NAME [MAX [OPTIONS...]]: runs tests/e2e/http/NAME.lua (with
+# ferry lua's OPTIONS) and passes its case lines on; a crash, a non-zero
+# exit or a sanitizer report is a "not ok" of its own.
 lua_file() {
     local name=$1 max=${2:-120} san
-    bounded "$name" "$max" '^done [0-9]+$' 1 lua --trusted "$CASES/$name.lua" "$BASE" "$TBASE" "$CERTS" "$CLOSED"
+    shift; [ $# -gt 0 ] && shift
+    bounded "$name" "$max" '^done [0-9]+$' 1 lua --trusted "$@" "$CASES/$name.lua" "$BASE" "$TBASE" "$CERTS" "$CLOSED"
     grep -E '^(ok|not ok|skip) ' "$WORK/$name.out"
     grep -E '^# ' "$WORK/$name.err"
     if ! grep -qE '^done [0-9]+$' "$WORK/$name.out"; then
@@ -200,6 +202,43 @@ lua_file ratelimit 90
 lua_file concurrency
 lua_file auth
 lua_file paginate
+lua_file json_ahead 120 --log-level debug
+
+# The debug log of json_ahead.lua says which bodies the JSON thread parsed:
+# 2xx bodies of 64 KB and more whose Content-Type is JSON, and only those.
+parsed_ahead() { grep '"msg":"http body parsed off the loop"' "$WORK/json_ahead.err" | grep -c "tag=$1\""; }
+t "http json ahead: bodies of 64 KB and more with a JSON Content-Type are parsed off the loop, and only those"
+for tag in one chunked all1 all2 all3 each1 each3 each4 each5 each7 invalid plusjson replaced numbers after; do
+    [ "$(parsed_ahead "$tag")" = 1 ] || fail "tag=$tag: not parsed off the loop once ($(parsed_ahead "$tag") times)"
+done
+for tag in small each2 each6 plain; do
+    [ "$(parsed_ahead "$tag")" = 0 ] || fail "tag=$tag: parsed off the loop, but it is small or not JSON"
+done
+grep 'tag=invalid"' "$WORK/json_ahead.err" | grep -q '"parsed":"invalid JSON"' || fail "tag=invalid: the log does not say invalid JSON"
+grep 'tag=numbers"' "$WORK/json_ahead.err" | grep -q '"parsed":"over budget, decoded on the loop"' ||
+    fail "tag=numbers: the log does not say the tape outgrew its budget"
+
+# The JSON thread's copy of a body and its tape count against limits.memory:
+# under a 16 MB limit a 4 MB body (16 MB with its tape's budget) is not
+# handed over, and res:json() decodes it on the loop as before.
+t "http json ahead: what the JSON thread would hold counts against limits.memory; without room, decoded on the loop"
+cat >"$WORK/ahead_mem.lua" <<'EOF'
+local base, tag = ...
+local res = assert(ferry.http.get(base .. "/big?bytes=4000000&tag=" .. tag))
+local v, err = res:json()
+print(v and #v.big, err)
+print("done 1")
+EOF
+printf 'return { limits = { memory = "16MB" } }\n' >"$WORK/mem16.lua"
+bounded ahead_tight 60 '^done 1$' 1 lua --config "$WORK/mem16.lua" --log-level debug ahead_mem.lua "$BASE" tight
+expect_exit 0
+expect_in "$out" "3999990	nil"
+[ "$(grep -c 'parsed off the loop' "$WORK/ahead_tight.err")" = 0 ] || fail "parsed off the loop under the 16 MB limit"
+bounded ahead_roomy 60 '^done 1$' 1 lua --log-level debug ahead_mem.lua "$BASE" roomy
+expect_exit 0
+expect_in "$out" "3999990	nil"
+[ "$(grep -c '"msg":"http body parsed off the loop".*tag=roomy"' "$WORK/ahead_roomy.err")" = 1 ] ||
+    fail "not parsed off the loop under the default limit"
 
 # ---------------------------------------------------------------------------
 # 12. Secrets are redacted from stdout, logs and the quarantine.

@@ -565,8 +565,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_json(200, obj)
 
     def r_json(self):
+        """A JSON object of `size` bytes (shape=numbers: an array of ones);
+        invalid=1 cuts its last byte (the text ends inside the value);
+        type= sets its Content-Type."""
         size = self.q_int("size", 10240, 0, MAX_JSON_SIZE)
-        self.send_raw(200, json_of_size(size))
+        if self.q("shape") == "numbers":
+            body = ("[" + ",".join(["1"] * max(size // 2, 1)) + "]").encode()
+        else:
+            body = json_of_size(size)
+        if self.q("invalid") in ("1", "true", "yes"):
+            body = body[:-1]
+        self.send_raw(200, body, content_type=self.q("type") or "application/json")
 
     def r_status(self, code_s):
         try:

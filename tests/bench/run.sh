@@ -22,6 +22,14 @@ chmod 755 "$work"   # nginx workers read the document as their own user
 cleanup() { [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
+# JSON pages: PAGES_N (1,000) GETs of a 256 KB page of 1,054 records at
+# concurrency 8 through http:each, each decoded with res:json(): served as
+# application/json (parsed on ferry's JSON thread before the response
+# reaches the script) against the same bytes served as text/plain (decoded
+# on the loop, as before); PAGES_ROUNDS (5) interleaved rounds.
+PAGES_N=${PAGES_N:-1000}
+PAGES_ROUNDS=${PAGES_ROUNDS:-5}
+
 # A ~10 KB JSON document of CRM-like records.
 python3 - "$work/www/bench.json" <<'PY'
 import json, os, sys
@@ -32,6 +40,15 @@ while len(json.dumps({"data": recs})) < 10240 - 160:
                  "arr": 12000.5 + i, "country": "DE", "created_at": "2026-01-02T03:04:05Z"})
     i += 1
 open(sys.argv[1], "w").write(json.dumps({"data": recs}))
+recs, i = [], 0
+while len(json.dumps({"data": recs})) < 256 * 1024 - 300:
+    recs.append({"id": i, "name": f"Account {i}", "email": f"owner{i}@example.com", "tier": "growth",
+                 "arr": 12000.5 + i, "country": "DE", "created_at": "2026-01-02T03:04:05Z", "open": i % 3 == 0,
+                 "contact": {"first": "Zoë", "last": f"Müller {i}", "phone": None}})
+    i += 1
+page = json.dumps({"data": recs})
+for name in ("page.json", "page.txt"):
+    open(os.path.join(os.path.dirname(sys.argv[1]), name), "w").write(page)
 PY
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat >"$work/nginx.conf" <<CONF
@@ -46,6 +63,7 @@ http {
     listen 127.0.0.1:$port;
     root $work/www;
     default_type application/json;
+    types { text/plain txt; }
     location = /status { stub_status; }
   }
 }
@@ -103,9 +121,31 @@ done
 echo
 echo "HTTP, ferry ctx.http:each / raw libcurl multi, median of $HTTP_ROUNDS rounds (every round's ratio listed):"
 printf '%s' "$summary"
+
+page_size=$(curl -fs "http://127.0.0.1:$port/page.json" | wc -c)
+echo
+echo "JSON pages: $PAGES_N GETs of a $page_size-byte page at concurrency 8, res:json() on each, $PAGES_ROUNDS interleaved rounds"
+page_rate() {
+    "$FERRY" lua --log-level warn tests/bench/http_pages.lua "http://127.0.0.1:$port/$1" "$PAGES_N" 8 |
+        tee /dev/stderr | sed -nE 's/.*: ([0-9.]+) pages\/s.*/\1/p'
+}
+ahead_rates=() loop_rates=() page_ratios=()
+for r in $(seq "$PAGES_ROUNDS"); do
+    if [ $((r % 2)) -eq 1 ]; then lp=$(page_rate page.txt); ah=$(page_rate page.json)
+    else ah=$(page_rate page.json); lp=$(page_rate page.txt); fi
+    ahead_rates+=("$ah"); loop_rates+=("$lp")
+    page_ratios+=("$(awk -v a="$ah" -v b="$lp" 'BEGIN { printf "%.3f", a / b }')")
+done
+ahead_m=$(median "${ahead_rates[@]}"); loop_m=$(median "${loop_rates[@]}"); page_ratio=$(median "${page_ratios[@]}")
+printf 'JSON pages: parsed off the loop %.1f pages/s, decoded on the loop %.1f pages/s, ratio %.2f; rounds %s\n' \
+    "$ahead_m" "$loop_m" "$page_ratio" "${page_ratios[*]}"
 cat >"$out/results.json" <<JSON
 {"http": {"requests": $N, "body_bytes": $size, "rounds": $HTTP_ROUNDS, "target": 0.8,
   "by_concurrency": {
-    $by_conc}}}
+    $by_conc}},
+ "http_json_pages": {"requests": $PAGES_N, "body_bytes": $page_size, "concurrency": 8, "rounds": $PAGES_ROUNDS,
+  "ahead_pages_per_s": [$(join "${ahead_rates[@]}")], "loop_pages_per_s": [$(join "${loop_rates[@]}")],
+  "ratio_by_round": [$(join "${page_ratios[@]}")], "ahead_median": $ahead_m, "loop_median": $loop_m,
+  "ratio": $page_ratio}}
 JSON
 echo "results: $out/results.json"

@@ -164,6 +164,18 @@ static void free_list(struct fy_json_job *job) {
     }
 }
 
+/* Everything but the thread and the jobs: its event, pipe, lock, condition
+ * and dictionary. */
+static void worker_free(struct fy_json_worker *w) {
+    if (w->ev) event_free(w->ev);
+    close(w->pipe_r);
+    close(w->pipe_w);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->work);
+    fy_json_keys_free(w->keys);
+    free(w);
+}
+
 struct fy_json_worker *fy_json_worker_create(struct event_base *base, char *err, size_t errlen) {
     struct fy_json_worker *w = calloc(1, sizeof *w);
     int fds[2];
@@ -184,13 +196,7 @@ struct fy_json_worker *fy_json_worker_create(struct event_base *base, char *err,
     w->ev = event_new(base, w->pipe_r, EV_READ | EV_PERSIST, on_parsed, w);
     if (!w->ev || event_add(w->ev, NULL) != 0 || pthread_create(&w->thread, NULL, worker_main, w) != 0) {
         snprintf(err, errlen, "cannot start the JSON parser thread");
-        if (w->ev) event_free(w->ev);
-        close(w->pipe_r);
-        close(w->pipe_w);
-        pthread_mutex_destroy(&w->lock);
-        pthread_cond_destroy(&w->work);
-        fy_json_keys_free(w->keys);
-        free(w);
+        worker_free(w);
         return NULL;
     }
     return w;
@@ -205,13 +211,7 @@ void fy_json_worker_destroy(struct fy_json_worker *w) {
     pthread_join(w->thread, NULL);      /* it finishes the job it has; a cancelled one it frees */
     free_list(w->queue);
     free_list(w->done);
-    event_free(w->ev);
-    close(w->pipe_r);
-    close(w->pipe_w);
-    pthread_mutex_destroy(&w->lock);
-    pthread_cond_destroy(&w->work);
-    fy_json_keys_free(w->keys);
-    free(w);
+    worker_free(w);
 }
 
 void fy_json_worker_submit(struct fy_json_worker *w, struct fy_json_job *job) {

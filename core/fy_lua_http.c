@@ -542,6 +542,14 @@ static int spec_key(const struct batch *b, int index) {
 static void start_next(struct batch *b);
 static void wake(evutil_socket_t fd, short what, void *arg);
 
+/* A debug log line's first fields: "method":..., "url":... */
+static void log_request(struct fy_buf *f, const char *method, const char *url) {
+    fy_buf_puts(f, "\"method\":");
+    fy_buf_json_string(f, method, strlen(method));
+    fy_buf_puts(f, ",\"url\":");
+    fy_buf_json_string(f, url, strlen(url));
+}
+
 /* At --log-level debug, each attempt of request `s` (fy_http's on_attempt):
  * method, URL (redacted when the request started), status, attempt number,
  * its time and the bytes received; for a failure its class and message, and
@@ -553,10 +561,7 @@ static void log_attempt(const struct fy_http_result *res, double retry_in, void 
     const struct fy_run *run = s->batch->run;
     const struct fy_buf *body = res->body;
     struct fy_buf f = {0};
-    fy_buf_puts(&f, "\"method\":");
-    fy_buf_json_string(&f, s->method, strlen(s->method));
-    fy_buf_puts(&f, ",\"url\":");
-    fy_buf_json_string(&f, s->url, strlen(s->url));
+    log_request(&f, s->method, s->url);
     fy_buf_printf(&f, ",\"status\":%ld,\"attempt\":%d,\"elapsed_ms\":%.1f,\"bytes\":%zu", res->status,
                   res->attempts, res->elapsed * 1000, body->len);
     if (!res->ok) {
@@ -577,10 +582,7 @@ static void log_attempt(const struct fy_http_result *res, double retry_in, void 
             while (n > 0 && ((unsigned char)red.data[n] & 0xC0) == 0x80) n--;
         }
         fy_buf_reset(&f);
-        fy_buf_puts(&f, "\"method\":");
-        fy_buf_json_string(&f, s->method, strlen(s->method));
-        fy_buf_puts(&f, ",\"url\":");
-        fy_buf_json_string(&f, s->url, strlen(s->url));
+        log_request(&f, s->method, s->url);
         fy_buf_printf(&f, ",\"status\":%ld,\"attempt\":%d,\"bytes\":%zu,\"truncated\":%s,\"body\":",
                       res->status, res->attempts, body->len, n < red.len ? "true" : "false");
         fy_buf_json_string(&f, red.data, n);
@@ -714,10 +716,7 @@ static void parsed(struct fy_json_job *job, void *arg) {
     ahead_unlink(a);
     if (fy_log_enabled(FY_LOG_DEBUG)) {
         struct fy_buf f = {0};
-        fy_buf_puts(&f, "\"method\":");
-        fy_buf_json_string(&f, a->method, strlen(a->method));
-        fy_buf_puts(&f, ",\"url\":");
-        fy_buf_json_string(&f, a->url, strlen(a->url));
+        log_request(&f, a->method, a->url);
         fy_buf_printf(&f, ",\"bytes\":%zu,\"ms\":%.1f,\"parsed\":\"%s\"", job->len,
                       (fy_time_monotonic() - a->started) * 1000,
                       job->ok ? "ok" : job->oom ? "over budget, decoded on the loop" : "invalid JSON");

@@ -11,6 +11,8 @@
  *       url, when given, is the request's instead of spec's own (a client's
  *       plain GETs to one host share one spec)
  *   i, response, err, waiting = _stream_next(s)      -- yields until one arrives; nil at the end
+ *   value | nil, err | nothing = _parsed(response)   -- res:json() from the JSON thread's parse
+ *       (a 2xx JSON body of AHEAD_MIN bytes or more); nothing: decode res.body
  *
  * spec: { method, url, headers, limits, base, body, idempotent } by position,
  *   headers = { "Name: value", ... }, limits = { { key, rate = , burst = }, ... },

@@ -555,8 +555,7 @@ static void wait_done(evutil_socket_t fd, short what, void *arg) {
     begin_attempt(arg);
 }
 
-/* Value of response header `name` (case-insensitive), copied into out. */
-static int find_header(const struct fy_buf *hdrs, const char *name, char *out, size_t cap) {
+int fy_http_header(const struct fy_buf *hdrs, const char *name, char *out, size_t cap) {
     size_t nl = strlen(name);
     for (const char *p = hdrs->data; p && *p;) {
         const char *eol = strchr(p, '\n');
@@ -605,13 +604,13 @@ static double exhausted_for(const struct transfer *t) {
     };
     const struct fy_buf *hdrs = &t->resp_headers;
     char v[64];
-    if (t->o.reset_remaining && find_header(hdrs, t->o.reset_remaining, v, sizeof v) && atof(v) <= 0)
-        return t->o.reset_header && find_header(hdrs, t->o.reset_header, v, sizeof v)
+    if (t->o.reset_remaining && fy_http_header(hdrs, t->o.reset_remaining, v, sizeof v) && atof(v) <= 0)
+        return t->o.reset_header && fy_http_header(hdrs, t->o.reset_header, v, sizeof v)
                    ? reset_in(v, t->o.reset_unit) : 1;
     if (!t->ratelimit_seen) return -1;
     for (size_t i = 0; i < 2; i++) {
-        if (!find_header(hdrs, pairs[i][0], v, sizeof v) || atof(v) > 0) continue;
-        if (!find_header(hdrs, pairs[i][1], v, sizeof v)) return 1;
+        if (!fy_http_header(hdrs, pairs[i][0], v, sizeof v) || atof(v) > 0) continue;
+        if (!fy_http_header(hdrs, pairs[i][1], v, sizeof v)) return 1;
         return reset_in(v, FY_RESET_AUTO);
     }
     return -1;
@@ -622,7 +621,7 @@ static double exhausted_for(const struct transfer *t) {
  * limit answers 429 while its 10-second window still has room). */
 static double reset_hint(const struct transfer *t) {
     char v[64];
-    if (t->o.reset_header && find_header(&t->resp_headers, t->o.reset_header, v, sizeof v))
+    if (t->o.reset_header && fy_http_header(&t->resp_headers, t->o.reset_header, v, sizeof v))
         return reset_in(v, t->o.reset_unit);
     return 1;
 }

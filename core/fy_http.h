@@ -119,6 +119,11 @@ void fy_http_remove_easy(struct fy_http *h, CURL *easy);
  * second and `burst` capacity; later calls with a rate update it. */
 struct fy_bucket *fy_http_bucket(struct fy_http *h, const char *key, double rate, double burst);
 
+/* The value of header `name` (any case) in `hdrs`, "Name: value\n" lines
+ * as a result's headers hold them, copied into out (cut to cap - 1 bytes);
+ * 0 when there is none. */
+int fy_http_header(const struct fy_buf *hdrs, const char *name, char *out, size_t cap);
+
 /* Redact credentials in a URL: userinfo and the values of query parameters
  * whose names look secret (token, key, secret, password, signature, ...).
  * Writes into out (always NUL-terminated). */

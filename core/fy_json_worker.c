@@ -25,7 +25,8 @@ struct fy_json_worker {
     struct event *ev;
 };
 
-/* The tape grows with realloc, within the job's budget. */
+/* The tape grows with realloc, within the job's budget; a refusal marks
+ * the job over budget (fy_json_parse then fails with "out of memory"). */
 static void *grow(struct fy_json_tape *t, void *old, size_t used, size_t size) {
     struct fy_json_job *job = t->ud;
     FY_UNUSED(used);
@@ -34,9 +35,9 @@ static void *grow(struct fy_json_tape *t, void *old, size_t used, size_t size) {
         free(old);
         return NULL;
     }
-    if (job->bytes - had + size > job->budget) return NULL;
-    void *p = realloc(old, size);
+    void *p = job->bytes - had + size > job->budget ? NULL : realloc(old, size);
     if (p) job->bytes = job->bytes - had + size;
+    else job->oom = 1;
     return p;
 }
 
@@ -82,7 +83,6 @@ static void parse(struct fy_json_job *job, struct fy_json_keys *keys) {
     job->ok = fy_json_parse(t, job->text, job->len, job->err, sizeof job->err) == FY_OK;
     job->nkeys = keys ? fy_json_keys_count(keys) : 0;
     t->keys = NULL;                           /* the thread's: the builder needs only nkeys */
-    job->oom = !job->ok && strcmp(job->err, "out of memory") == 0;
     if (!job->ok) {
         free(t->items);
         free(t->arena);

@@ -105,11 +105,10 @@ struct batch {                  /* the requests of one _send, _send_many or _str
  * is the body string; found by the response in a weak table. */
 struct ahead {
     struct fy_json_job *job;    /* the parse; NULL once used, refused or cancelled */
-    int parsing;                /* the job is the JSON thread's */
     struct fy_json_worker *worker;
     struct fy_vm *vm;
     size_t held;                /* what the job holds, counted against limits.memory */
-    struct batch *b;            /* while parsing: the batch holding the response back */
+    struct batch *b;            /* set while the JSON thread has the job: the batch holding the response back */
     struct ahead *next;         /* ... in its list */
     int index;                  /* its request */
     int ref;                    /* EACH: the response, in the registry until handed over */
@@ -430,12 +429,12 @@ static struct batch *batch_new(struct fy_run *run, struct fy_http *h, enum batch
     return b;
 }
 
-/* Forget a's parse: the job cancelled or freed, its memory given back. */
+/* Forget a's parse: the job cancelled (still the JSON thread's) or freed,
+ * its memory given back. Before ahead_unlink, which tells them apart. */
 static void ahead_drop(struct ahead *a) {
-    if (a->parsing) fy_json_worker_cancel(a->worker, a->job);
+    if (a->b) fy_json_worker_cancel(a->worker, a->job);
     else fy_json_job_free(a->job);
     a->job = NULL;
-    a->parsing = 0;
     fy_vm_hold(a->vm, &a->held, 0);
 }
 
@@ -458,8 +457,8 @@ static void ahead_unlink(struct ahead *a) {
  * while parsing only when the VM closes. */
 static int ahead_gc(lua_State *L) {
     struct ahead *a = luaL_checkudata(L, 1, AHEAD_MT);
-    ahead_unlink(a);
     ahead_drop(a);
+    ahead_unlink(a);
     return 0;
 }
 
@@ -468,8 +467,8 @@ static void batch_free(struct batch *b) {
         struct ahead *a = b->ahead;
         luaL_unref(b->L, LUA_REGISTRYINDEX, a->ref);
         a->ref = LUA_NOREF;
-        ahead_unlink(a);
         ahead_drop(a);
+        ahead_unlink(a);
     }
     if (b->headers) b->headers->next = b->retired;
     for (struct header_list *hl = b->headers ? b->headers : b->retired, *next; hl; hl = next) {
@@ -602,21 +601,11 @@ static const char ahead_key = 'a';  /* registry: a weak table, response -> its s
 /* Does the response say its body is JSON: application/json, or a
  * structured syntax ending in +json (application/hal+json, ...)? */
 static int is_json(const struct fy_buf *h) {
-    const char *p = h->data, *end = p ? p + h->len : NULL;
-    while (p && p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol) eol = end;
-        if (eol - p > 13 && strncasecmp(p, "content-type:", 13) == 0) {
-            const char *v = p + 13, *e;
-            while (v < eol && (*v == ' ' || *v == '\t')) v++;
-            for (e = v; e < eol && *e != ';' && *e != ' ' && *e != '\t' && *e != '\r'; e++) {}
-            size_t n = (size_t)(e - v);
-            if (n < 16 || strncasecmp(v, "application/", 12) != 0) return 0;
-            return (n == 16 && strncasecmp(v + 12, "json", 4) == 0) || strncasecmp(e - 5, "+json", 5) == 0;
-        }
-        p = eol + 1;
-    }
-    return 0;
+    char v[128];
+    if (!fy_http_header(h, "Content-Type", v, sizeof v)) return 0;
+    size_t n = strcspn(v, "; \t");                    /* the media type, without its parameters */
+    if (n < 16 || strncasecmp(v, "application/", 12) != 0) return 0;
+    return (n == 16 && strncasecmp(v + 12, "json", 4) == 0) || strncasecmp(v + n - 5, "+json", 5) == 0;
 }
 
 static void parsed(struct fy_json_job *job, void *arg);
@@ -668,7 +657,6 @@ static void ahead_submit(struct batch *b, struct slot *s, struct ahead *a) {
     a->next = b->ahead;
     b->ahead = a;
     b->parsing++;
-    a->parsing = 1;
     a->started = fy_time_monotonic();
     memcpy(a->method, s->method, sizeof a->method);
     memcpy(a->url, s->url, sizeof a->url);
@@ -714,8 +702,7 @@ static void settle(struct batch *b) {
 static void parsed(struct fy_json_job *job, void *arg) {
     struct ahead *a = arg;
     struct batch *b = a->b;
-    a->parsing = 0;
-    ahead_unlink(a);
+    ahead_unlink(a);                    /* the job is the loop's again */
     if (fy_log_enabled(FY_LOG_DEBUG)) {
         struct fy_buf f = {0};
         log_request(&f, a->method, a->url);
@@ -758,7 +745,7 @@ static int l_parsed(lua_State *L) {
     lua_pushvalue(L, 1);
     if (lua_rawget(L, 2) != LUA_TUSERDATA) return 0;
     struct ahead *a = luaL_checkudata(L, 3, AHEAD_MT);
-    if (!a->job || a->parsing) return 0;
+    if (!a->job || a->b) return 0;
     lua_getiuservalue(L, 3, 1);                         /* 4: the body it parsed */
     lua_pushliteral(L, "body");
     lua_rawget(L, 1);

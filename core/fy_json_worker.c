@@ -1,15 +1,12 @@
 /* The JSON parser thread; see fy_json_worker.h. */
 #include "fy_json_worker.h"
 #include "fy_common.h"
+#include "fy_wake.h"
 
-#include <errno.h>
-#include <event2/event.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 enum job_state { QUEUED, PARSING, PARSED };
 
@@ -21,8 +18,7 @@ struct fy_json_worker {
     struct fy_json_job *done, *done_tail;   /* parsed, for the loop */
     int stop;
     struct fy_json_keys *keys;              /* the thread's dictionary, cleared for each job (NULL: none) */
-    int pipe_r, pipe_w;                     /* parsed -> loop */
-    struct event *ev;
+    struct fy_wake wake;                    /* parsed -> loop */
 };
 
 /* The tape grows with realloc, within the job's budget; a refusal marks
@@ -126,9 +122,7 @@ static void *worker_main(void *arg) {
         if (w->done_tail) w->done_tail->next = job;
         else w->done = job;
         w->done_tail = job;
-        ssize_t n;
-        do n = write(w->pipe_w, "", 1); while (n < 0 && errno == EINTR);
-        /* EAGAIN: the pipe already holds a wake-up; the loop takes every parsed job at once */
+        fy_wake_signal(&w->wake);          /* the loop takes every parsed job at once */
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;
@@ -137,11 +131,8 @@ static void *worker_main(void *arg) {
 /* Hand every parsed job to its `done`, in order, one at a time: a `done`
  * may cancel a job parsed after it (closing its stream), which must then
  * still be in the list for cancel to find. */
-static void on_parsed(evutil_socket_t fd, short what, void *arg) {
-    FY_UNUSED(what);
+static void on_parsed(void *arg) {
     struct fy_json_worker *w = arg;
-    char buf[64];
-    while (read(fd, buf, sizeof buf) > 0) {}
     for (;;) {
         pthread_mutex_lock(&w->lock);
         struct fy_json_job *job = w->done;
@@ -164,12 +155,10 @@ static void free_list(struct fy_json_job *job) {
     }
 }
 
-/* Everything but the thread and the jobs: its event, pipe, lock, condition
+/* Everything but the thread and the jobs: its wake-up, lock, condition
  * and dictionary. */
 static void worker_free(struct fy_json_worker *w) {
-    if (w->ev) event_free(w->ev);
-    close(w->pipe_r);
-    close(w->pipe_w);
+    fy_wake_close(&w->wake);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->work);
     fy_json_keys_free(w->keys);
@@ -178,23 +167,18 @@ static void worker_free(struct fy_json_worker *w) {
 
 struct fy_json_worker *fy_json_worker_create(struct event_base *base, char *err, size_t errlen) {
     struct fy_json_worker *w = calloc(1, sizeof *w);
-    int fds[2];
     if (!w) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
-        snprintf(err, errlen, "cannot create a pipe: %s", strerror(errno));
+    if (fy_wake_open(&w->wake, base, on_parsed, w, err, errlen) != FY_OK) {
         free(w);
         return NULL;
     }
-    w->pipe_r = fds[0];
-    w->pipe_w = fds[1];
     w->keys = fy_json_keys_new();             /* NULL: keys are plain strings */
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->work, NULL);
-    w->ev = event_new(base, w->pipe_r, EV_READ | EV_PERSIST, on_parsed, w);
-    if (!w->ev || event_add(w->ev, NULL) != 0 || pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
         snprintf(err, errlen, "cannot start the JSON parser thread");
         worker_free(w);
         return NULL;

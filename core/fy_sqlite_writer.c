@@ -1,16 +1,13 @@
 /* The database writer thread; see fy_sqlite_writer.h. */
 #include "fy_sqlite_writer.h"
 #include "fy_common.h"
+#include "fy_wake.h"
 
-#include <errno.h>
-#include <event2/event.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 struct fy_writer {
     fy_write_fn write;              /* what the thread does with each job */
@@ -22,8 +19,7 @@ struct fy_writer {
     struct fy_wjob *queue, *queue_tail;   /* to write */
     struct fy_wjob *done, *done_tail;     /* written, to deliver */
     int busy, stop;
-    int pipe_r, pipe_w;             /* written -> loop */
-    struct event *ev;
+    struct fy_wake wake;            /* written -> loop */
     struct ckpt *ckpt;              /* SQLite: the database's checkpointer, or NULL */
 };
 
@@ -130,9 +126,7 @@ static void *writer_main(void *arg) {
         w->done_tail = job;
         w->busy = 0;
         if (!w->queue) pthread_cond_broadcast(&w->idle);
-        ssize_t n;
-        do n = write(w->pipe_w, "", 1); while (n < 0 && errno == EINTR);
-        /* EAGAIN: the pipe already holds a wake-up; the loop takes every done job at once */
+        fy_wake_signal(&w->wake);          /* the loop takes every done job at once */
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;
@@ -152,18 +146,13 @@ void fy_writer_deliver(struct fy_writer *w) {
     }
 }
 
-static void on_written(evutil_socket_t fd, short what, void *arg) {
-    FY_UNUSED(what);
-    char buf[64];
-    while (read(fd, buf, sizeof buf) > 0) {}
+static void on_written(void *arg) {
     fy_writer_deliver(arg);
 }
 
-/* Everything but the thread: its event, pipe, lock and conditions. */
+/* Everything but the thread: its wake-up, lock and conditions. */
 static void writer_free(struct fy_writer *w) {
-    if (w->ev) event_free(w->ev);
-    close(w->pipe_r);
-    close(w->pipe_w);
+    fy_wake_close(&w->wake);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->work);
     pthread_cond_destroy(&w->idle);
@@ -294,22 +283,17 @@ struct fy_writer *fy_writer_create(sqlite3 *db, struct event_base *base, char *e
 struct fy_writer *fy_writer_start(fy_write_fn write, void *conn, struct event_base *base, char *err,
                                   size_t errlen) {
     struct fy_writer *w = calloc(1, sizeof *w);
-    int fds[2];
     if (!w) goto fail;
     w->write = write;
     w->conn = conn;
-    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
-        snprintf(err, errlen, "cannot create a pipe: %s", strerror(errno));
+    if (fy_wake_open(&w->wake, base, on_written, w, err, errlen) != FY_OK) {
         free(w);
         return NULL;
     }
-    w->pipe_r = fds[0];
-    w->pipe_w = fds[1];
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->work, NULL);
     pthread_cond_init(&w->idle, NULL);
-    w->ev = event_new(base, w->pipe_r, EV_READ | EV_PERSIST, on_written, w);
-    if (!w->ev || event_add(w->ev, NULL) != 0 || pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         snprintf(err, errlen, "cannot start the database writer thread");
         writer_free(w);
         return NULL;

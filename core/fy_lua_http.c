@@ -613,7 +613,10 @@ static void parsed(struct fy_json_job *job, void *arg);
 /* For the response on top of L (left there): its struct ahead with a job
  * ready to submit, or NULL when its body goes to the script unparsed (no
  * JSON thread, or no room within limits.memory for the body's copy and
- * the tape). Raises only Lua's memory error, and then submits nothing. */
+ * the tape). Raises only Lua's memory error, and then submits nothing.
+ * Only a job that will run is registered: a refused one must leave no
+ * userdata keeping the body (one with a __gc outlives an emergency
+ * collection, which runs no finalizers, and the body with it). */
 static struct ahead *ahead_new(lua_State *L, struct slot *s) {
     struct batch *b = s->batch;
     struct fy_vm *vm = b->run->vm;
@@ -633,6 +636,13 @@ static struct ahead *ahead_new(lua_State *L, struct slot *s) {
     a->vm = vm;
     a->worker = w;
     luaL_setmetatable(L, AHEAD_MT);
+    size_t budget = len * AHEAD_BUDGET;
+    if (fy_vm_try_hold(vm, &a->held, len + budget) != FY_OK ||
+        !(a->job = fy_json_job_new(body, len, budget, parsed, a))) {
+        fy_vm_hold(vm, &a->held, 0);
+        lua_pop(L, 2);
+        return NULL;
+    }
     lua_rotate(L, -2, 1);
     lua_setiuservalue(L, -2, 1);                /* the body it parses */
     lua_rawgetp(L, LUA_REGISTRYINDEX, &ahead_key);
@@ -640,13 +650,6 @@ static struct ahead *ahead_new(lua_State *L, struct slot *s) {
     lua_pushvalue(L, -3);
     lua_rawset(L, -3);
     lua_pop(L, 2);
-    size_t budget = len * AHEAD_BUDGET;
-    if (fy_vm_try_hold(vm, &a->held, len + budget) != FY_OK) return NULL;
-    a->job = fy_json_job_new(body, len, budget, parsed, a);
-    if (!a->job) {
-        fy_vm_hold(vm, &a->held, 0);
-        return NULL;
-    }
     return a;
 }
 

@@ -240,6 +240,27 @@ expect_in "$out" "3999990	nil"
 [ "$(grep -c '"msg":"http body parsed off the loop".*tag=roomy"' "$WORK/ahead_roomy.err")" = 1 ] ||
     fail "not parsed off the loop under the default limit"
 
+# A body refused the JSON thread for want of room leaves nothing behind:
+# once the script drops the response, Lua's emergency collection (which
+# runs no finalizers) gets its memory back. Under 12 MB, a 3 MB body
+# would hold 12 MB with its tape; making two 5 MB strings after it (the
+# one string.rep builds in, the one it returns) fits only if it is gone.
+t "http json ahead: a body refused the JSON thread is freed as soon as the script drops it"
+cat >"$WORK/ahead_drop.lua" <<'EOF'
+local base = ...
+local res = assert(ferry.http.get(base .. "/big?bytes=3000000&tag=drop"))
+print(#res.body)
+res = nil
+ferry.sleep(0)
+local h = string.rep("x", 5 * 1024 * 1024)
+print(#(h .. "y"))
+print("done 1")
+EOF
+printf 'return { limits = { memory = "12MB" } }\n' >"$WORK/mem12.lua"
+bounded ahead_drop 60 '^done 1$' 1 lua --config "$WORK/mem12.lua" ahead_drop.lua "$BASE"
+expect_exit 0
+expect_eq "$out" "$(printf '3000000\n5242881\ndone 1')"
+
 # ---------------------------------------------------------------------------
 # 12. Secrets are redacted from stdout, logs and the quarantine.
 SECRET=tok-supersecret-123

@@ -875,14 +875,22 @@ static void transfer_done(const struct fy_http_result *res, void *arg) {
     struct delivery d = {res, s, 0, NULL, NULL};
     b->inflight--;
     b->done++;
-    int ok = fy_vm_protect(vm, deliver, &d, 0, err, sizeof err) == FY_OK;
+    /* Once a limit tripped, the hook call ends at the script's next
+     * instruction: a response built now would only take the reserve that
+     * is there to report the limit, so it fails with the limit's error. */
+    int tripped = vm->trip != FY_TRIP_NONE;
+    int ok = !tripped && fy_vm_protect(vm, deliver, &d, 0, err, sizeof err) == FY_OK;
     if (!ok) {                          /* the error itself, from the reserve */
         char msg[FY_ERRLEN];
-        snprintf(msg, sizeof msg, "memory limit exceeded while receiving the response of %s %.200s "
-                 "(%zu MB; limits.memory in the config)", s->method, s->url, vm->mem_limit >> 20);
-        fy_vm_trip(vm, NULL, FY_TRIP_CALL, "%s", msg);
-        if (vm->trip == FY_TRIP_CALL)   /* tripped by the allocator already: say which response */
-            snprintf(vm->trip_msg, sizeof vm->trip_msg, "%.511s", msg);
+        if (tripped) {
+            snprintf(msg, sizeof msg, "%s", vm->trip_msg);
+        } else {
+            snprintf(msg, sizeof msg, "memory limit exceeded while receiving the response of %s %.200s "
+                     "(%zu MB; limits.memory in the config)", s->method, s->url, vm->mem_limit >> 20);
+            fy_vm_trip(vm, NULL, FY_TRIP_CALL, "%s", msg);
+            if (vm->trip == FY_TRIP_CALL)   /* tripped by the allocator already: say which response */
+                snprintf(vm->trip_msg, sizeof vm->trip_msg, "%.511s", msg);
+        }
         d.failed = msg;
         d.nres = 0;
         if (fy_vm_protect(vm, deliver, &d, 1, err, sizeof err) != FY_OK) d.nres = 0;

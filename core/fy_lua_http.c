@@ -114,6 +114,7 @@ struct ahead {
     int ref;                    /* EACH: the response, in the registry until handed over */
     double started;             /* fy_time_monotonic at submit, for the debug log */
     char method[16], url[1024]; /* for the debug log */
+    struct fy_vm_spare spare;   /* parsed, not used yet: the tape gives way to the script's memory */
 };
 
 struct header_list {
@@ -432,8 +433,18 @@ static struct batch *batch_new(struct fy_run *run, struct fy_http *h, enum batch
 /* Forget a's parse: the job cancelled (still the JSON thread's) or freed,
  * its memory given back. Before ahead_unlink, which tells them apart. */
 static void ahead_drop(struct ahead *a) {
+    fy_vm_spare_remove(a->vm, &a->spare);
     if (a->b) fy_json_worker_cancel(a->worker, a->job);
     else fy_json_job_free(a->job);
+    a->job = NULL;
+    fy_vm_hold(a->vm, &a->held, 0);
+}
+
+/* A spare tape given back under memory pressure (inside the allocator:
+ * no Lua here): res:json() decodes res.body on the loop instead. */
+static void ahead_spare_drop(struct fy_vm_spare *sp) {
+    struct ahead *a = (struct ahead *)((char *)sp - offsetof(struct ahead, spare));
+    fy_json_job_free(a->job);
     a->job = NULL;
     fy_vm_hold(a->vm, &a->held, 0);
 }
@@ -635,6 +646,7 @@ static struct ahead *ahead_new(lua_State *L, struct slot *s) {
     a->ref = LUA_NOREF;
     a->vm = vm;
     a->worker = w;
+    a->spare.drop = ahead_spare_drop;
     luaL_setmetatable(L, AHEAD_MT);
     size_t budget = len * AHEAD_BUDGET;
     if (fy_vm_try_hold(vm, &a->held, len + budget) != FY_OK ||
@@ -720,6 +732,7 @@ static void parsed(struct fy_json_job *job, void *arg) {
         a->job = NULL;
     }
     fy_vm_hold(a->vm, &a->held, a->job ? fy_json_job_bytes(job) : 0);
+    if (a->job) fy_vm_spare_add(a->vm, &a->spare);
     if (b->kind == ONE) {
         struct fy_run *run = b->run;
         int n = b->nres;
@@ -735,6 +748,16 @@ static void parsed(struct fy_json_job *job, void *arg) {
         add_result(b, a->index, 0);
     }
     settle(b);
+}
+
+/* l_parsed's build, protected: 1 the job, 2 the body it parsed. */
+static int build_tape(lua_State *L) {
+    const struct fy_json_job *job = lua_touserdata(L, 1);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &fy_json_array_mt_key);             /* 3 */
+    lua_createtable(L, job->nkeys > INT_MAX ? INT_MAX : (int)job->nkeys, 0); /* 4: the strings it numbered */
+    size_t at = 0;
+    fy_json_build(L, &job->tape, &at, lua_tostring(L, 2), job->nkeys ? 4 : 0, 3);
+    return 1;
 }
 
 /* _parsed(response) -> the body's value from the tape the JSON thread made,
@@ -759,13 +782,15 @@ static int l_parsed(lua_State *L) {
         lua_pushfstring(L, "invalid JSON: %s", job->err);
         return 2;
     }
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &fy_json_array_mt_key);     /* 6 */
-    lua_createtable(L, job->nkeys > INT_MAX ? INT_MAX : (int)job->nkeys, 0); /* 7: the strings it numbered */
-    size_t at = 0;
-    fy_json_build(L, &job->tape, &at, lua_tostring(L, 4), job->nkeys ? 7 : 0, 6);
-    lua_replace(L, 7);
-    ahead_drop(a);                                      /* used once: another call decodes */
-    return 1;
+    /* off the spare list first: the build's own allocations must not
+     * free the tape it reads; used once, whatever the build's outcome */
+    fy_vm_spare_remove(a->vm, &a->spare);
+    lua_pushcfunction(L, build_tape);                   /* pushing these allocates nothing */
+    lua_pushlightuserdata(L, job);
+    lua_pushvalue(L, 4);
+    int rc = lua_pcall(L, 2, 1, 0);
+    ahead_drop(a);
+    return rc == LUA_OK ? 1 : lua_error(L);
 }
 
 /* What transfer_done hands to deliver() through fy_vm_protect. */

@@ -22,13 +22,16 @@
 #define FY_VM_RESERVE (4u << 20) /* memory ferry may still use to report a tripped limit */
 
 static void trip_memory(struct fy_vm *vm);
+static int drop_spares(struct fy_vm *vm);
 
 /* lua_Alloc that keeps L within vm->mem_limit. Frees and shrinks always
  * succeed, as Lua requires; a growth past the limit returns NULL and Lua
  * raises "not enough memory" (after an emergency collection). When even
  * Lua's retry after that collection is refused, the limit trips, so the
  * script cannot catch the error and go on. Once tripped (or inside
- * fy_vm_protect) a reserve opens for ferry to unwind and report. */
+ * fy_vm_protect) a reserve opens for ferry to unwind and report. Spare
+ * holds go first, at the first refusal: not every growth is retried after
+ * a collection (lauxlib's buffers are not). */
 static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     struct fy_vm *vm = ud;
     size_t old = ptr ? osize : 0;
@@ -38,7 +41,8 @@ static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         return NULL;
     }
     size_t limit = vm->mem_limit + (vm->trip || vm->reserve_open ? FY_VM_RESERVE : 0);
-    if (nsize > old && vm->mem_used + vm->ext_used - old + nsize > limit) {
+    if (nsize > old && vm->mem_used + vm->ext_used - old + nsize > limit &&
+        !(drop_spares(vm) && vm->mem_used + vm->ext_used - old + nsize <= limit)) {
         if (ptr == vm->mem_fail_ptr && nsize == vm->mem_fail_size && !vm->trip && vm->L) trip_memory(vm);
         vm->mem_fail_ptr = ptr;
         vm->mem_fail_size = nsize;
@@ -213,7 +217,37 @@ int fy_vm_may_hold(void *ud, size_t more) {
     struct fy_vm *vm = ud;
     if (more <= fy_vm_room(vm)) return 1;
     lua_gc(vm->L, LUA_GCCOLLECT);
-    return more <= fy_vm_room(vm);
+    if (more <= fy_vm_room(vm)) return 1;
+    return drop_spares(vm) && more <= fy_vm_room(vm);
+}
+
+void fy_vm_spare_add(struct fy_vm *vm, struct fy_vm_spare *sp) {
+    if (sp->listed) return;
+    sp->prev = NULL;
+    sp->next = vm->spares;
+    if (vm->spares) vm->spares->prev = sp;
+    vm->spares = sp;
+    sp->listed = 1;
+}
+
+void fy_vm_spare_remove(struct fy_vm *vm, struct fy_vm_spare *sp) {
+    if (!sp->listed) return;
+    if (sp->prev) sp->prev->next = sp->next;
+    else vm->spares = sp->next;
+    if (sp->next) sp->next->prev = sp->prev;
+    sp->prev = sp->next = NULL;
+    sp->listed = 0;
+}
+
+/* Give back every spare hold; 0 when there was none. */
+static int drop_spares(struct fy_vm *vm) {
+    if (!vm->spares) return 0;
+    while (vm->spares) {
+        struct fy_vm_spare *sp = vm->spares;
+        fy_vm_spare_remove(vm, sp);
+        sp->drop(sp);
+    }
+    return 1;
 }
 
 int fy_vm_hold(struct fy_vm *vm, size_t *held, size_t now) {

@@ -23,6 +23,18 @@ struct fy_config;
  * the run's coroutine is gone. */
 enum fy_trip { FY_TRIP_NONE, FY_TRIP_CALL, FY_TRIP_RUN };
 
+/* Memory held for the script only to save work later (a body the JSON
+ * thread parsed, waiting for res:json()): counted against limits.memory
+ * like any hold, and given back, by calling drop, before an allocation or
+ * a hold of the script's is refused. drop runs inside the allocator: it
+ * may only free C memory and move holds down (fy_vm_hold to less), never
+ * call Lua. */
+struct fy_vm_spare {
+    struct fy_vm_spare *prev, *next;
+    void (*drop)(struct fy_vm_spare *);
+    int listed;
+};
+
 struct fy_vm {
     lua_State *L;
     struct fy_engine *engine;   /* owner; NULL in `ferry check` */
@@ -35,6 +47,7 @@ struct fy_vm {
     size_t mem_fail_size;
     int reserve_open;           /* inside fy_vm_protect: FY_VM_RESERVE more is allowed */
     size_t ext_used;            /* bytes held outside Lua for the script (HTTP bodies); count too */
+    struct fy_vm_spare *spares; /* holds that give way to the script's needs */
     /* the record ferry.jsonl built last, if an object, and its shape
      * (fy_json_shape), for the drift check (fy_schema.c); the reader keeps
      * the record alive, so no other table can have its address meanwhile */
@@ -102,6 +115,12 @@ int fy_vm_hold(struct fy_vm *vm, size_t *held, size_t now);
 /* The same for memory not yet taken: counted only when it fits (FY_OK);
  * on FY_ERR nothing changes, since the caller will not allocate it. */
 int fy_vm_try_hold(struct fy_vm *vm, size_t *held, size_t now);
+
+/* List sp as spare (its holds give way under pressure), or take it off
+ * the list (when it is used or freed); either is harmless twice. Only
+ * from the loop thread. */
+void fy_vm_spare_add(struct fy_vm *vm, struct fy_vm_spare *sp);
+void fy_vm_spare_remove(struct fy_vm *vm, struct fy_vm_spare *sp);
 
 /* Call the C function fn(L) with ud as its light userdata argument in
  * protected mode on the VM's main thread; with `reserve`, the memory

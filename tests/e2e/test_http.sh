@@ -261,6 +261,35 @@ bounded ahead_drop 60 '^done 1$' 1 lua --config "$WORK/mem12.lua" ahead_drop.lua
 expect_exit 0
 expect_eq "$out" "$(printf '3000000\n5242881\ndone 1')"
 
+# A tape the JSON thread made is kept only to save work: when the script
+# needs the room (a string, another body) it gives way, and res:json()
+# decodes on the loop instead. Under 24 MB, ten 1 MB bodies kept with
+# their tapes leave too little for 5 MB more; the bodies alone do not.
+t "http json ahead: tapes the script has not used give way when it needs the memory"
+cat >"$WORK/ahead_spare.lua" <<'EOF'
+local base, need = ...
+local kept = {}
+for i = 1, 10 do kept[i] = assert(ferry.http.get(base .. "/json?size=1000000&tag=spare" .. need .. i)) end
+local n
+if need == "string" then
+  n = #string.rep("y", 5 * 1024 * 1024)
+else
+  local res, err = ferry.http.get(base .. "/big?bytes=5000000")
+  n = res and #res.body or tostring(err)
+end
+local a = assert(kept[1]:json())
+print(#kept, n, a.object, a.count == #a.records, a.count > 1000)
+print("done 1")
+EOF
+printf 'return { limits = { memory = "24MB" } }\n' >"$WORK/mem24.lua"
+for need in string body; do
+    bounded "ahead_spare_$need" 60 '^done 1$' 1 lua --config "$WORK/mem24.lua" --log-level debug ahead_spare.lua "$BASE" "$need"
+    expect_exit 0
+    expect_eq "$out" "$(printf '10\t%s\tcontact\ttrue\ttrue\ndone 1' "$([ "$need" = string ] && echo 5242880 || echo 5000000)")"
+    [ "$(grep -c "parsed off the loop.*tag=spare$need" "$WORK/ahead_spare_$need.err")" = 10 ] ||
+        fail "$need: the ten bodies were not parsed off the loop, so no tape was there to give way"
+done
+
 # ---------------------------------------------------------------------------
 # 12. Secrets are redacted from stdout, logs and the quarantine.
 SECRET=tok-supersecret-123

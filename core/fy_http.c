@@ -745,6 +745,7 @@ static void attempt_done(struct transfer *t, CURLcode code) {
     curl_easy_getinfo(t->easy, CURLINFO_REDIRECT_COUNT, &redirects);
     res.effective_url = eff ? eff : t->url;
     res.redirected = redirects > 0;
+    res.transfer = t;
     fy_metrics_http_attempt(t->o.metrics, status, res.elapsed, wait >= 0);
     if (t->o.on_attempt) t->o.on_attempt(&res, wait, t->arg);
     if (wait >= 0) {
@@ -756,6 +757,13 @@ static void attempt_done(struct transfer *t, CURLcode code) {
     t->finishing = 1;
     t->done(&res, t->arg);
     transfer_free(t);
+}
+
+void fy_http_result_free_body(const struct fy_http_result *res) {
+    struct transfer *t = res->transfer;
+    if (!t || res->body != &t->resp_body) return;
+    release_body(t);
+    buf_give(t->http, &t->resp_body);
 }
 
 void fy_http_cancel(struct fy_http *h, const void *owner) {

@@ -83,7 +83,16 @@ struct fy_http_result {
     struct fy_buf *headers;  /* "Name: value\n" lines of the final response */
     const char *effective_url;
     int redirected;          /* effective_url differs from the one asked for */
+    void *transfer;          /* fy_http's own, for fy_http_result_free_body */
 };
+
+/* In a done callback, once the caller has copied the body: free its buffer
+ * now, and give back what it held in o.held, instead of when the callback
+ * returns. A callback that runs a script would otherwise leave the script
+ * short of the body's size (counted once in Lua, once here) until it next
+ * waits. res->body is empty afterwards; a body take_body kept is the
+ * caller's and is left alone. */
+void fy_http_result_free_body(const struct fy_http_result *res);
 
 typedef void (*fy_http_done_fn)(const struct fy_http_result *res, void *arg);
 

@@ -920,6 +920,7 @@ static void transfer_done(const struct fy_http_result *res, void *arg) {
         d.nres = 0;
         if (fy_vm_protect(vm, deliver, &d, 1, err, sizeof err) != FY_OK) d.nres = 0;
     }
+    fy_http_result_free_body(res);      /* copied: the script resumes below, with all its room */
     if (b->kind == ONE) {
         if (d.ahead) {                  /* parsed() resumes the run */
             b->nres = d.nres;

@@ -261,6 +261,25 @@ bounded ahead_drop 60 '^done 1$' 1 lua --config "$WORK/mem12.lua" ahead_drop.lua
 expect_exit 0
 expect_eq "$out" "$(printf '3000000\n5242881\ndone 1')"
 
+# The script resumes inside the transfer's completion: the body's buffer,
+# copied into Lua already, must not still count against limits.memory
+# then. Under 16 MB a 6 MB body and 8 MB more (a 4 MB string as
+# string.rep builds it) fit; counted twice they would not, and the same
+# script would pass or fail on whether it happened to wait first.
+t "http memory: a response's buffer is given back before the script resumes"
+cat >"$WORK/buf_twice.lua" <<'EOF'
+local base, nap = ...
+local res = assert(ferry.http.get(base .. "/big?bytes=6000000"))
+if nap == "nap" then ferry.sleep(0) end
+print(#res.body, #string.rep("y", 4 * 1024 * 1024))
+print("done 1")
+EOF
+for nap in now nap; do
+    bounded "buf_twice_$nap" 60 '^done 1$' 1 lua --config "$WORK/mem16.lua" buf_twice.lua "$BASE" "$nap"
+    expect_exit 0
+    expect_eq "$out" "$(printf '6000000\t4194304\ndone 1')" "$nap"
+done
+
 # A tape the JSON thread made is kept only to save work: when the script
 # needs the room (a string, another body) it gives way, and res:json()
 # decodes on the loop instead. Under 24 MB, ten 1 MB bodies kept with

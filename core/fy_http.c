@@ -285,9 +285,11 @@ static int hold_body(struct transfer *t) {
     return FY_OK;
 }
 
-static void release_body(struct transfer *t) {
+/* The body's buffer back to the pool (or freed), and what it held. */
+static void free_body(struct transfer *t) {
     if (t->o.held) *t->o.held -= t->held;
     t->held = 0;
+    buf_give(t->http, &t->resp_body);
 }
 
 /* Add len bytes to the buffered body; FY_ERR (too_big set) when they
@@ -452,8 +454,7 @@ static void transfer_free(struct transfer *t) {
         curl_easy_cleanup(t->easy);
     }
     if (!t->o.headers_shared) curl_slist_free_all(t->o.headers);
-    release_body(t);
-    buf_give(h, &t->resp_body);
+    free_body(t);
     buf_give(h, &t->resp_headers);
     free(t->method);
     free(t->url);
@@ -761,9 +762,7 @@ static void attempt_done(struct transfer *t, CURLcode code) {
 
 void fy_http_result_free_body(const struct fy_http_result *res) {
     struct transfer *t = res->transfer;
-    if (!t || res->body != &t->resp_body) return;
-    release_body(t);
-    buf_give(t->http, &t->resp_body);
+    if (t && res->body == &t->resp_body) free_body(t);
 }
 
 void fy_http_cancel(struct fy_http *h, const void *owner) {

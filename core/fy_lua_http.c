@@ -441,12 +441,9 @@ static void ahead_drop(struct ahead *a) {
 }
 
 /* A spare tape given back under memory pressure (inside the allocator:
- * no Lua here): res:json() decodes res.body on the loop instead. */
+ * ahead_drop calls no Lua): res:json() decodes res.body on the loop instead. */
 static void ahead_spare_drop(struct fy_vm_spare *sp) {
-    struct ahead *a = (struct ahead *)((char *)sp - offsetof(struct ahead, spare));
-    fy_json_job_free(a->job);
-    a->job = NULL;
-    fy_vm_hold(a->vm, &a->held, 0);
+    ahead_drop((struct ahead *)((char *)sp - offsetof(struct ahead, spare)));
 }
 
 /* Take a out of the list of the batch that holds its response back. */
